@@ -1,0 +1,166 @@
+//! The command line: parses arguments, sets up logging and the runtime, and
+//! calls into the library. No business logic lives here.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::plugin::{HostConfig, Plugin, PluginHost};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tributary",
+    version,
+    about = "Watches data flowing between systems"
+)]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "TRIBUTARY_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the daemon: load the plugins and keep running until SIGINT or SIGTERM.
+    Serve {
+        /// Folder of connector components (`*.wasm`).
+        #[arg(long, default_value = "target/plugins")]
+        plugins: PathBuf,
+        /// Folder for the daemon's own files (compiled-component cache).
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+    /// Work with plugin files.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Load a component and print what it says of itself.
+    Inspect {
+        file: PathBuf,
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve { plugins, data_dir } => serve(&plugins, &data_dir).await,
+            Command::Plugin {
+                command: PluginCommand::Inspect { file, data_dir },
+            } => inspect(&file, &data_dir).await,
+        }
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn host(data_dir: &Path) -> anyhow::Result<PluginHost> {
+    PluginHost::new(HostConfig::new(data_dir.join("component-cache")))
+}
+
+/// Loads every `*.wasm` in `dir`; a broken plugin is reported and skipped.
+pub async fn load_plugins(host: &PluginHost, dir: &Path) -> anyhow::Result<Vec<Plugin>> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("cannot read the plugin folder {}", dir.display()))?
+        .filter_map(|entry| entry.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
+        .collect();
+    files.sort();
+    let mut plugins = Vec::new();
+    for file in files {
+        match host.load(&file).await {
+            Ok(plugin) => plugins.push(plugin),
+            Err(err) => tracing::error!(error = %err, "plugin not loaded"),
+        }
+    }
+    Ok(plugins)
+}
+
+async fn serve(plugins_dir: &Path, data_dir: &Path) -> anyhow::Result<()> {
+    let host = host(data_dir)?;
+    tracing::info!(allocation = ?host.allocation(), cache = %host.cache_dir().display(), "plugin host ready");
+    let plugins = load_plugins(&host, plugins_dir).await?;
+    tracing::info!(
+        count = plugins.len(),
+        plugins = %plugins.iter().map(|p| p.name()).collect::<Vec<_>>().join(", "),
+        "plugins loaded; waiting for SIGINT or SIGTERM"
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn inspect(file: &Path, data_dir: &Path) -> anyhow::Result<()> {
+    let host = host(data_dir)?;
+    let plugin = host.load(file).await?;
+    let d = plugin.descriptor();
+    let schema: serde_json::Value = serde_json::from_str(&d.config_schema)
+        .unwrap_or(serde_json::Value::String(d.config_schema.clone()));
+    let capabilities: Vec<&str> = [
+        (crate::plugin::Capabilities::RESYNC, "resync"),
+        (crate::plugin::Capabilities::DELETE, "delete"),
+    ]
+    .into_iter()
+    .filter(|(flag, _)| d.capabilities.contains(*flag))
+    .map(|(_, name)| name)
+    .collect();
+    let out = serde_json::json!({
+        "name": d.name,
+        "version": d.version,
+        "description": d.description,
+        "contract_version": plugin.contract_version().to_string(),
+        "sha256": plugin.sha256(),
+        "capabilities": capabilities,
+        "suggested_hosts": d.suggested_hosts,
+        "config_schema": schema,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}

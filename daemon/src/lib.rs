@@ -1,0 +1,13 @@
+//! Tributary watches data flowing between systems through sandboxed WebAssembly
+//! connector plugins.
+//!
+//! The library holds every concept of the daemon in its own module; the
+//! `tributary` binary only parses the command line and calls into [`cli`].
+//!
+//! - [`plugin`]: the plugin host, which loads connector components and runs them
+//!   inside a sandbox with per-run limits.
+//! - [`clock`]: the time seam, so tests can fix "now".
+
+pub mod cli;
+pub mod clock;
+pub mod plugin;
