@@ -7,6 +7,7 @@ wasmtime::component::bindgen!({
     world: "connector",
     exports: { default: async },
     require_store_data_send: true,
+    additional_derives: [PartialEq, Eq],
 });
 
 pub use self::tributary::connector::host::Host;

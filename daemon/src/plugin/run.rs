@@ -197,6 +197,13 @@ pub enum RunError {
     Sandbox(Violation),
     #[error("the plugin overflowed its stack (unbounded recursion?)")]
     StackOverflow,
+    /// Rust and C keep their stack in linear memory below the data, so a deep
+    /// recursion there ends as an access below address zero, not as a wasm
+    /// call-stack overflow.
+    #[error(
+        "the plugin accessed memory out of bounds; in a Rust or C plugin this means its stack overflowed (unbounded recursion or very large locals)"
+    )]
+    MemoryFault,
     #[error("the plugin panicked: {0}")]
     Panic(String),
     #[error("the plugin trapped: {0}")]
@@ -575,6 +582,7 @@ fn verdict(violation: Violation, limits: &Limits) -> RunError {
 fn classify_trap(err: &wasmtime::Error, log: &PluginLog) -> RunError {
     match err.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => RunError::StackOverflow,
+        Some(Trap::MemoryOutOfBounds) => RunError::MemoryFault,
         Some(Trap::UnreachableCodeReached) if log.panic_message().is_some() => {
             RunError::Panic(log.panic_message().unwrap_or_default())
         }

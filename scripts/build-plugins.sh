@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Build every plugin in plugins/ as a WebAssembly component (wasm32-wasip2,
+# release profile: small and fast, the daemon loads these) and copy them to
+#   target/plugins/       connectors (everything outside plugins/testing/)
+#   target/test-plugins/  test-only plugins (plugins/testing/*)
+# at the repository root. Arguments are passed to `cargo build`, e.g.
+#   scripts/build-plugins.sh --locked
+# Runnable from any directory.
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+plugins="$root/plugins"
+target="wasm32-wasip2"
+
+if ! rustup target list --installed | grep -qx "$target"; then
+    echo "installing the $target target" >&2
+    rustup target add "$target"
+fi
+
+# The plugins workspace's .cargo/config.toml sets the target and the target
+# dir (../target/wasm). Run from there so the config applies.
+(cd "$plugins" && cargo build --release "$@")
+
+# Ask cargo where the artifacts are, rather than assuming: CARGO_TARGET_DIR
+# or a user config may move them.
+metadata="$(cd "$plugins" && cargo metadata --format-version 1 --no-deps)"
+target_dir="$(printf '%s' "$metadata" | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')"
+out="$target_dir/$target/release"
+
+mkdir -p "$root/target/plugins" "$root/target/test-plugins"
+
+# Every cdylib crate under plugins/ is a component; its place tells a
+# connector from a test-only plugin.
+lines=()
+while IFS= read -r manifest; do
+    grep -q 'cdylib' "$manifest" || continue
+    name="$(sed -n 's/^name *= *"\([^"]*\)".*/\1/p' "$manifest" | head -n 1)"
+    wasm="$out/${name//-/_}.wasm"
+    if [[ ! -f "$wasm" ]]; then
+        echo "error: expected $wasm after the build" >&2
+        exit 1
+    fi
+    case "$manifest" in
+        "$plugins"/testing/*) dest="$root/target/test-plugins" ;;
+        *) dest="$root/target/plugins" ;;
+    esac
+    cp "$wasm" "$dest/"
+    lines+=("$(printf '  %-32s %9s bytes' "${dest#"$root"/}/$(basename "$wasm")" "$(wc -c <"$wasm" | tr -d ' ')")")
+done < <(find "$plugins" -name Cargo.toml -not -path "$plugins/Cargo.toml" -not -path '*/target/*' | sort)
+
+echo "built ${#lines[@]} plugin component(s) in $root:"
+printf '%s\n' "${lines[@]}"
+echo "connectors in $root/target/plugins/, test-only plugins in $root/target/test-plugins/"

@@ -1,0 +1,23 @@
+//! Shared pieces of the end-to-end tests: where the built plugins are.
+//!
+//! Plugins are real components built from `plugins/` to `wasm32-wasip2` (once
+//! per test process; cargo makes the rebuild a no-op when nothing changed).
+
+use std::path::{Path, PathBuf};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the repository")
+        .to_path_buf()
+}
+
+/// Builds the plugins workspace (once per process) and returns the path of
+/// `name.wasm` (crate name with `-` as `_`).
+pub fn plugin(name: &str) -> PathBuf {
+    let dir = plugin_sdk::harness::build_workspace(&repo_root().join("plugins/Cargo.toml"));
+    let path = dir.join(format!("{}.wasm", name.replace('-', "_")));
+    assert!(path.exists(), "no plugin {} in {}", name, dir.display());
+    path
+}
