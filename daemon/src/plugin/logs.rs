@@ -11,8 +11,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
+use bytes::Bytes;
 use tokio::io::AsyncWrite;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
 
 use super::bindings::types::LogLevel;
 
@@ -172,10 +174,22 @@ impl IsTerminal for GuestOutput {
 
 impl StdoutStream for GuestOutput {
     fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(LineWriter {
+        Box::new(self.writer())
+    }
+
+    /// Our own stream rather than wasmtime's adapter around `async_stream`: that
+    /// adapter logs the raw bytes at debug level, secrets included.
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.writer())
+    }
+}
+
+impl GuestOutput {
+    fn writer(&self) -> LineWriter {
+        LineWriter {
             out: self.clone(),
             pending: Vec::new(),
-        })
+        }
     }
 }
 
@@ -204,14 +218,8 @@ impl LineWriter {
         let pending = std::mem::take(&mut self.pending);
         self.emit(&pending);
     }
-}
 
-impl AsyncWrite for LineWriter {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
+    fn take(&mut self, buf: &[u8]) {
         if self.out.stderr {
             self.out.log.keep_stderr(buf);
         }
@@ -223,6 +231,36 @@ impl AsyncWrite for LineWriter {
         if self.pending.len() > MAX_LINE {
             self.flush_pending();
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl Pollable for LineWriter {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for LineWriter {
+    fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
+        self.take(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StreamError> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> Result<usize, StreamError> {
+        Ok(64 * 1024)
+    }
+}
+
+impl AsyncWrite for LineWriter {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.take(buf);
         Poll::Ready(Ok(buf.len()))
     }
 

@@ -211,14 +211,33 @@ fn emit_ids(cfg: &Config) -> Result<Report, ConnectorError> {
     ))
 }
 
-fn write_logs() -> Report {
-    log::trace("probe log line", &[("level", &"trace")]);
-    log::debug("probe log line", &[("level", &"debug")]);
-    log::info("probe log line", &[("level", &"info")]);
-    log::warn("probe log line", &[("level", &"warn")]);
-    log::error("probe log line", &[("level", &"error")]);
-    println!("probe stdout line");
-    eprintln!("probe stderr line");
+/// `log`: one line per level (with `message`, if given, as a field), then one
+/// line on stdout and one on stderr, so tests can see where each goes and that
+/// secrets in any of them are masked.
+fn write_logs(cfg: &Config) -> Report {
+    let message = cfg.message.as_deref().unwrap_or("");
+    log::trace(
+        "probe log line",
+        &[("level", &"trace"), ("message", &message)],
+    );
+    log::debug(
+        "probe log line",
+        &[("level", &"debug"), ("message", &message)],
+    );
+    log::info(
+        "probe log line",
+        &[("level", &"info"), ("message", &message)],
+    );
+    log::warn(
+        "probe log line",
+        &[("level", &"warn"), ("message", &message)],
+    );
+    log::error(
+        "probe log line",
+        &[("level", &"error"), ("message", &message)],
+    );
+    println!("probe stdout line {message}");
+    eprintln!("probe stderr line {message}");
     ok_report()
 }
 
@@ -291,7 +310,7 @@ impl Connector for Probe {
             "big-report" => Ok(big_report(&cfg)),
             "ids" => emit_ids(&cfg),
             "fail" => Err(fail(&cfg)),
-            "log" => Ok(write_logs()),
+            "log" => Ok(write_logs(&cfg)),
             other => Err(ConnectorError::config(format_args!(
                 "unknown mode {other:?}"
             ))),
