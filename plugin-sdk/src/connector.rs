@@ -105,17 +105,9 @@ pub trait Connector {
 /// field (as a path such as `tables[2].name`) and serde's reason, e.g.
 /// `invalid config at "collect_ids": invalid type: string "yes", expected a boolean at line 1 column 20`.
 pub fn parse_config<T: DeserializeOwned>(json: &str) -> Result<T, ConnectorError> {
-    let de = &mut serde_json::Deserializer::from_str(json);
-    let parsed: T = serde_path_to_error::deserialize(de).map_err(|err| {
-        let path = err.path().to_string();
-        let inner = err.into_inner();
-        if path.is_empty() || path == "." {
-            ConnectorError::config(format_args!("invalid config: {inner}"))
-        } else {
-            ConnectorError::config(format_args!("invalid config at \"{path}\": {inner}"))
-        }
-    })?;
-    Ok(parsed)
+    crate::json::decode(json.as_bytes()).map_err(|err| {
+        ConnectorError::config(format_args!("invalid config{}: {}", err.at(), err.reason))
+    })
 }
 
 /// The functions [`export_connector!`](crate::export_connector) wires to the

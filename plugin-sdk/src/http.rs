@@ -427,18 +427,12 @@ impl Response {
     /// Parse the body as JSON into `T`; a body that does not parse (or does
     /// not have the expected shape) is a `system` error naming the field.
     pub fn json<T: DeserializeOwned>(&self) -> Result<T, ConnectorError> {
-        let de = &mut serde_json::Deserializer::from_slice(&self.body);
-        serde_path_to_error::deserialize(de).map_err(|err| {
-            let path = err.path().to_string();
-            let inner = err.into_inner();
-            let at = if path.is_empty() || path == "." {
-                String::new()
-            } else {
-                format!(" at \"{path}\"")
-            };
+        crate::json::decode(&self.body).map_err(|err| {
             ConnectorError::system(format_args!(
-                "{}: unexpected response body{at}: {inner}",
-                self.what
+                "{}: unexpected response body{}: {}",
+                self.what,
+                err.at(),
+                err.reason
             ))
         })
     }

@@ -34,7 +34,7 @@ fn bench(c: &mut Criterion) {
     });
 
     // 1 MB of JSON: an array of small records.
-    let body: Vec<serde_json::Value> = (0..20_000)
+    let body: Vec<serde_json::Value> = (0..22_000)
         .map(|i| json!({"id": format!("doc-{i:06}"), "status": "ok", "bytes": i}))
         .collect();
     let body = serde_json::to_vec(&body).unwrap();
@@ -50,8 +50,16 @@ fn bench(c: &mut Criterion) {
     c.bench_function("instantiate+collect/http-1MB-json", |b| {
         b.to_async(&runtime).iter(|| async {
             let report = probe.collect(&fetch, &request).await.unwrap();
-            assert_eq!(report.observations[0].counts.received, Some(20_000));
+            assert_eq!(report.observations[0].counts.received, Some(22_000));
         })
+    });
+
+    // The same transfer without parsing: separates HTTP from JSON cost.
+    let mut raw = fetch.clone();
+    raw.config = json!({"mode": "http", "url": server.url()}).to_string();
+    c.bench_function("instantiate+collect/http-1MB-raw", |b| {
+        b.to_async(&runtime)
+            .iter(|| async { probe.collect(&raw, &request).await.unwrap() })
     });
 }
 
