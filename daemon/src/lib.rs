@@ -7,7 +7,9 @@
 //! - [`plugin`]: the plugin host, which loads connector components and runs them
 //!   inside a sandbox with per-run limits.
 //! - [`clock`]: the time seam, so tests can fix "now".
+//! - [`health`]: the health engine: rules into health, hysteresis, mute, roll-up.
 
 pub mod cli;
 pub mod clock;
+pub mod health;
 pub mod plugin;

@@ -1,0 +1,42 @@
+//! The health engine: turns what runs say of assets into health.
+//!
+//! It owns evaluating a check's rules (freshness, completeness, errors, volume,
+//! native status, failed and stale runs) into a [`Status`] with [`Reason`]s,
+//! per-asset rule overrides by glob, hysteresis (failure and success
+//! thresholds), mute, and the roll-up asset -> system -> flow -> tenant.
+//!
+//! It must not touch storage, scheduling or plugins: it takes plain values in
+//! (rules, [`AssetFacts`], the previous [`HealthState`], `now`) and gives plain
+//! values out (an [`Evaluation`], the next [`HealthState`], a [`Change`] worth a
+//! health event), with no I/O, no async and no clock of its own, so the store and
+//! the scheduler can call it inside the transaction that writes a run.
+//!
+//! One asset, one run:
+//! 1. [`evaluate`] (plus [`stale`] when a check has not succeeded lately) gives
+//!    an [`Evaluation`];
+//! 2. [`apply`] folds it into the asset's [`HealthState`] and returns a
+//!    [`Change`] only when the effective status changes;
+//! 3. [`roll_up`] gives each parent the worst of its children, and [`apply`]
+//!    (with default [`Thresholds`]) turns that into the parent's changes.
+
+mod evaluate;
+mod model;
+mod parse;
+mod rollup;
+mod rules;
+mod state;
+
+pub use evaluate::{
+    AssetFacts, Evaluation, FailureClass, NativeLevel, RunOutcome, evaluate, evaluate_asset, stale,
+};
+pub use model::{EntityRef, Reason, RuleKind, Status};
+pub use parse::{
+    HumanDuration, ParseError, Threshold, format_duration, glob_match, parse_duration,
+    parse_threshold,
+};
+pub use rollup::{MAX_CHILD_REASONS, roll_up};
+pub use rules::{
+    AssetRules, CompletenessRule, ErrorsRule, FreshnessRule, NativeStatusRule, Override,
+    RuleOverride, Rules, Thresholds, VolumeRule,
+};
+pub use state::{Change, HealthState, Mute, apply};
