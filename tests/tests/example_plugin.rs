@@ -4,7 +4,7 @@
 
 use plugin_sdk::harness::{Harness, Recorded, Reply, TestServer};
 use serde_json::{Value, json};
-use tributary::plugin::{Capabilities, ErrorClass, RunError, StatusLevel, Timestamp};
+use tributary::plugin::{Capabilities, DeleteScope, ErrorClass, RunError, StatusLevel, Timestamp};
 use tributary_tests::plugin;
 
 const TOKEN: &str = "s3cr3t-token-value";

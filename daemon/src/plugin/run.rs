@@ -438,13 +438,7 @@ impl Plugin {
         asset: &str,
         ids: &[String],
     ) -> Result<ActionOutcome, RunError> {
-        if !self
-            .descriptor()
-            .capabilities
-            .contains(super::Capabilities::RESYNC)
-        {
-            return Err(RunError::Unsupported("resync"));
-        }
+        self.require(super::Capabilities::RESYNC, "resync")?;
         self.invoke(inv, async |c, store| {
             c.tributary_connector_plugin()
                 .call_resync(store, &inv.config, asset, ids)
@@ -459,19 +453,22 @@ impl Plugin {
         asset: &str,
         scope: &DeleteScope,
     ) -> Result<ActionOutcome, RunError> {
-        if !self
-            .descriptor()
-            .capabilities
-            .contains(super::Capabilities::DELETE)
-        {
-            return Err(RunError::Unsupported("delete"));
-        }
+        self.require(super::Capabilities::DELETE, "delete")?;
         self.invoke(inv, async |c, store| {
             c.tributary_connector_plugin()
                 .call_delete(store, &inv.config, asset, scope)
                 .await
         })
         .await
+    }
+
+    /// Refuses an optional action the plugin did not declare in `describe`.
+    fn require(&self, capability: super::Capabilities, name: &'static str) -> Result<(), RunError> {
+        if self.descriptor().capabilities.contains(capability) {
+            Ok(())
+        } else {
+            Err(RunError::Unsupported(name))
+        }
     }
 
     /// Instantiates the plugin in a fresh store with the invocation's sandbox,
