@@ -19,7 +19,8 @@
 //! | `big-report` | `count` observations with `pad_bytes` of metadata each | `count` (100), `pad_bytes` (100000) |
 //! | `ids` | emits `count` ids `id-0`.. for asset `probe`, `batch` per call | `count` (100000), `batch` (10000) |
 //! | `fail` | returns an error | `class` (`system`), `message` (`probe failed on purpose`) |
-//! | `log` | one log line per level, one stdout and one stderr line | |
+//! | `log` | one log line per level (`message` as a field), one stdout and one stderr line | `message` |
+//! | `clock` | reports `context.now` and the WASI wall clock as metadata `context_now`, `wall_clock` | |
 //!
 //! `test-connection` succeeds, except in mode `fail` (same error as
 //! `collect`). `discover` returns the asset `probe`. `resync` and `delete`
@@ -258,7 +259,7 @@ impl Connector for Probe {
             "properties": {
                 "mode": {
                     "enum": ["ok", "loop", "alloc", "recurse", "http", "fs-env", "panic",
-                             "big-report", "ids", "fail", "log"]
+                             "big-report", "ids", "fail", "log", "clock"]
                 },
                 "bytes": { "type": "integer", "minimum": 0 },
                 "url": { "type": "string" },
@@ -289,7 +290,7 @@ impl Connector for Probe {
         Ok(vec![AssetDescriptor::new(ASSET, "probe")])
     }
 
-    async fn collect(cfg: Config, _ctx: RunContext) -> Result<Report, ConnectorError> {
+    async fn collect(cfg: Config, ctx: RunContext) -> Result<Report, ConnectorError> {
         match cfg.mode.as_str() {
             "ok" => Ok(ok_report()),
             "loop" => spin(),
@@ -311,6 +312,11 @@ impl Connector for Probe {
             "ids" => emit_ids(&cfg),
             "fail" => Err(fail(&cfg)),
             "log" => Ok(write_logs(&cfg)),
+            "clock" => Ok(Report::from(
+                Observation::new(ASSET, "probe")
+                    .metadata("context_now", ctx.now.to_rfc3339())
+                    .metadata("wall_clock", Timestamp::now().to_rfc3339()),
+            )),
             other => Err(ConnectorError::config(format_args!(
                 "unknown mode {other:?}"
             ))),
