@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use plugin_sdk::harness::{Reply, TestServer};
 use serde_json::{Value, json};
 use tributary::plugin::{
-    CacheOutcome, CollectRequest, DenyReason, ErrorClass, HostConfig, Invocation, Limits,
-    LoadError, Plugin, PluginHost, RunError, RunLabels, VecIdSink, Violation,
+    Allocation, CacheOutcome, CollectRequest, DenyReason, ErrorClass, HostConfig, Invocation,
+    Limits, LoadError, Plugin, PluginHost, RunError, RunLabels, VecIdSink, Violation,
 };
 use tributary_tests::plugin;
 
@@ -364,4 +364,28 @@ fn metadata(report: &tributary::plugin::Report) -> std::collections::BTreeMap<St
         .iter()
         .map(|m| (m.key.clone(), m.value.clone()))
         .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_address_space_for_the_pool_the_host_falls_back_to_on_demand() {
+    let cache = tempfile::tempdir().unwrap();
+    let mut config = HostConfig::new(cache.path());
+    // A pool this large cannot be reserved in a 47-bit address space.
+    config.max_instances = 1_000_000;
+    let host = PluginHost::new(config).unwrap();
+    assert_eq!(host.allocation(), Allocation::OnDemand);
+    let probe = host.load(plugin("probe")).await.unwrap();
+    let report = probe
+        .collect(&invocation(json!({"mode": "ok"})), &request())
+        .await
+        .unwrap();
+    assert_eq!(report.observations[0].counts.received, Some(1));
+    let err = probe
+        .collect(&invocation(json!({"mode": "alloc"})), &request())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, RunError::Sandbox(Violation::Memory { .. })),
+        "{err}"
+    );
 }
