@@ -235,4 +235,18 @@ async fn test_connection_discover_and_resync_work() {
         .find(|r| r.method == "POST")
         .unwrap();
     assert_eq!(posted.json().unwrap()["ids"], json!(["doc-5", "doc-9"]));
+
+    // `delete` is not declared, so the host never calls into the plugin for it.
+    let before = server.requests().len();
+    let err = harness
+        .delete(
+            config(&server, "acme", TOKEN),
+            "documents",
+            &DeleteScope::Asset,
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RunError::Unsupported("delete")), "{err}");
+    assert_eq!(err.class(), ErrorClass::Config);
+    assert_eq!(server.requests().len(), before);
 }
