@@ -8,8 +8,11 @@
 //!   inside a sandbox with per-run limits.
 //! - [`clock`]: the time seam, so tests can fix "now".
 //! - [`health`]: the health engine: rules into health, hysteresis, mute, roll-up.
+//! - [`config`]: the config file: reading, validating (every error at once, with its
+//!   place) and typing it.
 
 pub mod cli;
 pub mod clock;
+pub mod config;
 pub mod health;
 pub mod plugin;

@@ -1,0 +1,100 @@
+//! The daemon's one TOML config file: reading it, validating it and typing it.
+//!
+//! This module must not start anything, touch the database or load plugins: it
+//! is handed the plugins' config schemas as data. [`load`] and [`parse`] run
+//! every layer and report every problem at once, each with its place (file,
+//! line, column, JSON pointer):
+//!
+//! 1. TOML syntax;
+//! 2. the JSON Schema of the file (`config/tributary.schema.json`, embedded as
+//!    [`SCHEMA`]);
+//! 3. each check's `config` against its connector's own JSON Schema, secret
+//!    references (`{ env = "NAME" }`, `{ file = "path" }`) standing for strings;
+//! 4. meaning: unique ids, references that resolve, durations, sizes, hosts and
+//!    cron expressions that parse, thresholds that make sense.
+//!
+//! Secrets stay unresolved in [`Config`]; [`resolve_secrets`] reads them for a
+//! run.
+
+mod error;
+mod model;
+mod secrets;
+mod source;
+mod units;
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+pub use error::{ConfigError, ConfigErrors};
+pub use model::{
+    Check, Config, CronSchedule, Flow, Links, Retention, Schedule, Scheduler, Server, Storage,
+    System, Tenant,
+};
+pub use secrets::{CheckConfig, ResolvedConfig, SecretRef, SecretSource, resolve_secrets};
+pub use units::{Jitter, parse_jitter, parse_size};
+
+/// The JSON Schema (draft 2020-12) of the config file.
+pub const SCHEMA: &str = include_str!("../../../config/tributary.schema.json");
+
+/// The longest a check's `timeout` may be.
+pub const MAX_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3_600);
+
+/// The shortest interval of an `every` schedule.
+pub const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// How strictly to read a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Options {
+    /// Whether a check naming a connector absent from the plugin schemas is an
+    /// error. Turn off to check a file without its plugins at hand (its known
+    /// connectors' configs are still checked).
+    pub require_known_connectors: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            require_known_connectors: true,
+        }
+    }
+}
+
+/// Reads, validates and types the config file at `path`. `plugin_schemas` maps
+/// each connector's name to the JSON Schema of its config.
+pub fn load(path: &Path, plugin_schemas: &BTreeMap<String, Value>) -> Result<Config, ConfigErrors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigErrors(vec![ConfigError {
+            file: path.to_owned(),
+            line: 0,
+            column: 0,
+            pointer: String::new(),
+            message: format!("cannot read the config file: {e}"),
+        }])
+    })?;
+    parse(&text, path, plugin_schemas)
+}
+
+/// Validates and types config `text`; `origin` names it in errors.
+pub fn parse(
+    text: &str,
+    origin: &Path,
+    plugin_schemas: &BTreeMap<String, Value>,
+) -> Result<Config, ConfigErrors> {
+    parse_with(text, origin, plugin_schemas, Options::default())
+}
+
+/// [`parse`] with [`Options`].
+pub fn parse_with(
+    text: &str,
+    origin: &Path,
+    plugin_schemas: &BTreeMap<String, Value>,
+    options: Options,
+) -> Result<Config, ConfigErrors> {
+    validate::run(text, origin, plugin_schemas, options)
+}

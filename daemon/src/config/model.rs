@@ -1,0 +1,175 @@
+//! The typed config: what the rest of the daemon reads once a file is valid.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::secrets::CheckConfig;
+use super::units::Jitter;
+use crate::health::Rules;
+use crate::plugin::{Grants, Limits};
+
+/// A whole, valid config file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The file it was read from.
+    pub file: PathBuf,
+    pub server: Server,
+    pub storage: Storage,
+    /// Where connector components (`*.wasm`) are loaded from.
+    pub plugins_dir: PathBuf,
+    /// Where the daemon keeps its own files (compiled component cache, ...).
+    pub data_dir: PathBuf,
+    pub scheduler: Scheduler,
+    pub tenants: Vec<Tenant>,
+    pub systems: Vec<System>,
+    pub flows: Vec<Flow>,
+    pub checks: Vec<Check>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub listen: SocketAddr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Storage {
+    /// `sqlite://path` or `postgres://...`.
+    pub url: String,
+    pub retention: Retention,
+}
+
+/// How long stored data is kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Runs, observations, errors and ids.
+    pub raw: Duration,
+    /// Hourly and daily rollups.
+    pub rollups: Duration,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            raw: Duration::from_secs(30 * 86_400),
+            rollups: Duration::from_secs(400 * 86_400),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scheduler {
+    pub max_concurrent_runs: u32,
+    /// Concurrency caps by connector name.
+    pub per_connector: BTreeMap<String, u32>,
+    pub jitter: Jitter,
+}
+
+impl Default for Scheduler {
+    fn default() -> Self {
+        Self {
+            max_concurrent_runs: 16,
+            per_connector: BTreeMap::new(),
+            jitter: Jitter::None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tenant {
+    pub id: String,
+    pub name: String,
+}
+
+/// One node of a flow; flows and checks name systems by id.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct System {
+    pub id: String,
+    pub name: String,
+    /// What it is, e.g. `snowflake`, `looker`, `service`.
+    pub kind: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flow {
+    pub id: String,
+    pub tenant: String,
+    pub name: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// System id.
+    pub upstream: String,
+    /// System ids, at least one.
+    pub downstream: Vec<String>,
+    #[serde(default)]
+    pub links: Links,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Links {
+    #[serde(default)]
+    pub runbook: Option<String>,
+    #[serde(default)]
+    pub diagram: Option<String>,
+    /// A chat channel or address, e.g. `#data-oncall`.
+    #[serde(default)]
+    pub contact: Option<String>,
+}
+
+/// A configured, scheduled use of a connector against a system.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Check {
+    pub id: String,
+    pub name: Option<String>,
+    /// System id.
+    pub system: String,
+    /// Plugin name.
+    pub connector: String,
+    pub schedule: Schedule,
+    /// `limits.deadline` is the check's `timeout`.
+    pub limits: Limits,
+    pub grants: Grants,
+    pub config: CheckConfig,
+    pub rules: Rules,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Schedule {
+    Every(Duration),
+    Cron(Box<CronSchedule>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CronSchedule {
+    /// As written.
+    pub expr: String,
+    pub cron: croner::Cron,
+}
+
+impl Config {
+    /// The fields that differ between `self` and `new` and only take effect
+    /// after a restart (the rest can be swapped in while running).
+    pub fn restart_needed(&self, new: &Config) -> Vec<&'static str> {
+        let mut fields = Vec::new();
+        if self.server.listen != new.server.listen {
+            fields.push("server.listen");
+        }
+        if self.storage.url != new.storage.url {
+            fields.push("storage.url");
+        }
+        fields
+    }
+
+    pub fn check(&self, id: &str) -> Option<&Check> {
+        self.checks.iter().find(|c| c.id == id)
+    }
+}

@@ -1,0 +1,438 @@
+//! What a user sees: files that load, and files whose every mistake is named
+//! with its place.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::*;
+
+const DEMO: &str = include_str!("../../../config/demo.toml");
+
+fn no_plugins() -> BTreeMap<String, Value> {
+    BTreeMap::new()
+}
+
+fn snowflake_schema() -> BTreeMap<String, Value> {
+    BTreeMap::from([(
+        "snowflake".to_owned(),
+        json!({
+            "type": "object",
+            "required": ["account", "user", "token"],
+            "properties": {
+                "account": { "type": "string" },
+                "user": { "type": "string" },
+                "token": { "type": "string", "minLength": 20 },
+                "port": { "type": "integer" }
+            }
+        }),
+    )])
+}
+
+fn errors_of(text: &str, plugins: &BTreeMap<String, Value>) -> ConfigErrors {
+    parse(text, Path::new("tributary.toml"), plugins).expect_err("the config should be invalid")
+}
+
+/// The error at `pointer`, or a failure listing them all.
+fn at<'e>(errors: &'e ConfigErrors, pointer: &str) -> &'e ConfigError {
+    errors
+        .iter()
+        .find(|e| e.pointer == pointer)
+        .unwrap_or_else(|| panic!("no error at {pointer}; got:\n{errors}"))
+}
+
+/// The demo config passes the syntax, schema and meaning layers. Its plugins'
+/// schemas are not at hand here, so connectors are not required to be known.
+#[test]
+fn the_demo_config_loads() {
+    let config = parse_with(
+        DEMO,
+        Path::new("config/demo.toml"),
+        &no_plugins(),
+        Options {
+            require_known_connectors: false,
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(
+        config.storage.retention.raw,
+        Duration::from_secs(30 * 86_400)
+    );
+    assert_eq!(config.scheduler.jitter, Jitter::Fraction(0.1));
+    assert_eq!(config.scheduler.per_connector["snowflake"], 4);
+    assert_eq!(config.tenants.len(), 2);
+    assert_eq!(
+        config.flows[0].downstream,
+        ["snowflake-analytics", "looker"]
+    );
+    assert_eq!(
+        config.flows[0].links.contact.as_deref(),
+        Some("#data-oncall")
+    );
+
+    let snowflake = config.check("snowflake-documents").unwrap();
+    assert!(matches!(&snowflake.schedule, Schedule::Cron(c) if c.expr == "0 */5 * * * *"));
+    assert_eq!(snowflake.limits.memory_bytes, 128 << 20);
+    assert_eq!(snowflake.limits.deadline, Duration::from_secs(120));
+    assert_eq!(snowflake.limits.http_requests, 200);
+    assert_eq!(
+        snowflake.grants.allowed_hosts[0].to_string(),
+        "https://*.snowflakecomputing.com"
+    );
+    assert_eq!(snowflake.rules.failure_threshold, Some(2));
+    assert_eq!(snowflake.rules.overrides.len(), 1);
+    assert_eq!(
+        snowflake.config.secrets[0].source,
+        SecretSource::File("secrets/snowflake_key.p8".into())
+    );
+    assert_eq!(
+        snowflake.config.secrets[0].pointer,
+        "/checks/2/config/private_key"
+    );
+
+    let dbt = config.check("dbt-models").unwrap();
+    assert_eq!(dbt.schedule, Schedule::Every(Duration::from_secs(300)));
+    assert_eq!(
+        dbt.limits,
+        crate::plugin::Limits {
+            deadline: Duration::from_secs(30),
+            ..Default::default()
+        }
+    );
+    assert_eq!(
+        dbt.grants.read_dir.as_deref(),
+        Some(Path::new("/srv/dbt/analytics/target"))
+    );
+
+    let looker = config.check("looker-datagroups").unwrap();
+    let names: Vec<_> = looker
+        .config
+        .secrets
+        .iter()
+        .map(|s| s.at.as_str())
+        .collect();
+    assert_eq!(names, ["/client_id", "/client_secret"]);
+}
+
+/// Without the relaxed option, the demo's connectors must be known.
+#[test]
+fn unknown_connectors_are_named_when_required() {
+    let errors = errors_of(DEMO, &snowflake_schema());
+    let e = at(&errors, "/checks/0/connector");
+    assert!(e.message.contains("unknown connector \"example\""), "{e}");
+    assert!(e.message.contains("known connectors: snowflake"), "{e}");
+}
+
+#[test]
+fn an_empty_file_gives_the_defaults() {
+    let config = parse("", Path::new("empty.toml"), &no_plugins()).unwrap();
+    assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(config.storage.url, "sqlite://data/tributary.db");
+    assert_eq!(config.scheduler.max_concurrent_runs, 16);
+    assert!(config.checks.is_empty());
+}
+
+const MISTAKES: &str = r#"[scheduler]
+max_concurrent_runs = "sixteen"
+
+[[tenants]]
+id = "acme"
+name = "Acme"
+
+[[systems]]
+id = "warehouse"
+name = "Warehouse"
+kind = "snowflake"
+
+[[flows]]
+id = "docs"
+tenant = "acme"
+name = "Docs"
+upstream = "warehouse"
+downstream = ["lake", "warehouse"]
+
+[[checks]]
+id = "wh"
+system = "warehouse"
+connector = "snowflake"
+schedule = { cron = "61 * * * *" }
+grants = { allowed_hosts = ["ftp://warehouse.example.com"] }
+config = { account = 42, token = { env = "SNOWFLAKE_TOKEN" } }
+rules = { freshness = { warn_after = "2h", error_after = "1h" } }
+
+[[checks]]
+id = "wh"
+system = "warehouse"
+connector = "oracle"
+schedule = { every = "5m" }
+timeout = "2h"
+"#;
+
+/// One file, many mistakes: every one is reported at once with its place.
+#[test]
+fn every_mistake_is_reported_at_once_with_its_place() {
+    let errors = errors_of(MISTAKES, &snowflake_schema());
+    let text = errors.to_string();
+
+    // Schema: a string where a number belongs.
+    let e = at(&errors, "/scheduler/max_concurrent_runs");
+    assert_eq!((e.line, e.column), (2, 1), "{e}");
+    assert!(e.message.contains("integer"), "{e}");
+
+    // Meaning: a flow naming a system that does not exist, and one that is
+    // both upstream and downstream.
+    let e = at(&errors, "/flows/0/downstream/0");
+    assert_eq!((e.line, e.column), (18, 15), "{e}");
+    assert!(e.message.contains("unknown system \"lake\""), "{e}");
+    assert!(e.message.contains("known systems: warehouse"), "{e}");
+    let e = at(&errors, "/flows/0/downstream/1");
+    assert!(e.message.contains("both upstream and downstream"), "{e}");
+
+    // A cron expression that does not parse.
+    let e = at(&errors, "/checks/0/schedule/cron");
+    assert_eq!(e.line, 24, "{e}");
+    assert!(
+        e.message.contains("invalid cron expression \"61 * * * *\""),
+        "{e}"
+    );
+
+    // A host grant that does not parse.
+    let e = at(&errors, "/checks/0/grants/allowed_hosts/0");
+    assert_eq!((e.line, e.column), (25, 29), "{e}");
+    assert!(e.message.contains("scheme must be http or https"), "{e}");
+
+    // The plugin's schema: a wrong type and a missing field; the secret
+    // reference stands for a string, so `token` is not reported.
+    let e = at(&errors, "/checks/0/config/account");
+    assert_eq!(e.line, 26, "{e}");
+    assert!(e.message.contains("string"), "{e}");
+    let e = at(&errors, "/checks/0/config");
+    assert_eq!(e.line, 26, "{e}");
+    assert!(e.message.contains("\"user\" is a required property"), "{e}");
+    assert!(!text.contains("/checks/0/config/token"), "{text}");
+
+    // Thresholds that make no sense.
+    let e = at(&errors, "/checks/0/rules");
+    assert_eq!(e.line, 27, "{e}");
+    assert!(
+        e.message
+            .contains("warn_after 2h is more than error_after 1h"),
+        "{e}"
+    );
+
+    // A duplicate id, an unknown connector, a timeout above the maximum.
+    let e = at(&errors, "/checks/1/id");
+    assert_eq!((e.line, e.column), (30, 1), "{e}");
+    assert!(
+        e.message
+            .contains("duplicate check id \"wh\" (first defined at line 21)"),
+        "{e}"
+    );
+    let e = at(&errors, "/checks/1/connector");
+    assert_eq!(e.line, 32, "{e}");
+    assert!(
+        e.message
+            .contains("unknown connector \"oracle\"; known connectors: snowflake"),
+        "{e}"
+    );
+    let e = at(&errors, "/checks/1/timeout");
+    assert_eq!(e.line, 34, "{e}");
+    assert!(e.message.contains("maximum of 1h"), "{e}");
+
+    assert_eq!(errors.len(), 11, "{text}");
+    // One line each, `path:line:col: /pointer: message`, in file order.
+    let first = text.lines().next().unwrap();
+    assert!(
+        first.starts_with("tributary.toml:2:1: /scheduler/max_concurrent_runs: "),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), errors.len());
+}
+
+#[test]
+fn a_misspelt_key_points_at_the_key() {
+    let text = "[server]\nlisten = \"127.0.0.1:8080\"\n\n[storage]\nurl = \"sqlite://x.db\"\nretension = { raw = \"1d\" }\n";
+    let errors = errors_of(text, &no_plugins());
+    let e = at(&errors, "/storage/retension");
+    assert_eq!((e.line, e.column), (6, 1), "{e}");
+    assert!(e.message.contains("unknown key \"retension\""), "{e}");
+}
+
+#[test]
+fn a_misspelt_rule_is_an_error() {
+    let text = "[[systems]]\nid = \"s\"\nname = \"S\"\nkind = \"x\"\n\n[[checks]]\nid = \"c\"\nsystem = \"s\"\nconnector = \"http\"\nschedule = { every = \"1m\" }\n\n[checks.rules]\nfreshnes = { warn_after = \"1h\" }\n";
+    let errors = errors_of(text, &no_plugins_but("http"));
+    let e = at(&errors, "/checks/0/rules/freshnes");
+    assert_eq!(e.line, 13, "{e}");
+}
+
+fn no_plugins_but(name: &str) -> BTreeMap<String, Value> {
+    BTreeMap::from([(name.to_owned(), json!({ "type": "object" }))])
+}
+
+#[test]
+fn a_toml_syntax_error_reports_its_line_and_column() {
+    let text = "[server]\nlisten = \"127.0.0.1:8080\"\nport = = 2\n";
+    let errors = errors_of(text, &no_plugins());
+    let e = &errors.0[0];
+    assert_eq!(e.line, 3, "{errors}");
+    assert!(e.column >= 6, "{errors}");
+    assert!(
+        errors.to_string().starts_with("tributary.toml:3:"),
+        "{errors}"
+    );
+}
+
+#[test]
+fn a_missing_file_is_one_error() {
+    let errors = load(Path::new("/nonexistent/tributary.toml"), &no_plugins()).unwrap_err();
+    assert_eq!(errors.len(), 1);
+    assert!(
+        errors.to_string().contains("cannot read the config file"),
+        "{errors}"
+    );
+}
+
+fn check_config(secrets: &[(&str, SecretSource)], value: Value) -> CheckConfig {
+    CheckConfig {
+        value,
+        secrets: secrets
+            .iter()
+            .map(|(at, source)| SecretRef {
+                at: (*at).to_owned(),
+                pointer: format!("/checks/0/config{at}"),
+                line: 7,
+                column: 3,
+                source: source.clone(),
+            })
+            .collect(),
+        file: PathBuf::from("tributary.toml"),
+    }
+}
+
+fn temp_path(name: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    std::env::temp_dir().join(format!("tributary-{}-{nanos}-{name}", std::process::id()))
+}
+
+#[test]
+fn secrets_resolve_from_files_and_env_and_stay_out_of_debug() {
+    let file = temp_path("token");
+    std::fs::write(&file, "s3cr3t-from-file\n").unwrap();
+    let path_value = std::env::var("PATH").expect("PATH is set");
+
+    let text = format!(
+        "[[systems]]\nid = \"s\"\nname = \"S\"\nkind = \"x\"\n\n[[checks]]\nid = \"c\"\nsystem = \"s\"\nconnector = \"http\"\nschedule = {{ every = \"1m\" }}\nconfig = {{ url = \"https://x\", token = {{ file = {:?} }}, nested = {{ search = {{ env = \"PATH\" }} }} }}\n",
+        file.to_str().unwrap()
+    );
+    let config = parse(&text, Path::new("t.toml"), &no_plugins_but("http")).unwrap();
+    let check = &config.checks[0];
+    assert_eq!(check.config.secrets.len(), 2);
+    assert!(!format!("{check:?}").contains("s3cr3t"));
+
+    let resolved = resolve_secrets(&check.config).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let json: Value = serde_json::from_str(&resolved.json).unwrap();
+    assert_eq!(json["token"], "s3cr3t-from-file");
+    assert_eq!(json["nested"]["search"], path_value.as_str());
+    assert_eq!(json["url"], "https://x");
+    assert!(resolved.secrets.contains(&"s3cr3t-from-file".to_owned()));
+
+    let debug = format!("{resolved:?}");
+    assert!(!debug.contains("s3cr3t"), "{debug}");
+    assert!(!debug.contains(&path_value), "{debug}");
+}
+
+#[test]
+fn a_missing_env_var_or_file_is_named_without_leaking() {
+    let name = "TRIBUTARY_TEST_SURELY_UNSET_VARIABLE_9F3A";
+    assert!(std::env::var_os(name).is_none());
+    let config = check_config(
+        &[("/token", SecretSource::Env(name.into()))],
+        json!({ "token": { "env": name }, "user": "visible" }),
+    );
+    let e = resolve_secrets(&config).unwrap_err();
+    assert_eq!(e.pointer, "/checks/0/config/token");
+    assert_eq!((e.line, e.column), (7, 3));
+    assert!(
+        e.to_string()
+            .contains(&format!("environment variable {name} is not set")),
+        "{e}"
+    );
+
+    let missing = temp_path("absent");
+    let config = check_config(
+        &[
+            ("/a", SecretSource::Env("PATH".into())),
+            ("/b", SecretSource::File(missing.clone())),
+        ],
+        json!({ "a": { "env": "PATH" }, "b": { "file": missing } }),
+    );
+    let e = resolve_secrets(&config).unwrap_err();
+    let message = e.to_string();
+    assert!(
+        message.contains(&missing.display().to_string()),
+        "{message}"
+    );
+    assert!(message.contains("cannot read secret file"), "{message}");
+    assert!(
+        !message.contains(&std::env::var("PATH").unwrap()),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_file_secret_keeps_all_but_one_trailing_newline() {
+    let file = temp_path("multi");
+    std::fs::write(&file, "line1\nline2\n\n").unwrap();
+    let config = check_config(
+        &[("/k", SecretSource::File(file.clone()))],
+        json!({ "k": { "file": file } }),
+    );
+    let resolved = resolve_secrets(&config).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(resolved.secrets, ["line1\nline2\n"]);
+}
+
+#[test]
+fn a_secret_where_the_plugin_wants_a_number_is_an_error() {
+    let text = "[[systems]]\nid = \"s\"\nname = \"S\"\nkind = \"x\"\n\n[[checks]]\nid = \"c\"\nsystem = \"s\"\nconnector = \"snowflake\"\nschedule = { every = \"1m\" }\nconfig = { account = \"a\", user = \"u\", token = { env = \"T\" }, port = { env = \"P\" } }\n";
+    let errors = errors_of(text, &snowflake_schema());
+    assert_eq!(errors.len(), 1, "{errors}");
+    let e = at(&errors, "/checks/0/config/port");
+    assert!(
+        e.message.contains("a secret reference gives a string"),
+        "{e}"
+    );
+}
+
+#[test]
+fn listen_and_database_changes_need_a_restart() {
+    let opts = Options {
+        require_known_connectors: false,
+    };
+    let old = parse_with(DEMO, Path::new("demo.toml"), &no_plugins(), opts).unwrap();
+    let same = parse_with(DEMO, Path::new("demo.toml"), &no_plugins(), opts).unwrap();
+    assert!(old.restart_needed(&same).is_empty());
+    let changed = DEMO
+        .replace("127.0.0.1:8080", "0.0.0.0:9090")
+        .replace(
+            "sqlite://data/tributary.db",
+            "postgres://localhost/tributary",
+        )
+        .replace("every = \"30s\"", "every = \"45s\"");
+    let new = parse_with(&changed, Path::new("demo.toml"), &no_plugins(), opts).unwrap();
+    assert_eq!(old.restart_needed(&new), ["server.listen", "storage.url"]);
+}
+
+#[test]
+fn the_embedded_schema_is_valid_json_schema() {
+    let schema: Value = serde_json::from_str(SCHEMA).unwrap();
+    assert!(jsonschema::meta::is_valid(&schema));
+}

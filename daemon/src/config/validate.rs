@@ -1,0 +1,734 @@
+//! The layers of validation, each adding to one list of errors.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use toml::de::DeTable;
+
+use super::error::{ConfigError, ConfigErrors};
+use super::model::*;
+use super::secrets::{CheckConfig, SecretRef, find_secret_refs};
+use super::source::{self, SourceMap, escape};
+use super::units::{parse_jitter, parse_size};
+use super::{MAX_TIMEOUT, MIN_INTERVAL, Options, SCHEMA};
+use crate::health::{Rules, parse_duration};
+use crate::plugin::{Grants, HostGrant, Limits};
+
+static FILE_SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
+    let schema: Value = serde_json::from_str(SCHEMA).expect("the config schema is JSON");
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("the config schema is a valid JSON Schema")
+});
+
+/// Longest message taken from a schema error (they quote the instance).
+const MAX_MESSAGE: usize = 300;
+
+struct Cx<'t> {
+    text: &'t str,
+    file: PathBuf,
+    map: SourceMap,
+    errors: Vec<ConfigError>,
+}
+
+impl Cx<'_> {
+    fn at_offset(&mut self, offset: usize, pointer: &str, message: String) {
+        let (line, column) = self.map.line_col(self.text, offset);
+        self.errors.push(ConfigError {
+            file: self.file.clone(),
+            line,
+            column,
+            pointer: pointer.to_owned(),
+            message,
+        });
+    }
+
+    fn error(&mut self, pointer: &str, message: impl Into<String>) {
+        let offset = self.map.offset_of(pointer);
+        self.at_offset(offset, pointer, message.into());
+    }
+
+    fn has_error_under(&self, pointer: &str) -> bool {
+        self.errors.iter().any(|e| {
+            e.pointer == pointer
+                || e.pointer
+                    .strip_prefix(pointer)
+                    .is_some_and(|rest| rest.starts_with('/'))
+        })
+    }
+
+    /// Types `value`; a failure is reported unless the schema already spoke
+    /// about that place.
+    fn typed<T: DeserializeOwned>(&mut self, value: &Value, pointer: &str) -> Option<T> {
+        match serde_json::from_value(value.clone()) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                if !self.has_error_under(pointer) {
+                    self.error(pointer, e.to_string());
+                }
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, value: &Value, pointer: &str) -> Option<Duration> {
+        match value {
+            Value::Number(n) => match n.as_u64() {
+                Some(secs) => Some(Duration::from_secs(secs)),
+                None => {
+                    self.error_once(
+                        pointer,
+                        "a duration in seconds must be a whole number of 0 or more",
+                    );
+                    None
+                }
+            },
+            Value::String(s) => match parse_duration(s) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    self.error_once(pointer, e.to_string());
+                    None
+                }
+            },
+            _ => {
+                self.error_once(
+                    pointer,
+                    "a duration must be a string such as \"30s\" or whole seconds",
+                );
+                None
+            }
+        }
+    }
+
+    fn size(&mut self, value: &Value, pointer: &str) -> Option<u64> {
+        let parsed = match value {
+            Value::Number(n) => n
+                .as_u64()
+                .ok_or_else(|| "a size in bytes must be a whole number of 0 or more".to_owned()),
+            Value::String(s) => parse_size(s),
+            _ => Err("a size must be a string such as \"64MiB\" or whole bytes".to_owned()),
+        };
+        parsed.map_err(|e| self.error_once(pointer, e)).ok()
+    }
+
+    fn count<T: TryFrom<u64>>(&mut self, value: &Value, pointer: &str) -> Option<T> {
+        let n = value.as_u64().and_then(|n| T::try_from(n).ok());
+        if n.is_none() {
+            self.error_once(pointer, "must be a whole number in range");
+        }
+        n
+    }
+
+    /// Reports unless the place already has an error (the schema's, usually).
+    fn error_once(&mut self, pointer: &str, message: impl Into<String>) {
+        if !self.has_error_under(pointer) {
+            self.error(pointer, message);
+        }
+    }
+}
+
+pub(crate) fn run(
+    text: &str,
+    origin: &Path,
+    plugin_schemas: &BTreeMap<String, Value>,
+    options: Options,
+) -> Result<Config, ConfigErrors> {
+    let mut cx = Cx {
+        text,
+        file: origin.to_owned(),
+        map: SourceMap::new(text),
+        errors: Vec::new(),
+    };
+
+    // a. TOML syntax: every error the parser can recover past, then stop.
+    let (doc, syntax) = DeTable::parse_recoverable(text);
+    if !syntax.is_empty() {
+        for e in syntax {
+            let offset = e.span().map_or(0, |s| s.start);
+            cx.at_offset(offset, "", e.message().trim().to_owned());
+        }
+        return Err(finish(cx.errors));
+    }
+    let json = source::to_json(doc.get_ref(), &mut cx.map);
+
+    // b. The file's schema.
+    schema_errors(&mut cx, &FILE_SCHEMA, &json, "", &[], "");
+
+    // c. Each check's config against its connector's schema.
+    plugin_configs(&mut cx, &json, plugin_schemas, options);
+
+    // d. Meaning, and the typed config.
+    let config = build(&mut cx, &json);
+
+    match config {
+        Some(config) if cx.errors.is_empty() => Ok(config),
+        _ => {
+            if cx.errors.is_empty() {
+                cx.error("", "the config is invalid");
+            }
+            Err(finish(cx.errors))
+        }
+    }
+}
+
+/// Sorts errors by place and drops repeats.
+fn finish(mut errors: Vec<ConfigError>) -> ConfigErrors {
+    errors.sort_by_key(|e| (e.line, e.column));
+    let mut seen = std::collections::HashSet::new();
+    errors.retain(|e| seen.insert((e.pointer.clone(), e.message.clone())));
+    ConfigErrors(errors)
+}
+
+/// Reports `validator`'s errors for `instance`, whose pointers are relative to
+/// `base` in the file. Errors at `secrets` (placeholders standing for secret
+/// references) are dropped unless the schema wanted something other than a
+/// string there.
+fn schema_errors(
+    cx: &mut Cx<'_>,
+    validator: &jsonschema::Validator,
+    instance: &Value,
+    base: &str,
+    secrets: &[String],
+    connector: &str,
+) {
+    for err in validator.iter_errors(instance) {
+        let rel = err.instance_path().as_str().to_owned();
+        let keyword = err.kind().keyword().to_owned();
+        let mut pointer = format!("{base}{rel}");
+        let mut message = err.to_string();
+        if secrets.contains(&rel) {
+            if keyword != "type" {
+                continue;
+            }
+            message = format!(
+                "a secret reference gives a string, but connector {connector:?} expects another type here"
+            );
+        }
+        use jsonschema::error::ValidationErrorKind as Kind;
+        if let Kind::AdditionalProperties { unexpected }
+        | Kind::UnevaluatedProperties { unexpected } = err.kind()
+            && let [first, ..] = unexpected.as_slice()
+        {
+            pointer = format!("{pointer}/{}", escape(first));
+            message = format!("unknown key {first:?}; {message}");
+        }
+        if message.len() > MAX_MESSAGE {
+            let mut cut = MAX_MESSAGE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push_str("...");
+        }
+        cx.error(&pointer, message);
+    }
+}
+
+fn plugin_configs(
+    cx: &mut Cx<'_>,
+    json: &Value,
+    plugin_schemas: &BTreeMap<String, Value>,
+    options: Options,
+) {
+    let Some(checks) = json.get("checks").and_then(Value::as_array) else {
+        return;
+    };
+    let mut validators: HashMap<&str, Result<jsonschema::Validator, String>> = HashMap::new();
+    for (i, check) in checks.iter().enumerate() {
+        let Some(connector) = check.get("connector").and_then(Value::as_str) else {
+            continue;
+        };
+        let at = format!("/checks/{i}");
+        let Some(schema) = plugin_schemas.get(connector) else {
+            if options.require_known_connectors {
+                let known = if plugin_schemas.is_empty() {
+                    "no connectors are loaded".to_owned()
+                } else {
+                    let names: Vec<&str> = plugin_schemas.keys().map(String::as_str).collect();
+                    format!("known connectors: {}", names.join(", "))
+                };
+                cx.error(
+                    &format!("{at}/connector"),
+                    format!("unknown connector {connector:?}; {known}"),
+                );
+            }
+            continue;
+        };
+        let validator = validators.entry(connector).or_insert_with(|| {
+            jsonschema::options()
+                .should_validate_formats(true)
+                .build(schema)
+                .map_err(|e| e.to_string())
+        });
+        let validator = match validator {
+            Ok(v) => v,
+            Err(e) => {
+                let message = format!("connector {connector:?} has an invalid config schema: {e}");
+                cx.error(&format!("{at}/connector"), message);
+                continue;
+            }
+        };
+        let mut config = check
+            .get("config")
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        let mut refs = Vec::new();
+        find_secret_refs(&config, "", &mut refs);
+        for (p, _) in &refs {
+            if let Some(slot) = config.pointer_mut(p) {
+                *slot = Value::String("<secret>".into());
+            }
+        }
+        let secrets: Vec<String> = refs.into_iter().map(|(p, _)| p).collect();
+        schema_errors(
+            cx,
+            validator,
+            &config,
+            &format!("{at}/config"),
+            &secrets,
+            connector,
+        );
+    }
+}
+
+fn str_at<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
+    value.get(key).and_then(Value::as_str)
+}
+
+/// Ids of `section`'s elements; duplicates reported.
+fn unique_ids<'v>(cx: &mut Cx<'_>, json: &'v Value, section: &str, what: &str) -> Vec<&'v str> {
+    let mut first: HashMap<&str, usize> = HashMap::new();
+    let mut ids = Vec::new();
+    for (i, item) in json
+        .get(section)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let Some(id) = str_at(item, "id") else {
+            continue;
+        };
+        let pointer = format!("/{section}/{i}/id");
+        if let Some(&j) = first.get(id) {
+            let (line, _) = cx
+                .map
+                .line_col(cx.text, cx.map.offset_of(&format!("/{section}/{j}/id")));
+            cx.error(
+                &pointer,
+                format!("duplicate {what} id {id:?} (first defined at line {line})"),
+            );
+        } else {
+            first.insert(id, i);
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+fn elements<'v>(json: &'v Value, section: &str) -> impl Iterator<Item = (usize, &'v Value)> {
+    json.get(section)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+}
+
+fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
+    let tenant_ids = unique_ids(cx, json, "tenants", "tenant");
+    let system_ids = unique_ids(cx, json, "systems", "system");
+    unique_ids(cx, json, "flows", "flow");
+    unique_ids(cx, json, "checks", "check");
+
+    let server = server(cx, json);
+    let storage = storage(cx, json);
+    let scheduler = scheduler(cx, json);
+    let plugins_dir = PathBuf::from(str_at(json, "plugins_dir").unwrap_or("plugins"));
+    let data_dir = PathBuf::from(str_at(json, "data_dir").unwrap_or("data"));
+
+    let mut ok = true;
+    let mut tenants = Vec::new();
+    for (i, t) in elements(json, "tenants") {
+        match cx.typed::<Tenant>(t, &format!("/tenants/{i}")) {
+            Some(t) => tenants.push(t),
+            None => ok = false,
+        }
+    }
+    let mut systems = Vec::new();
+    for (i, s) in elements(json, "systems") {
+        match cx.typed::<System>(s, &format!("/systems/{i}")) {
+            Some(s) => systems.push(s),
+            None => ok = false,
+        }
+    }
+
+    let mut flows = Vec::new();
+    for (i, f) in elements(json, "flows") {
+        let at = format!("/flows/{i}");
+        if let Some(tenant) = str_at(f, "tenant")
+            && !tenant_ids.contains(&tenant)
+        {
+            cx.error(
+                &format!("{at}/tenant"),
+                format!(
+                    "unknown tenant {tenant:?}; {}",
+                    known("tenants", &tenant_ids)
+                ),
+            );
+        }
+        let upstream = str_at(f, "upstream");
+        if let Some(up) = upstream
+            && !system_ids.contains(&up)
+        {
+            cx.error(
+                &format!("{at}/upstream"),
+                format!("unknown system {up:?}; {}", known("systems", &system_ids)),
+            );
+        }
+        let mut seen = Vec::new();
+        for (j, down) in f
+            .get("downstream")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let Some(down) = down.as_str() else { continue };
+            let p = format!("{at}/downstream/{j}");
+            if !system_ids.contains(&down) {
+                cx.error(
+                    &p,
+                    format!("unknown system {down:?}; {}", known("systems", &system_ids)),
+                );
+            }
+            if Some(down) == upstream {
+                cx.error(
+                    &p,
+                    format!("system {down:?} is both upstream and downstream of this flow"),
+                );
+            }
+            if seen.contains(&down) {
+                cx.error(&p, format!("system {down:?} is listed twice as downstream"));
+            }
+            seen.push(down);
+        }
+        match cx.typed::<Flow>(f, &at) {
+            Some(f) => flows.push(f),
+            None => ok = false,
+        }
+    }
+
+    let mut checks = Vec::new();
+    for (i, c) in elements(json, "checks") {
+        match check(cx, c, i, &system_ids) {
+            Some(c) => checks.push(c),
+            None => ok = false,
+        }
+    }
+
+    Some(Config {
+        file: cx.file.clone(),
+        server: server?,
+        storage: storage?,
+        plugins_dir,
+        data_dir,
+        scheduler: scheduler?,
+        tenants,
+        systems,
+        flows,
+        checks,
+    })
+    .filter(|_| ok)
+}
+
+fn known(what: &str, ids: &[&str]) -> String {
+    if ids.is_empty() {
+        format!("no {what} are defined")
+    } else {
+        format!("known {what}: {}", ids.join(", "))
+    }
+}
+
+fn server(cx: &mut Cx<'_>, json: &Value) -> Option<Server> {
+    let listen = match json.pointer("/server/listen") {
+        None => "127.0.0.1:8080",
+        Some(v) => v.as_str()?,
+    };
+    match SocketAddr::from_str(listen) {
+        Ok(listen) => Some(Server { listen }),
+        Err(_) => {
+            cx.error_once(
+                "/server/listen",
+                format!("invalid listen address {listen:?}: write an IP address and a port, such as \"127.0.0.1:8080\""),
+            );
+            None
+        }
+    }
+}
+
+fn storage(cx: &mut Cx<'_>, json: &Value) -> Option<Storage> {
+    let url = match json.pointer("/storage/url") {
+        None => "sqlite://data/tributary.db",
+        Some(v) => v.as_str()?,
+    };
+    let mut ok = true;
+    if !["sqlite:", "postgres://", "postgresql://"]
+        .iter()
+        .any(|p| url.starts_with(p))
+    {
+        cx.error_once(
+            "/storage/url",
+            "the database URL must start with sqlite: or postgres://",
+        );
+        ok = false;
+    }
+    let mut retention = Retention::default();
+    if let Some(v) = json.pointer("/storage/retention/raw") {
+        match cx.duration(v, "/storage/retention/raw") {
+            Some(d) => retention.raw = d,
+            None => ok = false,
+        }
+    }
+    if let Some(v) = json.pointer("/storage/retention/rollups") {
+        match cx.duration(v, "/storage/retention/rollups") {
+            Some(d) => retention.rollups = d,
+            None => ok = false,
+        }
+    }
+    if ok && retention.rollups < retention.raw {
+        cx.error(
+            "/storage/retention/rollups",
+            "rollups are kept for less time than raw data; keep them at least as long",
+        );
+        ok = false;
+    }
+    ok.then(|| Storage {
+        url: url.to_owned(),
+        retention,
+    })
+}
+
+fn scheduler(cx: &mut Cx<'_>, json: &Value) -> Option<Scheduler> {
+    let mut s = Scheduler::default();
+    let mut ok = true;
+    if let Some(v) = json.pointer("/scheduler/max_concurrent_runs") {
+        match cx.count::<u32>(v, "/scheduler/max_concurrent_runs") {
+            Some(0) => {
+                cx.error_once("/scheduler/max_concurrent_runs", "must be at least 1");
+                ok = false;
+            }
+            Some(n) => s.max_concurrent_runs = n,
+            None => ok = false,
+        }
+    }
+    if let Some(caps) = json
+        .pointer("/scheduler/per_connector")
+        .and_then(Value::as_object)
+    {
+        for (name, v) in caps {
+            let p = format!("/scheduler/per_connector/{}", escape(name));
+            match cx.count::<u32>(v, &p) {
+                Some(0) => {
+                    cx.error_once(&p, "must be at least 1");
+                    ok = false;
+                }
+                Some(n) => {
+                    s.per_connector.insert(name.clone(), n);
+                }
+                None => ok = false,
+            }
+        }
+    }
+    if let Some(v) = json.pointer("/scheduler/jitter") {
+        match v.as_str().map(parse_jitter) {
+            Some(Ok(j)) => s.jitter = j,
+            Some(Err(e)) => {
+                cx.error_once("/scheduler/jitter", e);
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(s)
+}
+
+fn check(cx: &mut Cx<'_>, c: &Value, i: usize, system_ids: &[&str]) -> Option<Check> {
+    let at = format!("/checks/{i}");
+    let mut ok = true;
+    let id = str_at(c, "id");
+    let system = str_at(c, "system");
+    let connector = str_at(c, "connector");
+    if let Some(system) = system
+        && !system_ids.contains(&system)
+    {
+        cx.error(
+            &format!("{at}/system"),
+            format!(
+                "unknown system {system:?}; {}",
+                known("systems", system_ids)
+            ),
+        );
+        ok = false;
+    }
+
+    let schedule = schedule(cx, c.get("schedule"), &format!("{at}/schedule"));
+
+    let mut limits = Limits::default();
+    if let Some(v) = c.get("timeout") {
+        let p = format!("{at}/timeout");
+        match cx.duration(v, &p) {
+            Some(d) if d.is_zero() => {
+                cx.error_once(&p, "the timeout must be more than 0");
+                ok = false;
+            }
+            Some(d) if d > MAX_TIMEOUT => {
+                cx.error_once(&p, "the timeout is more than the maximum of 1h");
+                ok = false;
+            }
+            Some(d) => limits.deadline = d,
+            None => ok = false,
+        }
+    }
+    if let Some(l) = c.get("limits").and_then(Value::as_object) {
+        for (key, v) in l {
+            let p = format!("{at}/limits/{}", escape(key));
+            let set = match key.as_str() {
+                "memory" => cx
+                    .size(v, &p)
+                    .and_then(|n| usize::try_from(n).ok())
+                    .map(|n| limits.memory_bytes = n),
+                "report" => cx
+                    .size(v, &p)
+                    .and_then(|n| usize::try_from(n).ok())
+                    .map(|n| limits.report_bytes = n),
+                "http_response" => cx.size(v, &p).map(|n| limits.http_response_bytes = n),
+                "http_requests" => cx.count(v, &p).map(|n| limits.http_requests = n),
+                "ids" => cx.count(v, &p).map(|n| limits.ids = n),
+                "log_lines" => cx.count(v, &p).map(|n| limits.log_lines = n),
+                _ => None, // the schema reports unknown keys
+            };
+            ok &= set.is_some();
+        }
+        if limits.memory_bytes < 1 << 20 {
+            cx.error_once(&format!("{at}/limits/memory"), "must be at least 1MiB");
+            ok = false;
+        }
+    }
+
+    let mut grants = Grants::default();
+    for (j, host) in c
+        .pointer("/grants/allowed_hosts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+    {
+        let Some(host) = host.as_str() else { continue };
+        match HostGrant::from_str(host) {
+            Ok(g) => grants.allowed_hosts.push(g),
+            Err(e) => {
+                cx.error_once(&format!("{at}/grants/allowed_hosts/{j}"), e.to_string());
+                ok = false;
+            }
+        }
+    }
+    if let Some(dir) = c.pointer("/grants/read_dir").and_then(Value::as_str) {
+        if dir.is_empty() {
+            cx.error_once(&format!("{at}/grants/read_dir"), "the directory is empty");
+            ok = false;
+        }
+        grants.read_dir = Some(PathBuf::from(dir));
+    }
+
+    let rules_at = format!("{at}/rules");
+    let rules = match c.get("rules") {
+        None => Some(Rules::default()),
+        Some(v) => cx.typed::<Rules>(v, &rules_at),
+    };
+    if let Some(rules) = &rules {
+        for problem in rules.validate() {
+            cx.error(&rules_at, format!("rules.{problem}"));
+        }
+    }
+
+    let config_value = c
+        .get("config")
+        .cloned()
+        .unwrap_or_else(|| Value::Object(Map::new()));
+    let mut refs = Vec::new();
+    find_secret_refs(&config_value, "", &mut refs);
+    let secrets = refs
+        .into_iter()
+        .map(|(rel, source)| {
+            let pointer = format!("{at}/config{rel}");
+            let (line, column) = cx.map.line_col(cx.text, cx.map.offset_of(&pointer));
+            SecretRef {
+                at: rel,
+                pointer,
+                line,
+                column,
+                source,
+            }
+        })
+        .collect();
+
+    let check = Check {
+        id: id?.to_owned(),
+        name: str_at(c, "name").map(str::to_owned),
+        system: system?.to_owned(),
+        connector: connector?.to_owned(),
+        schedule: schedule?,
+        limits,
+        grants,
+        config: CheckConfig {
+            value: config_value,
+            secrets,
+            file: cx.file.clone(),
+        },
+        rules: rules?,
+    };
+    ok.then_some(check)
+}
+
+fn schedule(cx: &mut Cx<'_>, value: Option<&Value>, at: &str) -> Option<Schedule> {
+    let object = value?.as_object()?;
+    match (object.get("every"), object.get("cron")) {
+        (Some(every), None) => {
+            let p = format!("{at}/every");
+            let d = cx.duration(every, &p)?;
+            if d < MIN_INTERVAL {
+                cx.error_once(&p, "the interval must be at least 1s");
+                return None;
+            }
+            Some(Schedule::Every(d))
+        }
+        (None, Some(cron)) => {
+            let p = format!("{at}/cron");
+            let expr = cron.as_str()?;
+            match croner::Cron::from_str(expr) {
+                Ok(cron) => Some(Schedule::Cron(Box::new(CronSchedule {
+                    expr: expr.to_owned(),
+                    cron,
+                }))),
+                Err(e) => {
+                    cx.error_once(
+                        &p,
+                        format!("invalid cron expression {expr:?}: {e} (write 5 fields, or 6 with seconds first)"),
+                    );
+                    None
+                }
+            }
+        }
+        _ => {
+            cx.error_once(at, "give exactly one of `every` or `cron`");
+            None
+        }
+    }
+}
