@@ -39,6 +39,21 @@ enum Command {
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
     },
+    /// Check a config file: TOML, its JSON Schema, each check's plugin config
+    /// against that plugin's schema, and meaning. Prints every error with its
+    /// place; exits non-zero when there is any.
+    Validate {
+        file: PathBuf,
+        /// Folder of the connector components whose config schemas to check
+        /// against. Connectors missing from it are reported, unless
+        /// `--allow-unknown-connectors`.
+        #[arg(long, default_value = "target/plugins")]
+        plugins: PathBuf,
+        #[arg(long)]
+        allow_unknown_connectors: bool,
+        #[arg(long, default_value = "data")]
+        data_dir: PathBuf,
+    },
     /// Work with plugin files.
     Plugin {
         #[command(subcommand)]
@@ -67,6 +82,12 @@ pub fn main() -> anyhow::Result<()> {
     runtime.block_on(async {
         match cli.command {
             Command::Serve { plugins, data_dir } => serve(&plugins, &data_dir).await,
+            Command::Validate {
+                file,
+                plugins,
+                allow_unknown_connectors,
+                data_dir,
+            } => validate(&file, &plugins, allow_unknown_connectors, &data_dir).await,
             Command::Plugin {
                 command: PluginCommand::Inspect { file, data_dir },
             } => inspect(&file, &data_dir).await,
@@ -135,6 +156,53 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+async fn validate(
+    file: &Path,
+    plugins_dir: &Path,
+    allow_unknown_connectors: bool,
+    data_dir: &Path,
+) -> anyhow::Result<()> {
+    let host = host(data_dir)?;
+    let plugins = if plugins_dir.is_dir() {
+        load_plugins(&host, plugins_dir).await?
+    } else {
+        tracing::warn!(folder = %plugins_dir.display(), "no plugin folder; plugin configs are not checked");
+        Vec::new()
+    };
+    let mut schemas = std::collections::BTreeMap::new();
+    for plugin in &plugins {
+        let schema =
+            serde_json::from_str(&plugin.descriptor().config_schema).with_context(|| {
+                format!(
+                    "plugin {} describes an invalid config schema",
+                    plugin.name()
+                )
+            })?;
+        schemas.insert(plugin.name().to_owned(), schema);
+    }
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the config file {}", file.display()))?;
+    let options = crate::config::Options {
+        require_known_connectors: !allow_unknown_connectors,
+    };
+    match crate::config::parse_with(&text, file, &schemas, options) {
+        Ok(config) => {
+            println!(
+                "{}: valid ({} tenants, {} flows, {} checks)",
+                file.display(),
+                config.tenants.len(),
+                config.flows.len(),
+                config.checks.len()
+            );
+            Ok(())
+        }
+        Err(errors) => {
+            println!("{errors}");
+            anyhow::bail!("{} error(s) in {}", errors.0.len(), file.display())
+        }
+    }
 }
 
 async fn inspect(file: &Path, data_dir: &Path) -> anyhow::Result<()> {
