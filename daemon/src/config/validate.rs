@@ -306,13 +306,7 @@ fn str_at<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
 fn unique_ids<'v>(cx: &mut Cx<'_>, json: &'v Value, section: &str, what: &str) -> Vec<&'v str> {
     let mut first: HashMap<&str, usize> = HashMap::new();
     let mut ids = Vec::new();
-    for (i, item) in json
-        .get(section)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (i, item) in elements(json, &format!("/{section}")) {
         let Some(id) = str_at(item, "id") else {
             continue;
         };
@@ -333,8 +327,10 @@ fn unique_ids<'v>(cx: &mut Cx<'_>, json: &'v Value, section: &str, what: &str) -
     ids
 }
 
-fn elements<'v>(json: &'v Value, section: &str) -> impl Iterator<Item = (usize, &'v Value)> {
-    json.get(section)
+/// The elements of the array at JSON `pointer` (none when it is absent or not
+/// an array), with their index.
+fn elements<'v>(json: &'v Value, pointer: &str) -> impl Iterator<Item = (usize, &'v Value)> {
+    json.pointer(pointer)
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
@@ -355,14 +351,14 @@ fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
 
     let mut ok = true;
     let mut tenants = Vec::new();
-    for (i, t) in elements(json, "tenants") {
+    for (i, t) in elements(json, "/tenants") {
         match cx.typed::<Tenant>(t, &format!("/tenants/{i}")) {
             Some(t) => tenants.push(t),
             None => ok = false,
         }
     }
     let mut systems = Vec::new();
-    for (i, s) in elements(json, "systems") {
+    for (i, s) in elements(json, "/systems") {
         match cx.typed::<System>(s, &format!("/systems/{i}")) {
             Some(s) => systems.push(s),
             None => ok = false,
@@ -370,7 +366,7 @@ fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
     }
 
     let mut flows = Vec::new();
-    for (i, f) in elements(json, "flows") {
+    for (i, f) in elements(json, "/flows") {
         let at = format!("/flows/{i}");
         if let Some(tenant) = str_at(f, "tenant")
             && !tenant_ids.contains(&tenant)
@@ -393,13 +389,7 @@ fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
             );
         }
         let mut seen = Vec::new();
-        for (j, down) in f
-            .get("downstream")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
+        for (j, down) in elements(f, "/downstream") {
             let Some(down) = down.as_str() else { continue };
             let p = format!("{at}/downstream/{j}");
             if !system_ids.contains(&down) {
@@ -426,7 +416,7 @@ fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
     }
 
     let mut checks = Vec::new();
-    for (i, c) in elements(json, "checks") {
+    for (i, c) in elements(json, "/checks") {
         match check(cx, c, i, &system_ids) {
             Some(c) => checks.push(c),
             None => ok = false,
@@ -623,13 +613,7 @@ fn check(cx: &mut Cx<'_>, c: &Value, i: usize, system_ids: &[&str]) -> Option<Ch
     }
 
     let mut grants = Grants::default();
-    for (j, host) in c
-        .pointer("/grants/allowed_hosts")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-    {
+    for (j, host) in elements(c, "/grants/allowed_hosts") {
         let Some(host) = host.as_str() else { continue };
         match HostGrant::from_str(host) {
             Ok(g) => grants.allowed_hosts.push(g),

@@ -580,9 +580,11 @@ fn classify_trap(err: &wasmtime::Error, log: &PluginLog) -> RunError {
     match err.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => RunError::StackOverflow,
         Some(Trap::MemoryOutOfBounds) => RunError::MemoryFault,
-        Some(Trap::UnreachableCodeReached) if log.panic_message().is_some() => {
-            RunError::Panic(log.panic_message().unwrap_or_default())
-        }
+        // A Rust panic ends in `unreachable`; its message is on stderr.
+        Some(trap @ Trap::UnreachableCodeReached) => match log.panic_message() {
+            Some(message) => RunError::Panic(message),
+            None => RunError::Trap(trap.to_string()),
+        },
         Some(trap) => RunError::Trap(trap.to_string()),
         None => RunError::Trap(log.redactor().redact(&format!("{err:#}"))),
     }
