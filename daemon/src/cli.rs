@@ -30,14 +30,16 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the daemon: load the plugins and keep running until SIGINT or SIGTERM.
+    /// Run the daemon: load the config and its plugins, schedule the checks,
+    /// store results and keep health current until SIGINT or SIGTERM.
     Serve {
-        /// Folder of connector components (`*.wasm`).
-        #[arg(long, default_value = "target/plugins")]
-        plugins: PathBuf,
-        /// Folder for the daemon's own files (compiled-component cache).
-        #[arg(long, default_value = "data")]
-        data_dir: PathBuf,
+        /// The config file.
+        #[arg(long, short, env = "TRIBUTARY_CONFIG")]
+        config: PathBuf,
+        /// How long runs in flight may take to finish at shutdown before they
+        /// are cancelled.
+        #[arg(long, default_value = "30s", value_parser = crate::health::parse_duration)]
+        grace: std::time::Duration,
     },
     /// Check a config file: TOML, its JSON Schema, each check's plugin config
     /// against that plugin's schema, and meaning. Prints every error with its
@@ -81,7 +83,7 @@ pub fn main() -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         match cli.command {
-            Command::Serve { plugins, data_dir } => serve(&plugins, &data_dir).await,
+            Command::Serve { config, grace } => serve(&config, grace).await,
             Command::Validate {
                 file,
                 plugins,
@@ -129,18 +131,85 @@ pub async fn load_plugins(host: &PluginHost, dir: &Path) -> anyhow::Result<Vec<P
     Ok(plugins)
 }
 
-async fn serve(plugins_dir: &Path, data_dir: &Path) -> anyhow::Result<()> {
-    let host = host(data_dir)?;
+async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the config file {}", file.display()))?;
+    // The plugin folder and data folder come from the config itself: read
+    // them without plugin schemas first, then validate fully with them.
+    let draft = crate::config::parse_with(
+        &text,
+        file,
+        &Default::default(),
+        crate::config::Options {
+            require_known_connectors: false,
+        },
+    )
+    .map_err(|errors| anyhow::anyhow!("{errors}"))
+    .with_context(|| format!("invalid config {}", file.display()))?;
+    let host = host(&draft.data_dir)?;
     tracing::info!(allocation = ?host.allocation(), cache = %host.cache_dir().display(), "plugin host ready");
-    let plugins = load_plugins(&host, plugins_dir).await?;
+    let plugins = load_plugins(&host, &draft.plugins_dir).await?;
+    let schemas = plugin_schemas(&plugins)?;
+    let config = crate::config::parse_with(&text, file, &schemas, Default::default())
+        .map_err(|errors| anyhow::anyhow!("{errors}"))
+        .with_context(|| format!("invalid config {}", file.display()))?;
     tracing::info!(
-        count = plugins.len(),
         plugins = %plugins.iter().map(|p| p.name()).collect::<Vec<_>>().join(", "),
-        "plugins loaded; waiting for SIGINT or SIGTERM"
+        "plugins loaded"
     );
+    let store = crate::store::Store::open(&config.storage.url)
+        .await
+        .with_context(|| {
+            format!(
+                "cannot open the database {}",
+                redact_url(&config.storage.url)
+            )
+        })?;
+    let clock: crate::clock::SharedClock = std::sync::Arc::new(crate::clock::SystemClock);
+    let service = crate::service::Service::start(
+        config,
+        plugins,
+        store,
+        crate::events::EventBus::default(),
+        clock,
+    )
+    .await?;
     shutdown_signal().await;
-    tracing::info!("shutting down");
+    tracing::info!(grace = ?grace, "shutting down: finishing runs in flight");
+    service.stop(grace).await;
     Ok(())
+}
+
+/// A database URL fit for a log line: the password, if any, masked.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Each plugin's config schema, by plugin name.
+fn plugin_schemas(
+    plugins: &[Plugin],
+) -> anyhow::Result<std::collections::BTreeMap<String, serde_json::Value>> {
+    let mut schemas = std::collections::BTreeMap::new();
+    for plugin in plugins {
+        let schema =
+            serde_json::from_str(&plugin.descriptor().config_schema).with_context(|| {
+                format!(
+                    "plugin {} describes an invalid config schema",
+                    plugin.name()
+                )
+            })?;
+        schemas.insert(plugin.name().to_owned(), schema);
+    }
+    Ok(schemas)
 }
 
 async fn shutdown_signal() {
@@ -171,17 +240,7 @@ async fn validate(
         tracing::warn!(folder = %plugins_dir.display(), "no plugin folder; plugin configs are not checked");
         Vec::new()
     };
-    let mut schemas = std::collections::BTreeMap::new();
-    for plugin in &plugins {
-        let schema =
-            serde_json::from_str(&plugin.descriptor().config_schema).with_context(|| {
-                format!(
-                    "plugin {} describes an invalid config schema",
-                    plugin.name()
-                )
-            })?;
-        schemas.insert(plugin.name().to_owned(), schema);
-    }
+    let schemas = plugin_schemas(&plugins)?;
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read the config file {}", file.display()))?;
     let options = crate::config::Options {

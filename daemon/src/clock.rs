@@ -41,3 +41,40 @@ impl Clock for FixedClock {
 
 /// A shared clock handle.
 pub type SharedClock = Arc<dyn Clock>;
+
+/// A clock tests move by hand, shared between the daemon and the test.
+#[derive(Debug)]
+pub struct ManualClock(std::sync::Mutex<SystemTime>);
+
+impl ManualClock {
+    /// A clock at `secs` seconds after the Unix epoch.
+    pub fn at_unix(secs: u64) -> Self {
+        Self(std::sync::Mutex::new(
+            UNIX_EPOCH + Duration::from_secs(secs),
+        ))
+    }
+
+    pub fn set(&self, t: SystemTime) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = t;
+    }
+
+    pub fn advance(&self, by: Duration) {
+        let mut t = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *t += by;
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> SystemTime {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}

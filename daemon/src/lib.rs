@@ -10,9 +10,20 @@
 //! - [`health`]: the health engine: rules into health, hysteresis, mute, roll-up.
 //! - [`config`]: the config file: reading, validating (every error at once, with its
 //!   place) and typing it.
+//! - [`events`]: the in-process bus of health events and completed runs.
+//! - [`reconcile`]: id sets streamed by plugins and what a downstream system lacks.
+//! - [`scheduler`]: when checks run, how many at once, retries, run-now, shutdown.
+//! - [`service`]: the running daemon: one run from plugin to store to events.
+//! - [`store`]: SQLite or Postgres: runs, observations, ids, health, events,
+//!   rollups, the audit log.
 
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod events;
 pub mod health;
 pub mod plugin;
+pub mod reconcile;
+pub mod scheduler;
+pub mod service;
+pub mod store;

@@ -19,6 +19,7 @@
 //! 3. [`roll_up`] gives each parent the worst of its children, and [`apply`]
 //!    (with default [`Thresholds`]) turns that into the parent's changes.
 
+mod book;
 mod evaluate;
 mod model;
 mod parse;
@@ -26,6 +27,7 @@ mod rollup;
 mod rules;
 mod state;
 
+pub use book::{Book, CheckPlace, EntityHealth, FlowPlace, Outcome, Topology};
 pub use evaluate::{
     AssetFacts, Evaluation, FailureClass, NativeLevel, RunOutcome, evaluate, evaluate_asset, stale,
 };

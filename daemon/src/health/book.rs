@@ -1,0 +1,515 @@
+//! The book of current health: every entity's state, kept in memory by the one
+//! writer, advanced by each run and rolled up asset -> check -> system -> flow
+//! -> tenant.
+//!
+//! Pure like the rest of the module: the caller hands in what a run said and
+//! the time, and gets back the states to store, the changes worth an event and
+//! a sample per entity touched (for rollups), all of which it writes in the
+//! run's transaction.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
+
+use super::evaluate::{AssetFacts, Evaluation, FailureClass, RunOutcome, evaluate_asset, stale};
+use super::model::{EntityRef, Reason, Status};
+use super::rollup::roll_up;
+use super::rules::{Rules, Thresholds};
+use super::state::{Change, HealthState, apply};
+
+/// Received counts kept per asset for volume rules when no rule asks for more.
+const MIN_HISTORY: usize = 10;
+
+/// What is kept of an entity between evaluations.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EntityHealth {
+    pub state: HealthState,
+    /// For assets: received counts of the latest successful runs, newest first
+    /// (what volume rules compare against).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<u64>,
+    /// For checks: the end of the latest successful run (what staleness is
+    /// measured from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success: Option<SystemTime>,
+    /// For checks: the assets its runs have spoken of.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub assets: BTreeSet<String>,
+}
+
+/// Where a check sits and how it is judged.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckPlace {
+    pub id: String,
+    pub system: String,
+    pub rules: Rules,
+    /// The time between runs (for a cron schedule, a typical gap): a check with
+    /// no success for two of them is stale.
+    pub interval: Duration,
+}
+
+/// A flow: its tenant and its systems (upstream first).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FlowPlace {
+    pub id: String,
+    pub tenant: String,
+    pub systems: Vec<String>,
+}
+
+/// Who rolls up into whom.
+#[derive(Debug, Clone, Default)]
+pub struct Topology {
+    checks: HashMap<String, CheckPlace>,
+    system_checks: HashMap<String, Vec<String>>,
+    system_flows: HashMap<String, Vec<String>>,
+    flows: HashMap<String, FlowPlace>,
+    tenant_flows: HashMap<String, Vec<String>>,
+}
+
+impl Topology {
+    pub fn new(
+        tenants: impl IntoIterator<Item = String>,
+        checks: Vec<CheckPlace>,
+        flows: Vec<FlowPlace>,
+    ) -> Self {
+        let mut t = Topology::default();
+        for tenant in tenants {
+            t.tenant_flows.entry(tenant).or_default();
+        }
+        for c in checks {
+            t.system_checks
+                .entry(c.system.clone())
+                .or_default()
+                .push(c.id.clone());
+            t.checks.insert(c.id.clone(), c);
+        }
+        for f in flows {
+            for s in &f.systems {
+                let of_system = t.system_flows.entry(s.clone()).or_default();
+                if !of_system.contains(&f.id) {
+                    of_system.push(f.id.clone());
+                }
+            }
+            t.tenant_flows
+                .entry(f.tenant.clone())
+                .or_default()
+                .push(f.id.clone());
+            t.flows.insert(f.id.clone(), f);
+        }
+        t
+    }
+
+    pub fn check(&self, id: &str) -> Option<&CheckPlace> {
+        self.checks.get(id)
+    }
+}
+
+/// What one step of the book produced.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Outcome {
+    /// Entities whose kept health changed in any way: write them.
+    pub updates: Vec<(EntityRef, EntityHealth)>,
+    /// Entities whose effective status changed: one health event each, in
+    /// roll-up order (assets first, tenants last).
+    pub changes: Vec<(EntityRef, Change)>,
+    /// Every entity the step evaluated, with its status after it (rollups).
+    pub samples: Vec<(EntityRef, Status)>,
+}
+
+/// Every entity's health; owned by the daemon's one writer.
+#[derive(Debug, Default)]
+pub struct Book {
+    topology: Topology,
+    entities: HashMap<EntityRef, EntityHealth>,
+    /// When the book started watching each check: staleness of a check that
+    /// never succeeded counts from here.
+    watching_since: HashMap<String, SystemTime>,
+}
+
+impl Book {
+    /// A book over `topology`, starting from the stored health.
+    pub fn new(
+        topology: Topology,
+        stored: impl IntoIterator<Item = (EntityRef, EntityHealth)>,
+        now: SystemTime,
+    ) -> Self {
+        let mut book = Book {
+            topology: Topology::default(),
+            entities: stored.into_iter().collect(),
+            watching_since: HashMap::new(),
+        };
+        book.set_topology(topology, now);
+        book
+    }
+
+    /// Swaps in a new topology (config reload); entities keep their health.
+    pub fn set_topology(&mut self, topology: Topology, now: SystemTime) {
+        self.watching_since
+            .retain(|check, _| topology.checks.contains_key(check));
+        for id in topology.checks.keys() {
+            self.watching_since.entry(id.clone()).or_insert(now);
+        }
+        self.topology = topology;
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    pub fn get(&self, entity: &EntityRef) -> Option<&EntityHealth> {
+        self.entities.get(entity)
+    }
+
+    /// The assets `check`'s runs have spoken of.
+    pub fn assets_of(&self, check: &str) -> impl Iterator<Item = &str> {
+        self.entities
+            .get(&EntityRef::Check(check.to_owned()))
+            .into_iter()
+            .flat_map(|e| e.assets.iter().map(String::as_str))
+    }
+
+    /// A run of `check` succeeded at `now` and said `assets`. Each asset's
+    /// `history` is filled in from the book.
+    pub fn record_success(
+        &mut self,
+        check: &str,
+        assets: Vec<(String, AssetFacts)>,
+        now: SystemTime,
+    ) -> Outcome {
+        let Some(place) = self.topology.checks.get(check).cloned() else {
+            return Outcome::default();
+        };
+        let mut step = Step::default();
+        let check_ref = EntityRef::Check(check.to_owned());
+        let mut check_entry = self.entities.get(&check_ref).cloned();
+        let mut known = check_entry
+            .as_ref()
+            .map(|e| e.assets.clone())
+            .unwrap_or_default();
+        for (asset, mut facts) in assets {
+            let rules = place.rules.for_asset(&asset);
+            let entity = EntityRef::Asset {
+                check: check.to_owned(),
+                asset: asset.clone(),
+            };
+            let prev = self.entities.get(&entity);
+            let mut history = prev.map(|p| p.history.clone()).unwrap_or_default();
+            facts.history = history.clone();
+            let received = facts.received;
+            let evaluation = evaluate_asset(&rules, &RunOutcome::Succeeded(facts), now);
+            if let Some(received) = received {
+                let keep = rules
+                    .volume
+                    .as_ref()
+                    .map_or(0, |v| v.window as usize)
+                    .max(MIN_HISTORY);
+                history.insert(0, received);
+                history.truncate(keep);
+            }
+            self.evaluate_into(&mut step, entity, evaluation, rules.thresholds, now, |e| {
+                e.history = history
+            });
+            known.insert(asset);
+        }
+        let entry = check_entry.get_or_insert_with(|| placeholder(now));
+        entry.last_success = Some(now);
+        entry.assets = known;
+        let check_entry = check_entry.expect("set above");
+        self.roll_up_from_check(&mut step, &place, check_entry, None, now);
+        step.finish()
+    }
+
+    /// A run of `check` failed at `now`: every asset it knows is UNKNOWN (or the
+    /// check itself, when no run has named an asset yet).
+    pub fn record_failure(
+        &mut self,
+        check: &str,
+        class: FailureClass,
+        message: &str,
+        now: SystemTime,
+    ) -> Outcome {
+        let failed = RunOutcome::Failed {
+            class,
+            message: message.to_owned(),
+        };
+        self.judge_all_assets(check, now, |rules| evaluate_asset(rules, &failed, now))
+    }
+
+    /// Marks UNKNOWN every check with no successful run within two intervals
+    /// (counting from when the book started watching a check that never
+    /// succeeded). Checks already stale and unchanged give nothing to write.
+    pub fn sweep_stale(&mut self, now: SystemTime) -> Outcome {
+        let mut out = Outcome::default();
+        let stale_checks: Vec<(String, Evaluation)> = self
+            .topology
+            .checks
+            .values()
+            .filter_map(|place| {
+                let last = self
+                    .entities
+                    .get(&EntityRef::Check(place.id.clone()))
+                    .and_then(|e| e.last_success);
+                let evaluation = match last {
+                    Some(at) => stale(Some(at), place.interval, now)?,
+                    None => {
+                        // Never succeeded: stale once two intervals have
+                        // passed since the book started watching it.
+                        let since = *self.watching_since.get(&place.id)?;
+                        stale(Some(since), place.interval, now)?;
+                        stale(None, place.interval, now)?
+                    }
+                };
+                Some((place.id.clone(), evaluation))
+            })
+            .collect();
+        for (check, evaluation) in stale_checks {
+            let step = self.judge_all_assets(&check, now, |_| evaluation.clone());
+            out.updates.extend(step.updates);
+            out.changes.extend(step.changes);
+            out.samples.extend(step.samples);
+        }
+        out
+    }
+
+    /// Applies `judge`'s evaluation to every known asset of `check`, or to the
+    /// check itself when it knows none, then rolls up.
+    fn judge_all_assets(
+        &mut self,
+        check: &str,
+        now: SystemTime,
+        judge: impl Fn(&super::rules::AssetRules) -> Evaluation,
+    ) -> Outcome {
+        let Some(place) = self.topology.checks.get(check).cloned() else {
+            return Outcome::default();
+        };
+        let mut step = Step::default();
+        let check_ref = EntityRef::Check(check.to_owned());
+        let check_entry = self
+            .entities
+            .get(&check_ref)
+            .cloned()
+            .unwrap_or_else(|| placeholder(now));
+        if check_entry.assets.is_empty() {
+            let evaluation = judge(&place.rules.for_asset(""));
+            self.roll_up_from_check(
+                &mut step,
+                &place,
+                check_entry,
+                Some((evaluation, place.rules.thresholds())),
+                now,
+            );
+            return step.finish();
+        }
+        for asset in &check_entry.assets {
+            let rules = place.rules.for_asset(asset);
+            let entity = EntityRef::Asset {
+                check: check.to_owned(),
+                asset: asset.clone(),
+            };
+            self.evaluate_into(
+                &mut step,
+                entity,
+                judge(&rules),
+                rules.thresholds,
+                now,
+                |_| {},
+            );
+        }
+        self.roll_up_from_check(&mut step, &place, check_entry, None, now);
+        step.finish()
+    }
+
+    /// Folds `evaluation` into `entity`, records what changed in `step`.
+    fn evaluate_into(
+        &mut self,
+        step: &mut Step,
+        entity: EntityRef,
+        evaluation: Evaluation,
+        thresholds: Thresholds,
+        now: SystemTime,
+        also: impl FnOnce(&mut EntityHealth),
+    ) {
+        let prev = self.entities.get(&entity);
+        let (state, change) = apply(prev.map(|p| &p.state), &evaluation, thresholds, now);
+        let mut next = prev.cloned().unwrap_or_else(|| placeholder(now));
+        next.state = state;
+        also(&mut next);
+        step.record(&entity, change, next.state.status);
+        if prev != Some(&next) {
+            step.updates.push((entity.clone(), next.clone()));
+        }
+        self.entities.insert(entity, next);
+    }
+
+    /// Re-evaluates the check (from its assets, or from `direct` when it has
+    /// none), then each parent whose children changed.
+    fn roll_up_from_check(
+        &mut self,
+        step: &mut Step,
+        place: &CheckPlace,
+        check_entry: EntityHealth,
+        direct: Option<(Evaluation, Thresholds)>,
+        now: SystemTime,
+    ) {
+        let check_ref = EntityRef::Check(place.id.clone());
+        // Keep the check's bookkeeping (assets, last success) before judging it.
+        let before = self.entities.get(&check_ref).cloned();
+        let mut entry = check_entry;
+        let (evaluation, thresholds) = direct.unwrap_or_else(|| {
+            let children: Vec<_> = entry
+                .assets
+                .iter()
+                .filter_map(|a| {
+                    let child = EntityRef::Asset {
+                        check: place.id.clone(),
+                        asset: a.clone(),
+                    };
+                    let h = self.entities.get(&child)?;
+                    Some((child, h.state.status, h.state.reasons.clone()))
+                })
+                .collect();
+            let (status, reasons) = roll_up(&children);
+            (Evaluation { status, reasons }, Thresholds::default())
+        });
+        // A check never evaluated before takes its first evaluation at once.
+        let prev_state = before.is_some().then_some(&entry.state);
+        let (state, change) = apply(prev_state, &evaluation, thresholds, now);
+        entry.state = state;
+        let check_changed = change.is_some();
+        step.record(&check_ref, change, entry.state.status);
+        if before.as_ref() != Some(&entry) {
+            step.updates.push((check_ref.clone(), entry.clone()));
+        }
+        self.entities.insert(check_ref, entry);
+
+        // Parents: recomputed when a child's status changed or they are new.
+        let system = EntityRef::System(place.system.clone());
+        let system_changed = self.roll_up_parent(step, &system, check_changed, now, |t| {
+            t.system_checks
+                .get(&place.system)
+                .into_iter()
+                .flatten()
+                .map(|c| EntityRef::Check(c.clone()))
+                .collect()
+        });
+        let flows: Vec<String> = self
+            .topology
+            .system_flows
+            .get(&place.system)
+            .cloned()
+            .unwrap_or_default();
+        for flow in flows {
+            let flow_ref = EntityRef::Flow(flow.clone());
+            let flow_changed = self.roll_up_parent(step, &flow_ref, system_changed, now, |t| {
+                t.flows
+                    .get(&flow)
+                    .into_iter()
+                    .flat_map(|f| f.systems.iter().map(|s| EntityRef::System(s.clone())))
+                    .collect()
+            });
+            let Some(tenant) = self.topology.flows.get(&flow).map(|f| f.tenant.clone()) else {
+                continue;
+            };
+            self.roll_up_parent(
+                step,
+                &EntityRef::Tenant(tenant.clone()),
+                flow_changed,
+                now,
+                |t| {
+                    t.tenant_flows
+                        .get(&tenant)
+                        .into_iter()
+                        .flatten()
+                        .map(|f| EntityRef::Flow(f.clone()))
+                        .collect()
+                },
+            );
+        }
+    }
+
+    /// Re-evaluates `parent` from its children when `child_changed` or it has
+    /// no health yet; returns whether its status changed. Either way it is
+    /// sampled, so rollups count every run that touched it.
+    fn roll_up_parent(
+        &mut self,
+        step: &mut Step,
+        parent: &EntityRef,
+        child_changed: bool,
+        now: SystemTime,
+        children: impl FnOnce(&Topology) -> Vec<EntityRef>,
+    ) -> bool {
+        let prev = self.entities.get(parent);
+        if !child_changed && let Some(prev) = prev {
+            step.samples.push((parent.clone(), prev.state.status));
+            return false;
+        }
+        let kids: Vec<_> = children(&self.topology)
+            .into_iter()
+            .filter_map(|c| {
+                let h = self.entities.get(&c)?;
+                Some((c, h.state.status, h.state.reasons.clone()))
+            })
+            .collect();
+        let (status, reasons) = roll_up(&kids);
+        let evaluation = Evaluation { status, reasons };
+        let (state, change) = apply(
+            prev.map(|p| &p.state),
+            &evaluation,
+            Thresholds::default(),
+            now,
+        );
+        let mut next = prev.cloned().unwrap_or_else(|| placeholder(now));
+        next.state = state;
+        let changed = change.is_some();
+        step.record(parent, change, next.state.status);
+        if prev != Some(&next) {
+            step.updates.push((parent.clone(), next.clone()));
+        }
+        self.entities.insert(parent.clone(), next);
+        changed
+    }
+}
+
+/// An entity seen for the first time; [`apply`] replaces its state.
+fn placeholder(now: SystemTime) -> EntityHealth {
+    EntityHealth {
+        state: HealthState {
+            status: Status::Unknown,
+            since: now,
+            reasons: Vec::<Reason>::new(),
+            recent: Vec::new(),
+            muted: None,
+        },
+        history: Vec::new(),
+        last_success: None,
+        assets: BTreeSet::new(),
+    }
+}
+
+#[derive(Default)]
+struct Step {
+    updates: Vec<(EntityRef, EntityHealth)>,
+    changes: Vec<(EntityRef, Change)>,
+    samples: Vec<(EntityRef, Status)>,
+}
+
+impl Step {
+    fn record(&mut self, entity: &EntityRef, change: Option<Change>, status: Status) {
+        if let Some(change) = change {
+            self.changes.push((entity.clone(), change));
+        }
+        self.samples.push((entity.clone(), status));
+    }
+
+    fn finish(self) -> Outcome {
+        Outcome {
+            updates: self.updates,
+            changes: self.changes,
+            samples: self.samples,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,207 @@
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+
+use super::*;
+use crate::health::RuleKind;
+
+const MIN: u64 = 60;
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_780_000_000 + secs)
+}
+
+fn rules(value: serde_json::Value) -> Rules {
+    serde_json::from_value(value).unwrap()
+}
+
+/// Tenant `acme`, flow `orders` from system `ingest` to `warehouse`; check
+/// `ingest-api` on `ingest`, checks `wh-a` and `wh-b` on `warehouse`.
+fn book(check_rules: Rules) -> Book {
+    let check = |id: &str, system: &str| CheckPlace {
+        id: id.into(),
+        system: system.into(),
+        rules: check_rules.clone(),
+        interval: Duration::from_secs(5 * MIN),
+    };
+    let topology = Topology::new(
+        ["acme".to_owned()],
+        vec![
+            check("ingest-api", "ingest"),
+            check("wh-a", "warehouse"),
+            check("wh-b", "warehouse"),
+        ],
+        vec![FlowPlace {
+            id: "orders".into(),
+            tenant: "acme".into(),
+            systems: vec!["ingest".into(), "warehouse".into()],
+        }],
+    );
+    Book::new(topology, [], at(0))
+}
+
+fn facts(received: u64) -> AssetFacts {
+    AssetFacts {
+        expected: Some(100),
+        received: Some(received),
+        ..AssetFacts::default()
+    }
+}
+
+fn asset(check: &str, asset: &str) -> EntityRef {
+    EntityRef::Asset {
+        check: check.into(),
+        asset: asset.into(),
+    }
+}
+
+fn status(book: &Book, entity: &EntityRef) -> Status {
+    book.get(entity).unwrap().state.status
+}
+
+#[test]
+fn a_first_run_gives_every_entity_on_its_path_a_health_and_an_event() {
+    let mut book = book(Rules::default());
+    let out = book.record_success("wh-a", vec![("ORDERS".into(), facts(100))], at(1));
+    let changed: Vec<String> = out.changes.iter().map(|(e, _)| e.to_string()).collect();
+    assert_eq!(
+        changed,
+        [
+            "asset ORDERS of check wh-a",
+            "check wh-a",
+            "system warehouse",
+            "flow orders",
+            "tenant acme"
+        ]
+    );
+    assert!(out.changes.iter().all(|(_, c)| c.to == Status::Healthy));
+    assert_eq!(out.updates.len(), 5);
+    assert_eq!(out.samples.len(), 5);
+}
+
+#[test]
+fn a_plugin_that_fails_three_times_leaves_its_asset_unknown_never_healthy() {
+    let mut book = book(Rules::default());
+    book.record_success("wh-a", vec![("ORDERS".into(), facts(100))], at(0));
+    let mut events = vec![];
+    for i in 1..=3 {
+        let out = book.record_failure(
+            "wh-a",
+            FailureClass::Transient,
+            "503 from warehouse",
+            at(i * MIN),
+        );
+        events.extend(out.changes);
+        assert_eq!(status(&book, &asset("wh-a", "ORDERS")), Status::Unknown);
+    }
+    // One change per entity, on the first failure; none after.
+    assert_eq!(events.len(), 5);
+    let flow = book.get(&EntityRef::Flow("orders".into())).unwrap();
+    assert_eq!(flow.state.status, Status::Unknown);
+    let reason = &flow.state.reasons[0];
+    assert_eq!(reason.rule, RuleKind::RunFailed);
+    assert_eq!(reason.child, Some(EntityRef::System("warehouse".into())));
+    assert!(
+        reason.message.contains("503 from warehouse"),
+        "{}",
+        reason.message
+    );
+}
+
+#[test]
+fn a_check_that_failed_before_naming_any_asset_is_unknown_itself() {
+    let mut book = book(Rules::default());
+    let out = book.record_failure("ingest-api", FailureClass::Auth, "401 bad token", at(0));
+    assert_eq!(
+        status(&book, &EntityRef::Check("ingest-api".into())),
+        Status::Unknown
+    );
+    let check = book.get(&EntityRef::Check("ingest-api".into())).unwrap();
+    assert!(check.state.reasons[0].message.contains("401 bad token"));
+    assert_eq!(out.changes.len(), 4, "check, system, flow, tenant");
+}
+
+#[test]
+fn the_worst_child_wins_and_a_recovery_rolls_back_up() {
+    let mut book = book(rules(
+        json!({ "completeness": { "warn": "1", "error": "5%" } }),
+    ));
+    book.record_success("wh-a", vec![("A".into(), facts(100))], at(0));
+    book.record_success("wh-b", vec![("B".into(), facts(100))], at(0));
+    let out = book.record_success("wh-b", vec![("B".into(), facts(90))], at(MIN));
+    let system = EntityRef::System("warehouse".into());
+    assert_eq!(status(&book, &system), Status::Unhealthy);
+    let reason = &book.get(&system).unwrap().state.reasons[0];
+    assert_eq!(reason.child, Some(EntityRef::Check("wh-b".into())));
+    assert_eq!(reason.rule, RuleKind::Completeness);
+    assert_eq!(out.changes.len(), 5);
+
+    // wh-a's healthy runs do not touch the parents' health.
+    let out = book.record_success("wh-a", vec![("A".into(), facts(100))], at(2 * MIN));
+    assert!(out.changes.is_empty());
+    let updated: Vec<String> = out.updates.iter().map(|(e, _)| e.to_string()).collect();
+    assert_eq!(
+        updated,
+        ["asset A of check wh-a", "check wh-a"],
+        "the asset's history and the check's last success; no parent"
+    );
+
+    let out = book.record_success("wh-b", vec![("B".into(), facts(100))], at(3 * MIN));
+    assert_eq!(
+        status(&book, &EntityRef::Tenant("acme".into())),
+        Status::Healthy
+    );
+    assert!(out.changes.iter().all(|(_, c)| c.to == Status::Healthy));
+}
+
+#[test]
+fn volume_rules_compare_against_the_received_counts_of_earlier_runs() {
+    let mut book = book(rules(json!({
+        "volume": { "window": 3, "drop_percent": 50.0 }
+    })));
+    for (i, n) in [1_000, 1_100, 900].into_iter().enumerate() {
+        book.record_success("wh-a", vec![("A".into(), facts(n))], at(i as u64 * MIN));
+        assert_eq!(status(&book, &asset("wh-a", "A")), Status::Healthy);
+    }
+    book.record_success("wh-a", vec![("A".into(), facts(100))], at(4 * MIN));
+    let a = book.get(&asset("wh-a", "A")).unwrap();
+    assert_eq!(a.state.status, Status::Warning);
+    assert_eq!(a.state.reasons[0].rule, RuleKind::Volume);
+    assert_eq!(a.history[..4], [100, 900, 1_100, 1_000]);
+}
+
+#[test]
+fn a_check_without_a_success_for_two_intervals_goes_stale_once() {
+    let mut book = book(Rules::default());
+    book.record_success("wh-a", vec![("A".into(), facts(100))], at(0));
+    assert!(
+        book.sweep_stale(at(10 * MIN)).changes.is_empty(),
+        "exactly two intervals is not stale"
+    );
+    let out = book.sweep_stale(at(10 * MIN + 1));
+    let a = book.get(&asset("wh-a", "A")).unwrap();
+    assert_eq!(a.state.status, Status::Unknown);
+    assert_eq!(a.state.reasons[0].rule, RuleKind::Stale);
+    assert!(out.changes.iter().any(|(e, _)| *e == asset("wh-a", "A")));
+    // ingest-api and wh-b never succeeded: stale too, counted from the start.
+    assert_eq!(
+        status(&book, &EntityRef::Check("ingest-api".into())),
+        Status::Unknown
+    );
+    let again = book.sweep_stale(at(11 * MIN));
+    assert!(again.changes.is_empty());
+}
+
+#[test]
+fn stored_health_is_picked_up_where_it_left_off() {
+    let mut first = book(Rules::default());
+    let out = first.record_success("wh-a", vec![("A".into(), facts(100))], at(0));
+    let topology = first.topology().clone();
+    let mut second = Book::new(topology, out.updates, at(1));
+    let again = second.record_success("wh-a", vec![("A".into(), facts(100))], at(MIN));
+    assert!(
+        again.changes.is_empty(),
+        "nothing changed, so no event after a restart"
+    );
+    assert_eq!(second.assets_of("wh-a").collect::<Vec<_>>(), ["A"]);
+}

@@ -1,0 +1,247 @@
+//! The running daemon: wires a valid config, the loaded plugins, the store, the
+//! health book, the scheduler and the event bus together, and takes them down
+//! in order.
+//!
+//! It owns the path of one run (scheduler -> [`runner`] -> plugin -> [`writer`]
+//! -> store -> bus) and background upkeep (staleness, retention). It must not
+//! parse config, speak HTTP or know a vendor: those are the config module, the
+//! API and the plugins.
+
+mod report;
+mod runner;
+mod writer;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::clock::SharedClock;
+use crate::config::{Config, Schedule};
+use crate::events::EventBus;
+use crate::health::{Book, CheckPlace, EntityRef, FlowPlace, Topology};
+use crate::plugin::Plugin;
+use crate::scheduler::{
+    Caps, Job, RetryPolicy, RunNow, Scheduler, SchedulerError, ShutdownReport, Stats,
+    next_cron_occurrence,
+};
+use crate::store::{Store, StoreError};
+
+pub use runner::Loaded;
+
+/// Completed runs waiting for the writer; runners wait when it is full.
+const WRITE_QUEUE: usize = 4096;
+/// How often old data is pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3600);
+
+/// The daemon's moving parts while it runs.
+pub struct Service {
+    scheduler: Scheduler,
+    runner: Arc<runner::Runner>,
+    writer_tx: mpsc::Sender<writer::Message>,
+    writer: JoinHandle<()>,
+    pruner: JoinHandle<()>,
+    store: Store,
+    bus: EventBus,
+}
+
+impl Service {
+    /// Starts scheduling `config`'s checks with `plugins`, from the health
+    /// `store` already holds.
+    pub async fn start(
+        config: Config,
+        plugins: Vec<Plugin>,
+        store: Store,
+        bus: EventBus,
+        clock: SharedClock,
+    ) -> Result<Service, StoreError> {
+        let config = Arc::new(config);
+        let stored = store.all_health().await?;
+        let last_success: HashMap<String, _> = stored
+            .iter()
+            .filter_map(|(e, h)| match e {
+                EntityRef::Check(id) => h.last_success.map(|t| (id.clone(), t)),
+                _ => None,
+            })
+            .collect();
+        let book = Book::new(topology(&config, &clock), stored, clock.now());
+        let (writer_tx, writer_rx) = mpsc::channel(WRITE_QUEUE);
+        let writer = writer::Writer::new(
+            store.clone(),
+            book,
+            config.clone(),
+            bus.clone(),
+            clock.clone(),
+        );
+        let writer = tokio::spawn(writer.run(writer_rx));
+
+        let plugins: HashMap<String, Plugin> = plugins
+            .into_iter()
+            .map(|p| (p.name().to_owned(), p))
+            .collect();
+        let retry = RetryPolicy::default();
+        let runner = Arc::new(runner::Runner::new(
+            Loaded {
+                config: config.clone(),
+                plugins: Arc::new(plugins),
+            },
+            writer_tx.clone(),
+            clock.clone(),
+            retry,
+            last_success,
+        ));
+        let scheduler = Scheduler::start(
+            jobs(&config),
+            caps(&config),
+            retry,
+            runner.clone(),
+            clock.clone(),
+        );
+        let pruner = tokio::spawn(prune(store.clone(), config.storage.retention, clock));
+        tracing::info!(
+            checks = config.checks.len(),
+            flows = config.flows.len(),
+            store = ?store.backend(),
+            "daemon running"
+        );
+        Ok(Service {
+            scheduler,
+            runner,
+            writer_tx,
+            writer,
+            pruner,
+            store,
+            bus,
+        })
+    }
+
+    /// Queues a run of `check` now.
+    pub fn run_now(&self, check: &str) -> Result<RunNow, SchedulerError> {
+        self.scheduler.run_now(check)
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.scheduler.stats()
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn bus(&self) -> &EventBus {
+        &self.bus
+    }
+
+    /// The config the daemon runs.
+    pub fn config(&self) -> Arc<Config> {
+        self.runner
+            .loaded
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .config
+            .clone()
+    }
+
+    /// Stops taking work, lets runs in flight finish for up to `grace` (then
+    /// cancels them), writes everything already queued, and closes the store.
+    pub async fn stop(self, grace: Duration) -> ShutdownReport {
+        let report = self.scheduler.shutdown(grace).await;
+        self.pruner.abort();
+        // The runner holds a sender too; dropping ours and the runner's lets the
+        // writer see the end of its queue once it has drained it.
+        drop(self.writer_tx);
+        drop(self.runner);
+        if let Err(err) = self.writer.await {
+            tracing::error!(error = %err, "the writer task failed");
+        }
+        self.store.close().await;
+        tracing::info!(
+            finished = report.finished,
+            cancelled = report.cancelled,
+            not_started = report.not_started,
+            "daemon stopped"
+        );
+        report
+    }
+}
+
+/// The scheduler's view of the checks. An attempt gets a backstop deadline a
+/// little past the check's own timeout, which the plugin host enforces.
+fn jobs(config: &Config) -> Vec<Job> {
+    config
+        .checks
+        .iter()
+        .map(|c| Job {
+            id: c.id.clone(),
+            connector: c.connector.clone(),
+            schedule: c.schedule.clone(),
+            jitter: config.scheduler.jitter,
+            deadline: Some(c.limits.deadline + Duration::from_secs(5)),
+        })
+        .collect()
+}
+
+fn caps(config: &Config) -> Caps {
+    Caps {
+        global: config.scheduler.max_concurrent_runs,
+        per_connector: config.scheduler.per_connector.clone(),
+    }
+}
+
+/// Who rolls up into whom, and each check's rules and typical interval.
+fn topology(config: &Config, clock: &SharedClock) -> Topology {
+    let checks = config
+        .checks
+        .iter()
+        .map(|c| CheckPlace {
+            id: c.id.clone(),
+            system: c.system.clone(),
+            rules: c.rules.clone(),
+            interval: interval(&c.schedule, clock),
+        })
+        .collect();
+    let flows = config
+        .flows
+        .iter()
+        .map(|f| FlowPlace {
+            id: f.id.clone(),
+            tenant: f.tenant.clone(),
+            systems: std::iter::once(f.upstream.clone())
+                .chain(f.downstream.iter().cloned())
+                .collect(),
+        })
+        .collect();
+    Topology::new(config.tenants.iter().map(|t| t.id.clone()), checks, flows)
+}
+
+/// The time between runs; for cron, the gap between its next two occurrences
+/// (a day when it has none).
+fn interval(schedule: &Schedule, clock: &SharedClock) -> Duration {
+    match schedule {
+        Schedule::Every(d) => *d,
+        Schedule::Cron(c) => {
+            let now = chrono::DateTime::<Utc>::from(clock.now());
+            next_cron_occurrence(&c.cron, now)
+                .and_then(|a| next_cron_occurrence(&c.cron, a).map(|b| b - a))
+                .and_then(|gap| gap.to_std().ok())
+                .unwrap_or(Duration::from_secs(86_400))
+        }
+    }
+}
+
+async fn prune(store: Store, retention: crate::config::Retention, clock: SharedClock) {
+    let mut every = tokio::time::interval(PRUNE_EVERY);
+    loop {
+        every.tick().await;
+        match store.prune(retention, clock.now()).await {
+            Ok(p) if p.runs + p.rollups > 0 => {
+                tracing::info!(runs = p.runs, rollups = p.rollups, "pruned old data")
+            }
+            Ok(_) => {}
+            Err(err) => tracing::error!(error = %err, "pruning old data failed"),
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! One attempt of a check: resolve its secrets, call the plugin's `collect` in
+//! the sandbox, hand the result to the writer and wait for it to commit.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::report::{failure_class, observation_row};
+use super::writer::{Completed, Message};
+use crate::clock::SharedClock;
+use crate::config::{Check, Config, resolve_secrets};
+use crate::health::FailureClass;
+use crate::plugin::{CollectRequest, Invocation, Plugin, RunError, RunLabels, StatusLevel};
+use crate::reconcile::{IdCollector, IdSet};
+use crate::scheduler::{Executor, RetryPolicy, Trigger, Verdict};
+use crate::store::{ObservationRow, RunFailure, RunRow, Trigger as StoredTrigger, to_ms};
+
+/// What the runner reads on every attempt; swapped whole on a config reload,
+/// so an attempt runs start to end on the version it began with.
+pub struct Loaded {
+    pub config: Arc<Config>,
+    pub plugins: Arc<HashMap<String, Plugin>>,
+}
+
+pub struct Runner {
+    pub loaded: RwLock<Arc<Loaded>>,
+    writer: mpsc::Sender<Message>,
+    clock: SharedClock,
+    retry: RetryPolicy,
+    last_success: Mutex<HashMap<String, SystemTime>>,
+    runs: AtomicU64,
+}
+
+/// What a successful `collect` gave.
+#[derive(Default)]
+struct Collected {
+    observations: Vec<(ObservationRow, Option<StatusLevel>)>,
+    ids: BTreeMap<String, IdSet>,
+}
+
+/// How an attempt failed before or inside the plugin.
+struct Failed {
+    class: FailureClass,
+    message: String,
+    retry_after: Option<Duration>,
+}
+
+impl From<RunError> for Failed {
+    fn from(err: RunError) -> Self {
+        let retry_after = match &err {
+            RunError::Connector { retry_after, .. } => *retry_after,
+            _ => None,
+        };
+        Failed {
+            class: failure_class(err.class()),
+            message: err.to_string(),
+            retry_after,
+        }
+    }
+}
+
+impl Runner {
+    pub fn new(
+        loaded: Loaded,
+        writer: mpsc::Sender<Message>,
+        clock: SharedClock,
+        retry: RetryPolicy,
+        last_success: HashMap<String, SystemTime>,
+    ) -> Self {
+        Self {
+            loaded: RwLock::new(Arc::new(loaded)),
+            writer,
+            clock,
+            retry,
+            last_success: Mutex::new(last_success),
+            runs: AtomicU64::new(0),
+        }
+    }
+
+    fn loaded(&self) -> Arc<Loaded> {
+        self.loaded
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// A run id unique within this process and sortable by start time.
+    fn run_id(&self, started: SystemTime) -> String {
+        let n = self.runs.fetch_add(1, Ordering::Relaxed);
+        format!("{:013x}-{:08x}-{n:x}", to_ms(started), std::process::id())
+    }
+
+    /// Calls the plugin.
+    async fn collect(
+        &self,
+        loaded: &Loaded,
+        check: &Check,
+        run_id: &str,
+        attempt: u32,
+    ) -> Result<Collected, Failed> {
+        let plugin = loaded.plugins.get(&check.connector).ok_or_else(|| Failed {
+            class: FailureClass::Config,
+            message: format!(
+                "connector {:?} is not loaded (is its .wasm in {}?)",
+                check.connector,
+                loaded.config.plugins_dir.display()
+            ),
+            retry_after: None,
+        })?;
+        let resolved = resolve_secrets(&check.config).map_err(|e| Failed {
+            class: FailureClass::Config,
+            message: e.to_string(),
+            retry_after: None,
+        })?;
+        // The host enforces the check's id limit as ids arrive.
+        let ids = Arc::new(IdCollector::new());
+        let invocation = Invocation {
+            labels: RunLabels {
+                plugin: check.connector.clone(),
+                check: check.id.clone(),
+                tenant: tenant_of(&loaded.config, &check.system),
+            },
+            config: resolved.json,
+            secrets: resolved.secrets,
+            limits: check.limits.clone(),
+            grants: check.grants.clone(),
+            ids: Some(ids.clone()),
+        };
+        let request = CollectRequest {
+            run_id: run_id.to_owned(),
+            last_success: self
+                .last_success
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get(&check.id)
+                .copied(),
+            attempt,
+        };
+        let report = plugin.collect(&invocation, &request).await?;
+        let observations = report
+            .observations
+            .iter()
+            .map(|o| {
+                (
+                    observation_row(o),
+                    o.native_status.as_ref().map(|n| n.level),
+                )
+            })
+            .collect();
+        Ok(Collected {
+            observations,
+            ids: ids.take(),
+        })
+    }
+}
+
+/// The tenant of the first flow `system` is part of, for log fields.
+fn tenant_of(config: &Config, system: &str) -> Option<String> {
+    config
+        .flows
+        .iter()
+        .find(|f| f.upstream == system || f.downstream.iter().any(|d| d == system))
+        .map(|f| f.tenant.clone())
+}
+
+#[async_trait::async_trait]
+impl Executor for Runner {
+    async fn execute(&self, check_id: &str, attempt: u32, trigger: Trigger) -> Verdict {
+        let loaded = self.loaded();
+        let Some(check) = loaded.config.check(check_id) else {
+            return Verdict::Done;
+        };
+        let started = self.clock.now();
+        let clock_start = Instant::now();
+        let run_id = self.run_id(started);
+        let result = self.collect(&loaded, check, &run_id, attempt).await;
+        let finished = started + clock_start.elapsed();
+
+        let (collected, failed) = match result {
+            Ok(collected) => (collected, None),
+            Err(failed) => (Collected::default(), Some(failed)),
+        };
+        let verdict = match &failed {
+            Some(f) if f.class == FailureClass::Transient => Verdict::Transient {
+                retry_after: f.retry_after,
+            },
+            _ => Verdict::Done,
+        };
+        let will_retry =
+            matches!(verdict, Verdict::Transient { .. }) && attempt < self.retry.max_attempts;
+        let completed = Completed {
+            run: RunRow {
+                id: run_id,
+                check_id: check.id.clone(),
+                connector: check.connector.clone(),
+                plugin_version: loaded
+                    .plugins
+                    .get(&check.connector)
+                    .map(|p| p.descriptor().version.clone())
+                    .unwrap_or_default(),
+                trigger: match trigger {
+                    Trigger::Schedule => StoredTrigger::Schedule,
+                    Trigger::Manual => StoredTrigger::Manual,
+                    Trigger::Retry => StoredTrigger::Retry,
+                },
+                attempt,
+                started_at: started,
+                finished_at: finished,
+                failure: failed.as_ref().map(|f| RunFailure {
+                    class: f.class.as_str().to_owned(),
+                    message: f.message.clone(),
+                }),
+                assets: u32::try_from(collected.observations.len()).unwrap_or(u32::MAX),
+            },
+            system: check.system.clone(),
+            observations: collected.observations,
+            ids: collected.ids,
+            failure: failed.map(|f| f.class),
+            judge: !will_retry,
+        };
+        if completed.run.succeeded() {
+            self.last_success
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(check.id.clone(), finished);
+        } else if let Some(f) = &completed.run.failure {
+            tracing::warn!(check = %check.id, attempt, class = %f.class, error = %f.message, "run failed");
+        }
+
+        let (ack, committed) = oneshot::channel();
+        if self.writer.send((Box::new(completed), ack)).await.is_err() {
+            tracing::error!(check = %check.id, "the writer has stopped; run not stored");
+            return verdict;
+        }
+        match committed.await {
+            Ok(Ok(())) => {}
+            Ok(Err(err)) => tracing::error!(check = %check.id, error = %err, "run not stored"),
+            Err(_) => {
+                tracing::error!(check = %check.id, "the writer stopped before storing the run")
+            }
+        }
+        verdict
+    }
+}

@@ -1,0 +1,384 @@
+//! The one writer: takes completed runs, reconciles their ids, judges their
+//! health, writes all of it in one transaction and publishes what committed.
+//!
+//! Being the only writer is what keeps health consistent (the book in memory
+//! and the database move together) and event sequence numbers monotonic in
+//! commit order. Runs that arrive while a transaction is being written are
+//! written together in the next one (group commit): each run is still all or
+//! nothing, and a busy daemon commits far less often than it runs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::report::facts;
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::events::{EventBus, RunCompleted};
+use crate::health::{AssetFacts, Book, EntityRef, FailureClass, Outcome, Status};
+use crate::plugin::StatusLevel;
+use crate::reconcile::{IdSet, difference};
+use crate::store::{
+    IdSetRow, NewEvent, ObservationRow, Period, ReconciliationRow, RollupDelta, RunRow, RunWrite,
+    Store, WriteBatch,
+};
+
+/// Most runs written in one transaction.
+const MAX_BATCH: usize = 512;
+/// How often checks are swept for staleness.
+const SWEEP_EVERY: Duration = Duration::from_secs(15);
+
+/// Id sets written earlier in the batch being prepared, by (system, asset):
+/// newer than what the store holds.
+type PendingSets = HashMap<(String, String), Arc<IdSet>>;
+
+/// A finished run on its way to the store.
+#[derive(Debug)]
+pub struct Completed {
+    pub run: RunRow,
+    /// The check's system.
+    pub system: String,
+    /// The observations with the plugin's native level, when the run succeeded.
+    pub observations: Vec<(ObservationRow, Option<StatusLevel>)>,
+    /// Id sets the run streamed, by asset.
+    pub ids: BTreeMap<String, IdSet>,
+    /// How it failed, when it did.
+    pub failure: Option<FailureClass>,
+    /// False for a transient failure that will be retried: stored, but not
+    /// judged, so one blip does not flap health.
+    pub judge: bool,
+}
+
+/// A completed run and where to say that it committed (or why not).
+pub type Message = (Box<Completed>, oneshot::Sender<Result<(), String>>);
+
+pub struct Writer {
+    store: Store,
+    book: Book,
+    config: Arc<Config>,
+    bus: EventBus,
+    clock: SharedClock,
+}
+
+impl Writer {
+    pub fn new(
+        store: Store,
+        book: Book,
+        config: Arc<Config>,
+        bus: EventBus,
+        clock: SharedClock,
+    ) -> Self {
+        Self {
+            store,
+            book,
+            config,
+            bus,
+            clock,
+        }
+    }
+
+    /// Runs until every sender is dropped and the queue is drained: what is
+    /// queued at shutdown is still written.
+    pub async fn run(mut self, mut rx: mpsc::Receiver<Message>) {
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                msg = rx.recv() => {
+                    let Some(first) = msg else { break };
+                    let mut runs = vec![first];
+                    while runs.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(msg) => runs.push(msg),
+                            Err(_) => break,
+                        }
+                    }
+                    self.write_runs(runs).await;
+                }
+                _ = sweep.tick() => self.sweep().await,
+            }
+        }
+        tracing::debug!("writer drained and stopped");
+    }
+
+    async fn write_runs(&mut self, runs: Vec<Message>) {
+        if runs.is_empty() {
+            return;
+        }
+        let mut batch = WriteBatch::default();
+        let mut pending_sets: PendingSets = HashMap::new();
+        let mut completed = Vec::with_capacity(runs.len());
+        let mut acks = Vec::with_capacity(runs.len());
+        for (c, ack) in runs {
+            completed.push(run_completed(&c.run));
+            let write = self.prepare(*c, &mut pending_sets, &mut batch).await;
+            batch.runs.push(write);
+            acks.push(ack);
+        }
+        let result = self.store.write(&batch).await;
+        match result {
+            Ok(events) => {
+                for ack in acks {
+                    let _ = ack.send(Ok(()));
+                }
+                for event in events {
+                    self.bus.publish_health(event);
+                }
+                for run in completed {
+                    self.bus.publish_run(run);
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, runs = acks.len(), "writing runs failed; they are lost");
+                for ack in acks {
+                    let _ = ack.send(Err(err.to_string()));
+                }
+                self.reload_book().await;
+            }
+        }
+    }
+
+    /// The book moved ahead of a write that failed: start again from what the
+    /// database holds.
+    async fn reload_book(&mut self) {
+        match self.store.all_health().await {
+            Ok(stored) => {
+                let topology = self.book.topology().clone();
+                self.book = Book::new(topology, stored, self.clock.now());
+            }
+            Err(err) => tracing::error!(error = %err, "reloading health after a failed write"),
+        }
+    }
+
+    /// Everything one run writes, and the health it causes (into `batch`).
+    async fn prepare(
+        &mut self,
+        c: Completed,
+        pending_sets: &mut PendingSets,
+        batch: &mut WriteBatch,
+    ) -> RunWrite {
+        // Health is judged as of the run's start: what the plugin saw was
+        // true then (as dbt judges freshness at its snapshot time), and a slow
+        // run must not make data look older than it was.
+        let now = c.run.started_at;
+        let mut observations: Vec<ObservationRow> =
+            c.observations.iter().map(|(o, _)| o.clone()).collect();
+        let mut id_sets = Vec::new();
+        let mut reconciliations = Vec::new();
+        for (asset, set) in c.ids {
+            let set = Arc::new(set);
+            id_sets.push(IdSetRow {
+                system_id: c.system.clone(),
+                asset: asset.clone(),
+                check_id: c.run.check_id.clone(),
+                run_id: c.run.id.clone(),
+                observed_at: now,
+                count: set.len() as u64,
+                encoded: set.encode(),
+            });
+            for rec in self.reconcile(&c.system, &asset, &set, pending_sets).await {
+                if rec.system_id == c.system {
+                    // This run is downstream: its counts are what the ids say.
+                    if let Some(obs) = observations.iter_mut().find(|o| o.asset == asset) {
+                        let missing = rec.missing_ids.len() as u64;
+                        if obs.missing.is_none_or(|m| missing > m) {
+                            obs.expected = Some(rec.expected);
+                            obs.received = Some(rec.received);
+                            obs.missing = Some(missing);
+                        }
+                    }
+                }
+                reconciliations.push(ReconciliationRow {
+                    run_id: c.run.id.clone(),
+                    computed_at: now,
+                    ..rec
+                });
+            }
+            pending_sets.insert((c.system.clone(), asset), set);
+        }
+
+        if c.judge {
+            let outcome = match &c.run.failure {
+                None => {
+                    let assets = observations
+                        .iter()
+                        .zip(&c.observations)
+                        .map(|(row, (_, native))| (row.asset.clone(), facts(row, *native)))
+                        .collect::<Vec<(String, AssetFacts)>>();
+                    self.book.record_success(&c.run.check_id, assets, now)
+                }
+                Some(f) => self.book.record_failure(
+                    &c.run.check_id,
+                    c.failure.unwrap_or(FailureClass::System),
+                    &f.message,
+                    now,
+                ),
+            };
+            add_outcome(batch, outcome, Some(&c.run), &observations, now);
+        }
+        RunWrite {
+            run: c.run.clone(),
+            observations,
+            id_sets,
+            reconciliations,
+        }
+    }
+
+    /// The differences `set` (of `asset` in `system`) takes part in: as the
+    /// upstream of a flow, against each downstream system's latest ids; as a
+    /// downstream, against the upstream's latest ids.
+    async fn reconcile(
+        &self,
+        system: &str,
+        asset: &str,
+        set: &IdSet,
+        pending_sets: &PendingSets,
+    ) -> Vec<ReconciliationRow> {
+        let mut out = Vec::new();
+        for flow in &self.config.flows {
+            let pairs: Vec<(&str, &str)> = if flow.upstream == system {
+                flow.downstream
+                    .iter()
+                    .map(|d| (flow.upstream.as_str(), d.as_str()))
+                    .collect()
+            } else if flow.downstream.iter().any(|d| d == system) {
+                vec![(flow.upstream.as_str(), system)]
+            } else {
+                continue;
+            };
+            for (up, down) in pairs {
+                let other = if up == system { down } else { up };
+                let Some(other_set) = self.latest_set(other, asset, pending_sets).await else {
+                    continue;
+                };
+                let (upstream, downstream) = if up == system {
+                    (set, &*other_set)
+                } else {
+                    (&*other_set, set)
+                };
+                let diff = difference(upstream, downstream);
+                out.push(ReconciliationRow {
+                    flow_id: flow.id.clone(),
+                    system_id: down.to_owned(),
+                    asset: asset.to_owned(),
+                    run_id: String::new(),
+                    computed_at: SystemTime::UNIX_EPOCH,
+                    expected: diff.expected,
+                    received: diff.received,
+                    missing_ids: diff.missing,
+                });
+            }
+        }
+        out
+    }
+
+    async fn latest_set(
+        &self,
+        system: &str,
+        asset: &str,
+        pending_sets: &PendingSets,
+    ) -> Option<Arc<IdSet>> {
+        if let Some(set) = pending_sets.get(&(system.to_owned(), asset.to_owned())) {
+            return Some(set.clone());
+        }
+        match self.store.id_set(system, asset).await {
+            Ok(Some(row)) => match IdSet::decode(&row.encoded) {
+                Ok(set) => Some(Arc::new(set)),
+                Err(err) => {
+                    tracing::error!(system, asset, error = %err, "stored id set unreadable; skipped");
+                    None
+                }
+            },
+            Ok(None) => None,
+            Err(err) => {
+                tracing::error!(system, asset, error = %err, "reading an id set failed");
+                None
+            }
+        }
+    }
+
+    /// Marks stale checks UNKNOWN.
+    async fn sweep(&mut self) {
+        let now = self.clock.now();
+        let outcome = self.book.sweep_stale(now);
+        if outcome.updates.is_empty() {
+            return;
+        }
+        let mut batch = WriteBatch::default();
+        add_outcome(&mut batch, outcome, None, &[], now);
+        match self.store.write(&batch).await {
+            Ok(events) => {
+                for event in events {
+                    self.bus.publish_health(event);
+                }
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "writing stale health failed");
+                self.reload_book().await;
+            }
+        }
+    }
+}
+
+/// Adds the states, events and rollup samples of `outcome` to `batch`.
+fn add_outcome(
+    batch: &mut WriteBatch,
+    outcome: Outcome,
+    run: Option<&RunRow>,
+    observations: &[ObservationRow],
+    now: SystemTime,
+) {
+    batch.health.extend(outcome.updates);
+    batch.events.extend(
+        outcome
+            .changes
+            .into_iter()
+            .map(|(entity, change)| NewEvent {
+                entity,
+                change,
+                run_id: run.map(|r| r.id.clone()),
+                at: now,
+            }),
+    );
+    for (entity, status) in outcome.samples {
+        let obs = match &entity {
+            EntityRef::Asset { asset, .. } => observations.iter().find(|o| &o.asset == asset),
+            _ => None,
+        };
+        for period in [Period::Hour, Period::Day] {
+            batch.rollups.push(RollupDelta {
+                entity: entity.clone(),
+                period,
+                bucket: period.bucket(now),
+                worst: status,
+                evaluations: 1,
+                healthy: u64::from(status == Status::Healthy),
+                runs: u64::from(run.is_some()),
+                failed_runs: u64::from(run.is_some_and(|r| !r.succeeded())),
+                expected: obs.and_then(|o| o.expected),
+                received: obs.and_then(|o| o.received),
+                errored: obs.and_then(|o| o.errored),
+                missing: obs.and_then(|o| o.missing),
+                max_lag: obs
+                    .and_then(|o| o.freshness)
+                    .map(|f| now.duration_since(f).unwrap_or_default()),
+            });
+        }
+    }
+}
+
+fn run_completed(run: &RunRow) -> RunCompleted {
+    RunCompleted {
+        run_id: run.id.clone(),
+        check_id: run.check_id.clone(),
+        connector: run.connector.clone(),
+        succeeded: run.succeeded(),
+        error_class: run.failure.as_ref().map(|f| f.class.clone()),
+        error_message: run.failure.as_ref().map(|f| f.message.clone()),
+        started_at: run.started_at,
+        duration: run.duration(),
+        assets: run.assets,
+    }
+}

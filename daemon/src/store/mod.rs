@@ -1,0 +1,167 @@
+//! The store: everything Tributary keeps, in SQLite (the embedded default, one
+//! file in WAL mode) or Postgres (by URL).
+//!
+//! It owns the schema and its migrations (one folder per backend under
+//! `daemon/migrations/`, run at start), the write of a batch of runs with the
+//! health they caused in one transaction, the reads the API and the daemon
+//! need, the audit log and retention.
+//!
+//! It must not decide anything: health, reconciliation and scheduling hand it
+//! finished rows. Both backends run the same SQL through sqlx's `Any` driver
+//! (only integers, text and blobs cross it; times are Unix milliseconds), so
+//! there is one implementation to test on both.
+//!
+//! Health events get their sequence number from the database. The daemon has a
+//! single writer, so transactions commit in sequence order: a reader that saw
+//! event `n` has seen every event before it (what resumable subscriptions need).
+
+mod model;
+mod read;
+pub mod testing;
+mod write;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Once;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+pub use model::{
+    AuditEntry, ErrorRow, HealthEvent, IdSetRow, NativeRow, NewEvent, ObservationRow, Period,
+    Pruned, ReconciliationCounts, ReconciliationRow, Rollup, RollupDelta, RunFailure, RunRow,
+    RunWrite, StoredError, StoredObservation, Trigger, WriteBatch, entity_key, entity_kind,
+    from_ms, parse_entity_key, to_ms,
+};
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL {0:?}: use sqlite:PATH or postgres://...")]
+    Url(String),
+    #[error("could not create the folder {path} for the database: {source}")]
+    Folder {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migrating the database failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is not readable: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// A handle on the database; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+impl Store {
+    /// Opens (creating it if needed) the database at `url` and brings its
+    /// schema up to date.
+    pub async fn open(url: &str) -> Result<Store> {
+        static DRIVERS: Once = Once::new();
+        DRIVERS.call_once(sqlx::any::install_default_drivers);
+
+        let (backend, url) = normalise_url(url)?;
+        let options = AnyConnectOptions::from_str(&url)?;
+        let pool = match backend {
+            Backend::Sqlite => {
+                AnyPoolOptions::new()
+                    // WAL lets readers run beside the one writer.
+                    .max_connections(8)
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect_with(options)
+                    .await?
+            }
+            Backend::Postgres => {
+                AnyPoolOptions::new()
+                    .max_connections(8)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await?
+            }
+        };
+        let store = Store { pool, backend };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &SQLITE_MIGRATIONS,
+            Backend::Postgres => &POSTGRES_MIGRATIONS,
+        };
+        migrator.run(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Closes every connection, waiting for those in use.
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Turns a config URL into what sqlx expects: `sqlite:PATH` and
+/// `sqlite://PATH` both name a file (relative to the working directory),
+/// created with its folder when missing.
+fn normalise_url(url: &str) -> Result<(Backend, String)> {
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        return Ok((Backend::Postgres, url.to_owned()));
+    }
+    let Some(rest) = url.strip_prefix("sqlite:") else {
+        return Err(StoreError::Url(url.to_owned()));
+    };
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if path.is_empty() || path == ":memory:" {
+        // A memory database is a new one per connection: nothing would persist.
+        return Err(StoreError::Url(url.to_owned()));
+    }
+    if let Some(parent) = Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+    {
+        std::fs::create_dir_all(parent).map_err(|source| StoreError::Folder {
+            path: parent.display().to_string(),
+            source,
+        })?;
+    }
+    let mut url = format!("sqlite://{path}?mode=rwc");
+    if !query.is_empty() {
+        url.push('&');
+        url.push_str(query);
+    }
+    Ok((Backend::Sqlite, url))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,586 @@
+//! One suite, both backends: every test runs on a SQLite file and on a schema
+//! of its own in the local Postgres.
+
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::testing::PgScratch;
+use super::*;
+use crate::config::Retention;
+use crate::health::{Change, EntityHealth, EntityRef, HealthState, Reason, RuleKind, Status};
+
+const T0: u64 = 1_780_000_000;
+
+fn at(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(T0 + secs)
+}
+
+/// Runs `test` against a fresh SQLite file and a fresh Postgres schema.
+async fn on_both<F, Fut>(test: F)
+where
+    F: Fn(Store) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let sqlite = Store::open(&url).await.expect("open sqlite");
+    assert_eq!(sqlite.backend(), Backend::Sqlite);
+    test(sqlite.clone()).await;
+    sqlite.close().await;
+
+    let scratch = PgScratch::new("store_test")
+        .await
+        .expect("Postgres on 127.0.0.1:5432 (see README: Tests)");
+    let pg = scratch.store().await.expect("open postgres");
+    assert_eq!(pg.backend(), Backend::Postgres);
+    test(pg.clone()).await;
+    pg.close().await;
+    scratch.drop_schema().await.unwrap();
+}
+
+fn run(id: &str, check: &str, start: u64, failure: Option<&str>) -> RunRow {
+    RunRow {
+        id: id.into(),
+        check_id: check.into(),
+        connector: "example".into(),
+        plugin_version: "1.2.0".into(),
+        trigger: Trigger::Schedule,
+        attempt: 1,
+        started_at: at(start),
+        finished_at: at(start) + Duration::from_millis(250),
+        failure: failure.map(|m| RunFailure {
+            class: "transient".into(),
+            message: m.into(),
+        }),
+        assets: 1,
+    }
+}
+
+fn observation(asset: &str, received: u64, errors: &[(&str, Option<&str>)]) -> ObservationRow {
+    ObservationRow {
+        asset: asset.into(),
+        kind: "table".into(),
+        expected: Some(100),
+        received: Some(received),
+        errored: Some(errors.len() as u64),
+        missing: None,
+        freshness: Some(at(0)),
+        last_received_id: Some("doc-99".into()),
+        last_received_at: Some(at(1)),
+        native: Some(NativeRow {
+            level: "warn".into(),
+            label: "warn".into(),
+            message: Some("2 rows failed".into()),
+        }),
+        extras: vec![("bytes".into(), 4096)],
+        error_totals: vec![("parse".into(), errors.len() as u64)],
+        metadata: vec![("owner".into(), "data-eng".into())],
+        errors: errors
+            .iter()
+            .map(|(kind, doc)| ErrorRow {
+                kind: (*kind).into(),
+                message: format!("{kind} failed"),
+                document_id: doc.map(Into::into),
+                log_link: Some("https://logs.example/1".into()),
+                at: Some(at(2)),
+            })
+            .collect(),
+    }
+}
+
+fn write_of(run: RunRow, observations: Vec<ObservationRow>) -> RunWrite {
+    RunWrite {
+        run,
+        observations,
+        id_sets: vec![],
+        reconciliations: vec![],
+    }
+}
+
+fn event(entity: EntityRef, from: Option<Status>, to: Status, secs: u64) -> NewEvent {
+    NewEvent {
+        entity,
+        change: Change {
+            from,
+            to,
+            reasons: vec![Reason::new(RuleKind::Freshness, to, "late")],
+            muted: false,
+        },
+        run_id: Some("r1".into()),
+        at: at(secs),
+    }
+}
+
+#[tokio::test]
+async fn a_run_and_everything_it_produced_reads_back() {
+    on_both(|store| async move {
+        let asset = EntityRef::Asset {
+            check: "c1".into(),
+            asset: "ORDERS".into(),
+        };
+        let state = HealthState {
+            status: Status::Warning,
+            since: at(5),
+            reasons: vec![Reason::new(RuleKind::Freshness, Status::Warning, "late")],
+            recent: vec![Status::Warning],
+            muted: None,
+        };
+        let batch = WriteBatch {
+            runs: vec![write_of(
+                run("r1", "c1", 0, None),
+                vec![observation("ORDERS", 97, &[("parse", Some("doc-7"))])],
+            )],
+            health: vec![(
+                asset.clone(),
+                EntityHealth {
+                    state: state.clone(),
+                    history: vec![97, 95],
+                    last_success: None,
+                    assets: Default::default(),
+                },
+            )],
+            events: vec![event(asset.clone(), None, Status::Warning, 5)],
+            rollups: vec![],
+        };
+        let events = store.write(&batch).await.unwrap();
+        assert_eq!(events.len(), 1);
+        assert!(events[0].seq > 0);
+
+        let runs = store.runs("c1", None, 10).await.unwrap();
+        assert_eq!(runs, vec![run("r1", "c1", 0, None)]);
+        assert_eq!(runs[0].duration(), Duration::from_millis(250));
+
+        let obs = store.observations("r1").await.unwrap();
+        assert_eq!(obs.len(), 1);
+        let mut expected = observation("ORDERS", 97, &[]);
+        expected.errored = Some(1);
+        expected.error_totals = vec![("parse".into(), 1)];
+        assert_eq!(obs[0].observation, expected);
+        assert_eq!(obs[0].observed_at, at(0) + Duration::from_millis(250));
+
+        let errors = store
+            .errors("c1", "ORDERS", None, None, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(errors.len(), 1);
+        assert_eq!(errors[0].error.document_id.as_deref(), Some("doc-7"));
+        assert_eq!(errors[0].error.at, Some(at(2)));
+
+        let health = store.health(&asset).await.unwrap().unwrap();
+        assert_eq!(health.state, state);
+        assert_eq!(health.history, vec![97, 95]);
+        assert_eq!(store.all_health().await.unwrap().len(), 1);
+
+        let stored = store.events_after(0, 10).await.unwrap();
+        assert_eq!(stored, events);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn event_sequence_numbers_grow_across_batches_and_page_in_order() {
+    on_both(|store| async move {
+        let mut seen = vec![];
+        for i in 0..5u64 {
+            let batch = WriteBatch {
+                events: vec![
+                    event(EntityRef::Check(format!("c{i}")), None, Status::Healthy, i),
+                    event(
+                        EntityRef::System("s".into()),
+                        Some(Status::Healthy),
+                        Status::Unhealthy,
+                        i,
+                    ),
+                ],
+                ..WriteBatch::default()
+            };
+            seen.extend(
+                store
+                    .write(&batch)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| e.seq),
+            );
+        }
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+        assert_eq!(store.last_event_seq().await.unwrap(), *seen.last().unwrap());
+        let first = store.events_after(0, 4).await.unwrap();
+        let rest = store.events_after(first[3].seq, 100).await.unwrap();
+        let paged: Vec<i64> = first.iter().chain(&rest).map(|e| e.seq).collect();
+        assert_eq!(paged, seen);
+        assert_eq!((rest[0].from, rest[1].from), (None, Some(Status::Healthy)));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_failed_batch_writes_nothing() {
+    on_both(|store| async move {
+        store
+            .write(&WriteBatch {
+                runs: vec![write_of(run("r1", "c1", 0, None), vec![])],
+                ..WriteBatch::default()
+            })
+            .await
+            .unwrap();
+        // r2 is new but r1 repeats: the whole batch must fail and leave no r2.
+        let batch = WriteBatch {
+            runs: vec![
+                write_of(
+                    run("r2", "c1", 10, None),
+                    vec![observation("A", 1, &[("x", None)])],
+                ),
+                write_of(run("r1", "c1", 20, None), vec![]),
+            ],
+            events: vec![event(
+                EntityRef::Check("c1".into()),
+                None,
+                Status::Healthy,
+                9,
+            )],
+            ..WriteBatch::default()
+        };
+        assert!(store.write(&batch).await.is_err());
+        assert_eq!(store.run_count().await.unwrap(), 1);
+        assert!(store.observations("r2").await.unwrap().is_empty());
+        assert!(store.events_after(0, 10).await.unwrap().is_empty());
+        assert!(
+            store
+                .errors("c1", "A", None, None, None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn missing_ids_page_in_order_and_a_new_reconciliation_replaces_them() {
+    on_both(|store| async move {
+        let ids: Vec<String> = (0..1_203).map(|i| format!("doc-{i:05}")).collect();
+        let rec = |run_id: &str, missing: Vec<String>| ReconciliationRow {
+            flow_id: "f".into(),
+            system_id: "down".into(),
+            asset: "docs".into(),
+            run_id: run_id.into(),
+            computed_at: at(if run_id == "r1" { 1 } else { 2 }),
+            expected: 5_000,
+            received: 5_000 - missing.len() as u64,
+            missing_ids: missing,
+        };
+        let mut w = write_of(run("r1", "c1", 0, None), vec![]);
+        w.reconciliations.push(rec("r1", ids.clone()));
+        w.id_sets.push(IdSetRow {
+            system_id: "down".into(),
+            asset: "docs".into(),
+            check_id: "c1".into(),
+            run_id: "r1".into(),
+            observed_at: at(1),
+            count: 3,
+            encoded: vec![0, 1, 2, 255],
+        });
+        store
+            .write(&WriteBatch {
+                runs: vec![w],
+                ..WriteBatch::default()
+            })
+            .await
+            .unwrap();
+
+        let mut paged = vec![];
+        let mut after: Option<String> = None;
+        loop {
+            let page = store
+                .missing_ids("f", "down", "docs", after.as_deref(), 100)
+                .await
+                .unwrap();
+            if page.is_empty() {
+                break;
+            }
+            after = page.last().cloned();
+            paged.extend(page);
+        }
+        assert_eq!(paged, ids);
+        let counts = store
+            .reconciliation("f", "down", "docs")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((counts.expected, counts.missing), (5_000, 1_203));
+        let set = store.id_set("down", "docs").await.unwrap().unwrap();
+        assert_eq!((set.count, set.encoded), (3, vec![0, 1, 2, 255]));
+
+        let mut w = write_of(run("r2", "c1", 60, None), vec![]);
+        w.reconciliations
+            .push(rec("r2", vec!["doc-00007".into(), "doc-00009".into()]));
+        store
+            .write(&WriteBatch {
+                runs: vec![w],
+                ..WriteBatch::default()
+            })
+            .await
+            .unwrap();
+        let now = store
+            .missing_ids("f", "down", "docs", None, 100)
+            .await
+            .unwrap();
+        assert_eq!(now, ["doc-00007", "doc-00009"]);
+        let counts = store
+            .reconciliation("f", "down", "docs")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((counts.run_id.as_str(), counts.missing), ("r2", 2));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn errors_filter_by_kind_and_document_newest_first() {
+    on_both(|store| async move {
+        let obs = observation(
+            "A",
+            10,
+            &[
+                ("parse", Some("d1")),
+                ("timeout", Some("d2")),
+                ("parse", Some("d3")),
+                ("parse", Some("d1")),
+            ],
+        );
+        store
+            .write(&WriteBatch {
+                runs: vec![write_of(run("r1", "c1", 0, None), vec![obs])],
+                ..WriteBatch::default()
+            })
+            .await
+            .unwrap();
+        let docs = |errors: Vec<StoredError>| -> Vec<String> {
+            errors
+                .into_iter()
+                .map(|e| e.error.document_id.unwrap())
+                .collect()
+        };
+        let all = store.errors("c1", "A", None, None, None, 10).await.unwrap();
+        assert_eq!(docs(all.clone()), ["d1", "d3", "d2", "d1"]);
+        let parse = store
+            .errors("c1", "A", Some("parse"), None, None, 10)
+            .await
+            .unwrap();
+        assert_eq!(docs(parse), ["d1", "d3", "d1"]);
+        let d1 = store
+            .errors("c1", "A", None, Some("d1"), None, 10)
+            .await
+            .unwrap();
+        assert_eq!(d1.len(), 2);
+        let page2 = store
+            .errors("c1", "A", None, None, Some(all[1].id), 10)
+            .await
+            .unwrap();
+        assert_eq!(docs(page2), ["d2", "d1"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn rollups_keep_the_worst_status_counts_and_lag_of_each_bucket() {
+    on_both(|store| async move {
+        let system = EntityRef::System("s".into());
+        let delta =
+            |status: Status, secs: u64, lag: Option<u64>, received: Option<u64>| RollupDelta {
+                entity: system.clone(),
+                period: Period::Day,
+                bucket: Period::Day.bucket(at(secs)),
+                worst: status,
+                evaluations: 1,
+                healthy: u64::from(status == Status::Healthy),
+                runs: 1,
+                failed_runs: u64::from(status == Status::Unknown),
+                expected: None,
+                received,
+                errored: None,
+                missing: None,
+                max_lag: lag.map(Duration::from_secs),
+            };
+        // Two batches in the same day, one the next day.
+        store
+            .write(&WriteBatch {
+                rollups: vec![
+                    delta(Status::Healthy, 0, Some(60), Some(10)),
+                    delta(Status::Unhealthy, 10, Some(600), Some(12)),
+                ],
+                ..WriteBatch::default()
+            })
+            .await
+            .unwrap();
+        store
+            .write(&WriteBatch {
+                rollups: vec![
+                    delta(Status::Healthy, 20, None, None),
+                    delta(Status::Healthy, 86_400 + 20, Some(5), Some(20)),
+                ],
+                ..WriteBatch::default()
+            })
+            .await
+            .unwrap();
+        let days = store
+            .rollups(
+                &system,
+                Period::Day,
+                at(0) - Duration::from_secs(86_400),
+                at(3 * 86_400),
+            )
+            .await
+            .unwrap();
+        assert_eq!(days.len(), 2);
+        let d0 = &days[0];
+        assert_eq!(d0.worst, Status::Unhealthy);
+        assert_eq!((d0.evaluations, d0.healthy, d0.runs), (3, 2, 3));
+        assert_eq!(d0.received, Some(12), "the latest count of the bucket");
+        assert_eq!(d0.max_lag, Some(Duration::from_secs(600)));
+        assert!((d0.uptime_percent() - 200.0 / 3.0).abs() < 1e-9);
+        assert_eq!(days[1].worst, Status::Healthy);
+        assert_eq!(days[1].received, Some(20));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn retention_prunes_old_runs_with_their_rows_and_old_rollups() {
+    on_both(|store| async move {
+        let old = write_of(
+            run("old", "c1", 0, Some("boom")),
+            vec![observation("A", 1, &[("x", None)])],
+        );
+        let new = write_of(
+            run("new", "c1", 40 * 86_400, None),
+            vec![observation("A", 2, &[("y", None)])],
+        );
+        let rollup = |secs: u64| RollupDelta {
+            entity: EntityRef::Tenant("t".into()),
+            period: Period::Day,
+            bucket: Period::Day.bucket(at(secs)),
+            worst: Status::Healthy,
+            evaluations: 1,
+            healthy: 1,
+            runs: 1,
+            failed_runs: 0,
+            expected: None,
+            received: None,
+            errored: None,
+            missing: None,
+            max_lag: None,
+        };
+        store
+            .write(&WriteBatch {
+                runs: vec![old, new],
+                rollups: vec![rollup(0), rollup(500 * 86_400)],
+                ..WriteBatch::default()
+            })
+            .await
+            .unwrap();
+        let pruned = store
+            .prune(Retention::default(), at(500 * 86_400 + 1))
+            .await
+            .unwrap();
+        assert_eq!(pruned.runs, 2, "both are older than 30 days at day 500");
+        assert_eq!(pruned.rollups, 1);
+
+        store
+            .write(&WriteBatch {
+                runs: vec![
+                    write_of(
+                        run("a", "c2", 0, None),
+                        vec![observation("B", 1, &[("x", None)])],
+                    ),
+                    write_of(
+                        run("b", "c2", 40 * 86_400, None),
+                        vec![observation("B", 2, &[])],
+                    ),
+                ],
+                ..WriteBatch::default()
+            })
+            .await
+            .unwrap();
+        let pruned = store
+            .prune(Retention::default(), at(45 * 86_400))
+            .await
+            .unwrap();
+        assert_eq!(pruned.runs, 1);
+        let left: Vec<String> = store
+            .runs("c2", None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        assert_eq!(left, ["b"]);
+        assert!(store.observations("a").await.unwrap().is_empty());
+        assert!(
+            store
+                .errors("c2", "B", None, None, None, 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_audit_log_keeps_who_did_what() {
+    on_both(|store| async move {
+        for action in ["run_now", "mute"] {
+            store
+                .audit(&AuditEntry {
+                    at: at(1),
+                    actor: "ops-token".into(),
+                    action: action.into(),
+                    target: "check:c1".into(),
+                    detail: "{}".into(),
+                })
+                .await
+                .unwrap();
+        }
+        let log = store.audit_log(10).await.unwrap();
+        let actions: Vec<&str> = log.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(actions, ["mute", "run_now"]);
+        assert_eq!(log[0].actor, "ops-token");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reopening_a_sqlite_file_keeps_its_data_and_migrations_run_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite:{}", dir.path().join("nested/dir/t.db").display());
+    let store = Store::open(&url).await.unwrap();
+    store
+        .write(&WriteBatch {
+            runs: vec![write_of(run("r1", "c1", 0, None), vec![])],
+            ..WriteBatch::default()
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    let again = Store::open(&url).await.unwrap();
+    assert_eq!(again.run_count().await.unwrap(), 1);
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(&again.pool)
+        .await
+        .unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn urls_that_cannot_persist_are_refused() {
+    for url in ["sqlite::memory:", "sqlite:", "mysql://x", "file.db"] {
+        assert!(normalise_url(url).is_err(), "{url}");
+    }
+    assert_eq!(
+        normalise_url("postgres://u@h/db").unwrap().0,
+        Backend::Postgres
+    );
+}

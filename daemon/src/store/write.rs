@@ -1,0 +1,358 @@
+//! Writes: a batch of runs with their health in one transaction, the audit log
+//! and retention.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use sqlx::{Any, AssertSqlSafe, Transaction};
+
+use super::model::{
+    AuditEntry, HealthEvent, ObservationRow, Pruned, ReconciliationRow, RollupDelta, RunWrite,
+    WriteBatch, count, entity_key, entity_kind, status_rank, to_ms,
+};
+use super::{Result, Store, StoreError};
+use crate::config::Retention;
+
+/// Rows per multi-row INSERT of missing ids: few round trips, well under
+/// either backend's limit on parameters.
+const MISSING_CHUNK: usize = 500;
+
+impl Store {
+    /// Writes `batch` in one transaction: every run with its observations,
+    /// errors, id sets and reconciliations, the health states and events they
+    /// caused, and rollups. Returns the events with their sequence numbers.
+    pub async fn write(&self, batch: &WriteBatch) -> Result<Vec<HealthEvent>> {
+        let mut tx = self.pool.begin().await?;
+        for run in &batch.runs {
+            write_run(&mut tx, run).await?;
+        }
+        for (entity, stored) in &batch.health {
+            let state = serde_json::to_string(stored)
+                .map_err(|e| StoreError::Corrupt(format!("health state: {e}")))?;
+            sqlx::query(
+                "INSERT INTO health (entity, kind, status, since, updated_at, state) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (entity) DO UPDATE SET kind = excluded.kind, \
+                 status = excluded.status, since = excluded.since, \
+                 updated_at = excluded.updated_at, state = excluded.state",
+            )
+            .bind(entity_key(entity))
+            .bind(entity_kind(entity))
+            .bind(stored.state.status.as_str())
+            .bind(to_ms(stored.state.since))
+            .bind(to_ms(SystemTime::now()))
+            .bind(state)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let mut events = Vec::with_capacity(batch.events.len());
+        for event in &batch.events {
+            let reasons = serde_json::to_string(&event.change.reasons)
+                .map_err(|e| StoreError::Corrupt(format!("reasons: {e}")))?;
+            let seq: i64 = sqlx::query_scalar(
+                "INSERT INTO health_events \
+                 (entity, kind, from_status, to_status, reasons, muted, run_id, at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
+            )
+            .bind(entity_key(&event.entity))
+            .bind(entity_kind(&event.entity))
+            .bind(event.change.from.map(|s| s.as_str()))
+            .bind(event.change.to.as_str())
+            .bind(reasons)
+            .bind(i64::from(event.change.muted))
+            .bind(event.run_id.as_deref())
+            .bind(to_ms(event.at))
+            .fetch_one(&mut *tx)
+            .await?;
+            events.push(HealthEvent {
+                seq,
+                entity: event.entity.clone(),
+                from: event.change.from,
+                to: event.change.to,
+                reasons: event.change.reasons.clone(),
+                muted: event.change.muted,
+                run_id: event.run_id.clone(),
+                at: event.at,
+            });
+        }
+        for delta in merge_rollups(&batch.rollups) {
+            write_rollup(&mut tx, &delta).await?;
+        }
+        tx.commit().await?;
+        Ok(events)
+    }
+
+    /// Records an action in the audit log.
+    pub async fn audit(&self, entry: &AuditEntry) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(to_ms(entry.at))
+        .bind(entry.actor.as_str())
+        .bind(entry.action.as_str())
+        .bind(entry.target.as_str())
+        .bind(entry.detail.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Deletes raw runs (with their observations and errors, by cascade) older
+    /// than `retention.raw`, and rollup buckets older than `retention.rollups`.
+    /// Current health, events, id sets and missing ids are kept: they describe
+    /// the present.
+    pub async fn prune(&self, retention: Retention, now: SystemTime) -> Result<Pruned> {
+        let raw_cutoff = to_ms(
+            now.checked_sub(retention.raw)
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+        );
+        let rollup_cutoff = to_ms(
+            now.checked_sub(retention.rollups)
+                .unwrap_or(SystemTime::UNIX_EPOCH),
+        );
+        let mut tx = self.pool.begin().await?;
+        // Reconciliation counts and errors are per run; delete them explicitly
+        // so the cascade does not depend on foreign keys being enforced.
+        sqlx::query(
+            "DELETE FROM asset_errors WHERE run_id IN (SELECT id FROM runs WHERE finished_at < $1)",
+        )
+        .bind(raw_cutoff)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "DELETE FROM observations WHERE run_id IN (SELECT id FROM runs WHERE finished_at < $1)",
+        )
+        .bind(raw_cutoff)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM reconciliations WHERE computed_at < $1")
+            .bind(raw_cutoff)
+            .execute(&mut *tx)
+            .await?;
+        let runs = sqlx::query("DELETE FROM runs WHERE finished_at < $1")
+            .bind(raw_cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let rollups = sqlx::query("DELETE FROM rollups WHERE bucket < $1")
+            .bind(rollup_cutoff)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(Pruned { runs, rollups })
+    }
+}
+
+async fn write_run(tx: &mut Transaction<'static, Any>, write: &RunWrite) -> Result<()> {
+    let run = &write.run;
+    sqlx::query(
+        "INSERT INTO runs (id, check_id, connector, plugin_version, trigger_kind, attempt, \
+         started_at, finished_at, outcome, error_class, error_message, assets) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+    )
+    .bind(run.id.as_str())
+    .bind(run.check_id.as_str())
+    .bind(run.connector.as_str())
+    .bind(run.plugin_version.as_str())
+    .bind(run.trigger.as_str())
+    .bind(i64::from(run.attempt))
+    .bind(to_ms(run.started_at))
+    .bind(to_ms(run.finished_at))
+    .bind(run.outcome())
+    .bind(run.failure.as_ref().map(|f| f.class.as_str()))
+    .bind(run.failure.as_ref().map(|f| f.message.as_str()))
+    .bind(i64::from(run.assets))
+    .execute(&mut **tx)
+    .await?;
+    let observed_at = to_ms(run.finished_at);
+    for obs in &write.observations {
+        write_observation(tx, run.id.as_str(), run.check_id.as_str(), observed_at, obs).await?;
+    }
+    for set in &write.id_sets {
+        sqlx::query(
+            "INSERT INTO id_sets (system_id, asset, check_id, run_id, observed_at, id_count, ids) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+             ON CONFLICT (system_id, asset) DO UPDATE SET check_id = excluded.check_id, \
+             run_id = excluded.run_id, observed_at = excluded.observed_at, \
+             id_count = excluded.id_count, ids = excluded.ids",
+        )
+        .bind(set.system_id.as_str())
+        .bind(set.asset.as_str())
+        .bind(set.check_id.as_str())
+        .bind(set.run_id.as_str())
+        .bind(to_ms(set.observed_at))
+        .bind(count(set.count))
+        .bind(set.encoded.as_slice())
+        .execute(&mut **tx)
+        .await?;
+    }
+    for rec in &write.reconciliations {
+        write_reconciliation(tx, rec).await?;
+    }
+    Ok(())
+}
+
+async fn write_observation(
+    tx: &mut Transaction<'static, Any>,
+    run_id: &str,
+    check_id: &str,
+    observed_at: i64,
+    obs: &ObservationRow,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO observations (run_id, check_id, asset, kind, observed_at, expected, \
+         received, errored, missing, freshness, last_received_id, last_received_at, \
+         native_level, native_label, native_message, extras, error_totals, metadata) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+    )
+    .bind(run_id)
+    .bind(check_id)
+    .bind(obs.asset.as_str())
+    .bind(obs.kind.as_str())
+    .bind(observed_at)
+    .bind(obs.expected.map(count))
+    .bind(obs.received.map(count))
+    .bind(obs.errored.map(count))
+    .bind(obs.missing.map(count))
+    .bind(obs.freshness.map(to_ms))
+    .bind(obs.last_received_id.as_deref())
+    .bind(obs.last_received_at.map(to_ms))
+    .bind(obs.native.as_ref().map(|n| n.level.as_str()))
+    .bind(obs.native.as_ref().map(|n| n.label.as_str()))
+    .bind(obs.native.as_ref().and_then(|n| n.message.as_deref()))
+    .bind(pairs_json(&obs.extras))
+    .bind(pairs_json(&obs.error_totals))
+    .bind(pairs_json(&obs.metadata))
+    .execute(&mut **tx)
+    .await?;
+    for err in &obs.errors {
+        sqlx::query(
+            "INSERT INTO asset_errors (run_id, check_id, asset, kind, message, document_id, \
+             log_link, at, observed_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(run_id)
+        .bind(check_id)
+        .bind(obs.asset.as_str())
+        .bind(err.kind.as_str())
+        .bind(err.message.as_str())
+        .bind(err.document_id.as_deref())
+        .bind(err.log_link.as_deref())
+        .bind(err.at.map(to_ms))
+        .bind(observed_at)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Pairs as a JSON object (`{"bytes": 10}`): what the API hands out.
+fn pairs_json<V: serde::Serialize>(pairs: &[(String, V)]) -> String {
+    let map: serde_json::Map<String, serde_json::Value> = pairs
+        .iter()
+        .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
+        .collect();
+    serde_json::Value::Object(map).to_string()
+}
+
+async fn write_reconciliation(
+    tx: &mut Transaction<'static, Any>,
+    rec: &ReconciliationRow,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO reconciliations (flow_id, system_id, asset, run_id, computed_at, expected, \
+         received, missing) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(rec.flow_id.as_str())
+    .bind(rec.system_id.as_str())
+    .bind(rec.asset.as_str())
+    .bind(rec.run_id.as_str())
+    .bind(to_ms(rec.computed_at))
+    .bind(count(rec.expected))
+    .bind(count(rec.received))
+    .bind(count(rec.missing_ids.len() as u64))
+    .execute(&mut **tx)
+    .await?;
+    sqlx::query("DELETE FROM missing_ids WHERE flow_id = $1 AND system_id = $2 AND asset = $3")
+        .bind(rec.flow_id.as_str())
+        .bind(rec.system_id.as_str())
+        .bind(rec.asset.as_str())
+        .execute(&mut **tx)
+        .await?;
+    for chunk in rec.missing_ids.chunks(MISSING_CHUNK) {
+        let mut sql =
+            String::from("INSERT INTO missing_ids (flow_id, system_id, asset, id) VALUES ");
+        for i in 0..chunk.len() {
+            if i > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("($1, $2, $3, ${})", i + 4));
+        }
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .persistent(chunk.len() == MISSING_CHUNK)
+            .bind(rec.flow_id.as_str())
+            .bind(rec.system_id.as_str())
+            .bind(rec.asset.as_str());
+        for id in chunk {
+            query = query.bind(id.as_str());
+        }
+        query.execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// One delta per bucket: a batch of many runs of one system writes its
+/// system, flow and tenant buckets once.
+fn merge_rollups(deltas: &[RollupDelta]) -> Vec<RollupDelta> {
+    let mut merged: BTreeMap<(String, &'static str, i64), RollupDelta> = BTreeMap::new();
+    for delta in deltas {
+        let key = (
+            entity_key(&delta.entity),
+            delta.period.as_str(),
+            delta.bucket,
+        );
+        match merged.get_mut(&key) {
+            Some(existing) => existing.merge(delta),
+            None => {
+                merged.insert(key, delta.clone());
+            }
+        }
+    }
+    merged.into_values().collect()
+}
+
+async fn write_rollup(tx: &mut Transaction<'static, Any>, d: &RollupDelta) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO rollups (entity, period, bucket, worst, evaluations, healthy, runs, \
+         failed_runs, expected, received, errored, missing, max_lag_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         ON CONFLICT (entity, period, bucket) DO UPDATE SET \
+         worst = CASE WHEN excluded.worst > rollups.worst THEN excluded.worst ELSE rollups.worst END, \
+         evaluations = rollups.evaluations + excluded.evaluations, \
+         healthy = rollups.healthy + excluded.healthy, \
+         runs = rollups.runs + excluded.runs, \
+         failed_runs = rollups.failed_runs + excluded.failed_runs, \
+         expected = COALESCE(excluded.expected, rollups.expected), \
+         received = COALESCE(excluded.received, rollups.received), \
+         errored = COALESCE(excluded.errored, rollups.errored), \
+         missing = COALESCE(excluded.missing, rollups.missing), \
+         max_lag_ms = CASE WHEN rollups.max_lag_ms IS NULL OR excluded.max_lag_ms > rollups.max_lag_ms \
+         THEN excluded.max_lag_ms ELSE rollups.max_lag_ms END",
+    )
+    .bind(entity_key(&d.entity))
+    .bind(d.period.as_str())
+    .bind(d.bucket)
+    .bind(status_rank(d.worst))
+    .bind(count(d.evaluations))
+    .bind(count(d.healthy))
+    .bind(count(d.runs))
+    .bind(count(d.failed_runs))
+    .bind(d.expected.map(count))
+    .bind(d.received.map(count))
+    .bind(d.errored.map(count))
+    .bind(d.missing.map(count))
+    .bind(d.max_lag.map(|l| i64::try_from(l.as_millis()).unwrap_or(i64::MAX)))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,570 @@
+//! The daemon core end to end: real example plugins in the real host, a fake
+//! of the document service they watch on 127.0.0.1, the scheduler, the writer,
+//! the health engine and a SQLite file; and the `tributary` binary killed with
+//! SIGKILL while it writes.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, UNIX_EPOCH};
+
+use plugin_sdk::harness::{Recorded, Reply, TestServer};
+use serde_json::json;
+use tributary::clock::{ManualClock, SharedClock};
+use tributary::config::{Options, parse_with};
+use tributary::events::{EventBus, Received};
+use tributary::health::{EntityRef, RuleKind, Status};
+use tributary::plugin::{HostConfig, PluginHost};
+use tributary::scheduler::RunNow;
+use tributary::service::Service;
+use tributary::store::{HealthEvent, Store};
+use tributary_tests::plugin;
+
+const TOKEN: &str = "daemon-test-token";
+/// 2026-11-20T10:00:00Z, when the fake's documents were last updated.
+const UPDATED_AT: u64 = 1_795_168_800;
+const ASSET: &str = "documents";
+
+/// What the fake document service answers; tests change it as they go.
+#[derive(Debug, Clone)]
+struct Fake {
+    ids: Vec<String>,
+    /// `Some(status)`: every request fails with it.
+    fail_with: Option<u16>,
+}
+
+fn doc_ids(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("doc-{i:03}")).collect()
+}
+
+async fn document_service(fake: Arc<Mutex<Fake>>) -> TestServer {
+    TestServer::start(move |req: &Recorded| {
+        let fake = fake.lock().unwrap().clone();
+        if let Some(status) = fake.fail_with {
+            return Reply::json(status, json!({"error": "service unavailable"}));
+        }
+        if req.header("authorization") != Some(&format!("Bearer {TOKEN}")) {
+            return Reply::json(401, json!({"error": "unauthorized"}));
+        }
+        match req.path.as_str() {
+            "/v1/tenants/acme/stats" => Reply::json(
+                200,
+                json!({
+                    "documents": {"expected": null, "received": fake.ids.len(), "failed": 0},
+                    "last_received": null,
+                    "updated_at": "2026-11-20T10:00:00Z",
+                    "errors": []
+                }),
+            ),
+            "/v1/tenants/acme/documents/ids" => {
+                let start: usize = req.query_param("cursor").map_or(0, |c| c.parse().unwrap());
+                let limit: usize = req.query_param("limit").unwrap().parse().unwrap();
+                let end = (start + limit).min(fake.ids.len());
+                let next = (end < fake.ids.len()).then(|| end.to_string());
+                Reply::json(
+                    200,
+                    json!({"ids": fake.ids[start..end], "next_cursor": next}),
+                )
+            }
+            _ => Reply::status(404),
+        }
+    })
+    .await
+}
+
+/// A config with tenant `acme`, flow `docs` from system `ingest` to
+/// `warehouse`, and one example check per `(id, system, service url, rules)`.
+fn config_text(dir: &Path, checks: &[(&str, &str, &str, &str)]) -> String {
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, TOKEN).unwrap();
+    let mut text = format!(
+        r#"
+plugins_dir = "{plugins}"
+data_dir = "{data}"
+
+[storage]
+url = "sqlite://{db}"
+
+[[tenants]]
+id = "acme"
+name = "Acme"
+
+[[systems]]
+id = "ingest"
+name = "Ingest"
+kind = "service"
+
+[[systems]]
+id = "warehouse"
+name = "Warehouse"
+kind = "service"
+
+[[flows]]
+id = "docs"
+tenant = "acme"
+name = "Acme documents"
+upstream = "ingest"
+downstream = ["warehouse"]
+"#,
+        plugins = plugin("example").parent().unwrap().display(),
+        data = dir.join("data").display(),
+        db = dir.join("tributary.db").display(),
+    );
+    for (id, system, url, rules) in checks {
+        text.push_str(&format!(
+            r#"
+[[checks]]
+id = "{id}"
+system = "{system}"
+connector = "example"
+schedule = {{ every = "1h" }}
+timeout = "10s"
+grants = {{ allowed_hosts = ["{url}"] }}
+config = {{ base_url = "{url}", tenant = "acme", token = {{ file = "{token}" }}, collect_ids = true }}
+
+[checks.rules]
+{rules}
+"#,
+            token = token_file.display(),
+        ));
+    }
+    text
+}
+
+struct Daemon {
+    service: Service,
+    store: Store,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts the daemon core in this process on `text` (a config from
+/// [`config_text`] written for `dir`).
+async fn start(dir: tempfile::TempDir, text: &str, clock: SharedClock, bus: EventBus) -> Daemon {
+    let mut host_config = HostConfig::new(dir.path().join("cache"));
+    host_config.clock = clock.clone();
+    let host = PluginHost::new(host_config).unwrap();
+    let example = host.load(plugin("example")).await.unwrap();
+    let schemas = [(
+        "example".to_owned(),
+        serde_json::from_str(&example.descriptor().config_schema).unwrap(),
+    )]
+    .into();
+    let file = dir.path().join("tributary.toml");
+    let config = parse_with(text, &file, &schemas, Options::default()).expect("valid config");
+    let store = Store::open(&config.storage.url).await.unwrap();
+    let service = Service::start(config, vec![example], store.clone(), bus, clock)
+        .await
+        .unwrap();
+    Daemon {
+        service,
+        store,
+        _dir: dir,
+    }
+}
+
+/// Polls `probe` until it gives `Some`, failing after 30 s with `what`.
+async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+impl Daemon {
+    async fn runs_of(&self, check: &str) -> usize {
+        self.store.runs(check, None, 1000).await.unwrap().len()
+    }
+
+    async fn wait_runs(&self, check: &str, n: usize) {
+        eventually(&format!("{n} runs of {check}"), || async {
+            (self.runs_of(check).await >= n).then_some(())
+        })
+        .await;
+    }
+
+    /// Asks for a run now (waiting while the previous one is still being
+    /// wrapped up) and waits until it is stored.
+    async fn run_now(&self, check: &str) {
+        let before = self.runs_of(check).await;
+        eventually(&format!("a run of {check} queued"), || async {
+            (self.service.run_now(check).unwrap() == RunNow::Queued).then_some(())
+        })
+        .await;
+        self.wait_runs(check, before + 1).await;
+    }
+
+    async fn status(&self, entity: &EntityRef) -> Status {
+        self.store
+            .health(entity)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .status
+    }
+
+    async fn events_of(&self, entity: &EntityRef) -> Vec<HealthEvent> {
+        let all = self.store.events_after(0, 10_000).await.unwrap();
+        all.into_iter().filter(|e| &e.entity == entity).collect()
+    }
+}
+
+fn asset(check: &str) -> EntityRef {
+    EntityRef::Asset {
+        check: check.into(),
+        asset: ASSET.into(),
+    }
+}
+
+fn transitions(events: &[HealthEvent]) -> Vec<(Option<Status>, Status)> {
+    events.iter().map(|e| (e.from, e.to)).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_downstream_missing_3_of_100_ids_reports_those_ids_and_turns_warning() {
+    let all = doc_ids(100);
+    let lost = ["doc-007", "doc-042", "doc-099"];
+    let kept: Vec<String> = all
+        .iter()
+        .filter(|i| !lost.contains(&i.as_str()))
+        .cloned()
+        .collect();
+    let up = document_service(Arc::new(Mutex::new(Fake {
+        ids: all,
+        fail_with: None,
+    })))
+    .await;
+    let down = document_service(Arc::new(Mutex::new(Fake {
+        ids: kept,
+        fail_with: None,
+    })))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(
+        dir.path(),
+        &[
+            ("ingest-docs", "ingest", &up.url(), ""),
+            (
+                "warehouse-docs",
+                "warehouse",
+                &down.url(),
+                r#"completeness = { warn = "1", error = "5%" }"#,
+            ),
+        ],
+    );
+    let d = start(
+        dir,
+        &text,
+        Arc::new(tributary::clock::SystemClock),
+        EventBus::default(),
+    )
+    .await;
+    d.wait_runs("ingest-docs", 1).await;
+    d.wait_runs("warehouse-docs", 1).await;
+    // Whichever ran first, this run of the downstream check meets the upstream ids.
+    d.run_now("warehouse-docs").await;
+
+    let missing = d
+        .store
+        .missing_ids("docs", "warehouse", ASSET, None, 100)
+        .await
+        .unwrap();
+    assert_eq!(missing, lost);
+    let counts = d
+        .store
+        .reconciliation("docs", "warehouse", ASSET)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (counts.expected, counts.received, counts.missing),
+        (100, 97, 3)
+    );
+
+    let latest = &d.store.runs("warehouse-docs", None, 1).await.unwrap()[0];
+    let obs = d.store.observations(&latest.id).await.unwrap();
+    let o = &obs[0].observation;
+    assert_eq!(
+        (o.expected, o.received, o.missing),
+        (Some(100), Some(97), Some(3))
+    );
+
+    let health = d
+        .store
+        .health(&asset("warehouse-docs"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(health.state.status, Status::Warning);
+    assert_eq!(health.state.reasons[0].rule, RuleKind::Completeness);
+    assert_eq!(
+        d.status(&EntityRef::Flow("docs".into())).await,
+        Status::Warning
+    );
+    assert_eq!(
+        d.status(&EntityRef::Tenant("acme".into())).await,
+        Status::Warning
+    );
+    assert_eq!(d.status(&asset("ingest-docs")).await, Status::Healthy);
+    d.service.stop(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freshness_crossing_warn_then_error_emits_exactly_two_events() {
+    let service = document_service(Arc::new(Mutex::new(Fake {
+        ids: doc_ids(10),
+        fail_with: None,
+    })))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(
+        dir.path(),
+        &[(
+            "ingest-docs",
+            "ingest",
+            &service.url(),
+            r#"freshness = { warn_after = "1h", error_after = "2h" }"#,
+        )],
+    );
+    let clock = Arc::new(ManualClock::at_unix(UPDATED_AT));
+    let bus = EventBus::default();
+    let mut live = bus.health_events();
+    let d = start(dir, &text, clock.clone(), bus).await;
+    d.wait_runs("ingest-docs", 1).await;
+    // Every 30 minutes for three hours: 1h exactly is not yet late (strictly
+    // greater, as dbt compares), 1h30 is; 2h is not yet an error, 2h30 is.
+    for _ in 0..6 {
+        clock.advance(Duration::from_secs(30 * 60));
+        d.run_now("ingest-docs").await;
+    }
+    let events = d.events_of(&asset("ingest-docs")).await;
+    assert_eq!(
+        transitions(&events),
+        [
+            (None, Status::Healthy),
+            (Some(Status::Healthy), Status::Warning),
+            (Some(Status::Warning), Status::Unhealthy)
+        ]
+    );
+    let at = |e: &HealthEvent| e.at.duration_since(UNIX_EPOCH).unwrap().as_secs() - UPDATED_AT;
+    assert_eq!(at(&events[1]) / 60, 90, "warned at 1h30");
+    assert_eq!(at(&events[2]) / 60, 150, "error at 2h30");
+    assert!(
+        events[2].reasons[0]
+            .message
+            .contains("more than error_after 2h")
+    );
+
+    // The bus carried the same events, in sequence order.
+    let mut seen = vec![];
+    while seen.len() < 3 {
+        match live.recv().await {
+            Received::Message(e) if e.entity == asset("ingest-docs") => seen.push(e.seq),
+            Received::Message(_) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(seen, events.iter().map(|e| e.seq).collect::<Vec<_>>());
+    d.service.stop(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_fails_three_times_makes_the_asset_unknown_never_healthy() {
+    let fake = Arc::new(Mutex::new(Fake {
+        ids: doc_ids(5),
+        fail_with: None,
+    }));
+    let service = document_service(fake.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(dir.path(), &[("ingest-docs", "ingest", &service.url(), "")]);
+    let d = start(
+        dir,
+        &text,
+        Arc::new(tributary::clock::SystemClock),
+        EventBus::default(),
+    )
+    .await;
+    d.wait_runs("ingest-docs", 1).await;
+    assert_eq!(d.status(&asset("ingest-docs")).await, Status::Healthy);
+
+    fake.lock().unwrap().fail_with = Some(503);
+    d.run_now("ingest-docs").await;
+    // 503 is transient: the scheduler retries twice (1 s, then 2 s later).
+    d.wait_runs("ingest-docs", 4).await;
+    let runs = d.store.runs("ingest-docs", None, 10).await.unwrap();
+    let failed: Vec<(u32, &str)> = runs[..3]
+        .iter()
+        .rev()
+        .map(|r| (r.attempt, r.failure.as_ref().unwrap().class.as_str()))
+        .collect();
+    assert_eq!(
+        failed,
+        [(1, "transient"), (2, "transient"), (3, "transient")]
+    );
+
+    let health = d
+        .store
+        .health(&asset("ingest-docs"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(health.state.status, Status::Unknown);
+    assert_eq!(health.state.reasons[0].rule, RuleKind::RunFailed);
+    assert!(
+        health.state.reasons[0].message.contains("503"),
+        "{:?}",
+        health.state.reasons
+    );
+    assert_eq!(
+        transitions(&d.events_of(&asset("ingest-docs")).await),
+        [
+            (None, Status::Healthy),
+            (Some(Status::Healthy), Status::Unknown)
+        ],
+        "one change, after the last attempt; never back to HEALTHY"
+    );
+    assert_eq!(
+        d.status(&EntityRef::Tenant("acme".into())).await,
+        Status::Unknown
+    );
+    d.service.stop(Duration::from_secs(5)).await;
+}
+
+/// The `tributary` binary `cargo test --workspace` built next to this test.
+fn daemon_binary() -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let bin = deps
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join(format!("tributary{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} not built: run the tests with `cargo test --workspace`",
+        bin.display()
+    );
+    bin
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_while_writing_loses_nothing_committed_and_the_database_stays_consistent() {
+    let service = document_service(Arc::new(Mutex::new(Fake {
+        ids: doc_ids(50),
+        fail_with: None,
+    })))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let checks: Vec<(String, &str)> = (0..40)
+        .map(|i| {
+            (
+                format!("c{i}"),
+                if i % 2 == 0 { "ingest" } else { "warehouse" },
+            )
+        })
+        .collect();
+    let url = service.url();
+    let check_refs: Vec<(&str, &str, &str, &str)> = checks
+        .iter()
+        .map(|(id, system)| (id.as_str(), *system, url.as_str(), ""))
+        .collect();
+    let text = config_text(dir.path(), &check_refs).replace(r#"every = "1h""#, r#"every = "1s""#);
+    let file = dir.path().join("tributary.toml");
+    std::fs::write(&file, text).unwrap();
+    let db_url = format!("sqlite://{}", dir.path().join("tributary.db").display());
+
+    let spawn = || {
+        std::process::Command::new(daemon_binary())
+            .args(["serve", "--config"])
+            .arg(&file)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut child = spawn();
+    let mut committed = 0;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while committed < 150 {
+        assert!(
+            Instant::now() < deadline,
+            "the daemon wrote only {committed} runs"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if let Ok(store) = Store::open(&db_url).await {
+            committed = store.run_count().await.unwrap_or(0);
+            store.close().await;
+        }
+    }
+    child.kill().unwrap(); // SIGKILL, mid-stream: runs are committing every few ms
+    child.wait().unwrap();
+
+    let store = Store::open(&db_url).await.unwrap();
+    let after_kill = store.run_count().await.unwrap();
+    assert!(
+        after_kill >= committed,
+        "{after_kill} runs after the kill, {committed} seen before"
+    );
+    assert_consistent(&store).await;
+    store.close().await;
+
+    // A restart picks up where it stopped and goes on writing.
+    let mut child = spawn();
+    let store = Store::open(&db_url).await.unwrap();
+    eventually("runs after the restart", || async {
+        (store.run_count().await.unwrap() > after_kill + 40).then_some(())
+    })
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_consistent(&store).await;
+}
+
+/// Every run is whole (a successful one has its observation, nothing refers
+/// to a run that is not there), the events' sequence has no gap, and SQLite
+/// finds the file sound.
+async fn assert_consistent(store: &Store) {
+    let checks: Vec<String> = (0..40).map(|i| format!("c{i}")).collect();
+    let mut total = 0;
+    for check in &checks {
+        for run in store.runs(check, None, 100_000).await.unwrap() {
+            let obs = store.observations(&run.id).await.unwrap();
+            assert_eq!(
+                obs.len(),
+                usize::from(run.succeeded()),
+                "run {} of {check} is not whole",
+                run.id
+            );
+            total += 1;
+        }
+    }
+    assert_eq!(total, store.run_count().await.unwrap());
+    let events = store.events_after(0, 1_000_000).await.unwrap();
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    let expected: Vec<i64> = (1..=seqs.len() as i64).collect();
+    assert_eq!(seqs, expected, "event sequence numbers have no gap");
+    assert_eq!(store.integrity_check().await.unwrap(), "ok");
+    // Health was written with the runs that caused it.
+    for check in &checks {
+        if store
+            .runs(check, None, 1)
+            .await
+            .unwrap()
+            .first()
+            .is_some_and(|r| r.succeeded())
+        {
+            assert!(
+                store.health(&asset(check)).await.unwrap().is_some(),
+                "{check}"
+            );
+        }
+    }
+}
