@@ -16,9 +16,9 @@ fn validate(file: &std::path::Path) -> std::process::Output {
 }
 
 #[test]
-fn the_demo_config_is_valid() {
-    let demo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/demo.toml");
-    let out = validate(&demo);
+fn the_example_config_is_valid() {
+    let example = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/example.toml");
+    let out = validate(&example);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -46,8 +46,6 @@ fn config_text(db_url: &str, data: &str, checks: u64) -> String {
 data_dir = "{data}"
 [storage]
 url = "{db_url}"
-[scheduler]
-max_concurrent_runs = 64
 [[tenants]]
 id = "bench"
 name = "Bench"

@@ -568,3 +568,21 @@ async fn assert_consistent(store: &Store) {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_config_is_valid_with_the_real_example_plugin() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = PluginHost::new(HostConfig::new(dir.path().join("cache"))).unwrap();
+    let example = host.load(plugin("example")).await.unwrap();
+    let schemas = [(
+        "example".to_owned(),
+        serde_json::from_str(&example.descriptor().config_schema).unwrap(),
+    )]
+    .into();
+    let file = tributary_tests::repo_root().join("config/demo.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let config =
+        parse_with(&text, &file, &schemas, Options::default()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.checks.len(), 2);
+    assert_eq!(config.flows[0].downstream, ["warehouse"]);
+}

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::*;
 
-const DEMO: &str = include_str!("../../../config/demo.toml");
+const EXAMPLE: &str = include_str!("../../../config/example.toml");
 
 fn no_plugins() -> BTreeMap<String, Value> {
     BTreeMap::new()
@@ -43,13 +43,13 @@ fn at<'e>(errors: &'e ConfigErrors, pointer: &str) -> &'e ConfigError {
         .unwrap_or_else(|| panic!("no error at {pointer}; got:\n{errors}"))
 }
 
-/// The demo config passes the syntax, schema and meaning layers. Its plugins'
+/// The example config passes the syntax, schema and meaning layers. Its plugins'
 /// schemas are not at hand here, so connectors are not required to be known.
 #[test]
-fn the_demo_config_loads() {
+fn the_example_config_loads() {
     let config = parse_with(
-        DEMO,
-        Path::new("config/demo.toml"),
+        EXAMPLE,
+        Path::new("config/example.toml"),
         &no_plugins(),
         Options {
             require_known_connectors: false,
@@ -117,10 +117,10 @@ fn the_demo_config_loads() {
     assert_eq!(names, ["/client_id", "/client_secret"]);
 }
 
-/// Without the relaxed option, the demo's connectors must be known.
+/// Without the relaxed option, the example's connectors must be known.
 #[test]
 fn unknown_connectors_are_named_when_required() {
-    let errors = errors_of(DEMO, &snowflake_schema());
+    let errors = errors_of(EXAMPLE, &snowflake_schema());
     let e = at(&errors, "/checks/0/connector");
     assert!(e.message.contains("unknown connector \"example\""), "{e}");
     assert!(e.message.contains("known connectors: snowflake"), "{e}");
@@ -417,17 +417,17 @@ fn listen_and_database_changes_need_a_restart() {
     let opts = Options {
         require_known_connectors: false,
     };
-    let old = parse_with(DEMO, Path::new("demo.toml"), &no_plugins(), opts).unwrap();
-    let same = parse_with(DEMO, Path::new("demo.toml"), &no_plugins(), opts).unwrap();
+    let old = parse_with(EXAMPLE, Path::new("example.toml"), &no_plugins(), opts).unwrap();
+    let same = parse_with(EXAMPLE, Path::new("example.toml"), &no_plugins(), opts).unwrap();
     assert!(old.restart_needed(&same).is_empty());
-    let changed = DEMO
+    let changed = EXAMPLE
         .replace("127.0.0.1:8080", "0.0.0.0:9090")
         .replace(
             "sqlite://data/tributary.db",
             "postgres://localhost/tributary",
         )
         .replace("every = \"30s\"", "every = \"45s\"");
-    let new = parse_with(&changed, Path::new("demo.toml"), &no_plugins(), opts).unwrap();
+    let new = parse_with(&changed, Path::new("example.toml"), &no_plugins(), opts).unwrap();
     assert_eq!(old.restart_needed(&new), ["server.listen", "storage.url"]);
 }
 

@@ -308,6 +308,7 @@ impl IdSet {
         self.len
     }
 
+    /// Whether the set has no ids.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::report::{failure_class, observation_row};
 use super::writer::{Completed, Message};
@@ -230,17 +230,11 @@ impl Executor for Runner {
             tracing::warn!(check = %check.id, attempt, class = %f.class, error = %f.message, "run failed");
         }
 
-        let (ack, committed) = oneshot::channel();
-        if self.writer.send((Box::new(completed), ack)).await.is_err() {
+        // Not waiting for the commit keeps a run's permit free of the
+        // database's latency; the bounded queue still holds runners back when
+        // the writer falls behind, and the writer keeps queue order.
+        if self.writer.send(Box::new(completed)).await.is_err() {
             tracing::error!(check = %check.id, "the writer has stopped; run not stored");
-            return verdict;
-        }
-        match committed.await {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => tracing::error!(check = %check.id, error = %err, "run not stored"),
-            Err(_) => {
-                tracing::error!(check = %check.id, "the writer stopped before storing the run")
-            }
         }
         verdict
     }

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::report::facts;
 use crate::clock::SharedClock;
@@ -51,8 +51,8 @@ pub struct Completed {
     pub judge: bool,
 }
 
-/// A completed run and where to say that it committed (or why not).
-pub type Message = (Box<Completed>, oneshot::Sender<Result<(), String>>);
+/// A completed run on its way to the writer.
+pub type Message = Box<Completed>;
 
 pub struct Writer {
     store: Store,
@@ -110,19 +110,14 @@ impl Writer {
         let mut batch = WriteBatch::default();
         let mut pending_sets: PendingSets = HashMap::new();
         let mut completed = Vec::with_capacity(runs.len());
-        let mut acks = Vec::with_capacity(runs.len());
-        for (c, ack) in runs {
+        for c in runs {
             completed.push(run_completed(&c.run));
             let write = self.prepare(*c, &mut pending_sets, &mut batch).await;
             batch.runs.push(write);
-            acks.push(ack);
         }
         let result = self.store.write(&batch).await;
         match result {
             Ok(events) => {
-                for ack in acks {
-                    let _ = ack.send(Ok(()));
-                }
                 for event in events {
                     self.bus.publish_health(event);
                 }
@@ -131,10 +126,7 @@ impl Writer {
                 }
             }
             Err(err) => {
-                tracing::error!(error = %err, runs = acks.len(), "writing runs failed; they are lost");
-                for ack in acks {
-                    let _ = ack.send(Err(err.to_string()));
-                }
+                tracing::error!(error = %err, runs = completed.len(), "writing runs failed; they are lost");
                 self.reload_book().await;
             }
         }
