@@ -29,6 +29,10 @@ pub struct EntityHealth {
     /// (what volume rules compare against).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub history: Vec<u64>,
+    /// For assets: the latest received count of each recent day (UTC), as
+    /// `(day number since 1970, count)`, newest first (volume rules per day).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub daily: Vec<(i64, u64)>,
     /// For checks: the end of the latest successful run (what staleness is
     /// measured from).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -195,7 +199,14 @@ impl Book {
             };
             let prev = self.entities.get(&entity);
             let mut history = prev.map(|p| p.history.clone()).unwrap_or_default();
+            let mut daily = prev.map(|p| p.daily.clone()).unwrap_or_default();
+            let today = day_of(now);
             facts.history = history.clone();
+            facts.daily = daily
+                .iter()
+                .filter(|(day, _)| *day < today)
+                .map(|(_, n)| *n)
+                .collect();
             let received = facts.received;
             let evaluation = evaluate_asset(&rules, &RunOutcome::Succeeded(facts), now);
             if let Some(received) = received {
@@ -206,9 +217,16 @@ impl Book {
                     .max(MIN_HISTORY);
                 history.insert(0, received);
                 history.truncate(keep);
+                match daily.first_mut() {
+                    Some((day, n)) if *day == today => *n = received,
+                    _ => daily.insert(0, (today, received)),
+                }
+                // Today plus `keep` earlier days.
+                daily.truncate(keep + 1);
             }
             self.evaluate_into(&mut step, entity, evaluation, rules.thresholds, now, |e| {
-                e.history = history
+                e.history = history;
+                e.daily = daily;
             });
             known.insert(asset);
         }
@@ -471,6 +489,14 @@ impl Book {
     }
 }
 
+/// Days since 1970 (UTC) of `t`.
+fn day_of(t: SystemTime) -> i64 {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    (secs / 86_400) as i64
+}
+
 /// An entity seen for the first time; [`apply`] replaces its state.
 fn placeholder(now: SystemTime) -> EntityHealth {
     EntityHealth {
@@ -482,6 +508,7 @@ fn placeholder(now: SystemTime) -> EntityHealth {
             muted: None,
         },
         history: Vec::new(),
+        daily: Vec::new(),
         last_success: None,
         assets: BTreeSet::new(),
     }

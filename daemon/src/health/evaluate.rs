@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::model::{Reason, RuleKind, Status, sort_worst_first};
 use super::parse::{Threshold, format_duration, percent};
-use super::rules::{AssetRules, Rules};
+use super::rules::{AssetRules, Rules, VolumeWindow};
 
 /// What the system itself says of an asset (dbt pass/warn/error, Looker trigger).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +29,9 @@ pub struct AssetFacts {
     pub native: Option<NativeLevel>,
     /// Received counts of the previous completed runs, newest first.
     pub history: Vec<u64>,
+    /// The latest received count of each previous day (UTC) with a run,
+    /// newest first, today excluded.
+    pub daily: Vec<u64>,
 }
 
 /// How a run failed, as the plugin contract classifies it.
@@ -220,11 +223,15 @@ fn errors(rules: &AssetRules, facts: &AssetFacts) -> Option<Reason> {
 fn volume(rules: &AssetRules, facts: &AssetFacts) -> Option<Reason> {
     let rule = rules.volume.as_ref()?;
     let received = facts.received?;
-    let window = (rule.window.max(1) as usize).min(facts.history.len());
+    let series = match rule.per {
+        VolumeWindow::Runs => &facts.history,
+        VolumeWindow::Days => &facts.daily,
+    };
+    let window = (rule.window.max(1) as usize).min(series.len());
     if window < rule.min_history() {
         return None;
     }
-    let points = &facts.history[..window];
+    let points = &series[..window];
     let mean = points.iter().map(|&n| n as f64).sum::<f64>() / window as f64;
     let now = received as f64;
     let (change, word, warn, error) = if now < mean {

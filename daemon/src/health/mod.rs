@@ -39,6 +39,6 @@ pub use parse::{
 pub use rollup::{MAX_CHILD_REASONS, roll_up};
 pub use rules::{
     AssetRules, CompletenessRule, ErrorsRule, FreshnessRule, NativeStatusRule, Override,
-    RuleOverride, Rules, Thresholds, VolumeRule,
+    RuleOverride, Rules, Thresholds, VolumeRule, VolumeWindow,
 };
 pub use state::{Change, HealthState, Mute, apply};

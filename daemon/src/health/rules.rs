@@ -44,13 +44,17 @@ pub struct ErrorsRule {
 }
 
 /// Volume: received compared with the trailing mean of the received counts of
-/// the last `window` completed runs. A drop or spike of strictly more than the
-/// percent gives WARNING, or UNHEALTHY past the `error_` percent. Does not apply
-/// with fewer than `min_history` (default: `window`) previous runs.
+/// the last `window` completed runs, or (with `per = "days"`) of the last
+/// `window` days before today, each day counting its latest received count. A
+/// drop or spike of strictly more than the percent gives WARNING, or UNHEALTHY
+/// past the `error_` percent. Does not apply with fewer than `min_history`
+/// (default: `window`) previous runs or days.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct VolumeRule {
     pub window: u32,
+    #[serde(default)]
+    pub per: VolumeWindow,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_history: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -61,6 +65,18 @@ pub struct VolumeRule {
     pub spike_percent: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_spike_percent: Option<f64>,
+}
+
+/// What a volume rule's `window` counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum VolumeWindow {
+    /// Completed runs: for checks whose volume is steady from run to run.
+    #[default]
+    Runs,
+    /// Days (UTC): for volumes with a daily rhythm that many runs a day would
+    /// drown in their own noise.
+    Days,
 }
 
 impl VolumeRule {

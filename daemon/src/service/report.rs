@@ -105,5 +105,6 @@ pub fn facts(row: &ObservationRow, native: Option<StatusLevel>) -> AssetFacts {
         freshness: row.freshness,
         native: native.map(native_level),
         history: Vec::new(),
+        daily: Vec::new(),
     }
 }

@@ -135,6 +135,7 @@ async fn a_run_and_everything_it_produced_reads_back() {
                 EntityHealth {
                     state: state.clone(),
                     history: vec![97, 95],
+                    daily: vec![],
                     last_success: None,
                     assets: Default::default(),
                 },

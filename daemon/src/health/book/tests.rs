@@ -205,3 +205,31 @@ fn stored_health_is_picked_up_where_it_left_off() {
     );
     assert_eq!(second.assets_of("wh-a").collect::<Vec<_>>(), ["A"]);
 }
+
+#[test]
+fn volume_per_day_compares_against_each_earlier_days_latest_count() {
+    let mut book = book(rules(json!({
+        "volume": { "window": 2, "per": "days", "drop_percent": 50.0 }
+    })));
+    const DAY: u64 = 86_400;
+    // Day 0: many runs, the day's last count is 1,000; day 1: 900.
+    for (secs, n) in [(0, 10), (600, 1_000), (DAY, 5), (DAY + 600, 900)] {
+        book.record_success("wh-a", vec![("A".into(), facts(n))], at(secs));
+        assert_eq!(
+            status(&book, &asset("wh-a", "A")),
+            Status::Healthy,
+            "warming up at {secs}"
+        );
+    }
+    // Day 2: the mean of the last two days is 950; 400 is a drop of 57.9%.
+    book.record_success("wh-a", vec![("A".into(), facts(400))], at(2 * DAY));
+    let a = book.get(&asset("wh-a", "A")).unwrap();
+    assert_eq!(a.state.status, Status::Warning);
+    assert!(
+        a.state.reasons[0].message.contains("57.9%"),
+        "{}",
+        a.state.reasons[0].message
+    );
+    // Per run, the same history would be healthy (the 5 and 10 pull the mean down).
+    assert_eq!(a.history[..3], [400, 900, 5]);
+}
