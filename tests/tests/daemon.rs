@@ -586,3 +586,80 @@ async fn the_demo_config_is_valid_with_the_real_example_plugin() {
     assert_eq!(config.checks.len(), 2);
     assert_eq!(config.flows[0].downstream, ["warehouse"]);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn upstream_ids_arriving_after_the_downstream_ran_update_its_health_at_once() {
+    let all = doc_ids(100);
+    let kept: Vec<String> = all[..90].to_vec();
+    let upstream = Arc::new(Mutex::new(Fake {
+        ids: all,
+        fail_with: Some(401),
+    }));
+    let up = document_service(upstream.clone()).await;
+    let down = document_service(Arc::new(Mutex::new(Fake {
+        ids: kept,
+        fail_with: None,
+    })))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(
+        dir.path(),
+        &[
+            ("ingest-docs", "ingest", &up.url(), ""),
+            (
+                "warehouse-docs",
+                "warehouse",
+                &down.url(),
+                r#"completeness = { warn = "1", error = "5%" }"#,
+            ),
+        ],
+    );
+    let d = start(
+        dir,
+        &text,
+        Arc::new(tributary::clock::SystemClock),
+        EventBus::default(),
+    )
+    .await;
+    d.wait_runs("ingest-docs", 1).await;
+    d.wait_runs("warehouse-docs", 1).await;
+    // No upstream ids yet: the warehouse's own counts say nothing is missing.
+    eventually("the warehouse asset judged", || async {
+        d.store.health(&asset("warehouse-docs")).await.unwrap()
+    })
+    .await;
+    assert_eq!(d.status(&asset("warehouse-docs")).await, Status::Healthy);
+
+    upstream.lock().unwrap().fail_with = None;
+    d.run_now("ingest-docs").await;
+    eventually("the warehouse asset re-judged", || async {
+        (d.status(&asset("warehouse-docs")).await == Status::Unhealthy).then_some(())
+    })
+    .await;
+    assert_eq!(
+        d.runs_of("warehouse-docs").await,
+        1,
+        "without a run of its own"
+    );
+    let health = d
+        .store
+        .health(&asset("warehouse-docs"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(health.state.reasons[0].rule, RuleKind::Completeness);
+    assert!(
+        health.state.reasons[0].message.contains("10"),
+        "{:?}",
+        health.state.reasons
+    );
+    assert_eq!(
+        d.store
+            .missing_ids("docs", "warehouse", ASSET, None, 100)
+            .await
+            .unwrap()
+            .len(),
+        10
+    );
+    d.service.stop(Duration::from_secs(5)).await;
+}

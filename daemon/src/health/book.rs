@@ -107,6 +107,15 @@ impl Topology {
     pub fn check(&self, id: &str) -> Option<&CheckPlace> {
         self.checks.get(id)
     }
+
+    /// The checks watching `system`.
+    pub fn checks_of_system(&self, system: &str) -> impl Iterator<Item = &str> {
+        self.system_checks
+            .get(system)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
+    }
 }
 
 /// What one step of the book produced.
@@ -234,6 +243,49 @@ impl Book {
         entry.last_success = Some(now);
         entry.assets = known;
         let check_entry = check_entry.expect("set above");
+        self.roll_up_from_check(&mut step, &place, check_entry, None, now);
+        step.finish()
+    }
+
+    /// Judges again an asset of `check` whose counts changed without a run of
+    /// its own (its flow's upstream ids arrived after it ran): `facts` are its
+    /// latest observation with the reconciled counts. History and last success
+    /// stay as they are; the roll-up follows as after a run.
+    pub fn re_evaluate(
+        &mut self,
+        check: &str,
+        asset: &str,
+        mut facts: AssetFacts,
+        now: SystemTime,
+    ) -> Outcome {
+        let Some(place) = self.topology.checks.get(check).cloned() else {
+            return Outcome::default();
+        };
+        let entity = EntityRef::Asset {
+            check: check.to_owned(),
+            asset: asset.to_owned(),
+        };
+        let Some(prev) = self.entities.get(&entity) else {
+            return Outcome::default();
+        };
+        // The history already holds this observation's count first.
+        facts.history = prev.history.iter().skip(1).copied().collect();
+        let today = day_of(now);
+        facts.daily = prev
+            .daily
+            .iter()
+            .filter(|(day, _)| *day < today)
+            .map(|(_, n)| *n)
+            .collect();
+        let rules = place.rules.for_asset(asset);
+        let evaluation = evaluate_asset(&rules, &RunOutcome::Succeeded(facts), now);
+        let mut step = Step::default();
+        self.evaluate_into(&mut step, entity, evaluation, rules.thresholds, now, |_| {});
+        let check_entry = self
+            .entities
+            .get(&EntityRef::Check(check.to_owned()))
+            .cloned()
+            .unwrap_or_else(|| placeholder(now));
         self.roll_up_from_check(&mut step, &place, check_entry, None, now);
         step.finish()
     }

@@ -33,15 +33,6 @@ fn level_name(level: StatusLevel) -> &'static str {
     }
 }
 
-fn native_level(level: StatusLevel) -> NativeLevel {
-    match level {
-        StatusLevel::Ok => NativeLevel::Ok,
-        StatusLevel::Warn => NativeLevel::Warn,
-        StatusLevel::Error => NativeLevel::Error,
-        StatusLevel::Unknown => NativeLevel::Unknown,
-    }
-}
-
 /// The stored form of one observation. A report that gives error totals but no
 /// errored count is taken to have errored the sum of its totals.
 pub fn observation_row(obs: &Observation) -> ObservationRow {
@@ -95,15 +86,29 @@ pub fn observation_row(obs: &Observation) -> ObservationRow {
     }
 }
 
+/// The level a stored observation's native status names (`ok`, `warn`...).
+fn native_level_named(name: &str) -> Option<NativeLevel> {
+    Some(match name {
+        "ok" => NativeLevel::Ok,
+        "warn" => NativeLevel::Warn,
+        "error" => NativeLevel::Error,
+        "unknown" => NativeLevel::Unknown,
+        _ => return None,
+    })
+}
+
 /// What the health engine judges of a stored observation (its history is
 /// filled in by the book).
-pub fn facts(row: &ObservationRow, native: Option<StatusLevel>) -> AssetFacts {
+pub fn facts(row: &ObservationRow) -> AssetFacts {
     AssetFacts {
         expected: row.expected,
         received: row.received,
         errored: row.errored,
         freshness: row.freshness,
-        native: native.map(native_level),
+        native: row
+            .native
+            .as_ref()
+            .and_then(|n| native_level_named(&n.level)),
         history: Vec::new(),
         daily: Vec::new(),
     }

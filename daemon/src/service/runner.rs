@@ -13,7 +13,7 @@ use super::writer::{Completed, Message};
 use crate::clock::SharedClock;
 use crate::config::{Check, Config, resolve_secrets};
 use crate::health::FailureClass;
-use crate::plugin::{CollectRequest, Invocation, Plugin, RunError, RunLabels, StatusLevel};
+use crate::plugin::{CollectRequest, Invocation, Plugin, RunError, RunLabels};
 use crate::reconcile::{IdCollector, IdSet};
 use crate::scheduler::{Executor, RetryPolicy, Trigger, Verdict};
 use crate::store::{ObservationRow, RunFailure, RunRow, Trigger as StoredTrigger, to_ms};
@@ -37,7 +37,7 @@ pub struct Runner {
 /// What a successful `collect` gave.
 #[derive(Default)]
 struct Collected {
-    observations: Vec<(ObservationRow, Option<StatusLevel>)>,
+    observations: Vec<ObservationRow>,
     ids: BTreeMap<String, IdSet>,
 }
 
@@ -140,16 +140,7 @@ impl Runner {
             attempt,
         };
         let report = plugin.collect(&invocation, &request).await?;
-        let observations = report
-            .observations
-            .iter()
-            .map(|o| {
-                (
-                    observation_row(o),
-                    o.native_status.as_ref().map(|n| n.level),
-                )
-            })
-            .collect();
+        let observations = report.observations.iter().map(observation_row).collect();
         Ok(Collected {
             observations,
             ids: ids.take(),

@@ -18,7 +18,6 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::events::{EventBus, RunCompleted};
 use crate::health::{AssetFacts, Book, EntityRef, FailureClass, Outcome, Status};
-use crate::plugin::StatusLevel;
 use crate::reconcile::{IdSet, difference};
 use crate::store::{
     IdSetRow, NewEvent, ObservationRow, Period, ReconciliationRow, RollupDelta, RunRow, RunWrite,
@@ -34,14 +33,23 @@ const SWEEP_EVERY: Duration = Duration::from_secs(15);
 /// newer than what the store holds.
 type PendingSets = HashMap<(String, String), Arc<IdSet>>;
 
+/// A downstream asset's counts as its flow's latest reconciliation gives them.
+struct Recounted {
+    system: String,
+    asset: String,
+    expected: u64,
+    received: u64,
+    missing: u64,
+}
+
 /// A finished run on its way to the store.
 #[derive(Debug)]
 pub struct Completed {
     pub run: RunRow,
     /// The check's system.
     pub system: String,
-    /// The observations with the plugin's native level, when the run succeeded.
-    pub observations: Vec<(ObservationRow, Option<StatusLevel>)>,
+    /// What the run said of each asset, when it succeeded.
+    pub observations: Vec<ObservationRow>,
     /// Id sets the run streamed, by asset.
     pub ids: BTreeMap<String, IdSet>,
     /// How it failed, when it did.
@@ -155,12 +163,16 @@ impl Writer {
         // true then (as dbt judges freshness at its snapshot time), and a slow
         // run must not make data look older than it was.
         let now = c.run.started_at;
-        let mut observations: Vec<ObservationRow> =
-            c.observations.iter().map(|(o, _)| o.clone()).collect();
+        let mut observations = c.observations;
         let mut id_sets = Vec::new();
         let mut reconciliations = Vec::new();
+        let mut downstream = Vec::new();
         for (asset, set) in c.ids {
             let set = Arc::new(set);
+            let encoded = {
+                let set = set.clone();
+                off_the_runtime(move || set.encode()).await
+            };
             id_sets.push(IdSetRow {
                 system_id: c.system.clone(),
                 asset: asset.clone(),
@@ -168,7 +180,7 @@ impl Writer {
                 run_id: c.run.id.clone(),
                 observed_at: now,
                 count: set.len() as u64,
-                encoded: set.encode(),
+                encoded,
             });
             for rec in self.reconcile(&c.system, &asset, &set, pending_sets).await {
                 if rec.system_id == c.system {
@@ -181,6 +193,14 @@ impl Writer {
                             obs.missing = Some(missing);
                         }
                     }
+                } else {
+                    downstream.push(Recounted {
+                        system: rec.system_id.clone(),
+                        asset: asset.clone(),
+                        expected: rec.expected,
+                        received: rec.received,
+                        missing: rec.missing_ids.len() as u64,
+                    });
                 }
                 reconciliations.push(ReconciliationRow {
                     run_id: c.run.id.clone(),
@@ -196,8 +216,7 @@ impl Writer {
                 None => {
                     let assets = observations
                         .iter()
-                        .zip(&c.observations)
-                        .map(|(row, (_, native))| (row.asset.clone(), facts(row, *native)))
+                        .map(|row| (row.asset.clone(), facts(row)))
                         .collect::<Vec<(String, AssetFacts)>>();
                     self.book.record_success(&c.run.check_id, assets, now)
                 }
@@ -210,11 +229,52 @@ impl Writer {
             };
             add_outcome(batch, outcome, Some(&c.run), &observations, now);
         }
+        for recount in downstream {
+            self.re_evaluate_downstream(recount, now, batch).await;
+        }
         RunWrite {
             run: c.run.clone(),
             observations,
             id_sets,
             reconciliations,
+        }
+    }
+
+    /// Judges again, with the reconciled counts, each downstream asset whose
+    /// upstream ids just arrived, so its health does not wait for its own next
+    /// run. An asset whose latest run failed stays as it is (UNKNOWN).
+    async fn re_evaluate_downstream(
+        &mut self,
+        r: Recounted,
+        now: SystemTime,
+        batch: &mut WriteBatch,
+    ) {
+        let checks: Vec<String> = self
+            .book
+            .topology()
+            .checks_of_system(&r.system)
+            .filter(|check| self.book.assets_of(check).any(|a| a == r.asset))
+            .map(str::to_owned)
+            .collect();
+        for check in checks {
+            let latest_run = self.store.runs(&check, None, 1).await;
+            if !latest_run.is_ok_and(|runs| runs.first().is_some_and(|run| run.succeeded())) {
+                continue;
+            }
+            let Ok(Some(latest)) = self
+                .store
+                .asset_observations(&check, &r.asset, 1)
+                .await
+                .map(|mut o| o.pop())
+            else {
+                continue;
+            };
+            let mut row = latest.observation;
+            row.expected = Some(r.expected);
+            row.received = Some(r.received);
+            row.missing = Some(r.missing);
+            let outcome = self.book.re_evaluate(&check, &r.asset, facts(&row), now);
+            add_outcome(batch, outcome, None, std::slice::from_ref(&row), now);
         }
     }
 
@@ -225,7 +285,7 @@ impl Writer {
         &self,
         system: &str,
         asset: &str,
-        set: &IdSet,
+        set: &Arc<IdSet>,
         pending_sets: &PendingSets,
     ) -> Vec<ReconciliationRow> {
         let mut out = Vec::new();
@@ -246,11 +306,11 @@ impl Writer {
                     continue;
                 };
                 let (upstream, downstream) = if up == system {
-                    (set, &*other_set)
+                    (set.clone(), other_set)
                 } else {
-                    (&*other_set, set)
+                    (other_set, set.clone())
                 };
-                let diff = difference(upstream, downstream);
+                let diff = off_the_runtime(move || difference(&upstream, &downstream)).await;
                 out.push(ReconciliationRow {
                     flow_id: flow.id.clone(),
                     system_id: down.to_owned(),
@@ -276,7 +336,7 @@ impl Writer {
             return Some(set.clone());
         }
         match self.store.id_set(system, asset).await {
-            Ok(Some(row)) => match IdSet::decode(&row.encoded) {
+            Ok(Some(row)) => match off_the_runtime(move || IdSet::decode(&row.encoded)).await {
                 Ok(set) => Some(Arc::new(set)),
                 Err(err) => {
                     tracing::error!(system, asset, error = %err, "stored id set unreadable; skipped");
@@ -311,6 +371,15 @@ impl Writer {
                 self.reload_book().await;
             }
         }
+    }
+}
+
+/// Runs CPU-bound id-set work (tens of milliseconds per million ids) on the
+/// blocking pool, so the runtime's workers keep serving other tasks.
+async fn off_the_runtime<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> T {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(value) => value,
+        Err(err) => std::panic::resume_unwind(err.into_panic()),
     }
 }
 
