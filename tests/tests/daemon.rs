@@ -376,8 +376,9 @@ async fn freshness_crossing_warn_then_error_emits_exactly_two_events() {
     d.service.stop(Duration::from_secs(5)).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_plugin_that_fails_three_times_makes_the_asset_unknown_never_healthy() {
+/// A daemon with one check, `ingest-docs`, on a fake service the test can
+/// break, after its first run was judged.
+async fn one_healthy_check() -> (Daemon, Arc<Mutex<Fake>>, TestServer) {
     let fake = Arc::new(Mutex::new(Fake {
         ids: doc_ids(5),
         fail_with: None,
@@ -393,6 +394,16 @@ async fn a_plugin_that_fails_three_times_makes_the_asset_unknown_never_healthy()
     )
     .await;
     d.wait_runs("ingest-docs", 1).await;
+    eventually("the asset judged", || async {
+        d.store.health(&asset("ingest-docs")).await.unwrap()
+    })
+    .await;
+    (d, fake, service)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_that_fails_three_times_makes_the_asset_unknown_never_healthy() {
+    let (d, fake, _service) = one_healthy_check().await;
     assert_eq!(d.status(&asset("ingest-docs")).await, Status::Healthy);
 
     fake.lock().unwrap().fail_with = Some(503);
@@ -661,5 +672,67 @@ async fn upstream_ids_arriving_after_the_downstream_ran_update_its_health_at_onc
             .len(),
         10
     );
+    d.service.stop(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_muted_asset_still_changes_health_but_its_events_are_marked_and_audited() {
+    let (d, fake, _service) = one_healthy_check().await;
+    let until = std::time::SystemTime::now() + Duration::from_secs(3_600);
+    let mute = tributary::health::Mute {
+        until,
+        reason: "ingest maintenance".into(),
+    };
+    let muted = d
+        .service
+        .mute(asset("ingest-docs"), Some(mute.clone()), "ops@example.com")
+        .await
+        .unwrap();
+    assert!(muted);
+    let stored = d
+        .store
+        .health(&asset("ingest-docs"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state.muted, Some(mute));
+
+    fake.lock().unwrap().fail_with = Some(400); // a system error: not retried
+    d.run_now("ingest-docs").await;
+    let events = eventually("the muted change", || async {
+        let events = d.events_of(&asset("ingest-docs")).await;
+        (events.len() == 2).then_some(events)
+    })
+    .await;
+    assert_eq!(events[1].to, Status::Unknown, "health is still computed");
+    assert!(events[1].muted, "the event is marked muted");
+    assert!(!events[0].muted);
+
+    assert!(
+        d.service
+            .mute(asset("ingest-docs"), None, "ops@example.com")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !d.service
+            .mute(asset("no-such-check"), None, "ops@example.com")
+            .await
+            .unwrap(),
+        "nothing to mute"
+    );
+    let log = d.store.audit_log(10).await.unwrap();
+    let actions: Vec<(&str, &str, &str)> = log
+        .iter()
+        .map(|e| (e.action.as_str(), e.actor.as_str(), e.target.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("unmute", "ops@example.com", "asset:ingest-docs:documents"),
+            ("mute", "ops@example.com", "asset:ingest-docs:documents")
+        ]
+    );
+    assert!(log[1].detail.contains("ingest maintenance"));
     d.service.stop(Duration::from_secs(5)).await;
 }

@@ -247,6 +247,19 @@ impl Book {
         step.finish()
     }
 
+    /// Mutes `entity` until `mute.until` (or lifts its mute with `None`):
+    /// health is still computed and changes still emitted, marked muted.
+    /// Returns the state to store, or `None` for an entity with no health yet.
+    pub fn set_mute(
+        &mut self,
+        entity: &EntityRef,
+        mute: Option<super::state::Mute>,
+    ) -> Option<(EntityRef, EntityHealth)> {
+        let entry = self.entities.get_mut(entity)?;
+        entry.state.muted = mute;
+        Some((entity.clone(), entry.clone()))
+    }
+
     /// Judges again an asset of `check` whose counts changed without a run of
     /// its own (its flow's upstream ids arrived after it ran): `facts` are its
     /// latest observation with the reconciled counts. History and last success

@@ -16,21 +16,29 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::clock::SharedClock;
 use crate::config::{Config, Schedule};
 use crate::events::EventBus;
-use crate::health::{Book, CheckPlace, EntityRef, FlowPlace, Topology};
+use crate::health::{Book, CheckPlace, EntityRef, FlowPlace, Mute, Topology};
 use crate::plugin::Plugin;
 use crate::scheduler::{
     Caps, Job, RetryPolicy, RunNow, Scheduler, SchedulerError, ShutdownReport, Stats,
     next_cron_occurrence,
 };
-use crate::store::{Store, StoreError};
+use crate::store::{AuditEntry, Store, StoreError};
 
 pub use runner::Loaded;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("the daemon is stopping")]
+    Stopped,
+    #[error("the change could not be stored: {0}")]
+    Store(String),
+}
 
 /// Completed runs waiting for the writer; runners wait when it is full.
 const WRITE_QUEUE: usize = 4096;
@@ -46,6 +54,7 @@ pub struct Service {
     pruner: JoinHandle<()>,
     store: Store,
     bus: EventBus,
+    clock: SharedClock,
 }
 
 impl Service {
@@ -100,7 +109,11 @@ impl Service {
             runner.clone(),
             clock.clone(),
         );
-        let pruner = tokio::spawn(prune(store.clone(), config.storage.retention, clock));
+        let pruner = tokio::spawn(prune(
+            store.clone(),
+            config.storage.retention,
+            clock.clone(),
+        ));
         tracing::info!(
             checks = config.checks.len(),
             flows = config.flows.len(),
@@ -115,12 +128,56 @@ impl Service {
             pruner,
             store,
             bus,
+            clock,
         })
     }
 
     /// Queues a run of `check` now.
     pub fn run_now(&self, check: &str) -> Result<RunNow, SchedulerError> {
         self.scheduler.run_now(check)
+    }
+
+    /// Mutes `entity` until `until` with `reason` (or, with `None`, lifts its
+    /// mute), recorded in the audit log as done by `actor`. Health is still
+    /// computed and events still written, marked muted. `Ok(false)` when the
+    /// entity has no health yet.
+    pub async fn mute(
+        &self,
+        entity: EntityRef,
+        mute: Option<Mute>,
+        actor: &str,
+    ) -> Result<bool, ServiceError> {
+        let (action, detail) = match &mute {
+            Some(m) => (
+                "mute",
+                serde_json::json!({
+                    "until_ms": crate::store::to_ms(m.until),
+                    "reason": m.reason,
+                }),
+            ),
+            None => ("unmute", serde_json::json!({})),
+        };
+        let audit = AuditEntry {
+            at: self.clock.now(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: crate::store::entity_key(&entity),
+            detail: detail.to_string(),
+        };
+        let (reply, answer) = oneshot::channel();
+        self.writer_tx
+            .send(writer::Message::Mute {
+                entity,
+                mute,
+                audit,
+                reply,
+            })
+            .await
+            .map_err(|_| ServiceError::Stopped)?;
+        answer
+            .await
+            .map_err(|_| ServiceError::Stopped)?
+            .map_err(ServiceError::Store)
     }
 
     pub fn stats(&self) -> Stats {

@@ -224,7 +224,12 @@ impl Executor for Runner {
         // Not waiting for the commit keeps a run's permit free of the
         // database's latency; the bounded queue still holds runners back when
         // the writer falls behind, and the writer keeps queue order.
-        if self.writer.send(Box::new(completed)).await.is_err() {
+        if self
+            .writer
+            .send(Message::Run(Box::new(completed)))
+            .await
+            .is_err()
+        {
             tracing::error!(check = %check.id, "the writer has stopped; run not stored");
         }
         verdict

@@ -11,17 +11,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::report::facts;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::events::{EventBus, RunCompleted};
-use crate::health::{AssetFacts, Book, EntityRef, FailureClass, Outcome, Status};
+use crate::health::{AssetFacts, Book, EntityRef, FailureClass, Mute, Outcome, Status};
 use crate::reconcile::{IdSet, difference};
 use crate::store::{
-    IdSetRow, NewEvent, ObservationRow, Period, ReconciliationRow, RollupDelta, RunRow, RunWrite,
-    Store, WriteBatch,
+    AuditEntry, IdSetRow, NewEvent, ObservationRow, Period, ReconciliationRow, RollupDelta, RunRow,
+    RunWrite, Store, WriteBatch,
 };
 
 /// Most runs written in one transaction.
@@ -59,8 +59,19 @@ pub struct Completed {
     pub judge: bool,
 }
 
-/// A completed run on its way to the writer.
-pub type Message = Box<Completed>;
+/// What the writer is asked to do.
+pub enum Message {
+    /// Store a completed run and the health it causes.
+    Run(Box<Completed>),
+    /// Mute an entity (`Some`) or lift its mute (`None`); the reply says
+    /// whether the entity has health to mute.
+    Mute {
+        entity: EntityRef,
+        mute: Option<Mute>,
+        audit: AuditEntry,
+        reply: oneshot::Sender<Result<bool, String>>,
+    },
+}
 
 pub struct Writer {
     store: Store,
@@ -96,11 +107,19 @@ impl Writer {
             tokio::select! {
                 msg = rx.recv() => {
                     let Some(first) = msg else { break };
-                    let mut runs = vec![first];
-                    while runs.len() < MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(msg) => runs.push(msg),
-                            Err(_) => break,
+                    let mut runs = Vec::new();
+                    let mut next = Some(first);
+                    while let Some(msg) = next.take() {
+                        match msg {
+                            Message::Run(c) => runs.push(*c),
+                            Message::Mute { entity, mute, audit, reply } => {
+                                // Runs queued before the mute are judged without it.
+                                self.write_runs(std::mem::take(&mut runs)).await;
+                                let _ = reply.send(self.set_mute(entity, mute, audit).await);
+                            }
+                        }
+                        if runs.len() < MAX_BATCH {
+                            next = rx.try_recv().ok();
                         }
                     }
                     self.write_runs(runs).await;
@@ -111,7 +130,7 @@ impl Writer {
         tracing::debug!("writer drained and stopped");
     }
 
-    async fn write_runs(&mut self, runs: Vec<Message>) {
+    async fn write_runs(&mut self, runs: Vec<Completed>) {
         if runs.is_empty() {
             return;
         }
@@ -120,7 +139,7 @@ impl Writer {
         let mut completed = Vec::with_capacity(runs.len());
         for c in runs {
             completed.push(run_completed(&c.run));
-            let write = self.prepare(*c, &mut pending_sets, &mut batch).await;
+            let write = self.prepare(c, &mut pending_sets, &mut batch).await;
             batch.runs.push(write);
         }
         let result = self.store.write(&batch).await;
@@ -136,6 +155,30 @@ impl Writer {
             Err(err) => {
                 tracing::error!(error = %err, runs = completed.len(), "writing runs failed; they are lost");
                 self.reload_book().await;
+            }
+        }
+    }
+
+    /// Sets or lifts a mute and records who did it, in one transaction.
+    async fn set_mute(
+        &mut self,
+        entity: EntityRef,
+        mute: Option<Mute>,
+        audit: AuditEntry,
+    ) -> Result<bool, String> {
+        let Some(update) = self.book.set_mute(&entity, mute) else {
+            return Ok(false);
+        };
+        let batch = WriteBatch {
+            health: vec![update],
+            audit: vec![audit],
+            ..WriteBatch::default()
+        };
+        match self.store.write(&batch).await {
+            Ok(_) => Ok(true),
+            Err(err) => {
+                self.reload_book().await;
+                Err(err.to_string())
             }
         }
     }

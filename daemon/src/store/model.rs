@@ -436,6 +436,8 @@ pub struct WriteBatch {
     pub health: Vec<(EntityRef, EntityHealth)>,
     pub events: Vec<NewEvent>,
     pub rollups: Vec<RollupDelta>,
+    /// Actions to record with the writes they caused.
+    pub audit: Vec<AuditEntry>,
 }
 
 impl WriteBatch {
@@ -444,6 +446,7 @@ impl WriteBatch {
             && self.health.is_empty()
             && self.events.is_empty()
             && self.rollups.is_empty()
+            && self.audit.is_empty()
     }
 }
 

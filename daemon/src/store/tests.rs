@@ -142,6 +142,13 @@ async fn a_run_and_everything_it_produced_reads_back() {
             )],
             events: vec![event(asset.clone(), None, Status::Warning, 5)],
             rollups: vec![],
+            audit: vec![AuditEntry {
+                at: at(5),
+                actor: "writer-test".into(),
+                action: "mute".into(),
+                target: "check:c1".into(),
+                detail: "{}".into(),
+            }],
         };
         let events = store.write(&batch).await.unwrap();
         assert_eq!(events.len(), 1);
@@ -174,6 +181,7 @@ async fn a_run_and_everything_it_produced_reads_back() {
 
         let stored = store.events_after(0, 10).await.unwrap();
         assert_eq!(stored, events);
+        assert_eq!(store.audit_log(10).await.unwrap()[0].actor, "writer-test");
     })
     .await;
 }

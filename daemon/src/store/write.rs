@@ -304,22 +304,18 @@ impl Store {
             },
         )
         .await?;
+        for entry in &batch.audit {
+            insert_audit(&mut tx, entry).await?;
+        }
         tx.commit().await?;
         Ok(events)
     }
 
     /// Records an action in the audit log.
     pub async fn audit(&self, entry: &AuditEntry) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(to_ms(entry.at))
-        .bind(entry.actor.as_str())
-        .bind(entry.action.as_str())
-        .bind(entry.target.as_str())
-        .bind(entry.detail.as_str())
-        .execute(&self.pool)
-        .await?;
+        let mut tx = self.pool.begin().await?;
+        insert_audit(&mut tx, entry).await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -377,6 +373,20 @@ fn pairs_json<V: serde::Serialize>(pairs: &[(String, V)]) -> String {
         .map(|(k, v)| (k.clone(), serde_json::to_value(v).unwrap_or_default()))
         .collect();
     serde_json::Value::Object(map).to_string()
+}
+
+async fn insert_audit(tx: &mut Transaction<'static, Any>, entry: &AuditEntry) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(to_ms(entry.at))
+    .bind(entry.actor.as_str())
+    .bind(entry.action.as_str())
+    .bind(entry.target.as_str())
+    .bind(entry.detail.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 async fn write_reconciliation(
