@@ -228,22 +228,16 @@ fn transitions(events: &[HealthEvent]) -> Vec<(Option<Status>, Status)> {
     events.iter().map(|e| (e.from, e.to)).collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_downstream_missing_3_of_100_ids_reports_those_ids_and_turns_warning() {
-    let all = doc_ids(100);
-    let lost = ["doc-007", "doc-042", "doc-099"];
-    let kept: Vec<String> = all
-        .iter()
-        .filter(|i| !lost.contains(&i.as_str()))
-        .cloned()
-        .collect();
-    let up = document_service(Arc::new(Mutex::new(Fake {
-        ids: all,
-        fail_with: None,
-    })))
-    .await;
+/// A daemon watching flow `docs`: check `ingest-docs` on a service answering
+/// as `upstream` says, check `warehouse-docs` (completeness warn 1, error 5%)
+/// on a service holding `downstream_ids`; after both first runs are stored.
+async fn flow_daemon(
+    upstream: Arc<Mutex<Fake>>,
+    downstream_ids: Vec<String>,
+) -> (Daemon, [TestServer; 2]) {
+    let up = document_service(upstream).await;
     let down = document_service(Arc::new(Mutex::new(Fake {
-        ids: kept,
+        ids: downstream_ids,
         fail_with: None,
     })))
     .await;
@@ -269,6 +263,23 @@ async fn a_downstream_missing_3_of_100_ids_reports_those_ids_and_turns_warning()
     .await;
     d.wait_runs("ingest-docs", 1).await;
     d.wait_runs("warehouse-docs", 1).await;
+    (d, [up, down])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_downstream_missing_3_of_100_ids_reports_those_ids_and_turns_warning() {
+    let all = doc_ids(100);
+    let lost = ["doc-007", "doc-042", "doc-099"];
+    let kept: Vec<String> = all
+        .iter()
+        .filter(|i| !lost.contains(&i.as_str()))
+        .cloned()
+        .collect();
+    let upstream = Arc::new(Mutex::new(Fake {
+        ids: all,
+        fail_with: None,
+    }));
+    let (d, _services) = flow_daemon(upstream, kept).await;
     // Whichever ran first, this run of the downstream check meets the upstream ids.
     d.run_now("warehouse-docs").await;
 
@@ -606,34 +617,7 @@ async fn upstream_ids_arriving_after_the_downstream_ran_update_its_health_at_onc
         ids: all,
         fail_with: Some(401),
     }));
-    let up = document_service(upstream.clone()).await;
-    let down = document_service(Arc::new(Mutex::new(Fake {
-        ids: kept,
-        fail_with: None,
-    })))
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let text = config_text(
-        dir.path(),
-        &[
-            ("ingest-docs", "ingest", &up.url(), ""),
-            (
-                "warehouse-docs",
-                "warehouse",
-                &down.url(),
-                r#"completeness = { warn = "1", error = "5%" }"#,
-            ),
-        ],
-    );
-    let d = start(
-        dir,
-        &text,
-        Arc::new(tributary::clock::SystemClock),
-        EventBus::default(),
-    )
-    .await;
-    d.wait_runs("ingest-docs", 1).await;
-    d.wait_runs("warehouse-docs", 1).await;
+    let (d, _services) = flow_daemon(upstream.clone(), kept).await;
     // No upstream ids yet: the warehouse's own counts say nothing is missing.
     eventually("the warehouse asset judged", || async {
         d.store.health(&asset("warehouse-docs")).await.unwrap()

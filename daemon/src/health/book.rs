@@ -104,10 +104,6 @@ impl Topology {
         t
     }
 
-    pub fn check(&self, id: &str) -> Option<&CheckPlace> {
-        self.checks.get(id)
-    }
-
     /// The checks watching `system`.
     pub fn checks_of_system(&self, system: &str) -> impl Iterator<Item = &str> {
         self.system_checks
@@ -211,11 +207,7 @@ impl Book {
             let mut daily = prev.map(|p| p.daily.clone()).unwrap_or_default();
             let today = day_of(now);
             facts.history = history.clone();
-            facts.daily = daily
-                .iter()
-                .filter(|(day, _)| *day < today)
-                .map(|(_, n)| *n)
-                .collect();
+            facts.daily = earlier_days(&daily, today);
             let received = facts.received;
             let evaluation = evaluate_asset(&rules, &RunOutcome::Succeeded(facts), now);
             if let Some(received) = received {
@@ -284,12 +276,7 @@ impl Book {
         // The history already holds this observation's count first.
         facts.history = prev.history.iter().skip(1).copied().collect();
         let today = day_of(now);
-        facts.daily = prev
-            .daily
-            .iter()
-            .filter(|(day, _)| *day < today)
-            .map(|(_, n)| *n)
-            .collect();
+        facts.daily = earlier_days(&prev.daily, today);
         let rules = place.rules.for_asset(asset);
         let evaluation = evaluate_asset(&rules, &RunOutcome::Succeeded(facts), now);
         let mut step = Step::default();
@@ -552,6 +539,16 @@ impl Book {
         self.entities.insert(parent.clone(), next);
         changed
     }
+}
+
+/// The counts of the days before `today`, newest first: what a per-day
+/// volume rule compares today's count with.
+fn earlier_days(daily: &[(i64, u64)], today: i64) -> Vec<u64> {
+    daily
+        .iter()
+        .filter(|(day, _)| *day < today)
+        .map(|(_, n)| *n)
+        .collect()
 }
 
 /// Days since 1970 (UTC) of `t`.

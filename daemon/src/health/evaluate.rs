@@ -45,6 +45,17 @@ pub enum FailureClass {
 }
 
 impl FailureClass {
+    /// The class [`as_str`](Self::as_str) names.
+    pub fn parse(name: &str) -> Option<FailureClass> {
+        Some(match name {
+            "config" => FailureClass::Config,
+            "auth" => FailureClass::Auth,
+            "transient" => FailureClass::Transient,
+            "system" => FailureClass::System,
+            _ => return None,
+        })
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             FailureClass::Config => "config",

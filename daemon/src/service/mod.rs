@@ -53,7 +53,6 @@ pub struct Service {
     writer: JoinHandle<()>,
     pruner: JoinHandle<()>,
     store: Store,
-    bus: EventBus,
     clock: SharedClock,
 }
 
@@ -78,13 +77,7 @@ impl Service {
             .collect();
         let book = Book::new(topology(&config, &clock), stored, clock.now());
         let (writer_tx, writer_rx) = mpsc::channel(WRITE_QUEUE);
-        let writer = writer::Writer::new(
-            store.clone(),
-            book,
-            config.clone(),
-            bus.clone(),
-            clock.clone(),
-        );
+        let writer = writer::Writer::new(store.clone(), book, config.clone(), bus, clock.clone());
         let writer = tokio::spawn(writer.run(writer_rx));
 
         let plugins: HashMap<String, Plugin> = plugins
@@ -127,7 +120,6 @@ impl Service {
             writer,
             pruner,
             store,
-            bus,
             clock,
         })
     }
@@ -184,24 +176,6 @@ impl Service {
         self.scheduler.stats()
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    pub fn bus(&self) -> &EventBus {
-        &self.bus
-    }
-
-    /// The config the daemon runs.
-    pub fn config(&self) -> Arc<Config> {
-        self.runner
-            .loaded
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .config
-            .clone()
-    }
-
     /// Stops taking work, lets runs in flight finish for up to `grace` (then
     /// cancels them), writes everything already queued, and closes the store.
     pub async fn stop(self, grace: Duration) -> ShutdownReport {
@@ -215,12 +189,8 @@ impl Service {
             tracing::error!(error = %err, "the writer task failed");
         }
         self.store.close().await;
-        tracing::info!(
-            finished = report.finished,
-            cancelled = report.cancelled,
-            not_started = report.not_started,
-            "daemon stopped"
-        );
+        // The scheduler has logged what finished and what was cancelled.
+        tracing::info!("daemon stopped");
         report
     }
 }

@@ -201,7 +201,7 @@ impl Executor for Runner {
                 started_at: started,
                 finished_at: finished,
                 failure: failed.as_ref().map(|f| RunFailure {
-                    class: f.class.as_str().to_owned(),
+                    class: f.class,
                     message: f.message.clone(),
                 }),
                 assets: u32::try_from(collected.observations.len()).unwrap_or(u32::MAX),
@@ -209,7 +209,6 @@ impl Executor for Runner {
             system: check.system.clone(),
             observations: collected.observations,
             ids: collected.ids,
-            failure: failed.map(|f| f.class),
             judge: !will_retry,
         };
         if completed.run.succeeded() {
@@ -218,7 +217,7 @@ impl Executor for Runner {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert(check.id.clone(), finished);
         } else if let Some(f) = &completed.run.failure {
-            tracing::warn!(check = %check.id, attempt, class = %f.class, error = %f.message, "run failed");
+            tracing::warn!(check = %check.id, attempt, class = f.class.as_str(), error = %f.message, "run failed");
         }
 
         // Not waiting for the commit keeps a run's permit free of the

@@ -17,7 +17,7 @@ use super::report::facts;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::events::{EventBus, RunCompleted};
-use crate::health::{AssetFacts, Book, EntityRef, FailureClass, Mute, Outcome, Status};
+use crate::health::{AssetFacts, Book, EntityRef, Mute, Outcome, Status};
 use crate::reconcile::{IdSet, difference};
 use crate::store::{
     AuditEntry, IdSetRow, NewEvent, ObservationRow, Period, ReconciliationRow, RollupDelta, RunRow,
@@ -52,8 +52,6 @@ pub struct Completed {
     pub observations: Vec<ObservationRow>,
     /// Id sets the run streamed, by asset.
     pub ids: BTreeMap<String, IdSet>,
-    /// How it failed, when it did.
-    pub failure: Option<FailureClass>,
     /// False for a transient failure that will be retried: stored, but not
     /// judged, so one blip does not flap health.
     pub judge: bool,
@@ -263,12 +261,9 @@ impl Writer {
                         .collect::<Vec<(String, AssetFacts)>>();
                     self.book.record_success(&c.run.check_id, assets, now)
                 }
-                Some(f) => self.book.record_failure(
-                    &c.run.check_id,
-                    c.failure.unwrap_or(FailureClass::System),
-                    &f.message,
-                    now,
-                ),
+                Some(f) => self
+                    .book
+                    .record_failure(&c.run.check_id, f.class, &f.message, now),
             };
             add_outcome(batch, outcome, Some(&c.run), &observations, now);
         }
@@ -479,7 +474,7 @@ fn run_completed(run: &RunRow) -> RunCompleted {
         check_id: run.check_id.clone(),
         connector: run.connector.clone(),
         succeeded: run.succeeded(),
-        error_class: run.failure.as_ref().map(|f| f.class.clone()),
+        error_class: run.failure.as_ref().map(|f| f.class.as_str().to_owned()),
         error_message: run.failure.as_ref().map(|f| f.message.clone()),
         started_at: run.started_at,
         duration: run.duration(),

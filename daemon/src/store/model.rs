@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::health::{Change, EntityHealth, EntityRef, Status};
+use crate::health::{Change, EntityHealth, EntityRef, FailureClass, Status};
 
 /// Unix milliseconds of `t` (times before 1970 are stored as 0).
 pub fn to_ms(t: SystemTime) -> i64 {
@@ -123,8 +123,7 @@ impl Trigger {
 /// Why a run failed, as stored and shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunFailure {
-    /// `config`, `auth`, `transient` or `system`.
-    pub class: String,
+    pub class: FailureClass,
     pub message: String,
 }
 
@@ -166,7 +165,11 @@ impl RunRow {
 
     pub(crate) fn from_columns(c: RunColumns) -> RunRow {
         let failure = (c.outcome != "succeeded").then(|| RunFailure {
-            class: c.error_class.unwrap_or_default(),
+            class: c
+                .error_class
+                .as_deref()
+                .and_then(FailureClass::parse)
+                .unwrap_or(FailureClass::System),
             message: c.error_message.unwrap_or_default(),
         });
         RunRow {

@@ -7,7 +7,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use super::testing::PgScratch;
 use super::*;
 use crate::config::Retention;
-use crate::health::{Change, EntityHealth, EntityRef, HealthState, Reason, RuleKind, Status};
+use crate::health::{
+    Change, EntityHealth, EntityRef, FailureClass, HealthState, Reason, RuleKind, Status,
+};
 
 const T0: u64 = 1_780_000_000;
 
@@ -49,7 +51,7 @@ fn run(id: &str, check: &str, start: u64, failure: Option<&str>) -> RunRow {
         started_at: at(start),
         finished_at: at(start) + Duration::from_millis(250),
         failure: failure.map(|m| RunFailure {
-            class: "transient".into(),
+            class: FailureClass::Transient,
             message: m.into(),
         }),
         assets: 1,
