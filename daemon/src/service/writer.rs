@@ -20,7 +20,7 @@ use crate::events::{EventBus, RunCompleted};
 use crate::health::{AssetFacts, Book, EntityRef, Mute, Outcome, Status};
 use crate::reconcile::{IdSet, difference};
 use crate::store::{
-    AuditEntry, IdSetRow, NewEvent, ObservationRow, Period, ReconciliationRow, RollupDelta, RunRow,
+    AuditEntry, IdSetRow, NewEvent, ObservationRow, Period, ReconciliationRow, Rollup, RunRow,
     RunWrite, Store, WriteBatch,
 };
 
@@ -447,10 +447,10 @@ fn add_outcome(
             _ => None,
         };
         for period in [Period::Hour, Period::Day] {
-            batch.rollups.push(RollupDelta {
+            batch.rollups.push(Rollup {
                 entity: entity.clone(),
                 period,
-                bucket: period.bucket(now),
+                bucket_start: period.bucket_start(now),
                 worst: status,
                 evaluations: 1,
                 healthy: u64::from(status == Status::Healthy),

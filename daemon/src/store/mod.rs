@@ -30,9 +30,9 @@ use sqlx::{AnyPool, Executor};
 
 pub use model::{
     AuditEntry, ErrorRow, HealthEvent, IdSetRow, NativeRow, NewEvent, ObservationRow, Period,
-    Pruned, ReconciliationCounts, ReconciliationRow, Rollup, RollupDelta, RunFailure, RunRow,
-    RunWrite, StoredError, StoredObservation, Trigger, WriteBatch, entity_key, entity_kind,
-    from_ms, parse_entity_key, to_ms,
+    Pruned, ReconciliationCounts, ReconciliationRow, Rollup, RunFailure, RunRow, RunWrite,
+    StoredError, StoredObservation, Trigger, WriteBatch, entity_key, entity_kind, from_ms,
+    parse_entity_key, to_ms,
 };
 
 /// Which database a store talks to.

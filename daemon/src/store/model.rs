@@ -360,20 +360,26 @@ impl Period {
     }
 
     /// The start of the bucket `t` falls in (UTC).
+    pub fn bucket_start(self, t: SystemTime) -> SystemTime {
+        from_ms(self.bucket(t))
+    }
+
+    /// [`bucket_start`](Self::bucket_start) in Unix milliseconds.
     pub fn bucket(self, t: SystemTime) -> i64 {
         let ms = to_ms(t);
         ms - ms.rem_euclid(self.millis())
     }
 }
 
-/// What one evaluation adds to an entity's rollup bucket. Deltas for the same
-/// bucket merge, so a batch writes each bucket once.
+/// An entity's rollup bucket: what the store keeps and hands back, and, for
+/// one evaluation, what it adds (buckets of the same entity, period and start
+/// merge, so a batch writes each once).
 #[derive(Debug, Clone, PartialEq)]
-pub struct RollupDelta {
+pub struct Rollup {
     pub entity: EntityRef,
     pub period: Period,
-    /// Start of the bucket, Unix ms.
-    pub bucket: i64,
+    /// Start of the bucket (UTC hour or day).
+    pub bucket_start: SystemTime,
     pub worst: Status,
     pub evaluations: u64,
     pub healthy: u64,
@@ -388,9 +394,9 @@ pub struct RollupDelta {
     pub max_lag: Option<Duration>,
 }
 
-impl RollupDelta {
-    /// Folds a later delta of the same bucket into this one.
-    pub fn merge(&mut self, later: &RollupDelta) {
+impl Rollup {
+    /// Folds a later rollup of the same bucket into this one.
+    pub fn merge(&mut self, later: &Rollup) {
         self.worst = self.worst.max(later.worst);
         self.evaluations += later.evaluations;
         self.healthy += later.healthy;
@@ -402,26 +408,7 @@ impl RollupDelta {
         self.missing = later.missing.or(self.missing);
         self.max_lag = self.max_lag.max(later.max_lag);
     }
-}
 
-/// A stored rollup bucket.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Rollup {
-    pub period: Period,
-    pub bucket_start: SystemTime,
-    pub worst: Status,
-    pub evaluations: u64,
-    pub healthy: u64,
-    pub runs: u64,
-    pub failed_runs: u64,
-    pub expected: Option<u64>,
-    pub received: Option<u64>,
-    pub errored: Option<u64>,
-    pub missing: Option<u64>,
-    pub max_lag: Option<Duration>,
-}
-
-impl Rollup {
     /// Share of evaluations in the bucket that were HEALTHY, in percent.
     pub fn uptime_percent(&self) -> f64 {
         if self.evaluations == 0 {
@@ -438,7 +425,7 @@ pub struct WriteBatch {
     pub runs: Vec<RunWrite>,
     pub health: Vec<(EntityRef, EntityHealth)>,
     pub events: Vec<NewEvent>,
-    pub rollups: Vec<RollupDelta>,
+    pub rollups: Vec<Rollup>,
     /// Actions to record with the writes they caused.
     pub audit: Vec<AuditEntry>,
 }

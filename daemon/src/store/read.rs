@@ -358,6 +358,7 @@ impl Store {
                 let n =
                     |col: &str| -> Result<u64> { Ok(row.try_get::<i64, _>(col)?.max(0) as u64) };
                 Ok(Rollup {
+                    entity: entity.clone(),
                     period,
                     bucket_start: from_ms(row.try_get("bucket")?),
                     worst: status_from_rank(row.try_get("worst")?),

@@ -399,22 +399,21 @@ async fn errors_filter_by_kind_and_document_newest_first() {
 async fn rollups_keep_the_worst_status_counts_and_lag_of_each_bucket() {
     on_both(|store| async move {
         let system = EntityRef::System("s".into());
-        let delta =
-            |status: Status, secs: u64, lag: Option<u64>, received: Option<u64>| RollupDelta {
-                entity: system.clone(),
-                period: Period::Day,
-                bucket: Period::Day.bucket(at(secs)),
-                worst: status,
-                evaluations: 1,
-                healthy: u64::from(status == Status::Healthy),
-                runs: 1,
-                failed_runs: u64::from(status == Status::Unknown),
-                expected: None,
-                received,
-                errored: None,
-                missing: None,
-                max_lag: lag.map(Duration::from_secs),
-            };
+        let delta = |status: Status, secs: u64, lag: Option<u64>, received: Option<u64>| Rollup {
+            entity: system.clone(),
+            period: Period::Day,
+            bucket_start: Period::Day.bucket_start(at(secs)),
+            worst: status,
+            evaluations: 1,
+            healthy: u64::from(status == Status::Healthy),
+            runs: 1,
+            failed_runs: u64::from(status == Status::Unknown),
+            expected: None,
+            received,
+            errored: None,
+            missing: None,
+            max_lag: lag.map(Duration::from_secs),
+        };
         // Two batches in the same day, one the next day.
         store
             .write(&WriteBatch {
@@ -469,10 +468,10 @@ async fn retention_prunes_old_runs_with_their_rows_and_old_rollups() {
             run("new", "c1", 40 * 86_400, None),
             vec![observation("A", 2, &[("y", None)])],
         );
-        let rollup = |secs: u64| RollupDelta {
+        let rollup = |secs: u64| Rollup {
             entity: EntityRef::Tenant("t".into()),
             period: Period::Day,
-            bucket: Period::Day.bucket(at(secs)),
+            bucket_start: Period::Day.bucket_start(at(secs)),
             worst: Status::Healthy,
             evaluations: 1,
             healthy: 1,

@@ -13,7 +13,7 @@ use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
 use super::model::{
-    AuditEntry, ErrorRow, HealthEvent, ObservationRow, Pruned, ReconciliationRow, RollupDelta,
+    AuditEntry, ErrorRow, HealthEvent, ObservationRow, Period, Pruned, ReconciliationRow, Rollup,
     RunRow, WriteBatch, count, entity_key, entity_kind, status_rank, to_ms,
 };
 use super::{Backend, Result, Store, StoreError};
@@ -290,7 +290,7 @@ impl Store {
             |q, d| {
                 q.bind(entity_key(&d.entity))
                     .bind(d.period.as_str())
-                    .bind(d.bucket)
+                    .bind(to_ms(d.bucket_start))
                     .bind(status_rank(d.worst))
                     .bind(count(d.evaluations))
                     .bind(count(d.healthy))
@@ -431,16 +431,12 @@ async fn write_reconciliation(
     .await
 }
 
-/// One delta per bucket: a batch of many runs of one system writes its
+/// One row per bucket: a batch of many runs of one system writes its
 /// system, flow and tenant buckets once.
-fn merge_rollups(deltas: &[RollupDelta]) -> Vec<RollupDelta> {
-    let mut merged: BTreeMap<(String, &'static str, i64), RollupDelta> = BTreeMap::new();
+fn merge_rollups(deltas: &[Rollup]) -> Vec<Rollup> {
+    let mut merged: BTreeMap<(String, Period, SystemTime), Rollup> = BTreeMap::new();
     for delta in deltas {
-        let key = (
-            entity_key(&delta.entity),
-            delta.period.as_str(),
-            delta.bucket,
-        );
+        let key = (entity_key(&delta.entity), delta.period, delta.bucket_start);
         match merged.get_mut(&key) {
             Some(existing) => existing.merge(delta),
             None => {
