@@ -13,7 +13,7 @@ use serde_json::json;
 use tributary::clock::{ManualClock, SharedClock};
 use tributary::config::{Options, parse_with};
 use tributary::events::{EventBus, Received};
-use tributary::health::{EntityRef, RuleKind, Status};
+use tributary::health::{EntityHealth, EntityRef, RuleKind, Status};
 use tributary::plugin::{HostConfig, PluginHost};
 use tributary::scheduler::RunNow;
 use tributary::service::Service;
@@ -201,14 +201,13 @@ impl Daemon {
         self.wait_runs(check, before + 1).await;
     }
 
+    /// The stored health of `entity`, which must have one.
+    async fn health(&self, entity: &EntityRef) -> EntityHealth {
+        self.store.health(entity).await.unwrap().unwrap()
+    }
+
     async fn status(&self, entity: &EntityRef) -> Status {
-        self.store
-            .health(entity)
-            .await
-            .unwrap()
-            .unwrap()
-            .state
-            .status
+        self.health(entity).await.state.status
     }
 
     async fn events_of(&self, entity: &EntityRef) -> Vec<HealthEvent> {
@@ -308,12 +307,7 @@ async fn a_downstream_missing_3_of_100_ids_reports_those_ids_and_turns_warning()
         (Some(100), Some(97), Some(3))
     );
 
-    let health = d
-        .store
-        .health(&asset("warehouse-docs"))
-        .await
-        .unwrap()
-        .unwrap();
+    let health = d.health(&asset("warehouse-docs")).await;
     assert_eq!(health.state.status, Status::Warning);
     assert_eq!(health.state.reasons[0].rule, RuleKind::Completeness);
     assert_eq!(
@@ -432,12 +426,7 @@ async fn a_plugin_that_fails_three_times_makes_the_asset_unknown_never_healthy()
         [(1, "transient"), (2, "transient"), (3, "transient")]
     );
 
-    let health = d
-        .store
-        .health(&asset("ingest-docs"))
-        .await
-        .unwrap()
-        .unwrap();
+    let health = d.health(&asset("ingest-docs")).await;
     assert_eq!(health.state.status, Status::Unknown);
     assert_eq!(health.state.reasons[0].rule, RuleKind::RunFailed);
     assert!(
@@ -636,12 +625,7 @@ async fn upstream_ids_arriving_after_the_downstream_ran_update_its_health_at_onc
         1,
         "without a run of its own"
     );
-    let health = d
-        .store
-        .health(&asset("warehouse-docs"))
-        .await
-        .unwrap()
-        .unwrap();
+    let health = d.health(&asset("warehouse-docs")).await;
     assert_eq!(health.state.reasons[0].rule, RuleKind::Completeness);
     assert!(
         health.state.reasons[0].message.contains("10"),
@@ -673,12 +657,7 @@ async fn a_muted_asset_still_changes_health_but_its_events_are_marked_and_audite
         .await
         .unwrap();
     assert!(muted);
-    let stored = d
-        .store
-        .health(&asset("ingest-docs"))
-        .await
-        .unwrap()
-        .unwrap();
+    let stored = d.health(&asset("ingest-docs")).await;
     assert_eq!(stored.state.muted, Some(mute));
 
     fake.lock().unwrap().fail_with = Some(400); // a system error: not retried
