@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::plugin::{HostConfig, Plugin, PluginHost};
+use crate::plugin::{HostConfig, PluginHost};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -56,6 +56,23 @@ enum Command {
         #[arg(long, default_value = "data")]
         data_dir: PathBuf,
     },
+    /// Print the GraphQL schema (SDL) the API serves; `schema.graphql` at the
+    /// repository root is this output.
+    Schema,
+    /// Make a new API token: prints the token once (give it to its user) and
+    /// the `[[api.tokens]]` entry to paste into the config, which holds only
+    /// its SHA-256.
+    Token {
+        /// Who will use it; the audit log records it as the actor.
+        #[arg(long)]
+        name: String,
+        /// viewer, operator or admin.
+        #[arg(long, default_value = "viewer")]
+        role: String,
+        /// Limit the token to one tenant.
+        #[arg(long)]
+        tenant: Option<String>,
+    },
     /// Work with plugin files.
     Plugin {
         #[command(subcommand)]
@@ -93,6 +110,11 @@ pub fn main() -> anyhow::Result<()> {
             Command::Plugin {
                 command: PluginCommand::Inspect { file, data_dir },
             } => inspect(&file, &data_dir).await,
+            Command::Schema => {
+                print!("{}", crate::api::sdl());
+                Ok(())
+            }
+            Command::Token { name, role, tenant } => token(&name, &role, tenant.as_deref()),
         }
     })
 }
@@ -113,31 +135,13 @@ fn host(data_dir: &Path) -> anyhow::Result<PluginHost> {
     PluginHost::new(HostConfig::new(data_dir.join("component-cache")))
 }
 
-/// Loads every `*.wasm` in `dir`; a broken plugin is reported and skipped.
-pub async fn load_plugins(host: &PluginHost, dir: &Path) -> anyhow::Result<Vec<Plugin>> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-        .with_context(|| format!("cannot read the plugin folder {}", dir.display()))?
-        .filter_map(|entry| entry.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
-        .collect();
-    files.sort();
-    let mut plugins = Vec::new();
-    for file in files {
-        match host.load(&file).await {
-            Ok(plugin) => plugins.push(plugin),
-            Err(err) => tracing::error!(error = %err, "plugin not loaded"),
-        }
-    }
-    Ok(plugins)
-}
-
 async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read the config file {}", file.display()))?;
-    // The plugin folder and data folder come from the config itself: read
-    // them without plugin schemas first, then validate fully with them.
+    use std::sync::Arc;
+
+    // The data folder (component cache) comes from the config itself.
     let draft = crate::config::parse_with(
-        &text,
+        &std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the config file {}", file.display()))?,
         file,
         &Default::default(),
         crate::config::Options {
@@ -148,15 +152,16 @@ async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
     .with_context(|| format!("invalid config {}", file.display()))?;
     let host = host(&draft.data_dir)?;
     tracing::info!(allocation = ?host.allocation(), cache = %host.cache_dir().display(), "plugin host ready");
-    let plugins = load_plugins(&host, &draft.plugins_dir).await?;
-    let schemas = plugin_schemas(&plugins)?;
-    let config = crate::config::parse_with(&text, file, &schemas, Default::default())
-        .map_err(|errors| anyhow::anyhow!("{errors}"))
-        .with_context(|| format!("invalid config {}", file.display()))?;
+    let crate::reload::Prepared { config, plugins } = crate::reload::prepare(&host, file)
+        .await
+        .with_context(|| format!("cannot start from {}", file.display()))?;
     tracing::info!(
         plugins = %plugins.iter().map(|p| p.name()).collect::<Vec<_>>().join(", "),
         "plugins loaded"
     );
+    if config.api.tokens.is_empty() {
+        tracing::warn!("no [[api.tokens]] in the config: every API request will be refused");
+    }
     let store = crate::store::Store::open(&config.storage.url)
         .await
         .with_context(|| {
@@ -165,17 +170,46 @@ async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
                 redact_url(&config.storage.url)
             )
         })?;
-    let clock: crate::clock::SharedClock = std::sync::Arc::new(crate::clock::SystemClock);
-    let service = crate::service::Service::start(
-        config,
-        plugins,
+    let listen = config.server.listen;
+    let limits = config.api.limits;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
+    let bus = crate::events::EventBus::default();
+    let service = Arc::new(
+        crate::service::Service::start(config, plugins, store.clone(), bus.clone(), clock.clone())
+            .await?,
+    );
+    let reloader = Arc::new(crate::reload::Reloader::new(
+        host,
+        file.to_owned(),
+        clock.clone(),
+    ));
+    let state = Arc::new(crate::api::State::new(
+        service.clone(),
         store,
-        crate::events::EventBus::default(),
+        bus,
+        reloader,
         clock,
-    )
-    .await?;
+    ));
+    let router = crate::api::router(state, limits);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::api::serve(listener, router, async {
+        let _ = stop_rx.await;
+    }));
+    tracing::info!(%listen, "API on http://{listen}/graphql");
     shutdown_signal().await;
     tracing::info!(grace = ?grace, "shutting down: finishing runs in flight");
+    let _ = stop_tx.send(());
+    // Open WebSockets would hold a graceful shutdown forever: give requests
+    // in flight a moment, then drop the connections.
+    if tokio::time::timeout(std::time::Duration::from_secs(5), server)
+        .await
+        .is_err()
+    {
+        tracing::info!("closed the API connections still open");
+    }
     service.stop(grace).await;
     Ok(())
 }
@@ -192,24 +226,6 @@ fn redact_url(url: &str) -> String {
         }
         _ => url.to_owned(),
     }
-}
-
-/// Each plugin's config schema, by plugin name.
-fn plugin_schemas(
-    plugins: &[Plugin],
-) -> anyhow::Result<std::collections::BTreeMap<String, serde_json::Value>> {
-    let mut schemas = std::collections::BTreeMap::new();
-    for plugin in plugins {
-        let schema =
-            serde_json::from_str(&plugin.descriptor().config_schema).with_context(|| {
-                format!(
-                    "plugin {} describes an invalid config schema",
-                    plugin.name()
-                )
-            })?;
-        schemas.insert(plugin.name().to_owned(), schema);
-    }
-    Ok(schemas)
 }
 
 async fn shutdown_signal() {
@@ -235,12 +251,12 @@ async fn validate(
 ) -> anyhow::Result<()> {
     let host = host(data_dir)?;
     let plugins = if plugins_dir.is_dir() {
-        load_plugins(&host, plugins_dir).await?
+        crate::reload::load_plugins(&host, plugins_dir).await?
     } else {
         tracing::warn!(folder = %plugins_dir.display(), "no plugin folder; plugin configs are not checked");
         Vec::new()
     };
-    let schemas = plugin_schemas(&plugins)?;
+    let schemas = crate::reload::plugin_schemas(&plugins)?;
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read the config file {}", file.display()))?;
     let options = crate::config::Options {
@@ -289,5 +305,25 @@ async fn inspect(file: &Path, data_dir: &Path) -> anyhow::Result<()> {
         "config_schema": schema,
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(())
+}
+
+fn token(name: &str, role: &str, tenant: Option<&str>) -> anyhow::Result<()> {
+    use rand::RngCore;
+    use sha2::Digest;
+
+    if !["viewer", "operator", "admin"].contains(&role) {
+        anyhow::bail!("unknown role {role:?}: use viewer, operator or admin");
+    }
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = format!("trb_{}", hex::encode(bytes));
+    let hash = hex::encode(sha2::Sha256::digest(token.as_bytes()));
+    println!("token (shown once; give it to {name}):\n  {token}\n");
+    println!("add to the config:\n");
+    println!("[[api.tokens]]\nname = {name:?}\nsha256 = \"{hash}\"\nrole = \"{role}\"");
+    if let Some(tenant) = tenant {
+        println!("tenant = {tenant:?}");
+    }
     Ok(())
 }

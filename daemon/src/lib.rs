@@ -4,6 +4,8 @@
 //! The library holds every concept of the daemon in its own module; the
 //! `tributary` binary only parses the command line and calls into [`cli`].
 //!
+//! - [`api`]: the GraphQL API over HTTP and WebSocket, with auth and limits.
+//! - [`reload`]: building a config and its plugins from disk and swapping them in.
 //! - [`plugin`]: the plugin host, which loads connector components and runs them
 //!   inside a sandbox with per-run limits.
 //! - [`clock`]: the time seam, so tests can fix "now".
@@ -17,6 +19,7 @@
 //! - [`store`]: SQLite or Postgres: runs, observations, ids, health, events,
 //!   rollups, the audit log.
 
+pub mod api;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -24,6 +27,7 @@ pub mod events;
 pub mod health;
 pub mod plugin;
 pub mod reconcile;
+pub mod reload;
 pub mod scheduler;
 pub mod service;
 pub mod store;

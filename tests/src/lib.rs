@@ -1,9 +1,13 @@
-//! Shared pieces of the end-to-end tests: where the built plugins are.
+//! Shared pieces of the end-to-end tests: where the built plugins are, a
+//! daemon with a fake service to watch ([`kit`]), and a GraphQL client ([`gql`]).
 //!
 //! Plugins are real components built from `plugins/` to `wasm32-wasip2` (once
 //! per test process; cargo makes the rebuild a no-op when nothing changed).
 
 use std::path::{Path, PathBuf};
+
+pub mod gql;
+pub mod kit;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {

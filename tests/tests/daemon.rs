@@ -3,218 +3,24 @@
 //! the health engine and a SQLite file; and the `tributary` binary killed with
 //! SIGKILL while it writes.
 
-use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
-use plugin_sdk::harness::{Recorded, Reply, TestServer};
-use serde_json::json;
-use tributary::clock::{ManualClock, SharedClock};
+use plugin_sdk::harness::TestServer;
+use tributary::clock::ManualClock;
 use tributary::config::{Options, parse_with};
 use tributary::events::{EventBus, Received};
-use tributary::health::{EntityHealth, EntityRef, RuleKind, Status};
+use tributary::health::{EntityRef, RuleKind, Status};
 use tributary::plugin::{HostConfig, PluginHost};
-use tributary::scheduler::RunNow;
-use tributary::service::Service;
 use tributary::store::{HealthEvent, Store};
+use tributary_tests::kit::{
+    Daemon, Fake, config_text, daemon_binary, doc_ids, document_service, eventually, start,
+};
 use tributary_tests::plugin;
 
-const TOKEN: &str = "daemon-test-token";
 /// 2026-11-20T10:00:00Z, when the fake's documents were last updated.
 const UPDATED_AT: u64 = 1_795_168_800;
 const ASSET: &str = "documents";
-
-/// What the fake document service answers; tests change it as they go.
-#[derive(Debug, Clone)]
-struct Fake {
-    ids: Vec<String>,
-    /// `Some(status)`: every request fails with it.
-    fail_with: Option<u16>,
-}
-
-fn doc_ids(n: usize) -> Vec<String> {
-    (0..n).map(|i| format!("doc-{i:03}")).collect()
-}
-
-async fn document_service(fake: Arc<Mutex<Fake>>) -> TestServer {
-    TestServer::start(move |req: &Recorded| {
-        let fake = fake.lock().unwrap().clone();
-        if let Some(status) = fake.fail_with {
-            return Reply::json(status, json!({"error": "service unavailable"}));
-        }
-        if req.header("authorization") != Some(&format!("Bearer {TOKEN}")) {
-            return Reply::json(401, json!({"error": "unauthorized"}));
-        }
-        match req.path.as_str() {
-            "/v1/tenants/acme/stats" => Reply::json(
-                200,
-                json!({
-                    "documents": {"expected": null, "received": fake.ids.len(), "failed": 0},
-                    "last_received": null,
-                    "updated_at": "2026-11-20T10:00:00Z",
-                    "errors": []
-                }),
-            ),
-            "/v1/tenants/acme/documents/ids" => {
-                let start: usize = req.query_param("cursor").map_or(0, |c| c.parse().unwrap());
-                let limit: usize = req.query_param("limit").unwrap().parse().unwrap();
-                let end = (start + limit).min(fake.ids.len());
-                let next = (end < fake.ids.len()).then(|| end.to_string());
-                Reply::json(
-                    200,
-                    json!({"ids": fake.ids[start..end], "next_cursor": next}),
-                )
-            }
-            _ => Reply::status(404),
-        }
-    })
-    .await
-}
-
-/// A config with tenant `acme`, flow `docs` from system `ingest` to
-/// `warehouse`, and one example check per `(id, system, service url, rules)`.
-fn config_text(dir: &Path, checks: &[(&str, &str, &str, &str)]) -> String {
-    let token_file = dir.join("token");
-    std::fs::write(&token_file, TOKEN).unwrap();
-    let mut text = format!(
-        r#"
-plugins_dir = "{plugins}"
-data_dir = "{data}"
-
-[storage]
-url = "sqlite://{db}"
-
-[[tenants]]
-id = "acme"
-name = "Acme"
-
-[[systems]]
-id = "ingest"
-name = "Ingest"
-kind = "service"
-
-[[systems]]
-id = "warehouse"
-name = "Warehouse"
-kind = "service"
-
-[[flows]]
-id = "docs"
-tenant = "acme"
-name = "Acme documents"
-upstream = "ingest"
-downstream = ["warehouse"]
-"#,
-        plugins = plugin("example").parent().unwrap().display(),
-        data = dir.join("data").display(),
-        db = dir.join("tributary.db").display(),
-    );
-    for (id, system, url, rules) in checks {
-        text.push_str(&format!(
-            r#"
-[[checks]]
-id = "{id}"
-system = "{system}"
-connector = "example"
-schedule = {{ every = "1h" }}
-timeout = "10s"
-grants = {{ allowed_hosts = ["{url}"] }}
-config = {{ base_url = "{url}", tenant = "acme", token = {{ file = "{token}" }}, collect_ids = true }}
-
-[checks.rules]
-{rules}
-"#,
-            token = token_file.display(),
-        ));
-    }
-    text
-}
-
-struct Daemon {
-    service: Service,
-    store: Store,
-    _dir: tempfile::TempDir,
-}
-
-/// Starts the daemon core in this process on `text` (a config from
-/// [`config_text`] written for `dir`).
-async fn start(dir: tempfile::TempDir, text: &str, clock: SharedClock, bus: EventBus) -> Daemon {
-    let mut host_config = HostConfig::new(dir.path().join("cache"));
-    host_config.clock = clock.clone();
-    let host = PluginHost::new(host_config).unwrap();
-    let example = host.load(plugin("example")).await.unwrap();
-    let schemas = [(
-        "example".to_owned(),
-        serde_json::from_str(&example.descriptor().config_schema).unwrap(),
-    )]
-    .into();
-    let file = dir.path().join("tributary.toml");
-    let config = parse_with(text, &file, &schemas, Options::default()).expect("valid config");
-    let store = Store::open(&config.storage.url).await.unwrap();
-    let service = Service::start(config, vec![example], store.clone(), bus, clock)
-        .await
-        .unwrap();
-    Daemon {
-        service,
-        store,
-        _dir: dir,
-    }
-}
-
-/// Polls `probe` until it gives `Some`, failing after 30 s with `what`.
-async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = probe().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-impl Daemon {
-    async fn runs_of(&self, check: &str) -> usize {
-        self.store.runs(check, None, 1000).await.unwrap().len()
-    }
-
-    async fn wait_runs(&self, check: &str, n: usize) {
-        eventually(&format!("{n} runs of {check}"), || async {
-            (self.runs_of(check).await >= n).then_some(())
-        })
-        .await;
-    }
-
-    /// Asks for a run now (waiting while the previous one is still being
-    /// wrapped up) and waits until it is stored.
-    async fn run_now(&self, check: &str) {
-        let before = self.runs_of(check).await;
-        eventually(&format!("a run of {check} queued"), || async {
-            (self.service.run_now(check).unwrap() == RunNow::Queued).then_some(())
-        })
-        .await;
-        self.wait_runs(check, before + 1).await;
-    }
-
-    /// The stored health of `entity`, which must have one.
-    async fn health(&self, entity: &EntityRef) -> EntityHealth {
-        self.store.health(entity).await.unwrap().unwrap()
-    }
-
-    async fn status(&self, entity: &EntityRef) -> Status {
-        self.health(entity).await.state.status
-    }
-
-    async fn events_of(&self, entity: &EntityRef) -> Vec<HealthEvent> {
-        let all = self.store.events_after(0, 10_000).await.unwrap();
-        all.into_iter().filter(|e| &e.entity == entity).collect()
-    }
-}
 
 fn asset(check: &str) -> EntityRef {
     EntityRef::Asset {
@@ -237,7 +43,7 @@ async fn flow_daemon(
     let up = document_service(upstream).await;
     let down = document_service(Arc::new(Mutex::new(Fake {
         ids: downstream_ids,
-        fail_with: None,
+        ..Fake::default()
     })))
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -276,7 +82,7 @@ async fn a_downstream_missing_3_of_100_ids_reports_those_ids_and_turns_warning()
         .collect();
     let upstream = Arc::new(Mutex::new(Fake {
         ids: all,
-        fail_with: None,
+        ..Fake::default()
     }));
     let (d, _services) = flow_daemon(upstream, kept).await;
     // Whichever ran first, this run of the downstream check meets the upstream ids.
@@ -326,7 +132,7 @@ async fn a_downstream_missing_3_of_100_ids_reports_those_ids_and_turns_warning()
 async fn freshness_crossing_warn_then_error_emits_exactly_two_events() {
     let service = document_service(Arc::new(Mutex::new(Fake {
         ids: doc_ids(10),
-        fail_with: None,
+        ..Fake::default()
     })))
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -386,7 +192,7 @@ async fn freshness_crossing_warn_then_error_emits_exactly_two_events() {
 async fn one_healthy_check() -> (Daemon, Arc<Mutex<Fake>>, TestServer) {
     let fake = Arc::new(Mutex::new(Fake {
         ids: doc_ids(5),
-        fail_with: None,
+        ..Fake::default()
     }));
     let service = document_service(fake.clone()).await;
     let dir = tempfile::tempdir().unwrap();
@@ -449,27 +255,11 @@ async fn a_plugin_that_fails_three_times_makes_the_asset_unknown_never_healthy()
     d.service.stop(Duration::from_secs(5)).await;
 }
 
-/// The `tributary` binary `cargo test --workspace` built next to this test.
-fn daemon_binary() -> PathBuf {
-    let deps = std::env::current_exe().unwrap();
-    let bin = deps
-        .parent()
-        .and_then(Path::parent)
-        .unwrap()
-        .join(format!("tributary{}", std::env::consts::EXE_SUFFIX));
-    assert!(
-        bin.exists(),
-        "{} not built: run the tests with `cargo test --workspace`",
-        bin.display()
-    );
-    bin
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_while_writing_loses_nothing_committed_and_the_database_stays_consistent() {
     let service = document_service(Arc::new(Mutex::new(Fake {
         ids: doc_ids(50),
-        fail_with: None,
+        ..Fake::default()
     })))
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -605,6 +395,7 @@ async fn upstream_ids_arriving_after_the_downstream_ran_update_its_health_at_onc
     let upstream = Arc::new(Mutex::new(Fake {
         ids: all,
         fail_with: Some(401),
+        ..Fake::default()
     }));
     let (d, _services) = flow_daemon(upstream.clone(), kept).await;
     // No upstream ids yet: the warehouse's own counts say nothing is missing.

@@ -18,6 +18,7 @@ pub struct Config {
     /// The file it was read from.
     pub file: PathBuf,
     pub server: Server,
+    pub api: Api,
     pub storage: Storage,
     /// Where connector components (`*.wasm`) are loaded from.
     pub plugins_dir: PathBuf,
@@ -33,6 +34,69 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Server {
     pub listen: SocketAddr,
+}
+
+/// Who may use the GraphQL API, and how much one request may ask.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Api {
+    pub tokens: Vec<ApiToken>,
+    pub limits: ApiLimits,
+}
+
+/// A bearer token. The config holds only its SHA-256, so a leaked config file
+/// does not leak access.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiToken {
+    /// Who uses it: recorded in the audit log as the actor of its mutations.
+    pub name: String,
+    /// Lowercase hex SHA-256 of the token (`tributary token` makes both).
+    pub sha256: String,
+    pub role: Role,
+    /// When set, the token sees and acts on this tenant only.
+    #[serde(default)]
+    pub tenant: Option<String>,
+}
+
+/// What a token may do; each role may do everything the ones before it may.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Reads everything in its scope.
+    Viewer,
+    /// Also runs checks now, re-syncs, mutes and unmutes.
+    Operator,
+    /// Also deletes data and reloads the config.
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// Bounds on one GraphQL request, so no client can make the daemon work
+/// without end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiLimits {
+    pub max_depth: usize,
+    pub max_complexity: usize,
+    pub max_body_bytes: u64,
+}
+
+impl Default for ApiLimits {
+    fn default() -> Self {
+        Self {
+            max_depth: 16,
+            max_complexity: 500_000,
+            max_body_bytes: 256 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -165,6 +229,9 @@ impl Config {
         }
         if self.storage.url != new.storage.url {
             fields.push("storage.url");
+        }
+        if self.api.limits != new.api.limits {
+            fields.push("api.limits");
         }
         fields
     }

@@ -344,6 +344,7 @@ fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
     unique_ids(cx, json, "checks", "check");
 
     let server = server(cx, json);
+    let api = api(cx, json, &tenant_ids);
     let storage = storage(cx, json);
     let scheduler = scheduler(cx, json);
     let plugins_dir = PathBuf::from(str_at(json, "plugins_dir").unwrap_or("plugins"));
@@ -426,6 +427,7 @@ fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
     Some(Config {
         file: cx.file.clone(),
         server: server?,
+        api: api?,
         storage: storage?,
         plugins_dir,
         data_dir,
@@ -461,6 +463,84 @@ fn server(cx: &mut Cx<'_>, json: &Value) -> Option<Server> {
             None
         }
     }
+}
+
+fn api(cx: &mut Cx<'_>, json: &Value, tenant_ids: &[&str]) -> Option<Api> {
+    let mut api = Api::default();
+    let mut ok = true;
+    let mut names: Vec<&str> = Vec::new();
+    for (i, t) in elements(json, "/api/tokens") {
+        let at = format!("/api/tokens/{i}");
+        let Some(token) = cx.typed::<ApiToken>(t, &at) else {
+            ok = false;
+            continue;
+        };
+        if token.sha256.len() != 64
+            || !token
+                .sha256
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
+            cx.error(
+                &format!("{at}/sha256"),
+                "must be the 64 lowercase hex digits of the token's SHA-256 (`tributary token` prints it)",
+            );
+            ok = false;
+        }
+        if let Some(tenant) = &token.tenant
+            && !tenant_ids.contains(&tenant.as_str())
+        {
+            cx.error(
+                &format!("{at}/tenant"),
+                format!(
+                    "unknown tenant {tenant:?}; {}",
+                    known("tenants", tenant_ids)
+                ),
+            );
+            ok = false;
+        }
+        if names.contains(&token.name.as_str()) {
+            cx.error(
+                &format!("{at}/name"),
+                format!("token name {:?} is used twice", token.name),
+            );
+            ok = false;
+        }
+        if api
+            .tokens
+            .iter()
+            .any(|o: &ApiToken| o.sha256 == token.sha256)
+        {
+            cx.error(&format!("{at}/sha256"), "the same token is listed twice");
+            ok = false;
+        }
+        names.push(t.get("name").and_then(Value::as_str).unwrap_or_default());
+        api.tokens.push(token);
+    }
+    let limits = &mut api.limits;
+    for (key, slot) in [
+        ("max_depth", &mut limits.max_depth),
+        ("max_complexity", &mut limits.max_complexity),
+    ] {
+        let at = format!("/api/limits/{key}");
+        if let Some(v) = json.pointer(&at) {
+            match cx.count::<usize>(v, &at) {
+                Some(n) if n > 0 => *slot = n,
+                Some(_) => {
+                    cx.error_once(&at, "must be at least 1");
+                    ok = false;
+                }
+                None => ok = false,
+            }
+        }
+    }
+    if let Some(v) = json.pointer("/api/limits/max_body") {
+        match cx.size(v, "/api/limits/max_body") {
+            Some(n) => limits.max_body_bytes = n,
+            None => ok = false,
+        }
+    }
+    ok.then_some(api)
 }
 
 fn storage(cx: &mut Cx<'_>, json: &Value) -> Option<Storage> {

@@ -12,7 +12,7 @@ mod runner;
 mod writer;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -23,7 +23,7 @@ use crate::clock::SharedClock;
 use crate::config::{Config, Schedule};
 use crate::events::EventBus;
 use crate::health::{Book, CheckPlace, EntityRef, FlowPlace, Mute, Topology};
-use crate::plugin::Plugin;
+use crate::plugin::{ActionOutcome, DeleteScope, Plugin, RunError};
 use crate::scheduler::{
     Caps, Job, RetryPolicy, RunNow, Scheduler, SchedulerError, ShutdownReport, Stats,
     next_cron_occurrence,
@@ -40,17 +40,41 @@ pub enum ServiceError {
     Store(String),
 }
 
+/// Why an on-demand plugin action did not happen or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("no check {0:?} is configured")]
+    UnknownCheck(String),
+    #[error("connector {connector} does not implement {action}")]
+    Unsupported {
+        connector: String,
+        action: &'static str,
+    },
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// An on-demand call of a plugin's optional action on one asset.
+#[derive(Debug, Clone)]
+pub enum Action {
+    /// Ask the monitored system to send these records again (all when empty).
+    Resync { asset: String, ids: Vec<String> },
+    /// Ask the monitored system to delete data of the asset.
+    Delete { asset: String, scope: DeleteScope },
+}
+
 /// Completed runs waiting for the writer; runners wait when it is full.
 const WRITE_QUEUE: usize = 4096;
 /// How often old data is pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
-/// The daemon's moving parts while it runs.
+/// The daemon's moving parts while it runs. Shared (`Arc`) by the API and the
+/// command line; [`Service::stop`] takes the parts down once.
 pub struct Service {
-    scheduler: Scheduler,
+    scheduler: Mutex<Option<Scheduler>>,
     runner: Arc<runner::Runner>,
     writer_tx: mpsc::Sender<writer::Message>,
-    writer: JoinHandle<()>,
+    writer: Mutex<Option<JoinHandle<()>>>,
     pruner: JoinHandle<()>,
     store: Store,
     clock: SharedClock,
@@ -80,15 +104,11 @@ impl Service {
         let writer = writer::Writer::new(store.clone(), book, config.clone(), bus, clock.clone());
         let writer = tokio::spawn(writer.run(writer_rx));
 
-        let plugins: HashMap<String, Plugin> = plugins
-            .into_iter()
-            .map(|p| (p.name().to_owned(), p))
-            .collect();
         let retry = RetryPolicy::default();
         let runner = Arc::new(runner::Runner::new(
             Loaded {
                 config: config.clone(),
-                plugins: Arc::new(plugins),
+                plugins: Arc::new(by_name(plugins)),
             },
             writer_tx.clone(),
             clock.clone(),
@@ -114,19 +134,81 @@ impl Service {
             "daemon running"
         );
         Ok(Service {
-            scheduler,
+            scheduler: Mutex::new(Some(scheduler)),
             runner,
             writer_tx,
-            writer,
+            writer: Mutex::new(Some(writer)),
             pruner,
             store,
             clock,
         })
     }
 
+    /// The config and plugins in force: what new runs use and the API shows.
+    pub fn loaded(&self) -> Arc<Loaded> {
+        self.runner.loaded()
+    }
+
+    /// Swaps in a new, already validated config and its plugins. Checks that
+    /// did not change keep their schedule and health; removed checks stop;
+    /// runs in flight finish on the version they started with.
+    pub async fn reconfigure(
+        &self,
+        config: Config,
+        plugins: Vec<Plugin>,
+    ) -> Result<(), ServiceError> {
+        let config = Arc::new(config);
+        self.writer_tx
+            .send(writer::Message::Configure {
+                config: config.clone(),
+                topology: topology(&config, &self.clock),
+            })
+            .await
+            .map_err(|_| ServiceError::Stopped)?;
+        self.runner.swap(Loaded {
+            config: config.clone(),
+            plugins: Arc::new(by_name(plugins)),
+        });
+        let guard = lock(&self.scheduler);
+        let scheduler = guard.as_ref().ok_or(ServiceError::Stopped)?;
+        scheduler.set_caps(caps(&config));
+        scheduler.replace_jobs(jobs(&config));
+        Ok(())
+    }
+
+    /// Calls `action` of `check`'s plugin now, in the sandbox with the
+    /// check's config, secrets, limits and grants.
+    pub async fn act(&self, check_id: &str, action: Action) -> Result<ActionOutcome, ActionError> {
+        let loaded = self.loaded();
+        let check = loaded
+            .config
+            .check(check_id)
+            .ok_or_else(|| ActionError::UnknownCheck(check_id.to_owned()))?;
+        let (plugin, invocation) =
+            runner::prepare(&loaded, check).map_err(|f| ActionError::Failed(f.message))?;
+        let (name, result) = match &action {
+            Action::Resync { asset, ids } => {
+                ("resync", plugin.resync(&invocation, asset, ids).await)
+            }
+            Action::Delete { asset, scope } => {
+                ("delete", plugin.delete(&invocation, asset, scope).await)
+            }
+        };
+        result.map_err(|err| match err {
+            RunError::Unsupported(_) => ActionError::Unsupported {
+                connector: check.connector.clone(),
+                action: name,
+            },
+            other => ActionError::Failed(other.to_string()),
+        })
+    }
+
     /// Queues a run of `check` now.
     pub fn run_now(&self, check: &str) -> Result<RunNow, SchedulerError> {
-        self.scheduler.run_now(check)
+        match lock(&self.scheduler).as_ref() {
+            Some(scheduler) => scheduler.run_now(check),
+            None => Err(SchedulerError::ShuttingDown),
+        }
     }
 
     /// Mutes `entity` until `until` with `reason` (or, with `None`, lifts its
@@ -172,20 +254,30 @@ impl Service {
             .map_err(ServiceError::Store)
     }
 
+    /// Scheduler figures; all zero once stopped.
     pub fn stats(&self) -> Stats {
-        self.scheduler.stats()
+        lock(&self.scheduler)
+            .as_ref()
+            .map(Scheduler::stats)
+            .unwrap_or_default()
     }
 
     /// Stops taking work, lets runs in flight finish for up to `grace` (then
     /// cancels them), writes everything already queued, and closes the store.
-    pub async fn stop(self, grace: Duration) -> ShutdownReport {
-        let report = self.scheduler.shutdown(grace).await;
+    /// A second call finds nothing left to stop.
+    pub async fn stop(&self, grace: Duration) -> ShutdownReport {
+        let Some(scheduler) = lock(&self.scheduler).take() else {
+            return ShutdownReport::default();
+        };
+        let report = scheduler.shutdown(grace).await;
         self.pruner.abort();
-        // The runner holds a sender too; dropping ours and the runner's lets the
-        // writer see the end of its queue once it has drained it.
-        drop(self.writer_tx);
-        drop(self.runner);
-        if let Err(err) = self.writer.await {
+        // No run can send any more; the writer drains what is queued before
+        // this message, then ends.
+        let _ = self.writer_tx.send(writer::Message::Stop).await;
+        let writer = lock(&self.writer).take();
+        if let Some(writer) = writer
+            && let Err(err) = writer.await
+        {
             tracing::error!(error = %err, "the writer task failed");
         }
         self.store.close().await;
@@ -193,6 +285,17 @@ impl Service {
         tracing::info!("daemon stopped");
         report
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn by_name(plugins: Vec<Plugin>) -> HashMap<String, Plugin> {
+    plugins
+        .into_iter()
+        .map(|p| (p.name().to_owned(), p))
+        .collect()
 }
 
 /// The scheduler's view of the checks. An attempt gets a backstop deadline a

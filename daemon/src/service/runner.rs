@@ -26,7 +26,7 @@ pub struct Loaded {
 }
 
 pub struct Runner {
-    pub loaded: RwLock<Arc<Loaded>>,
+    loaded: RwLock<Arc<Loaded>>,
     writer: mpsc::Sender<Message>,
     clock: SharedClock,
     retry: RetryPolicy,
@@ -42,9 +42,9 @@ struct Collected {
 }
 
 /// How an attempt failed before or inside the plugin.
-struct Failed {
-    class: FailureClass,
-    message: String,
+pub struct Failed {
+    pub class: FailureClass,
+    pub message: String,
     retry_after: Option<Duration>,
 }
 
@@ -80,7 +80,15 @@ impl Runner {
         }
     }
 
-    fn loaded(&self) -> Arc<Loaded> {
+    /// Later attempts use `loaded`; attempts in flight keep theirs.
+    pub fn swap(&self, loaded: Loaded) {
+        *self
+            .loaded
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(loaded);
+    }
+
+    pub fn loaded(&self) -> Arc<Loaded> {
         self.loaded
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -101,34 +109,10 @@ impl Runner {
         run_id: &str,
         attempt: u32,
     ) -> Result<Collected, Failed> {
-        let plugin = loaded.plugins.get(&check.connector).ok_or_else(|| Failed {
-            class: FailureClass::Config,
-            message: format!(
-                "connector {:?} is not loaded (is its .wasm in {}?)",
-                check.connector,
-                loaded.config.plugins_dir.display()
-            ),
-            retry_after: None,
-        })?;
-        let resolved = resolve_secrets(&check.config).map_err(|e| Failed {
-            class: FailureClass::Config,
-            message: e.to_string(),
-            retry_after: None,
-        })?;
+        let (plugin, mut invocation) = prepare(loaded, check)?;
         // The host enforces the check's id limit as ids arrive.
         let ids = Arc::new(IdCollector::new());
-        let invocation = Invocation {
-            labels: RunLabels {
-                plugin: check.connector.clone(),
-                check: check.id.clone(),
-                tenant: tenant_of(&loaded.config, &check.system),
-            },
-            config: resolved.json,
-            secrets: resolved.secrets,
-            limits: check.limits.clone(),
-            grants: check.grants.clone(),
-            ids: Some(ids.clone()),
-        };
+        invocation.ids = Some(ids.clone());
         let request = CollectRequest {
             run_id: run_id.to_owned(),
             last_success: self
@@ -146,6 +130,38 @@ impl Runner {
             ids: ids.take(),
         })
     }
+}
+
+/// The plugin of `check` and the invocation of any of its calls: the plugin
+/// config with secrets resolved, the check's limits and grants.
+pub fn prepare<'a>(loaded: &'a Loaded, check: &Check) -> Result<(&'a Plugin, Invocation), Failed> {
+    let plugin = loaded.plugins.get(&check.connector).ok_or_else(|| Failed {
+        class: FailureClass::Config,
+        message: format!(
+            "connector {:?} is not loaded (is its .wasm in {}?)",
+            check.connector,
+            loaded.config.plugins_dir.display()
+        ),
+        retry_after: None,
+    })?;
+    let resolved = resolve_secrets(&check.config).map_err(|e| Failed {
+        class: FailureClass::Config,
+        message: e.to_string(),
+        retry_after: None,
+    })?;
+    let invocation = Invocation {
+        labels: RunLabels {
+            plugin: check.connector.clone(),
+            check: check.id.clone(),
+            tenant: tenant_of(&loaded.config, &check.system),
+        },
+        config: resolved.json,
+        secrets: resolved.secrets,
+        limits: check.limits.clone(),
+        grants: check.grants.clone(),
+        ids: None,
+    };
+    Ok((plugin, invocation))
 }
 
 /// The tenant of the first flow `system` is part of, for log fields.

@@ -17,7 +17,7 @@ use super::report::facts;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::events::{EventBus, RunCompleted};
-use crate::health::{AssetFacts, Book, EntityRef, Mute, Outcome, Status};
+use crate::health::{AssetFacts, Book, EntityRef, Mute, Outcome, Status, Topology};
 use crate::reconcile::{IdSet, difference};
 use crate::store::{
     AuditEntry, IdSetRow, NewEvent, ObservationRow, Period, ReconciliationRow, Rollup, RunRow,
@@ -69,6 +69,13 @@ pub enum Message {
         audit: AuditEntry,
         reply: oneshot::Sender<Result<bool, String>>,
     },
+    /// Write what is queued before this, then end.
+    Stop,
+    /// A reloaded config: judge and reconcile by it from now on.
+    Configure {
+        config: Arc<Config>,
+        topology: Topology,
+    },
 }
 
 pub struct Writer {
@@ -105,6 +112,7 @@ impl Writer {
             tokio::select! {
                 msg = rx.recv() => {
                     let Some(first) = msg else { break };
+                    let mut stop = false;
                     let mut runs = Vec::new();
                     let mut next = Some(first);
                     while let Some(msg) = next.take() {
@@ -115,12 +123,22 @@ impl Writer {
                                 self.write_runs(std::mem::take(&mut runs)).await;
                                 let _ = reply.send(self.set_mute(entity, mute, audit).await);
                             }
+                            Message::Stop => stop = true,
+                            Message::Configure { config, topology } => {
+                                // Runs queued before the reload are judged by the old rules.
+                                self.write_runs(std::mem::take(&mut runs)).await;
+                                self.config = config;
+                                self.book.set_topology(topology, self.clock.now());
+                            }
                         }
-                        if runs.len() < MAX_BATCH {
+                        if runs.len() < MAX_BATCH && !stop {
                             next = rx.try_recv().ok();
                         }
                     }
                     self.write_runs(runs).await;
+                    if stop {
+                        break;
+                    }
                 }
                 _ = sweep.tick() => self.sweep().await,
             }

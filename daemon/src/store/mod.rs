@@ -29,10 +29,10 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use model::{
-    AuditEntry, ErrorRow, HealthEvent, IdSetRow, NativeRow, NewEvent, ObservationRow, Period,
-    Pruned, ReconciliationCounts, ReconciliationRow, Rollup, RunFailure, RunRow, RunWrite,
-    StoredError, StoredObservation, Trigger, WriteBatch, entity_key, entity_kind, from_ms,
-    parse_entity_key, to_ms,
+    AuditEntry, DataScope, Deleted, ErrorRow, HealthEvent, IdSetRow, NativeRow, NewEvent,
+    ObservationRow, Period, Pruned, ReconciliationCounts, ReconciliationRow, Rollup, RunFailure,
+    RunRow, RunWrite, StoredError, StoredObservation, Trigger, WriteBatch, entity_key, entity_kind,
+    from_ms, parse_entity_key, to_ms,
 };
 
 /// Which database a store talks to.
@@ -133,6 +133,26 @@ impl Store {
 /// Turns a config URL into what sqlx expects: `sqlite:PATH` and
 /// `sqlite://PATH` both name a file (relative to the working directory),
 /// created with its folder when missing.
+/// `n` bind parameters numbered from `first` (1-based), comma separated:
+/// `?` on SQLite (numbered parameters cost it a linear lookup each) and `$N`
+/// on Postgres.
+fn placeholders(backend: Backend, first: usize, n: usize) -> String {
+    let mut out = String::with_capacity(n * 4);
+    for i in 0..n {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        match backend {
+            Backend::Sqlite => out.push('?'),
+            Backend::Postgres => {
+                out.push('$');
+                out.push_str(&(first + i).to_string());
+            }
+        }
+    }
+    out
+}
+
 fn normalise_url(url: &str) -> Result<(Backend, String)> {
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         return Ok((Backend::Postgres, url.to_owned()));

@@ -489,3 +489,23 @@ mod tests {
         assert_eq!(Period::Hour.bucket(t), 86_400_000 * 3 + 3_600_000 * 5);
     }
 }
+
+/// What [`Store::delete_data`](super::Store::delete_data) removes: the data
+/// of these checks, systems and flows, of one asset or of all.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DataScope {
+    pub checks: Vec<String>,
+    pub systems: Vec<String>,
+    pub flows: Vec<String>,
+    pub asset: Option<String>,
+}
+
+/// Rows removed by a deletion, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Deleted {
+    pub observations: u64,
+    pub errors: u64,
+    pub id_sets: u64,
+    pub reconciliations: u64,
+    pub missing_ids: u64,
+}

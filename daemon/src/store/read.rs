@@ -99,6 +99,12 @@ impl Store {
         Ok(row.map(RunRow::from_columns))
     }
 
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// How many runs are stored (all checks).
     pub async fn run_count(&self) -> Result<u64> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM runs")
@@ -260,6 +266,60 @@ impl Store {
         .transpose()
     }
 
+    /// The current health of the entities stored under `keys` (see
+    /// [`entity_key`]), in one statement: what the API's loaders batch into.
+    pub async fn health_of(&self, keys: &[String]) -> Result<Vec<(String, EntityHealth)>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT entity, state FROM health WHERE entity IN ({})",
+            super::placeholders(self.backend, 1, keys.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for key in keys {
+            query = query.bind(key.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("entity")?, parse_health(row.try_get("state")?)?)))
+            .collect()
+    }
+
+    /// The latest observation of every asset of each of `checks`, in one
+    /// statement.
+    pub async fn latest_observations(&self, checks: &[String]) -> Result<Vec<StoredObservation>> {
+        if checks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let columns = OBSERVATION_COLUMNS
+            .split(", ")
+            .map(|c| format!("o.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT {columns} FROM observations o JOIN (SELECT check_id, asset,              MAX(observed_at) AS latest FROM observations WHERE check_id IN ({})              GROUP BY check_id, asset) l ON o.check_id = l.check_id AND o.asset = l.asset              AND o.observed_at = l.latest ORDER BY o.check_id, o.asset",
+            super::placeholders(self.backend, 1, checks.len())
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for check in checks {
+            query = query.bind(check.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        let mut out: Vec<StoredObservation> = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let o = observation(row)?;
+            // Two runs observed at the same millisecond: keep one.
+            let dup = out.last().is_some_and(|p| {
+                p.check_id == o.check_id && p.observation.asset == o.observation.asset
+            });
+            if !dup {
+                out.push(o);
+            }
+        }
+        Ok(out)
+    }
+
     /// The current health of `entity`.
     pub async fn health(&self, entity: &EntityRef) -> Result<Option<EntityHealth>> {
         let state: Option<String> =
@@ -342,36 +402,69 @@ impl Store {
         from: SystemTime,
         to: SystemTime,
     ) -> Result<Vec<Rollup>> {
-        let rows = sqlx::query(
-            "SELECT bucket, worst, evaluations, healthy, runs, failed_runs, expected, received, \
-             errored, missing, max_lag_ms FROM rollups \
-             WHERE entity = $1 AND period = $2 AND bucket >= $3 AND bucket < $4 ORDER BY bucket",
-        )
-        .bind(entity_key(entity))
-        .bind(period.as_str())
-        .bind(to_ms(from))
-        .bind(to_ms(to))
-        .fetch_all(&self.pool)
-        .await?;
+        self.rollups_of(std::slice::from_ref(entity), period, from, to)
+            .await
+    }
+
+    /// [`Store::rollups`] of several entities in one statement, by entity then
+    /// oldest first.
+    pub async fn rollups_of(
+        &self,
+        entities: &[EntityRef],
+        period: Period,
+        from: SystemTime,
+        to: SystemTime,
+    ) -> Result<Vec<Rollup>> {
+        if entities.is_empty() {
+            return Ok(Vec::new());
+        }
+        let n = entities.len();
+        let sql = format!(
+            "SELECT entity, bucket, worst, evaluations, healthy, runs, failed_runs, expected, \
+             received, errored, missing, max_lag_ms FROM rollups \
+             WHERE entity IN ({}) AND period = {} AND bucket >= {} AND bucket < {} \
+             ORDER BY entity, bucket",
+            super::placeholders(self.backend, 1, n),
+            super::placeholders(self.backend, n + 1, 1),
+            super::placeholders(self.backend, n + 2, 1),
+            super::placeholders(self.backend, n + 3, 1),
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for entity in entities {
+            query = query.bind(entity_key(entity));
+        }
+        let rows = query
+            .bind(period.as_str())
+            .bind(to_ms(from))
+            .bind(to_ms(to))
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
-            .map(|row| {
+            .filter_map(|row| {
+                let key: String = match row.try_get("entity") {
+                    Ok(k) => k,
+                    Err(e) => return Some(Err(e.into())),
+                };
+                let entity = parse_entity_key(&key)?;
                 let n =
                     |col: &str| -> Result<u64> { Ok(row.try_get::<i64, _>(col)?.max(0) as u64) };
-                Ok(Rollup {
-                    entity: entity.clone(),
-                    period,
-                    bucket_start: from_ms(row.try_get("bucket")?),
-                    worst: status_from_rank(row.try_get("worst")?),
-                    evaluations: n("evaluations")?,
-                    healthy: n("healthy")?,
-                    runs: n("runs")?,
-                    failed_runs: n("failed_runs")?,
-                    expected: unsigned(row.try_get("expected")?),
-                    received: unsigned(row.try_get("received")?),
-                    errored: unsigned(row.try_get("errored")?),
-                    missing: unsigned(row.try_get("missing")?),
-                    max_lag: unsigned(row.try_get("max_lag_ms")?).map(Duration::from_millis),
-                })
+                Some((|| {
+                    Ok(Rollup {
+                        entity,
+                        period,
+                        bucket_start: from_ms(row.try_get("bucket")?),
+                        worst: status_from_rank(row.try_get("worst")?),
+                        evaluations: n("evaluations")?,
+                        healthy: n("healthy")?,
+                        runs: n("runs")?,
+                        failed_runs: n("failed_runs")?,
+                        expected: unsigned(row.try_get("expected")?),
+                        received: unsigned(row.try_get("received")?),
+                        errored: unsigned(row.try_get("errored")?),
+                        missing: unsigned(row.try_get("missing")?),
+                        max_lag: unsigned(row.try_get("max_lag_ms")?).map(Duration::from_millis),
+                    })
+                })())
             })
             .collect()
     }

@@ -13,8 +13,9 @@ use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe, Transaction};
 
 use super::model::{
-    AuditEntry, ErrorRow, HealthEvent, ObservationRow, Period, Pruned, ReconciliationRow, Rollup,
-    RunRow, WriteBatch, count, entity_key, entity_kind, status_rank, to_ms,
+    AuditEntry, DataScope, Deleted, ErrorRow, HealthEvent, ObservationRow, Period, Pruned,
+    ReconciliationRow, Rollup, RunRow, WriteBatch, count, entity_key, entity_kind, status_rank,
+    to_ms,
 };
 use super::{Backend, Result, Store, StoreError};
 use crate::config::Retention;
@@ -48,22 +49,9 @@ async fn insert_many<'a, T>(
         let (chunk, later) = rest.split_at(size);
         let mut sql = String::with_capacity(head.len() + tail.len() + size * columns * 5);
         sql.push_str(head);
-        let mut n = 0;
         for row in 0..size {
             sql.push_str(if row == 0 { "(" } else { ", (" });
-            for col in 0..columns {
-                n += 1;
-                if col > 0 {
-                    sql.push_str(", ");
-                }
-                match backend {
-                    Backend::Sqlite => sql.push('?'),
-                    Backend::Postgres => {
-                        sql.push('$');
-                        sql.push_str(&n.to_string());
-                    }
-                }
-            }
+            sql.push_str(&super::placeholders(backend, row * columns + 1, columns));
             sql.push(')');
         }
         sql.push_str(tail);
@@ -317,6 +305,92 @@ impl Store {
         insert_audit(&mut tx, entry).await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Deletes what the daemon stored about `scope` (observations, errors, id
+    /// sets, reconciliations and missing ids) and records `audit`, in one
+    /// transaction. Runs, health and events stay: they say what happened.
+    pub async fn delete_data(&self, scope: &DataScope, audit: &AuditEntry) -> Result<Deleted> {
+        let mut tx = self.pool.begin().await?;
+        let mut deleted = Deleted::default();
+        let by_check = [
+            ("observations", &mut deleted.observations),
+            ("asset_errors", &mut deleted.errors),
+        ];
+        for (table, count) in by_check {
+            *count = self
+                .delete_in(
+                    &mut tx,
+                    table,
+                    "check_id",
+                    &scope.checks,
+                    scope.asset.as_deref(),
+                )
+                .await?;
+        }
+        deleted.id_sets = self
+            .delete_in(
+                &mut tx,
+                "id_sets",
+                "system_id",
+                &scope.systems,
+                scope.asset.as_deref(),
+            )
+            .await?;
+        deleted.reconciliations = self
+            .delete_in(
+                &mut tx,
+                "reconciliations",
+                "flow_id",
+                &scope.flows,
+                scope.asset.as_deref(),
+            )
+            .await?;
+        deleted.missing_ids = self
+            .delete_in(
+                &mut tx,
+                "missing_ids",
+                "flow_id",
+                &scope.flows,
+                scope.asset.as_deref(),
+            )
+            .await?;
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(deleted)
+    }
+
+    /// `DELETE FROM table WHERE column IN (keys) [AND asset = ?]`; table and
+    /// column are this module's own constants.
+    async fn delete_in(
+        &self,
+        tx: &mut Transaction<'static, Any>,
+        table: &'static str,
+        column: &'static str,
+        keys: &[String],
+        asset: Option<&str>,
+    ) -> Result<u64> {
+        if keys.is_empty() {
+            return Ok(0);
+        }
+        let mut sql = format!(
+            "DELETE FROM {table} WHERE {column} IN ({})",
+            super::placeholders(self.backend, 1, keys.len())
+        );
+        if asset.is_some() {
+            sql.push_str(&format!(
+                " AND asset = {}",
+                super::placeholders(self.backend, keys.len() + 1, 1)
+            ));
+        }
+        let mut query = sqlx::query(AssertSqlSafe(sql));
+        for key in keys {
+            query = query.bind(key.as_str());
+        }
+        if let Some(asset) = asset {
+            query = query.bind(asset);
+        }
+        Ok(query.execute(&mut **tx).await?.rows_affected())
     }
 
     /// Deletes raw runs (with their observations and errors, by cascade) older

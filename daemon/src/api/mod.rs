@@ -1,0 +1,326 @@
+//! The GraphQL API: queries over the config, health and stored runs;
+//! mutations that act through the service and are audited; subscriptions fed
+//! by the event bus and resumable from the store; bearer-token auth with roles
+//! and tenant scope; `/graphql` (POST, GraphiQL on GET, WebSocket on the same
+//! path), `/healthz` and `/readyz`.
+//!
+//! It owns the HTTP surface and what each principal may see and do. It must
+//! not judge health, schedule or write runs: it reads the [`Store`], listens
+//! to the [`EventBus`] and asks the [`Service`] to act.
+
+mod error;
+mod ids;
+mod loaders;
+mod mutation;
+mod query;
+mod subscription;
+mod types;
+mod view;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::{Context, Data, Schema};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{
+    DefaultBodyLimit, FromRequestParts, Request, State as AxumState, WebSocketUpgrade,
+};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+
+pub use error::Code;
+pub use view::Principal;
+
+use crate::clock::SharedClock;
+use crate::config::ApiLimits;
+use crate::events::EventBus;
+use crate::reload::Reloader;
+use crate::service::Service;
+use crate::store::Store;
+use error::error;
+use loaders::Loaders;
+use view::{Index, View};
+
+pub type ApiSchema =
+    Schema<query::QueryRoot, mutation::MutationRoot, subscription::SubscriptionRoot>;
+
+/// What the API reads and acts through.
+pub struct State {
+    pub service: Arc<Service>,
+    pub store: Store,
+    pub bus: EventBus,
+    pub reloader: Arc<Reloader>,
+    pub clock: SharedClock,
+    pub started_at: SystemTime,
+    /// The index of the config in force, rebuilt when a reload swaps it.
+    index: Mutex<Option<Arc<Index>>>,
+}
+
+impl State {
+    pub fn new(
+        service: Arc<Service>,
+        store: Store,
+        bus: EventBus,
+        reloader: Arc<Reloader>,
+        clock: SharedClock,
+    ) -> Self {
+        State {
+            started_at: clock.now(),
+            service,
+            store,
+            bus,
+            reloader,
+            clock,
+            index: Mutex::new(None),
+        }
+    }
+
+    fn index(&self) -> Arc<Index> {
+        let loaded = self.service.loaded();
+        let mut cached = self
+            .index
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &*cached {
+            Some(index) if Arc::ptr_eq(&index.loaded, &loaded) => index.clone(),
+            _ => {
+                let index = Arc::new(Index::new(loaded));
+                *cached = Some(index.clone());
+                index
+            }
+        }
+    }
+
+    /// The view of the holder of `token`, if the config in force knows it.
+    fn view_for(&self, token: &str) -> Option<View> {
+        let index = self.index();
+        let principal = view::authenticate(&index.config().api.tokens, token)?;
+        Some(View { principal, index })
+    }
+}
+
+fn state<'a>(ctx: &Context<'a>) -> &'a Arc<State> {
+    ctx.data_unchecked::<Arc<State>>()
+}
+
+/// The request's view; UNAUTHENTICATED without a valid token.
+fn view<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a View> {
+    ctx.data_opt::<View>().ok_or_else(|| {
+        error(
+            Code::Unauthenticated,
+            "send a valid API token: Authorization: Bearer <token>",
+        )
+    })
+}
+
+/// The schema with `limits`; `state` is absent only to print the SDL.
+pub fn schema(state: Option<Arc<State>>, limits: ApiLimits) -> ApiSchema {
+    let mut builder = Schema::build(
+        query::QueryRoot,
+        mutation::MutationRoot,
+        subscription::SubscriptionRoot,
+    )
+    .extension(error::ErrorCodes)
+    .limit_depth(limits.max_depth)
+    .limit_complexity(limits.max_complexity);
+    if let Some(state) = state {
+        builder = builder.data(state);
+    }
+    builder.finish()
+}
+
+/// The schema in SDL, as `schema.graphql` holds it.
+pub fn sdl() -> String {
+    let mut out = String::from(
+        "# The GraphQL schema of Tributary's API. Generated: do not edit.\n\
+         # Regenerate with `cargo run -p tributary -- schema > schema.graphql`.\n\n",
+    );
+    out.push_str(&schema(None, ApiLimits::default()).sdl());
+    out
+}
+
+#[derive(Clone)]
+struct App {
+    state: Arc<State>,
+    schema: ApiSchema,
+}
+
+/// The HTTP routes of the API.
+pub fn router(state: Arc<State>, limits: ApiLimits) -> Router {
+    let app = App {
+        schema: schema(Some(state.clone()), limits),
+        state,
+    };
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .layer(DefaultBodyLimit::max(
+            usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),
+        ))
+        .with_state(app)
+}
+
+/// Serves `router` on `listener` until `shutdown` resolves; open WebSockets
+/// are closed then.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The token of an `Authorization` header, if any.
+fn token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(view::bearer)
+}
+
+fn request_data(app: &App, view: Option<View>) -> Data {
+    let mut data = Data::default();
+    data.insert(Loaders::new(&app.state.store));
+    if let Some(view) = view {
+        data.insert(view);
+    }
+    data
+}
+
+fn graphql_error(status: StatusCode, code: Code, message: &str) -> Response {
+    let body = serde_json::json!({
+        "data": null,
+        "errors": [{"message": message, "extensions": {"code": code.as_str()}}],
+    });
+    (status, axum::Json(body)).into_response()
+}
+
+async fn graphql_post(AxumState(app): AxumState<App>, headers: HeaderMap, body: Bytes) -> Response {
+    let request: async_graphql::Request = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            return graphql_error(
+                StatusCode::BAD_REQUEST,
+                Code::BadUserInput,
+                &format!("the body is not a GraphQL request: {e}"),
+            );
+        }
+    };
+    let view = match token(&headers) {
+        Some(t) => match app.state.view_for(t) {
+            Some(v) => Some(v),
+            None => {
+                return graphql_error(
+                    StatusCode::UNAUTHORIZED,
+                    Code::Unauthenticated,
+                    "unknown API token",
+                );
+            }
+        },
+        None => None,
+    };
+    let mut request = request;
+    request.data = request_data(&app, view);
+    GraphQLResponse::from(app.schema.execute(request).await).into_response()
+}
+
+/// GraphiQL, or a WebSocket when the request asks to upgrade.
+async fn graphql_get(AxumState(app): AxumState<App>, request: Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    if !parts.headers.contains_key(header::UPGRADE) {
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .subscription_endpoint("/graphql")
+                .finish(),
+        )
+        .into_response();
+    }
+    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(u) => u,
+        Err(e) => return e.into_response(),
+    };
+    // A token in the upgrade request's header is accepted too; browsers
+    // cannot set one, so the connection-init payload is the usual place.
+    let header_view = token(&parts.headers).and_then(|t| app.state.view_for(t));
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .on_upgrade(move |socket| {
+            let state = app.state.clone();
+            let data = request_data(&app, None);
+            GraphQLWebSocket::new(socket, app.schema.clone(), protocol)
+                .with_data(data)
+                .on_connection_init(move |payload| async move {
+                    let mut data = Data::default();
+                    let from_payload = init_token(&payload).and_then(|t| state.view_for(&t));
+                    match from_payload.or(header_view) {
+                        Some(view) => {
+                            data.insert(view);
+                            Ok(data)
+                        }
+                        None => Err(error(
+                            Code::Unauthenticated,
+                            "send a valid API token in the connection_init payload: \
+                             {\"Authorization\": \"Bearer <token>\"}",
+                        )),
+                    }
+                })
+                .keepalive_timeout(Duration::from_secs(60))
+                .serve()
+        })
+}
+
+/// The token of a connection-init payload: `{"Authorization": "Bearer t"}`
+/// (any case) or `{"token": "t"}`.
+fn init_token(payload: &serde_json::Value) -> Option<String> {
+    let obj = payload.as_object()?;
+    for (key, value) in obj {
+        let Some(value) = value.as_str() else {
+            continue;
+        };
+        if key.eq_ignore_ascii_case("authorization") {
+            return view::bearer(value).map(str::to_owned);
+        }
+        if key == "token" {
+            return Some(value.to_owned());
+        }
+    }
+    None
+}
+
+/// Ready when the database answers and the daemon is running.
+async fn readyz(AxumState(app): AxumState<App>) -> Response {
+    match tokio::time::timeout(Duration::from_secs(2), app.state.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
+        Ok(Err(_)) => (StatusCode::SERVICE_UNAVAILABLE, "database not reachable").into_response(),
+        Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "database: no answer in 2s").into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// `schema.graphql` is what clients and reviewers read: it must be the
+    /// schema the daemon serves.
+    #[test]
+    fn schema_graphql_at_the_repository_root_is_the_served_schema() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schema.graphql");
+        let committed = std::fs::read_to_string(&path).unwrap_or_default();
+        assert!(
+            committed == super::sdl(),
+            "{} differs from the served schema; regenerate it with \
+             `cargo run -p tributary -- schema > schema.graphql`",
+            path.display()
+        );
+    }
+}

@@ -1,0 +1,634 @@
+//! The mutation root: run now, re-sync, delete data, mute and unmute, reload
+//! config. Each checks the role and tenant scope, acts through the service or
+//! the store, and leaves an audit entry naming the token that did it.
+//! Mistakes a user can fix come back as `userErrors` with field and code;
+//! failures of the daemon itself as GraphQL errors.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::error::{Code, error, store_error};
+use super::ids::{self, Target};
+use super::types::{CheckNode, Long, Result};
+use super::view::View;
+use super::{State, state, view};
+use crate::config::Role;
+use crate::health::{EntityRef, Mute};
+use crate::plugin::DeleteScope;
+use crate::reload::ReloadError;
+use crate::scheduler::{RunNow, SchedulerError};
+use crate::service::{Action, ActionError};
+use crate::store::{AuditEntry, DataScope, entity_key};
+
+/// Largest number of ids one resync may name.
+const MAX_RESYNC_IDS: usize = 10_000;
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum UserErrorCode {
+    /// The id names nothing this token can see.
+    NotFound,
+    /// The value is not acceptable (see the message).
+    Invalid,
+    /// The connector does not implement the action.
+    Unsupported,
+    /// The check is running already; the run asked for was not queued.
+    AlreadyRunning,
+    /// The plugin or the monitored system refused or failed.
+    ActionFailed,
+}
+
+/// A mistake in the input, with the path of the input field it concerns.
+#[derive(SimpleObject, Clone)]
+pub struct UserError {
+    pub field: Vec<String>,
+    pub code: UserErrorCode,
+    pub message: String,
+}
+
+fn user_error(field: &str, code: UserErrorCode, message: impl Into<String>) -> UserError {
+    UserError {
+        field: vec!["input".to_owned(), field.to_owned()],
+        code,
+        message: message.into(),
+    }
+}
+
+/// The entity `id` names, if visible; otherwise a NOT_FOUND user error on
+/// `field`.
+fn entity(view: &View, id: &ID, field: &str) -> std::result::Result<EntityRef, UserError> {
+    match ids::decode(id) {
+        Some(Target::Entity(e)) if view.sees(&e) => Ok(e),
+        _ => Err(user_error(
+            field,
+            UserErrorCode::NotFound,
+            format!("no entity with id {}", id.as_str()),
+        )),
+    }
+}
+
+async fn audit(
+    ctx: &Context<'_>,
+    view: &View,
+    action: &str,
+    target: String,
+    detail: serde_json::Value,
+) -> Result<()> {
+    let state = state(ctx);
+    state
+        .store
+        .audit(&entry(state, view, action, target, detail))
+        .await
+        .map_err(|e| store_error(&e))
+}
+
+fn entry(
+    state: &State,
+    view: &View,
+    action: &str,
+    target: String,
+    detail: serde_json::Value,
+) -> AuditEntry {
+    AuditEntry {
+        at: state.clock.now(),
+        actor: view.principal.name.clone(),
+        action: action.to_owned(),
+        target,
+        detail: detail.to_string(),
+    }
+}
+
+#[derive(InputObject)]
+pub struct RunCheckInput {
+    pub check_id: ID,
+}
+
+#[derive(SimpleObject)]
+pub struct RunCheckPayload {
+    pub check: Option<CheckNode>,
+    /// A run was queued; it is stored when it finishes (see `runCompleted`).
+    pub queued: bool,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(InputObject)]
+pub struct ResyncInput {
+    pub asset_id: ID,
+    /// The records to send again; all of the asset when absent or empty.
+    pub ids: Option<Vec<String>>,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct ActionPayload {
+    /// What the connector reports it affected.
+    pub affected: Option<Long>,
+    pub message: Option<String>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(InputObject)]
+pub struct DeleteDataInput {
+    /// Delete everything stored for this tenant's flows...
+    pub tenant_id: Option<ID>,
+    /// ...or for this one asset. Exactly one of the two.
+    pub asset_id: Option<ID>,
+    /// Also call the connector's `delete` action on the monitored system.
+    #[graphql(default = false)]
+    pub in_source: bool,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct DeletedCounts {
+    pub observations: Long,
+    pub errors: Long,
+    pub id_sets: Long,
+    pub reconciliations: Long,
+    pub missing_ids: Long,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct DeleteDataPayload {
+    pub deleted: Option<DeletedCounts>,
+    /// What the connectors' `delete` actions report they affected.
+    pub source_affected: Option<Long>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(InputObject)]
+pub struct MuteInput {
+    pub entity_id: ID,
+    pub until: DateTime<Utc>,
+    pub reason: String,
+}
+
+#[derive(InputObject)]
+pub struct UnmuteInput {
+    pub entity_id: ID,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct MutePayload {
+    pub entity_id: Option<ID>,
+    pub muted: bool,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct ReloadConfigPayload {
+    /// Check keys added, removed and changed by the reload.
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub user_errors: Vec<UserError>,
+}
+
+fn count(n: u64) -> Long {
+    Long(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+pub struct MutationRoot;
+
+#[Object]
+impl MutationRoot {
+    /// Runs a check now, outside its schedule (operator).
+    async fn run_check(&self, ctx: &Context<'_>, input: RunCheckInput) -> Result<RunCheckPayload> {
+        let view = view(ctx)?;
+        view.require(Role::Operator)?;
+        let check = match entity(view, &input.check_id, "checkId") {
+            Ok(EntityRef::Check(c)) => c,
+            Ok(_) => {
+                return Ok(RunCheckPayload {
+                    check: None,
+                    queued: false,
+                    user_errors: vec![user_error(
+                        "checkId",
+                        UserErrorCode::Invalid,
+                        "not a check id",
+                    )],
+                });
+            }
+            Err(e) => {
+                return Ok(RunCheckPayload {
+                    check: None,
+                    queued: false,
+                    user_errors: vec![e],
+                });
+            }
+        };
+        let node = view.index.check(&check).cloned().map(CheckNode);
+        match state(ctx).service.run_now(&check) {
+            Ok(RunNow::Queued) => {
+                audit(
+                    ctx,
+                    view,
+                    "run_now",
+                    entity_key(&EntityRef::Check(check)),
+                    json!({}),
+                )
+                .await?;
+                Ok(RunCheckPayload {
+                    check: node,
+                    queued: true,
+                    user_errors: Vec::new(),
+                })
+            }
+            Ok(RunNow::AlreadyRunning) => Ok(RunCheckPayload {
+                check: node,
+                queued: false,
+                user_errors: vec![user_error(
+                    "checkId",
+                    UserErrorCode::AlreadyRunning,
+                    "the check is running now; ask again when it finishes",
+                )],
+            }),
+            Err(SchedulerError::UnknownCheck(_)) => Ok(RunCheckPayload {
+                check: node,
+                queued: false,
+                user_errors: vec![user_error(
+                    "checkId",
+                    UserErrorCode::NotFound,
+                    "the check is not scheduled (was the config just reloaded?)",
+                )],
+            }),
+            Err(SchedulerError::ShuttingDown) => {
+                Err(error(Code::Unavailable, "the daemon is shutting down"))
+            }
+        }
+    }
+
+    /// Asks the monitored system, through the connector's `resync` action, to
+    /// send an asset's records again (operator).
+    async fn resync(&self, ctx: &Context<'_>, input: ResyncInput) -> Result<ActionPayload> {
+        let view = view(ctx)?;
+        view.require(Role::Operator)?;
+        let (check, asset) = match entity(view, &input.asset_id, "assetId") {
+            Ok(EntityRef::Asset { check, asset }) => (check, asset),
+            Ok(_) => {
+                return Ok(failed(user_error(
+                    "assetId",
+                    UserErrorCode::Invalid,
+                    "not an asset id",
+                )));
+            }
+            Err(e) => return Ok(failed(e)),
+        };
+        let ids = input.ids.unwrap_or_default();
+        if ids.len() > MAX_RESYNC_IDS {
+            return Ok(failed(user_error(
+                "ids",
+                UserErrorCode::Invalid,
+                format!("at most {MAX_RESYNC_IDS} ids per resync, not {}", ids.len()),
+            )));
+        }
+        let target = entity_key(&EntityRef::Asset {
+            check: check.clone(),
+            asset: asset.clone(),
+        });
+        let action = Action::Resync {
+            asset,
+            ids: ids.clone(),
+        };
+        let outcome = state(ctx).service.act(&check, action).await;
+        let payload = action_payload(outcome, "assetId");
+        let detail = json!({
+            "ids": ids.len(),
+            "affected": payload.affected.map(|l| l.0),
+            "error": payload.user_errors.first().map(|e| e.message.clone()),
+        });
+        audit(ctx, view, "resync", target, detail).await?;
+        Ok(payload)
+    }
+
+    /// Deletes what Tributary stored for a tenant or an asset (observations,
+    /// errors, id sets, reconciliations, missing ids) and, with `inSource`,
+    /// asks the connectors to delete it in the monitored systems (admin).
+    async fn delete_data(
+        &self,
+        ctx: &Context<'_>,
+        input: DeleteDataInput,
+    ) -> Result<DeleteDataPayload> {
+        let view = view(ctx)?;
+        view.require(Role::Admin)?;
+        let refuse = |e: UserError| DeleteDataPayload {
+            user_errors: vec![e],
+            ..Default::default()
+        };
+        let (target, scope, actions) = match (&input.tenant_id, &input.asset_id) {
+            (Some(id), None) => match entity(view, id, "tenantId") {
+                Ok(EntityRef::Tenant(t)) => tenant_scope(view, &t),
+                Ok(_) => {
+                    return Ok(refuse(user_error(
+                        "tenantId",
+                        UserErrorCode::Invalid,
+                        "not a tenant id",
+                    )));
+                }
+                Err(e) => return Ok(refuse(e)),
+            },
+            (None, Some(id)) => match entity(view, id, "assetId") {
+                Ok(EntityRef::Asset { check, asset }) => asset_scope(view, &check, &asset),
+                Ok(_) => {
+                    return Ok(refuse(user_error(
+                        "assetId",
+                        UserErrorCode::Invalid,
+                        "not an asset id",
+                    )));
+                }
+                Err(e) => return Ok(refuse(e)),
+            },
+            _ => {
+                return Ok(refuse(user_error(
+                    "tenantId",
+                    UserErrorCode::Invalid,
+                    "give exactly one of tenantId and assetId",
+                )));
+            }
+        };
+        let state = state(ctx);
+        let mut source_affected = None;
+        if input.in_source {
+            // Every connector involved must support delete before anything goes.
+            let loaded = &view.index.loaded;
+            for (check, _, _) in &actions {
+                let connector = view.index.check(check).map(|c| c.connector.as_str());
+                let supported = connector
+                    .and_then(|c| loaded.plugins.get(c))
+                    .is_some_and(|p| {
+                        p.descriptor()
+                            .capabilities
+                            .contains(crate::plugin::Capabilities::DELETE)
+                    });
+                if !supported {
+                    return Ok(refuse(user_error(
+                        "inSource",
+                        UserErrorCode::Unsupported,
+                        format!(
+                            "connector {} of check {check} does not implement delete; nothing was deleted",
+                            connector.unwrap_or("?")
+                        ),
+                    )));
+                }
+            }
+            let mut affected = 0u64;
+            for (check, asset, scope) in actions {
+                let assets = match asset {
+                    Some(a) => vec![a],
+                    None => state
+                        .store
+                        .health(&EntityRef::Check(check.clone()))
+                        .await
+                        .map_err(|e| store_error(&e))?
+                        .map(|h| h.assets.into_iter().collect())
+                        .unwrap_or_default(),
+                };
+                for asset in assets {
+                    let action = Action::Delete {
+                        asset,
+                        scope: scope.clone(),
+                    };
+                    let e = match state.service.act(&check, action).await {
+                        Ok(outcome) => {
+                            affected += outcome.affected.unwrap_or(0);
+                            continue;
+                        }
+                        Err(e) => e,
+                    };
+                    let detail = json!({"in_source": true, "error": e.to_string()});
+                    audit(ctx, view, "delete_data", target.clone(), detail).await?;
+                    return Ok(refuse(user_error(
+                        "inSource",
+                        UserErrorCode::ActionFailed,
+                        format!("check {check}: {e}; stored data was kept"),
+                    )));
+                }
+            }
+            source_affected = Some(count(affected));
+        }
+        let detail = json!({
+            "in_source": input.in_source,
+            "source_affected": source_affected.map(|l| l.0),
+        });
+        let deleted = state
+            .store
+            .delete_data(&scope, &entry(state, view, "delete_data", target, detail))
+            .await
+            .map_err(|e| store_error(&e))?;
+        Ok(DeleteDataPayload {
+            deleted: Some(DeletedCounts {
+                observations: count(deleted.observations),
+                errors: count(deleted.errors),
+                id_sets: count(deleted.id_sets),
+                reconciliations: count(deleted.reconciliations),
+                missing_ids: count(deleted.missing_ids),
+            }),
+            source_affected,
+            user_errors: Vec::new(),
+        })
+    }
+
+    /// Mutes an entity until a time: health is still computed and events
+    /// still written, marked muted, so alerts can hold (operator).
+    async fn mute(&self, ctx: &Context<'_>, input: MuteInput) -> Result<MutePayload> {
+        let view = view(ctx)?;
+        view.require(Role::Operator)?;
+        let now = state(ctx).clock.now();
+        let until: std::time::SystemTime = input.until.into();
+        if until <= now {
+            return Ok(mute_refused(user_error(
+                "until",
+                UserErrorCode::Invalid,
+                "until must be in the future",
+            )));
+        }
+        if input.reason.trim().is_empty() {
+            return Ok(mute_refused(user_error(
+                "reason",
+                UserErrorCode::Invalid,
+                "say why it is muted",
+            )));
+        }
+        let mute = Mute {
+            until,
+            reason: input.reason,
+        };
+        set_mute(ctx, view, &input.entity_id, Some(mute)).await
+    }
+
+    /// Lifts a mute (operator).
+    async fn unmute(&self, ctx: &Context<'_>, input: UnmuteInput) -> Result<MutePayload> {
+        let view = view(ctx)?;
+        view.require(Role::Operator)?;
+        set_mute(ctx, view, &input.entity_id, None).await
+    }
+
+    /// Reads the config file again and swaps it in if it is valid; otherwise
+    /// the running config stays and the errors come back (admin).
+    async fn reload_config(&self, ctx: &Context<'_>) -> Result<ReloadConfigPayload> {
+        let view = view(ctx)?;
+        view.require(Role::Admin)?;
+        if view.tenant_scope().is_some() {
+            return Err(error(
+                Code::Forbidden,
+                "the config spans tenants: reloading it needs a token without a tenant scope",
+            ));
+        }
+        let state = state(ctx);
+        let result = state.reloader.reload(&state.service).await;
+        let (payload, detail) = match result {
+            Ok(s) => {
+                let detail = json!({"added": s.added, "removed": s.removed, "changed": s.changed});
+                (
+                    ReloadConfigPayload {
+                        added: s.added,
+                        removed: s.removed,
+                        changed: s.changed,
+                        user_errors: Vec::new(),
+                    },
+                    detail,
+                )
+            }
+            Err(ReloadError::Service(_)) => {
+                return Err(error(Code::Unavailable, "the daemon is shutting down"));
+            }
+            Err(e) => {
+                let message = e.to_string();
+                (
+                    ReloadConfigPayload {
+                        user_errors: vec![UserError {
+                            field: vec!["config".to_owned()],
+                            code: UserErrorCode::Invalid,
+                            message: message.clone(),
+                        }],
+                        ..Default::default()
+                    },
+                    json!({"error": message}),
+                )
+            }
+        };
+        let file = state.reloader.status().file.display().to_string();
+        audit(ctx, view, "reload_config", format!("config:{file}"), detail).await?;
+        Ok(payload)
+    }
+}
+
+fn failed(e: UserError) -> ActionPayload {
+    ActionPayload {
+        user_errors: vec![e],
+        ..Default::default()
+    }
+}
+
+fn mute_refused(e: UserError) -> MutePayload {
+    MutePayload {
+        user_errors: vec![e],
+        ..Default::default()
+    }
+}
+
+fn action_payload(
+    outcome: std::result::Result<crate::plugin::ActionOutcome, ActionError>,
+    field: &str,
+) -> ActionPayload {
+    match outcome {
+        Ok(o) => ActionPayload {
+            affected: o.affected.map(count),
+            message: o.message,
+            user_errors: Vec::new(),
+        },
+        Err(e) => {
+            let code = match e {
+                ActionError::Unsupported { .. } => UserErrorCode::Unsupported,
+                ActionError::UnknownCheck(_) => UserErrorCode::NotFound,
+                ActionError::Failed(_) => UserErrorCode::ActionFailed,
+            };
+            failed(user_error(field, code, e.to_string()))
+        }
+    }
+}
+
+async fn set_mute(
+    ctx: &Context<'_>,
+    view: &View,
+    id: &ID,
+    mute: Option<Mute>,
+) -> Result<MutePayload> {
+    let entity = match entity(view, id, "entityId") {
+        Ok(e) => e,
+        Err(e) => return Ok(mute_refused(e)),
+    };
+    let muting = mute.is_some();
+    let done = state(ctx)
+        .service
+        .mute(entity.clone(), mute, &view.principal.name)
+        .await
+        .map_err(|e| error(Code::Unavailable, e.to_string()))?;
+    if !done {
+        return Ok(mute_refused(user_error(
+            "entityId",
+            UserErrorCode::Invalid,
+            "the entity has no health yet; mute it once it has been evaluated",
+        )));
+    }
+    Ok(MutePayload {
+        entity_id: Some(ids::entity_id(&entity)),
+        muted: muting,
+        user_errors: Vec::new(),
+    })
+}
+
+/// Plugin delete actions of one check: on one asset, or (`None`) on every
+/// asset its runs have reported.
+type SourceDelete = (String, Option<String>, DeleteScope);
+
+/// What a tenant's data is: its flows, their systems, the checks on those,
+/// and per check and known asset the plugin delete of the tenant's part.
+fn tenant_scope(view: &View, tenant: &str) -> (String, DataScope, Vec<SourceDelete>) {
+    let index = &view.index;
+    let mut scope = DataScope::default();
+    for flow in index.flows_of(tenant) {
+        scope.flows.push(flow.id.clone());
+        for s in std::iter::once(&flow.upstream).chain(&flow.downstream) {
+            if !scope.systems.contains(s) {
+                scope.systems.push(s.clone());
+            }
+        }
+    }
+    for s in &scope.systems {
+        scope
+            .checks
+            .extend(index.checks_of(s).map(|c| c.id.clone()));
+    }
+    let actions = scope
+        .checks
+        .iter()
+        .map(|c| (c.clone(), None, DeleteScope::Tenant(tenant.to_owned())))
+        .collect();
+    (
+        entity_key(&EntityRef::Tenant(tenant.to_owned())),
+        scope,
+        actions,
+    )
+}
+
+fn asset_scope(view: &View, check: &str, asset: &str) -> (String, DataScope, Vec<SourceDelete>) {
+    let index = &view.index;
+    let system = index
+        .check(check)
+        .map(|c| c.system.clone())
+        .unwrap_or_default();
+    let scope = DataScope {
+        checks: vec![check.to_owned()],
+        flows: index.flows_with(&system).map(|f| f.id.clone()).collect(),
+        systems: vec![system],
+        asset: Some(asset.to_owned()),
+    };
+    let target = entity_key(&EntityRef::Asset {
+        check: check.to_owned(),
+        asset: asset.to_owned(),
+    });
+    (
+        target,
+        scope,
+        vec![(check.to_owned(), Some(asset.to_owned()), DeleteScope::Asset)],
+    )
+}

@@ -1,0 +1,196 @@
+//! The query root: entry points into tenants, nodes by id, health events,
+//! connectors, the daemon's own status and the audit log.
+
+use async_graphql::connection::Connection;
+use async_graphql::{Context, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::error::{Code, error, store_error};
+use super::types::{
+    CheckNode, ConfigStatus, Connector, Daemon, EventFilter, HealthEventFilter, HealthEventNode,
+    Long, Node, Result, StoreBackend, TenantNode, cursor, events_after, node, offset_page,
+    page_size, time, uncursor,
+};
+use super::{state, view};
+use crate::config::Role;
+use crate::health::EntityRef;
+use crate::store::Backend;
+
+pub struct QueryRoot;
+
+/// One entry of the audit log.
+#[derive(SimpleObject)]
+pub struct AuditRecord {
+    pub at: DateTime<Utc>,
+    /// The token name that did it.
+    pub actor: String,
+    /// `run_now`, `resync`, `delete_data`, `mute`, `unmute`, `reload_config`.
+    pub action: String,
+    /// What it was done to (an entity key such as `check:orders`).
+    pub target: String,
+    /// The mutation's arguments and outcome, as JSON text.
+    pub detail: String,
+}
+
+#[Object]
+impl QueryRoot {
+    /// Any tenant, flow, system, check, asset or run by its global id; null
+    /// when it does not exist or is outside the token's tenant.
+    async fn node(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Node>> {
+        node(ctx, &id).await
+    }
+
+    /// Tenants in config order; `search` matches name or key, any case.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn tenants(
+        &self,
+        ctx: &Context<'_>,
+        search: Option<String>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, TenantNode>> {
+        let view = view(ctx)?;
+        let needle = search.map(|s| s.to_lowercase());
+        let tenants = view
+            .index
+            .config()
+            .tenants
+            .iter()
+            .filter(|t| view.sees(&EntityRef::Tenant(t.id.clone())))
+            .filter(|t| {
+                needle.as_deref().is_none_or(|n| {
+                    t.name.to_lowercase().contains(n) || t.id.to_lowercase().contains(n)
+                })
+            })
+            .cloned()
+            .map(TenantNode)
+            .collect();
+        offset_page(tenants, first, after)
+    }
+
+    /// A tenant by its config key.
+    async fn tenant(&self, ctx: &Context<'_>, key: String) -> Result<Option<TenantNode>> {
+        let view = view(ctx)?;
+        Ok(view
+            .sees(&EntityRef::Tenant(key.clone()))
+            .then(|| view.index.tenant(&key).cloned().map(TenantNode))
+            .flatten())
+    }
+
+    /// A check by its config key.
+    async fn check(&self, ctx: &Context<'_>, key: String) -> Result<Option<CheckNode>> {
+        let view = view(ctx)?;
+        Ok(view
+            .sees(&EntityRef::Check(key.clone()))
+            .then(|| view.index.check(&key).cloned().map(CheckNode))
+            .flatten())
+    }
+
+    /// Health changes in sequence order, after the cursor (or from the first).
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn health_events(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<HealthEventFilter>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, HealthEventNode>> {
+        let view = view(ctx)?;
+        let size = page_size(first)?;
+        let filter = EventFilter::new(view, filter)?;
+        let after = uncursor(after.as_deref(), "s:")?
+            .map(|s| s.parse::<i64>())
+            .transpose()
+            .map_err(|_| error(Code::BadUserInput, "invalid cursor"))?;
+        let (mut events, _) =
+            events_after(state(ctx), view, &filter, after.unwrap_or(0), size + 1).await?;
+        let more = events.len() > size;
+        events.truncate(size);
+        let mut conn = Connection::new(after.is_some(), more);
+        conn.edges.extend(events.into_iter().map(|e| {
+            async_graphql::connection::Edge::new(
+                cursor(&format!("s:{}", e.seq)),
+                HealthEventNode(e),
+            )
+        }));
+        Ok(conn)
+    }
+
+    /// The highest health event sequence number so far: subscribe with it as
+    /// `afterSeq` to get everything after this moment.
+    async fn last_event_seq(&self, ctx: &Context<'_>) -> Result<Long> {
+        view(ctx)?;
+        Ok(Long(
+            state(ctx)
+                .store
+                .last_event_seq()
+                .await
+                .map_err(|e| store_error(&e))?,
+        ))
+    }
+
+    /// The connector plugins loaded.
+    async fn connectors(&self, ctx: &Context<'_>) -> Result<Vec<Connector>> {
+        let view = view(ctx)?;
+        let mut out: Vec<Connector> = view.index.loaded.plugins.values().map(Into::into).collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// The daemon itself: version, config status, last reload error.
+    async fn daemon(&self, ctx: &Context<'_>) -> Result<Daemon> {
+        let view = view(ctx)?;
+        let state = state(ctx);
+        let reload = state.reloader.status();
+        let config = view.index.config();
+        let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+        Ok(Daemon {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            started_at: time(state.started_at),
+            store: match state.store.backend() {
+                Backend::Sqlite => StoreBackend::Sqlite,
+                Backend::Postgres => StoreBackend::Postgres,
+            },
+            config: ConfigStatus {
+                file: reload.file.display().to_string(),
+                loaded_at: time(reload.loaded_at),
+                last_reload_attempt_at: reload.attempted_at.map(time),
+                last_reload_error: reload.last_error,
+                reloads_succeeded: Long(reload.succeeded as i64),
+                reloads_failed: Long(reload.failed as i64),
+                tenants: count(config.tenants.len()),
+                flows: count(config.flows.len()),
+                checks: count(config.checks.len()),
+            },
+            running_checks: count(state.service.stats().running),
+        })
+    }
+
+    /// The latest audit entries, newest first (admin only).
+    async fn audit_log(&self, ctx: &Context<'_>, last: Option<i32>) -> Result<Vec<AuditRecord>> {
+        let view = view(ctx)?;
+        view.require(Role::Admin)?;
+        if view.tenant_scope().is_some() {
+            return Err(error(
+                Code::Forbidden,
+                "the audit log spans tenants: it needs a token without a tenant scope",
+            ));
+        }
+        let n = page_size(last)?;
+        let rows = state(ctx)
+            .store
+            .audit_log(n as u32)
+            .await
+            .map_err(|e| store_error(&e))?;
+        Ok(rows
+            .into_iter()
+            .map(|a| AuditRecord {
+                at: time(a.at),
+                actor: a.actor,
+                action: a.action,
+                target: a.target,
+                detail: a.detail,
+            })
+            .collect())
+    }
+}

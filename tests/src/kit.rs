@@ -1,0 +1,327 @@
+//! A daemon for end-to-end tests: the real example plugin in the real host,
+//! a fake of the document service it watches on 127.0.0.1, a SQLite file in a
+//! temporary folder, and the GraphQL API on a loopback port.
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use plugin_sdk::harness::{Recorded, Reply, TestServer};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use tributary::clock::SharedClock;
+use tributary::config::{Options, parse_with};
+use tributary::events::EventBus;
+use tributary::health::{EntityHealth, EntityRef, Status};
+use tributary::plugin::{HostConfig, PluginHost};
+use tributary::scheduler::RunNow;
+use tributary::service::Service;
+use tributary::store::{HealthEvent, Store};
+
+use crate::plugin;
+
+/// API tokens every test config holds: `(token, name, role, tenant)`.
+pub const TOKENS: [(&str, &str, &str, Option<&str>); 5] = [
+    ("admin-token", "admin", "admin", None),
+    ("operator-token", "operator", "operator", None),
+    ("viewer-token", "viewer", "viewer", None),
+    ("acme-admin-token", "acme-admin", "admin", Some("acme")),
+    (
+        "globex-viewer-token",
+        "globex-viewer",
+        "viewer",
+        Some("globex"),
+    ),
+];
+
+/// The `[[api.tokens]]` of [`TOKENS`], hashed; tenant `globex` comes with it
+/// (a tenant without flows until a test adds some).
+fn api_tokens() -> String {
+    let mut out = String::from("[[tenants]]\nid = \"globex\"\nname = \"Globex\"\n\n");
+    for (token, name, role, tenant) in TOKENS {
+        let hash = hex_sha256(token);
+        out.push_str(&format!(
+            "[[api.tokens]]\nname = \"{name}\"\nsha256 = \"{hash}\"\nrole = \"{role}\"\n"
+        ));
+        if let Some(t) = tenant {
+            out.push_str(&format!("tenant = \"{t}\"\n"));
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn hex_sha256(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+pub const TOKEN: &str = "daemon-test-token";
+
+/// What the fake document service answers; tests change it as they go.
+#[derive(Debug, Clone, Default)]
+pub struct Fake {
+    pub ids: Vec<String>,
+    /// `Some(status)`: every request fails with it.
+    pub fail_with: Option<u16>,
+    /// Document errors the stats report: `{kind, message, document_id, log_url}`.
+    pub errors: Vec<serde_json::Value>,
+}
+
+pub fn doc_ids(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("doc-{i:03}")).collect()
+}
+
+pub async fn document_service(fake: Arc<Mutex<Fake>>) -> TestServer {
+    TestServer::start(move |req: &Recorded| {
+        let fake = fake.lock().unwrap().clone();
+        if let Some(status) = fake.fail_with {
+            return Reply::json(status, json!({"error": "service unavailable"}));
+        }
+        if req.header("authorization") != Some(&format!("Bearer {TOKEN}")) {
+            return Reply::json(401, json!({"error": "unauthorized"}));
+        }
+        match req.path.as_str() {
+            "/v1/tenants/acme/stats" => Reply::json(
+                200,
+                json!({
+                    "documents": {"expected": null, "received": fake.ids.len(), "failed": fake.errors.len()},
+                    "last_received": null,
+                    "updated_at": "2026-11-20T10:00:00Z",
+                    "errors": fake.errors
+                }),
+            ),
+            "/v1/tenants/acme/documents/ids" => {
+                let start: usize = req.query_param("cursor").map_or(0, |c| c.parse().unwrap());
+                let limit: usize = req.query_param("limit").unwrap().parse().unwrap();
+                let end = (start + limit).min(fake.ids.len());
+                let next = (end < fake.ids.len()).then(|| end.to_string());
+                Reply::json(
+                    200,
+                    json!({"ids": fake.ids[start..end], "next_cursor": next}),
+                )
+            }
+            "/v1/tenants/acme/documents/resync" if req.method == "POST" => {
+                let n = req.json().and_then(|b| b["ids"].as_array().map(Vec::len));
+                Reply::json(202, json!({"accepted": n.unwrap_or(0)}))
+            }
+            _ => Reply::status(404),
+        }
+    })
+    .await
+}
+
+/// A config with tenant `acme`, flow `docs` from system `ingest` to
+/// `warehouse`, and one example check per `(id, system, service url, rules)`.
+pub fn config_text(dir: &Path, checks: &[(&str, &str, &str, &str)]) -> String {
+    let token_file = dir.join("token");
+    std::fs::write(&token_file, TOKEN).unwrap();
+    let mut text = format!(
+        r#"
+plugins_dir = "{plugins}"
+data_dir = "{data}"
+
+{tokens}
+
+[storage]
+url = "sqlite://{db}"
+
+[[tenants]]
+id = "acme"
+name = "Acme"
+
+[[systems]]
+id = "ingest"
+name = "Ingest"
+kind = "service"
+
+[[systems]]
+id = "warehouse"
+name = "Warehouse"
+kind = "service"
+
+[[flows]]
+id = "docs"
+tenant = "acme"
+name = "Acme documents"
+upstream = "ingest"
+downstream = ["warehouse"]
+"#,
+        plugins = plugin("example").parent().unwrap().display(),
+        data = dir.join("data").display(),
+        db = dir.join("tributary.db").display(),
+        tokens = api_tokens(),
+    );
+    for (id, system, url, rules) in checks {
+        text.push_str(&format!(
+            r#"
+[[checks]]
+id = "{id}"
+system = "{system}"
+connector = "example"
+schedule = {{ every = "1h" }}
+timeout = "10s"
+grants = {{ allowed_hosts = ["{url}"] }}
+config = {{ base_url = "{url}", tenant = "acme", token = {{ file = "{token}" }}, collect_ids = true }}
+
+[checks.rules]
+{rules}
+"#,
+            token = token_file.display(),
+        ));
+    }
+    text
+}
+
+pub struct Daemon {
+    pub service: Arc<Service>,
+    pub store: Store,
+    pub bus: EventBus,
+    pub clock: SharedClock,
+    pub host: PluginHost,
+    pub config_file: PathBuf,
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts the daemon core in this process on `text` (a config from
+/// [`config_text`] written for `dir`).
+pub async fn start(
+    dir: tempfile::TempDir,
+    text: &str,
+    clock: SharedClock,
+    bus: EventBus,
+) -> Daemon {
+    let mut host_config = HostConfig::new(dir.path().join("cache"));
+    host_config.clock = clock.clone();
+    let host = PluginHost::new(host_config).unwrap();
+    let example = host.load(plugin("example")).await.unwrap();
+    let schemas = [(
+        "example".to_owned(),
+        serde_json::from_str(&example.descriptor().config_schema).unwrap(),
+    )]
+    .into();
+    let file = dir.path().join("tributary.toml");
+    std::fs::write(&file, text).unwrap();
+    let config = parse_with(text, &file, &schemas, Options::default()).expect("valid config");
+    let store = Store::open(&config.storage.url).await.unwrap();
+    let service = Service::start(
+        config,
+        vec![example],
+        store.clone(),
+        bus.clone(),
+        clock.clone(),
+    )
+    .await
+    .unwrap();
+    Daemon {
+        service: Arc::new(service),
+        store,
+        bus,
+        clock,
+        host,
+        config_file: file,
+        dir,
+    }
+}
+
+/// Polls `probe` until it gives `Some`, failing after 30 s with `what`.
+pub async fn eventually<T, F, Fut>(what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+impl Daemon {
+    pub async fn runs_of(&self, check: &str) -> usize {
+        self.store.runs(check, None, 1000).await.unwrap().len()
+    }
+
+    pub async fn wait_runs(&self, check: &str, n: usize) {
+        eventually(&format!("{n} runs of {check}"), || async {
+            (self.runs_of(check).await >= n).then_some(())
+        })
+        .await;
+    }
+
+    /// Asks for a run now (waiting while the previous one is still being
+    /// wrapped up) and waits until it is stored.
+    pub async fn run_now(&self, check: &str) {
+        let before = self.runs_of(check).await;
+        eventually(&format!("a run of {check} queued"), || async {
+            (self.service.run_now(check).unwrap() == RunNow::Queued).then_some(())
+        })
+        .await;
+        self.wait_runs(check, before + 1).await;
+    }
+
+    /// The stored health of `entity`, which must have one.
+    pub async fn health(&self, entity: &EntityRef) -> EntityHealth {
+        self.store.health(entity).await.unwrap().unwrap()
+    }
+
+    pub async fn status(&self, entity: &EntityRef) -> Status {
+        self.health(entity).await.state.status
+    }
+
+    pub async fn events_of(&self, entity: &EntityRef) -> Vec<HealthEvent> {
+        let all = self.store.events_after(0, 10_000).await.unwrap();
+        all.into_iter().filter(|e| &e.entity == entity).collect()
+    }
+}
+
+/// The `tributary` binary `cargo test --workspace` built next to this test.
+pub fn daemon_binary() -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let bin = deps
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join(format!("tributary{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.exists(),
+        "{} not built: run the tests with `cargo test --workspace`",
+        bin.display()
+    );
+    bin
+}
+
+impl Daemon {
+    /// Serves this daemon's GraphQL API on a loopback port, as `serve` does;
+    /// returns its base URL (`http://127.0.0.1:PORT`).
+    pub async fn serve_api(&self) -> String {
+        let reloader = Arc::new(tributary::reload::Reloader::new(
+            self.host.clone(),
+            self.config_file.clone(),
+            self.clock.clone(),
+        ));
+        let state = Arc::new(tributary::api::State::new(
+            self.service.clone(),
+            self.store.clone(),
+            self.bus.clone(),
+            reloader,
+            self.clock.clone(),
+        ));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = self.service.loaded().config.api.limits;
+        let router = tributary::api::router(state, limits);
+        tokio::spawn(tributary::api::serve(
+            listener,
+            router,
+            std::future::pending(),
+        ));
+        format!("http://{addr}")
+    }
+}
