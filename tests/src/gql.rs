@@ -135,6 +135,37 @@ impl Protocol {
     }
 }
 
+/// A status page's query: a tenant's flows with the health of every system,
+/// check and asset, counts, freshness and history bars.
+pub const DASHBOARD: &str = r#"
+query Dashboard($search: String) {
+  tenants(search: $search, first: 10) {
+    edges { cursor node {
+      id key name health { status since }
+      flows(first: 100) { nodes {
+        id key name health { status reasons { rule status message childId } }
+        links { runbook }
+        upstream { key name health { status } }
+        downstream {
+          key name kind health { status }
+          checks {
+            key connector schedule lastSuccess health { status }
+            assets(first: 10) { nodes {
+              id key kind
+              counts { expected received missing errored }
+              freshness { updatedAt ageSeconds }
+              health { status reasons { rule message } }
+              history(days: 3) { day status uptimePercent runs }
+            } }
+          }
+        }
+        history(days: 90) { day status uptimePercent }
+      } }
+    } }
+    pageInfo { hasNextPage }
+  }
+}"#;
+
 type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 

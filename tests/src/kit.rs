@@ -325,3 +325,39 @@ impl Daemon {
         format!("http://{addr}")
     }
 }
+
+/// A config of tenant `acme` with `flows` flows of `systems` systems each
+/// (`s{flow}-{n}`, the first upstream), every system watched by one example
+/// check (`c{flow}-{n}`, hourly, without ids) against the service at `url`.
+pub fn fleet_text(dir: &Path, flows: usize, systems: usize, url: &str) -> String {
+    let mut text = config_text(dir, &[]);
+    let token = dir.join("token");
+    for f in 0..flows {
+        for n in 0..systems {
+            text.push_str(&format!(
+                "[[systems]]\nid = \"s{f}-{n}\"\nname = \"System {f}.{n}\"\nkind = \"service\"\n\n\
+                 [[checks]]\nid = \"c{f}-{n}\"\nsystem = \"s{f}-{n}\"\nconnector = \"example\"\n\
+                 schedule = {{ every = \"1h\" }}\ngrants = {{ allowed_hosts = [\"{url}\"] }}\n\
+                 config = {{ base_url = \"{url}\", tenant = \"acme\", token = {{ file = \"{}\" }} }}\n\n",
+                token.display()
+            ));
+        }
+        let downstream: Vec<String> = (1..systems).map(|n| format!("\"s{f}-{n}\"")).collect();
+        text.push_str(&format!(
+            "[[flows]]\nid = \"f{f}\"\ntenant = \"acme\"\nname = \"Flow {f}\"\n\
+             upstream = \"s{f}-0\"\ndownstream = [{}]\n\n",
+            downstream.join(", ")
+        ));
+    }
+    text
+}
+
+impl Daemon {
+    /// Waits until `n` runs (of any checks) are stored.
+    pub async fn wait_total_runs(&self, n: u64) {
+        eventually(&format!("{n} runs stored"), || async {
+            (self.store.run_count().await.unwrap() >= n).then_some(())
+        })
+        .await;
+    }
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tributary::events::EventBus;
 use tributary::health::EntityRef;
-use tributary_tests::gql::{Client, Protocol, Refused, Subscription};
+use tributary_tests::gql::{Client, DASHBOARD, Protocol, Refused, Subscription};
 use tributary_tests::kit::{
     Daemon, Fake, config_text, daemon_binary, doc_ids, document_service, eventually, start,
 };
@@ -98,35 +98,6 @@ fn warehouse_asset() -> EntityRef {
         asset: "documents".into(),
     }
 }
-
-const DASHBOARD: &str = r#"
-query Dashboard($search: String) {
-  tenants(search: $search, first: 10) {
-    edges { cursor node {
-      id key name health { status since }
-      flows(first: 100) { nodes {
-        id key name health { status reasons { rule status message childId } }
-        links { runbook }
-        upstream { key name health { status } }
-        downstream {
-          key name kind health { status }
-          checks {
-            key connector schedule lastSuccess health { status }
-            assets(first: 10) { nodes {
-              id key kind
-              counts { expected received missing errored }
-              freshness { updatedAt ageSeconds }
-              health { status reasons { rule message } }
-              history(days: 3) { day status uptimePercent runs }
-            } }
-          }
-        }
-        history(days: 90) { day status uptimePercent }
-      } }
-    } }
-    pageInfo { hasNextPage }
-  }
-}"#;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_query_shows_counts_health_reasons_and_history() {

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use async_graphql::dataloader::{DataLoader, Loader};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 
 use crate::health::{EntityHealth, EntityRef};
 use crate::store::{Period, Rollup, Store, StoreError, StoredObservation, from_ms, to_ms};
@@ -101,18 +101,19 @@ impl Loader<HistoryKey> for HistoryLoader {
     }
 }
 
-/// One request's loaders: made per request so nothing is served stale from a
-/// cache across requests.
+/// One request's loaders, caching what they read: a flow list primes them
+/// (see `types::prime`) so deeper fields hit the cache. Made per request so
+/// nothing is served stale across requests.
 pub struct Loaders {
-    pub health: DataLoader<HealthLoader>,
-    pub observations: DataLoader<ObservationLoader>,
-    pub history: DataLoader<HistoryLoader>,
+    pub health: DataLoader<HealthLoader, HashMapCache>,
+    pub observations: DataLoader<ObservationLoader, HashMapCache>,
+    pub history: DataLoader<HistoryLoader, HashMapCache>,
 }
 
 impl Loaders {
     pub fn new(store: &Store) -> Self {
-        fn make<L: Send + Sync + 'static>(l: L) -> DataLoader<L> {
-            DataLoader::new(l, tokio::spawn)
+        fn make<L: Send + Sync + 'static>(l: L) -> DataLoader<L, HashMapCache> {
+            DataLoader::with_cache(l, tokio::spawn, HashMapCache::default())
                 .max_batch_size(MAX_BATCH)
                 .delay(Duration::from_micros(500))
         }

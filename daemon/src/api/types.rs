@@ -432,18 +432,82 @@ impl TenantNode {
         after: Option<String>,
     ) -> Result<Connection<String, FlowNode>> {
         let view = view(ctx)?;
-        let flows = view
+        let flows: Vec<FlowNode> = view
             .index
             .flows_of(&self.0.id)
             .cloned()
             .map(FlowNode)
             .collect();
-        offset_page(flows, first, after)
+        let page = offset_page(flows, first, after)?;
+        let ahead = ctx.look_ahead();
+        let asks = |f: &str| {
+            ahead.field("nodes").field(f).exists()
+                || ahead.field("edges").field("node").field(f).exists()
+        };
+        if asks("health") || asks("upstream") || asks("downstream") {
+            let flows: Vec<&Flow> = page.edges.iter().map(|e| &e.node.0).collect();
+            prime(ctx, view, &flows).await?;
+        }
+        Ok(page)
     }
     /// Daily buckets, oldest first, ending today (UTC); 90 days unless asked.
     async fn history(&self, ctx: &Context<'_>, days: Option<i32>) -> Result<Vec<HistoryBucket>> {
         history_of(ctx, &self.entity(), days).await
     }
+}
+
+/// Reads, in three statements, the health of `flows`, their systems, the
+/// checks on those and their assets, and the checks' latest observations, so
+/// the fields below a flow list find them cached: a status page then costs
+/// the same statements for 2 flows or 100, and no resolver waits on a
+/// batching timer.
+async fn prime(ctx: &Context<'_>, view: &View, flows: &[&Flow]) -> Result<()> {
+    let index = &view.index;
+    let mut keys = Vec::new();
+    let mut checks = Vec::new();
+    for flow in flows {
+        keys.push(entity_key(&EntityRef::Flow(flow.id.clone())));
+        for system in std::iter::once(&flow.upstream).chain(&flow.downstream) {
+            keys.push(entity_key(&EntityRef::System(system.clone())));
+            for check in index.checks_of(system) {
+                keys.push(entity_key(&EntityRef::Check(check.id.clone())));
+                checks.push(check.id.clone());
+            }
+        }
+    }
+    let loaders = loaders(ctx);
+    let health = loaders
+        .health
+        .load_many(keys)
+        .await
+        .map_err(|e| store_error(&e))?;
+    let assets: Vec<String> = checks
+        .iter()
+        .filter_map(|c| {
+            health
+                .get(&entity_key(&EntityRef::Check(c.clone())))
+                .map(|h| (c, h))
+        })
+        .flat_map(|(c, h)| {
+            h.assets.iter().map(move |a| {
+                entity_key(&EntityRef::Asset {
+                    check: c.clone(),
+                    asset: a.clone(),
+                })
+            })
+        })
+        .collect();
+    loaders
+        .health
+        .load_many(assets)
+        .await
+        .map_err(|e| store_error(&e))?;
+    loaders
+        .observations
+        .load_many(checks)
+        .await
+        .map_err(|e| store_error(&e))?;
+    Ok(())
 }
 
 // -------------------------------------------------------------------- flow
