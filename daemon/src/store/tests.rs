@@ -563,6 +563,214 @@ async fn the_audit_log_keeps_who_did_what() {
 }
 
 #[tokio::test]
+async fn batched_reads_return_each_key_once_and_the_latest_observation() {
+    on_both(|store| async move {
+        // c1 observes `orders` twice (the later wins) and `users` once; c2 once.
+        let mut writes = vec![
+            write_of(
+                run("r1", "c1", 0, None),
+                vec![observation("orders", 10, &[])],
+            ),
+            write_of(
+                run("r2", "c1", 60, None),
+                vec![observation("orders", 20, &[]), observation("users", 5, &[])],
+            ),
+            write_of(
+                run("r3", "c2", 30, None),
+                vec![observation("orders", 7, &[])],
+            ),
+        ];
+        for w in &mut writes {
+            for o in &mut w.observations {
+                o.freshness = Some(w.run.started_at);
+            }
+        }
+        let healthy = |secs| EntityHealth {
+            state: HealthState {
+                status: Status::Healthy,
+                since: at(secs),
+                reasons: vec![],
+                recent: vec![Status::Healthy],
+                muted: None,
+            },
+            history: vec![],
+            daily: vec![],
+            last_success: None,
+            assets: Default::default(),
+        };
+        store
+            .write(&WriteBatch {
+                runs: writes,
+                health: vec![
+                    (EntityRef::Check("c1".into()), healthy(1)),
+                    (EntityRef::Flow("f".into()), healthy(2)),
+                ],
+                ..WriteBatch::default()
+            })
+            .await
+            .unwrap();
+        let keys: Vec<String> = ["check:c1", "flow:f", "check:unknown"]
+            .map(String::from)
+            .to_vec();
+        let mut health = store.health_of(&keys).await.unwrap();
+        health.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            health
+                .iter()
+                .map(|(k, h)| (k.as_str(), h.state.since))
+                .collect::<Vec<_>>(),
+            [("check:c1", at(1)), ("flow:f", at(2))]
+        );
+        assert!(store.health_of(&[]).await.unwrap().is_empty());
+
+        let latest = store
+            .latest_observations(&["c1".into(), "c2".into()])
+            .await
+            .unwrap();
+        let seen: Vec<(&str, &str, Option<u64>)> = latest
+            .iter()
+            .map(|o| {
+                (
+                    o.check_id.as_str(),
+                    o.observation.asset.as_str(),
+                    o.observation.received,
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("c1", "orders", Some(20)),
+                ("c1", "users", Some(5)),
+                ("c2", "orders", Some(7))
+            ]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn deleting_an_asset_or_a_tenant_removes_only_its_data_and_is_audited() {
+    on_both(|store| async move {
+        let rec = |flow: &str, system: &str, asset: &str, run_id: &str| ReconciliationRow {
+            flow_id: flow.into(),
+            system_id: system.into(),
+            asset: asset.into(),
+            run_id: run_id.into(),
+            computed_at: at(1),
+            expected: 3,
+            received: 1,
+            missing_ids: vec!["a".into(), "b".into()],
+        };
+        let set = |system: &str, asset: &str, check: &str, run_id: &str| IdSetRow {
+            system_id: system.into(),
+            asset: asset.into(),
+            check_id: check.into(),
+            run_id: run_id.into(),
+            observed_at: at(1),
+            count: 1,
+            encoded: vec![1],
+        };
+        let mut w1 = write_of(
+            run("r1", "c1", 0, None),
+            vec![
+                observation("orders", 1, &[("bad", Some("d1"))]),
+                observation("users", 1, &[("bad", None)]),
+            ],
+        );
+        w1.reconciliations.push(rec("f1", "s1", "orders", "r1"));
+        w1.reconciliations.push(rec("f1", "s1", "users", "r1"));
+        w1.id_sets.push(set("s1", "orders", "c1", "r1"));
+        w1.id_sets.push(set("s1", "users", "c1", "r1"));
+        let mut w2 = write_of(
+            run("r2", "c2", 0, None),
+            vec![observation("orders", 1, &[])],
+        );
+        w2.reconciliations.push(rec("f2", "s2", "orders", "r2"));
+        w2.id_sets.push(set("s2", "orders", "c2", "r2"));
+        store
+            .write(&WriteBatch {
+                runs: vec![w1, w2],
+                ..WriteBatch::default()
+            })
+            .await
+            .unwrap();
+        let audit = |target: &str| AuditEntry {
+            at: at(2),
+            actor: "admin".into(),
+            action: "delete_data".into(),
+            target: target.into(),
+            detail: "{}".into(),
+        };
+
+        let one_asset = DataScope {
+            checks: vec!["c1".into()],
+            systems: vec!["s1".into()],
+            flows: vec!["f1".into()],
+            asset: Some("orders".into()),
+        };
+        let deleted = store
+            .delete_data(&one_asset, &audit("asset:c1:orders"))
+            .await
+            .unwrap();
+        assert_eq!(
+            deleted,
+            Deleted {
+                observations: 1,
+                errors: 1,
+                id_sets: 1,
+                reconciliations: 1,
+                missing_ids: 2,
+            }
+        );
+        assert!(store.id_set("s1", "orders").await.unwrap().is_none());
+        assert!(store.id_set("s1", "users").await.unwrap().is_some());
+        assert_eq!(
+            store
+                .missing_ids("f1", "s1", "users", None, 10)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
+
+        let tenant = DataScope {
+            checks: vec!["c1".into()],
+            systems: vec!["s1".into()],
+            flows: vec!["f1".into()],
+            asset: None,
+        };
+        let deleted = store
+            .delete_data(&tenant, &audit("tenant:t1"))
+            .await
+            .unwrap();
+        assert_eq!((deleted.observations, deleted.id_sets), (1, 1));
+        assert!(
+            store
+                .latest_observations(&["c1".into()])
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        // The other tenant's data and every run stay.
+        assert_eq!(
+            store
+                .latest_observations(&["c2".into()])
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(store.id_set("s2", "orders").await.unwrap().is_some());
+        assert_eq!(store.run_count().await.unwrap(), 2);
+        let log = store.audit_log(10).await.unwrap();
+        assert_eq!(log[0].target, "tenant:t1");
+        assert_eq!(log[1].target, "asset:c1:orders");
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn reopening_a_sqlite_file_keeps_its_data_and_migrations_run_once() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite:{}", dir.path().join("nested/dir/t.db").display());
