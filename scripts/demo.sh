@@ -9,4 +9,5 @@ cargo build --release -p tributary -p tributary-tests --bin tributary --bin fake
 target/release/fakes &
 fakes=$!
 trap 'kill "$fakes" 2>/dev/null || true' EXIT
+echo "GraphiQL: http://127.0.0.1:8080/graphql  (header {\"Authorization\": \"Bearer demo-admin-token\"})" >&2
 target/release/tributary serve --config config/demo.toml

@@ -1,0 +1,194 @@
+//! The GraphQL API under load, over real HTTP and WebSocket on loopback:
+//!
+//! 1. the dashboard query (one tenant, 100 flows × 10 systems, every system
+//!    watched by a check with one asset: health, counts, freshness, 90 days
+//!    of history) from 100 concurrent clients: latency p50 / p99;
+//! 2. a health change caused by a real plugin run delivered to 1,000
+//!    WebSocket subscribers: time from the bus publishing it to each client
+//!    reading it, p50 / p99.
+//!
+//! `cargo bench -p tributary-tests --bench api` prints the figures.
+//! `TRIBUTARY_BENCH_CLIENTS` (100), `TRIBUTARY_BENCH_QUERIES` (20 per
+//! client), `TRIBUTARY_BENCH_SUBSCRIBERS` (1000) and `TRIBUTARY_BENCH_ROUNDS`
+//! (5) change the load.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tributary::events::{EventBus, Received};
+use tributary::health::EntityRef;
+use tributary_tests::gql::{Client, DASHBOARD, Protocol, Subscription};
+use tributary_tests::kit::{Fake, doc_ids, document_service, fleet_text, start};
+
+fn env_or(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn report(what: &str, mut samples: Vec<Duration>) {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{what}: n={} p50={:.2} ms p99={:.2} ms max={:.2} ms",
+        samples.len(),
+        ms(percentile(&samples, 0.50)),
+        ms(percentile(&samples, 0.99)),
+        ms(*samples.last().unwrap()),
+    );
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; `cargo test` runs benches without it
+    // only to see that they build.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(bench());
+}
+
+async fn bench() {
+    let clients = env_or("TRIBUTARY_BENCH_CLIENTS", 100);
+    let queries = env_or("TRIBUTARY_BENCH_QUERIES", 20);
+    let subscribers = env_or("TRIBUTARY_BENCH_SUBSCRIBERS", 1000);
+    let rounds = env_or("TRIBUTARY_BENCH_ROUNDS", 5);
+    let (flows, systems) = (100, 10);
+
+    let fake = Arc::new(Mutex::new(Fake {
+        ids: doc_ids(10),
+        ..Fake::default()
+    }));
+    let service = document_service(fake.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = fleet_text(dir.path(), flows, systems, &service.url());
+    let d = start(
+        dir,
+        &text,
+        Arc::new(tributary::clock::SystemClock),
+        EventBus::new(4096),
+    )
+    .await;
+    let started = Instant::now();
+    d.wait_total_runs((flows * systems) as u64).await;
+    println!(
+        "{} checks ran once in {:.1} s",
+        flows * systems,
+        started.elapsed().as_secs_f64()
+    );
+    let api = Client::new(d.serve_api().await);
+
+    // 1. The dashboard query.
+    let first = api
+        .query(Some("viewer-token"), DASHBOARD, json!({"search": "acme"}))
+        .await;
+    let shown = first.data()["tenants"]["edges"][0]["node"]["flows"]["nodes"]
+        .as_array()
+        .unwrap()
+        .len();
+    println!(
+        "dashboard: {shown} flows, {} KiB per answer",
+        first.text.len() / 1024
+    );
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let api = api.clone();
+        let latencies = latencies.clone();
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..queries {
+                let t = Instant::now();
+                let a = api
+                    .query(Some("viewer-token"), DASHBOARD, json!({"search": "acme"}))
+                    .await;
+                let took = t.elapsed();
+                assert_eq!(a.status, 200);
+                latencies.lock().unwrap().push(took);
+            }
+        }));
+    }
+    let wall = Instant::now();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let wall = wall.elapsed();
+    let samples = std::mem::take(&mut *latencies.lock().unwrap());
+    println!(
+        "dashboard: {} queries from {clients} clients in {:.1} s ({:.0}/s)",
+        samples.len(),
+        wall.as_secs_f64(),
+        samples.len() as f64 / wall.as_secs_f64()
+    );
+    report("dashboard latency", samples);
+
+    // 2. One health change to many subscribers.
+    let asset = EntityRef::Asset {
+        check: "c0-0".into(),
+        asset: "documents".into(),
+    };
+    let id = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(tributary::store::entity_key(&asset))
+    };
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Instant>();
+    let mut subs = Vec::with_capacity(subscribers);
+    for _ in 0..subscribers {
+        subs.push(
+            Subscription::start(
+                api.base(),
+                Protocol::TransportWs,
+                Some("viewer-token"),
+                "subscription($f: HealthEventFilter) { healthChanged(filter: $f) { seq to } }",
+                json!({"f": {"entity": id}}),
+            )
+            .await
+            .expect("subscribed"),
+        );
+    }
+    for mut sub in subs {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(_)) = sub.next(Duration::from_secs(120)).await {
+                let _ = tx.send(Instant::now());
+            }
+        });
+    }
+    println!("{subscribers} WebSocket subscribers open");
+    let mut delivery = Vec::new();
+    for round in 0..rounds {
+        let mut bus = d.bus.health_events();
+        // Fail (auth) then recover: the asset changes health each round.
+        fake.lock().unwrap().fail_with = (round % 2 == 0).then_some(401);
+        d.run_now("c0-0").await;
+        let published = loop {
+            match bus.recv().await {
+                Received::Message(e) if e.entity == asset => break Instant::now(),
+                Received::Closed => panic!("bus closed"),
+                _ => continue,
+            }
+        };
+        for _ in 0..subscribers {
+            let got = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+                .await
+                .expect("every subscriber hears the change")
+                .unwrap();
+            delivery.push(got.saturating_duration_since(published));
+        }
+    }
+    report(
+        &format!("health change to {subscribers} subscribers"),
+        delivery,
+    );
+    d.service.stop(Duration::from_secs(5)).await;
+}
