@@ -16,10 +16,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tributary::events::{EventBus, Received};
+use tributary::events::Received;
 use tributary::health::EntityRef;
 use tributary_tests::gql::{Client, DASHBOARD, Protocol, Subscription};
-use tributary_tests::kit::{Fake, doc_ids, document_service, fleet_text, start};
+use tributary_tests::kit::{Fake, doc_ids, document_service, fleet_text, start_live};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -72,13 +72,7 @@ async fn bench() {
     let service = document_service(fake.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let text = fleet_text(dir.path(), flows, systems, &service.url());
-    let d = start(
-        dir,
-        &text,
-        Arc::new(tributary::clock::SystemClock),
-        EventBus::new(4096),
-    )
-    .await;
+    let d = start_live(dir, &text).await;
     let started = Instant::now();
     d.wait_total_runs((flows * systems) as u64).await;
     println!(

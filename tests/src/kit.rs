@@ -361,3 +361,43 @@ impl Daemon {
         .await;
     }
 }
+
+/// [`start`] with the system clock and a default bus: a daemon that runs in
+/// real time.
+pub async fn start_live(dir: tempfile::TempDir, text: &str) -> Daemon {
+    start(
+        dir,
+        text,
+        Arc::new(tributary::clock::SystemClock),
+        EventBus::default(),
+    )
+    .await
+}
+
+/// A daemon watching flow `docs`: check `ingest-docs` on a service answering
+/// as `upstream` says, check `warehouse-docs` (completeness warn 1, error 5%)
+/// on one answering as `downstream` says; after both first runs are stored.
+pub async fn flow_daemon(
+    upstream: Arc<Mutex<Fake>>,
+    downstream: Arc<Mutex<Fake>>,
+) -> (Daemon, [TestServer; 2]) {
+    let up = document_service(upstream).await;
+    let down = document_service(downstream).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(
+        dir.path(),
+        &[
+            ("ingest-docs", "ingest", &up.url(), ""),
+            (
+                "warehouse-docs",
+                "warehouse",
+                &down.url(),
+                r#"completeness = { warn = "1", error = "5%" }"#,
+            ),
+        ],
+    );
+    let d = start_live(dir, &text).await;
+    d.wait_runs("ingest-docs", 1).await;
+    d.wait_runs("warehouse-docs", 1).await;
+    (d, [up, down])
+}

@@ -6,11 +6,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tributary::events::EventBus;
 use tributary::health::EntityRef;
 use tributary_tests::gql::{Client, DASHBOARD, Protocol, Refused, Subscription};
 use tributary_tests::kit::{
-    Daemon, Fake, config_text, daemon_binary, doc_ids, document_service, eventually, start,
+    Daemon, Fake, config_text, daemon_binary, doc_ids, document_service, eventually, flow_daemon,
 };
 use tributary_tests::plugin;
 
@@ -39,11 +38,10 @@ fn kept() -> Vec<String> {
 }
 
 async fn world() -> World {
-    let up = document_service(Arc::new(Mutex::new(Fake {
+    let up = Arc::new(Mutex::new(Fake {
         ids: doc_ids(100),
         ..Fake::default()
-    })))
-    .await;
+    }));
     let warehouse = Arc::new(Mutex::new(Fake {
         ids: kept(),
         errors: vec![
@@ -53,29 +51,7 @@ async fn world() -> World {
         ],
         ..Fake::default()
     }));
-    let down = document_service(warehouse.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let text = config_text(
-        dir.path(),
-        &[
-            ("ingest-docs", "ingest", &up.url(), ""),
-            (
-                "warehouse-docs",
-                "warehouse",
-                &down.url(),
-                r#"completeness = { warn = "1", error = "5%" }"#,
-            ),
-        ],
-    );
-    let d = start(
-        dir,
-        &text,
-        Arc::new(tributary::clock::SystemClock),
-        EventBus::default(),
-    )
-    .await;
-    d.wait_runs("ingest-docs", 1).await;
-    d.wait_runs("warehouse-docs", 1).await;
+    let (d, services) = flow_daemon(up, warehouse.clone()).await;
     // Whichever ran first, this run of the downstream meets the upstream ids.
     d.run_now("warehouse-docs").await;
     let api = Client::new(d.serve_api().await);
@@ -83,7 +59,7 @@ async fn world() -> World {
         d,
         api,
         warehouse,
-        services: [up, down],
+        services,
     }
 }
 

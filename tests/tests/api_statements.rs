@@ -10,9 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use serde_json::json;
 use tracing_subscriber::layer::{Context, SubscriberExt};
 use tracing_subscriber::{Layer, Registry};
-use tributary::events::EventBus;
 use tributary_tests::gql::{Client, DASHBOARD};
-use tributary_tests::kit::{Fake, doc_ids, document_service, fleet_text, start};
+use tributary_tests::kit::{Fake, doc_ids, document_service, fleet_text, start_live};
 
 static STATEMENTS: AtomicUsize = AtomicUsize::new(0);
 
@@ -35,13 +34,7 @@ async fn dashboard_statements(flows: usize, systems: usize) -> usize {
     .await;
     let dir = tempfile::tempdir().unwrap();
     let text = fleet_text(dir.path(), flows, systems, &service.url());
-    let d = start(
-        dir,
-        &text,
-        Arc::new(tributary::clock::SystemClock),
-        EventBus::default(),
-    )
-    .await;
+    let d = start_live(dir, &text).await;
     d.wait_total_runs((flows * systems) as u64).await;
     let api = Client::new(d.serve_api().await);
     // Once to warm up (first connections), then counted.

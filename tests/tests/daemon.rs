@@ -15,6 +15,7 @@ use tributary::plugin::{HostConfig, PluginHost};
 use tributary::store::{HealthEvent, Store};
 use tributary_tests::kit::{
     Daemon, Fake, config_text, daemon_binary, doc_ids, document_service, eventually, start,
+    start_live,
 };
 use tributary_tests::plugin;
 
@@ -33,42 +34,17 @@ fn transitions(events: &[HealthEvent]) -> Vec<(Option<Status>, Status)> {
     events.iter().map(|e| (e.from, e.to)).collect()
 }
 
-/// A daemon watching flow `docs`: check `ingest-docs` on a service answering
-/// as `upstream` says, check `warehouse-docs` (completeness warn 1, error 5%)
-/// on a service holding `downstream_ids`; after both first runs are stored.
+/// [`flow_daemon`](tributary_tests::kit::flow_daemon) with a downstream
+/// service holding `downstream_ids`.
 async fn flow_daemon(
     upstream: Arc<Mutex<Fake>>,
     downstream_ids: Vec<String>,
 ) -> (Daemon, [TestServer; 2]) {
-    let up = document_service(upstream).await;
-    let down = document_service(Arc::new(Mutex::new(Fake {
+    let downstream = Arc::new(Mutex::new(Fake {
         ids: downstream_ids,
         ..Fake::default()
-    })))
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let text = config_text(
-        dir.path(),
-        &[
-            ("ingest-docs", "ingest", &up.url(), ""),
-            (
-                "warehouse-docs",
-                "warehouse",
-                &down.url(),
-                r#"completeness = { warn = "1", error = "5%" }"#,
-            ),
-        ],
-    );
-    let d = start(
-        dir,
-        &text,
-        Arc::new(tributary::clock::SystemClock),
-        EventBus::default(),
-    )
-    .await;
-    d.wait_runs("ingest-docs", 1).await;
-    d.wait_runs("warehouse-docs", 1).await;
-    (d, [up, down])
+    }));
+    tributary_tests::kit::flow_daemon(upstream, downstream).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -197,13 +173,7 @@ async fn one_healthy_check() -> (Daemon, Arc<Mutex<Fake>>, TestServer) {
     let service = document_service(fake.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let text = config_text(dir.path(), &[("ingest-docs", "ingest", &service.url(), "")]);
-    let d = start(
-        dir,
-        &text,
-        Arc::new(tributary::clock::SystemClock),
-        EventBus::default(),
-    )
-    .await;
+    let d = start_live(dir, &text).await;
     d.wait_runs("ingest-docs", 1).await;
     eventually("the asset judged", || async {
         d.store.health(&asset("ingest-docs")).await.unwrap()
