@@ -12,6 +12,7 @@
 //! writer committed.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::broadcast;
@@ -66,6 +67,9 @@ impl<T> Subscription<T> {
 pub struct EventBus {
     health: broadcast::Sender<Arc<HealthEvent>>,
     runs: broadcast::Sender<Arc<RunCompleted>>,
+    /// Messages published so far, both topics: changes when stored data does,
+    /// so readers can tell a cached answer is stale.
+    published: Arc<AtomicU64>,
 }
 
 impl EventBus {
@@ -76,16 +80,24 @@ impl EventBus {
         Self {
             health: broadcast::channel(capacity).0,
             runs: broadcast::channel(capacity).0,
+            published: Arc::new(AtomicU64::new(0)),
         }
     }
 
     /// Publishes without waiting; returns how many subscribers were listening.
     pub fn publish_health(&self, event: HealthEvent) -> usize {
+        self.published.fetch_add(1, Ordering::Release);
         self.health.send(Arc::new(event)).unwrap_or(0)
     }
 
     pub fn publish_run(&self, run: RunCompleted) -> usize {
+        self.published.fetch_add(1, Ordering::Release);
         self.runs.send(Arc::new(run)).unwrap_or(0)
+    }
+
+    /// How many messages have been published, both topics.
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::Acquire)
     }
 
     /// Health events published from now on.

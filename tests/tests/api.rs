@@ -136,6 +136,21 @@ async fn the_dashboard_query_shows_counts_health_reasons_and_history() {
         )
         .await;
     assert_eq!(big.codes(), ["BAD_USER_INPUT"]);
+
+    // The same query again after a run changed the asset: the answer follows
+    // (a kept answer is dropped once the run is published).
+    w.warehouse.lock().unwrap().ids = doc_ids(80);
+    w.d.run_now("warehouse-docs").await;
+    eventually("the dashboard to show the new run", || async {
+        let a = w
+            .api
+            .query(Some("viewer-token"), DASHBOARD, json!({"search": "ACM"}))
+            .await;
+        let asset = &a.data()["tenants"]["edges"][0]["node"]["flows"]["nodes"][0]["downstream"][0]
+            ["checks"][0]["assets"]["nodes"][0];
+        (asset["health"]["status"] == "UNHEALTHY" && asset["counts"]["missing"] == 20).then_some(())
+    })
+    .await;
     w.d.service.stop(Duration::from_secs(5)).await;
 }
 

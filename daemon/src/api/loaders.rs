@@ -19,11 +19,15 @@ const MAX_BATCH: usize = 20_000;
 pub struct HealthLoader(pub Store);
 
 impl Loader<String> for HealthLoader {
-    type Value = EntityHealth;
+    type Value = Arc<EntityHealth>;
     type Error = Arc<StoreError>;
 
-    async fn load(&self, keys: &[String]) -> Result<HashMap<String, EntityHealth>, Self::Error> {
-        Ok(self.0.health_of(keys).await?.into_iter().collect())
+    async fn load(
+        &self,
+        keys: &[String],
+    ) -> Result<HashMap<String, Arc<EntityHealth>>, Self::Error> {
+        let rows = self.0.health_of(keys).await?;
+        Ok(rows.into_iter().map(|(k, h)| (k, Arc::new(h))).collect())
     }
 }
 
@@ -31,18 +35,15 @@ impl Loader<String> for HealthLoader {
 pub struct ObservationLoader(pub Store);
 
 impl Loader<String> for ObservationLoader {
-    type Value = Vec<StoredObservation>;
+    type Value = Arc<Vec<Arc<StoredObservation>>>;
     type Error = Arc<StoreError>;
 
-    async fn load(
-        &self,
-        checks: &[String],
-    ) -> Result<HashMap<String, Vec<StoredObservation>>, Self::Error> {
-        let mut out: HashMap<String, Vec<StoredObservation>> = HashMap::new();
+    async fn load(&self, checks: &[String]) -> Result<HashMap<String, Self::Value>, Self::Error> {
+        let mut out: HashMap<String, Vec<Arc<StoredObservation>>> = HashMap::new();
         for o in self.0.latest_observations(checks).await? {
-            out.entry(o.check_id.clone()).or_default().push(o);
+            out.entry(o.check_id.clone()).or_default().push(Arc::new(o));
         }
-        Ok(out)
+        Ok(out.into_iter().map(|(k, v)| (k, Arc::new(v))).collect())
     }
 }
 
@@ -57,13 +58,13 @@ pub struct HistoryKey {
 pub struct HistoryLoader(pub Store);
 
 impl Loader<HistoryKey> for HistoryLoader {
-    type Value = Vec<Rollup>;
+    type Value = Arc<Vec<Rollup>>;
     type Error = Arc<StoreError>;
 
     async fn load(
         &self,
         keys: &[HistoryKey],
-    ) -> Result<HashMap<HistoryKey, Vec<Rollup>>, Self::Error> {
+    ) -> Result<HashMap<HistoryKey, Self::Value>, Self::Error> {
         // One statement per distinct range; a dashboard asks one range.
         let mut ranges: HashMap<(i64, i64), Vec<EntityRef>> = HashMap::new();
         for k in keys {
@@ -72,7 +73,7 @@ impl Loader<HistoryKey> for HistoryLoader {
                 .or_default()
                 .push(k.entity.clone());
         }
-        let mut out = HashMap::new();
+        let mut out: HashMap<HistoryKey, Vec<Rollup>> = HashMap::new();
         for ((from, to), entities) in ranges {
             let rows = self
                 .0
@@ -94,9 +95,10 @@ impl Loader<HistoryKey> for HistoryLoader {
                     from_ms: from,
                     to_ms: to,
                 };
-                out.entry(key).or_insert_with(Vec::new).push(r);
+                out.entry(key).or_default().push(r);
             }
         }
+        let out = out.into_iter().map(|(k, v)| (k, Arc::new(v))).collect();
         Ok(out)
     }
 }

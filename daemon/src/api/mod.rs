@@ -8,6 +8,7 @@
 //! not judge health, schedule or write runs: it reads the [`Store`], listens
 //! to the [`EventBus`] and asks the [`Service`] to act.
 
+mod cache;
 mod error;
 mod ids;
 mod loaders;
@@ -58,6 +59,7 @@ pub struct State {
     pub started_at: SystemTime,
     /// The index of the config in force, rebuilt when a reload swaps it.
     index: Mutex<Option<Arc<Index>>>,
+    cache: cache::AnswerCache,
 }
 
 impl State {
@@ -76,6 +78,7 @@ impl State {
             reloader,
             clock,
             index: Mutex::new(None),
+            cache: cache::AnswerCache::default(),
         }
     }
 
@@ -92,6 +95,15 @@ impl State {
                 *cached = Some(index.clone());
                 index
             }
+        }
+    }
+
+    /// What a kept answer must have been built at to be reused now.
+    fn version(&self) -> cache::Version {
+        cache::Version {
+            published: self.bus.published(),
+            mutations: self.cache.mutations(),
+            config: Arc::as_ptr(&self.service.loaded()) as usize,
         }
     }
 
@@ -226,9 +238,37 @@ async fn graphql_post(AxumState(app): AxumState<App>, headers: HeaderMap, body: 
         },
         None => None,
     };
+    let key = view
+        .as_ref()
+        .filter(|_| cache::read_only(&request.query))
+        .map(|v| cache::Key {
+            token: v.principal.name.clone(),
+            query: request.query.clone(),
+            operation: request.operation_name.clone(),
+            variables: serde_json::to_string(&request.variables).unwrap_or_default(),
+        });
+    let version = app.state.version();
+    if let Some(body) = key.as_ref().and_then(|k| app.state.cache.get(k, version)) {
+        return json_body(body);
+    }
     let mut request = request;
     request.data = request_data(&app, view);
-    GraphQLResponse::from(app.schema.execute(request).await).into_response()
+    let response = app.schema.execute(request).await;
+    let keep = response.errors.is_empty();
+    match serde_json::to_vec(&response) {
+        Ok(body) => {
+            let body = Bytes::from(body);
+            if let Some(key) = key.filter(|_| keep) {
+                app.state.cache.put(key, version, body.clone());
+            }
+            json_body(body)
+        }
+        Err(_) => GraphQLResponse::from(response).into_response(),
+    }
+}
+
+fn json_body(body: Bytes) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
 /// GraphiQL, or a WebSocket when the request asks to upgrade.

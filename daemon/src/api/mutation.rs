@@ -79,7 +79,11 @@ async fn audit(
         .store
         .audit(&entry(state, view, action, target, detail))
         .await
-        .map_err(|e| store_error(&e))
+        .map_err(|e| store_error(&e))?;
+    // After the change and its record are stored, so no answer kept in
+    // between can look current.
+    state.cache.mutated();
+    Ok(())
 }
 
 fn entry(
@@ -413,6 +417,7 @@ impl MutationRoot {
             .delete_data(&scope, &entry(state, view, "delete_data", target, detail))
             .await
             .map_err(|e| store_error(&e))?;
+        state.cache.mutated();
         Ok(DeleteDataPayload {
             deleted: Some(DeletedCounts {
                 observations: count(deleted.observations),
@@ -562,6 +567,7 @@ async fn set_mute(
         .mute(entity.clone(), mute, &view.principal.name)
         .await
         .map_err(|e| error(Code::Unavailable, e.to_string()))?;
+    state(ctx).cache.mutated();
     if !done {
         return Ok(mute_refused(user_error(
             "entityId",

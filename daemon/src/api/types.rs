@@ -3,6 +3,7 @@
 //! loaders or the store, and only what the request's view may see.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use async_graphql::connection::{Connection, Edge};
@@ -232,7 +233,7 @@ fn keyed_page<T: async_graphql::OutputType, R>(
 
 /// Health as clients see it.
 pub struct HealthInfo {
-    pub health: EntityHealth,
+    pub health: Arc<EntityHealth>,
     pub now: SystemTime,
 }
 
@@ -357,10 +358,7 @@ async fn history_of(
         .await
         .map_err(|e| store_error(&e))?
         .unwrap_or_default();
-    let by_day: HashMap<i64, _> = rows
-        .into_iter()
-        .map(|r| (to_ms(r.bucket_start), r))
-        .collect();
+    let by_day: HashMap<i64, _> = rows.iter().map(|r| (to_ms(r.bucket_start), r)).collect();
     let day = Period::Day.millis();
     Ok((0..days)
         .map(|i| {
@@ -685,11 +683,12 @@ impl CheckNode {
     ) -> Result<Connection<String, AssetNode>> {
         let assets = check_health(ctx, &self.0.id)
             .await?
-            .map(|h| h.assets)
+            .map(|h| h.assets.iter().cloned().collect::<Vec<_>>())
             .unwrap_or_default()
             .into_iter()
             .map(|asset| AssetNode {
-                check: self.0.clone(),
+                check: self.0.id.clone(),
+                system: self.0.system.clone(),
                 asset,
             })
             .collect();
@@ -736,7 +735,7 @@ fn humanize(d: std::time::Duration) -> String {
     }
 }
 
-async fn check_health(ctx: &Context<'_>, check: &str) -> Result<Option<EntityHealth>> {
+async fn check_health(ctx: &Context<'_>, check: &str) -> Result<Option<Arc<EntityHealth>>> {
     loaders(ctx)
         .health
         .load_one(entity_key(&EntityRef::Check(check.to_owned())))
@@ -747,25 +746,31 @@ async fn check_health(ctx: &Context<'_>, check: &str) -> Result<Option<EntityHea
 // ------------------------------------------------------------------- asset
 
 pub struct AssetNode {
-    pub check: Check,
+    pub check: String,
+    /// The system its check watches.
+    pub system: String,
     pub asset: String,
 }
 
 impl AssetNode {
     fn entity(&self) -> EntityRef {
         EntityRef::Asset {
-            check: self.check.id.clone(),
+            check: self.check.clone(),
             asset: self.asset.clone(),
         }
     }
 
-    async fn latest(&self, ctx: &Context<'_>) -> Result<Option<StoredObservation>> {
+    async fn latest(&self, ctx: &Context<'_>) -> Result<Option<Arc<StoredObservation>>> {
         let all = loaders(ctx)
             .observations
-            .load_one(self.check.id.clone())
+            .load_one(self.check.clone())
             .await
             .map_err(|e| store_error(&e))?;
-        Ok(all.and_then(|v| v.into_iter().find(|o| o.observation.asset == self.asset)))
+        Ok(all.and_then(|v| {
+            v.iter()
+                .find(|o| o.observation.asset == self.asset)
+                .cloned()
+        }))
     }
 }
 
@@ -808,12 +813,18 @@ impl AssetNode {
     async fn key(&self) -> &str {
         &self.asset
     }
-    async fn check(&self) -> CheckNode {
-        CheckNode(self.check.clone())
+    async fn check(&self, ctx: &Context<'_>) -> Result<CheckNode> {
+        Ok(CheckNode(
+            view(ctx)?
+                .index
+                .check(&self.check)
+                .cloned()
+                .ok_or_else(|| error(Code::NotFound, "the check is no longer configured"))?,
+        ))
     }
     /// What kind of thing it is (`table`, `model`, `documents`...).
     async fn kind(&self, ctx: &Context<'_>) -> Result<Option<String>> {
-        Ok(self.latest(ctx).await?.map(|o| o.observation.kind))
+        Ok(self.latest(ctx).await?.map(|o| o.observation.kind.clone()))
     }
     /// When the latest observation was made.
     async fn observed_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
@@ -821,7 +832,7 @@ impl AssetNode {
     }
     async fn counts(&self, ctx: &Context<'_>) -> Result<Option<Counts>> {
         Ok(self.latest(ctx).await?.map(|o| {
-            let o = o.observation;
+            let o = &o.observation;
             let missing = o
                 .missing
                 .or_else(|| o.expected.zip(o.received).map(|(e, r)| e.saturating_sub(r)));
@@ -849,9 +860,9 @@ impl AssetNode {
     }
     async fn last_received(&self, ctx: &Context<'_>) -> Result<Option<LastReceived>> {
         Ok(self.latest(ctx).await?.and_then(|o| {
-            let o = o.observation;
+            let o = &o.observation;
             (o.last_received_id.is_some() || o.last_received_at.is_some()).then(|| LastReceived {
-                id: o.last_received_id,
+                id: o.last_received_id.clone(),
                 at: o.last_received_at.map(time),
             })
         }))
@@ -877,7 +888,7 @@ impl AssetNode {
         let rows = state(ctx)
             .store
             .errors(
-                &self.check.id,
+                &self.check,
                 &self.asset,
                 filter.kind.as_deref(),
                 filter.document_id.as_deref(),
@@ -906,7 +917,7 @@ impl AssetNode {
     ) -> Result<Connection<String, String>> {
         let view = view(ctx)?;
         let size = page_size(first)?;
-        let system = &self.check.system;
+        let system = &self.system;
         let flow_id = match flow {
             Some(id) => match ids::decode(&id) {
                 Some(Target::Entity(EntityRef::Flow(f)))
@@ -1304,10 +1315,16 @@ pub async fn node(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>> {
         Target::Entity(EntityRef::Check(c)) => {
             index.check(&c).cloned().map(|c| CheckNode(c).into())
         }
-        Target::Entity(EntityRef::Asset { check, asset }) => index
-            .check(&check)
-            .cloned()
-            .map(|check| AssetNode { check, asset }.into()),
+        Target::Entity(EntityRef::Asset { check, asset }) => {
+            index.check(&check).cloned().map(|c| {
+                AssetNode {
+                    check: c.id,
+                    system: c.system,
+                    asset,
+                }
+                .into()
+            })
+        }
         Target::Run(id) => {
             let run = state(ctx)
                 .store
