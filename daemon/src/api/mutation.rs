@@ -219,7 +219,7 @@ impl MutationRoot {
                 });
             }
         };
-        let node = view.index.check(&check).cloned().map(CheckNode);
+        let node = view.index.check(&check).map(CheckNode::new);
         match state(ctx).service.run_now(&check) {
             Ok(RunNow::Queued) => {
                 audit(

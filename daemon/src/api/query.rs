@@ -82,7 +82,7 @@ impl QueryRoot {
         let view = view(ctx)?;
         Ok(view
             .sees(&EntityRef::Check(key.clone()))
-            .then(|| view.index.check(&key).cloned().map(CheckNode))
+            .then(|| view.index.check(&key).map(CheckNode::new))
             .flatten())
     }
 

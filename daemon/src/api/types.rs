@@ -619,8 +619,7 @@ impl SystemNode {
         Ok(view(ctx)?
             .index
             .checks_of(&self.0.id)
-            .cloned()
-            .map(CheckNode)
+            .map(CheckNode::new)
             .collect())
     }
     async fn history(&self, ctx: &Context<'_>, days: Option<i32>) -> Result<Vec<HistoryBucket>> {
@@ -630,9 +629,14 @@ impl SystemNode {
 
 // ------------------------------------------------------------------- check
 
-pub struct CheckNode(pub Check);
+/// Boxed: a check's config is much larger than the other nodes.
+pub struct CheckNode(pub Box<Check>);
 
 impl CheckNode {
+    pub fn new(check: &Check) -> Self {
+        CheckNode(Box::new(check.clone()))
+    }
+
     fn entity(&self) -> EntityRef {
         EntityRef::Check(self.0.id.clone())
     }
@@ -814,13 +818,11 @@ impl AssetNode {
         &self.asset
     }
     async fn check(&self, ctx: &Context<'_>) -> Result<CheckNode> {
-        Ok(CheckNode(
-            view(ctx)?
-                .index
-                .check(&self.check)
-                .cloned()
-                .ok_or_else(|| error(Code::NotFound, "the check is no longer configured"))?,
-        ))
+        view(ctx)?
+            .index
+            .check(&self.check)
+            .map(CheckNode::new)
+            .ok_or_else(|| error(Code::NotFound, "the check is no longer configured"))
     }
     /// What kind of thing it is (`table`, `model`, `documents`...).
     async fn kind(&self, ctx: &Context<'_>) -> Result<Option<String>> {
@@ -1002,11 +1004,7 @@ impl RunNode {
         ids::encode(&Target::Run(self.0.id.clone()))
     }
     async fn check(&self, ctx: &Context<'_>) -> Result<Option<CheckNode>> {
-        Ok(view(ctx)?
-            .index
-            .check(&self.0.check_id)
-            .cloned()
-            .map(CheckNode))
+        Ok(view(ctx)?.index.check(&self.0.check_id).map(CheckNode::new))
     }
     async fn connector(&self) -> &str {
         &self.0.connector
@@ -1312,9 +1310,7 @@ pub async fn node(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>> {
         Target::Entity(EntityRef::System(s)) => {
             index.system(&s).cloned().map(|s| SystemNode(s).into())
         }
-        Target::Entity(EntityRef::Check(c)) => {
-            index.check(&c).cloned().map(|c| CheckNode(c).into())
-        }
+        Target::Entity(EntityRef::Check(c)) => index.check(&c).map(|c| CheckNode::new(c).into()),
         Target::Entity(EntityRef::Asset { check, asset }) => {
             index.check(&check).cloned().map(|c| {
                 AssetNode {
