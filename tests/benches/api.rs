@@ -102,11 +102,11 @@ async fn bench() {
     for i in 0..10 {
         let q = format!("{DASHBOARD}\n# cold {i}");
         let t = Instant::now();
-        let a = api
-            .query(Some("viewer-token"), &q, json!({"search": "acme"}))
+        let (status, _) = api
+            .query_size(Some("viewer-token"), &q, json!({"search": "acme"}))
             .await;
         cold.push(t.elapsed());
-        assert_eq!(a.status, 200);
+        assert_eq!(status, 200);
     }
     report("dashboard built (1 client, no reuse)", cold);
 
@@ -120,11 +120,12 @@ async fn bench() {
         tasks.push(tokio::spawn(async move {
             for _ in 0..queries {
                 let t = Instant::now();
-                let a = api
-                    .query(Some("viewer-token"), DASHBOARD, json!({"search": "acme"}))
+                let (status, size) = api
+                    .query_size(Some("viewer-token"), DASHBOARD, json!({"search": "acme"}))
                     .await;
                 let took = t.elapsed();
-                assert_eq!(a.status, 200);
+                assert_eq!(status, 200);
+                assert!(size > 1_000_000, "a whole answer");
                 latencies.lock().unwrap().push(took);
             }
         }));

@@ -74,6 +74,29 @@ impl Client {
         token: Option<&str>,
         body: Vec<u8>,
     ) -> Answer {
+        match self.send_raw(method, path, token, body).await {
+            Ok((status, bytes)) => Answer {
+                status,
+                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+                text: String::from_utf8_lossy(&bytes).into_owned(),
+            },
+            // Status 0: no answer (nothing listening yet, connection reset).
+            Err(e) => Answer {
+                status: 0,
+                body: Value::Null,
+                text: e,
+            },
+        }
+    }
+
+    /// The status and body bytes, unparsed (for load tests).
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Vec<u8>,
+    ) -> Result<(u16, Bytes), String> {
         let mut req = http::Request::builder()
             .method(method)
             .uri(format!("{}{path}", self.base))
@@ -81,40 +104,51 @@ impl Client {
         if let Some(t) = token {
             req = req.header("authorization", format!("Bearer {t}"));
         }
-        let resp = match self
+        let resp = self
             .http
             .request(req.body(Full::new(Bytes::from(body))).unwrap())
             .await
-        {
-            Ok(resp) => resp,
-            // Status 0: no answer (nothing listening yet, connection reset).
-            Err(e) => {
-                return Answer {
-                    status: 0,
-                    body: Value::Null,
-                    text: e.to_string(),
-                };
-            }
-        };
+            .map_err(|e| e.to_string())?;
         let status = resp.status().as_u16();
-        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        Answer {
-            status,
-            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            text,
-        }
+        let bytes = resp
+            .into_body()
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_bytes();
+        Ok((status, bytes))
     }
 
     /// Runs a GraphQL query or mutation.
     pub async fn query(&self, token: Option<&str>, query: &str, variables: Value) -> Answer {
-        let body = serde_json::to_vec(&json!({"query": query, "variables": variables})).unwrap();
-        self.send("POST", "/graphql", token, body).await
+        self.send("POST", "/graphql", token, request_body(query, variables))
+            .await
+    }
+
+    /// Runs a query and returns only the status and the answer's size, without
+    /// parsing it: a load generator's view.
+    pub async fn query_size(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+    ) -> (u16, usize) {
+        match self
+            .send_raw("POST", "/graphql", token, request_body(query, variables))
+            .await
+        {
+            Ok((status, body)) => (status, body.len()),
+            Err(_) => (0, 0),
+        }
     }
 
     pub async fn get(&self, path: &str) -> Answer {
         self.send("GET", path, None, Vec::new()).await
     }
+}
+
+fn request_body(query: &str, variables: Value) -> Vec<u8> {
+    serde_json::to_vec(&json!({"query": query, "variables": variables})).unwrap()
 }
 
 /// The WebSocket subprotocols of GraphQL.

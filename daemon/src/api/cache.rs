@@ -6,11 +6,13 @@
 //! variables, while no event or run has been published and no mutation made
 //! since it was built, the config in force is the same, and for at most
 //! [`MAX_AGE`] (fields that move with the clock, like a freshness age, are
-//! that much behind at most). Answers with errors are never kept.
+//! that much behind at most). Failures of the daemon itself are not reused. While one
+//! request builds an answer, the same requests wait for it instead of
+//! building it again: a hundred screens refreshing at once cost one build.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -38,15 +40,17 @@ pub struct Key {
     pub variables: String,
 }
 
-struct Entry {
+/// One answer: built once, by whichever request comes first; requests
+/// arriving meanwhile wait for it rather than build it again.
+struct Slot {
     version: Version,
     at: Instant,
-    body: Bytes,
+    answer: tokio::sync::OnceCell<Option<Bytes>>,
 }
 
 #[derive(Default)]
 pub struct AnswerCache {
-    entries: Mutex<HashMap<Key, Entry>>,
+    slots: Mutex<HashMap<Key, Arc<Slot>>>,
     mutations: AtomicU64,
 }
 
@@ -60,27 +64,32 @@ impl AnswerCache {
         self.mutations.load(Ordering::Acquire)
     }
 
-    pub fn get(&self, key: &Key, version: Version) -> Option<Bytes> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries
-            .get(key)
-            .filter(|e| e.version == version && e.at.elapsed() < MAX_AGE)
-            .map(|e| e.body.clone())
-    }
-
-    pub fn put(&self, key: Key, version: Version, body: Bytes) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= CAPACITY {
-            entries.clear();
-        }
-        entries.insert(
-            key,
-            Entry {
-                version,
-                at: Instant::now(),
-                body,
-            },
-        );
+    /// The answer to `key` at `version`: a kept one, the one another request
+    /// is building, or the one `build` makes (kept when it is `Some`).
+    pub async fn get_or_build<F, Fut>(&self, key: Key, version: Version, build: F) -> Option<Bytes>
+    where
+        F: FnOnce() -> Fut,
+        Fut: std::future::Future<Output = Option<Bytes>>,
+    {
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            match slots.get(&key) {
+                Some(s) if s.version == version && s.at.elapsed() < MAX_AGE => s.clone(),
+                _ => {
+                    if slots.len() >= CAPACITY {
+                        slots.clear();
+                    }
+                    let slot = Arc::new(Slot {
+                        version,
+                        at: Instant::now(),
+                        answer: tokio::sync::OnceCell::new(),
+                    });
+                    slots.insert(key, slot.clone());
+                    slot
+                }
+            }
+        };
+        slot.answer.get_or_init(build).await.clone()
     }
 }
 
@@ -112,25 +121,76 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_answer_is_reused_only_at_the_same_version() {
+    #[tokio::test]
+    async fn an_answer_is_built_once_and_reused_only_at_the_same_version() {
         let cache = AnswerCache::default();
+        let builds = AtomicU64::new(0);
+        let build = |body: &'static [u8]| {
+            builds.fetch_add(1, Ordering::SeqCst);
+            async move { Some(Bytes::from_static(body)) }
+        };
         let v = Version {
             published: 1,
             mutations: cache.mutations(),
             config: 7,
         };
-        cache.put(key("{ a }"), v, Bytes::from_static(b"1"));
-        assert_eq!(cache.get(&key("{ a }"), v), Some(Bytes::from_static(b"1")));
-        assert_eq!(cache.get(&key("{ b }"), v), None);
+        let a = cache.get_or_build(key("{ a }"), v, || build(b"1")).await;
+        let again = cache.get_or_build(key("{ a }"), v, || build(b"2")).await;
+        assert_eq!(
+            (a, again),
+            (
+                Some(Bytes::from_static(b"1")),
+                Some(Bytes::from_static(b"1"))
+            )
+        );
+        assert_eq!(builds.load(Ordering::SeqCst), 1);
+        let other = cache.get_or_build(key("{ b }"), v, || build(b"3")).await;
+        assert_eq!(other, Some(Bytes::from_static(b"3")));
         let later = Version { published: 2, ..v };
-        assert_eq!(cache.get(&key("{ a }"), later), None);
+        let fresh = cache
+            .get_or_build(key("{ a }"), later, || build(b"4"))
+            .await;
+        assert_eq!(fresh, Some(Bytes::from_static(b"4")));
         cache.mutated();
-        let after_mutation = Version {
+        let after = Version {
             mutations: cache.mutations(),
-            ..v
+            ..later
         };
-        assert_eq!(cache.get(&key("{ a }"), after_mutation), None);
+        let fresh = cache
+            .get_or_build(key("{ a }"), after, || build(b"5"))
+            .await;
+        assert_eq!(fresh, Some(Bytes::from_static(b"5")));
+    }
+
+    #[tokio::test]
+    async fn concurrent_requests_wait_for_one_build() {
+        let cache = Arc::new(AnswerCache::default());
+        let builds = Arc::new(AtomicU64::new(0));
+        let v = Version {
+            published: 0,
+            mutations: 0,
+            config: 1,
+        };
+        let (release, gate) = tokio::sync::watch::channel(false);
+        let mut tasks = Vec::new();
+        for _ in 0..10 {
+            let (cache, builds, mut gate) = (cache.clone(), builds.clone(), gate.clone());
+            tasks.push(tokio::spawn(async move {
+                cache
+                    .get_or_build(key("{ a }"), v, || async move {
+                        builds.fetch_add(1, Ordering::SeqCst);
+                        let _ = gate.wait_for(|open| *open).await;
+                        Some(Bytes::from_static(b"x"))
+                    })
+                    .await
+            }));
+        }
+        tokio::task::yield_now().await;
+        release.send(true).unwrap();
+        for t in tasks {
+            assert_eq!(t.await.unwrap(), Some(Bytes::from_static(b"x")));
+        }
+        assert_eq!(builds.load(Ordering::SeqCst), 1);
     }
 
     #[test]

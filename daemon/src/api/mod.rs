@@ -247,23 +247,55 @@ async fn graphql_post(AxumState(app): AxumState<App>, headers: HeaderMap, body: 
             operation: request.operation_name.clone(),
             variables: serde_json::to_string(&request.variables).unwrap_or_default(),
         });
-    let version = app.state.version();
-    if let Some(body) = key.as_ref().and_then(|k| app.state.cache.get(k, version)) {
-        return json_body(body);
-    }
     let mut request = request;
     request.data = request_data(&app, view);
-    let response = app.schema.execute(request).await;
-    let keep = response.errors.is_empty();
+    let Some(key) = key else {
+        return execute(&app.schema, request).await.1;
+    };
+    let version = app.state.version();
+    // The response of the request that builds the answer, when it is not
+    // one to reuse: then it is this request's own.
+    let mut own = None;
+    let kept = app
+        .state
+        .cache
+        .get_or_build(key, version, || async {
+            let (body, response) = execute(&app.schema, request).await;
+            if body.is_none() {
+                own = Some(response);
+            }
+            body
+        })
+        .await;
+    match (kept, own) {
+        (Some(body), _) => json_body(body),
+        (None, Some(response)) => response,
+        // The request this one waited for failed inside the daemon.
+        (None, None) => graphql_error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Code::Unavailable,
+            "the answer could not be built; try again",
+        ),
+    }
+}
+
+/// Runs `request`; the body too when the answer may be reused: anything but
+/// a failure of the daemon itself (`UNAVAILABLE`, `INTERNAL`), which the next
+/// request should try again.
+async fn execute(schema: &ApiSchema, request: async_graphql::Request) -> (Option<Bytes>, Response) {
+    let response = schema.execute(request).await;
+    let keep = !response.errors.iter().any(|e| {
+        let code = e.extensions.as_ref().and_then(|x| x.get("code"));
+        [Code::Unavailable, Code::Internal]
+            .iter()
+            .any(|c| code == Some(&async_graphql::Value::from(c.as_str())))
+    });
     match serde_json::to_vec(&response) {
         Ok(body) => {
             let body = Bytes::from(body);
-            if let Some(key) = key.filter(|_| keep) {
-                app.state.cache.put(key, version, body.clone());
-            }
-            json_body(body)
+            (keep.then(|| body.clone()), json_body(body))
         }
-        Err(_) => GraphQLResponse::from(response).into_response(),
+        Err(_) => (None, GraphQLResponse::from(response).into_response()),
     }
 }
 
