@@ -1,16 +1,18 @@
 //! The GraphQL API under load, over real HTTP and WebSocket on loopback:
 //!
-//! 1. the dashboard query (one tenant, 100 flows × 10 systems, every system
-//!    watched by a check with one asset: health, counts, freshness, 90 days
-//!    of history): the time to build its answer from the store (one client,
-//!    every query a new text), and its latency p50 / p99 from 100 concurrent
-//!    clients polling the same page;
+//! 1. two dashboard queries on one tenant with 100 flows × 10 systems, every
+//!    system watched by a check with one asset: the overview (each flow's and
+//!    each system's health) and the full page (also every check and asset with
+//!    counts, freshness and history, and each flow's 90-day bars, 1.3 MB).
+//!    For each, the time to build its answer from the store (one client,
+//!    every query a new text), and latency p50 / p99 from 100 concurrent
+//!    clients polling it;
 //! 2. a health change caused by a real plugin run delivered to 1,000
 //!    WebSocket subscribers: time from the bus publishing it to each client
 //!    reading it, p50 / p99.
 //!
 //! `cargo bench -p tributary-tests --bench api` prints the figures.
-//! `TRIBUTARY_BENCH_CLIENTS` (100), `TRIBUTARY_BENCH_QUERIES` (20 per
+//! `TRIBUTARY_BENCH_CLIENTS` (100), `TRIBUTARY_BENCH_QUERIES` (50 per
 //! client), `TRIBUTARY_BENCH_SUBSCRIBERS` (1000) and `TRIBUTARY_BENCH_ROUNDS`
 //! (5) change the load.
 
@@ -62,7 +64,7 @@ fn main() {
 
 async fn bench() {
     let clients = env_or("TRIBUTARY_BENCH_CLIENTS", 100);
-    let queries = env_or("TRIBUTARY_BENCH_QUERIES", 20);
+    let queries = env_or("TRIBUTARY_BENCH_QUERIES", 50);
     let subscribers = env_or("TRIBUTARY_BENCH_SUBSCRIBERS", 1000);
     let rounds = env_or("TRIBUTARY_BENCH_ROUNDS", 5);
     let (flows, systems) = (100, 10);
@@ -84,65 +86,11 @@ async fn bench() {
     );
     let api = Client::new(d.serve_api().await);
 
-    // 1. The dashboard query.
-    let first = api
-        .query(Some("viewer-token"), DASHBOARD, json!({"search": "acme"}))
-        .await;
-    let shown = first.data()["tenants"]["edges"][0]["node"]["flows"]["nodes"]
-        .as_array()
-        .unwrap()
-        .len();
-    println!(
-        "dashboard: {shown} flows, {} KiB per answer",
-        first.text.len() / 1024
-    );
-    // Building the answer from the store, one client, no answer reused (each
-    // query text differs).
-    let mut cold = Vec::new();
-    for i in 0..10 {
-        let q = format!("{DASHBOARD}\n# cold {i}");
-        let t = Instant::now();
-        let (status, _) = api
-            .query_size(Some("viewer-token"), &q, json!({"search": "acme"}))
-            .await;
-        cold.push(t.elapsed());
-        assert_eq!(status, 200);
+    // 1. The dashboard queries: the overview (flows with the health of each
+    // system) and the whole page (with every asset and 90-day bars).
+    for (name, query) in [("overview", OVERVIEW), ("full page", DASHBOARD)] {
+        dashboard(&api, name, query, clients, queries).await;
     }
-    report("dashboard built (1 client, no reuse)", cold);
-
-    // Many screens polling the same page: answers are reused while nothing
-    // changes (at most 1 s).
-    let latencies = Arc::new(Mutex::new(Vec::new()));
-    let mut tasks = Vec::new();
-    for _ in 0..clients {
-        let api = api.clone();
-        let latencies = latencies.clone();
-        tasks.push(tokio::spawn(async move {
-            for _ in 0..queries {
-                let t = Instant::now();
-                let (status, size) = api
-                    .query_size(Some("viewer-token"), DASHBOARD, json!({"search": "acme"}))
-                    .await;
-                let took = t.elapsed();
-                assert_eq!(status, 200);
-                assert!(size > 1_000_000, "a whole answer");
-                latencies.lock().unwrap().push(took);
-            }
-        }));
-    }
-    let wall = Instant::now();
-    for t in tasks {
-        t.await.unwrap();
-    }
-    let wall = wall.elapsed();
-    let samples = std::mem::take(&mut *latencies.lock().unwrap());
-    println!(
-        "dashboard: {} queries from {clients} clients in {:.1} s ({:.0}/s)",
-        samples.len(),
-        wall.as_secs_f64(),
-        samples.len() as f64 / wall.as_secs_f64()
-    );
-    report("dashboard latency", samples);
 
     // 2. One health change to many subscribers.
     let asset = EntityRef::Asset {
@@ -204,4 +152,72 @@ async fn bench() {
         delivery,
     );
     d.service.stop(Duration::from_secs(5)).await;
+}
+
+/// A status page's first screen: every flow of the tenant with its health and
+/// the health of each of its systems.
+const OVERVIEW: &str = r#"
+query Overview($search: String) {
+  tenants(search: $search, first: 1) { nodes {
+    name health { status }
+    flows(first: 100) { nodes {
+      id name health { status since reasons { message } }
+      upstream { name health { status } }
+      downstream { name health { status } }
+    } }
+  } }
+}"#;
+
+/// Times `query` built from the store (one client, every text new), then
+/// from `clients` clients polling it `queries` times each.
+async fn dashboard(api: &Client, name: &str, query: &str, clients: usize, queries: usize) {
+    let vars = json!({"search": "acme"});
+    let (_, size) = api
+        .query_size(Some("viewer-token"), query, vars.clone())
+        .await;
+    println!("{name}: {} KiB per answer", size / 1024);
+    let mut cold = Vec::new();
+    for i in 0..10 {
+        let q = format!("{query}\n# cold {i}");
+        let t = Instant::now();
+        let (status, _) = api.query_size(Some("viewer-token"), &q, vars.clone()).await;
+        cold.push(t.elapsed());
+        assert_eq!(status, 200);
+    }
+    report(&format!("{name} built (1 client, no reuse)"), cold);
+
+    let latencies = Arc::new(Mutex::new(Vec::new()));
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (api, latencies, query, vars) = (
+            api.clone(),
+            latencies.clone(),
+            query.to_owned(),
+            vars.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..queries {
+                let t = Instant::now();
+                let (status, _) = api
+                    .query_size(Some("viewer-token"), &query, vars.clone())
+                    .await;
+                let took = t.elapsed();
+                assert_eq!(status, 200);
+                latencies.lock().unwrap().push(took);
+            }
+        }));
+    }
+    let wall = Instant::now();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let wall = wall.elapsed();
+    let samples = std::mem::take(&mut *latencies.lock().unwrap());
+    println!(
+        "{name}: {} queries from {clients} clients in {:.1} s ({:.0}/s)",
+        samples.len(),
+        wall.as_secs_f64(),
+        samples.len() as f64 / wall.as_secs_f64()
+    );
+    report(&format!("{name} latency, {clients} clients"), samples);
 }

@@ -9,9 +9,11 @@
 //! that much behind at most). Failures of the daemon itself are not reused. While one
 //! request builds an answer, the same requests wait for it instead of
 //! building it again: a hundred screens refreshing at once cost one build.
+//! An answer that has only aged (nothing changed) is still served while one
+//! request builds its successor, so steady polling never stalls on a rebuild.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -46,6 +48,30 @@ struct Slot {
     version: Version,
     at: Instant,
     answer: tokio::sync::OnceCell<Option<Bytes>>,
+    /// A request is building this answer's successor (it has only aged).
+    refreshing: AtomicBool,
+}
+
+impl Slot {
+    fn new(version: Version, answer: Option<Option<Bytes>>) -> Arc<Slot> {
+        Arc::new(Slot {
+            version,
+            at: Instant::now(),
+            answer: tokio::sync::OnceCell::new_with(answer),
+            refreshing: AtomicBool::new(false),
+        })
+    }
+}
+
+/// What a request does with the cache.
+enum Plan {
+    /// Wait for (or make) the answer of this slot.
+    Join(Arc<Slot>),
+    /// Answer with this kept one: it has only aged, and another request is
+    /// building its successor.
+    Serve(Bytes),
+    /// Build the successor of an aged answer; the others are served the old.
+    Refresh(Arc<Slot>),
 }
 
 #[derive(Default)]
@@ -71,25 +97,45 @@ impl AnswerCache {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Option<Bytes>>,
     {
-        let slot = {
+        let plan = {
             let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
             match slots.get(&key) {
-                Some(s) if s.version == version && s.at.elapsed() < MAX_AGE => s.clone(),
+                Some(s) if s.version == version && s.at.elapsed() < MAX_AGE => {
+                    Plan::Join(s.clone())
+                }
+                Some(s) if s.version == version => match s.answer.get() {
+                    Some(Some(body)) if s.refreshing.swap(true, Ordering::AcqRel) => {
+                        Plan::Serve(body.clone())
+                    }
+                    Some(Some(_)) => Plan::Refresh(s.clone()),
+                    _ => Plan::Join(s.clone()),
+                },
                 _ => {
                     if slots.len() >= CAPACITY {
                         slots.clear();
                     }
-                    let slot = Arc::new(Slot {
-                        version,
-                        at: Instant::now(),
-                        answer: tokio::sync::OnceCell::new(),
-                    });
-                    slots.insert(key, slot.clone());
-                    slot
+                    let slot = Slot::new(version, None);
+                    slots.insert(key.clone(), slot.clone());
+                    Plan::Join(slot)
                 }
             }
         };
-        slot.answer.get_or_init(build).await.clone()
+        match plan {
+            Plan::Join(slot) => slot.answer.get_or_init(build).await.clone(),
+            Plan::Serve(body) => Some(body),
+            Plan::Refresh(old) => {
+                let body = build().await;
+                match &body {
+                    Some(b) => {
+                        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+                        slots.insert(key, Slot::new(version, Some(Some(b.clone()))));
+                    }
+                    // Let the next request try again.
+                    None => old.refreshing.store(false, Ordering::Release),
+                }
+                body
+            }
+        }
     }
 }
 
@@ -160,6 +206,57 @@ mod tests {
             .get_or_build(key("{ a }"), after, || build(b"5"))
             .await;
         assert_eq!(fresh, Some(Bytes::from_static(b"5")));
+    }
+
+    #[tokio::test]
+    async fn an_aged_answer_is_served_while_one_request_rebuilds_it() {
+        let cache = AnswerCache::default();
+        let v = Version {
+            published: 0,
+            mutations: 0,
+            config: 1,
+        };
+        let old = Bytes::from_static(b"old");
+        let first = cache
+            .get_or_build(key("{ a }"), v, || async { Some(old.clone()) })
+            .await;
+        assert_eq!(first.as_ref(), Some(&old));
+        // Age it.
+        {
+            let mut slots = cache.slots.lock().unwrap();
+            let aged = Slot {
+                version: v,
+                at: Instant::now() - MAX_AGE,
+                answer: tokio::sync::OnceCell::new_with(Some(Some(old.clone()))),
+                refreshing: AtomicBool::new(false),
+            };
+            slots.insert(key("{ a }"), Arc::new(aged));
+        }
+        let (release, gate) = tokio::sync::watch::channel(false);
+        let cache = Arc::new(cache);
+        let refresher = {
+            let (cache, mut gate) = (cache.clone(), gate.clone());
+            tokio::spawn(async move {
+                cache
+                    .get_or_build(key("{ a }"), v, || async move {
+                        let _ = gate.wait_for(|open| *open).await;
+                        Some(Bytes::from_static(b"new"))
+                    })
+                    .await
+            })
+        };
+        tokio::task::yield_now().await;
+        // While it rebuilds, others get the old answer at once.
+        let served = cache
+            .get_or_build(key("{ a }"), v, || async { panic!("a second build") })
+            .await;
+        assert_eq!(served, Some(old));
+        release.send(true).unwrap();
+        assert_eq!(refresher.await.unwrap(), Some(Bytes::from_static(b"new")));
+        let now = cache
+            .get_or_build(key("{ a }"), v, || async { panic!("a third build") })
+            .await;
+        assert_eq!(now, Some(Bytes::from_static(b"new")));
     }
 
     #[tokio::test]
