@@ -59,6 +59,8 @@ enum Command {
     /// Print the GraphQL schema (SDL) the API serves; `schema.graphql` at the
     /// repository root is this output.
     Schema,
+    /// Print the JSON Schema of the config file.
+    ConfigSchema,
     /// Make a new API token: prints the token once (give it to its user) and
     /// the `[[api.tokens]]` entry to paste into the config, which holds only
     /// its SHA-256.
@@ -112,6 +114,10 @@ pub fn main() -> anyhow::Result<()> {
             } => inspect(&file, &data_dir).await,
             Command::Schema => {
                 print!("{}", crate::api::sdl());
+                Ok(())
+            }
+            Command::ConfigSchema => {
+                print!("{}", crate::config::SCHEMA);
                 Ok(())
             }
             Command::Token { name, role, tenant } => token(&name, &role, tenant.as_deref()),
@@ -186,6 +192,8 @@ async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
         file.to_owned(),
         clock.clone(),
     ));
+    #[cfg(unix)]
+    let on_sighup = tokio::spawn(reload_on_sighup(reloader.clone(), service.clone()));
     let state = Arc::new(crate::api::State::new(
         service.clone(),
         store,
@@ -210,8 +218,29 @@ async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
     {
         tracing::info!("closed the API connections still open");
     }
+    #[cfg(unix)]
+    on_sighup.abort();
     service.stop(grace).await;
     Ok(())
+}
+
+/// `kill -HUP` reloads the config file, as the `reloadConfig` mutation does;
+/// the outcome is logged (and shown in the API's daemon status).
+#[cfg(unix)]
+async fn reload_on_sighup(
+    reloader: std::sync::Arc<crate::reload::Reloader>,
+    service: std::sync::Arc<crate::service::Service>,
+) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot listen for SIGHUP; reload with the reloadConfig mutation");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        tracing::info!("SIGHUP: reloading the config");
+        // The reloader logs the outcome and keeps it for the API.
+        let _ = reloader.reload(&service).await;
+    }
 }
 
 /// A database URL fit for a log line: the password, if any, masked.

@@ -805,6 +805,28 @@ async fn the_binary_serves_graphql_graphiql_and_health_endpoints_with_limits() {
     let all = api.query(Some("viewer-token"), DASHBOARD, json!({})).await;
     assert!(!all.text.contains("viewer-token") && !all.text.contains(tributary_tests::kit::TOKEN));
 
+    // SIGHUP reloads the file: a second check appears.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let section = &text[text.find("[[checks]]").unwrap()..];
+    let second = section.replace("id = \"ingest-docs\"", "id = \"ingest-docs-2\"");
+    std::fs::write(&file, format!("{text}\n{second}")).unwrap();
+    let hup = std::process::Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(hup.success());
+    eventually("SIGHUP to reload the config", || async {
+        let a = api
+            .query(
+                Some("viewer-token"),
+                "{ daemon { config { checks } } }",
+                json!({}),
+            )
+            .await;
+        (a.body["data"]["daemon"]["config"]["checks"] == 2).then_some(())
+    })
+    .await;
+
     stop_child(&mut child);
 }
 
