@@ -1,0 +1,125 @@
+//! The daemon's own objects: loaded connectors, its status, and `node(id:)`.
+
+use super::*;
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum Capability {
+    Resync,
+    Delete,
+}
+
+/// A loaded plugin.
+#[derive(SimpleObject)]
+#[graphql(complex)]
+pub struct Connector {
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    /// The `tributary:connector` contract version it was built against.
+    pub contract_version: String,
+    pub capabilities: Vec<Capability>,
+    pub suggested_hosts: Vec<String>,
+    #[graphql(skip)]
+    pub schema: String,
+}
+
+#[ComplexObject]
+impl Connector {
+    /// JSON Schema of its config (secret fields carry `x-secret: true`).
+    async fn config_schema(&self) -> async_graphql::Json<serde_json::Value> {
+        async_graphql::Json(serde_json::from_str(&self.schema).unwrap_or(serde_json::Value::Null))
+    }
+}
+
+impl From<&crate::plugin::Plugin> for Connector {
+    fn from(p: &crate::plugin::Plugin) -> Self {
+        use crate::plugin::Capabilities;
+        let d = p.descriptor();
+        Connector {
+            name: d.name.clone(),
+            version: d.version.clone(),
+            description: d.description.clone(),
+            contract_version: p.contract_version().to_string(),
+            capabilities: [
+                (Capabilities::RESYNC, Capability::Resync),
+                (Capabilities::DELETE, Capability::Delete),
+            ]
+            .into_iter()
+            .filter(|(flag, _)| d.capabilities.contains(*flag))
+            .map(|(_, c)| c)
+            .collect(),
+            suggested_hosts: d.suggested_hosts.clone(),
+            schema: d.config_schema.clone(),
+        }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct ConfigStatus {
+    /// The config file in force.
+    pub file: String,
+    pub loaded_at: DateTime<Utc>,
+    pub last_reload_attempt_at: Option<DateTime<Utc>>,
+    /// Why the latest reload was refused; null once one succeeds.
+    pub last_reload_error: Option<String>,
+    pub reloads_succeeded: Long,
+    pub reloads_failed: Long,
+    pub tenants: i32,
+    pub flows: i32,
+    pub checks: i32,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum StoreBackend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(SimpleObject)]
+pub struct Daemon {
+    pub version: String,
+    pub started_at: DateTime<Utc>,
+    pub store: StoreBackend,
+    pub config: ConfigStatus,
+    /// Checks running now.
+    pub running_checks: i32,
+}
+
+/// The node `id` names, if the view may see it.
+pub async fn node(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>> {
+    let view = view(ctx)?;
+    let Some(target) = ids::decode(id) else {
+        return Ok(None);
+    };
+    let index = &view.index;
+    Ok(match target {
+        Target::Entity(e) if !view.sees(&e) => None,
+        Target::Entity(EntityRef::Tenant(t)) => {
+            index.tenant(&t).cloned().map(|t| TenantNode(t).into())
+        }
+        Target::Entity(EntityRef::Flow(f)) => index.flow(&f).cloned().map(|f| FlowNode(f).into()),
+        Target::Entity(EntityRef::System(s)) => {
+            index.system(&s).cloned().map(|s| SystemNode(s).into())
+        }
+        Target::Entity(EntityRef::Check(c)) => index.check(&c).map(|c| CheckNode::new(c).into()),
+        Target::Entity(EntityRef::Asset { check, asset }) => {
+            index.check(&check).cloned().map(|c| {
+                AssetNode {
+                    check: c.id,
+                    system: c.system,
+                    asset,
+                }
+                .into()
+            })
+        }
+        Target::Run(id) => {
+            let run = state(ctx)
+                .store
+                .run(&id)
+                .await
+                .map_err(|e| store_error(&e))?;
+            run.filter(|r| view.sees(&EntityRef::Check(r.check_id.clone())))
+                .map(|r| RunNode(r).into())
+        }
+    })
+}
