@@ -176,6 +176,7 @@ async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
                 redact_url(&config.storage.url)
             )
         })?;
+    let plugins_dir = config.plugins_dir.clone();
     let listen = config.server.listen;
     let limits = config.api.limits;
     let listener = tokio::net::TcpListener::bind(listen)
@@ -194,6 +195,12 @@ async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
     ));
     #[cfg(unix)]
     let on_sighup = tokio::spawn(reload_on_sighup(reloader.clone(), service.clone()));
+    // Dropped at the end of `serve`, which stops watching.
+    let _watch = crate::reload::watch(reloader.clone(), service.clone(), &plugins_dir)
+        .inspect_err(|e| {
+            tracing::warn!(error = %e, "cannot watch for changes; reload with SIGHUP or reloadConfig")
+        })
+        .ok();
     let state = Arc::new(crate::api::State::new(
         service.clone(),
         store,

@@ -2,14 +2,15 @@
 //! running daemon.
 //!
 //! It owns the sequence "read the file, load the plugins it names, validate
-//! everything, refuse what needs a restart, then swap" and the status of the
-//! latest attempt (shown by the API). It must not decide what a change means
+//! everything, refuse what needs a restart, then swap", the status of the
+//! latest attempt (shown by the API), and watching the config and plugin
+//! folders so a change on disk does the same. It must not decide what a change means
 //! for health or schedules: [`Service::reconfigure`] does that.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::SystemTime;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 
 use crate::clock::SharedClock;
 use crate::config::{Config, Options};
@@ -230,4 +231,83 @@ fn summarize(old: &Config, new: &Config) -> ReloadSummary {
             .map(|c| c.id.clone())
             .collect(),
     }
+}
+
+/// How long the files must be quiet before a change is read: editors write
+/// in several steps, and copying a plugin takes a moment.
+pub const DEBOUNCE: Duration = Duration::from_millis(500);
+
+/// Keeps the watch alive; dropping it stops watching.
+pub struct Watch {
+    _debouncer: notify_debouncer_full::Debouncer<
+        notify::RecommendedWatcher,
+        notify_debouncer_full::RecommendedCache,
+    >,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Reloads `service` whenever the config file or a `*.wasm` in `plugins_dir`
+/// changes. It watches the folders, not the file: an editor's atomic save
+/// replaces the file, which would end a watch on the file itself.
+pub fn watch(
+    reloader: Arc<Reloader>,
+    service: Arc<Service>,
+    plugins_dir: &Path,
+) -> Result<Watch, notify::Error> {
+    use notify::{EventKind, RecursiveMode};
+
+    let file = reloader.lock_status().file.clone();
+    let file = std::fs::canonicalize(&file).unwrap_or(file);
+    let config_dir = file.parent().map(Path::to_owned).unwrap_or_default();
+    let plugins_dir = std::fs::canonicalize(plugins_dir).unwrap_or_else(|_| plugins_dir.to_owned());
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let relevant = {
+        let (file, plugins_dir) = (file.clone(), plugins_dir.clone());
+        move |path: &Path| {
+            path == file
+                || (path.starts_with(&plugins_dir) && path.extension().is_some_and(|e| e == "wasm"))
+        }
+    };
+    let mut debouncer = notify_debouncer_full::new_debouncer(
+        DEBOUNCE,
+        None,
+        move |result: notify_debouncer_full::DebounceEventResult| match result {
+            Ok(events) => {
+                let changed = events.iter().any(|e| {
+                    !matches!(e.kind, EventKind::Access(_)) && e.paths.iter().any(|p| relevant(p))
+                });
+                if changed {
+                    let _ = tx.send(());
+                }
+            }
+            Err(errors) => {
+                for e in errors {
+                    tracing::warn!(error = %e, "watching the config and plugin folders");
+                }
+            }
+        },
+    )?;
+    debouncer.watch(&config_dir, RecursiveMode::NonRecursive)?;
+    if plugins_dir != config_dir {
+        debouncer.watch(&plugins_dir, RecursiveMode::NonRecursive)?;
+    }
+    let task = tokio::spawn(async move {
+        while rx.recv().await.is_some() {
+            // Changes that came in while reloading are read by this one.
+            while rx.try_recv().is_ok() {}
+            tracing::info!("the config or a plugin changed: reloading");
+            let _ = reloader.reload(&service).await;
+        }
+    });
+    tracing::info!(config = %config_dir.display(), plugins = %plugins_dir.display(), "watching for changes");
+    Ok(Watch {
+        _debouncer: debouncer,
+        task,
+    })
 }

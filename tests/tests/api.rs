@@ -827,6 +827,39 @@ async fn the_binary_serves_graphql_graphiql_and_health_endpoints_with_limits() {
     })
     .await;
 
+    // Saving the file is enough: the daemon watches its folder.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let third = second.replace("id = \"ingest-docs-2\"", "id = \"ingest-docs-3\"");
+    std::fs::write(&file, format!("{text}\n{third}")).unwrap();
+    let checks = |n: i64| {
+        let api = api.clone();
+        async move {
+            let a = api
+                .query(
+                    Some("viewer-token"),
+                    "{ daemon { config { checks lastReloadError } } }",
+                    json!({}),
+                )
+                .await;
+            let config = a.body["data"]["daemon"]["config"].clone();
+            (config["checks"] == n).then_some(config)
+        }
+    };
+    eventually("the saved file to be reloaded", || checks(3)).await;
+    // A broken file is refused; the running config stays and says why.
+    std::fs::write(&file, "[storage\n").unwrap();
+    let config = eventually("the broken file to be refused", || async {
+        checks(3).await.filter(|c| c["lastReloadError"].is_string())
+    })
+    .await;
+    assert!(
+        config["lastReloadError"]
+            .as_str()
+            .unwrap()
+            .contains("tributary.toml"),
+        "{config}"
+    );
+
     stop_child(&mut child);
 }
 
