@@ -27,6 +27,8 @@ pub enum ReloadError {
     /// Every config error, one per line with its place.
     #[error("invalid config:\n{0}")]
     Invalid(String),
+    #[error("{0}; the running plugins are kept")]
+    Plugin(String),
     #[error("plugin {plugin} describes an invalid config schema: {message}")]
     PluginSchema { plugin: String, message: String },
     #[error(
@@ -44,9 +46,24 @@ pub struct Prepared {
     pub plugins: Vec<Plugin>,
 }
 
+/// How a plugin file that does not load is taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Broken {
+    /// Logged and skipped: at start, a broken file no check uses must not
+    /// keep the daemon down.
+    Skip,
+    /// Refuses the whole change: on a reload, the running version goes on
+    /// and the operator is told which file is broken.
+    Refuse,
+}
+
 /// Reads `file`, loads the plugins in the folder it names and validates the
 /// config against their schemas.
-pub async fn prepare(host: &PluginHost, file: &Path) -> Result<Prepared, ReloadError> {
+pub async fn prepare(
+    host: &PluginHost,
+    file: &Path,
+    broken: Broken,
+) -> Result<Prepared, ReloadError> {
     let text = std::fs::read_to_string(file).map_err(|source| ReloadError::Read {
         path: file.to_owned(),
         source,
@@ -62,16 +79,21 @@ pub async fn prepare(host: &PluginHost, file: &Path) -> Result<Prepared, ReloadE
         },
     )
     .map_err(|errors| ReloadError::Invalid(errors.to_string()))?;
-    let plugins = load_plugins(host, &draft.plugins_dir).await?;
+    let plugins = load_plugins(host, &draft.plugins_dir, broken).await?;
     let schemas = plugin_schemas(&plugins)?;
     let config = crate::config::parse_with(&text, file, &schemas, Options::default())
         .map_err(|errors| ReloadError::Invalid(errors.to_string()))?;
     Ok(Prepared { config, plugins })
 }
 
-/// Loads every `*.wasm` in `dir`; a broken plugin is reported and skipped (a
-/// check that names it then fails validation as an unknown connector).
-pub async fn load_plugins(host: &PluginHost, dir: &Path) -> Result<Vec<Plugin>, ReloadError> {
+/// Loads every `*.wasm` in `dir`. A file that does not load is logged and
+/// skipped (a check that names it then fails validation as an unknown
+/// connector), or with [`Broken::Refuse`] ends the load with its error.
+pub async fn load_plugins(
+    host: &PluginHost,
+    dir: &Path,
+    broken: Broken,
+) -> Result<Vec<Plugin>, ReloadError> {
     let entries = std::fs::read_dir(dir).map_err(|source| ReloadError::Read {
         path: dir.to_owned(),
         source,
@@ -85,6 +107,9 @@ pub async fn load_plugins(host: &PluginHost, dir: &Path) -> Result<Vec<Plugin>, 
     for file in files {
         match host.load(&file).await {
             Ok(plugin) => plugins.push(plugin),
+            Err(err) if broken == Broken::Refuse => {
+                return Err(ReloadError::Plugin(err.to_string()));
+            }
             Err(err) => tracing::error!(error = %err, "plugin not loaded"),
         }
     }
@@ -198,7 +223,7 @@ impl Reloader {
     }
 
     async fn swap(&self, service: &Service, file: &Path) -> Result<ReloadSummary, ReloadError> {
-        let prepared = prepare(&self.host, file).await?;
+        let prepared = prepare(&self.host, file, Broken::Refuse).await?;
         let old = service.loaded();
         let restart = old.config.restart_needed(&prepared.config);
         if !restart.is_empty() {

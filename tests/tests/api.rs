@@ -758,9 +758,16 @@ async fn the_binary_serves_graphql_graphiql_and_health_endpoints_with_limits() {
         "[storage]",
         &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n\n[api.limits]\nmax_depth = 6\nmax_body = \"2KiB\"\n\n[storage]"),
     );
+    // A plugin folder of its own: the test breaks the plugin in it.
+    let example = plugin("example");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(&example, plugins.join("example.wasm")).unwrap();
+    let shared = format!("plugins_dir = \"{}\"", example.parent().unwrap().display());
+    assert!(text.contains(&shared));
+    let text = text.replace(&shared, &format!("plugins_dir = \"{}\"", plugins.display()));
     let file = dir.path().join("tributary.toml");
     std::fs::write(&file, text).unwrap();
-    let _ = plugin("example");
     let mut child = std::process::Command::new(daemon_binary())
         .args(["serve", "--config"])
         .arg(&file)
@@ -859,6 +866,52 @@ async fn the_binary_serves_graphql_graphiql_and_health_endpoints_with_limits() {
             .contains("tributary.toml"),
         "{config}"
     );
+
+    // A plugin replaced by a broken file: refused, the loaded version keeps
+    // running checks.
+    std::fs::write(&file, format!("{text}\n{third}")).unwrap();
+    eventually("the mended file to be reloaded", || async {
+        checks(3).await.filter(|c| c["lastReloadError"].is_null())
+    })
+    .await;
+    std::fs::write(plugins.join("example.wasm"), b"not a component").unwrap();
+    let config = eventually("the broken plugin to be refused", || async {
+        checks(3).await.filter(|c| c["lastReloadError"].is_string())
+    })
+    .await;
+    let why = config["lastReloadError"].as_str().unwrap();
+    assert!(
+        why.contains("example.wasm") && why.contains("not a valid WebAssembly component"),
+        "{why}"
+    );
+    let runs = |api: Client| async move {
+        let a = api
+            .query(
+                Some("viewer-token"),
+                r#"{ check(key: "ingest-docs") { runs(first: 100) { nodes { outcome } } } }"#,
+                json!({}),
+            )
+            .await;
+        a.body["data"]["check"]["runs"]["nodes"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    };
+    let before = runs(api.clone()).await.len();
+    let run = api
+        .query(
+            Some("admin-token"),
+            "mutation($id: ID!) { runCheck(input: {checkId: $id}) { queued } }",
+            json!({"id": id_of(&EntityRef::Check("ingest-docs".into()))}),
+        )
+        .await;
+    assert_eq!(run.data()["runCheck"]["queued"], true);
+    let after = eventually("a run with the loaded plugin", || async {
+        let now = runs(api.clone()).await;
+        (now.len() > before).then_some(now)
+    })
+    .await;
+    assert_eq!(after[0]["outcome"], "SUCCEEDED");
 
     stop_child(&mut child);
 }
