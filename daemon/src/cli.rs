@@ -159,7 +159,7 @@ async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
     let host = host(&draft.data_dir)?;
     tracing::info!(allocation = ?host.allocation(), cache = %host.cache_dir().display(), "plugin host ready");
     let crate::reload::Prepared { config, plugins } =
-        crate::reload::prepare(&host, file, crate::reload::Broken::Skip)
+        crate::reload::prepare(&host, file, &crate::reload::Broken::Skip)
             .await
             .with_context(|| format!("cannot start from {}", file.display()))?;
     tracing::info!(
@@ -288,7 +288,7 @@ async fn validate(
 ) -> anyhow::Result<()> {
     let host = host(data_dir)?;
     let plugins = if plugins_dir.is_dir() {
-        crate::reload::load_plugins(&host, plugins_dir, crate::reload::Broken::Skip).await?
+        crate::reload::load_plugins(&host, plugins_dir, &crate::reload::Broken::Skip).await?
     } else {
         tracing::warn!(folder = %plugins_dir.display(), "no plugin folder; plugin configs are not checked");
         Vec::new()

@@ -47,14 +47,15 @@ pub struct Prepared {
 }
 
 /// How a plugin file that does not load is taken.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Broken {
-    /// Logged and skipped: at start, a broken file no check uses must not
-    /// keep the daemon down.
+    /// Logged and skipped: a broken file no check uses must not keep the
+    /// daemon down (a check that names it fails validation).
     Skip,
-    /// Refuses the whole change: on a reload, the running version goes on
-    /// and the operator is told which file is broken.
-    Refuse,
+    /// As `Skip`, except that a file among these (the plugins running now)
+    /// refuses the whole change: a plugin replaced by a broken file keeps
+    /// its running version, and the operator is told which file it is.
+    RefuseReplaced(Vec<PathBuf>),
 }
 
 /// Reads `file`, loads the plugins in the folder it names and validates the
@@ -62,7 +63,7 @@ pub enum Broken {
 pub async fn prepare(
     host: &PluginHost,
     file: &Path,
-    broken: Broken,
+    broken: &Broken,
 ) -> Result<Prepared, ReloadError> {
     let text = std::fs::read_to_string(file).map_err(|source| ReloadError::Read {
         path: file.to_owned(),
@@ -88,11 +89,11 @@ pub async fn prepare(
 
 /// Loads every `*.wasm` in `dir`. A file that does not load is logged and
 /// skipped (a check that names it then fails validation as an unknown
-/// connector), or with [`Broken::Refuse`] ends the load with its error.
+/// connector), or as `broken` says.
 pub async fn load_plugins(
     host: &PluginHost,
     dir: &Path,
-    broken: Broken,
+    broken: &Broken,
 ) -> Result<Vec<Plugin>, ReloadError> {
     let entries = std::fs::read_dir(dir).map_err(|source| ReloadError::Read {
         path: dir.to_owned(),
@@ -107,7 +108,8 @@ pub async fn load_plugins(
     for file in files {
         match host.load(&file).await {
             Ok(plugin) => plugins.push(plugin),
-            Err(err) if broken == Broken::Refuse => {
+            Err(err) if matches!(broken, Broken::RefuseReplaced(running) if running.contains(&file)) =>
+            {
                 return Err(ReloadError::Plugin(err.to_string()));
             }
             Err(err) => tracing::error!(error = %err, "plugin not loaded"),
@@ -223,8 +225,9 @@ impl Reloader {
     }
 
     async fn swap(&self, service: &Service, file: &Path) -> Result<ReloadSummary, ReloadError> {
-        let prepared = prepare(&self.host, file, Broken::Refuse).await?;
         let old = service.loaded();
+        let running = old.plugins.values().map(|p| p.path().to_owned()).collect();
+        let prepared = prepare(&self.host, file, &Broken::RefuseReplaced(running)).await?;
         let restart = old.config.restart_needed(&prepared.config);
         if !restart.is_empty() {
             return Err(ReloadError::RestartNeeded(restart));
