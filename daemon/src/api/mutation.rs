@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::error::{Code, error, store_error};
 use super::ids::{self, Target};
-use super::types::{CheckNode, Long, Result};
+use super::types::{CheckNode, Long, Result, long};
 use super::view::View;
 use super::{State, state, view};
 use crate::config::Role;
@@ -186,10 +186,6 @@ pub struct ReloadConfigPayload {
     pub user_errors: Vec<UserError>,
 }
 
-fn count(n: u64) -> Long {
-    Long(i64::try_from(n).unwrap_or(i64::MAX))
-}
-
 pub struct MutationRoot;
 
 #[Object]
@@ -201,23 +197,10 @@ impl MutationRoot {
         let check = match entity(view, &input.check_id, "checkId") {
             Ok(EntityRef::Check(c)) => c,
             Ok(_) => {
-                return Ok(RunCheckPayload {
-                    check: None,
-                    queued: false,
-                    user_errors: vec![user_error(
-                        "checkId",
-                        UserErrorCode::Invalid,
-                        "not a check id",
-                    )],
-                });
+                let e = user_error("checkId", UserErrorCode::Invalid, "not a check id");
+                return Ok(not_queued(None, e));
             }
-            Err(e) => {
-                return Ok(RunCheckPayload {
-                    check: None,
-                    queued: false,
-                    user_errors: vec![e],
-                });
-            }
+            Err(e) => return Ok(not_queued(None, e)),
         };
         let node = view.index.check(&check).map(CheckNode::new);
         match state(ctx).service.run_now(&check) {
@@ -236,24 +219,22 @@ impl MutationRoot {
                     user_errors: Vec::new(),
                 })
             }
-            Ok(RunNow::AlreadyRunning) => Ok(RunCheckPayload {
-                check: node,
-                queued: false,
-                user_errors: vec![user_error(
+            Ok(RunNow::AlreadyRunning) => Ok(not_queued(
+                node,
+                user_error(
                     "checkId",
                     UserErrorCode::AlreadyRunning,
                     "the check is running now; ask again when it finishes",
-                )],
-            }),
-            Err(SchedulerError::UnknownCheck(_)) => Ok(RunCheckPayload {
-                check: node,
-                queued: false,
-                user_errors: vec![user_error(
+                ),
+            )),
+            Err(SchedulerError::UnknownCheck(_)) => Ok(not_queued(
+                node,
+                user_error(
                     "checkId",
                     UserErrorCode::NotFound,
                     "the check is not scheduled (was the config just reloaded?)",
-                )],
-            }),
+                ),
+            )),
             Err(SchedulerError::ShuttingDown) => {
                 Err(error(Code::Unavailable, "the daemon is shutting down"))
             }
@@ -406,7 +387,7 @@ impl MutationRoot {
                     )));
                 }
             }
-            source_affected = Some(count(affected));
+            source_affected = Some(long(affected));
         }
         let detail = json!({
             "in_source": input.in_source,
@@ -420,11 +401,11 @@ impl MutationRoot {
         state.cache.mutated();
         Ok(DeleteDataPayload {
             deleted: Some(DeletedCounts {
-                observations: count(deleted.observations),
-                errors: count(deleted.errors),
-                id_sets: count(deleted.id_sets),
-                reconciliations: count(deleted.reconciliations),
-                missing_ids: count(deleted.missing_ids),
+                observations: long(deleted.observations),
+                errors: long(deleted.errors),
+                id_sets: long(deleted.id_sets),
+                reconciliations: long(deleted.reconciliations),
+                missing_ids: long(deleted.missing_ids),
             }),
             source_affected,
             user_errors: Vec::new(),
@@ -516,6 +497,14 @@ impl MutationRoot {
     }
 }
 
+fn not_queued(check: Option<CheckNode>, e: UserError) -> RunCheckPayload {
+    RunCheckPayload {
+        check,
+        queued: false,
+        user_errors: vec![e],
+    }
+}
+
 fn failed(e: UserError) -> ActionPayload {
     ActionPayload {
         user_errors: vec![e],
@@ -536,7 +525,7 @@ fn action_payload(
 ) -> ActionPayload {
     match outcome {
         Ok(o) => ActionPayload {
-            affected: o.affected.map(count),
+            affected: o.affected.map(long),
             message: o.message,
             user_errors: Vec::new(),
         },

@@ -137,7 +137,7 @@ pub(super) async fn history_of(
             let start = from + i64::from(i) * day;
             match by_day.get(&start) {
                 Some(r) => HistoryBucket {
-                    day: time(from_ms_time(start)),
+                    day: time(from_ms(start)),
                     status: (r.evaluations > 0).then(|| r.worst.into()),
                     uptime_percent: (r.evaluations > 0).then(|| r.uptime_percent()),
                     runs: long(r.runs),
@@ -149,7 +149,7 @@ pub(super) async fn history_of(
                     max_freshness_lag_seconds: r.max_lag.map(|d| d.as_secs_f64()),
                 },
                 None => HistoryBucket {
-                    day: time(from_ms_time(start)),
+                    day: time(from_ms(start)),
                     status: None,
                     uptime_percent: None,
                     runs: Long(0),
@@ -163,8 +163,4 @@ pub(super) async fn history_of(
             }
         })
         .collect())
-}
-
-pub(super) fn from_ms_time(ms: i64) -> SystemTime {
-    from_ms(ms)
 }

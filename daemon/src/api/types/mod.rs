@@ -67,7 +67,8 @@ impl ScalarType for Long {
     }
 }
 
-fn long(n: u64) -> Long {
+/// A count as a `Long`; no real count nears `i64::MAX`, so larger values clamp.
+pub fn long(n: u64) -> Long {
     Long(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
