@@ -388,11 +388,21 @@ impl TestServer {
     /// # Panics
     /// When no loopback port can be bound.
     pub async fn start(handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static) -> Self {
-        use axum::serve::ListenerExt;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        let any_port = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        Self::bind(any_port, handler)
             .await
-            .expect("bind a loopback port");
-        let addr = listener.local_addr().expect("local address");
+            .expect("bind a loopback port")
+    }
+
+    /// Starts a server on `addr`: a fixed port, for fakes a config points at
+    /// (the demo's `fakes` binary). Fails when the port is taken.
+    pub async fn bind(
+        addr: std::net::SocketAddr,
+        handler: impl Fn(&Recorded) -> Reply + Send + Sync + 'static,
+    ) -> std::io::Result<Self> {
+        use axum::serve::ListenerExt;
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
         // Without TCP_NODELAY a multi-segment answer stalls on delayed ACKs
         // (40 ms a response), which would swamp what tests and benches measure.
         let listener = listener.tap_io(|tcp| {
@@ -414,11 +424,11 @@ impl TestServer {
                 })
                 .await;
         });
-        Self {
+        Ok(Self {
             addr,
             requests,
             _shutdown: tx,
-        }
+        })
     }
 
     /// `http://127.0.0.1:PORT`, which is also the grant that allows it.
@@ -429,6 +439,13 @@ impl TestServer {
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().expect("requests lock").clone()
+    }
+
+    /// Every request received since the last call, removed from the record:
+    /// for a test that asserts one phase at a time, and for a long-running
+    /// fake that must not keep every request it ever saw.
+    pub fn take_requests(&self) -> Vec<Recorded> {
+        std::mem::take(&mut *self.requests.lock().expect("requests lock"))
     }
 }
 

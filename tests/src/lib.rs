@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod fakes;
 pub mod gql;
 pub mod kit;
 

@@ -1,0 +1,3 @@
+//! # The dbt connector
+
+#![cfg(target_arch = "wasm32")]

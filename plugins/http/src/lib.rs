@@ -1,0 +1,3 @@
+//! # The http connector
+
+#![cfg(target_arch = "wasm32")]

@@ -1,0 +1,3 @@
+//! # The looker connector
+
+#![cfg(target_arch = "wasm32")]

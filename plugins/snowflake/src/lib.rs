@@ -1,0 +1,3 @@
+//! # The snowflake connector
+
+#![cfg(target_arch = "wasm32")]

@@ -1,0 +1,1 @@
+//! Fake of dbt Cloud (Admin API v2 and the Discovery API).

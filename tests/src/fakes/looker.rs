@@ -1,0 +1,1 @@
+//! Fake of Looker API 4.0.

@@ -1,0 +1,1 @@
+//! Fake of a JSON HTTP service watched by the generic `http` connector.

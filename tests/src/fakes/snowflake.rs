@@ -1,0 +1,1 @@
+//! Fake of Snowflake SQL API v2.
