@@ -13,6 +13,7 @@
 //! - [`config`]: the config file: reading, validating (every error at once, with its
 //!   place) and typing it.
 //! - [`events`]: the in-process bus of health events and completed runs.
+//! - [`metrics`]: the Prometheus figures served at `/metrics`.
 //! - [`reconcile`]: id sets streamed by plugins and what a downstream system lacks.
 //! - [`scheduler`]: when checks run, how many at once, retries, run-now, shutdown.
 //! - [`service`]: the running daemon: one run from plugin to store to events.
@@ -25,6 +26,7 @@ pub mod clock;
 pub mod config;
 pub mod events;
 pub mod health;
+pub mod metrics;
 pub mod plugin;
 pub mod reconcile;
 pub mod reload;

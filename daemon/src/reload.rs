@@ -203,6 +203,7 @@ impl Reloader {
         let now = self.clock.now();
         let mut status = self.lock_status();
         status.attempted_at = Some(now);
+        service.metrics().reload(result.is_ok());
         match &result {
             Ok(summary) => {
                 status.loaded_at = now;

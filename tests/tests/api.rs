@@ -743,7 +743,7 @@ async fn a_resumed_subscription_receives_exactly_the_events_it_missed_then_live_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_binary_serves_graphql_graphiql_and_health_endpoints_with_limits() {
+async fn the_binary_serves_graphql_graphiql_health_and_metrics_endpoints_with_limits() {
     let up = document_service(Arc::new(Mutex::new(Fake {
         ids: doc_ids(10),
         ..Fake::default()
@@ -912,6 +912,33 @@ async fn the_binary_serves_graphql_graphiql_and_health_endpoints_with_limits() {
     })
     .await;
     assert_eq!(after[0]["outcome"], "SUCCEEDED");
+
+    // Prometheus sees the runs, the reloads (the last one refused), the checks.
+    let metrics = api.get("/metrics").await;
+    assert_eq!(metrics.status, 200);
+    let value = |series: &str| -> f64 {
+        metrics
+            .text
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {series} in\n{}", metrics.text))
+            .parse()
+            .unwrap()
+    };
+    assert!(value(r#"tributary_runs_total{connector="example",outcome="success"}"#) >= 2.0);
+    assert!(value(r#"tributary_run_duration_seconds_count{connector="example"}"#) >= 2.0);
+    assert!(value(r#"tributary_config_reloads_total{outcome="applied"}"#) >= 3.0);
+    assert!(value(r#"tributary_config_reloads_total{outcome="refused"}"#) >= 2.0);
+    assert_eq!(value("tributary_config_last_reload_successful"), 0.0);
+    assert_eq!(value("tributary_checks"), 3.0);
+    let judged: f64 = ["HEALTHY", "WARNING", "UNKNOWN", "UNHEALTHY"]
+        .iter()
+        .map(|h| value(&format!(r#"tributary_checks_by_health{{health="{h}"}}"#)))
+        .sum();
+    assert!((1.0..=3.0).contains(&judged), "{judged} checks judged");
+    assert!(value("tributary_store_write_seconds_count") >= 1.0);
+    assert_eq!(value("tributary_store_write_errors_total"), 0.0);
+    assert!(!metrics.text.contains(tributary_tests::kit::TOKEN));
 
     stop_child(&mut child);
 }

@@ -2,7 +2,7 @@
 //! mutations that act through the service and are audited; subscriptions fed
 //! by the event bus and resumable from the store; bearer-token auth with roles
 //! and tenant scope; `/graphql` (POST, GraphiQL on GET, WebSocket on the same
-//! path), `/healthz` and `/readyz`.
+//! path), `/healthz`, `/readyz` and `/metrics`.
 //!
 //! It owns the HTTP surface and what each principal may see and do. It must
 //! not judge health, schedule or write runs: it reads the [`Store`], listens
@@ -171,6 +171,7 @@ pub fn router(state: Arc<State>, limits: ApiLimits) -> Router {
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(
             usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),
         ))
@@ -372,6 +373,16 @@ fn init_token(payload: &serde_json::Value) -> Option<String> {
 }
 
 /// Ready when the database answers and the daemon is running.
+/// Prometheus' scrape: open like `/healthz`, since it holds no tenant data
+/// and nothing of any check's config.
+async fn metrics(AxumState(app): AxumState<App>) -> Response {
+    (
+        [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
+        app.state.service.metrics_text(),
+    )
+        .into_response()
+}
+
 async fn readyz(AxumState(app): AxumState<App>) -> Response {
     match tokio::time::timeout(Duration::from_secs(2), app.state.store.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),

@@ -17,6 +17,7 @@ use super::view::View;
 use super::{State, state, view};
 use crate::events::{Received, RunCompleted, Subscription as BusSubscription};
 use crate::health::{EntityRef, FailureClass};
+use crate::metrics::SubscriptionGuard;
 use crate::store::HealthEvent;
 
 /// How many stored events one replay step reads.
@@ -82,6 +83,8 @@ struct Feed {
     /// Replaying stored events until a read comes back short.
     replaying: bool,
     ready: VecDeque<HealthEvent>,
+    /// Counts the subscription as open while the stream lives.
+    _open: SubscriptionGuard,
 }
 
 impl Feed {
@@ -167,6 +170,7 @@ impl SubscriptionRoot {
             ),
         };
         let feed = Feed {
+            _open: state.service.metrics().subscription(),
             state,
             view,
             filter,
@@ -200,16 +204,20 @@ impl SubscriptionRoot {
             None => None,
         };
         let runs = state(ctx).bus.runs();
+        let open = state(ctx).service.metrics().subscription();
         Ok(futures_util::stream::unfold(
-            (runs, view, check),
-            |(mut runs, view, check)| async move {
+            (runs, view, check, open),
+            |(mut runs, view, check, open)| async move {
                 loop {
                     match runs.recv().await {
                         Received::Message(r) => {
                             let wanted = check.as_ref().is_none_or(|c| *c == r.check_id)
                                 && view.sees(&EntityRef::Check(r.check_id.clone()));
                             if wanted {
-                                return Some((RunCompletedEvent::from(&*r), (runs, view, check)));
+                                return Some((
+                                    RunCompletedEvent::from(&*r),
+                                    (runs, view, check, open),
+                                ));
                             }
                         }
                         // Runs are not replayable; a slow subscriber skips.

@@ -170,6 +170,18 @@ impl Book {
         self.entities.get(entity)
     }
 
+    /// How many configured checks are at each status (checks never judged
+    /// are not counted).
+    pub fn checks_by_status(&self) -> Vec<(Status, usize)> {
+        let mut counts = [0; Status::ALL.len()];
+        for id in self.topology.checks.keys() {
+            if let Some(health) = self.entities.get(&EntityRef::Check(id.clone())) {
+                counts[health.state.status as usize] += 1;
+            }
+        }
+        Status::ALL.into_iter().zip(counts).collect()
+    }
+
     /// The assets `check`'s runs have spoken of.
     pub fn assets_of(&self, check: &str) -> impl Iterator<Item = &str> {
         self.entities

@@ -17,6 +17,14 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, least severe first.
+    pub const ALL: [Status; 4] = [
+        Status::Healthy,
+        Status::Warning,
+        Status::Unknown,
+        Status::Unhealthy,
+    ];
+
     /// The most severe of `statuses`, or `None` when there are none.
     pub fn worst(statuses: impl IntoIterator<Item = Status>) -> Option<Status> {
         statuses.into_iter().max()
@@ -90,6 +98,19 @@ pub enum EntityRef {
     System(String),
     Check(String),
     Asset { check: String, asset: String },
+}
+
+impl EntityRef {
+    /// What kind of entity it is: `tenant`, `flow`, `system`, `check` or `asset`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            EntityRef::Tenant(_) => "tenant",
+            EntityRef::Flow(_) => "flow",
+            EntityRef::System(_) => "system",
+            EntityRef::Check(_) => "check",
+            EntityRef::Asset { .. } => "asset",
+        }
+    }
 }
 
 impl fmt::Display for EntityRef {

@@ -23,6 +23,7 @@ use crate::clock::SharedClock;
 use crate::config::{Config, Schedule};
 use crate::events::EventBus;
 use crate::health::{Book, CheckPlace, EntityRef, FlowPlace, Mute, Topology};
+use crate::metrics::{Metrics, Sample};
 use crate::plugin::{ActionOutcome, DeleteScope, Plugin, RunError};
 use crate::scheduler::{
     Caps, Job, RetryPolicy, RunNow, Scheduler, SchedulerError, ShutdownReport, Stats,
@@ -78,6 +79,7 @@ pub struct Service {
     pruner: JoinHandle<()>,
     store: Store,
     clock: SharedClock,
+    metrics: Arc<Metrics>,
 }
 
 impl Service {
@@ -100,8 +102,16 @@ impl Service {
             })
             .collect();
         let book = Book::new(topology(&config, &clock), stored, clock.now());
+        let metrics = Arc::new(Metrics::new());
         let (writer_tx, writer_rx) = mpsc::channel(WRITE_QUEUE);
-        let writer = writer::Writer::new(store.clone(), book, config.clone(), bus, clock.clone());
+        let writer = writer::Writer::new(
+            store.clone(),
+            book,
+            config.clone(),
+            bus,
+            clock.clone(),
+            metrics.clone(),
+        );
         let writer = tokio::spawn(writer.run(writer_rx));
 
         let retry = RetryPolicy::default();
@@ -114,6 +124,7 @@ impl Service {
             clock.clone(),
             retry,
             last_success,
+            metrics.clone(),
         ));
         let scheduler = Scheduler::start(
             jobs(&config),
@@ -141,6 +152,24 @@ impl Service {
             pruner,
             store,
             clock,
+            metrics,
+        })
+    }
+
+    /// The daemon's metrics, for the modules that report into them.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// What a scrape of `/metrics` gets now.
+    pub fn metrics_text(&self) -> String {
+        let stats = self.stats();
+        self.metrics.render(Sample {
+            write_queue: WRITE_QUEUE - self.writer_tx.capacity(),
+            write_buffer: 0,
+            running: stats.running,
+            waiting: stats.queued,
+            checks: stats.jobs,
         })
     }
 

@@ -13,6 +13,7 @@ use super::writer::{Completed, Message};
 use crate::clock::SharedClock;
 use crate::config::{Check, Config, resolve_secrets};
 use crate::health::FailureClass;
+use crate::metrics::Metrics;
 use crate::plugin::{CollectRequest, Invocation, Plugin, RunError, RunLabels};
 use crate::reconcile::{IdCollector, IdSet};
 use crate::scheduler::{Executor, RetryPolicy, Trigger, Verdict};
@@ -32,6 +33,7 @@ pub struct Runner {
     retry: RetryPolicy,
     last_success: Mutex<HashMap<String, SystemTime>>,
     runs: AtomicU64,
+    metrics: Arc<Metrics>,
 }
 
 /// What a successful `collect` gave.
@@ -69,6 +71,7 @@ impl Runner {
         clock: SharedClock,
         retry: RetryPolicy,
         last_success: HashMap<String, SystemTime>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             loaded: RwLock::new(Arc::new(loaded)),
@@ -77,6 +80,7 @@ impl Runner {
             retry,
             last_success: Mutex::new(last_success),
             runs: AtomicU64::new(0),
+            metrics,
         }
     }
 
@@ -184,7 +188,8 @@ impl Executor for Runner {
         let clock_start = Instant::now();
         let run_id = self.run_id(started);
         let result = self.collect(&loaded, check, &run_id, attempt).await;
-        let finished = started + clock_start.elapsed();
+        let took = clock_start.elapsed();
+        let finished = started + took;
 
         let (collected, failed) = match result {
             Ok(collected) => (collected, None),
@@ -227,6 +232,11 @@ impl Executor for Runner {
             ids: collected.ids,
             judge: !will_retry,
         };
+        self.metrics.run(
+            &check.connector,
+            failed.as_ref().map(|f| f.class),
+            took.as_secs_f64(),
+        );
         if completed.run.succeeded() {
             self.last_success
                 .lock()

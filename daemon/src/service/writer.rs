@@ -18,10 +18,11 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::events::{EventBus, RunCompleted};
 use crate::health::{AssetFacts, Book, EntityRef, Mute, Outcome, Status, Topology};
+use crate::metrics::Metrics;
 use crate::reconcile::{IdSet, difference};
 use crate::store::{
     AuditEntry, IdSetRow, NewEvent, ObservationRow, Period, ReconciliationRow, Rollup, RunRow,
-    RunWrite, Store, WriteBatch,
+    RunWrite, Store, StoreError, WriteBatch,
 };
 
 /// Most runs written in one transaction.
@@ -84,6 +85,7 @@ pub struct Writer {
     config: Arc<Config>,
     bus: EventBus,
     clock: SharedClock,
+    metrics: Arc<Metrics>,
 }
 
 impl Writer {
@@ -93,13 +95,16 @@ impl Writer {
         config: Arc<Config>,
         bus: EventBus,
         clock: SharedClock,
+        metrics: Arc<Metrics>,
     ) -> Self {
+        metrics.checks_by_health(&book.checks_by_status());
         Self {
             store,
             book,
             config,
             bus,
             clock,
+            metrics,
         }
     }
 
@@ -129,6 +134,7 @@ impl Writer {
                                 self.write_runs(std::mem::take(&mut runs)).await;
                                 self.config = config;
                                 self.book.set_topology(topology, self.clock.now());
+                                self.metrics.checks_by_health(&self.book.checks_by_status());
                             }
                         }
                         if runs.len() < MAX_BATCH && !stop {
@@ -158,12 +164,8 @@ impl Writer {
             let write = self.prepare(c, &mut pending_sets, &mut batch).await;
             batch.runs.push(write);
         }
-        let result = self.store.write(&batch).await;
-        match result {
-            Ok(events) => {
-                for event in events {
-                    self.bus.publish_health(event);
-                }
+        match self.commit(&batch).await {
+            Ok(()) => {
                 for run in completed {
                     self.bus.publish_run(run);
                 }
@@ -173,6 +175,27 @@ impl Writer {
                 self.reload_book().await;
             }
         }
+    }
+
+    /// Writes `batch` in one transaction, then publishes the health events it
+    /// committed; both go into the metrics.
+    async fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        let result = self.store.write(batch).await;
+        self.metrics
+            .store_write(started.elapsed().as_secs_f64(), result.is_err());
+        let events = result?;
+        let checks_changed = events
+            .iter()
+            .any(|e| matches!(e.entity, EntityRef::Check(_)));
+        for event in events {
+            self.metrics.health_event(event.entity.kind(), event.to);
+            self.bus.publish_health(event);
+        }
+        if checks_changed {
+            self.metrics.checks_by_health(&self.book.checks_by_status());
+        }
+        Ok(())
     }
 
     /// Sets or lifts a mute and records who did it, in one transaction.
@@ -190,8 +213,8 @@ impl Writer {
             audit: vec![audit],
             ..WriteBatch::default()
         };
-        match self.store.write(&batch).await {
-            Ok(_) => Ok(true),
+        match self.commit(&batch).await {
+            Ok(()) => Ok(true),
             Err(err) => {
                 self.reload_book().await;
                 Err(err.to_string())
@@ -416,16 +439,9 @@ impl Writer {
         }
         let mut batch = WriteBatch::default();
         add_outcome(&mut batch, outcome, None, &[], now);
-        match self.store.write(&batch).await {
-            Ok(events) => {
-                for event in events {
-                    self.bus.publish_health(event);
-                }
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "writing stale health failed");
-                self.reload_book().await;
-            }
+        if let Err(err) = self.commit(&batch).await {
+            tracing::error!(error = %err, "writing stale health failed");
+            self.reload_book().await;
         }
     }
 }

@@ -31,8 +31,8 @@ use sqlx::{AnyPool, Executor};
 pub use model::{
     AuditEntry, DataScope, Deleted, ErrorRow, HealthEvent, IdSetRow, NativeRow, NewEvent,
     ObservationRow, Period, Pruned, ReconciliationCounts, ReconciliationRow, Rollup, RunFailure,
-    RunRow, RunWrite, StoredError, StoredObservation, Trigger, WriteBatch, entity_key, entity_kind,
-    from_ms, parse_entity_key, to_ms,
+    RunRow, RunWrite, StoredError, StoredObservation, Trigger, WriteBatch, entity_key, from_ms,
+    parse_entity_key, to_ms,
 };
 
 /// Which database a store talks to.

@@ -59,17 +59,6 @@ pub fn parse_entity_key(key: &str) -> Option<EntityRef> {
     })
 }
 
-/// The kind column of an entity: `tenant`, `flow`, `system`, `check`, `asset`.
-pub fn entity_kind(entity: &EntityRef) -> &'static str {
-    match entity {
-        EntityRef::Tenant(_) => "tenant",
-        EntityRef::Flow(_) => "flow",
-        EntityRef::System(_) => "system",
-        EntityRef::Check(_) => "check",
-        EntityRef::Asset { .. } => "asset",
-    }
-}
-
 /// A status as an integer that orders by severity, for `worst` in rollups.
 pub(crate) fn status_rank(status: Status) -> i64 {
     match status {

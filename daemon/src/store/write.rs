@@ -14,8 +14,7 @@ use sqlx::{Any, AssertSqlSafe, Transaction};
 
 use super::model::{
     AuditEntry, DataScope, Deleted, ErrorRow, HealthEvent, ObservationRow, Period, Pruned,
-    ReconciliationRow, Rollup, RunRow, WriteBatch, count, entity_key, entity_kind, status_rank,
-    to_ms,
+    ReconciliationRow, Rollup, RunRow, WriteBatch, count, entity_key, status_rank, to_ms,
 };
 use super::{Backend, Result, Store, StoreError};
 use crate::config::Retention;
@@ -213,7 +212,7 @@ impl Store {
             &health,
             |q, (entity, stored, state)| {
                 q.bind(entity_key(entity))
-                    .bind(entity_kind(entity))
+                    .bind(entity.kind())
                     .bind(stored.state.status.as_str())
                     .bind(to_ms(stored.state.since))
                     .bind(updated_at)
@@ -234,7 +233,7 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
             )
             .bind(entity_key(&event.entity))
-            .bind(entity_kind(&event.entity))
+            .bind(event.entity.kind())
             .bind(event.change.from.map(|s| s.as_str()))
             .bind(event.change.to.as_str())
             .bind(reasons)

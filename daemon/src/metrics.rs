@@ -1,0 +1,398 @@
+//! Prometheus metrics, served in the OpenMetrics text format at `/metrics`.
+//!
+//! It owns the metric families (names, help, labels, buckets) and their
+//! rendering. It records what other modules report and decides nothing: the
+//! runner reports runs, the writer health, events and store writes, the reload
+//! module its outcomes, the API its subscriptions. Figures cheaper to read than
+//! to track (queue depths, runs in flight) are sampled when scraped.
+//!
+//! Labels never carry tenants, check configs or anything a check's config
+//! holds: only connector names, outcomes and statuses, so the series count
+//! stays bounded and nothing secret can leak into a scrape.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::health::{FailureClass, Status};
+
+/// The media type of [`Metrics::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    connector: String,
+    /// `success`, or the failure class.
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConnectorLabels {
+    connector: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HealthLabels {
+    health: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    /// `asset`, `check`, `system`, `flow` or `tenant`.
+    entity: &'static str,
+    /// The status the entity moved to.
+    health: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: &'static str,
+}
+
+/// Figures read at scrape time.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Sample {
+    /// Completed runs waiting for the writer.
+    pub write_queue: usize,
+    /// Runs whose write failed, kept to be written when the database is back.
+    pub write_buffer: usize,
+    /// Attempts in flight.
+    pub running: usize,
+    /// Runs due but waiting for a concurrency permit.
+    pub waiting: usize,
+    /// Checks scheduled.
+    pub checks: usize,
+}
+
+/// Every metric the daemon exports. One per daemon, shared by `Arc`.
+pub struct Metrics {
+    registry: Registry,
+    runs: Family<RunLabels, Counter>,
+    run_duration: Family<ConnectorLabels, Histogram, fn() -> Histogram>,
+    checks_by_health: Family<HealthLabels, Gauge>,
+    health_events: Family<EventLabels, Counter>,
+    subscriptions: Gauge,
+    reloads: Family<OutcomeLabels, Counter>,
+    last_reload_ok: Gauge,
+    store_write: Histogram,
+    store_write_errors: Counter,
+    write_queue: Gauge,
+    write_buffer: Gauge,
+    running: Gauge,
+    waiting: Gauge,
+    checks: Gauge,
+}
+
+/// Run durations from 10 ms to about 10 minutes.
+fn run_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.01, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("tributary");
+        let runs = Family::<RunLabels, Counter>::default();
+        registry.register(
+            "runs",
+            "Completed runs by connector and outcome (success or failure class)",
+            runs.clone(),
+        );
+        let run_duration = Family::new_with_constructor(run_buckets as fn() -> Histogram);
+        registry.register(
+            "run_duration_seconds",
+            "How long runs took, by connector",
+            run_duration.clone(),
+        );
+        let checks_by_health = Family::<HealthLabels, Gauge>::default();
+        registry.register(
+            "checks_by_health",
+            "Checks by their current health (checks never judged are not counted)",
+            checks_by_health.clone(),
+        );
+        let health_events = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "health_events",
+            "Health changes committed, by entity kind and the health moved to",
+            health_events.clone(),
+        );
+        let subscriptions = Gauge::default();
+        registry.register(
+            "subscriptions_open",
+            "GraphQL subscriptions open now",
+            subscriptions.clone(),
+        );
+        let reloads = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "config_reloads",
+            "Config reloads by outcome (applied or refused)",
+            reloads.clone(),
+        );
+        let last_reload_ok = Gauge::default();
+        last_reload_ok.set(1);
+        registry.register(
+            "config_last_reload_successful",
+            "1 when the latest reload was applied (or none was tried), 0 when it was refused",
+            last_reload_ok.clone(),
+        );
+        let store_write = Histogram::new(exponential_buckets(0.0005, 2.0, 16));
+        registry.register(
+            "store_write_seconds",
+            "Time to commit one batch of runs to the database",
+            store_write.clone(),
+        );
+        let store_write_errors = Counter::default();
+        registry.register(
+            "store_write_errors",
+            "Batches whose commit failed",
+            store_write_errors.clone(),
+        );
+        let write_queue = Gauge::default();
+        registry.register(
+            "write_queue_depth",
+            "Completed runs waiting for the writer",
+            write_queue.clone(),
+        );
+        let write_buffer = Gauge::default();
+        registry.register(
+            "write_buffer_runs",
+            "Runs whose write failed, held until the database answers again",
+            write_buffer.clone(),
+        );
+        let running = Gauge::default();
+        registry.register("runs_in_flight", "Attempts running now", running.clone());
+        let waiting = Gauge::default();
+        registry.register(
+            "runs_waiting",
+            "Runs due but waiting for a concurrency permit",
+            waiting.clone(),
+        );
+        let checks = Gauge::default();
+        registry.register("checks", "Checks scheduled", checks.clone());
+        Self {
+            registry,
+            runs,
+            run_duration,
+            checks_by_health,
+            health_events,
+            subscriptions,
+            reloads,
+            last_reload_ok,
+            store_write,
+            store_write_errors,
+            write_queue,
+            write_buffer,
+            running,
+            waiting,
+            checks,
+        }
+    }
+
+    /// A run of `connector` ended after `seconds`, failed with `failure` or not.
+    pub fn run(&self, connector: &str, failure: Option<FailureClass>, seconds: f64) {
+        let outcome = failure.map_or("success", FailureClass::as_str);
+        self.runs
+            .get_or_create(&RunLabels {
+                connector: connector.to_owned(),
+                outcome,
+            })
+            .inc();
+        self.run_duration
+            .get_or_create(&ConnectorLabels {
+                connector: connector.to_owned(),
+            })
+            .observe(seconds);
+    }
+
+    /// How many checks are at each status now (a full count, not a delta).
+    pub fn checks_by_health(&self, counts: &[(Status, usize)]) {
+        for status in Status::ALL {
+            let n = counts
+                .iter()
+                .find(|(s, _)| *s == status)
+                .map_or(0, |(_, n)| *n);
+            self.checks_by_health
+                .get_or_create(&HealthLabels {
+                    health: status.as_str(),
+                })
+                .set(i64::try_from(n).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// A health change of an `entity` kind to `to` was committed.
+    pub fn health_event(&self, entity: &'static str, to: Status) {
+        self.health_events
+            .get_or_create(&EventLabels {
+                entity,
+                health: to.as_str(),
+            })
+            .inc();
+    }
+
+    /// A subscription opened; it counts as open until the guard is dropped.
+    pub fn subscription(&self) -> SubscriptionGuard {
+        self.subscriptions.inc();
+        SubscriptionGuard(self.subscriptions.clone())
+    }
+
+    /// A reload was applied (`true`) or refused.
+    pub fn reload(&self, applied: bool) {
+        let outcome = if applied { "applied" } else { "refused" };
+        self.reloads.get_or_create(&OutcomeLabels { outcome }).inc();
+        self.last_reload_ok.set(i64::from(applied));
+    }
+
+    /// A batch commit took `seconds`, and failed or not.
+    pub fn store_write(&self, seconds: f64, failed: bool) {
+        self.store_write.observe(seconds);
+        if failed {
+            self.store_write_errors.inc();
+        }
+    }
+
+    /// The text a scrape gets, with `sample`'s figures as of now.
+    pub fn render(&self, sample: Sample) -> String {
+        let gauge = |g: &Gauge, n: usize| g.set(i64::try_from(n).unwrap_or(i64::MAX));
+        gauge(&self.write_queue, sample.write_queue);
+        gauge(&self.write_buffer, sample.write_buffer);
+        gauge(&self.running, sample.running);
+        gauge(&self.waiting, sample.waiting);
+        gauge(&self.checks, sample.checks);
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// Keeps one subscription counted as open.
+pub struct SubscriptionGuard(Gauge);
+
+impl Drop for SubscriptionGuard {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value of the series `name{labels}` in `text`.
+    fn value(text: &str, series: &str) -> Option<f64> {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|v| v.parse().ok())
+    }
+
+    #[test]
+    fn runs_are_counted_by_connector_and_outcome_with_their_duration() {
+        let m = Metrics::new();
+        m.run("dbt", None, 0.2);
+        m.run("dbt", None, 0.3);
+        m.run("dbt", Some(FailureClass::Auth), 1.0);
+        let text = m.render(Sample::default());
+        assert_eq!(
+            value(
+                &text,
+                r#"tributary_runs_total{connector="dbt",outcome="success"}"#
+            ),
+            Some(2.0)
+        );
+        assert_eq!(
+            value(
+                &text,
+                r#"tributary_runs_total{connector="dbt",outcome="auth"}"#
+            ),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(
+                &text,
+                r#"tributary_run_duration_seconds_count{connector="dbt"}"#
+            ),
+            Some(3.0)
+        );
+        assert_eq!(
+            value(
+                &text,
+                r#"tributary_run_duration_seconds_sum{connector="dbt"}"#
+            ),
+            Some(1.5)
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+
+    #[test]
+    fn checks_by_health_shows_every_status_and_replaces_the_last_count() {
+        let m = Metrics::new();
+        m.checks_by_health(&[(Status::Healthy, 3), (Status::Warning, 1)]);
+        m.checks_by_health(&[(Status::Healthy, 2), (Status::Unhealthy, 2)]);
+        let text = m.render(Sample::default());
+        for (health, n) in [
+            ("HEALTHY", 2.0),
+            ("WARNING", 0.0),
+            ("UNKNOWN", 0.0),
+            ("UNHEALTHY", 2.0),
+        ] {
+            let series = format!(r#"tributary_checks_by_health{{health="{health}"}}"#);
+            assert_eq!(value(&text, &series), Some(n), "{series} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn subscriptions_count_while_their_guard_lives() {
+        let m = Metrics::new();
+        let a = m.subscription();
+        let b = m.subscription();
+        drop(a);
+        let text = m.render(Sample::default());
+        assert_eq!(value(&text, "tributary_subscriptions_open"), Some(1.0));
+        drop(b);
+        let text = m.render(Sample::default());
+        assert_eq!(value(&text, "tributary_subscriptions_open"), Some(0.0));
+    }
+
+    #[test]
+    fn reloads_store_writes_and_sampled_figures_are_rendered() {
+        let m = Metrics::new();
+        m.reload(true);
+        m.reload(false);
+        m.store_write(0.002, false);
+        m.store_write(0.004, true);
+        m.health_event("flow", Status::Warning);
+        let text = m.render(Sample {
+            write_queue: 7,
+            write_buffer: 3,
+            running: 2,
+            waiting: 1,
+            checks: 12,
+        });
+        for (series, n) in [
+            (r#"tributary_config_reloads_total{outcome="applied"}"#, 1.0),
+            (r#"tributary_config_reloads_total{outcome="refused"}"#, 1.0),
+            ("tributary_config_last_reload_successful", 0.0),
+            ("tributary_store_write_seconds_count", 2.0),
+            ("tributary_store_write_errors_total", 1.0),
+            (
+                r#"tributary_health_events_total{entity="flow",health="WARNING"}"#,
+                1.0,
+            ),
+            ("tributary_write_queue_depth", 7.0),
+            ("tributary_write_buffer_runs", 3.0),
+            ("tributary_runs_in_flight", 2.0),
+            ("tributary_runs_waiting", 1.0),
+            ("tributary_checks", 12.0),
+        ] {
+            assert_eq!(value(&text, series), Some(n), "{series} in\n{text}");
+        }
+    }
+}
