@@ -104,6 +104,7 @@ pub async fn load_plugins(
         .filter(|p| p.extension().is_some_and(|e| e == "wasm"))
         .collect();
     files.sort();
+    tracing::info!(folder = %dir.display(), files = files.len(), "loading plugins");
     let mut plugins = Vec::new();
     for file in files {
         match host.load(&file).await {

@@ -47,12 +47,15 @@ impl ComponentCache {
         &self.dir
     }
 
-    /// Returns the component for `wasm`, compiling it only when the cache has no
-    /// usable entry.
+    /// Returns the component for `wasm` (read from `file`), compiling it only
+    /// when the cache has no usable entry. Compiling takes seconds for a large
+    /// plugin, so it is logged before it starts: an operator watching a first
+    /// start sees what the daemon is busy with.
     pub fn load(
         &self,
         engine: &Engine,
         wasm: &[u8],
+        file: &Path,
     ) -> wasmtime::Result<(Component, CacheOutcome, String)> {
         let sha = hex::encode(Sha256::digest(wasm));
         let path = self.dir.join(format!("{}-{sha}.cwasm", self.engine_key));
@@ -67,6 +70,11 @@ impl ComponentCache {
                 }
             }
         }
+        tracing::info!(
+            file = %file.display(),
+            bytes = wasm.len(),
+            "compiling plugin (first load of this file; cached afterwards)"
+        );
         let component = Component::new(engine, wasm)?;
         if let Err(err) = self.store(&path, &component) {
             tracing::warn!(path = %path.display(), error = %err, "could not cache compiled component");

@@ -157,14 +157,18 @@ impl PluginHost {
         })?;
         let engine = &self.inner.engine;
         let started = std::time::Instant::now();
-        let (component, cache, sha256) =
-            self.inner
-                .cache
-                .load(engine, &wasm)
-                .map_err(|err| LoadError::Compile {
-                    path: path.clone(),
-                    message: format!("{err:#}"),
-                })?;
+        // Compiling blocks for seconds: keep it off the runtime's workers,
+        // which go on serving the API and running checks during a reload.
+        let compiled = {
+            let (cache, engine, file) = (self.inner.cache.clone(), engine.clone(), path.clone());
+            tokio::task::spawn_blocking(move || cache.load(&engine, &wasm, &file)).await
+        };
+        let (component, cache, sha256) = compiled
+            .unwrap_or_else(|err| std::panic::resume_unwind(err.into_panic()))
+            .map_err(|err| LoadError::Compile {
+                path: path.clone(),
+                message: format!("{err:#}"),
+            })?;
         let contract =
             contract::check(engine, &component).map_err(|source| LoadError::Contract {
                 path: path.clone(),

@@ -26,8 +26,8 @@ use crate::health::{Book, CheckPlace, EntityRef, FlowPlace, Mute, Topology};
 use crate::metrics::{Metrics, Sample};
 use crate::plugin::{ActionOutcome, DeleteScope, Plugin, RunError};
 use crate::scheduler::{
-    Caps, Job, RetryPolicy, RunNow, Scheduler, SchedulerError, ShutdownReport, Stats,
-    next_cron_occurrence,
+    Caps, Executor, Job, RetryPolicy, RunNow, Scheduler, SchedulerError, ShutdownReport, Stats,
+    Trigger, next_cron_occurrence,
 };
 use crate::store::{AuditEntry, Store, StoreError};
 
@@ -92,6 +92,30 @@ impl Service {
         bus: EventBus,
         clock: SharedClock,
     ) -> Result<Service, StoreError> {
+        Self::launch(config, plugins, store, bus, clock, true).await
+    }
+
+    /// As [`start`](Self::start), but no check runs unless
+    /// [`run_once`](Self::run_once) asks: `tributary run` judges one run of
+    /// one check with the daemon's own path from plugin to store.
+    pub async fn start_unscheduled(
+        config: Config,
+        plugins: Vec<Plugin>,
+        store: Store,
+        bus: EventBus,
+        clock: SharedClock,
+    ) -> Result<Service, StoreError> {
+        Self::launch(config, plugins, store, bus, clock, false).await
+    }
+
+    async fn launch(
+        config: Config,
+        plugins: Vec<Plugin>,
+        store: Store,
+        bus: EventBus,
+        clock: SharedClock,
+        scheduled: bool,
+    ) -> Result<Service, StoreError> {
         let config = Arc::new(config);
         let stored = store.all_health().await?;
         let last_success: HashMap<String, _> = stored
@@ -127,7 +151,7 @@ impl Service {
             metrics.clone(),
         ));
         let scheduler = Scheduler::start(
-            jobs(&config),
+            if scheduled { jobs(&config) } else { Vec::new() },
             caps(&config),
             retry,
             runner.clone(),
@@ -230,6 +254,17 @@ impl Service {
             },
             other => ActionError::Failed(other.to_string()),
         })
+    }
+
+    /// Runs `check` once now, outside the schedule and without retries, and
+    /// hands the result to the writer like any run. The run is committed
+    /// when the bus publishes it.
+    pub async fn run_once(&self, check: &str) -> Result<(), ActionError> {
+        if self.loaded().config.check(check).is_none() {
+            return Err(ActionError::UnknownCheck(check.to_owned()));
+        }
+        self.runner.execute(check, 1, Trigger::Manual).await;
+        Ok(())
     }
 
     /// Queues a run of `check` now.

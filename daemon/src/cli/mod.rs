@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::plugin::{HostConfig, PluginHost};
 
+mod run;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "tributary",
@@ -75,6 +77,24 @@ enum Command {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Run one check once, in the foreground, and print its report and the
+    /// health it gives: for trying a check before deploying it. Nothing is
+    /// stored unless `--store`. Exits non-zero when the run fails.
+    Run {
+        /// The check's id.
+        check: String,
+        /// The config file that holds it.
+        #[arg(long, short, env = "TRIBUTARY_CONFIG")]
+        config: PathBuf,
+        /// Write the run to the configured database and judge it against the
+        /// history there (without it, a scratch database judges it as the
+        /// check's first run).
+        #[arg(long)]
+        store: bool,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
     /// Work with plugin files.
     Plugin {
         #[command(subcommand)]
@@ -109,6 +129,12 @@ pub fn main() -> anyhow::Result<()> {
                 allow_unknown_connectors,
                 data_dir,
             } => validate(&file, &plugins, allow_unknown_connectors, &data_dir).await,
+            Command::Run {
+                check,
+                config,
+                store,
+                json,
+            } => run::run(&config, &check, store, json).await,
             Command::Plugin {
                 command: PluginCommand::Inspect { file, data_dir },
             } => inspect(&file, &data_dir).await,
@@ -141,9 +167,9 @@ fn host(data_dir: &Path) -> anyhow::Result<PluginHost> {
     PluginHost::new(HostConfig::new(data_dir.join("component-cache")))
 }
 
-async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
-    use std::sync::Arc;
-
+/// The plugin host for `file`'s data folder, and the config validated against
+/// the plugins in its plugin folder (compiled now unless cached).
+async fn load(file: &Path) -> anyhow::Result<(PluginHost, crate::reload::Prepared)> {
     // The data folder (component cache) comes from the config itself.
     let draft = crate::config::parse_with(
         &std::fs::read_to_string(file)
@@ -158,10 +184,16 @@ async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
     .with_context(|| format!("invalid config {}", file.display()))?;
     let host = host(&draft.data_dir)?;
     tracing::info!(allocation = ?host.allocation(), cache = %host.cache_dir().display(), "plugin host ready");
-    let crate::reload::Prepared { config, plugins } =
-        crate::reload::prepare(&host, file, &crate::reload::Broken::Skip)
-            .await
-            .with_context(|| format!("cannot start from {}", file.display()))?;
+    let prepared = crate::reload::prepare(&host, file, &crate::reload::Broken::Skip)
+        .await
+        .with_context(|| format!("cannot start from {}", file.display()))?;
+    Ok((host, prepared))
+}
+
+async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
+    use std::sync::Arc;
+
+    let (host, crate::reload::Prepared { config, plugins }) = load(file).await?;
     tracing::info!(
         plugins = %plugins.iter().map(|p| p.name()).collect::<Vec<_>>().join(", "),
         "plugins loaded"
