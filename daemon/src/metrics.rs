@@ -57,8 +57,6 @@ struct OutcomeLabels {
 pub struct Sample {
     /// Completed runs waiting for the writer.
     pub write_queue: usize,
-    /// Runs whose write failed, kept to be written when the database is back.
-    pub write_buffer: usize,
     /// Attempts in flight.
     pub running: usize,
     /// Runs due but waiting for a concurrency permit.
@@ -81,6 +79,7 @@ pub struct Metrics {
     store_write_errors: Counter,
     write_queue: Gauge,
     write_buffer: Gauge,
+    runs_dropped: Counter,
     running: Gauge,
     waiting: Gauge,
     checks: Gauge,
@@ -167,6 +166,12 @@ impl Metrics {
             "Runs whose write failed, held until the database answers again",
             write_buffer.clone(),
         );
+        let runs_dropped = Counter::default();
+        registry.register(
+            "runs_dropped",
+            "Runs never stored: the database stayed unavailable past the write buffer, or rejected them",
+            runs_dropped.clone(),
+        );
         let running = Gauge::default();
         registry.register("runs_in_flight", "Attempts running now", running.clone());
         let waiting = Gauge::default();
@@ -190,6 +195,7 @@ impl Metrics {
             store_write_errors,
             write_queue,
             write_buffer,
+            runs_dropped,
             running,
             waiting,
             checks,
@@ -258,11 +264,21 @@ impl Metrics {
         }
     }
 
+    /// Runs held now because the database cannot take writes.
+    pub fn write_buffer(&self, runs: usize) {
+        self.write_buffer
+            .set(i64::try_from(runs).unwrap_or(i64::MAX));
+    }
+
+    /// `runs` runs will never be stored.
+    pub fn runs_dropped(&self, runs: usize) {
+        self.runs_dropped.inc_by(runs as u64);
+    }
+
     /// The text a scrape gets, with `sample`'s figures as of now.
     pub fn render(&self, sample: Sample) -> String {
         let gauge = |g: &Gauge, n: usize| g.set(i64::try_from(n).unwrap_or(i64::MAX));
         gauge(&self.write_queue, sample.write_queue);
-        gauge(&self.write_buffer, sample.write_buffer);
         gauge(&self.running, sample.running);
         gauge(&self.waiting, sample.waiting);
         gauge(&self.checks, sample.checks);
@@ -369,9 +385,10 @@ mod tests {
         m.store_write(0.002, false);
         m.store_write(0.004, true);
         m.health_event("flow", Status::Warning);
+        m.write_buffer(3);
+        m.runs_dropped(2);
         let text = m.render(Sample {
             write_queue: 7,
-            write_buffer: 3,
             running: 2,
             waiting: 1,
             checks: 12,
@@ -388,6 +405,7 @@ mod tests {
             ),
             ("tributary_write_queue_depth", 7.0),
             ("tributary_write_buffer_runs", 3.0),
+            ("tributary_runs_dropped_total", 2.0),
             ("tributary_runs_in_flight", 2.0),
             ("tributary_runs_waiting", 1.0),
             ("tributary_checks", 12.0),

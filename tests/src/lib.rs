@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 pub mod fakes;
 pub mod gql;
 pub mod kit;
+pub mod proxy;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {

@@ -38,17 +38,14 @@ pub fn error(code: Code, message: impl Into<String>) -> async_graphql::Error {
 /// (`UNAVAILABLE`), or something this daemon did wrong (`INTERNAL`, logged,
 /// without details that could leak data).
 pub fn store_error(err: &crate::store::StoreError) -> async_graphql::Error {
-    use crate::store::StoreError;
-    match err {
-        StoreError::Database(sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed)
-        | StoreError::Database(sqlx::Error::Io(_)) => error(
+    if err.is_unavailable() {
+        error(
             Code::Unavailable,
             "the database is not reachable; try again",
-        ),
-        other => {
-            tracing::error!(error = %other, "API read failed");
-            error(Code::Internal, "internal error reading the store")
-        }
+        )
+    } else {
+        tracing::error!(error = %err, "API read failed");
+        error(Code::Internal, "internal error reading the store")
     }
 }
 

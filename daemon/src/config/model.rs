@@ -104,7 +104,14 @@ pub struct Storage {
     /// `sqlite://path` or `postgres://...`.
     pub url: String,
     pub retention: Retention,
+    /// Most runs held in memory while the database cannot take writes; the
+    /// oldest are dropped past it.
+    pub write_buffer: usize,
 }
+
+/// Runs held while the database is unavailable, unless configured: at one
+/// run a second per check, minutes of a busy daemon's work.
+pub const DEFAULT_WRITE_BUFFER: usize = 10_000;
 
 /// How long stored data is kept.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

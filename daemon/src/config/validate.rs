@@ -579,9 +579,21 @@ fn storage(cx: &mut Cx<'_>, json: &Value) -> Option<Storage> {
         );
         ok = false;
     }
+    let mut write_buffer = super::model::DEFAULT_WRITE_BUFFER;
+    if let Some(v) = json.pointer("/storage/write_buffer") {
+        match cx.count::<usize>(v, "/storage/write_buffer") {
+            Some(0) => {
+                cx.error_once("/storage/write_buffer", "must be at least 1");
+                ok = false;
+            }
+            Some(n) => write_buffer = n,
+            None => ok = false,
+        }
+    }
     ok.then(|| Storage {
         url: url.to_owned(),
         retention,
+        write_buffer,
     })
 }
 

@@ -7,6 +7,7 @@
 //! parse config, speak HTTP or know a vendor: those are the config module, the
 //! API and the plugins.
 
+mod backlog;
 mod report;
 mod runner;
 mod writer;
@@ -190,7 +191,6 @@ impl Service {
         let stats = self.stats();
         self.metrics.render(Sample {
             write_queue: WRITE_QUEUE - self.writer_tx.capacity(),
-            write_buffer: 0,
             running: stats.running,
             waiting: stats.queued,
             checks: stats.jobs,

@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::backlog::{Backlog, Held};
 use super::report::facts;
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -21,8 +22,8 @@ use crate::health::{AssetFacts, Book, EntityRef, Mute, Outcome, Status, Topology
 use crate::metrics::Metrics;
 use crate::reconcile::{IdSet, difference};
 use crate::store::{
-    AuditEntry, IdSetRow, NewEvent, ObservationRow, Period, ReconciliationRow, Rollup, RunRow,
-    RunWrite, Store, StoreError, WriteBatch,
+    AuditEntry, HealthEvent, IdSetRow, NewEvent, ObservationRow, Period, ReconciliationRow, Rollup,
+    RunRow, RunWrite, Store, StoreError, WriteBatch,
 };
 
 /// Most runs written in one transaction.
@@ -86,6 +87,8 @@ pub struct Writer {
     bus: EventBus,
     clock: SharedClock,
     metrics: Arc<Metrics>,
+    /// Writes waiting for the database to answer again.
+    backlog: Backlog,
 }
 
 impl Writer {
@@ -101,6 +104,7 @@ impl Writer {
         Self {
             store,
             book,
+            backlog: Backlog::new(config.storage.write_buffer),
             config,
             bus,
             clock,
@@ -114,7 +118,11 @@ impl Writer {
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let retry_at = self.backlog.retry_at();
+            let retry =
+                tokio::time::sleep_until(retry_at.unwrap_or_else(tokio::time::Instant::now));
             tokio::select! {
+                () = retry, if retry_at.is_some() => self.flush().await,
                 msg = rx.recv() => {
                     let Some(first) = msg else { break };
                     let mut stop = false;
@@ -132,6 +140,7 @@ impl Writer {
                             Message::Configure { config, topology } => {
                                 // Runs queued before the reload are judged by the old rules.
                                 self.write_runs(std::mem::take(&mut runs)).await;
+                                self.backlog.set_limit(config.storage.write_buffer);
                                 self.config = config;
                                 self.book.set_topology(topology, self.clock.now());
                                 self.metrics.checks_by_health(&self.book.checks_by_status());
@@ -149,6 +158,18 @@ impl Writer {
                 _ = sweep.tick() => self.sweep().await,
             }
         }
+        if !self.backlog.is_empty() {
+            // One last try: the database may be back.
+            self.flush().await;
+            let runs = self.backlog.runs();
+            if runs > 0 {
+                tracing::error!(
+                    runs,
+                    "stopping while the database is unavailable: held runs are lost"
+                );
+                self.metrics.runs_dropped(runs);
+            }
+        }
         tracing::debug!("writer drained and stopped");
     }
 
@@ -164,27 +185,94 @@ impl Writer {
             let write = self.prepare(c, &mut pending_sets, &mut batch).await;
             batch.runs.push(write);
         }
-        match self.commit(&batch).await {
-            Ok(()) => {
-                for run in completed {
-                    self.bus.publish_run(run);
-                }
-            }
-            Err(err) => {
-                tracing::error!(error = %err, runs = completed.len(), "writing runs failed; they are lost");
-                self.reload_book().await;
-            }
+        let runs = completed.len();
+        let held = Held {
+            batch,
+            runs: completed,
+        };
+        if let Err(err) = self.commit(held).await {
+            tracing::error!(error = %err, runs, "the database refused the runs; they are lost");
+            self.metrics.runs_dropped(runs);
+            self.reload_book().await;
         }
     }
 
-    /// Writes `batch` in one transaction, then publishes the health events it
-    /// committed; both go into the metrics.
-    async fn commit(&mut self, batch: &WriteBatch) -> Result<(), StoreError> {
+    /// Writes `held` in one transaction and publishes what it committed. While
+    /// the database is unavailable (or anything is held already, to keep
+    /// commit order) it is held instead, to be written when the database
+    /// answers. An error means the database refused it: it is lost.
+    async fn commit(&mut self, held: Held) -> Result<(), StoreError> {
+        if !self.backlog.is_empty() {
+            self.hold(held);
+            return Ok(());
+        }
+        match self.write(&held.batch).await {
+            Ok(events) => {
+                self.publish(events, held.runs);
+                Ok(())
+            }
+            Err(err) if err.is_unavailable() => {
+                tracing::warn!(error = %err, "the database is unavailable: holding writes until it answers");
+                self.hold(held);
+                Ok(())
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    fn hold(&mut self, held: Held) {
+        let dropped = self.backlog.push(held, tokio::time::Instant::now());
+        if dropped > 0 {
+            tracing::error!(
+                dropped,
+                limit = self.config.storage.write_buffer,
+                "the write buffer is full: the oldest held runs are lost"
+            );
+            self.metrics.runs_dropped(dropped);
+        }
+        self.metrics.write_buffer(self.backlog.runs());
+    }
+
+    /// Writes what is held, oldest first, until the backlog is empty or the
+    /// database is still unavailable.
+    async fn flush(&mut self) {
+        while let Some(front) = self.backlog.front() {
+            match self.write(&front.batch).await {
+                Ok(events) => {
+                    let held = self.backlog.pop().expect("the front was there");
+                    self.publish(events, held.runs);
+                    if self.backlog.is_empty() {
+                        tracing::info!("the database answers again: every held write is stored");
+                    }
+                }
+                Err(err) if err.is_unavailable() => {
+                    self.backlog.failed_again(tokio::time::Instant::now());
+                    tracing::debug!(error = %err, held = self.backlog.runs(), "the database is still unavailable");
+                    break;
+                }
+                Err(err) => {
+                    let held = self.backlog.pop().expect("the front was there");
+                    let runs = held.batch.runs.len();
+                    tracing::error!(error = %err, runs, "the database refused held runs; they are lost");
+                    self.metrics.runs_dropped(runs);
+                }
+            }
+        }
+        self.metrics.write_buffer(self.backlog.runs());
+    }
+
+    /// One transaction, timed for the metrics.
+    async fn write(&self, batch: &WriteBatch) -> Result<Vec<HealthEvent>, StoreError> {
         let started = std::time::Instant::now();
         let result = self.store.write(batch).await;
         self.metrics
             .store_write(started.elapsed().as_secs_f64(), result.is_err());
-        let events = result?;
+        result
+    }
+
+    /// What committed goes to the bus (and the metrics): health events in
+    /// sequence order, then the runs.
+    fn publish(&self, events: Vec<HealthEvent>, runs: Vec<RunCompleted>) {
         let checks_changed = events
             .iter()
             .any(|e| matches!(e.entity, EntityRef::Check(_)));
@@ -195,7 +283,9 @@ impl Writer {
         if checks_changed {
             self.metrics.checks_by_health(&self.book.checks_by_status());
         }
-        Ok(())
+        for run in runs {
+            self.bus.publish_run(run);
+        }
     }
 
     /// Sets or lifts a mute and records who did it, in one transaction.
@@ -213,7 +303,11 @@ impl Writer {
             audit: vec![audit],
             ..WriteBatch::default()
         };
-        match self.commit(&batch).await {
+        let held = Held {
+            batch,
+            runs: Vec::new(),
+        };
+        match self.commit(held).await {
             Ok(()) => Ok(true),
             Err(err) => {
                 self.reload_book().await;
@@ -335,6 +429,11 @@ impl Writer {
             .filter(|check| self.book.assets_of(check).any(|a| a == r.asset))
             .map(str::to_owned)
             .collect();
+        if !self.backlog.is_empty() {
+            // Nothing to read it from while the database is unavailable; its
+            // own next run judges it.
+            return;
+        }
         for check in checks {
             let latest_run = self.store.runs(&check, None, 1).await;
             if !latest_run.is_ok_and(|runs| runs.first().is_some_and(|run| run.succeeded())) {
@@ -414,6 +513,11 @@ impl Writer {
         if let Some(set) = pending_sets.get(&(system.to_owned(), asset.to_owned())) {
             return Some(set.clone());
         }
+        if !self.backlog.is_empty() {
+            // The database is unavailable, and what it holds is older than
+            // what is waiting for it: reconcile again once it answers.
+            return None;
+        }
         match self.store.id_set(system, asset).await {
             Ok(Some(row)) => match off_the_runtime(move || IdSet::decode(&row.encoded)).await {
                 Ok(set) => Some(Arc::new(set)),
@@ -439,7 +543,11 @@ impl Writer {
         }
         let mut batch = WriteBatch::default();
         add_outcome(&mut batch, outcome, None, &[], now);
-        if let Err(err) = self.commit(&batch).await {
+        let held = Held {
+            batch,
+            runs: Vec::new(),
+        };
+        if let Err(err) = self.commit(held).await {
             tracing::error!(error = %err, "writing stale health failed");
             self.reload_book().await;
         }

@@ -59,6 +59,32 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+impl StoreError {
+    /// Whether the database could not be reached or is not accepting work
+    /// right now (down, restarting, unreachable, out of connections, busy):
+    /// the same request may succeed later. Anything else is a fault of the
+    /// request or of the data, and trying again would fail again.
+    pub fn is_unavailable(&self) -> bool {
+        let StoreError::Database(err) = self else {
+            return false;
+        };
+        match err {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::WorkerCrashed => true,
+            // Postgres: class 08 is "connection exception", 57P01-57P03 a
+            // server shutting down or starting; SQLite: 5 is SQLITE_BUSY,
+            // 13 SQLITE_FULL (the disk).
+            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+                code.starts_with("08") || ["57P01", "57P02", "57P03", "5", "13"].contains(&&*code)
+            }),
+            _ => false,
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -101,7 +127,9 @@ impl Store {
             Backend::Postgres => {
                 AnyPoolOptions::new()
                     .max_connections(8)
-                    .acquire_timeout(Duration::from_secs(10))
+                    // While the server is away, an API read says UNAVAILABLE
+                    // after this rather than hanging.
+                    .acquire_timeout(Duration::from_secs(3))
                     .connect_with(options)
                     .await?
             }
