@@ -133,7 +133,8 @@ fn epoch_seconds(text: &str) -> Option<Timestamp> {
     } else {
         fraction.parse::<i128>().ok()? * 10_i128.pow(9 - fraction.len() as u32)
     };
-    let total = (seconds * 1_000_000_000 + nanos) * if negative { -1 } else { 1 };
+    let total = seconds.checked_mul(1_000_000_000)?.checked_add(nanos)?;
+    let total = if negative { -total } else { total };
     Some(Timestamp {
         seconds: i64::try_from(total.div_euclid(1_000_000_000)).ok()?,
         nanos: total.rem_euclid(1_000_000_000) as u32,

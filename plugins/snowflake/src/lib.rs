@@ -7,9 +7,9 @@
 //! freshness column's `MAX`, and the record ids for reconciliation (streamed
 //! to the host partition by partition).
 //!
-//! Wire format: the Snowflake SQL API v2 (`/api/v2/statements`), see
-//! [`api`] for the statement protocol (202 and polling, partitions,
-//! resubmits), [`cells`] for how values are encoded, and [`auth`] for the
+//! Wire format: the Snowflake SQL API v2 (`/api/v2/statements`), see the
+//! module `api` for the statement protocol (202 and polling, partitions,
+//! resubmits), `cells` for how values are encoded, and `auth` for the
 //! key-pair JWT. Every request carries `Authorization: Bearer <token>`,
 //! `X-Snowflake-Authorization-Token-Type`, `User-Agent`, `Accept` and
 //! `Content-Type: application/json`.
@@ -45,7 +45,9 @@ use crate::auth::Credentials;
 use crate::config::{AssetQueries, Config, TableName, quote_ident};
 
 /// The time `test_connection` and `discover` allow themselves: they get no
-/// run context, and the host's default deadline is 30 s.
+/// run context, and the host's default deadline is 30 s. Without a context
+/// they also date their JWT by `Timestamp::now()`, which reads the host's
+/// clock through WASI (the same clock as a context's `now`).
 const CALL_BUDGET: Duration = Duration::from_secs(25);
 
 pub struct Snowflake;
