@@ -351,6 +351,26 @@ async fn a_jwt_from_another_key_or_an_expired_one_is_refused_as_auth() {
     assert!(message.contains("390144"), "{message}");
     assert_eq!(env.server.requests().len(), 1, "a 401 is not retried");
 
+    // Claims for another user or account do not match the key's owner.
+    for (account, user) in [
+        ("myorg-myaccount", "SOMEONE"),
+        ("otherorg-acct", "TRIBUTARY"),
+    ] {
+        let mut cfg = config(&env, key_pair());
+        cfg["account"] = json!(account);
+        cfg["auth"]["user"] = json!(user);
+        let err = env.harness.collect(cfg).await.unwrap_err();
+        assert_eq!(err.class(), ErrorClass::Auth, "{err}");
+        let requests = env.server.requests();
+        let token = &requests.last().unwrap().header("authorization").unwrap()[7..];
+        assert!(
+            env.fake
+                .verify_jwt(token)
+                .unwrap_err()
+                .starts_with("sub is")
+        );
+    }
+
     // The plugin signs with the host's clock, two hours behind the fake's.
     let late = SnowflakeFake::new(
         FakeClock::fixed_unix(NOW + 7_200),

@@ -869,10 +869,17 @@ impl SnowflakeFake {
                     num_rows += 1;
                 }
                 let last = partition_info.len() - 1;
-                let link = format!(
-                    "<{STATEMENTS}/{handle}?partition=0>; rel=\"first\",<{STATEMENTS}/{handle}?partition={}>; rel=\"next\",<{STATEMENTS}/{handle}?partition={last}>; rel=\"last\"",
-                    last.min(1)
-                );
+                // Partition 0 is this answer; `next` only when there is one.
+                let mut links = vec![(0, "first")];
+                if last > 0 {
+                    links.push((1, "next"));
+                }
+                links.push((last, "last"));
+                let link = links
+                    .iter()
+                    .map(|(n, rel)| format!("<{STATEMENTS}/{handle}?partition={n}>; rel=\"{rel}\""))
+                    .collect::<Vec<_>>()
+                    .join(",");
                 let body = json!({
                     "code": "090001",
                     "sqlState": "00000",
