@@ -127,10 +127,15 @@ fn client(s: &Settings) -> Client {
         .max_response_bytes(MAX_ARTIFACT_BYTES)
 }
 
-fn not_found(s: &Settings, what: &str) -> ConnectorError {
+/// A 404 from the Admin API: the account, or the job in it.
+fn not_found(s: &Settings, job: Option<u64>) -> ConnectorError {
+    let what = match job {
+        Some(job) => format!("job {job} not found in dbt Cloud account {}", s.account_id),
+        None => format!("dbt Cloud account {} not found", s.account_id),
+    };
     ConnectorError::config(format_args!(
-        "{what} not found in dbt Cloud account {} at {} (or the token cannot see it)",
-        s.account_id, s.base_url
+        "{what} at {} (or the token cannot see it)",
+        s.base_url
     ))
 }
 
@@ -151,7 +156,7 @@ async fn latest_runs(client: &Client, s: &Settings, job: u64) -> Result<Latest, 
             .await
             .map_err(|e| e.context(format_args!("listing the runs of job {job}")))?;
         if response.status() == 404 {
-            return Err(not_found(s, "account"));
+            return Err(not_found(s, None));
         }
         let page: Envelope<Vec<Run>> = response
             .error_for_status()
@@ -317,7 +322,8 @@ async fn job_observations(
     let freshness = match &sources {
         Some(src) => FreshnessResults::Present {
             results: &src.results,
-            described_as: describe(&label("sources.json"), src.invocation.invocation_id.as_deref()),
+            // Worded as in Core mode: the run is in the metadata.
+            described_as: describe("sources.json", src.invocation.invocation_id.as_deref()),
         },
         None if run.has_sources_generated == Some(true) => {
             FreshnessResults::Absent(format!("run {} saved no sources.json", run.id))
@@ -356,9 +362,7 @@ pub async fn collect(s: &Settings) -> Result<Vec<Observation>, ConnectorError> {
     let mut by_asset: BTreeMap<String, (Option<Timestamp>, Observation)> = BTreeMap::new();
     for &job in &s.job_ids {
         for (at, obs) in job_observations(&client, s, job).await? {
-            let newer = by_asset
-                .get(&obs.asset)
-                .is_none_or(|(seen, _)| at >= *seen);
+            let newer = by_asset.get(&obs.asset).is_none_or(|(seen, _)| at >= *seen);
             if newer {
                 by_asset.insert(obs.asset.clone(), (at, obs));
             }
@@ -376,7 +380,7 @@ pub async fn test(s: &Settings) -> Result<(), ConnectorError> {
             .send_any_status()
             .await?;
         if response.status() == 404 {
-            return Err(not_found(s, &format!("job {job}")));
+            return Err(not_found(s, Some(job)));
         }
         response.error_for_status()?;
     }

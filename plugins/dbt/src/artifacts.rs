@@ -20,8 +20,8 @@ use std::io::Read;
 
 use plugin_sdk::chrono::{DateTime, NaiveDateTime};
 use plugin_sdk::{AssetDescriptor, ConnectorError, Timestamp, log};
-use serde::de::{DeserializeOwned, Deserializer};
 use serde::Deserialize;
+use serde::de::{DeserializeOwned, Deserializer};
 use serde_json::Value;
 
 /// Which artifact a file must be, and which of its schema versions we read.
@@ -668,10 +668,13 @@ impl Manifest {
         }
         for (id, exposure) in raw.exposures {
             let parents = parents_of(&id, exposure.depends_on);
-            let details = [("exposure_type", exposure.exposure_type), ("url", exposure.url)]
-                .into_iter()
-                .filter_map(|(k, v)| Some((k.to_owned(), v?)))
-                .collect();
+            let details = [
+                ("exposure_type", exposure.exposure_type),
+                ("url", exposure.url),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.to_owned(), v?)))
+            .collect();
             nodes.insert(
                 id,
                 NodeInfo {
@@ -694,18 +697,15 @@ impl Manifest {
                 &[("file", &file), ("version", &major)],
             );
         }
-        Ok(Manifest {
-            nodes,
-            children,
-        })
+        Ok(Manifest { nodes, children })
     }
 }
 
 // ---------------------------------------------------------------------------
 // Field helpers
 
-/// A dbt timestamp: RFC 3339 (`…Z`, `…+00:00`), or a naive date-time, which
-/// dbt means as UTC. Null or absent is `None`.
+/// A dbt timestamp: RFC 3339 (`…Z`, `…+00:00`, with `T` or a space), or a
+/// naive date-time, which dbt means as UTC. Null or absent is `None`.
 pub fn time<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Timestamp>, D::Error> {
     let Some(text) = Option::<String>::deserialize(de)? else {
         return Ok(None);
@@ -718,6 +718,10 @@ pub fn time<'de, D: Deserializer<'de>>(de: D) -> Result<Option<Timestamp>, D::Er
 pub fn parse_time(text: &str) -> Option<Timestamp> {
     let text = text.trim();
     if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Some(at.into());
+    }
+    // dbt Cloud's Admin API: `2026-11-21 21:42:36.841804+00:00`.
+    if let Ok(at) = DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%:z") {
         return Some(at.into());
     }
     ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f"]

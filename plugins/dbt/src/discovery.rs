@@ -40,7 +40,8 @@ pub struct Settings {
     pub timeout: Duration,
 }
 
-const SOURCES_QUERY: &str = "query TributarySources($environmentId: BigInt!, $first: Int!, $after: String) {
+const SOURCES_QUERY: &str =
+    "query TributarySources($environmentId: BigInt!, $first: Int!, $after: String) {
   environment(id: $environmentId) {
     applied {
       sources(first: $first, after: $after) {
@@ -58,7 +59,8 @@ const SOURCES_QUERY: &str = "query TributarySources($environmentId: BigInt!, $fi
   }
 }";
 
-const MODELS_QUERY: &str = "query TributaryModels($environmentId: BigInt!, $first: Int!, $after: String) {
+const MODELS_QUERY: &str =
+    "query TributaryModels($environmentId: BigInt!, $first: Int!, $after: String) {
   environment(id: $environmentId) {
     applied {
       models(first: $first, after: $after) {
@@ -252,14 +254,21 @@ fn graphql_error(s: &Settings, operation: &str, errors: &[GqlError]) -> Connecto
     let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
     let text = messages.join("; ");
     let lower = text.to_lowercase();
-    if lower.contains("unauthorized") || lower.contains("not authorized") || lower.contains("permission") {
+    if lower.contains("unauthorized")
+        || lower.contains("not authorized")
+        || lower.contains("permission")
+    {
         ConnectorError::auth(format_args!("Discovery API {operation}: {text}"))
     } else if errors.is_empty() || lower.contains("not found") || lower.contains("does not exist") {
         ConnectorError::config(format_args!(
             "Discovery API {operation}: environment {} not found at {} (or the token cannot see it){}",
             s.environment_id,
             s.metadata_url,
-            if text.is_empty() { String::new() } else { format!(": {text}") }
+            if text.is_empty() {
+                String::new()
+            } else {
+                format!(": {text}")
+            }
         ))
     } else {
         ConnectorError::system(format_args!("Discovery API {operation}: {text}"))
@@ -402,10 +411,7 @@ pub async fn collect(s: &Settings) -> Result<Vec<Observation>, ConnectorError> {
         nodes: &state.nodes,
         freshness: FreshnessResults::Present {
             results: &state.freshness,
-            described_as: format!(
-                "the applied state of environment {}",
-                s.environment_id
-            ),
+            described_as: format!("the applied state of environment {}", s.environment_id),
         },
         manifest: Some(&state.manifest),
         origin: None,

@@ -35,8 +35,8 @@
 
 mod admin;
 mod artifacts;
-mod files;
 mod discovery;
+mod files;
 mod report;
 
 use plugin_sdk::prelude::*;

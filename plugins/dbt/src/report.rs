@@ -168,17 +168,27 @@ fn node_observation(
     };
     if let Some(error_kind) = error_kind {
         let text = message.unwrap_or_else(|| format!("dbt reports {}", node.status));
-        obs.record_error(asset_error(error_kind, text, node.finished_at, inputs.origin));
+        obs.record_error(asset_error(
+            error_kind,
+            text,
+            node.finished_at,
+            inputs.origin,
+        ));
     }
 
-    let relation = info.and_then(|i| i.relation.clone()).or(node.relation.clone());
+    let relation = info
+        .and_then(|i| i.relation.clone())
+        .or(node.relation.clone());
     let materialized = info
         .and_then(|i| i.materialized.clone())
         .or(node.materialized.clone());
     let mut metadata: Vec<(&str, Option<String>)> = vec![
         ("relation", relation),
         ("materialized", materialized),
-        ("execution_time_s", node.execution_time.map(|t| t.to_string())),
+        (
+            "execution_time_s",
+            node.execution_time.map(|t| t.to_string()),
+        ),
         ("thread_id", node.thread_id.clone()),
     ];
     if let Some(info) = info {
@@ -198,7 +208,11 @@ fn node_observation(
 /// The nearest upstream nodes whose failure made `id` skip: failed parents,
 /// failed tests of parents that ran, and the causes of skipped parents.
 fn skip_causes(id: &str, manifest: &Manifest, statuses: &BTreeMap<&str, &str>) -> Vec<String> {
-    let failed = |id: &str| statuses.get(id).is_some_and(|s| level(s) == StatusLevel::Error);
+    let failed = |id: &str| {
+        statuses
+            .get(id)
+            .is_some_and(|s| level(s) == StatusLevel::Error)
+    };
     let mut causes = BTreeSet::new();
     let mut seen = BTreeSet::new();
     let mut queue = vec![id.to_owned()];
@@ -359,28 +373,30 @@ fn asset_error(
 // Summaries
 
 /// The run-results statuses counted on a summary, in dbt's console order.
-const RUN_STATUSES: [&str; 7] = ["success", "pass", "warn", "error", "fail", "skipped", "no-op"];
+const RUN_STATUSES: [&str; 7] = [
+    "success", "pass", "warn", "error", "fail", "skipped", "no-op",
+];
 
 /// How many nodes of `run` ended in each status, as extras (`no-op` as
 /// `no_op`), every standard status present even at zero, plus `total`.
 pub fn run_counts(run: &RunResults) -> Vec<(String, u64)> {
-    counts(
-        &RUN_STATUSES,
-        run.nodes.iter().map(|n| n.status.as_str()),
-    )
+    counts(&RUN_STATUSES, run.nodes.iter().map(|n| n.status.as_str()))
 }
 
-const FRESHNESS_STATUSES: [&str; 4] = ["pass", "warn", "error", "runtime error"];
+const FRESHNESS_STATUSES: [&str; 5] = ["pass", "warn", "error", "runtime error", "no result"];
 
 /// Freshness results by status (`runtime error` as `runtime_error`), plus
 /// `no_result` for configured sources that have none, and `total`.
 pub fn freshness_counts(observations: &[Observation]) -> Vec<(String, u64)> {
-    let labels = observations.iter().filter(|o| o.kind == "source").filter_map(|o| {
-        o.native_status
-            .as_ref()
-            .map(|n| n.label.as_str())
-            .filter(|l| *l != "not checked")
-    });
+    let labels = observations
+        .iter()
+        .filter(|o| o.kind == "source")
+        .filter_map(|o| {
+            o.native_status
+                .as_ref()
+                .map(|n| n.label.as_str())
+                .filter(|l| *l != "not checked")
+        });
     counts(&FRESHNESS_STATUSES, labels)
 }
 
