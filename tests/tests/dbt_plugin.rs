@@ -546,6 +546,54 @@ async fn core_reads_run_results_v4_and_any_manifest_that_parses() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn core_microbatch_partial_success_is_an_error_and_naive_times_are_utc() {
+    let dir = edited("run1-green", "run_results.json", |doc| {
+        doc["metadata"]["generated_at"] = json!("2026-11-21T21:42:32.683419");
+        let row = doc["results"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .find(|r| r["unique_id"] == "model.shop.fct_orders")
+            .unwrap();
+        row["status"] = json!("partial success");
+        row["message"] = json!("1 of 3 batches failed");
+        row["batch_results"] = json!({
+            "successful": [["2026-11-19T00:00:00Z", "2026-11-20T00:00:00Z"],
+                           ["2026-11-20T00:00:00Z", "2026-11-21T00:00:00Z"]],
+            "failed": [["2026-11-21T00:00:00Z", "2026-11-22T00:00:00Z"]]
+        });
+    });
+    let report = core_harness(Some(dir.path()))
+        .await
+        .collect(json!({}))
+        .await
+        .unwrap()
+        .report;
+    let fct = find(&report, "model.shop.fct_orders");
+    assert_eq!(
+        native(fct),
+        (
+            StatusLevel::Error,
+            "partial success",
+            Some("1 of 3 batches failed")
+        )
+    );
+    assert_eq!(
+        (
+            extra(fct, "successful_batches"),
+            extra(fct, "failed_batches")
+        ),
+        (Some(2), Some(1))
+    );
+    assert_eq!(fct.errors[0].kind, "failed_batches");
+    assert_eq!(fct.freshness, None);
+    let summary = find(&report, "run_results.json");
+    assert_eq!(extra(summary, "partial_success"), Some(1));
+    assert_eq!(summary.freshness, Some(ts("2026-11-21T21:42:32.683419Z")));
+    assert_eq!(native(summary).0, StatusLevel::Error);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn core_without_sources_json_reports_configured_sources_as_not_checked() {
     let dir = tempfile::tempdir().unwrap();
     for name in ["run_results.json", "manifest.json"] {

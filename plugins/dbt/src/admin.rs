@@ -280,11 +280,12 @@ async fn job_observations(
             .status_message
             .clone()
             .unwrap_or_else(|| format!("run {} failed", run.id));
-        let error = AssetError::new("run_error", text).at(run.finished_at);
-        job_obs.record_error(match &run.href {
-            Some(href) => error.log_link(href),
-            None => error,
-        });
+        job_obs.record_error(report::asset_error(
+            "run_error",
+            text,
+            run.finished_at,
+            Some(&origin),
+        ));
     }
     job_obs.set_metadata("run_id", run.id);
     for (key, value) in [

@@ -356,7 +356,8 @@ fn add_common(
     }
 }
 
-fn asset_error(
+/// An error on an asset, linked to the dbt Cloud run when there is one.
+pub fn asset_error(
     kind: &str,
     message: String,
     at: Option<Timestamp>,

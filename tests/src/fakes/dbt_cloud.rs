@@ -878,6 +878,139 @@ mod tests {
         assert_eq!(shift_one("2026-11-21", by), None);
     }
 
+    fn request(method: &str, path: &str, query: Option<&str>, auth: Option<&str>) -> Recorded {
+        let mut headers = BTreeMap::new();
+        if let Some(auth) = auth {
+            headers.insert("authorization".to_owned(), auth.to_owned());
+        }
+        Recorded {
+            method: method.to_owned(),
+            path: path.to_owned(),
+            query: query.map(str::to_owned),
+            headers,
+            body: Vec::new(),
+        }
+    }
+
+    fn fake() -> DbtCloudFake {
+        DbtCloudFake::new(
+            FakeClock::fixed_unix(1_795_400_000),
+            ScenarioSwitch::default(),
+        )
+        .runs_in_progress(2)
+    }
+
+    fn body(reply: &Reply) -> Value {
+        serde_json::from_slice(&reply.body).unwrap()
+    }
+
+    const RUNS: &str = "/api/v2/accounts/43786/runs/";
+
+    #[test]
+    fn the_admin_api_checks_the_token_and_its_parameters() {
+        let fake = fake();
+        let token = format!("Token {TOKEN}");
+        let bearer = format!("Bearer {TOKEN}");
+        for auth in [None, Some(TOKEN), Some("Token wrong")] {
+            let reply = fake.handle(&request("GET", RUNS, None, auth));
+            assert_eq!(reply.status, 401, "{auth:?}");
+            assert_eq!(body(&reply)["status"]["user_message"], "Invalid token.");
+        }
+        assert_eq!(
+            fake.handle(&request("GET", RUNS, None, Some(&bearer)))
+                .status,
+            200
+        );
+        for (query, status) in [
+            ("limit=101", 400),
+            ("limit=0", 400),
+            ("order_by=status", 400),
+            ("job_definition_id=abc", 400),
+            ("limit=100", 200),
+        ] {
+            let reply = fake.handle(&request("GET", RUNS, Some(query), Some(&token)));
+            assert_eq!(reply.status, status, "{query}");
+        }
+        let other_account = request("GET", "/api/v2/accounts/1/runs/", None, Some(&token));
+        assert_eq!(fake.handle(&other_account).status, 404);
+        let post = request("POST", RUNS, None, Some(&token));
+        assert_eq!(fake.handle(&post).status, 405);
+    }
+
+    #[test]
+    fn runs_page_newest_first_with_pagination_totals() {
+        let fake = fake();
+        let token = format!("Token {TOKEN}");
+        let query = format!("job_definition_id={JOB_ID}&order_by=-id&limit=2&offset=1");
+        let page = body(&fake.handle(&request("GET", RUNS, Some(&query), Some(&token))));
+        let ids: Vec<u64> = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_u64().unwrap())
+            .collect();
+        assert_eq!(ids, [LATEST_RUN_ID + 1, LATEST_RUN_ID]);
+        assert_eq!(page["data"][0]["status"], 3);
+        assert_eq!(page["data"][1]["status"], 10);
+        assert_eq!(
+            page["extra"]["pagination"],
+            json!({"count": 2, "total_count": 6})
+        );
+        let other_job = body(&fake.handle(&request(
+            "GET",
+            RUNS,
+            Some("job_definition_id=1"),
+            Some(&token),
+        )));
+        assert_eq!(other_job["data"], json!([]));
+        // Runs in progress have no artifacts yet.
+        let path = format!("{RUNS}{}/artifacts/run_results.json", LATEST_RUN_ID + 1);
+        assert_eq!(
+            fake.handle(&request("GET", &path, None, Some(&token)))
+                .status,
+            404
+        );
+    }
+
+    #[test]
+    fn the_discovery_api_wants_a_json_post_for_its_environment() {
+        let fake = fake();
+        let bearer = format!("Bearer {TOKEN}");
+        let mut get = request("GET", "/graphql", None, Some(&bearer));
+        assert_eq!(fake.handle(&get).status, 405);
+        get.method = "POST".to_owned();
+        assert_eq!(fake.handle(&get).status, 400, "no JSON body");
+        let mut post = get;
+        post.headers
+            .insert("content-type".to_owned(), "application/json".to_owned());
+        let query = "query TributarySources($environmentId: BigInt!, $first: Int!, $after: String) \
+                     { environment(id: $environmentId) { applied { sources(first: $first, after: $after) \
+                     { edges { node { uniqueId } } } } } }";
+        let ask = |post: &mut Recorded, environment: u64, first: u64| {
+            post.body = json!({"query": query, "operationName": "TributarySources",
+                               "variables": {"environmentId": environment, "first": first}})
+            .to_string()
+            .into_bytes();
+            body(&fake.handle(post))
+        };
+        let answer = ask(&mut post, ENVIRONMENT_ID, 3);
+        let sources = &answer["data"]["environment"]["applied"]["sources"];
+        assert_eq!(sources["edges"].as_array().unwrap().len(), 3);
+        assert_eq!(sources["pageInfo"]["hasNextPage"], true);
+        let answer = ask(&mut post, 1, 3);
+        assert_eq!(answer["data"]["environment"], Value::Null);
+        assert_eq!(answer["errors"][0]["message"], "Environment 1 not found");
+        let answer = ask(&mut post, ENVIRONMENT_ID, 501);
+        assert!(
+            answer["errors"][0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("at most 500")
+        );
+        post.headers.remove("authorization");
+        assert_eq!(fake.handle(&post).status, 401);
+    }
+
     #[test]
     fn cursors_round_trip() {
         assert_eq!(decode_cursor(&encode_cursor(41)), Some(41));
