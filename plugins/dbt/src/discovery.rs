@@ -223,8 +223,10 @@ async fn fetch_all<T: DeserializeOwned>(
             .await
             .map_err(|e| e.context(context()))?
             .json()?;
+        // A partial answer (data beside errors) may have nulls where the
+        // failed fields were: refuse it rather than read it as empty.
         let environment = answer.data.and_then(|d| d.environment);
-        let Some(mut environment) = environment else {
+        let Some(mut environment) = environment.filter(|_| answer.errors.is_empty()) else {
             return Err(graphql_error(s, operation, &answer.errors));
         };
         let connection = environment.applied.remove(field).ok_or_else(|| {
@@ -248,8 +250,8 @@ async fn fetch_all<T: DeserializeOwned>(
     }
 }
 
-/// Why there is no environment in an answer: GraphQL reports a refused
-/// token or an unknown environment as `errors` beside `data`.
+/// Why an answer is unusable: GraphQL reports a refused token, an unknown
+/// environment or a failed field as `errors` beside `data`.
 fn graphql_error(s: &Settings, operation: &str, errors: &[GqlError]) -> ConnectorError {
     let messages: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
     let text = messages.join("; ");
