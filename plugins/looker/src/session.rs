@@ -185,6 +185,8 @@ impl Session {
     /// The current token, logging in when there is none or it is about to
     /// expire.
     async fn token(&mut self) -> Result<String, ConnectorError> {
+        // The plugin's wall clock is the host's clock (fixed in tests), and
+        // unlike the run context's `now` it moves during a long run.
         if let Some(token) = &self.token
             && Timestamp::now() < token.renew_at
         {
