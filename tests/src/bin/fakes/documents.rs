@@ -1,13 +1,10 @@
-//! `fakes`: the services the demo config watches, on 127.0.0.1, so a newcomer
-//! sees a daemon doing real work without any vendor account.
-//!
-//! Two document services speak the example connector's wire format (see
-//! `plugins/example/src/lib.rs`): an intake service on `--intake` and the
-//! warehouse loader downstream of it on `--warehouse`. They go through an
-//! eight-minute cycle so health moves: two minutes healthy; the warehouse
-//! lagging 2% of the ids (WARNING) for two minutes, then 10% (UNHEALTHY) for
-//! one; healthy again; intake updates stalling (freshness WARNING, then
-//! UNHEALTHY); intake answering 503 (UNKNOWN after retries); and round again.
+//! The two document services of the demo's Acme flow, in the example
+//! connector's wire format (see `plugins/example/src/lib.rs`): an intake
+//! service and the warehouse loader downstream of it. Over the eight phases
+//! of the demo's cycle: two healthy; the warehouse lagging 2% of the ids
+//! (WARNING) for two, then 10% (UNHEALTHY) for one; healthy again; intake
+//! updates stalling (freshness WARNING, then UNHEALTHY); intake answering 503
+//! (UNKNOWN after retries).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,25 +15,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use clap::Parser;
 use serde_json::{Value, json};
-
-#[derive(Debug, Parser)]
-#[command(about = "Fake services for the Tributary demo")]
-struct Args {
-    /// Where the intake document service listens.
-    #[arg(long, default_value = "127.0.0.1:9400")]
-    intake: SocketAddr,
-    /// Where the warehouse loader's document service listens.
-    #[arg(long, default_value = "127.0.0.1:9401")]
-    warehouse: SocketAddr,
-    /// The bearer token both expect.
-    #[arg(long, env = "DEMO_TOKEN", default_value = "demo-token")]
-    token: String,
-    /// Length of one phase of the cycle (8 phases).
-    #[arg(long, default_value = "60", value_name = "SECONDS")]
-    phase: u64,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Side {
@@ -188,24 +167,25 @@ async fn serve(addr: SocketAddr, fake: Fake) -> std::io::Result<()> {
     axum::serve(listener, app).await
 }
 
-#[tokio::main]
-async fn main() -> std::io::Result<()> {
-    let args = Args::parse();
+/// Serves the intake on `intake` and the warehouse on `warehouse`, both
+/// expecting `token`, phases of `phase` counted from now.
+pub async fn serve_both(
+    intake: SocketAddr,
+    warehouse: SocketAddr,
+    token: String,
+    phase: Duration,
+) -> std::io::Result<()> {
     let (started, started_wall) = (Instant::now(), SystemTime::now());
     let fake = |side| Fake {
         side,
-        token: args.token.clone(),
+        token: token.clone(),
         started,
         started_wall,
-        phase: Duration::from_secs(args.phase),
+        phase,
     };
-    eprintln!(
-        "fakes: intake on http://{}, warehouse on http://{} ({}s phases)",
-        args.intake, args.warehouse, args.phase
-    );
     tokio::try_join!(
-        serve(args.intake, fake(Side::Intake)),
-        serve(args.warehouse, fake(Side::Warehouse)),
+        serve(intake, fake(Side::Intake)),
+        serve(warehouse, fake(Side::Warehouse)),
     )?;
     Ok(())
 }
