@@ -73,7 +73,10 @@ async fn main() {
         .collect();
     let text = config_text(dir.path(), &checks)
         .replace(r#"every = "1h""#, r#"every = "1s""#)
-        .replace("[storage]", &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n\n[storage]"));
+        .replace(
+            "[storage]",
+            &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n\n[storage]"),
+        );
     let file = dir.path().join("tributary.toml");
     std::fs::write(&file, text).unwrap();
     let db_url = format!("sqlite://{}", dir.path().join("tributary.db").display());
@@ -92,7 +95,10 @@ async fn main() {
             if api.get("/readyz").await.status == 200 {
                 break;
             }
-            assert!(started.elapsed() < Duration::from_secs(30), "not ready in 30 s");
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "not ready in 30 s"
+            );
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         ready.push(started.elapsed());
