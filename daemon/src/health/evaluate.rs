@@ -27,6 +27,9 @@ pub struct AssetFacts {
     /// When the asset's data was last loaded or updated.
     pub freshness: Option<SystemTime>,
     pub native: Option<NativeLevel>,
+    /// The vendor's own words for its verdict (`fail: Got 1 result`), shown
+    /// in the reason so an operator need not open the run to see why.
+    pub native_says: Option<String>,
     /// Received counts of the previous completed runs, newest first.
     pub history: Vec<u64>,
     /// The latest received count of each previous day (UTC) with a run,
@@ -300,10 +303,15 @@ fn native(rules: &AssetRules, facts: &AssetFacts) -> Option<Reason> {
         NativeLevel::Ok | NativeLevel::Unknown => return None,
     };
     (status != Status::Healthy).then(|| {
+        let says = facts
+            .native_says
+            .as_deref()
+            .map(|s| format!(" ({s})"))
+            .unwrap_or_default();
         Reason::new(
             RuleKind::NativeStatus,
             status,
-            format!("native_status: the system reports {level}"),
+            format!("native_status: the system reports {level}{says}"),
         )
     })
 }

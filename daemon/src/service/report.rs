@@ -99,6 +99,21 @@ fn native_level_named(name: &str) -> Option<NativeLevel> {
 
 /// What the health engine judges of a stored observation (its history is
 /// filled in by the book).
+/// The most of a vendor's message a reason carries.
+const NATIVE_SAYS_MAX: usize = 160;
+
+/// `label: message`, the message cut at [`NATIVE_SAYS_MAX`] characters.
+fn native_says(n: &crate::store::NativeRow) -> String {
+    match n.message.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+        None => n.label.clone(),
+        Some(m) if m.chars().count() > NATIVE_SAYS_MAX => {
+            let cut: String = m.chars().take(NATIVE_SAYS_MAX).collect();
+            format!("{}: {cut}…", n.label)
+        }
+        Some(m) => format!("{}: {m}", n.label),
+    }
+}
+
 pub fn facts(row: &ObservationRow) -> AssetFacts {
     AssetFacts {
         expected: row.expected,
@@ -109,6 +124,7 @@ pub fn facts(row: &ObservationRow) -> AssetFacts {
             .native
             .as_ref()
             .and_then(|n| native_level_named(&n.level)),
+        native_says: row.native.as_ref().map(native_says),
         history: Vec::new(),
         daily: Vec::new(),
     }
