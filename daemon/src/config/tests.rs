@@ -90,7 +90,7 @@ fn the_example_config_loads() {
     );
     assert_eq!(
         snowflake.config.secrets[0].pointer,
-        "/checks/2/config/private_key"
+        "/checks/2/config/auth/private_key"
     );
 
     let dbt = config.check("dbt-models").unwrap();
