@@ -340,22 +340,36 @@ async fn assert_consistent(store: &Store) {
     }
 }
 
+/// Every connector of the repository, loaded in the real host, by name.
+async fn connector_schemas(
+    host: &PluginHost,
+) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let mut schemas = std::collections::BTreeMap::new();
+    for name in ["example", "snowflake", "dbt", "looker"] {
+        let loaded = host.load(plugin(name)).await.unwrap();
+        let schema = serde_json::from_str(&loaded.descriptor().config_schema).unwrap();
+        schemas.insert(name.to_owned(), schema);
+    }
+    schemas
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_demo_config_is_valid_with_the_real_example_plugin() {
+async fn the_demo_and_example_configs_are_valid_with_the_real_connectors() {
     let dir = tempfile::tempdir().unwrap();
     let host = PluginHost::new(HostConfig::new(dir.path().join("cache"))).unwrap();
-    let example = host.load(plugin("example")).await.unwrap();
-    let schemas = [(
-        "example".to_owned(),
-        serde_json::from_str(&example.descriptor().config_schema).unwrap(),
-    )]
-    .into();
-    let file = tributary_tests::repo_root().join("config/demo.toml");
-    let text = std::fs::read_to_string(&file).unwrap();
-    let config =
-        parse_with(&text, &file, &schemas, Options::default()).unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(config.checks.len(), 2);
-    assert_eq!(config.flows[0].downstream, ["warehouse"]);
+    let schemas = connector_schemas(&host).await;
+    for (name, checks) in [("demo.toml", 6), ("example.toml", 5)] {
+        let file = tributary_tests::repo_root().join("config").join(name);
+        let text = std::fs::read_to_string(&file).unwrap();
+        let config = parse_with(&text, &file, &schemas, Options::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(config.checks.len(), checks, "{name}");
+        let mut connectors: Vec<&str> =
+            config.checks.iter().map(|c| c.connector.as_str()).collect();
+        connectors.sort();
+        connectors.dedup();
+        assert!(connectors.len() >= 4, "{name} uses {connectors:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

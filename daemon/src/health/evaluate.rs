@@ -555,6 +555,15 @@ mod tests {
             e.reasons[0].message,
             "native_status: the system reports error"
         );
+        let says = ok(AssetFacts {
+            native: Some(NativeLevel::Error),
+            native_says: Some("fail: Got 1 result, configured to fail if != 0".into()),
+            ..AssetFacts::default()
+        });
+        assert_eq!(
+            evaluate(&r, "t", &says, at(0)).reasons[0].message,
+            "native_status: the system reports error (fail: Got 1 result, configured to fail if != 0)"
+        );
         assert_eq!(
             evaluate(&r, "t", &native(NativeLevel::Warn), at(0)).status,
             Status::Warning
