@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 pub mod fakes;
 pub mod gql;
 pub mod kit;
+pub mod observed;
 pub mod proxy;
 
 /// The repository root.

@@ -17,6 +17,7 @@ use tributary_tests::fakes::dbt_cloud::{
     STALE, TOKEN,
 };
 use tributary_tests::fakes::{FakeClock, Scenario, ScenarioSwitch};
+use tributary_tests::observed::{extra, metadata as meta};
 use tributary_tests::{plugin, repo_root};
 
 /// 2026-11-23T06:13:20Z: the clock of the host and of the fake.
@@ -67,21 +68,6 @@ fn find<'a>(report: &'a Report, asset: &str) -> &'a Observation {
                 .collect();
             panic!("no observation of {asset}; have {assets:?}")
         })
-}
-
-fn meta<'a>(o: &'a Observation, key: &str) -> Option<&'a str> {
-    o.metadata
-        .iter()
-        .find(|m| m.key == key)
-        .map(|m| m.value.as_str())
-}
-
-fn extra(o: &Observation, name: &str) -> Option<u64> {
-    o.counts
-        .extras
-        .iter()
-        .find(|e| e.name == name)
-        .map(|e| e.value)
 }
 
 fn native(o: &Observation) -> (StatusLevel, &str, Option<&str>) {

@@ -7,9 +7,10 @@ use std::time::Duration;
 
 use plugin_sdk::harness::{Collected, Harness, Recorded, Reply, TestServer};
 use serde_json::{Value, json};
-use tributary::plugin::{ErrorClass, Observation, RunError, StatusLevel, Timestamp};
+use tributary::plugin::{ErrorClass, Observation, StatusLevel, Timestamp};
 use tributary_tests::fakes::looker::{CLIENT_ID, CLIENT_SECRET, LookerFake, RETRY_AFTER_SECS};
 use tributary_tests::fakes::{FakeClock, Scenario, ScenarioSwitch};
+use tributary_tests::observed::connector_error;
 use tributary_tests::plugin;
 
 /// 2026-11-20T10:00:00Z, for the harness and the fake alike.
@@ -137,17 +138,6 @@ fn tokens(requests: &[Recorded]) -> Vec<&str> {
         .iter()
         .map(|r| r.header("authorization").unwrap_or("-"))
         .collect()
-}
-
-fn connector_error(err: &RunError) -> (ErrorClass, &str, Option<Duration>) {
-    match err {
-        RunError::Connector {
-            class,
-            message,
-            retry_after,
-        } => (*class, message.as_str(), *retry_after),
-        other => panic!("not the plugin's own error: {other}"),
-    }
 }
 
 /// The calls of a run of [`config`], between its login and its logout.

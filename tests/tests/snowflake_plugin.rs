@@ -9,11 +9,12 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use plugin_sdk::harness::{Harness, Recorded, TestServer};
 use serde_json::{Value, json};
-use tributary::plugin::{ErrorClass, Limits, Observation, RunError, StatusLevel, Timestamp};
+use tributary::plugin::{ErrorClass, Limits, Observation, StatusLevel, Timestamp};
 use tributary_tests::fakes::snowflake::{
     FakeSetup, Fault, SnowflakeFake, Submission, TEST_PRIVATE_KEY,
 };
 use tributary_tests::fakes::{FakeClock, Scenario, ScenarioSwitch};
+use tributary_tests::observed::{connector_error, extra, metadata};
 use tributary_tests::plugin;
 
 /// 2026-11-20T10:00:00Z: the host's clock and the fake's.
@@ -88,21 +89,6 @@ fn by_asset(observations: &[Observation]) -> BTreeMap<&str, &Observation> {
     observations.iter().map(|o| (o.asset.as_str(), o)).collect()
 }
 
-fn metadata<'a>(o: &'a Observation, key: &str) -> Option<&'a str> {
-    o.metadata
-        .iter()
-        .find(|m| m.key == key)
-        .map(|m| m.value.as_str())
-}
-
-fn extra(o: &Observation, name: &str) -> Option<u64> {
-    o.counts
-        .extras
-        .iter()
-        .find(|e| e.name == name)
-        .map(|e| e.value)
-}
-
 fn listings(submissions: &[Submission]) -> Vec<&Submission> {
     submissions
         .iter()
@@ -115,17 +101,6 @@ fn statement_gets(requests: &[Recorded]) -> Vec<&Recorded> {
         .iter()
         .filter(|r| r.method == "GET" && r.path.starts_with("/api/v2/statements/"))
         .collect()
-}
-
-fn connector_error(err: &RunError) -> (ErrorClass, &str, Option<Duration>) {
-    match err {
-        RunError::Connector {
-            class,
-            message,
-            retry_after,
-        } => (*class, message.as_str(), *retry_after),
-        other => panic!("not a connector error: {other}"),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
