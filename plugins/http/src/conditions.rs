@@ -129,11 +129,16 @@ pub fn verdict<'a>(
             }
         }
     }
-    let Some(worst) = failures.iter().map(|f| f.0).max_by_key(|l| *l == Level::Error) else {
-        let mut message = format!("{passed} of {} conditions passed", conditions.len());
-        if skipped > 0 {
-            message.push_str(&format!("; {skipped} skipped: the answer had no data"));
-        }
+    let Some(worst) = failures
+        .iter()
+        .map(|f| f.0)
+        .max_by_key(|l| *l == Level::Error)
+    else {
+        let message = if skipped == 0 {
+            format!("all {passed} conditions passed")
+        } else {
+            format!("{passed} passed, {skipped} skipped: the answer had no data")
+        };
         return Ok(Some(NativeStatus::ok("ok").message(message)));
     };
     let first = failures
@@ -149,9 +154,11 @@ pub fn verdict<'a>(
         };
         message.push_str(&format!("; also failed ({level}): {label} ({seen})"));
     }
-    Ok(Some(match worst {
-        Level::Warn => NativeStatus::warn(label),
-        Level::Error => NativeStatus::error(label),
-    }
-    .message(message)))
+    Ok(Some(
+        match worst {
+            Level::Warn => NativeStatus::warn(label),
+            Level::Error => NativeStatus::error(label),
+        }
+        .message(message),
+    ))
 }

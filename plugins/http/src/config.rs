@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use plugin_sdk::ConnectorError;
-use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::extract::Expr;
@@ -472,7 +472,7 @@ impl Config {
         known.extend(self.variables.keys().map(String::as_str));
         let known = known.as_slice();
         if let Some(url) = &self.base_url {
-            template::check(url, "base_url", &known)?;
+            template::check(url, "base_url", known)?;
         }
         for name in self.variables.keys() {
             if BUILT_IN_VARIABLES.contains(&name.as_str()) {
@@ -488,7 +488,9 @@ impl Config {
             template::check(value, &format!("headers.{name}"), known)?;
         }
         if self.assets.is_empty() {
-            return Err(ConnectorError::config("assets: configure at least one asset"));
+            return Err(ConnectorError::config(
+                "assets: configure at least one asset",
+            ));
         }
         if let Some(health) = &self.health {
             health.request.validate("health.request", false, known)?;
@@ -513,7 +515,9 @@ impl Config {
         }
         for (action, name) in [(&self.resync, "resync"), (&self.delete, "delete")] {
             if let Some(action) = action {
-                action.request.validate(&format!("{name}.request"), false, known)?;
+                action
+                    .request
+                    .validate(&format!("{name}.request"), false, known)?;
                 if let Some(field) = &action.affected {
                     field.validate(&format!("{name}.affected"), FieldUse::Plain)?;
                 }
@@ -686,7 +690,9 @@ impl Asset {
             let at = format!("{place}.requests[{i}]");
             request.validate(&at, true, known)?;
             if let Some(name) = &request.name
-                && self.requests[..i].iter().any(|r| r.name.as_ref() == Some(name))
+                && self.requests[..i]
+                    .iter()
+                    .any(|r| r.name.as_ref() == Some(name))
             {
                 return Err(ConnectorError::config(format_args!(
                     "{at}.name: request {name:?} is named twice"
@@ -791,8 +797,10 @@ impl Asset {
 
 impl Ids {
     fn validate(&self, place: &str, known: &[&str]) -> Result<(), ConnectorError> {
-        self.request.validate(&format!("{place}.request"), false, known)?;
-        self.items.validate(&format!("{place}.items"), FieldUse::Plain)?;
+        self.request
+            .validate(&format!("{place}.request"), false, known)?;
+        self.items
+            .validate(&format!("{place}.items"), FieldUse::Plain)?;
         if let Some(id) = &self.id {
             id.validate(&format!("{place}.id"), FieldUse::Item)?;
         }

@@ -146,9 +146,7 @@ impl Site<'_> {
     }
 
     pub fn array<'v>(&self, value: &'v Value) -> Result<&'v Vec<Value>, ConnectorError> {
-        value
-            .as_array()
-            .ok_or_else(|| self.wrong(value, "a list"))
+        value.as_array().ok_or_else(|| self.wrong(value, "a list"))
     }
 
     pub fn time(
@@ -166,7 +164,9 @@ impl Site<'_> {
                         .map(Timestamp::from_unix_f64)
                 })
             }
-            (TimeFormat::UnixMillis, Value::Number(n)) => n.as_i64().map(Timestamp::from_unix_millis),
+            (TimeFormat::UnixMillis, Value::Number(n)) => {
+                n.as_i64().map(Timestamp::from_unix_millis)
+            }
             _ => None,
         };
         parsed.ok_or_else(|| {

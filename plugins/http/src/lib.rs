@@ -164,9 +164,11 @@ impl<'c> Session<'c> {
         let outcome = match request.outcome(status) {
             Some(outcome) => outcome,
             None if response.is_success() => StatusOutcome::Ok,
-            None => return Err(response.error_for_status().err().unwrap_or_else(|| {
-                ConnectorError::system(format_args!("{what}: HTTP {status}"))
-            })),
+            None => {
+                return Err(response.error_for_status().err().unwrap_or_else(|| {
+                    ConnectorError::system(format_args!("{what}: HTTP {status}"))
+                }));
+            }
         };
         let class = match outcome {
             StatusOutcome::Ok => {
@@ -267,26 +269,27 @@ impl Connector for Http {
             None => {
                 let asset = &cfg.assets[0];
                 let vars = vars.with("asset", &asset.name);
-                let Some(request) = asset.requests.first() else {
-                    let ids = asset.ids.as_ref().ok_or_else(|| {
-                        ConnectorError::config("assets[0] has neither `requests` nor `ids`")
-                    })?;
-                    let answer = session
-                        .send(&ids.request, &vars, "assets[0].ids.request", &[])
-                        .await?;
-                    return Ok(log::info("connection ok", &[("request", &answer.what)]));
+                // Validation made sure an asset has requests or ids.
+                let (request, place) = match (asset.requests.first(), &asset.ids) {
+                    (Some(request), _) => (request, "assets[0].requests[0]"),
+                    (None, Some(ids)) => (&ids.request, "assets[0].ids.request"),
+                    (None, None) => {
+                        return Err(ConnectorError::config(
+                            "assets[0] has neither `requests` nor `ids`",
+                        ));
+                    }
                 };
-                let answer = session
-                    .send(request, &vars, "assets[0].requests[0]", &[])
-                    .await?;
-                // Only the conditions on this request can be judged.
-                let first: Vec<&config::Condition> = asset
-                    .conditions
-                    .iter()
-                    .filter(|c| {
-                        asset.request_index(c.request.as_deref(), "").ok() == Some(0)
-                    })
-                    .collect();
+                let answer = session.send(request, &vars, place, &[]).await?;
+                // Only the conditions on the first request can be judged.
+                let first: Vec<&config::Condition> = if asset.requests.is_empty() {
+                    Vec::new()
+                } else {
+                    asset
+                        .conditions
+                        .iter()
+                        .filter(|c| asset.request_index(c.request.as_deref(), "").ok() == Some(0))
+                        .collect()
+                };
                 let verdict = conditions::verdict(&first, |_| Ok(&answer))?;
                 (answer.what, verdict)
             }
@@ -309,7 +312,10 @@ impl Connector for Http {
                 );
                 Ok(())
             }
-            _ => Ok(log::info("connection ok", &[("request", &answer)])),
+            _ => {
+                log::info("connection ok", &[("request", &answer)]);
+                Ok(())
+            }
         }
     }
 
@@ -356,9 +362,10 @@ impl Connector for Http {
         ids: Vec<String>,
     ) -> Result<ActionOutcome, ConnectorError> {
         let session = Session::new(&cfg)?;
-        let action = cfg.resync.as_ref().ok_or_else(|| {
-            ConnectorError::config("this check's config has no `resync` request")
-        })?;
+        let action = cfg
+            .resync
+            .as_ref()
+            .ok_or_else(|| ConnectorError::config("this check's config has no `resync` request"))?;
         let asset = cfg.asset(&asset)?;
         if !ids.is_empty() && !action_uses_ids(action) {
             return Err(ConnectorError::config(format_args!(
@@ -366,10 +373,7 @@ impl Connector for Http {
                 ids.len()
             )));
         }
-        let vars = session
-            .vars(None)
-            .with("asset", &asset.name)
-            .with_ids(ids);
+        let vars = session.vars(None).with("asset", &asset.name).with_ids(ids);
         session.act(action, "resync", &vars).await
     }
 
@@ -382,9 +386,10 @@ impl Connector for Http {
         scope: DeleteScope,
     ) -> Result<ActionOutcome, ConnectorError> {
         let session = Session::new(&cfg)?;
-        let action = cfg.delete.as_ref().ok_or_else(|| {
-            ConnectorError::config("this check's config has no `delete` request")
-        })?;
+        let action = cfg
+            .delete
+            .as_ref()
+            .ok_or_else(|| ConnectorError::config("this check's config has no `delete` request"))?;
         let asset = cfg.asset(&asset)?;
         let vars = match scope {
             DeleteScope::Asset => session.vars(None).with("scope", "asset").with_ids(vec![]),

@@ -33,7 +33,7 @@
 //! 40, none in error; `umbrella corp/eu` (a name that needs encoding) has 7.
 //!
 //! Scenarios: healthy (updated 2 minutes before the clock's now); stale
-//! (updated 3 days before); failing (60 documents in error, status
+//! (updated 3 days before); failing (150 documents in error, status
 //! `degraded`); slow (every `/api/` answer waits [`ServiceFake::slow_delay`],
 //! 5 s by default); unauthorized (401 whatever the credentials); rate-limited
 //! (429 with `Retry-After: 30`); malformed (200 with bodies whose fields
@@ -56,7 +56,7 @@ pub const FRESH_AGE: Duration = Duration::from_secs(120);
 /// How long the stale service's data is behind the clock.
 pub const STALE_AGE: Duration = Duration::from_secs(3 * 24 * 3600);
 /// Documents in error in the failing scenario.
-pub const FAILING_ERRORS: usize = 60;
+pub const FAILING_ERRORS: usize = 150;
 /// `Retry-After` of the rate-limited scenario, in seconds.
 pub const RETRY_AFTER_SECS: u64 = 30;
 /// The largest `limit` / `per_page` the service accepts.
@@ -266,9 +266,11 @@ impl ServiceFake {
                     (["stats" | "errors" | "document-ids"], _)
                     | (["documents"], _)
                     | (["resync"], _)
-                    | (["documents", "delete"], _) => {
-                        error(405, "method_not_allowed", &format!("{method} is not allowed here"))
-                    }
+                    | (["documents", "delete"], _) => error(
+                        405,
+                        "method_not_allowed",
+                        &format!("{method} is not allowed here"),
+                    ),
                     _ => error(404, "not_found", "no such path"),
                 }
             }
@@ -465,7 +467,11 @@ impl ServiceFake {
         // The cursor is opaque to clients: the id of the last document sent.
         let start = match req.query_param("cursor").map(decode) {
             None => 0,
-            Some(cursor) => match tenant.docs.iter().position(|d| format!("after:{d}") == cursor) {
+            Some(cursor) => match tenant
+                .docs
+                .iter()
+                .position(|d| format!("after:{d}") == cursor)
+            {
                 Some(i) => i + 1,
                 None => return error(400, "bad_request", "invalid cursor"),
             },
@@ -610,7 +616,11 @@ fn only(method: &str, allowed: &str, answer: impl FnOnce() -> Reply) -> Reply {
     if method == allowed {
         answer()
     } else {
-        error(405, "method_not_allowed", &format!("{method} is not allowed here"))
+        error(
+            405,
+            "method_not_allowed",
+            &format!("{method} is not allowed here"),
+        )
     }
 }
 
