@@ -648,3 +648,101 @@ fn decode(text: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake() -> ServiceFake {
+        ServiceFake::new(
+            FakeClock::fixed_unix(1_795_168_800),
+            ScenarioSwitch::default(),
+        )
+    }
+
+    fn request(method: &str, path: &str, query: Option<&str>, auth: bool) -> Recorded {
+        let mut headers = BTreeMap::new();
+        if auth {
+            headers.insert("authorization".into(), "Bearer svc-token-8f2c".into());
+        }
+        Recorded {
+            method: method.into(),
+            path: path.into(),
+            query: query.map(str::to_owned),
+            headers,
+            body: Vec::new(),
+        }
+    }
+
+    fn answer(reply: &Reply) -> (u16, Value) {
+        (reply.status, serde_json::from_slice(&reply.body).unwrap())
+    }
+
+    #[test]
+    fn refuses_what_the_service_refuses() {
+        let f = fake();
+        let reply = f.handle(&request("GET", "/api/v1/tenants/acme/stats", None, false));
+        assert_eq!(reply.status, 401);
+        assert!(reply.headers.iter().any(|(k, _)| k == "www-authenticate"));
+        for (method, path, query, status) in [
+            ("POST", "/api/v1/tenants/acme/resync", None, 415),
+            (
+                "GET",
+                "/api/v1/tenants/acme/documents",
+                Some("cursor=bogus"),
+                400,
+            ),
+            (
+                "GET",
+                "/api/v1/tenants/acme/document-ids",
+                Some("page=1&offset=0"),
+                400,
+            ),
+            (
+                "GET",
+                "/api/v1/tenants/acme/document-ids",
+                Some("per_page=501"),
+                400,
+            ),
+            ("PUT", "/api/v1/tenants/acme/stats", None, 405),
+            ("GET", "/api/v1/tenants/initech/stats", None, 404),
+        ] {
+            let reply = f.handle(&request(method, path, query, true));
+            assert_eq!(reply.status, status, "{method} {path}?{query:?}");
+            assert!(answer(&reply).1["error"].is_string());
+        }
+    }
+
+    #[test]
+    fn decodes_tenant_names_and_pages_by_number() {
+        let f = fake();
+        let reply = f.handle(&request(
+            "GET",
+            "/api/v1/tenants/umbrella%20corp%2Feu/document-ids",
+            Some("page=2&per_page=5"),
+            true,
+        ));
+        assert_eq!(
+            answer(&reply),
+            (
+                200,
+                json!({"ids": ["doc-00006", "doc-00007"], "page": 2, "perPage": 5, "totalPages": 2, "hasMore": false})
+            )
+        );
+    }
+
+    #[test]
+    fn rate_limited_and_slow_answer_as_their_docs_say() {
+        let f = fake();
+        f.scenario.set(Scenario::RateLimited);
+        let reply = f.handle(&request("GET", "/api/v1/health", None, true));
+        assert_eq!(reply.status, 429);
+        assert!(reply.headers.contains(&("retry-after".into(), "30".into())));
+        f.scenario.set(Scenario::Slow);
+        let reply = f.handle(&request("GET", "/api/v1/health", None, true));
+        assert_eq!(
+            (reply.status, reply.delay),
+            (200, Some(Duration::from_secs(5)))
+        );
+    }
+}
