@@ -104,7 +104,12 @@ const NATIVE_SAYS_MAX: usize = 160;
 
 /// `label: message`, the message cut at [`NATIVE_SAYS_MAX`] characters.
 fn native_says(n: &crate::store::NativeRow) -> String {
-    match n.message.as_deref().map(str::trim).filter(|m| !m.is_empty()) {
+    match n
+        .message
+        .as_deref()
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+    {
         None => n.label.clone(),
         Some(m) if m.chars().count() > NATIVE_SAYS_MAX => {
             let cut: String = m.chars().take(NATIVE_SAYS_MAX).collect();
