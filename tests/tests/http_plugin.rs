@@ -278,10 +278,12 @@ grants = {{ allowed_hosts = ["https://docs.example.com"] }}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_schema_accepts_the_readme_example_and_points_at_mistakes() {
     let s = setup(Scenario::Healthy).await;
-    let readme =
-        std::fs::read_to_string(tributary_tests::repo_root().join("plugins/http/README.md"))
-            .unwrap();
-    let example = readme
+    let readme = std::fs::read_to_string(tributary_tests::repo_root().join("README.md")).unwrap();
+    let section = readme
+        .split("### HTTP (`http`)")
+        .nth(1)
+        .expect("the README has the http connector's section");
+    let example = section
         .split("```toml\n")
         .nth(1)
         .and_then(|rest| rest.split("```").next())

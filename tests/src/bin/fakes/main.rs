@@ -1,22 +1,22 @@
 //! `fakes`: every service the demo config watches, on 127.0.0.1, so a newcomer
 //! sees a daemon doing real work with all four connectors and no vendor
 //! account: the example connector's document services, Snowflake's SQL API,
-//! dbt Cloud, Looker, and a folder of dbt Core artifacts (the real ones of
-//! `tests/fixtures/dbt/shop/`).
+//! dbt Cloud, Looker, a document API for the generic `http` connector, and a
+//! folder of dbt Core artifacts (the real ones of `tests/fixtures/dbt/shop/`).
 //!
 //! Everything follows one cycle of eight phases (`--phase` seconds each, 60
 //! by default), so health moves within minutes and comes back:
 //!
-//! | phase | documents | snowflake | dbt Core (artifacts) | dbt Cloud | looker |
-//! | --- | --- | --- | --- | --- | --- |
-//! | 0 | healthy | healthy | run1: green | healthy | healthy |
-//! | 1 | healthy | healthy | run1: green | healthy | healthy |
-//! | 2 | warehouse lags 2% | stale | run2: failures | healthy | failing |
-//! | 3 | warehouse lags 2% | stale | run2: failures | failing | failing |
-//! | 4 | warehouse lags 10% | healthy | run3: recovering | failing | healthy |
-//! | 5 | healthy | failing | run3: recovering | healthy | healthy |
-//! | 6 | intake stalls | healthy | run1: green | stale | stale |
-//! | 7 | intake down | rate limited | run1: green | healthy | unauthorized |
+//! | phase | documents | snowflake | dbt Core (artifacts) | dbt Cloud | looker | document API |
+//! | --- | --- | --- | --- | --- | --- | --- |
+//! | 0 | healthy | healthy | run1: green | healthy | healthy | healthy |
+//! | 1 | healthy | healthy | run1: green | healthy | healthy | healthy |
+//! | 2 | warehouse lags 2% | stale | run2: failures | healthy | failing | healthy |
+//! | 3 | warehouse lags 2% | stale | run2: failures | failing | failing | failing |
+//! | 4 | warehouse lags 10% | healthy | run3: recovering | failing | healthy | healthy |
+//! | 5 | healthy | failing | run3: recovering | healthy | healthy | stale |
+//! | 6 | intake stalls | healthy | run1: green | stale | stale | healthy |
+//! | 7 | intake down | rate limited | run1: green | healthy | unauthorized | rate limited |
 
 mod documents;
 
@@ -28,6 +28,7 @@ use clap::Parser;
 use plugin_sdk::harness::TestServer;
 use tributary_tests::fakes::dbt_cloud::DbtCloudFake;
 use tributary_tests::fakes::looker::LookerFake;
+use tributary_tests::fakes::service::{Credentials, ServiceFake};
 use tributary_tests::fakes::snowflake::{FakeSetup, SnowflakeFake};
 use tributary_tests::fakes::{FakeClock, Scenario, ScenarioSwitch};
 
@@ -51,6 +52,9 @@ struct Args {
     /// Looker's API 4.0.
     #[arg(long, default_value = "127.0.0.1:9412")]
     looker: SocketAddr,
+    /// The document API the `http` connector watches.
+    #[arg(long, default_value = "127.0.0.1:9413")]
+    documents_api: SocketAddr,
     /// Where the dbt Core artifacts are written (the dbt check's `read_dir`).
     #[arg(long, default_value = "data/demo-dbt")]
     dbt_dir: PathBuf,
@@ -85,6 +89,16 @@ const LOOKER: [Scenario; 8] = [
     Healthy,
     Stale,
     Unauthorized,
+];
+const DOCUMENT_API: [Scenario; 8] = [
+    Healthy,
+    Healthy,
+    Healthy,
+    Failing,
+    Healthy,
+    Stale,
+    Healthy,
+    RateLimited,
 ];
 /// The dbt Core run whose artifacts lie in the folder in each phase.
 const DBT_CORE: [&str; 8] = [
@@ -136,12 +150,17 @@ async fn main() -> std::io::Result<()> {
     let args = Args::parse();
     let phase = Duration::from_secs(args.phase.max(1));
     let clock = FakeClock::system();
-    let switches = [(); 3].map(|()| ScenarioSwitch::default());
-    let [snowflake, dbt_cloud, looker] = switches.clone();
+    let switches = [(); 4].map(|()| ScenarioSwitch::default());
+    let [snowflake, dbt_cloud, looker, documents_api] = switches.clone();
 
     let snowflake_fake = SnowflakeFake::new(clock.clone(), snowflake, FakeSetup::example());
     let dbt_fake = DbtCloudFake::new(clock.clone(), dbt_cloud);
     let looker_fake = LookerFake::new(clock.clone(), looker);
+    // The bearer token the demo config gives the http check.
+    let api_fake = ServiceFake::new(clock.clone(), documents_api).with_credentials(Credentials {
+        token: args.token.clone(),
+        ..Credentials::default()
+    });
     let servers = [
         bind("Snowflake SQL API", args.snowflake, move |r| {
             snowflake_fake.handle(r)
@@ -149,6 +168,10 @@ async fn main() -> std::io::Result<()> {
         .await?,
         bind("dbt Cloud", args.dbt_cloud, move |r| dbt_fake.handle(r)).await?,
         bind("Looker API", args.looker, move |r| looker_fake.handle(r)).await?,
+        bind("document API", args.documents_api, move |r| {
+            api_fake.handle(r)
+        })
+        .await?,
     ];
     write_artifacts(DBT_CORE[0], &args.dbt_dir)?;
     eprintln!(
@@ -164,7 +187,7 @@ async fn main() -> std::io::Result<()> {
             let n = (started.elapsed().as_secs() / phase.as_secs()) as usize % 8;
             if current != Some(n) {
                 current = Some(n);
-                let plan = [SNOWFLAKE[n], DBT_CLOUD[n], LOOKER[n]];
+                let plan = [SNOWFLAKE[n], DBT_CLOUD[n], LOOKER[n], DOCUMENT_API[n]];
                 for (switch, scenario) in switches.iter().zip(plan) {
                     switch.set(scenario);
                 }
@@ -172,8 +195,8 @@ async fn main() -> std::io::Result<()> {
                     eprintln!("fakes: cannot write the dbt artifacts: {err}");
                 }
                 eprintln!(
-                    "fakes: phase {n}: snowflake {}, dbt Core {}, dbt Cloud {}, looker {}",
-                    plan[0], DBT_CORE[n], plan[1], plan[2]
+                    "fakes: phase {n}: snowflake {}, dbt Core {}, dbt Cloud {}, looker {}, document API {}",
+                    plan[0], DBT_CORE[n], plan[1], plan[2], plan[3]
                 );
                 // The fakes record every request; the demo never reads them.
                 for server in &servers {
