@@ -30,15 +30,17 @@ enum Position {
     Offset(u64),
 }
 
-/// Reads a paging field (next cursor, totals) from a page; nothing found is
-/// `None` (these fields are absent on the last page of many services).
-fn paging_value(
+/// Reads a paging field (next cursor, totals, has-more) from a page and
+/// turns it into what paging needs with `read`; nothing found is `None`
+/// (these fields are absent on the last page of many services).
+fn paging<T>(
     subject: &str,
     field: &Field,
     place: &str,
     answer: &Answer,
     body: &Value,
-) -> Result<Option<(Value, String)>, ConnectorError> {
+    read: impl FnOnce(&Site<'_>, &Value) -> Result<T, ConnectorError>,
+) -> Result<Option<T>, ConnectorError> {
     let expr = field.expr(place)?;
     let within = answer.within();
     let site = Site {
@@ -47,25 +49,7 @@ fn paging_value(
         expr: &expr,
         within: &within,
     };
-    Ok(site.find(body, true)?.map(|v| (v, within)))
-}
-
-fn paging_count(
-    subject: &str,
-    field: &Field,
-    place: &str,
-    answer: &Answer,
-    body: &Value,
-) -> Result<Option<u64>, ConnectorError> {
-    let expr = field.expr(place)?;
-    let within = answer.within();
-    let site = Site {
-        subject,
-        place,
-        expr: &expr,
-        within: &within,
-    };
-    site.find(body, true)?.map(|v| site.count(&v)).transpose()
+    site.find(body, true)?.map(|v| read(&site, &v)).transpose()
 }
 
 /// Streams the asset's ids; returns how many the host accepted.
@@ -171,17 +155,9 @@ pub async fn stream(
                     Position::Cursor(c) => Some(c),
                     _ => None,
                 };
-                match paging_value(subject, next, &at, &answer, body)? {
+                match paging(subject, next, &at, &answer, body, |site, v| site.text(v))? {
                     None => None,
-                    Some((value, within)) => {
-                        let expr = next.expr(&at)?;
-                        let cursor = Site {
-                            subject,
-                            place: "ids.pagination.next",
-                            expr: &expr,
-                            within: &within,
-                        }
-                        .text(&value)?;
+                    Some(cursor) => {
                         if cursor.is_empty() {
                             None
                         } else if sent.as_deref() == Some(cursor.as_str()) {
@@ -212,15 +188,19 @@ pub async fn stream(
                 let mut more = count > 0;
                 if more && let Some(field) = total_pages {
                     let at = format!("{place}.pagination.total_pages");
-                    if let Some(total) = paging_count(subject, field, &at, &answer, body)? {
+                    if let Some(total) =
+                        paging(subject, field, &at, &answer, body, |site, v| site.count(v))?
+                    {
                         // Pages count from `first`: the last is first + total - 1.
                         more = page + 1 < first.saturating_add(total);
                     }
                 }
                 if more && let Some(field) = has_more {
                     let at = format!("{place}.pagination.has_more");
-                    if let Some((value, _)) = paging_value(subject, field, &at, &answer, body)? {
-                        more = truthy(&value);
+                    if let Some(has) =
+                        paging(subject, field, &at, &answer, body, |_, v| Ok(truthy(v)))?
+                    {
+                        more = has;
                     }
                 }
                 more.then(|| Position::Page(page + 1))
@@ -234,7 +214,9 @@ pub async fn stream(
                 let mut more = count >= *limit;
                 if more && let Some(field) = total {
                     let at = format!("{place}.pagination.total");
-                    if let Some(total) = paging_count(subject, field, &at, &answer, body)? {
+                    if let Some(total) =
+                        paging(subject, field, &at, &answer, body, |site, v| site.count(v))?
+                    {
                         more = read < total;
                     }
                 }

@@ -285,11 +285,7 @@ impl ServiceFake {
 
     fn health(&self, scenario: Scenario) -> Reply {
         let tenants = self.state.lock().expect("state lock").tenants.len();
-        let status = if scenario == Scenario::Failing {
-            "degraded"
-        } else {
-            "ok"
-        };
+        let status = service_status(scenario);
         Reply::json(
             200,
             json!({"status": status, "version": "2.3.1", "tenants": tenants}),
@@ -356,11 +352,7 @@ impl ServiceFake {
         for (_, kind, _) in &failures {
             *by_type.entry(kind).or_default() += 1;
         }
-        let status = if scenario == Scenario::Failing {
-            "degraded"
-        } else {
-            "ok"
-        };
+        let status = service_status(scenario);
         Reply::json(
             200,
             json!({
@@ -647,6 +639,15 @@ fn decode(text: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// What the service says of itself: `degraded` while failing.
+fn service_status(scenario: Scenario) -> &'static str {
+    if scenario == Scenario::Failing {
+        "degraded"
+    } else {
+        "ok"
+    }
 }
 
 #[cfg(test)]
