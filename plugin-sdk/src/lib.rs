@@ -182,6 +182,12 @@ pub use {chrono, serde, serde_json};
 #[cfg(target_arch = "wasm32")]
 pub use wstd::runtime::block_on;
 
+/// Wait without blocking the plugin's reactor: between polls of a slow
+/// statement, or for a `Retry-After` that fits in the run. Takes a
+/// `std::time::Duration` through `.into()`.
+#[cfg(target_arch = "wasm32")]
+pub use wstd::task::sleep;
+
 /// The names most plugins need: `use plugin_sdk::prelude::*;`.
 #[cfg(target_arch = "wasm32")]
 pub mod prelude {

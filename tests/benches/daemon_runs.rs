@@ -106,6 +106,7 @@ async fn measure(label: &str, db_url: &str, checks: u64, window: Duration) {
         store.clone(),
         EventBus::default(),
         clock,
+        tributary::service::Runs::Scheduled,
     )
     .await
     .unwrap();

@@ -213,6 +213,7 @@ pub async fn start(
         store.clone(),
         bus.clone(),
         clock.clone(),
+        tributary::service::Runs::Scheduled,
     )
     .await
     .unwrap();

@@ -218,8 +218,15 @@ async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
     let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
     let bus = crate::events::EventBus::default();
     let service = Arc::new(
-        crate::service::Service::start(config, plugins, store.clone(), bus.clone(), clock.clone())
-            .await?,
+        crate::service::Service::start(
+            config,
+            plugins,
+            store.clone(),
+            bus.clone(),
+            clock.clone(),
+            crate::service::Runs::Scheduled,
+        )
+        .await?,
     );
     let reloader = Arc::new(crate::reload::Reloader::new(
         host,

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use crate::config::Config;
 use crate::events::{EventBus, Received, RunCompleted};
 use crate::health::{EntityHealth, EntityRef};
-use crate::service::Service;
+use crate::service::{Runs, Service};
 use crate::store::{ErrorRow, ObservationRow, RunRow, Store};
 
 /// How many errors of each asset are printed.
@@ -37,9 +37,13 @@ struct Outcome {
 /// failed, so a script can tell.
 pub async fn run(file: &Path, check: &str, store: bool, as_json: bool) -> anyhow::Result<()> {
     let (_host, prepared) = super::load(file).await?;
-    let config = prepared.config.clone();
-    let Some(the_check) = config.check(check) else {
-        let known: Vec<&str> = config.checks.iter().map(|c| c.id.as_str()).collect();
+    let Some(the_check) = prepared.config.check(check) else {
+        let known: Vec<&str> = prepared
+            .config
+            .checks
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect();
         anyhow::bail!(
             "no check {check:?} in {}; its checks are: {}",
             file.display(),
@@ -48,8 +52,9 @@ pub async fn run(file: &Path, check: &str, store: bool, as_json: bool) -> anyhow
     };
     let deadline = the_check.limits.deadline + Duration::from_secs(30);
     let scratch = tempfile::tempdir().context("cannot make a scratch folder")?;
+    let configured_url = prepared.config.storage.url.clone();
     let url = if store {
-        config.storage.url.clone()
+        configured_url.clone()
     } else {
         format!("sqlite://{}", scratch.path().join("run.db").display())
     };
@@ -59,9 +64,17 @@ pub async fn run(file: &Path, check: &str, store: bool, as_json: bool) -> anyhow
     let bus = EventBus::default();
     let mut runs = bus.runs();
     let clock: crate::clock::SharedClock = Arc::new(crate::clock::SystemClock);
-    let service =
-        Service::start_unscheduled(prepared.config, prepared.plugins, db.clone(), bus, clock)
-            .await?;
+    let service = Service::start(
+        prepared.config,
+        prepared.plugins,
+        db.clone(),
+        bus,
+        clock,
+        Runs::OnDemand,
+    )
+    .await?;
+    // The config in force, which `run_once` reads too.
+    let config = service.loaded().config.clone();
     service.run_once(check).await?;
     let committed = tokio::time::timeout(deadline, async {
         loop {
@@ -94,7 +107,7 @@ pub async fn run(file: &Path, check: &str, store: bool, as_json: bool) -> anyhow
             println!(
                 "nothing was stored: a scratch database judged this run as the check's first; \
                  --store keeps it in {}",
-                super::redact_url(&config.storage.url)
+                super::redact_url(&configured_url)
             );
         }
     }

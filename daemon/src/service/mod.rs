@@ -65,6 +65,15 @@ pub enum Action {
     Delete { asset: String, scope: DeleteScope },
 }
 
+/// When a started daemon runs its checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Runs {
+    /// On their schedules: the daemon.
+    Scheduled,
+    /// Only through [`Service::run_once`]: one check tried by hand.
+    OnDemand,
+}
+
 /// Completed runs waiting for the writer; runners wait when it is full.
 const WRITE_QUEUE: usize = 4096;
 /// How often old data is pruned.
@@ -84,38 +93,16 @@ pub struct Service {
 }
 
 impl Service {
-    /// Starts scheduling `config`'s checks with `plugins`, from the health
-    /// `store` already holds.
+    /// Starts the daemon on `config` with `plugins`, from the health `store`
+    /// already holds; its checks run on their schedules, or only when
+    /// [`run_once`](Self::run_once) asks (`tributary run`).
     pub async fn start(
         config: Config,
         plugins: Vec<Plugin>,
         store: Store,
         bus: EventBus,
         clock: SharedClock,
-    ) -> Result<Service, StoreError> {
-        Self::launch(config, plugins, store, bus, clock, true).await
-    }
-
-    /// As [`start`](Self::start), but no check runs unless
-    /// [`run_once`](Self::run_once) asks: `tributary run` judges one run of
-    /// one check with the daemon's own path from plugin to store.
-    pub async fn start_unscheduled(
-        config: Config,
-        plugins: Vec<Plugin>,
-        store: Store,
-        bus: EventBus,
-        clock: SharedClock,
-    ) -> Result<Service, StoreError> {
-        Self::launch(config, plugins, store, bus, clock, false).await
-    }
-
-    async fn launch(
-        config: Config,
-        plugins: Vec<Plugin>,
-        store: Store,
-        bus: EventBus,
-        clock: SharedClock,
-        scheduled: bool,
+        runs: Runs,
     ) -> Result<Service, StoreError> {
         let config = Arc::new(config);
         let stored = store.all_health().await?;
@@ -152,7 +139,10 @@ impl Service {
             metrics.clone(),
         ));
         let scheduler = Scheduler::start(
-            if scheduled { jobs(&config) } else { Vec::new() },
+            match runs {
+                Runs::Scheduled => jobs(&config),
+                Runs::OnDemand => Vec::new(),
+            },
             caps(&config),
             retry,
             runner.clone(),

@@ -119,10 +119,14 @@ impl Writer {
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let retry_at = self.backlog.retry_at();
-            let retry =
-                tokio::time::sleep_until(retry_at.unwrap_or_else(tokio::time::Instant::now));
+            let retry = async {
+                match retry_at {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
-                () = retry, if retry_at.is_some() => self.flush().await,
+                () = retry => self.flush().await,
                 msg = rx.recv() => {
                     let Some(first) = msg else { break };
                     let mut stop = false;

@@ -360,7 +360,7 @@ impl Session {
                 ))
                 .into());
             }
-            wstd::task::sleep(pause.into()).await;
+            plugin_sdk::sleep(pause.into()).await;
             pause = (pause * 2).min(MAX_PAUSE);
             let response = match self
                 .send("polling a statement", |_| self.client.get(&url))
@@ -483,7 +483,7 @@ impl Session {
                     ("error", &err.message),
                 ],
             );
-            wstd::task::sleep(pause.into()).await;
+            plugin_sdk::sleep(pause.into()).await;
         }
     }
 }
