@@ -384,6 +384,11 @@ async fn metrics(AxumState(app): AxumState<App>) -> Response {
 }
 
 async fn readyz(AxumState(app): AxumState<App>) -> Response {
+    let held = app.state.service.held_writes();
+    if held > 0 {
+        let why = format!("writes held: {held} runs wait for the database to take them");
+        return (StatusCode::SERVICE_UNAVAILABLE, why).into_response();
+    }
     match tokio::time::timeout(Duration::from_secs(2), app.state.store.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready").into_response(),
         Ok(Err(_)) => (StatusCode::SERVICE_UNAVAILABLE, "database not reachable").into_response(),

@@ -39,7 +39,8 @@ enum Command {
         #[arg(long, short, env = "TRIBUTARY_CONFIG")]
         config: PathBuf,
         /// How long runs in flight may take to finish at shutdown before they
-        /// are cancelled.
+        /// are cancelled, and writes the database has not taken yet may wait
+        /// for it.
         #[arg(long, default_value = "30s", value_parser = crate::health::parse_duration)]
         grace: std::time::Duration,
     },

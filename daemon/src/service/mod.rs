@@ -13,6 +13,7 @@ mod runner;
 mod writer;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -90,6 +91,8 @@ pub struct Service {
     store: Store,
     clock: SharedClock,
     metrics: Arc<Metrics>,
+    /// Runs the writer holds because the database did not take them.
+    held_writes: Arc<AtomicUsize>,
 }
 
 impl Service {
@@ -116,6 +119,7 @@ impl Service {
         let book = Book::new(topology(&config, &clock), stored, clock.now());
         let metrics = Arc::new(Metrics::new());
         let (writer_tx, writer_rx) = mpsc::channel(WRITE_QUEUE);
+        let held_writes = Arc::new(AtomicUsize::new(0));
         let writer = writer::Writer::new(
             store.clone(),
             book,
@@ -123,6 +127,7 @@ impl Service {
             bus,
             clock.clone(),
             metrics.clone(),
+            held_writes.clone(),
         );
         let writer = tokio::spawn(writer.run(writer_rx));
 
@@ -168,7 +173,14 @@ impl Service {
             store,
             clock,
             metrics,
+            held_writes,
         })
+    }
+
+    /// Runs waiting for the database to take them: while there are any,
+    /// the daemon is not ready (what it serves lags what it ran).
+    pub fn held_writes(&self) -> usize {
+        self.held_writes.load(Ordering::Relaxed)
     }
 
     /// The daemon's metrics, for the modules that report into them.
@@ -317,17 +329,20 @@ impl Service {
     }
 
     /// Stops taking work, lets runs in flight finish for up to `grace` (then
-    /// cancels them), writes everything already queued, and closes the store.
+    /// cancels them), writes everything already queued (what the database
+    /// does not take is tried until `grace` has passed), and closes the store.
     /// A second call finds nothing left to stop.
     pub async fn stop(&self, grace: Duration) -> ShutdownReport {
         let Some(scheduler) = lock(&self.scheduler).take() else {
             return ShutdownReport::default();
         };
+        let until = tokio::time::Instant::now() + grace;
         let report = scheduler.shutdown(grace).await;
         self.pruner.abort();
         // No run can send any more; the writer drains what is queued before
-        // this message, then ends.
-        let _ = self.writer_tx.send(writer::Message::Stop).await;
+        // this message, tries what the database has not taken yet until the
+        // grace period ends, then ends.
+        let _ = self.writer_tx.send(writer::Message::Stop { until }).await;
         let writer = lock(&self.writer).take();
         if let Some(writer) = writer
             && let Err(err) = writer.await

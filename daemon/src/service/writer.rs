@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
@@ -71,8 +72,9 @@ pub enum Message {
         audit: AuditEntry,
         reply: oneshot::Sender<Result<bool, String>>,
     },
-    /// Write what is queued before this, then end.
-    Stop,
+    /// Write what is queued before this, then end. Writes the database
+    /// did not take are tried again until `until`, then given up.
+    Stop { until: tokio::time::Instant },
     /// A reloaded config: judge and reconcile by it from now on.
     Configure {
         config: Arc<Config>,
@@ -89,6 +91,8 @@ pub struct Writer {
     metrics: Arc<Metrics>,
     /// Writes waiting for the database to answer again.
     backlog: Backlog,
+    /// How many runs the backlog holds, for readiness checks elsewhere.
+    held: Arc<AtomicUsize>,
 }
 
 impl Writer {
@@ -99,12 +103,14 @@ impl Writer {
         bus: EventBus,
         clock: SharedClock,
         metrics: Arc<Metrics>,
+        held: Arc<AtomicUsize>,
     ) -> Self {
         metrics.checks_by_health(&book.checks_by_status());
         Self {
             store,
             book,
             backlog: Backlog::new(config.storage.write_buffer),
+            held,
             config,
             bus,
             clock,
@@ -129,7 +135,7 @@ impl Writer {
                 () = retry => self.flush().await,
                 msg = rx.recv() => {
                     let Some(first) = msg else { break };
-                    let mut stop = false;
+                    let mut stop = None;
                     let mut runs = Vec::new();
                     let mut next = Some(first);
                     while let Some(msg) = next.take() {
@@ -140,7 +146,7 @@ impl Writer {
                                 self.write_runs(std::mem::take(&mut runs)).await;
                                 let _ = reply.send(self.set_mute(entity, mute, audit).await);
                             }
-                            Message::Stop => stop = true,
+                            Message::Stop { until } => stop = Some(until),
                             Message::Configure { config, topology } => {
                                 // Runs queued before the reload are judged by the old rules.
                                 self.write_runs(std::mem::take(&mut runs)).await;
@@ -150,31 +156,55 @@ impl Writer {
                                 self.metrics.checks_by_health(&self.book.checks_by_status());
                             }
                         }
-                        if runs.len() < MAX_BATCH && !stop {
+                        if runs.len() < MAX_BATCH && stop.is_none() {
                             next = rx.try_recv().ok();
                         }
                     }
                     self.write_runs(runs).await;
-                    if stop {
+                    if let Some(until) = stop {
+                        self.drain_backlog(until).await;
                         break;
                     }
                 }
                 _ = sweep.tick() => self.sweep().await,
             }
         }
-        if !self.backlog.is_empty() {
-            // One last try: the database may be back.
-            self.flush().await;
-            let runs = self.backlog.runs();
-            if runs > 0 {
-                tracing::error!(
-                    runs,
-                    "stopping while the database is unavailable: held runs are lost"
-                );
-                self.metrics.runs_dropped(runs);
-            }
-        }
         tracing::debug!("writer drained and stopped");
+    }
+
+    /// At shutdown: keeps trying what is held until `until` (the database may
+    /// come back within the grace period), then says what could not be
+    /// written.
+    async fn drain_backlog(&mut self, until: tokio::time::Instant) {
+        if self.backlog.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            runs = self.backlog.runs(),
+            "stopping with writes held: trying them until the grace period ends"
+        );
+        loop {
+            self.flush().await;
+            let Some(retry_at) = self.backlog.retry_at() else {
+                return;
+            };
+            if retry_at >= until {
+                break;
+            }
+            tokio::time::sleep_until(retry_at).await;
+        }
+        if tokio::time::Instant::now() < until {
+            tokio::time::sleep_until(until).await;
+            self.flush().await;
+        }
+        let runs = self.backlog.runs();
+        if runs > 0 {
+            tracing::error!(
+                runs,
+                "stopped with {runs} held runs the database did not take: they are lost"
+            );
+            self.metrics.runs_dropped(runs);
+        }
     }
 
     async fn write_runs(&mut self, runs: Vec<Completed>) {
@@ -217,10 +247,14 @@ impl Writer {
             }
             Err(err) if err.is_unavailable() => {
                 tracing::warn!(error = %err, "the database is unavailable: holding writes until it answers");
+                self.store.reset_writer().await;
                 self.hold(held);
                 Ok(())
             }
-            Err(err) => Err(err),
+            Err(err) => {
+                self.store.reset_writer().await;
+                Err(err)
+            }
         }
     }
 
@@ -234,7 +268,14 @@ impl Writer {
             );
             self.metrics.runs_dropped(dropped);
         }
-        self.metrics.write_buffer(self.backlog.runs());
+        self.backlog_changed();
+    }
+
+    /// Tells the metrics and readiness how much is held.
+    fn backlog_changed(&self) {
+        let runs = self.backlog.runs();
+        self.held.store(runs, Ordering::Relaxed);
+        self.metrics.write_buffer(runs);
     }
 
     /// Writes what is held, oldest first, until the backlog is empty or the
@@ -250,11 +291,13 @@ impl Writer {
                     }
                 }
                 Err(err) if err.is_unavailable() => {
+                    self.store.reset_writer().await;
                     self.backlog.failed_again(tokio::time::Instant::now());
                     tracing::debug!(error = %err, held = self.backlog.runs(), "the database is still unavailable");
                     break;
                 }
                 Err(err) => {
+                    self.store.reset_writer().await;
                     let held = self.backlog.pop().expect("the front was there");
                     let runs = held.batch.runs.len();
                     tracing::error!(error = %err, runs, "the database refused held runs; they are lost");
@@ -262,7 +305,7 @@ impl Writer {
                 }
             }
         }
-        self.metrics.write_buffer(self.backlog.runs());
+        self.backlog_changed();
     }
 
     /// One transaction, timed for the metrics.

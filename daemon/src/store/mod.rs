@@ -14,6 +14,12 @@
 //! Health events get their sequence number from the database. The daemon has a
 //! single writer, so transactions commit in sequence order: a reader that saw
 //! event `n` has seen every event before it (what resumable subscriptions need).
+//!
+//! Writes have connections of their own, apart from the readers' pool, so a
+//! flood of reads never holds a write, and so a write that failed half-way
+//! (a full disk, a cut connection) can drop its connections and start again
+//! with fresh ones ([`Store::reset_writer`]): a SQLite connection left inside
+//! a failed transaction would otherwise keep the file's write lock for good.
 
 mod model;
 mod read;
@@ -22,7 +28,7 @@ mod write;
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::Once;
+use std::sync::{Arc, Once, RwLock};
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
@@ -75,14 +81,27 @@ impl StoreError {
             | sqlx::Error::PoolClosed
             | sqlx::Error::WorkerCrashed => true,
             // Postgres: class 08 is "connection exception", 57P01-57P03 a
-            // server shutting down or starting; SQLite: 5 is SQLITE_BUSY,
-            // 13 SQLITE_FULL (the disk).
+            // server shutting down or starting. SQLite gives (extended) result
+            // codes: the primary code is the low byte, and 5 is SQLITE_BUSY,
+            // 6 SQLITE_LOCKED, 10 SQLITE_IOERR, 13 SQLITE_FULL (the disk),
+            // 14 SQLITE_CANTOPEN.
             sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-                code.starts_with("08") || ["57P01", "57P02", "57P03", "5", "13"].contains(&&*code)
+                code.starts_with("08")
+                    || ["57P01", "57P02", "57P03"].contains(&&*code)
+                    || sqlite_primary_code(&code).is_some_and(|c| [5, 6, 10, 13, 14].contains(&c))
             }),
             _ => false,
         }
     }
+}
+
+/// The primary result code of a SQLite error code (`"778"` is
+/// SQLITE_IOERR_WRITE, primary 10); `None` for a Postgres SQLSTATE.
+fn sqlite_primary_code(code: &str) -> Option<i32> {
+    (code.len() < 5)
+        .then(|| code.parse::<i32>().ok())
+        .flatten()
+        .map(|c| c & 0xff)
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -93,9 +112,22 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations
 /// A handle on the database; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Store {
+    /// Connections for reads.
     pool: AnyPool,
+    /// Connections for writes, replaceable after a failed write.
+    writer: Arc<WritePool>,
     backend: Backend,
 }
+
+/// The writers' pool and how to open another one.
+#[derive(Debug)]
+struct WritePool {
+    pool: RwLock<AnyPool>,
+    options: AnyConnectOptions,
+}
+
+/// Connections the readers' pool opens at most.
+const READ_CONNECTIONS: u32 = 8;
 
 impl Store {
     /// Opens (creating it if needed) the database at `url` and brings its
@@ -106,37 +138,51 @@ impl Store {
 
         let (backend, url) = normalise_url(url)?;
         let options = AnyConnectOptions::from_str(&url)?;
-        let pool = match backend {
-            Backend::Sqlite => {
-                AnyPoolOptions::new()
-                    // WAL lets readers run beside the one writer.
-                    .max_connections(8)
-                    .after_connect(|conn, _| {
-                        Box::pin(async move {
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                                 PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
-                            )
-                            .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect_with(options)
-                    .await?
-            }
-            Backend::Postgres => {
-                AnyPoolOptions::new()
-                    .max_connections(8)
-                    // While the server is away, an API read says UNAVAILABLE
-                    // after this rather than hanging.
-                    .acquire_timeout(Duration::from_secs(3))
-                    .connect_with(options)
-                    .await?
-            }
+        let pool = pool_options(backend, READ_CONNECTIONS)
+            .connect_with(options.clone())
+            .await?;
+        let write_pool =
+            pool_options(backend, write_connections(backend)).connect_lazy_with(options.clone());
+        let store = Store {
+            pool,
+            writer: Arc::new(WritePool {
+                pool: RwLock::new(write_pool),
+                options,
+            }),
+            backend,
         };
-        let store = Store { pool, backend };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// The pool writes go through now.
+    fn write_pool(&self) -> AnyPool {
+        self.writer
+            .pool
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Drops the write connections and starts with fresh ones, opened when
+    /// next needed. Called after a write failed: whatever that connection
+    /// still holds (an open transaction, SQLite's write lock, a broken
+    /// socket) goes with it, so the next write can succeed as soon as the
+    /// database can take it.
+    pub async fn reset_writer(&self) {
+        let fresh = pool_options(self.backend, write_connections(self.backend))
+            .connect_lazy_with(self.writer.options.clone());
+        let old = std::mem::replace(
+            &mut *self
+                .writer
+                .pool
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            fresh,
+        );
+        // Closing waits for connections in use; none is when the writer
+        // calls this, and a stuck one must not hold the writer.
+        let _ = tokio::time::timeout(Duration::from_secs(1), old.close()).await;
     }
 
     pub fn backend(&self) -> Backend {
@@ -154,7 +200,38 @@ impl Store {
 
     /// Closes every connection, waiting for those in use.
     pub async fn close(&self) {
+        self.write_pool().close().await;
         self.pool.close().await;
+    }
+}
+
+/// Connections the writers' pool opens at most. SQLite has one writer at a
+/// time whatever the pool, so one connection: writes then wait on the pool
+/// rather than on the file lock (WAL lets readers run beside it).
+fn write_connections(backend: Backend) -> u32 {
+    match backend {
+        Backend::Sqlite => 1,
+        Backend::Postgres => 4,
+    }
+}
+
+/// How a pool of `backend` connects: SQLite in WAL mode with foreign keys;
+/// Postgres with a short acquire timeout, so that while the server is away an
+/// API read says UNAVAILABLE rather than hanging.
+fn pool_options(backend: Backend, max_connections: u32) -> AnyPoolOptions {
+    let options = AnyPoolOptions::new().max_connections(max_connections);
+    match backend {
+        Backend::Sqlite => options.after_connect(|conn, _| {
+            Box::pin(async move {
+                conn.execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                )
+                .await?;
+                Ok(())
+            })
+        }),
+        Backend::Postgres => options.acquire_timeout(Duration::from_secs(3)),
     }
 }
 

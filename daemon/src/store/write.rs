@@ -69,7 +69,7 @@ impl Store {
     /// errors, id sets and reconciliations, the health states and events they
     /// caused, and rollups. Returns the events with their sequence numbers.
     pub async fn write(&self, batch: &WriteBatch) -> Result<Vec<HealthEvent>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_pool().begin().await?;
         let runs: Vec<&RunRow> = batch.runs.iter().map(|w| &w.run).collect();
         insert_many(
             &mut tx,
@@ -300,7 +300,7 @@ impl Store {
 
     /// Records an action in the audit log.
     pub async fn audit(&self, entry: &AuditEntry) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_pool().begin().await?;
         insert_audit(&mut tx, entry).await?;
         tx.commit().await?;
         Ok(())
@@ -310,7 +310,7 @@ impl Store {
     /// sets, reconciliations and missing ids) and records `audit`, in one
     /// transaction. Runs, health and events stay: they say what happened.
     pub async fn delete_data(&self, scope: &DataScope, audit: &AuditEntry) -> Result<Deleted> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_pool().begin().await?;
         let mut deleted = Deleted::default();
         let by_check = [
             ("observations", &mut deleted.observations),
@@ -405,7 +405,7 @@ impl Store {
             now.checked_sub(retention.rollups)
                 .unwrap_or(SystemTime::UNIX_EPOCH),
         );
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_pool().begin().await?;
         // Reconciliation counts and errors are per run; delete them explicitly
         // so the cascade does not depend on foreign keys being enforced.
         sqlx::query(
