@@ -81,7 +81,8 @@ fn native(o: &Observation) -> (StatusLevel, &str, Option<&str>) {
 fn level_of(status: &str) -> StatusLevel {
     match status {
         "success" | "pass" | "no-op" => StatusLevel::Ok,
-        "warn" => StatusLevel::Warn,
+        // Not built or tested this time: no evidence of health.
+        "warn" | "skipped" => StatusLevel::Warn,
         "error" | "fail" | "runtime error" => StatusLevel::Error,
         _ => StatusLevel::Unknown,
     }
@@ -211,8 +212,9 @@ fn assert_matches_expected(report: &Report, run: &str) {
                 && message.contains(freshness["invocation_id"].as_str().unwrap()),
             "{message}"
         );
-        assert_eq!(o.errors.len(), 1);
-        assert_eq!(o.errors[0].kind, "freshness_missing");
+        // dbt counted nothing: no error, so no errored count is implied.
+        assert!(o.errors.is_empty(), "{id}: {:?}", o.errors);
+        assert_eq!(o.counts.errored, None, "{id}");
         assert_eq!(o.freshness, None);
     }
     let fsum = find(report, "sources.json");
@@ -254,17 +256,20 @@ async fn core_run2_failures_matches_expected_with_causes_and_errors() {
     let report = core_report("run2-failures").await;
     assert_matches_expected(&report, "run2-failures");
 
-    // The broken model: no new data, one run error at the end of its execute.
+    // The broken model: no new data, dbt's error in its native status, and
+    // no errored count or error of its own: dbt counts no failing rows for a
+    // model (an error would make the daemon count one).
     let fct = find(&report, "model.shop.fct_orders");
     assert_eq!(fct.freshness, None);
-    assert_eq!(fct.errors.len(), 1);
-    assert_eq!(fct.errors[0].kind, "run_error");
     assert!(
-        fct.errors[0]
-            .message
+        native(fct)
+            .2
+            .unwrap()
             .contains("Referenced column \"amount_usd\" not found")
     );
-    assert_eq!(fct.errors[0].at, Some(ts("2026-11-21T21:42:50.773949Z")));
+    assert_eq!(fct.counts.errored, None);
+    assert!(fct.errors.is_empty(), "{:?}", fct.errors);
+    assert!(fct.error_totals.is_empty(), "{:?}", fct.error_totals);
     assert_eq!(
         meta(fct, "relation"),
         Some("\"shop\".\"marts\".\"fct_orders\"")
@@ -294,18 +299,21 @@ async fn core_run2_failures_matches_expected_with_causes_and_errors() {
         &report,
         "test.shop.source_unique_shop_raw_shipments_shipment_id.e4e35b134a",
     );
-    assert_eq!(broken.errors[0].kind, "test_error");
+    assert_eq!(native(broken).0, StatusLevel::Error);
+    assert!(native(broken).2.unwrap().contains("Catalog Error"));
     assert_eq!(
         broken.counts.errored, None,
         "an erroring test counts no rows"
     );
+    assert!(broken.errors.is_empty(), "{:?}", broken.errors);
 
-    // Skips name the upstream failure that caused them.
+    // Skips name the upstream failure that caused them, at level warn: the
+    // daemon ignores a native `unknown`, and a skip is no evidence of health.
     let rpt = find(&report, "model.shop.rpt_daily_revenue");
     assert_eq!(
         native(rpt),
         (
-            StatusLevel::Unknown,
+            StatusLevel::Warn,
             "skipped",
             Some("skipped because upstream model.shop.fct_orders (error) failed")
         )
@@ -327,13 +335,130 @@ async fn core_run2_failures_matches_expected_with_causes_and_errors() {
     assert_eq!(meta(shipments, "location"), Some("shop.raw.shipments"));
     let orders = find(&report, "source.shop.shop_raw.orders");
     assert_eq!(meta(orders, "loaded_at_field"), Some("loaded_at"));
+    assert_eq!(meta(orders, "loaded_at_query"), None);
     assert_eq!(meta(orders, "meta.owner"), Some("data-platform"));
+    // A stale source says what dbt compared: its age (12008.99 s, on the
+    // warehouse clock) and its thresholds.
+    assert_eq!(
+        native(orders),
+        (
+            StatusLevel::Warn,
+            "warn",
+            Some("loaded 3h 20m 9s ago; dbt's warn_after is 1 hour, error_after 6 hours")
+        )
+    );
+    assert_eq!(
+        native(find(&report, "source.shop.shop_raw.payments")).2,
+        Some("loaded 1d 7h 9s ago; dbt's warn_after is 6 hours, error_after 24 hours")
+    );
+    assert_eq!(
+        native(find(&report, "source.shop.shop_raw.customers")).2,
+        Some("loaded 25m 9s ago; dbt's warn_after is 12 hours, error_after 24 hours")
+    );
     let fsum = find(&report, "sources.json");
     assert_eq!(native(fsum).0, StatusLevel::Error);
     assert_eq!(
         native(fsum).2,
         Some("PASS=1 WARN=1 ERROR=1 RUNTIME_ERROR=0 NO_RESULT=1 TOTAL=4")
     );
+}
+
+/// run2 as if `rpt_daily_revenue` read `fct_orders` through an ephemeral
+/// model, as dbt writes it: the ephemeral node is in the manifest (and its
+/// maps) but never in run_results.json, since dbt compiles it into its
+/// children instead of running it.
+fn run2_with_an_ephemeral_model() -> tempfile::TempDir {
+    const EPHEMERAL: &str = "model.shop.int_order_revenue";
+    const FCT: &str = "model.shop.fct_orders";
+    const RPT: &str = "model.shop.rpt_daily_revenue";
+    edited("run2-failures", "manifest.json", |doc| {
+        let mut node = doc["nodes"][FCT].clone();
+        node["unique_id"] = json!(EPHEMERAL);
+        node["name"] = json!("int_order_revenue");
+        node["alias"] = json!("int_order_revenue");
+        node["config"]["materialized"] = json!("ephemeral");
+        node["relation_name"] = Value::Null;
+        node["depends_on"]["nodes"] = json!([FCT]);
+        doc["nodes"][EPHEMERAL] = node;
+        doc["nodes"][RPT]["depends_on"]["nodes"] = json!([EPHEMERAL]);
+        doc["parent_map"][EPHEMERAL] = json!([FCT]);
+        doc["parent_map"][RPT] = json!([EPHEMERAL]);
+        doc["child_map"][EPHEMERAL] = json!([RPT]);
+        for child in doc["child_map"][FCT].as_array_mut().unwrap() {
+            if child == RPT {
+                *child = json!(EPHEMERAL);
+            }
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn core_a_skip_behind_an_ephemeral_model_names_the_failure_above_it() {
+    let dir = run2_with_an_ephemeral_model();
+    let run_results = std::fs::read_to_string(dir.path().join("run_results.json")).unwrap();
+    assert!(!run_results.contains("int_order_revenue"), "never run");
+    let report = core_harness(Some(dir.path()))
+        .await
+        .collect(json!({}))
+        .await
+        .unwrap()
+        .report;
+    let rpt = find(&report, "model.shop.rpt_daily_revenue");
+    assert_eq!(
+        native(rpt),
+        (
+            StatusLevel::Warn,
+            "skipped",
+            Some("skipped because upstream model.shop.fct_orders (error) failed")
+        )
+    );
+    assert_eq!(meta(rpt, "skipped_because"), Some("model.shop.fct_orders"));
+    // Its tests skip for the same cause, two steps further down.
+    let singular = find(&report, "test.shop.assert_daily_revenue_not_negative");
+    assert_eq!(
+        meta(singular, "skipped_because"),
+        Some("model.shop.fct_orders")
+    );
+    // The ephemeral model is no observation: dbt said nothing of it.
+    assert!(
+        report
+            .observations
+            .iter()
+            .all(|o| o.asset != "model.shop.int_order_revenue")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn core_a_source_read_by_loaded_at_query_shows_the_query() {
+    const QUERY: &str = "select max(synced_at) from raw.orders_sync_log";
+    const OLD_STYLE: &str = "select max(loaded_at) from raw.customers";
+    let dir = edited("run2-failures", "manifest.json", |doc| {
+        // dbt 1.10+: in the source's config (and mirrored at the top).
+        let orders = &mut doc["sources"]["source.shop.shop_raw.orders"];
+        orders["loaded_at_field"] = Value::Null;
+        orders["config"]["loaded_at_field"] = Value::Null;
+        orders["loaded_at_query"] = json!(QUERY);
+        orders["config"]["loaded_at_query"] = json!(QUERY);
+        // Only the top-level property.
+        let customers = &mut doc["sources"]["source.shop.shop_raw.customers"];
+        customers["loaded_at_field"] = Value::Null;
+        customers["config"]["loaded_at_field"] = Value::Null;
+        customers["loaded_at_query"] = json!(OLD_STYLE);
+    });
+    let report = core_harness(Some(dir.path()))
+        .await
+        .collect(json!({}))
+        .await
+        .unwrap()
+        .report;
+    let orders = find(&report, "source.shop.shop_raw.orders");
+    assert_eq!(meta(orders, "loaded_at_query"), Some(QUERY));
+    assert_eq!(meta(orders, "loaded_at_field"), None);
+    let customers = find(&report, "source.shop.shop_raw.customers");
+    assert_eq!(meta(customers, "loaded_at_query"), Some(OLD_STYLE));
+    // The sources left alone keep their field.
+    let shipments = find(&report, "source.shop.shop_raw.shipments");
+    assert_eq!(meta(shipments, "loaded_at_field"), Some("loaded_at"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -385,7 +510,8 @@ async fn core_dbt_1_7_artifacts_read_as_v5_and_v11() {
             .unwrap()
             .starts_with("Runtime Error in source shipments")
     );
-    assert_eq!(shipments.errors[0].kind, "freshness_runtime_error");
+    assert!(shipments.errors.is_empty(), "{:?}", shipments.errors);
+    assert_eq!(shipments.counts.errored, None);
     assert_eq!(shipments.freshness, None);
     assert_eq!(meta(shipments, "error_after"), Some("24 hour"));
     let fsum = find(&report, "sources.json");
@@ -571,7 +697,9 @@ async fn core_microbatch_partial_success_is_an_error_and_naive_times_are_utc() {
         ),
         (Some(2), Some(1))
     );
-    assert_eq!(fct.errors[0].kind, "failed_batches");
+    // Batches are not rows: no errored count is implied.
+    assert!(fct.errors.is_empty(), "{:?}", fct.errors);
+    assert_eq!(fct.counts.errored, None);
     assert_eq!(fct.freshness, None);
     let summary = find(&report, "run_results.json");
     assert_eq!(extra(summary, "partial_success"), Some(1));
@@ -649,6 +777,128 @@ async fn core_file_names_are_relative_and_the_grant_is_required() {
         .unwrap_err();
     assert_eq!(err.class(), ErrorClass::Config, "{err}");
     assert!(err.to_string().contains("read_dir"), "{err}");
+}
+
+// ---------------------------------------------------------------------------
+// Through the daemon: what `tributary run --json` stores and judges
+
+/// `tributary run dbt-shop --json` on `dir` (granted as the project's
+/// `target/`), with the native-status rule on; the printed JSON.
+fn daemon_run(dir: &Path) -> Value {
+    let work = tempfile::tempdir().unwrap();
+    let config = work.path().join("tributary.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+plugins_dir = "{plugins}"
+data_dir = "{data}"
+
+[storage]
+url = "sqlite://{db}"
+
+[[tenants]]
+id = "shop"
+name = "Shop"
+
+[[systems]]
+id = "dbt-shop"
+name = "dbt (shop)"
+kind = "dbt"
+
+[[checks]]
+id = "dbt-shop"
+system = "dbt-shop"
+connector = "dbt"
+schedule = {{ every = "5m" }}
+grants = {{ read_dir = "{dir}" }}
+
+[checks.rules]
+native_status = {{ enabled = true }}
+"#,
+            plugins = plugin("dbt").parent().unwrap().display(),
+            data = work.path().join("data").display(),
+            db = work.path().join("tributary.db").display(),
+            dir = dir.display(),
+        ),
+    )
+    .unwrap();
+    let out = std::process::Command::new(tributary_tests::kit::daemon_binary())
+        .args(["run", "dbt-shop", "--json", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+fn printed<'a>(run: &'a Value, asset: &str) -> &'a Value {
+    run["observations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["asset"] == asset)
+        .unwrap_or_else(|| panic!("no observation of {asset}"))
+}
+
+/// The printed health of an asset of the check: status and reasons.
+fn health_of<'a>(run: &'a Value, asset: &str) -> (&'a str, Vec<&'a str>) {
+    let entity = format!("asset:dbt-shop:{asset}");
+    let h = run["health"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["entity"] == entity.as_str())
+        .unwrap_or_else(|| panic!("no health of {entity}"));
+    let reasons = h["reasons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    (h["status"].as_str().unwrap(), reasons)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_the_daemon_skips_are_not_healthy_and_nothing_is_invented_or_cut() {
+    let run = daemon_run(&shop("run2-failures"));
+
+    // A skip is no evidence of health: WARNING, with its cause.
+    let (status, reasons) = health_of(&run, "model.shop.rpt_daily_revenue");
+    assert_eq!(status, "WARNING", "{reasons:?}");
+    assert!(
+        reasons[0].contains("skipped because upstream model.shop.fct_orders (error) failed"),
+        "{reasons:?}"
+    );
+
+    // The failed model: UNHEALTHY by dbt's word, with no errored count
+    // dbt never gave.
+    let (status, reasons) = health_of(&run, "model.shop.fct_orders");
+    assert_eq!(status, "UNHEALTHY", "{reasons:?}");
+    let fct = printed(&run, "model.shop.fct_orders");
+    assert_eq!(fct["errored"], Value::Null, "{fct}");
+    assert_eq!(fct["error_totals"], json!({}), "{fct}");
+    // The failing test's count is dbt's.
+    let email = printed(&run, "test.shop.not_null_dim_customers_email.ed68b54d1a");
+    assert_eq!(email["errored"], json!(1));
+
+    // A stale source's reason says dbt's age and threshold.
+    let (status, reasons) = health_of(&run, "source.shop.shop_raw.orders");
+    assert_eq!(status, "WARNING");
+    assert!(
+        reasons[0].contains("loaded 3h 20m 9s ago; dbt's warn_after is 1 hour"),
+        "{reasons:?}"
+    );
+
+    // Freshness to the millisecond the store keeps (dbt wrote
+    // 21:42:50.355566), not cut to the second.
+    let stg = printed(&run, "model.shop.stg_orders");
+    assert_eq!(stg["freshness"], "2026-11-21T21:42:50.355Z");
 }
 
 fn assert_matches_expected_summary_names(report: &Report) {
@@ -931,17 +1181,14 @@ async fn admin_failing_run_reports_the_error_and_run2_like_core_mode() {
         job.freshness, None,
         "a failed run refreshed nothing for sure"
     );
-    assert_eq!(job.errors.len(), 1);
-    assert_eq!(job.errors[0].kind, "run_error");
-    assert_eq!(
-        job.errors[0].log_link.as_deref(),
-        Some(href(LATEST_RUN_ID).as_str())
-    );
+    assert!(job.errors.is_empty(), "{:?}", job.errors);
+    assert_eq!(job.counts.errored, None);
+    assert_eq!(meta(job, "href"), Some(href(LATEST_RUN_ID).as_str()));
     assert_eq!(extra(job, "error"), Some(2));
     assert_eq!(extra(job, "freshness_no_result"), Some(1));
-    let fct = find(&report, "model.shop.fct_orders");
+    let email = find(&report, "test.shop.not_null_dim_customers_email.ed68b54d1a");
     assert_eq!(
-        fct.errors[0].log_link.as_deref(),
+        email.errors[0].log_link.as_deref(),
         Some(href(LATEST_RUN_ID).as_str())
     );
 }
@@ -1238,7 +1485,8 @@ async fn discovery_failing_reports_last_attempt_and_last_success() {
     let (level, label, message) = native(fct);
     assert_eq!((level, label), (StatusLevel::Error, "error"));
     assert!(message.unwrap().contains("amount_usd"));
-    assert_eq!(fct.errors[0].kind, "run_error");
+    assert_eq!(fct.counts.errored, None);
+    assert!(fct.errors.is_empty(), "{:?}", fct.errors);
     // Its data is as of the previous run's successful build.
     let previous = c.fake.latest_finished_at() - TimeDelta::from_std(RUN_INTERVAL).unwrap();
     let green_end = DateTime::parse_from_rfc3339(
@@ -1266,9 +1514,13 @@ async fn discovery_failing_reports_last_attempt_and_last_success() {
         Some((LATEST_RUN_ID - 1).to_string().as_str())
     );
 
+    // The applied state has no lineage to name the cause; still no
+    // evidence of health.
+    let rpt = find(&report, "model.shop.rpt_daily_revenue");
+    assert_eq!(native(rpt).0, StatusLevel::Warn);
     assert_eq!(
-        native(find(&report, "model.shop.rpt_daily_revenue")).0,
-        StatusLevel::Unknown
+        native(rpt).2,
+        Some("skipped, but no failed upstream node is in these results to say why")
     );
     assert_eq!(
         native(find(&report, "source.shop.shop_raw.orders")).1,

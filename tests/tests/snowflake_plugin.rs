@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use plugin_sdk::harness::{Harness, Recorded, TestServer};
+use plugin_sdk::harness::{Harness, Recorded, Reply, TestServer};
 use serde_json::{Value, json};
 use tributary::plugin::{ErrorClass, Limits, Observation, StatusLevel, Timestamp};
 use tributary_tests::fakes::snowflake::{
@@ -62,9 +62,14 @@ fn key_pair() -> Value {
 
 /// Both databases of the example catalogue, with `auth`.
 fn config(env: &Env, auth: Value) -> Value {
+    config_for(&env.server, auth)
+}
+
+/// [`config`] for the fake served by `server`.
+fn config_for(server: &TestServer, auth: Value) -> Value {
     json!({
         "account": "myorg-myaccount",
-        "base_url": env.server.url(),
+        "base_url": server.url(),
         "auth": auth,
         "warehouse": "MONITOR_WH",
         "role": "MONITOR_ROLE",
@@ -641,6 +646,111 @@ async fn the_slow_scenario_gives_up_at_the_deadline_and_cancels_the_statement() 
         .unwrap();
     assert_eq!(cancel.method, "POST");
     assert_eq!(cancel.path, format!("/api/v2/statements/{handle}/cancel"));
+    assert!(
+        message.contains("cancelled it, and Snowflake confirmed the cancel"),
+        "{message}"
+    );
+}
+
+/// A statement whose polls hang until the run's work time is up, in a
+/// 10 s run, with the cancel answered after `cancel_delay`: the run's error.
+async fn hanging_statement_cancelled(cancel_delay: Duration) -> String {
+    let setup = FakeSetup {
+        slow_polls: 100,
+        // Longer than the run: each poll hangs until its timeout.
+        slow_poll_delay: Duration::from_secs(30),
+        cancel_delay,
+        ..FakeSetup::example()
+    };
+    let limits = Limits {
+        deadline: Duration::from_secs(10),
+        ..Limits::default()
+    };
+    let env = env_with(setup, Scenario::Slow, limits).await;
+    let err = env
+        .harness
+        .collect(config(&env, key_pair()))
+        .await
+        .unwrap_err();
+    let (class, message, _) = connector_error(&err);
+    assert_eq!(class, ErrorClass::Transient, "{err}");
+    let message = message.to_owned();
+    let handle = env.fake.submissions()[0].handle.clone().unwrap();
+    assert!(message.contains(&handle), "{message}");
+    assert_eq!(env.fake.cancelled(), std::slice::from_ref(&handle));
+    message
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cancel_at_the_deadline_has_time_of_its_own() {
+    // A poll used all the work time; a second-long cancel still fits (it
+    // had what was left of the run, 100 ms, before).
+    let message = hanging_statement_cancelled(Duration::from_secs(1)).await;
+    assert!(
+        message.contains("cancelled it, and Snowflake confirmed the cancel"),
+        "{message}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_that_gets_no_answer_is_not_called_a_cancel() {
+    let message = hanging_statement_cancelled(Duration::from_secs(20)).await;
+    assert!(
+        message.contains("asked Snowflake to cancel it but got no answer"),
+        "{message}"
+    );
+    assert!(
+        message.contains("it may run on until its statement timeout (60 s)"),
+        "{message}"
+    );
+    assert!(!message.contains("cancelled it"), "{message}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absolute_status_url_on_another_origin_is_polled_on_the_checks_own() {
+    // Another loopback server, granted too: the plugin must still not send
+    // the check's token there because the SQL API named it.
+    let elsewhere = TestServer::start(|_| Reply::json(404, json!({"message": "elsewhere"}))).await;
+    let setup = FakeSetup {
+        slow_polls: 2,
+        status_url_origin: Some(elsewhere.url()),
+        ..FakeSetup::example()
+    };
+    let scenario = ScenarioSwitch::new(Scenario::Healthy);
+    let fake = SnowflakeFake::new(FakeClock::fixed_unix(NOW), scenario, setup);
+    let server = fake.clone().start().await;
+    let harness = Harness::builder(plugin("snowflake"))
+        .now_unix(NOW as u64)
+        .allow_host(&server.url())
+        .allow_host(&elsewhere.url())
+        .secret(TEST_PRIVATE_KEY)
+        .build()
+        .await
+        .unwrap();
+    let mut cfg = config_for(&server, key_pair());
+    cfg["assets"] =
+        json!({"RAW.LANDING.AUDIT_LOG": {"expected_count_sql": "SELECT COUNT(*) FROM AUDIT_LOG"}});
+    let run = harness.collect(cfg).await.unwrap();
+    let obs = by_asset(&run.report.observations);
+    assert_eq!(obs["RAW.LANDING.AUDIT_LOG"].counts.expected, Some(77));
+
+    assert!(
+        elsewhere.requests().is_empty(),
+        "{:?}",
+        elsewhere.requests()
+    );
+    let count = &fake.submissions()[2];
+    let handle = count.handle.as_deref().unwrap();
+    let request_id = count.request_id.as_deref().unwrap();
+    let requests = server.requests();
+    let polls: Vec<(&str, Option<&str>)> = statement_gets(&requests)
+        .iter()
+        .map(|r| (r.path.as_str(), r.query.as_deref()))
+        .collect();
+    let path = format!("/api/v2/statements/{handle}");
+    let query = format!("requestId={request_id}");
+    // The path and query the server gave, on the configured origin.
+    assert_eq!(polls, vec![(path.as_str(), Some(query.as_str())); 3]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

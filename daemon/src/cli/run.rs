@@ -175,7 +175,7 @@ async fn read_back(db: &Store, config: &Config, run: &RunCompleted) -> anyhow::R
 }
 
 fn rfc3339(t: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
 }
 
 fn ms(d: Duration) -> u64 {

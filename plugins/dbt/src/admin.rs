@@ -275,18 +275,6 @@ async fn job_observations(
     if run.status == 10 {
         job_obs = job_obs.freshness(run.finished_at);
     }
-    if run.status == 20 {
-        let text = run
-            .status_message
-            .clone()
-            .unwrap_or_else(|| format!("run {} failed", run.id));
-        job_obs.record_error(report::asset_error(
-            "run_error",
-            text,
-            run.finished_at,
-            Some(&origin),
-        ));
-    }
     job_obs.set_metadata("run_id", run.id);
     for (key, value) in [
         ("finished_at", run.finished_at.map(|t| t.to_string())),

@@ -375,6 +375,18 @@ impl Threshold {
     }
 }
 
+impl Threshold {
+    /// `1 hour`, `6 hours`: the threshold as a sentence says it.
+    pub fn words(&self) -> String {
+        let count = self.count.unwrap_or_default();
+        let period = self.period.as_deref().unwrap_or_default();
+        let plural = if count == 1 { "" } else { "s" };
+        format!("{count} {period}{plural}")
+    }
+}
+
+/// `1 hour`, `6 hour`: dbt's `count` and `period` as they are (the metadata
+/// form).
 impl fmt::Display for Threshold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let count = self.count.unwrap_or_default();
@@ -526,6 +538,8 @@ struct RawSource {
     identifier: Option<String>,
     loader: Option<String>,
     loaded_at_field: Option<String>,
+    /// dbt 1.10+: SQL giving `max_loaded_at`, instead of a field.
+    loaded_at_query: Option<String>,
     freshness: Option<Criteria>,
     config: Option<RawSourceConfig>,
     #[serde(default)]
@@ -538,6 +552,7 @@ struct RawSourceConfig {
     #[serde(default, deserialize_with = "present")]
     freshness: Option<Option<Criteria>>,
     loaded_at_field: Option<String>,
+    loaded_at_query: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -626,9 +641,9 @@ impl Manifest {
             );
         }
         for (id, source) in raw.sources {
-            let (config_freshness, config_loaded_at) = match source.config {
-                Some(c) => (c.freshness, c.loaded_at_field),
-                None => (None, None),
+            let (config_freshness, config_loaded_at, config_query) = match source.config {
+                Some(c) => (c.freshness, c.loaded_at_field, c.loaded_at_query),
+                None => (None, None, None),
             };
             // dbt ≥ 1.9 keeps freshness in `config`, which wins; older
             // manifests only have the top-level property.
@@ -641,8 +656,13 @@ impl Manifest {
                 .into_iter()
                 .filter_map(|p| p.as_deref())
                 .collect();
+            // What dbt's freshness query reads (dbt refuses both at once);
+            // as with freshness, the config value wins.
             if let Some(field) = config_loaded_at.or(source.loaded_at_field) {
                 details.push(("loaded_at_field".to_owned(), field));
+            }
+            if let Some(query) = config_query.or(source.loaded_at_query) {
+                details.push(("loaded_at_query".to_owned(), query));
             }
             if let Some(loader) = source.loader.filter(|l| !l.is_empty()) {
                 details.push(("loader".to_owned(), loader));

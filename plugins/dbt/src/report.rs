@@ -7,9 +7,15 @@
 //! | --- | --- | --- |
 //! | `success`, `pass`, `no-op` | ok | |
 //! | `warn` | warn | |
-//! | `error`, `fail`, `runtime error`, `partial success` | error | plus an [`AssetError`] |
-//! | `skipped` | unknown | the message names the upstream failures that caused it |
+//! | `error`, `fail`, `runtime error`, `partial success` | error | |
+//! | `skipped` | warn | not built or tested this time, so no evidence of health (the daemon ignores a native `unknown`); the message names the upstream failures that caused it |
 //! | anything else | unknown | the label keeps dbt's word |
+//!
+//! Counts are dbt's own: a test's `failures` is its `errored` count, with
+//! one [`AssetError`] when it failed or warned. Nothing else records an
+//! error, since the daemon counts an observation's errors as errored
+//! records when it has no count: a failed model is one failed node, not
+//! one errored row. Its message is in the native status.
 //!
 //! A source whose freshness is configured in the manifest but has no row in
 //! sources.json is an error: dbt ≥ 1.8 drops the rows of sources whose
@@ -50,11 +56,13 @@ pub struct Inputs<'a> {
     pub origin: Option<&'a Origin>,
 }
 
-/// A dbt status as the daemon's level.
+/// A dbt status as the daemon's level. A skip is `warn`, not `unknown`: the
+/// daemon's native-status rule ignores `unknown`, so a skipped node would
+/// read HEALTHY although this invocation did not build or test it.
 pub fn level(status: &str) -> StatusLevel {
     match status {
         "success" | "pass" | "no-op" => StatusLevel::Ok,
-        "warn" => StatusLevel::Warn,
+        "warn" | "skipped" => StatusLevel::Warn,
         "error" | "fail" | "runtime error" | "partial success" => StatusLevel::Error,
         _ => StatusLevel::Unknown,
     }
@@ -133,7 +141,11 @@ fn node_observation(
             .manifest
             .map(|m| skip_causes(&node.unique_id, m, statuses))
             .unwrap_or_default();
-        if !causes.is_empty() {
+        if causes.is_empty() {
+            message = Some(
+                "skipped, but no failed upstream node is in these results to say why".to_owned(),
+            );
+        } else {
             let list: Vec<String> = causes
                 .iter()
                 .map(|id| format!("{id} ({})", statuses.get(id.as_str()).unwrap_or(&"?")))
@@ -150,30 +162,31 @@ fn node_observation(
     if let Some(rows) = node.rows_affected {
         obs = obs.extra("rows_affected", rows);
     }
-    if let Some(failures) = node.failures {
-        obs = obs.errored(failures);
-    }
     if let Some((successful, failed)) = node.batches {
         obs = obs
             .extra("successful_batches", successful)
             .extra("failed_batches", failed);
     }
-    let error_kind = match (node.status.as_str(), kind.as_str()) {
-        ("fail", _) => Some("test_failure"),
-        ("warn", _) if node.failures.is_some_and(|f| f > 0) => Some("test_warning"),
-        ("error", "test") => Some("test_error"),
-        ("error", _) => Some("run_error"),
-        ("partial success", _) => Some("failed_batches"),
-        _ => None,
-    };
-    if let Some(error_kind) = error_kind {
-        let text = message.unwrap_or_else(|| format!("dbt reports {}", node.status));
-        obs.record_error(asset_error(
-            error_kind,
-            text,
-            node.finished_at,
-            inputs.origin,
-        ));
+    // Only a test's failing rows are a count dbt gives. A model, seed or
+    // snapshot that errored (or a test that could not run) says so in its
+    // native status alone: an error recorded on it would make the daemon
+    // count one errored record that dbt never reported.
+    if let Some(failures) = node.failures {
+        obs = obs.errored(failures);
+        let error_kind = match node.status.as_str() {
+            "fail" => Some("test_failure"),
+            "warn" if failures > 0 => Some("test_warning"),
+            _ => None,
+        };
+        if let Some(error_kind) = error_kind {
+            let text = message.unwrap_or_else(|| format!("dbt reports {}", node.status));
+            obs.record_error(asset_error(
+                error_kind,
+                text,
+                node.finished_at,
+                inputs.origin,
+            ));
+        }
     }
 
     let relation = info
@@ -206,7 +219,11 @@ fn node_observation(
 }
 
 /// The nearest upstream nodes whose failure made `id` skip: failed parents,
-/// failed tests of parents that ran, and the causes of skipped parents.
+/// failed tests of parents, and the causes of parents that did not run.
+/// A parent missing from the results passes its causes on like a skipped
+/// one: an ephemeral model is compiled into its children and never runs
+/// (nor does a node the invocation did not select), so the failure that
+/// stopped its children lies further up.
 fn skip_causes(id: &str, manifest: &Manifest, statuses: &BTreeMap<&str, &str>) -> Vec<String> {
     let failed = |id: &str| {
         statuses
@@ -224,23 +241,22 @@ fn skip_causes(id: &str, manifest: &Manifest, statuses: &BTreeMap<&str, &str>) -
             if !seen.insert(parent.clone()) {
                 continue;
             }
-            match statuses.get(parent.as_str()) {
-                Some(_) if failed(parent) => {
-                    causes.insert(parent.clone());
-                }
-                Some(&"skipped") => queue.push(parent.clone()),
-                _ => {
-                    // A parent that ran (or a source) still stops its
-                    // children when one of its tests failed.
-                    for child in manifest.children.get(parent).into_iter().flatten() {
-                        let is_test = manifest
-                            .nodes
-                            .get(child)
-                            .is_some_and(|c| c.resource_type == "test");
-                        if is_test && child != id && failed(child) {
-                            causes.insert(child.clone());
-                        }
-                    }
+            if failed(parent) {
+                causes.insert(parent.clone());
+                continue;
+            }
+            if matches!(statuses.get(parent.as_str()), None | Some(&"skipped")) {
+                queue.push(parent.clone());
+            }
+            // A parent that ran (or a source) still stops its children
+            // when one of its tests failed.
+            for child in manifest.children.get(parent).into_iter().flatten() {
+                let is_test = manifest
+                    .nodes
+                    .get(child)
+                    .is_some_and(|c| c.resource_type == "test");
+                if is_test && child != id && failed(child) {
+                    causes.insert(child.clone());
                 }
             }
         }
@@ -253,32 +269,25 @@ fn freshness_observation(
     info: Option<&NodeInfo>,
     inputs: &Inputs<'_>,
 ) -> Observation {
+    // A runtime error row has no criteria: the manifest still knows them.
+    let criteria = result
+        .criteria
+        .as_ref()
+        .or(info.and_then(|i| i.freshness.as_ref()));
+    let message = match (&result.error, result.status.as_str()) {
+        (Some(error), _) => Some(error.clone()),
+        (None, "runtime error") => Some("the freshness query failed".to_owned()),
+        (None, _) => freshness_says(result, criteria),
+    };
     let mut obs = Observation::new(&result.unique_id, "source")
         .freshness(result.max_loaded_at)
-        .native_status(native(&result.status, result.error.clone()));
-    if result.status == "runtime error" {
-        let text = result
-            .error
-            .clone()
-            .unwrap_or_else(|| "the freshness query failed".to_owned());
-        obs.record_error(asset_error(
-            "freshness_runtime_error",
-            text,
-            result.snapshotted_at,
-            inputs.origin,
-        ));
-    }
+        .native_status(native(&result.status, message));
     if let Some(age) = result.age_s {
         obs.set_metadata("max_loaded_at_time_ago_in_s", age);
     }
     if let Some(at) = result.snapshotted_at {
         obs.set_metadata("snapshotted_at", at);
     }
-    // A runtime error row has no criteria: the manifest still knows them.
-    let criteria = result
-        .criteria
-        .as_ref()
-        .or(info.and_then(|i| i.freshness.as_ref()));
     add_criteria(&mut obs, criteria);
     add_common(&mut obs, &result.extra_metadata, info, inputs);
     obs
@@ -297,8 +306,7 @@ fn unchecked_source(id: &str, info: &NodeInfo, inputs: &Inputs<'_>) -> Observati
                  dbt >= 1.8 leaves out sources whose freshness query failed (runtime error), \
                  so treat it as failed (or the source was not selected)"
             );
-            obs = obs.native_status(NativeStatus::error("no result").message(text.clone()));
-            obs.record_error(asset_error("freshness_missing", text, None, inputs.origin));
+            obs = obs.native_status(NativeStatus::error("no result").message(text));
         }
         (FreshnessResults::Absent(why), Some(_)) => {
             obs = obs.native_status(
@@ -310,6 +318,60 @@ fn unchecked_source(id: &str, info: &NodeInfo, inputs: &Inputs<'_>) -> Observati
     add_criteria(&mut obs, criteria);
     add_common(&mut obs, &[], Some(info), inputs);
     obs
+}
+
+/// dbt's verdict in words, `loaded 3h 20m 9s ago; dbt's warn_after is 1
+/// hour, error_after 6 hours`: the age is dbt's (the warehouse clock's, as
+/// of `snapshotted_at`), so a reason shows what dbt compared, not what the
+/// daemon's clock makes of `max_loaded_at`.
+fn freshness_says(result: &SourceFreshness, criteria: Option<&Criteria>) -> Option<String> {
+    let age = result.age_s.or_else(|| {
+        let (loaded, snapshot) = (result.max_loaded_at?, result.snapshotted_at?);
+        let seconds = snapshot.seconds - loaded.seconds;
+        Some(seconds as f64 + (f64::from(snapshot.nanos) - f64::from(loaded.nanos)) / 1e9)
+    })?;
+    let mut text = format!("loaded {} ago", age_words(age));
+    let thresholds: Vec<String> = criteria
+        .into_iter()
+        .flat_map(|c| {
+            [
+                ("warn_after", c.warn_after()),
+                ("error_after", c.error_after()),
+            ]
+        })
+        .filter_map(|(name, t)| Some((name, t?)))
+        .enumerate()
+        .map(|(i, (name, t))| match i {
+            0 => format!("dbt's {name} is {}", t.words()),
+            _ => format!("{name} {}", t.words()),
+        })
+        .collect();
+    if !thresholds.is_empty() {
+        text.push_str("; ");
+        text.push_str(&thresholds.join(", "));
+    }
+    Some(text)
+}
+
+/// Seconds, rounded, as `1d 7h 9s` (zero units left out, as the daemon's
+/// reasons write durations), or `0s`.
+fn age_words(seconds: f64) -> String {
+    // Saturates: dbt dates an empty table's load to year 1.
+    let secs = seconds.round().max(0.0) as u64;
+    if secs == 0 {
+        return "0s".to_owned();
+    }
+    [
+        (secs / 86_400, "d"),
+        (secs % 86_400 / 3_600, "h"),
+        (secs % 3_600 / 60, "m"),
+        (secs % 60, "s"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, unit)| format!("{n}{unit}"))
+    .collect::<Vec<_>>()
+    .join(" ")
 }
 
 fn add_criteria(obs: &mut Observation, criteria: Option<&Criteria>) {
@@ -357,7 +419,7 @@ fn add_common(
 }
 
 /// An error on an asset, linked to the dbt Cloud run when there is one.
-pub fn asset_error(
+fn asset_error(
     kind: &str,
     message: String,
     at: Option<Timestamp>,

@@ -12,7 +12,12 @@
 //! - A `202` is followed by polling the `statementStatusUrl` the server gave,
 //!   with a growing pause, until `200` or the run's deadline; on giving up
 //!   the statement is cancelled (`POST .../cancel`) so it stops costing
-//!   warehouse time.
+//!   warehouse time. Only the path and query of that URL are used, always
+//!   against the check's own origin: an absolute URL naming another host is
+//!   never followed (it would carry the check's token there).
+//! - Polling stops early enough to leave the cancel a time of its own
+//!   ([`Deadline`]), and the run's error says whether Snowflake confirmed the
+//!   cancel.
 //! - Partitions 1..n of a result come from
 //!   `GET /api/v2/statements/{handle}?partition=N`, one at a time, and may be
 //!   gzip-compressed.
@@ -45,12 +50,26 @@ const MAX_REQUEST: Duration = Duration::from_secs(60);
 /// partition may inflate to.
 const MAX_RESPONSE_BYTES: usize = 48 << 20;
 
-/// The time a call may use: measured on the monotonic clock (the host's wall
-/// clock is fixed in tests), minus a reserve to cancel and answer before the
-/// host stops the run.
+/// The most time set aside for the cancel of a statement given up at the
+/// deadline (a fifth of the run when that is less).
+const CANCEL_RESERVE: Duration = Duration::from_secs(3);
+/// The most time set aside to return the run's answer to the host (a tenth
+/// of the run when that is less).
+const ANSWER_RESERVE: Duration = Duration::from_secs(2);
+/// The longest a cancel is waited for, whenever it is sent.
+const MAX_CANCEL: Duration = Duration::from_secs(5);
+
+/// The time a call may use, measured on the monotonic clock (the host's wall
+/// clock is fixed in tests). The run's time is split three ways: work
+/// (requests, polls and pauses), then a reserve for cancelling a statement
+/// still running when the work time is up, then a reserve to answer the
+/// host before it stops the run.
 pub struct Deadline {
     started: Instant,
-    budget: Duration,
+    /// Until the work time is up.
+    work: Duration,
+    /// Until the cancel's time is up too.
+    cancel: Duration,
 }
 
 impl Deadline {
@@ -60,15 +79,26 @@ impl Deadline {
     }
 
     pub fn within(total: Duration) -> Self {
-        let reserve = (total / 10).min(Duration::from_secs(2));
+        let answer = (total / 10).min(ANSWER_RESERVE);
+        let cancel = total.saturating_sub(answer);
         Deadline {
             started: Instant::now(),
-            budget: total.saturating_sub(reserve),
+            work: cancel.saturating_sub((total / 5).min(CANCEL_RESERVE)),
+            cancel,
         }
     }
 
+    /// Work time left.
     fn left(&self) -> Duration {
-        self.budget.saturating_sub(self.started.elapsed())
+        self.work.saturating_sub(self.started.elapsed())
+    }
+
+    /// What a cancel sent now may wait: what is left of the work time and
+    /// of the cancel reserve, at most [`MAX_CANCEL`].
+    fn left_to_cancel(&self) -> Duration {
+        self.cancel
+            .saturating_sub(self.started.elapsed())
+            .min(MAX_CANCEL)
     }
 
     fn elapsed(&self) -> Duration {
@@ -188,6 +218,49 @@ impl From<SqlError> for ConnectorError {
     }
 }
 
+/// What came of asking Snowflake to cancel a statement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cancel {
+    Confirmed,
+    /// Snowflake answered with an error status.
+    Refused,
+    /// No answer within the cancel's time (or the request failed).
+    NoAnswer,
+}
+
+impl Cancel {
+    /// For the run's error: the statement may still be running unless
+    /// Snowflake confirmed, and then its own timeout is what stops it.
+    fn worded(self, why: Option<String>, statement_timeout_secs: u64) -> String {
+        let why = why.unwrap_or_default();
+        let runs_on =
+            format!("so it may run on until its statement timeout ({statement_timeout_secs} s)");
+        match self {
+            Cancel::Confirmed => "cancelled it, and Snowflake confirmed the cancel".to_owned(),
+            Cancel::Refused => {
+                format!("asked Snowflake to cancel it, which it refused ({why}), {runs_on}")
+            }
+            Cancel::NoAnswer => {
+                format!("asked Snowflake to cancel it but got no answer ({why}), {runs_on}")
+            }
+        }
+    }
+}
+
+/// `https://host:port` and the rest (path, query) of an absolute URL;
+/// `None` for a relative one.
+fn split_origin(url: &str) -> Option<(&str, &str)> {
+    let scheme = url.find("://")?;
+    if !url[..scheme].eq_ignore_ascii_case("https") && !url[..scheme].eq_ignore_ascii_case("http") {
+        return None;
+    }
+    let rest = scheme + 3;
+    let end = url[rest..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| rest + i);
+    Some(url.split_at(end))
+}
+
 /// `QueryStatus` (202, 408), `QueryFailureStatus` (422), `ResultSet` (200):
 /// the fields read of any of them.
 #[derive(Debug, Deserialize)]
@@ -239,6 +312,8 @@ struct PartitionBody {
 /// deadline, and the context sent with every statement.
 pub struct Session {
     client: Client,
+    /// `https://host[:port]` of the base URL: where every request goes.
+    origin: String,
     deadline: Deadline,
     warehouse: Option<String>,
     role: Option<String>,
@@ -261,6 +336,8 @@ impl Session {
         credentials: crate::auth::Credentials,
         deadline: Deadline,
     ) -> Self {
+        let origin = split_origin(&options.base_url)
+            .map_or_else(|| options.base_url.clone(), |(origin, _)| origin.to_owned());
         let client = Client::new()
             .base_url(options.base_url)
             .bearer_auth(&credentials.token)
@@ -277,6 +354,7 @@ impl Session {
             .max_response_bytes(MAX_RESPONSE_BYTES);
         Session {
             client,
+            origin,
             deadline,
             warehouse: options.warehouse.map(str::to_string),
             role: options.role.map(str::to_string),
@@ -343,19 +421,20 @@ impl Session {
     }
 
     /// Polls a running statement until it ends, or cancels it when the run's
-    /// time is up.
+    /// work time is up (the cancel has a reserve of its own).
     async fn wait(&self, status: StatusBody) -> Result<ResultSet, SqlError> {
         let handle = status.statement_handle;
-        let mut url = status
-            .statement_status_url
-            .unwrap_or_else(|| format!("{STATEMENTS}/{}", encode(&handle)));
+        let mut url = match status.statement_status_url {
+            Some(given) => self.on_own_origin(&given),
+            None => format!("{STATEMENTS}/{}", encode(&handle)),
+        };
         let mut pause = FIRST_PAUSE;
         loop {
             if pause > self.deadline.left() {
-                self.cancel(&handle).await;
+                let cancel = self.cancel(&handle).await;
                 return Err(ConnectorError::transient(format_args!(
                     "statement {handle} was still running after {} s, at the run's deadline; \
-                     cancelled it (raise the check's deadline, or make the query cheaper)",
+                     {cancel} (raise the check's deadline, or make the query cheaper)",
                     self.deadline.elapsed().as_secs()
                 ))
                 .into());
@@ -368,8 +447,10 @@ impl Session {
             {
                 Ok(response) => response,
                 Err(err) => {
-                    self.cancel(&handle).await;
-                    return Err(err.context(format_args!("statement {handle}")).into());
+                    let cancel = self.cancel(&handle).await;
+                    return Err(err
+                        .context(format_args!("statement {handle} (given up: {cancel})"))
+                        .into());
                 }
             };
             if response.status() != 202 {
@@ -377,31 +458,56 @@ impl Session {
             }
             let status: StatusBody = response.json()?;
             if let Some(next) = status.statement_status_url {
-                url = next;
+                url = self.on_own_origin(&next);
             }
         }
     }
 
-    /// Asks Snowflake to stop a statement we no longer wait for. Best
-    /// effort: the statement's own `timeout` still bounds it.
-    async fn cancel(&self, handle: &str) {
-        let timeout = self
-            .deadline
-            .left()
-            .clamp(Duration::from_millis(100), Duration::from_secs(5));
-        let result = self
+    /// The `statementStatusUrl` a server gave, to be followed on the check's
+    /// own origin: a relative URL as it is, an absolute one by its path and
+    /// query only. Snowflake gives a relative path; an absolute URL naming
+    /// another origin is not followed, since the request carries the check's
+    /// token and the host to grant is the check's to choose, not the
+    /// server's.
+    fn on_own_origin(&self, given: &str) -> String {
+        let Some((origin, path)) = split_origin(given) else {
+            return given.to_owned();
+        };
+        if !origin.eq_ignore_ascii_case(&self.origin) {
+            log::warn(
+                "Snowflake named another origin for a statement's status; polling the check's own",
+                &[("named", &origin), ("polling", &self.origin)],
+            );
+        }
+        let path = path.split('#').next().unwrap_or_default();
+        match path.starts_with('/') {
+            true => format!("{}{path}", self.origin),
+            false => format!("{}/{path}", self.origin),
+        }
+    }
+
+    /// Asks Snowflake to stop a statement we no longer wait for, within the
+    /// cancel's reserve; says what came of it, for the run's error.
+    async fn cancel(&self, handle: &str) -> String {
+        let sent = self
             .client
             .post(format!("{STATEMENTS}/{}/cancel", encode(handle)))
-            .timeout(timeout)
-            .send()
+            .timeout(self.deadline.left_to_cancel())
+            .send_any_status()
             .await;
-        match result {
-            Ok(_) => log::info("cancelled a statement", &[("handle", &handle)]),
-            Err(err) => log::warn(
+        let (outcome, why) = match sent.map(Response::error_for_status) {
+            Ok(Ok(_)) => (Cancel::Confirmed, None),
+            Ok(Err(err)) => (Cancel::Refused, Some(err.message)),
+            Err(err) => (Cancel::NoAnswer, Some(err.message)),
+        };
+        match &why {
+            None => log::info("cancelled a statement", &[("handle", &handle)]),
+            Some(why) => log::warn(
                 "could not cancel a statement",
-                &[("handle", &handle), ("error", &err.message)],
+                &[("handle", &handle), ("error", why)],
             ),
         }
+        outcome.worded(why, self.timeout_secs)
     }
 
     /// Calls `each` with every row of `result`, partition after partition:

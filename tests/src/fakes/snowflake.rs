@@ -30,7 +30,8 @@
 //! Statements on tables marked `slow` (every statement in the `slow`
 //! scenario) answer `202` and need [`FakeSetup::slow_polls`] polls of the
 //! `statementStatusUrl` before they finish; tables marked `times_out` answer
-//! `408`. A submit with a `requestId` it has seen and `retry=true` returns
+//! `408`. [`FakeSetup::status_url_origin`] makes that URL absolute on
+//! another origin; [`FakeSetup::cancel_delay`] holds the answer to a cancel. A submit with a `requestId` it has seen and `retry=true` returns
 //! that statement again instead of running it twice; [`SnowflakeFake::submissions`]
 //! records every submit so tests can see it.
 //!
@@ -95,6 +96,12 @@ pub struct FakeSetup {
     pub retry_after_secs: u64,
     /// How much older the data is in the `stale` scenario.
     pub stale_by: Duration,
+    /// When set, every `statementStatusUrl` is absolute on this origin
+    /// (`http://127.0.0.1:PORT`) instead of a path, as a server (or a proxy
+    /// rewriting answers) pointing the client at another host would.
+    pub status_url_origin: Option<String>,
+    /// How long a cancel takes to be answered (it takes effect at once).
+    pub cancel_delay: Duration,
 }
 
 /// One table or view of the catalogue.
@@ -286,6 +293,8 @@ impl FakeSetup {
             slow_poll_delay: Duration::from_secs(2),
             retry_after_secs: 30,
             stale_by: Duration::from_secs(3 * 86_400),
+            status_url_origin: None,
+            cancel_delay: Duration::ZERO,
         }
     }
 }
@@ -815,9 +824,10 @@ impl SnowflakeFake {
                 "sqlState": "57014",
                 "message": "successfully canceled",
                 "statementHandle": handle,
-                "statementStatusUrl": status_url(handle, None),
+                "statementStatusUrl": self.status_url(handle, None),
             }),
         )
+        .delay(self.inner.setup.cancel_delay)
     }
 
     /// A statement's current answer: its result, or its failure.
@@ -886,7 +896,7 @@ impl SnowflakeFake {
                     "message": "Statement executed successfully.",
                     "statementHandle": handle,
                     "createdOn": stored.created_ms,
-                    "statementStatusUrl": status_url(handle, stored.request_id.as_deref()),
+                    "statementStatusUrl": self.status_url(handle, stored.request_id.as_deref()),
                     "resultSetMetaData": {
                         "numRows": num_rows,
                         "format": "jsonv2",
@@ -916,6 +926,16 @@ impl SnowflakeFake {
         rows
     }
 
+    /// Where the client polls a statement: a path, as Snowflake gives it,
+    /// or an absolute URL on [`FakeSetup::status_url_origin`].
+    fn status_url(&self, handle: &str, request_id: Option<&str>) -> String {
+        let origin = self.inner.setup.status_url_origin.as_deref().unwrap_or("");
+        match request_id {
+            Some(id) => format!("{origin}{STATEMENTS}/{handle}?requestId={id}"),
+            None => format!("{origin}{STATEMENTS}/{handle}"),
+        }
+    }
+
     fn query_status(&self, status: u16, handle: &str, stored: Option<&Stored>) -> Reply {
         Reply::json(
             status,
@@ -924,7 +944,7 @@ impl SnowflakeFake {
                 "message": "Asynchronous execution in progress. Use provided query id to perform query monitoring and management.",
                 "statementHandle": handle,
                 "createdOn": stored.map(|s| s.created_ms),
-                "statementStatusUrl": status_url(handle, stored.and_then(|s| s.request_id.as_deref())),
+                "statementStatusUrl": self.status_url(handle, stored.and_then(|s| s.request_id.as_deref())),
             }),
         )
     }
@@ -938,7 +958,7 @@ impl SnowflakeFake {
                 "message": failure.message,
                 "statementHandle": handle,
                 "createdOn": stored.created_ms,
-                "statementStatusUrl": status_url(handle, stored.request_id.as_deref()),
+                "statementStatusUrl": self.status_url(handle, stored.request_id.as_deref()),
             }),
         )
     }
@@ -1218,13 +1238,6 @@ fn unauthorized(token_type: &str) -> Reply {
         ("390303", "Invalid OAuth access token.")
     };
     Reply::json(401, json!({"code": code, "message": message}))
-}
-
-fn status_url(handle: &str, request_id: Option<&str>) -> String {
-    match request_id {
-        Some(id) => format!("{STATEMENTS}/{handle}?requestId={id}"),
-        None => format!("{STATEMENTS}/{handle}"),
-    }
 }
 
 fn is_uuid(text: &str) -> bool {
