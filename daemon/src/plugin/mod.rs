@@ -13,6 +13,7 @@ mod bindings;
 mod cache;
 pub mod contract;
 mod engine;
+mod folder;
 mod http;
 mod logs;
 mod run;
@@ -24,7 +25,8 @@ pub use bindings::types::{
     NativeStatus, Observation, Report, StatusLevel, Timestamp,
 };
 pub use cache::CacheOutcome;
-pub use engine::{Allocation, HostConfig, LoadError, Plugin, PluginHost};
+pub use engine::{Allocation, DESCRIBE_DEADLINE, HostConfig, LoadError, Plugin, PluginHost};
+pub use folder::{FailedPlugin, PluginSet, load_folder, missing_because};
 pub use http::DenyReason;
 pub use logs::RunLabels;
 pub use run::{CollectRequest, IdSink, Invocation, RunError, VecIdSink, Violation};
