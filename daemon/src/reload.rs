@@ -65,10 +65,12 @@ pub async fn prepare(
     file: &Path,
     broken: &Broken,
 ) -> Result<Prepared, ReloadError> {
-    let text = read_stable(file).await.map_err(|source| ReloadError::Read {
-        path: file.to_owned(),
-        source,
-    })?;
+    let text = read_stable(file)
+        .await
+        .map_err(|source| ReloadError::Read {
+            path: file.to_owned(),
+            source,
+        })?;
     // The plugin folder comes from the config itself; a file that does not
     // parse is refused before any plugin is compiled.
     let folders = crate::config::folders(&text, file).map_err(ReloadError::Invalid)?;
@@ -111,8 +113,7 @@ pub fn connectors(plugins: &PluginSet) -> Connectors {
             .map(|p| {
                 let connector = Connector {
                     // The folder refused plugins whose schema is not JSON.
-                    schema: serde_json::from_str(&p.descriptor().config_schema)
-                        .unwrap_or_default(),
+                    schema: serde_json::from_str(&p.descriptor().config_schema).unwrap_or_default(),
                     file: Some((p.path().to_owned(), p.sha256().to_owned())),
                 };
                 (p.name().to_owned(), connector)
@@ -149,9 +150,8 @@ pub async fn read_stable(file: &Path) -> std::io::Result<String> {
         tokio::time::sleep(QUIET).await;
         let after = snapshot(file.to_owned()).await?;
         if after == before {
-            return String::from_utf8(after.2).map_err(|e| {
-                std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error())
-            });
+            return String::from_utf8(after.2)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()));
         }
         if started.elapsed() > STABLE_WITHIN {
             return Err(std::io::Error::other(format!(
@@ -474,7 +474,11 @@ mod tests {
         let file = Path::new("/etc/tributary.toml");
         let mut c = Changes::default();
         c.see(&EventKind::Create(CreateKind::File), file, t0);
-        c.see(&EventKind::Modify(ModifyKind::Name(RenameMode::To)), file, t0);
+        c.see(
+            &EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            file,
+            t0,
+        );
         assert_eq!(c.due(), Some(t0 + QUIET));
     }
 }

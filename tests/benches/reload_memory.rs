@@ -108,11 +108,10 @@ async fn main() {
         .local_addr()
         .unwrap()
         .port();
-    let good = config_text(dir.path(), &[("ingest-docs", "ingest", &service.url(), "")])
-        .replace(
-            "[storage]",
-            &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n\n[storage]"),
-        );
+    let good = config_text(dir.path(), &[("ingest-docs", "ingest", &service.url(), "")]).replace(
+        "[storage]",
+        &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n\n[storage]"),
+    );
     let broken = format!("{good}\n{}", broken_checks(bad));
     let file = dir.path().join("tributary.toml");
     let broken_file = dir.path().join("broken").join("tributary.toml");

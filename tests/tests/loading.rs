@@ -10,9 +10,11 @@ use std::sync::{Arc, Mutex};
 use plugin_sdk::harness::TestServer;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tributary_tests::gql::Client;
-use tributary_tests::kit::{Fake, config_text, daemon_binary, doc_ids, document_service, eventually};
 use tributary::health::EntityRef;
+use tributary_tests::gql::Client;
+use tributary_tests::kit::{
+    Fake, config_text, daemon_binary, doc_ids, document_service, eventually,
+};
 use tributary_tests::plugin;
 
 /// The bytes before the mode in `describe-modes`' file, and the mode's width.
@@ -63,18 +65,15 @@ impl Setup {
         let plugins = dir.path().join("plugins");
         std::fs::create_dir(&plugins).unwrap();
         std::fs::copy(&example, plugins.join("example.wasm")).unwrap();
-        let text = config_text(
-            dir.path(),
-            &[("ingest-docs", "ingest", &service.url(), "")],
-        )
-        .replace(
-            &format!("plugins_dir = \"{}\"", example.parent().unwrap().display()),
-            &format!("plugins_dir = \"{}\"", plugins.display()),
-        )
-        .replace(
-            "[storage]",
-            &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n\n[storage]"),
-        );
+        let text = config_text(dir.path(), &[("ingest-docs", "ingest", &service.url(), "")])
+            .replace(
+                &format!("plugins_dir = \"{}\"", example.parent().unwrap().display()),
+                &format!("plugins_dir = \"{}\"", plugins.display()),
+            )
+            .replace(
+                "[storage]",
+                &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n\n[storage]"),
+            );
         assert!(text.contains(&plugins.display().to_string()));
         let file = dir.path().join("tributary.toml");
         std::fs::write(&file, format!("{text}\n{extra}")).unwrap();
@@ -199,7 +198,11 @@ async fn serve_starts_past_broken_and_looping_plugin_files_and_says_why() {
     let (service, _fake) = service().await;
     let s = Setup::new(
         &service,
-        &format!("{}\n{}", check("needs-loops", "loops"), check("needs-schema", "describe-modes")),
+        &format!(
+            "{}\n{}",
+            check("needs-loops", "loops"),
+            check("needs-schema", "describe-modes")
+        ),
     );
     describe_modes("loop", &s.plugins.join("loops.wasm"));
     describe_modes("loop", &s.plugins.join("loops-too.wasm"));
@@ -282,7 +285,12 @@ async fn serve_starts_past_broken_and_looping_plugin_files_and_says_why() {
     );
     // Each file is named in the log.
     let log = std::fs::read_to_string(s.log()).unwrap();
-    for file in ["loops.wasm", "loops-too.wasm", "bad-schema.wasm", "junk.wasm"] {
+    for file in [
+        "loops.wasm",
+        "loops-too.wasm",
+        "bad-schema.wasm",
+        "junk.wasm",
+    ] {
         assert!(
             log.lines()
                 .any(|l| l.contains("plugin not loaded") && l.contains(file)),
@@ -299,7 +307,9 @@ async fn serve_starts_past_broken_and_looping_plugin_files_and_says_why() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(!out.status.success(), "{stdout}");
     assert!(
-        stdout.contains("/checks/1/connector: connector \"loops\" is not loaded: its plugin failed to load"),
+        stdout.contains(
+            "/checks/1/connector: connector \"loops\" is not loaded: its plugin failed to load"
+        ),
         "{stdout}"
     );
     assert!(
@@ -318,7 +328,9 @@ async fn two_files_of_one_name_are_both_refused_and_no_secret_reaches_either() {
 
     let d = s.serve();
     d.ready().await;
-    let data = d.query("{ daemon { failedPlugins { file name error } } connectors { name } }").await;
+    let data = d
+        .query("{ daemon { failedPlugins { file name error } } connectors { name } }")
+        .await;
     assert_eq!(data["connectors"], json!([]));
     let failed = data["daemon"]["failedPlugins"].as_array().unwrap();
     assert_eq!(failed.len(), 2, "{failed:?}");
@@ -370,10 +382,12 @@ async fn two_files_of_one_name_are_both_refused_and_no_secret_reaches_either() {
         "{why}"
     );
     let data = d.query("{ connectors { name file } }").await;
-    assert!(data["connectors"][0]["file"]
-        .as_str()
-        .unwrap()
-        .ends_with("/example.wasm"));
+    assert!(
+        data["connectors"][0]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("/example.wasm")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -384,10 +398,12 @@ async fn a_pinned_sha256_is_checked_at_validate_start_and_reload() {
     let good = sha256_of(&example);
     let wrong = "0".repeat(64);
     let text = std::fs::read_to_string(&s.file).unwrap();
-    let pin = |sha: &str| text.replace(
-        "connector = \"example\"\n",
-        &format!("connector = \"example\"\nplugin_sha256 = \"{sha}\"\n"),
-    );
+    let pin = |sha: &str| {
+        text.replace(
+            "connector = \"example\"\n",
+            &format!("connector = \"example\"\nplugin_sha256 = \"{sha}\"\n"),
+        )
+    };
 
     // validate, with the file's own plugin folder and no INFO lines.
     std::fs::write(&s.file, pin(&wrong)).unwrap();
@@ -404,7 +420,10 @@ async fn a_pinned_sha256_is_checked_at_validate_start_and_reload() {
         )),
         "{stdout}"
     );
-    assert!(!stderr.contains("INFO"), "validate logs only warnings: {stderr}");
+    assert!(
+        !stderr.contains("INFO"),
+        "validate logs only warnings: {stderr}"
+    );
     std::fs::write(&s.file, pin(&good)).unwrap();
     let out = s.validate();
     assert!(
@@ -434,7 +453,10 @@ async fn a_pinned_sha256_is_checked_at_validate_start_and_reload() {
     assert_eq!(d.latest_run("ingest-docs").await.0, "SUCCEEDED");
     std::fs::write(&s.file, pin(&wrong)).unwrap();
     let why = d.last_reload_error(1).await;
-    assert!(why.contains("plugin_sha256") && why.contains("not the pinned"), "{why}");
+    assert!(
+        why.contains("plugin_sha256") && why.contains("not the pinned"),
+        "{why}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,9 @@ use std::time::Duration;
 use plugin_sdk::harness::TestServer;
 use serde_json::{Value, json};
 use tributary_tests::gql::Client;
-use tributary_tests::kit::{Fake, config_text, daemon_binary, doc_ids, document_service, eventually};
+use tributary_tests::kit::{
+    Fake, config_text, daemon_binary, doc_ids, document_service, eventually,
+};
 
 /// How many errors are shown; the rest are counted.
 const SHOWN: usize = 200;
@@ -148,7 +150,14 @@ async fn a_big_broken_config_gets_the_first_200_errors_and_a_count_everywhere() 
     let stderr = String::from_utf8_lossy(&out.stderr);
     let total: usize = stderr
         .lines()
-        .find_map(|l| l.split(" error(s) in ").next()?.rsplit(' ').next()?.parse().ok())
+        .find_map(|l| {
+            l.split(" error(s) in ")
+                .next()?
+                .rsplit(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
         .unwrap_or_else(|| panic!("{stderr}"));
     assert!(total >= 5 * 2_000, "{total} errors counted: {stderr}");
     assert!(last.contains(&format!("({total} in all")), "{last}");
@@ -183,7 +192,10 @@ fn validate_checks_toml_syntax_before_compiling_any_plugin() {
         &file,
         format!(
             "plugins_dir = \"{}\"\n[storage\nurl = 1\n",
-            tributary_tests::plugin("example").parent().unwrap().display()
+            tributary_tests::plugin("example")
+                .parent()
+                .unwrap()
+                .display()
         ),
     )
     .unwrap();
@@ -196,7 +208,10 @@ fn validate_checks_toml_syntax_before_compiling_any_plugin() {
     assert!(!out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stdout.starts_with(&format!("{}:2:", file.display())), "{stdout}");
+    assert!(
+        stdout.starts_with(&format!("{}:2:", file.display())),
+        "{stdout}"
+    );
     assert!(
         !stderr.contains("loading plugins") && !stderr.contains("plugin loaded"),
         "no plugin was loaded for a file that does not parse: {stderr}"
@@ -244,7 +259,10 @@ async fn a_save_that_pauses_mid_write_is_applied_only_whole() {
     }
     let status = d.config_status().await;
     assert_eq!(
-        (status["reloadsSucceeded"].as_i64(), status["reloadsFailed"].as_i64()),
+        (
+            status["reloadsSucceeded"].as_i64(),
+            status["reloadsFailed"].as_i64()
+        ),
         (Some(3), Some(0)),
         "one reload per save, none of a half-written file: {status}"
     );

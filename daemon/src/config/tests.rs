@@ -441,7 +441,8 @@ fn the_embedded_schema_is_valid_json_schema() {
 
 /// A file of `n` checks of connector `snowflake`, each with five mistakes.
 fn broken_checks(n: usize) -> String {
-    let mut text = String::from("[[systems]]\nid = \"warehouse\"\nname = \"W\"\nkind = \"warehouse\"\n\n");
+    let mut text =
+        String::from("[[systems]]\nid = \"warehouse\"\nname = \"W\"\nkind = \"warehouse\"\n\n");
     for i in 0..n {
         text.push_str(&format!(
             "[[checks]]\nid = \"c{i}\"\nsystem = \"lake-{i}\"\nconnector = \"snowflake\"\ncolour = 1\n\
@@ -455,7 +456,11 @@ fn broken_checks(n: usize) -> String {
 fn a_big_broken_file_keeps_the_first_errors_by_place_and_counts_the_rest() {
     let errors = errors_of(&broken_checks(300), &snowflake_schema());
     assert_eq!(errors.shown.len(), SHOWN_ERRORS);
-    assert!(errors.more >= 5 * 300 - SHOWN_ERRORS, "{} more", errors.more);
+    assert!(
+        errors.more >= 5 * 300 - SHOWN_ERRORS,
+        "{} more",
+        errors.more
+    );
     assert_eq!(errors.len(), errors.shown.len() + errors.more);
     let places: Vec<(usize, usize)> = errors.iter().map(|e| (e.line, e.column)).collect();
     assert!(places.is_sorted(), "in the order of the file: {places:?}");
@@ -511,7 +516,10 @@ fn a_pinned_plugin_file_must_have_the_pinned_hash() {
     let pin = "1".repeat(64);
     let config = parse_against(PINNED, file, &snowflake_from(&pin), Options::default())
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(config.checks[0].plugin_sha256.as_deref(), Some(pin.as_str()));
+    assert_eq!(
+        config.checks[0].plugin_sha256.as_deref(),
+        Some(pin.as_str())
+    );
 
     let other = "2".repeat(64);
     let errors = parse_against(PINNED, file, &snowflake_from(&other), Options::default())
@@ -558,15 +566,19 @@ fn a_check_of_a_failed_plugin_is_kept_by_the_daemon_and_refused_by_validate() {
     // Without a failed file that can be it, a connector is still unknown.
     let errors = parse_against(PINNED, file, &Connectors::default(), daemon)
         .expect_err("an unknown connector is an error");
-    assert!(at(&errors, "/checks/0/connector").message.contains("unknown connector"));
+    assert!(
+        at(&errors, "/checks/0/connector")
+            .message
+            .contains("unknown connector")
+    );
 }
 
 #[test]
 fn folders_are_read_after_the_syntax_only() {
     let file = Path::new("tributary.toml");
-    let folders = folders("plugins_dir = \"p\"\nscheduler = 3\n", file).unwrap();
-    assert_eq!(folders.plugins_dir, PathBuf::from("p"));
-    assert_eq!(folders.data_dir, PathBuf::from("data"));
+    let read = folders("plugins_dir = \"p\"\nscheduler = 3\n", file).unwrap();
+    assert_eq!(read.plugins_dir, PathBuf::from("p"));
+    assert_eq!(read.data_dir, PathBuf::from("data"));
     let errors = folders("plugins_dir = \"p\"\n[storage\n", file).unwrap_err();
     assert_eq!(errors.shown[0].line, 2, "{errors}");
 }

@@ -162,8 +162,8 @@ fn check_schema(plugin: &Plugin) -> Result<(), String> {
             plugin.path().display()
         )
     };
-    let schema: serde_json::Value =
-        serde_json::from_str(&plugin.descriptor().config_schema).map_err(|e| fail(e.to_string()))?;
+    let schema: serde_json::Value = serde_json::from_str(&plugin.descriptor().config_schema)
+        .map_err(|e| fail(e.to_string()))?;
     jsonschema::options()
         .build(&schema)
         .map(drop)

@@ -209,7 +209,8 @@ impl Service {
             })
             .await
             .map_err(|_| ServiceError::Stopped)?;
-        self.runner.swap(Loaded::new(config.clone(), plugins.into()));
+        self.runner
+            .swap(Loaded::new(config.clone(), plugins.into()));
         let guard = lock(&self.scheduler);
         let scheduler = guard.as_ref().ok_or(ServiceError::Stopped)?;
         scheduler.set_caps(caps(&config));
