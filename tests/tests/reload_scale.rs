@@ -188,20 +188,23 @@ async fn a_big_broken_config_gets_the_first_200_errors_and_a_count_everywhere() 
 fn validate_checks_toml_syntax_before_compiling_any_plugin() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("broken.toml");
+    let plugins = tributary_tests::plugin("example")
+        .parent()
+        .unwrap()
+        .to_owned();
     std::fs::write(
         &file,
         format!(
             "plugins_dir = \"{}\"\n[storage\nurl = 1\n",
-            tributary_tests::plugin("example")
-                .parent()
-                .unwrap()
-                .display()
+            plugins.display()
         ),
     )
     .unwrap();
     let out = Command::new(daemon_binary())
         .arg("validate")
         .arg(&file)
+        .arg("--plugins")
+        .arg(&plugins)
         .env("RUST_LOG", "info")
         .output()
         .unwrap();
