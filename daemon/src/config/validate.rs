@@ -298,6 +298,9 @@ pub(crate) fn run(
         return Err(cx.finish());
     }
     let json = source::to_json(doc.get_ref(), &mut cx.map);
+    // The parsed document is as big as the JSON made of it (a tree of maps
+    // per table): free it before the rest of the work.
+    drop(doc);
 
     // b. The file's schema.
     schema_errors(&mut cx, &FILE_SCHEMA, &json, "", &[], "");
