@@ -129,29 +129,26 @@ pub const QUIET: Duration = Duration::from_millis(500);
 /// The longest [`read_stable`] waits for a file that keeps changing.
 const STABLE_WITHIN: Duration = Duration::from_secs(30);
 
-/// Reads `file` once it has stopped changing: reads it, waits [`QUIET`],
-/// and takes the text only if the size, modification time and content are
-/// still the same; otherwise tries again. A save still being written is
-/// never parsed half-way, whatever started the reload (the watcher, SIGHUP
-/// or the API).
+/// Reads `file` once it has not changed for [`QUIET`]: at once when its
+/// modification time is that old and it did not change while being read;
+/// otherwise it waits [`QUIET`], reads it again and takes the text only if
+/// its size, modification time and content are the same, else tries again.
+/// A save being written is not parsed half-way, whatever started the reload
+/// (start-up, the watcher, SIGHUP or the API).
 pub async fn read_stable(file: &Path) -> std::io::Result<String> {
     let started = std::time::Instant::now();
-    let snapshot = |file: PathBuf| async move {
-        tokio::task::spawn_blocking(move || -> std::io::Result<_> {
-            let meta = std::fs::metadata(&file)?;
-            let text = std::fs::read(&file)?;
-            Ok((meta.len(), meta.modified().ok(), text))
-        })
-        .await
-        .map_err(std::io::Error::other)?
-    };
-    let mut before = snapshot(file.to_owned()).await?;
+    let mut before = Snapshot::take(file).await?;
     loop {
+        if let Some(snapshot) = &before
+            && snapshot.unchanged_for(QUIET)
+        {
+            break;
+        }
         tokio::time::sleep(QUIET).await;
-        let after = snapshot(file.to_owned()).await?;
-        if after == before {
-            return String::from_utf8(after.2)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()));
+        let after = Snapshot::take(file).await?;
+        if after.is_some() && after == before {
+            before = after;
+            break;
         }
         if started.elapsed() > STABLE_WITHIN {
             return Err(std::io::Error::other(format!(
@@ -160,6 +157,46 @@ pub async fn read_stable(file: &Path) -> std::io::Result<String> {
             )));
         }
         before = after;
+    }
+    let text = before.map(|s| s.text).unwrap_or_default();
+    String::from_utf8(text)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()))
+}
+
+/// A file's content with its size and modification time.
+#[derive(PartialEq)]
+struct Snapshot {
+    len: u64,
+    modified: Option<SystemTime>,
+    text: Vec<u8>,
+}
+
+impl Snapshot {
+    /// Reads `file`; `None` when it changed while being read.
+    async fn take(file: &Path) -> std::io::Result<Option<Snapshot>> {
+        let file = file.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let stat = |meta: std::fs::Metadata| (meta.len(), meta.modified().ok());
+            let (len, modified) = stat(std::fs::metadata(&file)?);
+            let text = std::fs::read(&file)?;
+            let unchanged =
+                stat(std::fs::metadata(&file)?) == (len, modified) && text.len() as u64 == len;
+            Ok(unchanged.then_some(Snapshot {
+                len,
+                modified,
+                text,
+            }))
+        })
+        .await
+        .map_err(std::io::Error::other)?
+    }
+
+    /// Whether the file was last modified `quiet` or longer ago (a clock that
+    /// cannot tell, or a time in the future, says no).
+    fn unchanged_for(&self, quiet: Duration) -> bool {
+        self.modified
+            .and_then(|m| SystemTime::now().duration_since(m).ok())
+            .is_some_and(|age| age >= quiet)
     }
 }
 

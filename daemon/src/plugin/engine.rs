@@ -28,7 +28,7 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// constants, so a plugin that needs longer is broken; and while it runs, the
 /// daemon is not ready (a reload is not applied). Far shorter than a run's
 /// default deadline.
-pub const DESCRIBE_DEADLINE: Duration = Duration::from_secs(2);
+pub(crate) const DESCRIBE_DEADLINE: Duration = Duration::from_secs(2);
 
 /// Settings of the plugin host that hold for every plugin and run.
 #[derive(Clone)]
