@@ -58,8 +58,8 @@ pub enum Broken {
     RefuseReplaced(Vec<PathBuf>),
 }
 
-/// Reads `file` once it is stable, checks its syntax and meaning, loads the
-/// plugins in the folder it names, and validates it against them.
+/// Reads `file` once it is stable, checks its TOML syntax, loads the plugins
+/// of the folder it names, and validates it against them.
 pub async fn prepare(
     host: &PluginHost,
     file: &Path,
