@@ -63,6 +63,9 @@ pub struct Sample {
     pub waiting: usize,
     /// Checks scheduled.
     pub checks: usize,
+    /// Plugins loaded from the plugin folder, and files there that failed.
+    pub plugins_loaded: usize,
+    pub plugins_failed: usize,
 }
 
 /// Every metric the daemon exports. One per daemon, shared by `Arc`.
@@ -83,6 +86,8 @@ pub struct Metrics {
     running: Gauge,
     waiting: Gauge,
     checks: Gauge,
+    plugins_loaded: Gauge,
+    plugins_failed: Gauge,
 }
 
 /// Run durations from 10 ms to about 10 minutes.
@@ -182,6 +187,18 @@ impl Metrics {
         );
         let checks = Gauge::default();
         registry.register("checks", "Checks scheduled", checks.clone());
+        let plugins_loaded = Gauge::default();
+        registry.register(
+            "plugins_loaded",
+            "Plugins loaded from the plugin folder (the config in force uses these)",
+            plugins_loaded.clone(),
+        );
+        let plugins_failed = Gauge::default();
+        registry.register(
+            "plugins_failed",
+            "Plugin files that failed to load (the daemon's log and `daemon { failedPlugins }` say why)",
+            plugins_failed.clone(),
+        );
         Self {
             registry,
             runs,
@@ -199,6 +216,8 @@ impl Metrics {
             running,
             waiting,
             checks,
+            plugins_loaded,
+            plugins_failed,
         }
     }
 
@@ -282,6 +301,8 @@ impl Metrics {
         gauge(&self.running, sample.running);
         gauge(&self.waiting, sample.waiting);
         gauge(&self.checks, sample.checks);
+        gauge(&self.plugins_loaded, sample.plugins_loaded);
+        gauge(&self.plugins_failed, sample.plugins_failed);
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -392,6 +413,8 @@ mod tests {
             running: 2,
             waiting: 1,
             checks: 12,
+            plugins_loaded: 4,
+            plugins_failed: 2,
         });
         for (series, n) in [
             (r#"tributary_config_reloads_total{outcome="applied"}"#, 1.0),
@@ -409,6 +432,8 @@ mod tests {
             ("tributary_runs_in_flight", 2.0),
             ("tributary_runs_waiting", 1.0),
             ("tributary_checks", 12.0),
+            ("tributary_plugins_loaded", 4.0),
+            ("tributary_plugins_failed", 2.0),
         ] {
             assert_eq!(value(&text, series), Some(n), "{series} in\n{text}");
         }

@@ -268,7 +268,7 @@ grants = {{ allowed_hosts = ["https://docs.example.com"] }}
     match tributary::config::parse(&text, Path::new("test.toml"), &schemas) {
         Ok(_) => Ok(()),
         Err(errors) => Err(errors
-            .0
+            .shown
             .into_iter()
             .map(|e| (e.pointer, e.message))
             .collect()),

@@ -137,7 +137,8 @@ impl QueryRoot {
         Ok(out)
     }
 
-    /// The daemon itself: version, config status, last reload error.
+    /// The daemon itself: version, config status, last reload error, plugin
+    /// files that failed to load.
     async fn daemon(&self, ctx: &Context<'_>) -> Result<Daemon> {
         let view = view(ctx)?;
         let state = state(ctx);
@@ -163,6 +164,7 @@ impl QueryRoot {
                 checks: count(config.checks.len()),
             },
             running_checks: count(state.service.stats().running),
+            failed_plugins: view.index.loaded.failed.iter().map(Into::into).collect(),
         })
     }
 

@@ -50,14 +50,16 @@ enum Command {
     Validate {
         file: PathBuf,
         /// Folder of the connector components whose config schemas to check
-        /// against. Connectors missing from it are reported, unless
-        /// `--allow-unknown-connectors`.
-        #[arg(long, default_value = "target/plugins")]
-        plugins: PathBuf,
+        /// against; the file's own `plugins_dir` when not given. Connectors
+        /// missing from it are reported, unless `--allow-unknown-connectors`.
+        #[arg(long)]
+        plugins: Option<PathBuf>,
         #[arg(long)]
         allow_unknown_connectors: bool,
-        #[arg(long, default_value = "data")]
-        data_dir: PathBuf,
+        /// Where compiled plugins are cached; the file's own `data_dir` when
+        /// not given.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
     },
     /// Print the GraphQL schema (SDL) the API serves; `schema.graphql` at the
     /// repository root is this output.
@@ -116,7 +118,13 @@ enum PluginCommand {
 /// Entry point of the binary.
 pub fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    init_logging(cli.log_format);
+    // The daemon and a foreground run tell what they do; the tools print
+    // their answer, and only warnings and errors besides.
+    let level = match cli.command {
+        Command::Serve { .. } | Command::Run { .. } => "info",
+        _ => "warn",
+    };
+    init_logging(cli.log_format, level);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -129,7 +137,15 @@ pub fn main() -> anyhow::Result<()> {
                 plugins,
                 allow_unknown_connectors,
                 data_dir,
-            } => validate(&file, &plugins, allow_unknown_connectors, &data_dir).await,
+            } => {
+                validate(
+                    &file,
+                    plugins.as_deref(),
+                    allow_unknown_connectors,
+                    data_dir.as_deref(),
+                )
+                .await
+            }
             Command::Run {
                 check,
                 config,
@@ -152,9 +168,10 @@ pub fn main() -> anyhow::Result<()> {
     })
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs to stderr at `level` unless `RUST_LOG` says otherwise.
+fn init_logging(format: LogFormat, level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -168,22 +185,19 @@ fn host(data_dir: &Path) -> anyhow::Result<PluginHost> {
     PluginHost::new(HostConfig::new(data_dir.join("component-cache")))
 }
 
-/// The plugin host for `file`'s data folder, and the config validated against
-/// the plugins in its plugin folder (compiled now unless cached).
+fn read_config(file: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read the config file {}", file.display()))
+}
+
+/// The plugin host for `file`'s data folder, and the config validated
+/// against the plugins in its plugin folder (compiled now unless cached).
 async fn load(file: &Path) -> anyhow::Result<(PluginHost, crate::reload::Prepared)> {
     // The data folder (component cache) comes from the config itself.
-    let draft = crate::config::parse_with(
-        &std::fs::read_to_string(file)
-            .with_context(|| format!("cannot read the config file {}", file.display()))?,
-        file,
-        &Default::default(),
-        crate::config::Options {
-            require_known_connectors: false,
-        },
-    )
-    .map_err(|errors| anyhow::anyhow!("{errors}"))
-    .with_context(|| format!("invalid config {}", file.display()))?;
-    let host = host(&draft.data_dir)?;
+    let folders = crate::config::folders(&read_config(file)?, file)
+        .map_err(|errors| anyhow::anyhow!("{errors}"))
+        .with_context(|| format!("invalid config {}", file.display()))?;
+    let host = host(&folders.data_dir)?;
     tracing::info!(allocation = ?host.allocation(), cache = %host.cache_dir().display(), "plugin host ready");
     let prepared = crate::reload::prepare(&host, file, &crate::reload::Broken::Skip)
         .await
@@ -196,7 +210,8 @@ async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
 
     let (host, crate::reload::Prepared { config, plugins }) = load(file).await?;
     tracing::info!(
-        plugins = %plugins.iter().map(|p| p.name()).collect::<Vec<_>>().join(", "),
+        plugins = %plugins.loaded.iter().map(|p| p.name()).collect::<Vec<_>>().join(", "),
+        failed = plugins.failed.len(),
         "plugins loaded"
     );
     if config.api.tokens.is_empty() {
@@ -322,24 +337,35 @@ async fn shutdown_signal() {
 
 async fn validate(
     file: &Path,
-    plugins_dir: &Path,
+    plugins_dir: Option<&Path>,
     allow_unknown_connectors: bool,
-    data_dir: &Path,
+    data_dir: Option<&Path>,
 ) -> anyhow::Result<()> {
-    let host = host(data_dir)?;
+    let text = read_config(file)?;
+    // Syntax errors are printed like any other, before plugins are compiled.
+    let folders = match crate::config::folders(&text, file) {
+        Ok(folders) => folders,
+        Err(errors) => {
+            println!("{errors}");
+            anyhow::bail!("{} error(s) in {}", errors.len(), file.display())
+        }
+    };
+    let host = host(data_dir.unwrap_or(&folders.data_dir))?;
+    let plugins_dir = plugins_dir.unwrap_or(&folders.plugins_dir);
     let plugins = if plugins_dir.is_dir() {
-        crate::reload::load_plugins(&host, plugins_dir, &crate::reload::Broken::Skip).await?
+        crate::plugin::load_folder(&host, plugins_dir)
+            .await
+            .with_context(|| format!("cannot read the plugin folder {}", plugins_dir.display()))?
     } else {
         tracing::warn!(folder = %plugins_dir.display(), "no plugin folder; plugin configs are not checked");
-        Vec::new()
+        crate::plugin::PluginSet::default()
     };
-    let schemas = crate::reload::plugin_schemas(&plugins)?;
-    let text = std::fs::read_to_string(file)
-        .with_context(|| format!("cannot read the config file {}", file.display()))?;
     let options = crate::config::Options {
         require_known_connectors: !allow_unknown_connectors,
+        ..Default::default()
     };
-    match crate::config::parse_with(&text, file, &schemas, options) {
+    let connectors = crate::reload::connectors(&plugins);
+    match crate::config::parse_against(&text, file, &connectors, options) {
         Ok(config) => {
             println!(
                 "{}: valid ({} tenants, {} flows, {} checks)",
@@ -352,7 +378,7 @@ async fn validate(
         }
         Err(errors) => {
             println!("{errors}");
-            anyhow::bail!("{} error(s) in {}", errors.0.len(), file.display())
+            anyhow::bail!("{} error(s) in {}", errors.len(), file.display())
         }
     }
 }

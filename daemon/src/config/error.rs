@@ -33,32 +33,62 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Every problem found in one config file, in the order of the file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigErrors(pub Vec<ConfigError>);
+/// How many errors are shown (printed, kept as the last reload error,
+/// answered by the API); the rest are counted. A broken file of thousands of
+/// checks would otherwise print, store and send megabytes of text that nobody
+/// reads past the first screen.
+pub const SHOWN_ERRORS: usize = 200;
+
+/// Every problem found in one config file, in the order of the file: the
+/// first [`SHOWN_ERRORS`] kept, the rest counted in `more`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConfigErrors {
+    pub shown: Vec<ConfigError>,
+    /// Errors found past the first [`SHOWN_ERRORS`].
+    pub more: usize,
+}
 
 impl ConfigErrors {
+    /// One error.
+    pub fn one(error: ConfigError) -> Self {
+        Self {
+            shown: vec![error],
+            more: 0,
+        }
+    }
+
+    /// Every error found: `len() == shown.len() + more`.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.shown.len() + self.more
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
+    /// The errors shown.
     pub fn iter(&self) -> std::slice::Iter<'_, ConfigError> {
-        self.0.iter()
+        self.shown.iter()
     }
 }
 
 impl fmt::Display for ConfigErrors {
-    /// One error per line.
+    /// One error per line, then how many more there are.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, e) in self.0.iter().enumerate() {
+        for (i, e) in self.shown.iter().enumerate() {
             if i > 0 {
                 f.write_str("\n")?;
             }
             write!(f, "{e}")?;
+        }
+        if self.more > 0 {
+            write!(
+                f,
+                "\n... and {} more errors ({} in all; the first {} are shown)",
+                self.more,
+                self.len(),
+                self.shown.len()
+            )?;
         }
         Ok(())
     }
@@ -70,6 +100,6 @@ impl<'a> IntoIterator for &'a ConfigErrors {
     type Item = &'a ConfigError;
     type IntoIter = std::slice::Iter<'a, ConfigError>;
     fn into_iter(self) -> Self::IntoIter {
-        self.0.iter()
+        self.shown.iter()
     }
 }

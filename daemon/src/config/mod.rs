@@ -13,6 +13,10 @@
 //! 4. meaning: unique ids, references that resolve, durations, sizes, hosts and
 //!    cron expressions that parse, thresholds that make sense.
 //!
+//! A check may pin its plugin file's sha256 (`plugin_sha256`); a check whose
+//! connector's plugin file failed to load can be kept (the daemon) or refused
+//! (`tributary validate`), as [`Options`] say.
+//!
 //! Secrets stay unresolved in [`Config`]; [`resolve_secrets`] reads them for a
 //! run.
 
@@ -27,11 +31,11 @@ mod validate;
 mod tests;
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-pub use error::{ConfigError, ConfigErrors};
+pub use error::{ConfigError, ConfigErrors, SHOWN_ERRORS};
 pub use model::{
     Api, ApiLimits, ApiToken, Check, Config, CronSchedule, Flow, Links, Retention, Role, Schedule,
     Scheduler, Server, Storage, System, Tenant,
@@ -55,12 +59,54 @@ pub struct Options {
     /// error. Turn off to check a file without its plugins at hand (its known
     /// connectors' configs are still checked).
     pub require_known_connectors: bool,
+    /// Whether a check whose connector's plugin file failed to load is kept
+    /// (its runs then fail, saying why) rather than refused: the daemon keeps
+    /// it, so one broken plugin file does not stop every other check.
+    pub keep_checks_of_failed_plugins: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             require_known_connectors: true,
+            keep_checks_of_failed_plugins: false,
+        }
+    }
+}
+
+/// What a config is checked against: the connectors its plugin folder
+/// loaded, and the plugin files that failed.
+#[derive(Debug, Clone, Default)]
+pub struct Connectors {
+    pub loaded: BTreeMap<String, Connector>,
+    pub failed: Vec<crate::plugin::FailedPlugin>,
+}
+
+/// A loaded connector, as the config sees it.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    /// The JSON Schema of its config.
+    pub schema: Value,
+    /// The file it was loaded from and that file's sha256, for
+    /// `plugin_sha256` pins; `None` when unknown (pins are not checked).
+    pub file: Option<(PathBuf, String)>,
+}
+
+impl Connectors {
+    /// Connectors known only by their config schemas.
+    pub fn from_schemas(schemas: &BTreeMap<String, Value>) -> Self {
+        Self {
+            loaded: schemas
+                .iter()
+                .map(|(name, schema)| {
+                    let connector = Connector {
+                        schema: schema.clone(),
+                        file: None,
+                    };
+                    (name.clone(), connector)
+                })
+                .collect(),
+            failed: Vec::new(),
         }
     }
 }
@@ -69,13 +115,13 @@ impl Default for Options {
 /// each connector's name to the JSON Schema of its config.
 pub fn load(path: &Path, plugin_schemas: &BTreeMap<String, Value>) -> Result<Config, ConfigErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
-        ConfigErrors(vec![ConfigError {
+        ConfigErrors::one(ConfigError {
             file: path.to_owned(),
             line: 0,
             column: 0,
             pointer: String::new(),
             message: format!("cannot read the config file: {e}"),
-        }])
+        })
     })?;
     parse(&text, path, plugin_schemas)
 }
@@ -96,5 +142,35 @@ pub fn parse_with(
     plugin_schemas: &BTreeMap<String, Value>,
     options: Options,
 ) -> Result<Config, ConfigErrors> {
-    validate::run(text, origin, plugin_schemas, options)
+    parse_against(
+        text,
+        origin,
+        &Connectors::from_schemas(plugin_schemas),
+        options,
+    )
+}
+
+/// Where a config file's plugins and data live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Folders {
+    pub plugins_dir: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+/// The folders config `text` names, read after checking only its TOML
+/// syntax: so a file that does not parse is refused before any plugin is
+/// compiled, and the full validation runs once, against the plugins.
+pub fn folders(text: &str, origin: &Path) -> Result<Folders, ConfigErrors> {
+    validate::folders(text, origin)
+}
+
+/// [`parse_with`] against loaded `connectors`: their schemas, their files'
+/// hashes (for `plugin_sha256` pins) and the plugin files that failed.
+pub fn parse_against(
+    text: &str,
+    origin: &Path,
+    connectors: &Connectors,
+    options: Options,
+) -> Result<Config, ConfigErrors> {
+    validate::run(text, origin, connectors, options)
 }

@@ -205,6 +205,8 @@ pub struct Check {
     pub system: String,
     /// Plugin name.
     pub connector: String,
+    /// The sha256 the connector's plugin file must have, when pinned.
+    pub plugin_sha256: Option<String>,
     pub schedule: Schedule,
     /// `limits.deadline` is the check's `timeout`.
     pub limits: Limits,

@@ -53,6 +53,7 @@ fn the_example_config_loads() {
         &no_plugins(),
         Options {
             require_known_connectors: false,
+            ..Options::default()
         },
     )
     .unwrap_or_else(|e| panic!("{e}"));
@@ -277,7 +278,7 @@ fn no_plugins_but(name: &str) -> BTreeMap<String, Value> {
 fn a_toml_syntax_error_reports_its_line_and_column() {
     let text = "[server]\nlisten = \"127.0.0.1:8080\"\nport = = 2\n";
     let errors = errors_of(text, &no_plugins());
-    let e = &errors.0[0];
+    let e = &errors.shown[0];
     assert_eq!(e.line, 3, "{errors}");
     assert!(e.column >= 6, "{errors}");
     assert!(
@@ -416,6 +417,7 @@ fn a_secret_where_the_plugin_wants_a_number_is_an_error() {
 fn listen_and_database_changes_need_a_restart() {
     let opts = Options {
         require_known_connectors: false,
+        ..Options::default()
     };
     let old = parse_with(EXAMPLE, Path::new("example.toml"), &no_plugins(), opts).unwrap();
     let same = parse_with(EXAMPLE, Path::new("example.toml"), &no_plugins(), opts).unwrap();
@@ -435,4 +437,148 @@ fn listen_and_database_changes_need_a_restart() {
 fn the_embedded_schema_is_valid_json_schema() {
     let schema: Value = serde_json::from_str(SCHEMA).unwrap();
     assert!(jsonschema::meta::is_valid(&schema));
+}
+
+/// A file of `n` checks of connector `snowflake`, each with five mistakes.
+fn broken_checks(n: usize) -> String {
+    let mut text =
+        String::from("[[systems]]\nid = \"warehouse\"\nname = \"W\"\nkind = \"warehouse\"\n\n");
+    for i in 0..n {
+        text.push_str(&format!(
+            "[[checks]]\nid = \"c{i}\"\nsystem = \"lake-{i}\"\nconnector = \"snowflake\"\ncolour = 1\n\
+             timeout = \"soon\"\nschedule = {{ every = \"0s\" }}\nconfig = {{ port = \"x\" }}\n\n"
+        ));
+    }
+    text
+}
+
+#[test]
+fn a_big_broken_file_keeps_the_first_errors_by_place_and_counts_the_rest() {
+    let errors = errors_of(&broken_checks(300), &snowflake_schema());
+    assert_eq!(errors.shown.len(), SHOWN_ERRORS);
+    assert!(
+        errors.more >= 5 * 300 - SHOWN_ERRORS,
+        "{} more",
+        errors.more
+    );
+    assert_eq!(errors.len(), errors.shown.len() + errors.more);
+    let places: Vec<(usize, usize)> = errors.iter().map(|e| (e.line, e.column)).collect();
+    assert!(places.is_sorted(), "in the order of the file: {places:?}");
+    // The first check's mistakes are all there, the last check's are not.
+    assert!(errors.iter().any(|e| e.pointer == "/checks/0/system"));
+    assert!(!errors.iter().any(|e| e.pointer.starts_with("/checks/299/")));
+    let text = errors.to_string();
+    assert_eq!(text.lines().count(), SHOWN_ERRORS + 1);
+    assert!(
+        text.ends_with(&format!(
+            "... and {} more errors ({} in all; the first {SHOWN_ERRORS} are shown)",
+            errors.more,
+            errors.len()
+        )),
+        "{}",
+        text.lines().last().unwrap()
+    );
+}
+
+#[test]
+fn a_small_broken_file_shows_every_error_and_no_count() {
+    let errors = errors_of(&broken_checks(2), &snowflake_schema());
+    assert_eq!(errors.more, 0);
+    assert!(!errors.to_string().contains("more errors"));
+}
+
+const PINNED: &str = r#"
+[[systems]]
+id = "warehouse"
+name = "Warehouse"
+kind = "warehouse"
+
+[[checks]]
+id = "pinned"
+system = "warehouse"
+connector = "snowflake"
+plugin_sha256 = "1111111111111111111111111111111111111111111111111111111111111111"
+schedule = { every = "1m" }
+config = { account = "a", user = "u", token = "01234567890123456789" }
+"#;
+
+fn snowflake_from(sha256: &str) -> Connectors {
+    let mut connectors = Connectors::from_schemas(&snowflake_schema());
+    for connector in connectors.loaded.values_mut() {
+        connector.file = Some((PathBuf::from("plugins/snowflake.wasm"), sha256.to_owned()));
+    }
+    connectors
+}
+
+#[test]
+fn a_pinned_plugin_file_must_have_the_pinned_hash() {
+    let file = Path::new("tributary.toml");
+    let pin = "1".repeat(64);
+    let config = parse_against(PINNED, file, &snowflake_from(&pin), Options::default())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.checks[0].plugin_sha256.as_deref(),
+        Some(pin.as_str())
+    );
+
+    let other = "2".repeat(64);
+    let errors = parse_against(PINNED, file, &snowflake_from(&other), Options::default())
+        .expect_err("another file is refused");
+    let e = at(&errors, "/checks/0/plugin_sha256");
+    assert_eq!(e.line, 11, "{e}");
+    assert!(
+        e.message.contains(&format!(
+            "loaded from plugins/snowflake.wasm whose sha256 is {other}, not the pinned {pin}"
+        )),
+        "{e}"
+    );
+
+    // A pin must look like one.
+    let text = PINNED.replace(&pin, "abc");
+    let errors = errors_of(&text, &snowflake_schema());
+    at(&errors, "/checks/0/plugin_sha256");
+}
+
+#[test]
+fn a_check_of_a_failed_plugin_is_kept_by_the_daemon_and_refused_by_validate() {
+    let file = Path::new("tributary.toml");
+    let connectors = Connectors {
+        loaded: BTreeMap::new(),
+        failed: vec![crate::plugin::FailedPlugin {
+            file: "plugins/snowflake.wasm".into(),
+            name: None,
+            error: "plugins/snowflake.wasm is not a valid WebAssembly component: bad magic".into(),
+        }],
+    };
+    let errors = parse_against(PINNED, file, &connectors, Options::default())
+        .expect_err("validate refuses it");
+    let e = at(&errors, "/checks/0/connector");
+    assert_eq!(
+        e.message,
+        "connector \"snowflake\" is not loaded: its plugin failed to load: plugins/snowflake.wasm is not a valid WebAssembly component: bad magic"
+    );
+    let daemon = Options {
+        keep_checks_of_failed_plugins: true,
+        ..Options::default()
+    };
+    let config = parse_against(PINNED, file, &connectors, daemon).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.checks[0].connector, "snowflake");
+    // Without a failed file that can be it, a connector is still unknown.
+    let errors = parse_against(PINNED, file, &Connectors::default(), daemon)
+        .expect_err("an unknown connector is an error");
+    assert!(
+        at(&errors, "/checks/0/connector")
+            .message
+            .contains("unknown connector")
+    );
+}
+
+#[test]
+fn folders_are_read_after_the_syntax_only() {
+    let file = Path::new("tributary.toml");
+    let read = folders("plugins_dir = \"p\"\nscheduler = 3\n", file).unwrap();
+    assert_eq!(read.plugins_dir, PathBuf::from("p"));
+    assert_eq!(read.data_dir, PathBuf::from("data"));
+    let errors = folders("plugins_dir = \"p\"\n[storage\n", file).unwrap_err();
+    assert_eq!(errors.shown[0].line, 2, "{errors}");
 }

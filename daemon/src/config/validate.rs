@@ -1,6 +1,7 @@
 //! The layers of validation, each adding to one list of errors.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -11,14 +12,14 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 use toml::de::DeTable;
 
-use super::error::{ConfigError, ConfigErrors};
+use super::error::{ConfigError, ConfigErrors, SHOWN_ERRORS};
 use super::model::*;
 use super::secrets::{CheckConfig, SecretRef, find_secret_refs};
 use super::source::{self, SourceMap, escape};
 use super::units::{parse_jitter, parse_size};
-use super::{MAX_TIMEOUT, MIN_INTERVAL, Options, SCHEMA};
+use super::{Connectors, MAX_TIMEOUT, MIN_INTERVAL, Options, SCHEMA};
 use crate::health::{Rules, parse_duration};
-use crate::plugin::{Grants, HostGrant, Limits};
+use crate::plugin::{Grants, HostGrant, Limits, missing_because};
 
 static FILE_SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
     let schema: Value = serde_json::from_str(SCHEMA).expect("the config schema is JSON");
@@ -35,19 +36,101 @@ struct Cx<'t> {
     text: &'t str,
     file: PathBuf,
     map: SourceMap,
-    errors: Vec<ConfigError>,
+    errors: Found,
+}
+
+/// The errors found so far. A broken file of thousands of checks has
+/// hundreds of thousands of them: only the first [`SHOWN_ERRORS`] by place
+/// are kept, the rest counted, so the memory held stays small and every
+/// lookup stays logarithmic.
+#[derive(Default)]
+struct Found {
+    /// The first errors by place (byte offset, then order found): a max-heap
+    /// whose top is the one to drop when a better placed one comes.
+    kept: BinaryHeap<Placed>,
+    /// The pointer of every error, for [`Cx::has_error_under`].
+    pointers: BTreeSet<String>,
+    /// A hash of each (pointer, message), so a repeat is neither kept nor
+    /// counted.
+    seen: HashSet<u64>,
+    /// Errors found, repeats aside.
+    total: usize,
+}
+
+struct Placed {
+    offset: usize,
+    seq: usize,
+    pointer: String,
+    message: String,
+}
+
+impl PartialEq for Placed {
+    fn eq(&self, other: &Self) -> bool {
+        (self.offset, self.seq) == (other.offset, other.seq)
+    }
+}
+impl Eq for Placed {}
+impl PartialOrd for Placed {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Placed {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.offset, self.seq).cmp(&(other.offset, other.seq))
+    }
+}
+
+impl Found {
+    fn push(&mut self, offset: usize, pointer: &str, message: String) {
+        let key = {
+            let mut h = std::hash::DefaultHasher::new();
+            (pointer, &message).hash(&mut h);
+            h.finish()
+        };
+        if !self.seen.insert(key) {
+            return;
+        }
+        if !self.pointers.contains(pointer) {
+            self.pointers.insert(pointer.to_owned());
+        }
+        self.total += 1;
+        let placed = Placed {
+            offset,
+            seq: self.total,
+            pointer: pointer.to_owned(),
+            message,
+        };
+        if self.kept.len() < SHOWN_ERRORS {
+            self.kept.push(placed);
+        } else if self.kept.peek().is_some_and(|last| placed < *last) {
+            self.kept.pop();
+            self.kept.push(placed);
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// Whether an error was found at `pointer` or below it.
+    fn under(&self, pointer: &str) -> bool {
+        if self.pointers.contains(pointer) {
+            return true;
+        }
+        // Every pointer below `pointer` starts with `pointer/`, and those
+        // sort together right from there.
+        let below = format!("{pointer}/");
+        self.pointers
+            .range(below.clone()..)
+            .next()
+            .is_some_and(|p| p.starts_with(&below))
+    }
 }
 
 impl Cx<'_> {
     fn at_offset(&mut self, offset: usize, pointer: &str, message: String) {
-        let (line, column) = self.map.line_col(self.text, offset);
-        self.errors.push(ConfigError {
-            file: self.file.clone(),
-            line,
-            column,
-            pointer: pointer.to_owned(),
-            message,
-        });
+        self.errors.push(offset, pointer, message);
     }
 
     fn error(&mut self, pointer: &str, message: impl Into<String>) {
@@ -56,12 +139,36 @@ impl Cx<'_> {
     }
 
     fn has_error_under(&self, pointer: &str) -> bool {
-        self.errors.iter().any(|e| {
-            e.pointer == pointer
-                || e.pointer
-                    .strip_prefix(pointer)
-                    .is_some_and(|rest| rest.starts_with('/'))
-        })
+        self.errors.under(pointer)
+    }
+
+    /// The errors found, in the order of the file, with their place.
+    fn finish(self) -> ConfigErrors {
+        let Cx {
+            text,
+            file,
+            map,
+            errors,
+        } = self;
+        let shown: Vec<ConfigError> = errors
+            .kept
+            .into_sorted_vec()
+            .into_iter()
+            .map(|p| {
+                let (line, column) = map.line_col(text, p.offset);
+                ConfigError {
+                    file: file.clone(),
+                    line,
+                    column,
+                    pointer: p.pointer,
+                    message: p.message,
+                }
+            })
+            .collect();
+        ConfigErrors {
+            more: errors.total - shown.len(),
+            shown,
+        }
     }
 
     /// Types `value`; a failure is reported unless the schema already spoke
@@ -134,17 +241,51 @@ impl Cx<'_> {
     }
 }
 
+/// The folders a config file names, read once its TOML syntax is valid:
+/// enough to find its plugins before it is validated against them.
+pub(crate) fn folders(text: &str, origin: &Path) -> Result<super::Folders, ConfigErrors> {
+    let mut cx = Cx {
+        text,
+        file: origin.to_owned(),
+        map: SourceMap::new(text),
+        errors: Found::default(),
+    };
+    let (doc, syntax) = DeTable::parse_recoverable(text);
+    if !syntax.is_empty() {
+        for e in syntax {
+            let offset = e.span().map_or(0, |s| s.start);
+            cx.at_offset(offset, "", e.message().trim().to_owned());
+        }
+        return Err(cx.finish());
+    }
+    let top = |key: &str, default: &str| {
+        let value = doc.get_ref().get(key).map(|v| v.get_ref());
+        PathBuf::from(match value {
+            Some(toml::de::DeValue::String(s)) => s.as_ref(),
+            // The full validation says what is wrong with it.
+            _ => default,
+        })
+    };
+    Ok(super::Folders {
+        plugins_dir: top("plugins_dir", DEFAULT_PLUGINS_DIR),
+        data_dir: top("data_dir", DEFAULT_DATA_DIR),
+    })
+}
+
+const DEFAULT_PLUGINS_DIR: &str = "plugins";
+const DEFAULT_DATA_DIR: &str = "data";
+
 pub(crate) fn run(
     text: &str,
     origin: &Path,
-    plugin_schemas: &BTreeMap<String, Value>,
+    connectors: &Connectors,
     options: Options,
 ) -> Result<Config, ConfigErrors> {
     let mut cx = Cx {
         text,
         file: origin.to_owned(),
         map: SourceMap::new(text),
-        errors: Vec::new(),
+        errors: Found::default(),
     };
 
     // a. TOML syntax: every error the parser can recover past, then stop.
@@ -154,15 +295,18 @@ pub(crate) fn run(
             let offset = e.span().map_or(0, |s| s.start);
             cx.at_offset(offset, "", e.message().trim().to_owned());
         }
-        return Err(finish(cx.errors));
+        return Err(cx.finish());
     }
     let json = source::to_json(doc.get_ref(), &mut cx.map);
+    // The parsed document is as big as the JSON made of it (a tree of maps
+    // per table): free it before the rest of the work.
+    drop(doc);
 
     // b. The file's schema.
     schema_errors(&mut cx, &FILE_SCHEMA, &json, "", &[], "");
 
     // c. Each check's config against its connector's schema.
-    plugin_configs(&mut cx, &json, plugin_schemas, options);
+    plugin_configs(&mut cx, &json, connectors, options);
 
     // d. Meaning, and the typed config.
     let config = build(&mut cx, &json);
@@ -173,17 +317,9 @@ pub(crate) fn run(
             if cx.errors.is_empty() {
                 cx.error("", "the config is invalid");
             }
-            Err(finish(cx.errors))
+            Err(cx.finish())
         }
     }
-}
-
-/// Sorts errors by place and drops repeats.
-fn finish(mut errors: Vec<ConfigError>) -> ConfigErrors {
-    errors.sort_by_key(|e| (e.line, e.column));
-    let mut seen = std::collections::HashSet::new();
-    errors.retain(|e| seen.insert((e.pointer.clone(), e.message.clone())));
-    ConfigErrors(errors)
 }
 
 /// Reports `validator`'s errors for `instance`, whose pointers are relative to
@@ -231,12 +367,7 @@ fn schema_errors(
     }
 }
 
-fn plugin_configs(
-    cx: &mut Cx<'_>,
-    json: &Value,
-    plugin_schemas: &BTreeMap<String, Value>,
-    options: Options,
-) {
+fn plugin_configs(cx: &mut Cx<'_>, json: &Value, connectors: &Connectors, options: Options) {
     let Some(checks) = json.get("checks").and_then(Value::as_array) else {
         return;
     };
@@ -246,21 +377,43 @@ fn plugin_configs(
             continue;
         };
         let at = format!("/checks/{i}");
-        let Some(schema) = plugin_schemas.get(connector) else {
+        let Some(loaded) = connectors.loaded.get(connector) else {
+            let failure = missing_because(&connectors.failed, connector);
+            if options.keep_checks_of_failed_plugins && failure.is_some() {
+                continue;
+            }
             if options.require_known_connectors {
-                let known = if plugin_schemas.is_empty() {
-                    "no connectors are loaded".to_owned()
-                } else {
-                    let names: Vec<&str> = plugin_schemas.keys().map(String::as_str).collect();
-                    format!("known connectors: {}", names.join(", "))
+                let message = match failure {
+                    Some(why) => format!("connector {connector:?} is not loaded: {why}"),
+                    None if connectors.loaded.is_empty() => {
+                        format!("unknown connector {connector:?}; no connectors are loaded")
+                    }
+                    None => {
+                        let names: Vec<&str> =
+                            connectors.loaded.keys().map(String::as_str).collect();
+                        format!(
+                            "unknown connector {connector:?}; known connectors: {}",
+                            names.join(", ")
+                        )
+                    }
                 };
-                cx.error(
-                    &format!("{at}/connector"),
-                    format!("unknown connector {connector:?}; {known}"),
-                );
+                cx.error(&format!("{at}/connector"), message);
             }
             continue;
         };
+        if let Some(pin) = str_at(check, "plugin_sha256")
+            && let Some((file, sha256)) = &loaded.file
+            && pin != sha256
+        {
+            cx.error(
+                &format!("{at}/plugin_sha256"),
+                format!(
+                    "connector {connector:?} is loaded from {} whose sha256 is {sha256}, not the pinned {pin}; the check is refused so its secrets reach no other build (pin the new hash to accept the file)",
+                    file.display()
+                ),
+            );
+        }
+        let schema = &loaded.schema;
         let validator = validators.entry(connector).or_insert_with(|| {
             jsonschema::options()
                 .should_validate_formats(true)
@@ -302,16 +455,32 @@ fn str_at<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
     value.get(key).and_then(Value::as_str)
 }
 
+/// The ids of a section, in the order of the file, for lookups (a file may
+/// hold tens of thousands).
+#[derive(Default)]
+struct Ids<'v> {
+    order: Vec<&'v str>,
+    first: HashMap<&'v str, usize>,
+}
+
+impl Ids<'_> {
+    fn contains(&self, id: &str) -> bool {
+        self.first.contains_key(id)
+    }
+}
+
+/// How many ids an error lists when it names the known ones.
+const KNOWN_LISTED: usize = 10;
+
 /// Ids of `section`'s elements; duplicates reported.
-fn unique_ids<'v>(cx: &mut Cx<'_>, json: &'v Value, section: &str, what: &str) -> Vec<&'v str> {
-    let mut first: HashMap<&str, usize> = HashMap::new();
-    let mut ids = Vec::new();
+fn unique_ids<'v>(cx: &mut Cx<'_>, json: &'v Value, section: &str, what: &str) -> Ids<'v> {
+    let mut ids = Ids::default();
     for (i, item) in elements(json, &format!("/{section}")) {
         let Some(id) = str_at(item, "id") else {
             continue;
         };
         let pointer = format!("/{section}/{i}/id");
-        if let Some(&j) = first.get(id) {
+        if let Some(&j) = ids.first.get(id) {
             let (line, _) = cx
                 .map
                 .line_col(cx.text, cx.map.offset_of(&format!("/{section}/{j}/id")));
@@ -320,8 +489,8 @@ fn unique_ids<'v>(cx: &mut Cx<'_>, json: &'v Value, section: &str, what: &str) -
                 format!("duplicate {what} id {id:?} (first defined at line {line})"),
             );
         } else {
-            first.insert(id, i);
-            ids.push(id);
+            ids.first.insert(id, i);
+            ids.order.push(id);
         }
     }
     ids
@@ -347,8 +516,8 @@ fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
     let api = api(cx, json, &tenant_ids);
     let storage = storage(cx, json);
     let scheduler = scheduler(cx, json);
-    let plugins_dir = PathBuf::from(str_at(json, "plugins_dir").unwrap_or("plugins"));
-    let data_dir = PathBuf::from(str_at(json, "data_dir").unwrap_or("data"));
+    let plugins_dir = PathBuf::from(str_at(json, "plugins_dir").unwrap_or(DEFAULT_PLUGINS_DIR));
+    let data_dir = PathBuf::from(str_at(json, "data_dir").unwrap_or(DEFAULT_DATA_DIR));
 
     let mut ok = true;
     let mut tenants = Vec::new();
@@ -370,7 +539,7 @@ fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
     for (i, f) in elements(json, "/flows") {
         let at = format!("/flows/{i}");
         if let Some(tenant) = str_at(f, "tenant")
-            && !tenant_ids.contains(&tenant)
+            && !tenant_ids.contains(tenant)
         {
             cx.error(
                 &format!("{at}/tenant"),
@@ -382,7 +551,7 @@ fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
         }
         let upstream = str_at(f, "upstream");
         if let Some(up) = upstream
-            && !system_ids.contains(&up)
+            && !system_ids.contains(up)
         {
             cx.error(
                 &format!("{at}/upstream"),
@@ -393,7 +562,7 @@ fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
         for (j, down) in elements(f, "/downstream") {
             let Some(down) = down.as_str() else { continue };
             let p = format!("{at}/downstream/{j}");
-            if !system_ids.contains(&down) {
+            if !system_ids.contains(down) {
                 cx.error(
                     &p,
                     format!("unknown system {down:?}; {}", known("systems", &system_ids)),
@@ -440,11 +609,12 @@ fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
     .filter(|_| ok)
 }
 
-fn known(what: &str, ids: &[&str]) -> String {
-    if ids.is_empty() {
-        format!("no {what} are defined")
-    } else {
-        format!("known {what}: {}", ids.join(", "))
+fn known(what: &str, ids: &Ids<'_>) -> String {
+    let listed = &ids.order[..ids.order.len().min(KNOWN_LISTED)];
+    match ids.order.len() - listed.len() {
+        _ if listed.is_empty() => format!("no {what} are defined"),
+        0 => format!("known {what}: {}", listed.join(", ")),
+        more => format!("known {what}: {} and {more} more", listed.join(", ")),
     }
 }
 
@@ -465,7 +635,7 @@ fn server(cx: &mut Cx<'_>, json: &Value) -> Option<Server> {
     }
 }
 
-fn api(cx: &mut Cx<'_>, json: &Value, tenant_ids: &[&str]) -> Option<Api> {
+fn api(cx: &mut Cx<'_>, json: &Value, tenant_ids: &Ids<'_>) -> Option<Api> {
     let mut api = Api::default();
     let mut ok = true;
     let mut names: Vec<&str> = Vec::new();
@@ -488,7 +658,7 @@ fn api(cx: &mut Cx<'_>, json: &Value, tenant_ids: &[&str]) -> Option<Api> {
             ok = false;
         }
         if let Some(tenant) = &token.tenant
-            && !tenant_ids.contains(&tenant.as_str())
+            && !tenant_ids.contains(tenant)
         {
             cx.error(
                 &format!("{at}/tenant"),
@@ -641,14 +811,14 @@ fn scheduler(cx: &mut Cx<'_>, json: &Value) -> Option<Scheduler> {
     ok.then_some(s)
 }
 
-fn check(cx: &mut Cx<'_>, c: &Value, i: usize, system_ids: &[&str]) -> Option<Check> {
+fn check(cx: &mut Cx<'_>, c: &Value, i: usize, system_ids: &Ids<'_>) -> Option<Check> {
     let at = format!("/checks/{i}");
     let mut ok = true;
     let id = str_at(c, "id");
     let system = str_at(c, "system");
     let connector = str_at(c, "connector");
     if let Some(system) = system
-        && !system_ids.contains(&system)
+        && !system_ids.contains(system)
     {
         cx.error(
             &format!("{at}/system"),
@@ -760,6 +930,7 @@ fn check(cx: &mut Cx<'_>, c: &Value, i: usize, system_ids: &[&str]) -> Option<Ch
         name: str_at(c, "name").map(str::to_owned),
         system: system?.to_owned(),
         connector: connector?.to_owned(),
+        plugin_sha256: str_at(c, "plugin_sha256").map(str::to_owned),
         schedule: schedule?,
         limits,
         grants,

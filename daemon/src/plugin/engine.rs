@@ -24,6 +24,12 @@ use crate::clock::{SharedClock, SystemClock};
 /// How often the epoch advances; deadlines are measured in these ticks.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
+/// How long a plugin's `describe` may take at load. It only returns
+/// constants, so a plugin that needs longer is broken; and while it runs, the
+/// daemon is not ready (a reload is not applied). Far shorter than a run's
+/// default deadline.
+pub(crate) const DESCRIBE_DEADLINE: Duration = Duration::from_secs(2);
+
 /// Settings of the plugin host that hold for every plugin and run.
 #[derive(Clone)]
 pub struct HostConfig {
@@ -195,9 +201,11 @@ impl PluginHost {
                 descriptor: OnceLock::new(),
             }),
         };
-        let descriptor = plugin
-            .describe()
+        // Dropping the call at the deadline ends it: a looping guest yields
+        // to the runtime every epoch tick.
+        let descriptor = tokio::time::timeout(DESCRIBE_DEADLINE, plugin.describe())
             .await
+            .unwrap_or(Err(RunError::Timeout(DESCRIBE_DEADLINE)))
             .map_err(|source| LoadError::Describe {
                 path: path.clone(),
                 source,
@@ -207,6 +215,7 @@ impl PluginHost {
             version = %descriptor.version,
             contract = %plugin.inner.contract,
             path = %path.display(),
+            sha256 = %plugin.inner.sha256,
             cache = ?cache,
             elapsed_ms = started.elapsed().as_millis() as u64,
             "plugin loaded"

@@ -1,7 +1,8 @@
 //! The plugin host: loads connector components and runs them in a sandbox.
 //!
-//! It owns the wasmtime engine, the compiled-component cache, the contract
-//! version check and everything a plugin can reach while it runs (HTTP through an
+//! It owns the wasmtime engine, the compiled-component cache, loading a
+//! folder of plugins (each file failing alone), the contract version check
+//! and everything a plugin can reach while it runs (HTTP through an
 //! allowlist, a read-only directory, the `log` and `emit-ids` imports, limits on
 //! memory, time, report size, HTTP and ids). A failed, hostile or broken plugin
 //! ends its own run with a [`RunError`]; the host and other runs go on.
@@ -13,6 +14,7 @@ mod bindings;
 mod cache;
 pub mod contract;
 mod engine;
+mod folder;
 mod http;
 mod logs;
 mod run;
@@ -25,6 +27,7 @@ pub use bindings::types::{
 };
 pub use cache::CacheOutcome;
 pub use engine::{Allocation, HostConfig, LoadError, Plugin, PluginHost};
+pub use folder::{FailedPlugin, PluginSet, load_folder, missing_because};
 pub use http::DenyReason;
 pub use logs::RunLabels;
 pub use run::{CollectRequest, IdSink, Invocation, RunError, VecIdSink, Violation};

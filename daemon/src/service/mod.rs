@@ -26,7 +26,7 @@ use crate::config::{Config, Schedule};
 use crate::events::EventBus;
 use crate::health::{Book, CheckPlace, EntityRef, FlowPlace, Mute, Topology};
 use crate::metrics::{Metrics, Sample};
-use crate::plugin::{ActionOutcome, DeleteScope, Plugin, RunError};
+use crate::plugin::{ActionOutcome, DeleteScope, PluginSet, RunError};
 use crate::scheduler::{
     Caps, Executor, Job, RetryPolicy, RunNow, Scheduler, SchedulerError, ShutdownReport, Stats,
     Trigger, next_cron_occurrence,
@@ -96,12 +96,13 @@ pub struct Service {
 }
 
 impl Service {
-    /// Starts the daemon on `config` with `plugins`, from the health `store`
-    /// already holds; its checks run on their schedules, or only when
+    /// Starts the daemon on `config` with `plugins` (those of its folder that
+    /// loaded, and those that failed), from the health `store` already holds;
+    /// its checks run on their schedules, or only when
     /// [`run_once`](Self::run_once) asks (`tributary run`).
     pub async fn start(
         config: Config,
-        plugins: Vec<Plugin>,
+        plugins: impl Into<PluginSet>,
         store: Store,
         bus: EventBus,
         clock: SharedClock,
@@ -133,10 +134,7 @@ impl Service {
 
         let retry = RetryPolicy::default();
         let runner = Arc::new(runner::Runner::new(
-            Loaded {
-                config: config.clone(),
-                plugins: Arc::new(by_name(plugins)),
-            },
+            Loaded::new(config.clone(), plugins.into()),
             writer_tx.clone(),
             clock.clone(),
             retry,
@@ -191,7 +189,10 @@ impl Service {
     /// What a scrape of `/metrics` gets now.
     pub fn metrics_text(&self) -> String {
         let stats = self.stats();
+        let loaded = self.loaded();
         self.metrics.render(Sample {
+            plugins_loaded: loaded.plugins.len(),
+            plugins_failed: loaded.failed.len(),
             write_queue: WRITE_QUEUE - self.writer_tx.capacity(),
             running: stats.running,
             waiting: stats.queued,
@@ -210,7 +211,7 @@ impl Service {
     pub async fn reconfigure(
         &self,
         config: Config,
-        plugins: Vec<Plugin>,
+        plugins: impl Into<PluginSet>,
     ) -> Result<(), ServiceError> {
         let config = Arc::new(config);
         self.writer_tx
@@ -220,10 +221,8 @@ impl Service {
             })
             .await
             .map_err(|_| ServiceError::Stopped)?;
-        self.runner.swap(Loaded {
-            config: config.clone(),
-            plugins: Arc::new(by_name(plugins)),
-        });
+        self.runner
+            .swap(Loaded::new(config.clone(), plugins.into()));
         let guard = lock(&self.scheduler);
         let scheduler = guard.as_ref().ok_or(ServiceError::Stopped)?;
         scheduler.set_caps(caps(&config));
@@ -358,13 +357,6 @@ impl Service {
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn by_name(plugins: Vec<Plugin>) -> HashMap<String, Plugin> {
-    plugins
-        .into_iter()
-        .map(|p| (p.name().to_owned(), p))
-        .collect()
 }
 
 /// The scheduler's view of the checks. An attempt gets a backstop deadline a

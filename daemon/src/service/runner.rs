@@ -14,7 +14,10 @@ use crate::clock::SharedClock;
 use crate::config::{Check, Config, resolve_secrets};
 use crate::health::FailureClass;
 use crate::metrics::Metrics;
-use crate::plugin::{CollectRequest, Invocation, Plugin, RunError, RunLabels};
+use crate::plugin::{
+    CollectRequest, FailedPlugin, Invocation, Plugin, PluginSet, RunError, RunLabels,
+    missing_because,
+};
 use crate::reconcile::{IdCollector, IdSet};
 use crate::scheduler::{Executor, RetryPolicy, Trigger, Verdict};
 use crate::store::{ObservationRow, RunFailure, RunRow, Trigger as StoredTrigger, to_ms};
@@ -23,7 +26,27 @@ use crate::store::{ObservationRow, RunFailure, RunRow, Trigger as StoredTrigger,
 /// so an attempt runs start to end on the version it began with.
 pub struct Loaded {
     pub config: Arc<Config>,
+    /// By name: the folder loader refuses two files of one name.
     pub plugins: Arc<HashMap<String, Plugin>>,
+    /// Plugin files that did not load: the runs of checks that need them
+    /// fail saying why.
+    pub failed: Arc<Vec<FailedPlugin>>,
+}
+
+impl Loaded {
+    pub fn new(config: Arc<Config>, plugins: PluginSet) -> Self {
+        Self {
+            config,
+            plugins: Arc::new(
+                plugins
+                    .loaded
+                    .into_iter()
+                    .map(|p| (p.name().to_owned(), p))
+                    .collect(),
+            ),
+            failed: Arc::new(plugins.failed),
+        }
+    }
 }
 
 pub struct Runner {
@@ -58,7 +81,12 @@ impl From<RunError> for Failed {
         };
         Failed {
             class: failure_class(err.class()),
-            message: err.to_string(),
+            // The class is kept beside the message: a plugin's own error is
+            // its message alone, not "system error: ...".
+            message: match err {
+                RunError::Connector { message, .. } => message,
+                other => other.to_string(),
+            },
             retry_after,
         }
     }
@@ -137,17 +165,36 @@ impl Runner {
 }
 
 /// The plugin of `check` and the invocation of any of its calls: the plugin
-/// config with secrets resolved, the check's limits and grants.
+/// config with secrets resolved, the check's limits and grants. The secrets
+/// are resolved only for the plugin the check names, from the file it pins.
 pub fn prepare<'a>(loaded: &'a Loaded, check: &Check) -> Result<(&'a Plugin, Invocation), Failed> {
-    let plugin = loaded.plugins.get(&check.connector).ok_or_else(|| Failed {
+    let config_failure = |message: String| Failed {
         class: FailureClass::Config,
-        message: format!(
-            "connector {:?} is not loaded (is its .wasm in {}?)",
-            check.connector,
-            loaded.config.plugins_dir.display()
-        ),
+        message,
         retry_after: None,
+    };
+    let plugin = loaded.plugins.get(&check.connector).ok_or_else(|| {
+        config_failure(match missing_because(&loaded.failed, &check.connector) {
+            Some(why) => format!("connector {:?} is not loaded: {why}", check.connector),
+            None => format!(
+                "connector {:?} is not loaded (is its .wasm in {}?)",
+                check.connector,
+                loaded.config.plugins_dir.display()
+            ),
+        })
     })?;
+    // Validation refuses a config whose pin does not match; this holds the
+    // line should a plugin and a config ever be paired otherwise.
+    if let Some(pin) = &check.plugin_sha256
+        && pin != plugin.sha256()
+    {
+        return Err(config_failure(format!(
+            "connector {:?} is loaded from {} whose sha256 is {}, not the pinned {pin}; the check's secrets were not sent to it",
+            check.connector,
+            plugin.path().display(),
+            plugin.sha256()
+        )));
+    }
     let resolved = resolve_secrets(&check.config).map_err(|e| Failed {
         class: FailureClass::Config,
         message: e.to_string(),

@@ -1,4 +1,5 @@
-//! The daemon's own objects: loaded connectors, its status, and `node(id:)`.
+//! The daemon's own objects: loaded connectors, plugin files that failed,
+//! its status, and `node(id:)`.
 
 use super::*;
 
@@ -19,6 +20,11 @@ pub struct Connector {
     pub contract_version: String,
     pub capabilities: Vec<Capability>,
     pub suggested_hosts: Vec<String>,
+    /// The SHA-256 (lowercase hex) of the `.wasm` file it was loaded from:
+    /// what a check's `plugin_sha256` pins.
+    pub sha256: String,
+    /// The file it was loaded from.
+    pub file: String,
     #[graphql(skip)]
     pub schema: String,
 }
@@ -49,7 +55,29 @@ impl From<&crate::plugin::Plugin> for Connector {
             .map(|(_, c)| c)
             .collect(),
             suggested_hosts: d.suggested_hosts.clone(),
+            sha256: p.sha256().to_owned(),
+            file: p.path().display().to_string(),
             schema: d.config_schema.clone(),
+        }
+    }
+}
+
+/// A plugin file that did not load. Checks naming its connector stay
+/// configured; their runs fail with this reason.
+#[derive(SimpleObject)]
+pub struct FailedPlugin {
+    pub file: String,
+    /// The name it gave itself, when it got as far as saying it.
+    pub name: Option<String>,
+    pub error: String,
+}
+
+impl From<&crate::plugin::FailedPlugin> for FailedPlugin {
+    fn from(f: &crate::plugin::FailedPlugin) -> Self {
+        FailedPlugin {
+            file: f.file.display().to_string(),
+            name: f.name.clone(),
+            error: f.error.clone(),
         }
     }
 }
@@ -83,6 +111,9 @@ pub struct Daemon {
     pub config: ConfigStatus,
     /// Checks running now.
     pub running_checks: i32,
+    /// Plugin files in the plugin folder that did not load (the config in
+    /// force was loaded with these missing).
+    pub failed_plugins: Vec<FailedPlugin>,
 }
 
 /// The node `id` names, if the view may see it.
