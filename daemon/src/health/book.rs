@@ -190,6 +190,13 @@ impl Book {
             .flat_map(|e| e.assets.iter().map(String::as_str))
     }
 
+    /// Whether a run of `check` has spoken of `asset`.
+    pub fn knows_asset(&self, check: &str, asset: &str) -> bool {
+        self.entities
+            .get(&EntityRef::Check(check.to_owned()))
+            .is_some_and(|e| e.assets.contains(asset))
+    }
+
     /// A run of `check` succeeded at `now` and said `assets`. Each asset's
     /// `history` is filled in from the book.
     pub fn record_success(

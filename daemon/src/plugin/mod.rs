@@ -15,6 +15,7 @@ pub mod contract;
 mod engine;
 mod http;
 mod logs;
+mod redact;
 mod run;
 pub mod sandbox;
 
@@ -27,5 +28,6 @@ pub use cache::CacheOutcome;
 pub use engine::{Allocation, HostConfig, LoadError, Plugin, PluginHost};
 pub use http::DenyReason;
 pub use logs::RunLabels;
+pub use redact::{MASK, Redactor};
 pub use run::{CollectRequest, IdSink, Invocation, RunError, VecIdSink, Violation};
 pub use sandbox::{Grants, HostGrant, Limits};

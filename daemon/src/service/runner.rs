@@ -1,5 +1,11 @@
-//! One attempt of a check: resolve its secrets, call the plugin's `collect` in
-//! the sandbox, hand the result to the writer and wait for it to commit.
+//! One attempt of a check: resolve its secrets (and check them against the
+//! plugin's schema), call the plugin's `collect` in the sandbox, normalise
+//! and mask what came back ([`super::report`]), and hand the result to the
+//! writer.
+//!
+//! No text a plugin returns leaves here unmasked: error messages, report
+//! strings and the asset keys of streamed ids all pass the check's
+//! [`Redactor`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,13 +14,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
-use super::report::{failure_class, observation_row};
+use super::report::{brief, failure_class, normalise, stored_message};
 use super::writer::{Completed, Message};
 use crate::clock::SharedClock;
-use crate::config::{Check, Config, resolve_secrets};
+use crate::config::{Check, Config, ResolvedConfig, SecretRef, resolve_secrets};
 use crate::health::FailureClass;
 use crate::metrics::Metrics;
-use crate::plugin::{CollectRequest, Invocation, Plugin, RunError, RunLabels};
+use crate::plugin::{CollectRequest, Invocation, Plugin, Redactor, RunError, RunLabels};
 use crate::reconcile::{IdCollector, IdSet};
 use crate::scheduler::{Executor, RetryPolicy, Trigger, Verdict};
 use crate::store::{ObservationRow, RunFailure, RunRow, Trigger as StoredTrigger, to_ms};
@@ -24,6 +30,39 @@ use crate::store::{ObservationRow, RunFailure, RunRow, Trigger as StoredTrigger,
 pub struct Loaded {
     pub config: Arc<Config>,
     pub plugins: Arc<HashMap<String, Plugin>>,
+    /// Each plugin's config schema, compiled on first use, to check the
+    /// values of secrets (which the config file does not show) at run time.
+    schemas: Mutex<HashMap<String, Option<Arc<jsonschema::Validator>>>>,
+}
+
+impl Loaded {
+    pub fn new(config: Arc<Config>, plugins: Arc<HashMap<String, Plugin>>) -> Self {
+        Self {
+            config,
+            plugins,
+            schemas: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `plugin`'s config schema as a validator (`None` when it has none
+    /// that compiles: the config check at load has said so already).
+    fn schema(&self, plugin: &Plugin) -> Option<Arc<jsonschema::Validator>> {
+        let mut schemas = self
+            .schemas
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        schemas
+            .entry(plugin.name().to_owned())
+            .or_insert_with(|| {
+                let schema = serde_json::from_str(&plugin.descriptor().config_schema).ok()?;
+                jsonschema::options()
+                    .should_validate_formats(true)
+                    .build(&schema)
+                    .ok()
+                    .map(Arc::new)
+            })
+            .clone()
+    }
 }
 
 pub struct Runner {
@@ -40,7 +79,7 @@ pub struct Runner {
 #[derive(Default)]
 struct Collected {
     observations: Vec<ObservationRow>,
-    ids: BTreeMap<String, IdSet>,
+    ids: BTreeMap<String, Arc<IdSet>>,
 }
 
 /// How an attempt failed before or inside the plugin.
@@ -50,16 +89,25 @@ pub struct Failed {
     retry_after: Option<Duration>,
 }
 
-impl From<RunError> for Failed {
-    fn from(err: RunError) -> Self {
+impl Failed {
+    /// `err` with its message masked and bounded as it is stored.
+    fn from_run(err: RunError, redactor: &Redactor) -> Self {
         let retry_after = match &err {
             RunError::Connector { retry_after, .. } => *retry_after,
             _ => None,
         };
         Failed {
             class: failure_class(err.class()),
-            message: err.to_string(),
+            message: stored_message(&err.to_string(), redactor),
             retry_after,
+        }
+    }
+
+    fn config(message: String) -> Self {
+        Failed {
+            class: FailureClass::Config,
+            message,
+            retry_after: None,
         }
     }
 }
@@ -114,6 +162,7 @@ impl Runner {
         attempt: u32,
     ) -> Result<Collected, Failed> {
         let (plugin, mut invocation) = prepare(loaded, check)?;
+        let redactor = Redactor::new(&invocation.secrets);
         // The host enforces the check's id limit as ids arrive.
         let ids = Arc::new(IdCollector::new());
         invocation.ids = Some(ids.clone());
@@ -127,11 +176,26 @@ impl Runner {
                 .copied(),
             attempt,
         };
-        let report = plugin.collect(&invocation, &request).await?;
-        let observations = report.observations.iter().map(observation_row).collect();
+        let report = plugin
+            .collect(&invocation, &request)
+            .await
+            .map_err(|err| Failed::from_run(err, &redactor))?;
+        let normalised = normalise(report, &redactor).map_err(|err| Failed {
+            class: FailureClass::System,
+            message: stored_message(&err.to_string(), &redactor),
+            retry_after: None,
+        })?;
+        if !normalised.changes.is_empty() {
+            tracing::warn!(check = %check.id, run = run_id, changes = %normalised.changes, "the report was normalised before it was stored");
+        }
+        let ids = ids
+            .take()
+            .into_iter()
+            .map(|(asset, set)| (stored_message(&asset, &redactor), Arc::new(set)))
+            .collect();
         Ok(Collected {
-            observations,
-            ids: ids.take(),
+            observations: normalised.observations,
+            ids,
         })
     }
 }
@@ -139,20 +203,17 @@ impl Runner {
 /// The plugin of `check` and the invocation of any of its calls: the plugin
 /// config with secrets resolved, the check's limits and grants.
 pub fn prepare<'a>(loaded: &'a Loaded, check: &Check) -> Result<(&'a Plugin, Invocation), Failed> {
-    let plugin = loaded.plugins.get(&check.connector).ok_or_else(|| Failed {
-        class: FailureClass::Config,
-        message: format!(
+    let plugin = loaded.plugins.get(&check.connector).ok_or_else(|| {
+        Failed::config(format!(
             "connector {:?} is not loaded (is its .wasm in {}?)",
             check.connector,
             loaded.config.plugins_dir.display()
-        ),
-        retry_after: None,
+        ))
     })?;
-    let resolved = resolve_secrets(&check.config).map_err(|e| Failed {
-        class: FailureClass::Config,
-        message: e.to_string(),
-        retry_after: None,
-    })?;
+    let resolved = resolve_secrets(&check.config).map_err(|e| Failed::config(e.to_string()))?;
+    if let Some(schema) = loaded.schema(plugin) {
+        check_secret_values(&schema, check, &resolved).map_err(Failed::config)?;
+    }
     let invocation = Invocation {
         labels: RunLabels {
             plugin: check.connector.clone(),
@@ -166,6 +227,56 @@ pub fn prepare<'a>(loaded: &'a Loaded, check: &Check) -> Result<(&'a Plugin, Inv
         ids: None,
     };
     Ok((plugin, invocation))
+}
+
+/// Checks the resolved secrets of `check` against the plugin's schema: the
+/// config file holds only references, so a `pattern` or `format` on a secret
+/// field can only be checked once the value is read. The error names the
+/// field, where the secret came from and the rule, never the value.
+fn check_secret_values(
+    schema: &jsonschema::Validator,
+    check: &Check,
+    resolved: &ResolvedConfig,
+) -> Result<(), String> {
+    if check.config.secrets.is_empty() {
+        return Ok(());
+    }
+    let Ok(instance) = serde_json::from_str::<serde_json::Value>(&resolved.json) else {
+        return Ok(());
+    };
+    let at: HashMap<&str, &SecretRef> = check
+        .config
+        .secrets
+        .iter()
+        .map(|s| (s.at.as_str(), s))
+        .collect();
+    let broken: Vec<String> = schema
+        .iter_errors(&instance)
+        .filter_map(|err| {
+            let secret = at.get(err.instance_path().as_str())?;
+            use jsonschema::error::ValidationErrorKind as Kind;
+            let rule = match err.kind() {
+                Kind::Pattern { pattern } => format!("does not match the pattern {pattern:?}"),
+                Kind::Format { format } => format!("is not a valid {format:?}"),
+                Kind::MinLength { limit } => format!("is shorter than {limit} characters"),
+                Kind::MaxLength { limit } => format!("is longer than {limit} characters"),
+                other => format!("breaks the schema's {:?} rule", other.keyword()),
+            };
+            Some(format!(
+                "{} (line {}): the secret from {} {rule}",
+                secret.pointer, secret.line, secret.source
+            ))
+        })
+        .collect();
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "connector {:?} refuses the check's secrets: {}",
+            check.connector,
+            broken.join("; ")
+        ))
+    }
 }
 
 /// The tenant of the first flow `system` is part of, for log fields.
@@ -243,7 +354,7 @@ impl Executor for Runner {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert(check.id.clone(), finished);
         } else if let Some(f) = &completed.run.failure {
-            tracing::warn!(check = %check.id, attempt, class = f.class.as_str(), error = %f.message, "run failed");
+            tracing::warn!(check = %check.id, attempt, class = f.class.as_str(), error = %brief(&f.message), "run failed");
         }
 
         // Not waiting for the commit keeps a run's permit free of the
