@@ -150,9 +150,8 @@ fn crafted(cfg: Config) -> Result<Report, ConnectorError> {
     let crafted = match (cfg.report, cfg.report_file) {
         (Some(report), _) => report,
         (None, Some(path)) => {
-            let text = std::fs::read_to_string(&path).map_err(|err| {
-                ConnectorError::config(format_args!("cannot read {path}: {err}"))
-            })?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|err| ConnectorError::config(format_args!("cannot read {path}: {err}")))?;
             serde_json::from_str(&text)
                 .map_err(|err| ConnectorError::config(format_args!("{path}: {err}")))?
         }
