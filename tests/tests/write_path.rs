@@ -734,11 +734,16 @@ fn random_reports_never_panic_the_writer_health_or_api() {
     let dir = tempfile::tempdir().unwrap();
     let reports = dir.path().join("reports");
     std::fs::create_dir(&reports).unwrap();
+    // Every rule on, so the health engine's arithmetic meets the numbers.
     let checks = check(
         "fuzz",
         "{ mode = \"report\", report_file = \"/data/fuzz.json\" }",
         &format!("read_dir = \"{}\"", reports.display()),
-    );
+    ) + "[checks.rules]\n\
+         freshness = { warn_after = \"1h\", error_after = \"2h\" }\n\
+         completeness = { warn = \"1\", error = \"5%\" }\n\
+         errors = { warn = \"1\", error = \"10%\" }\n\
+         volume = { window = 3, drop_percent = 50, spike_percent = 50, min_history = 1 }\n";
     let text = config_text(dir.path(), &checks);
     let (d, api) = rt.block_on(async {
         let d = start(dir, &text, None).await;
