@@ -418,6 +418,70 @@ async fn hostile_reports_fail_only_their_own_runs_on_postgres() {
     scratch.drop_schema().await.unwrap();
 }
 
+/// A 50 MB error message with a newline and a terminal escape in it is
+/// stored once, bounded, and carried by health reasons and the log as a
+/// short line with its control characters escaped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_huge_error_message_is_stored_once_bounded_and_escaped_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let part = "boom\n2026-01-01T00:00:00Z  INFO forged: \u{1b}[31mred ";
+    let repeat = (50 << 20) / part.len();
+    let checks = check(
+        "loud",
+        &format!(
+            "{{ mode = \"fail\", class = \"auth\", message = {}, repeat = {repeat} }}",
+            serde_json::to_string(part).unwrap()
+        ),
+        "",
+    )
+    .replace(
+        "timeout = \"10s\"",
+        "timeout = \"10s\"\nlimits = { memory = \"512MiB\" }",
+    );
+    let text = config_text(dir.path(), &checks);
+    let d = start(dir, &text, None).await;
+    run_all(&d, &["loud"], 1).await;
+
+    let run = d.store.runs("loud", None, 1).await.unwrap().pop().unwrap();
+    let message = run.failure.unwrap().message;
+    assert!(message.starts_with("auth error: boom\n"), "stored as said");
+    assert!(
+        message.len() <= 64 * 1024,
+        "stored bounded: {} bytes",
+        message.len()
+    );
+    let mut reasons = Vec::new();
+    for entity in [
+        EntityRef::Check("loud".into()),
+        EntityRef::System("up".into()),
+        EntityRef::Flow("f".into()),
+        EntityRef::Tenant("acme".into()),
+    ] {
+        let health = d.store.health(&entity).await.unwrap().unwrap();
+        reasons.extend(health.state.reasons.into_iter().map(|r| r.message));
+    }
+    assert!(!reasons.is_empty());
+    for reason in &reasons {
+        assert!(reason.len() < 600, "a reason of {} bytes", reason.len());
+        assert!(reason.contains("boom\\n2026"), "escaped: {reason}");
+        assert!(!reason.contains(['\n', '\u{1b}']), "{reason}");
+    }
+    d.service.stop(std::time::Duration::from_secs(5)).await;
+    let logs = logs();
+    let line = logs
+        .lines()
+        .find(|l| l.contains("run failed") && l.contains("check=loud"))
+        .expect("the failure is logged");
+    assert!(line.len() < 1000, "a log line of {} bytes", line.len());
+    assert!(!line.contains('\u{1b}'));
+    assert!(
+        !logs
+            .lines()
+            .any(|l| l.starts_with("2026-01-01T00:00:00Z  INFO forged")),
+        "no forged log line"
+    );
+}
+
 /// Every form in which a secret could come back from a service.
 fn forms(secret: &str, user: &str) -> Vec<String> {
     let json = serde_json::to_string(secret).unwrap();

@@ -18,7 +18,7 @@
 //! | `panic` | panics | |
 //! | `big-report` | `count` observations with `pad_bytes` of metadata each | `count` (100), `pad_bytes` (100000) |
 //! | `ids` | emits `count` ids `id-0`.. for asset `probe`, `batch` per call | `count` (100000), `batch` (10000) |
-//! | `fail` | returns an error | `class` (`system`), `message` (`probe failed on purpose`) |
+//! | `fail` | returns an error | `class` (`system`), `message` (`probe failed on purpose`), `repeat` (1: the message that many times) |
 //! | `log` | one log line per level (`message` as a field), one stdout and one stderr line | `message` |
 //! | `clock` | reports `context.now` and the WASI wall clock as metadata `context_now`, `wall_clock` | |
 //! | `report` | returns the report given as JSON (crafted data the SDK's builders would not make: duplicates, NUL, huge numbers, out-of-range times) | `report` (inline) or `report_file` (a path the check's `read_dir` grants, read on each run); format below |
@@ -76,6 +76,7 @@ struct Config {
     /// `fail`.
     class: Option<String>,
     message: Option<String>,
+    repeat: Option<usize>,
     /// `http` credentials and echo.
     token: Option<String>,
     user: Option<String>,
@@ -228,7 +229,11 @@ fn ok_report() -> Report {
 
 fn fail(cfg: &Config) -> ConnectorError {
     let class = cfg.class.as_deref().unwrap_or("system");
-    let message = cfg.message.as_deref().unwrap_or("probe failed on purpose");
+    let message = cfg
+        .message
+        .as_deref()
+        .unwrap_or("probe failed on purpose")
+        .repeat(cfg.repeat.unwrap_or(1));
     match ErrorClass::parse(class) {
         Some(class) => ConnectorError::new(class, message),
         None => ConnectorError::config(format_args!(
@@ -446,6 +451,7 @@ impl Connector for Probe {
                 "pad_bytes": { "type": "integer", "minimum": 0 },
                 "batch": { "type": "integer", "minimum": 1 },
                 "class": { "enum": ["config", "auth", "transient", "system"] },
+                "repeat": { "type": "integer", "minimum": 1 },
                 "message": { "type": "string" }
             }
         }))
