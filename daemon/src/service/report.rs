@@ -364,15 +364,25 @@ fn cut_chars(s: &str, n: usize) -> String {
     }
 }
 
+/// A short label a plugin gave outside its report (its version) as stored:
+/// without NUL, at most 256 bytes.
+pub fn short_text(text: &str) -> String {
+    bounded(text.to_owned(), Caps::LABEL)
+}
+
 /// A run's error message as stored: masked, without NUL, at most
 /// [`MAX_STORED_MESSAGE`] bytes.
 pub fn stored_message(message: &str, redactor: &Redactor) -> String {
-    let mut text = redactor.redact(message).into_owned();
+    bounded(redactor.redact(message).into_owned(), MAX_STORED_MESSAGE)
+}
+
+/// `text` without NUL, cut to `cap` bytes.
+fn bounded(mut text: String, cap: usize) -> String {
     if text.contains('\0') {
         text = text.replace('\0', "\u{FFFD}");
     }
-    if text.len() > MAX_STORED_MESSAGE {
-        cut_bytes(&mut text, MAX_STORED_MESSAGE);
+    if text.len() > cap {
+        cut_bytes(&mut text, cap);
     }
     text
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
-use super::report::{brief, failure_class, normalise, stored_message};
+use super::report::{brief, failure_class, normalise, short_text, stored_message};
 use super::writer::{Completed, Message};
 use crate::clock::SharedClock;
 use crate::config::{Check, Config, ResolvedConfig, SecretRef, resolve_secrets};
@@ -322,7 +322,7 @@ impl Executor for Runner {
                 plugin_version: loaded
                     .plugins
                     .get(&check.connector)
-                    .map(|p| p.descriptor().version.clone())
+                    .map(|p| short_text(&p.descriptor().version))
                     .unwrap_or_default(),
                 trigger: match trigger {
                     Trigger::Schedule => StoredTrigger::Schedule,
