@@ -326,8 +326,13 @@ proptest! {
                 for row in &n.observations {
                     prop_assert!(seen.insert(row.asset.clone()));
                     prop_assert!(row.asset.len() <= MAX_ASSET_KEY);
-                    let debug = format!("{:?}", row);
-                    prop_assert!(!debug.contains("\\0"), "{}", debug);
+                    let strings = std::iter::once(&row.asset)
+                        .chain(row.error_totals.iter().map(|(k, _)| k))
+                        .chain(row.metadata.iter().flat_map(|(k, v)| [k, v]))
+                        .chain(row.last_received_id.iter());
+                    for s in strings {
+                        prop_assert!(!s.contains('\0'), "{:?}", s);
+                    }
                     for n in [row.expected, row.received, row.errored].into_iter().flatten() {
                         prop_assert!(n <= i64::MAX as u64);
                     }
