@@ -252,7 +252,9 @@ impl Writer {
                 }
                 Err(err) => {
                     let held = self.backlog.pop().expect("the front was there");
-                    if self.split(held.parts, err).await.is_err() {
+                    // A lost health update leaves the book ahead of the
+                    // database; it can only catch up once nothing is held.
+                    if self.split(held.parts, err).await.is_err() && self.backlog.is_empty() {
                         self.reload_book().await;
                     }
                     if self
