@@ -32,8 +32,8 @@ const URL_ENCODE: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// Masks a fixed set of secrets in text.
-#[derive(Debug, Default)]
+/// Masks a fixed set of secrets in text. Cheap to clone.
+#[derive(Debug, Default, Clone)]
 pub struct Redactor {
     /// `None` when there is nothing to mask.
     matcher: Option<AhoCorasick>,
@@ -59,6 +59,16 @@ impl Redactor {
         Self {
             matcher: Some(matcher),
         }
+    }
+
+    /// Whether there is any secret to mask.
+    pub fn is_empty(&self) -> bool {
+        self.matcher.is_none()
+    }
+
+    /// Whether `text` holds a form of a secret.
+    pub fn finds(&self, text: &str) -> bool {
+        self.matcher.as_ref().is_some_and(|m| m.is_match(text))
     }
 
     /// `text` with every form of every secret replaced by [`MASK`].

@@ -21,7 +21,7 @@ use crate::config::{Check, Config, ResolvedConfig, SecretRef, resolve_secrets};
 use crate::health::FailureClass;
 use crate::metrics::Metrics;
 use crate::plugin::{CollectRequest, Invocation, Plugin, Redactor, RunError, RunLabels};
-use crate::reconcile::{IdCollector, IdSet};
+use crate::reconcile::{IdCollector, IdSet, IdSetBuilder};
 use crate::scheduler::{Executor, RetryPolicy, Trigger, Verdict};
 use crate::store::{ObservationRow, RunFailure, RunRow, Trigger as StoredTrigger, to_ms};
 
@@ -188,15 +188,49 @@ impl Runner {
         if !normalised.changes.is_empty() {
             tracing::warn!(check = %check.id, run = run_id, changes = %normalised.changes, "the report was normalised before it was stored");
         }
-        let ids = ids
-            .take()
-            .into_iter()
-            .map(|(asset, set)| (stored_message(&asset, &redactor), Arc::new(set)))
-            .collect();
+        let ids = masked_ids(ids.take(), redactor).await;
         Ok(Collected {
             observations: normalised.observations,
             ids,
         })
+    }
+}
+
+/// The streamed id sets with their asset keys and ids masked. A set is
+/// rebuilt only when one of its ids holds a secret (on the blocking pool:
+/// sets can hold millions); one that no longer fits the set's limits once
+/// masked is dropped, so this run reconciles nothing for that asset.
+async fn masked_ids(
+    ids: BTreeMap<String, IdSet>,
+    redactor: Redactor,
+) -> BTreeMap<String, Arc<IdSet>> {
+    if redactor.is_empty() {
+        return ids.into_iter().map(|(a, set)| (a, Arc::new(set))).collect();
+    }
+    let masked = tokio::task::spawn_blocking(move || {
+        let mut out = BTreeMap::new();
+        for (asset, set) in ids {
+            let asset = stored_message(&asset, &redactor);
+            if !set.iter().any(|id| redactor.finds(id)) {
+                out.insert(asset, Arc::new(set));
+                continue;
+            }
+            let mut builder = IdSetBuilder::new();
+            match builder.extend(set.iter().map(|id| redactor.redact(id))) {
+                Ok(()) => {
+                    out.insert(asset, Arc::new(builder.finish()));
+                }
+                Err(err) => {
+                    tracing::warn!(asset, error = %err, "ids holding a secret no longer fit once masked; not reconciled this run");
+                }
+            }
+        }
+        out
+    })
+    .await;
+    match masked {
+        Ok(ids) => ids,
+        Err(err) => std::panic::resume_unwind(err.into_panic()),
     }
 }
 
@@ -369,5 +403,34 @@ impl Executor for Runner {
             tracing::error!(check = %check.id, "the writer has stopped; run not stored");
         }
         verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn streamed_ids_and_their_assets_are_masked() {
+        let secret = "tok-9d8e7f6a";
+        let mut with_secret = IdSetBuilder::new();
+        with_secret
+            .extend(["a".to_owned(), format!("user-{secret}")])
+            .unwrap();
+        let mut plain = IdSetBuilder::new();
+        plain.extend(["b", "c"]).unwrap();
+        let ids = BTreeMap::from([
+            (format!("asset-{secret}"), with_secret.finish()),
+            ("plain".to_owned(), plain.finish()),
+        ]);
+        let masked = masked_ids(ids, Redactor::new(&[secret.to_owned()])).await;
+        let keys: Vec<&str> = masked.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["asset-[REDACTED]", "plain"]);
+        let ids: Vec<&str> = masked["asset-[REDACTED]"].iter().collect();
+        assert!(
+            ids.contains(&"user-[REDACTED]") && ids.contains(&"a"),
+            "{ids:?}"
+        );
+        assert_eq!(masked["plain"].len(), 2);
     }
 }
