@@ -4,7 +4,7 @@
 //! writer.
 //!
 //! No text a plugin returns leaves here unmasked: error messages, report
-//! strings and the asset keys of streamed ids all pass the check's
+//! strings, streamed ids and their asset keys all pass the check's
 //! [`Redactor`].
 
 use std::collections::{BTreeMap, HashMap};
