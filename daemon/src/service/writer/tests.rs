@@ -251,6 +251,60 @@ async fn a_refused_run_fails_alone_on_postgres() {
     scratch.drop_schema().await.unwrap();
 }
 
+/// Writes held while the database was unavailable, then refused when it
+/// answers: split the same way when the backlog is flushed.
+async fn a_refused_held_write_is_split(store: Store, url: &str) {
+    poison(store.backend(), url).await;
+    let (mut writer, _bus) = writer(store.clone());
+    let mut pending = HashMap::new();
+    let mut parts = Vec::new();
+    for c in [
+        completed("good-1", 1, &["a"]),
+        completed("hostile", 2, &["poison"]),
+        completed("good-2", 3, &["c"]),
+    ] {
+        parts.push(writer.prepare(c, &mut pending).await);
+    }
+    writer
+        .backlog
+        .push(Held { parts }, tokio::time::Instant::now());
+    writer.flush().await;
+    assert!(writer.backlog.is_empty(), "nothing is held any more");
+    for check in ["good-1", "good-2"] {
+        let runs = store.runs(check, None, 10).await.unwrap();
+        assert_eq!(runs.len(), 1, "{check}");
+        assert!(runs[0].succeeded(), "{check}");
+    }
+    let hostile = store.runs("hostile", None, 10).await.unwrap();
+    assert_eq!(hostile.len(), 1);
+    assert!(
+        hostile[0]
+            .failure
+            .as_ref()
+            .is_some_and(|f| f.message.contains("poisoned asset"))
+    );
+}
+
+#[tokio::test]
+async fn a_refused_held_write_is_split_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let store = Store::open(&url).await.unwrap();
+    a_refused_held_write_is_split(store.clone(), &url).await;
+    store.close().await;
+}
+
+#[tokio::test]
+async fn a_refused_held_write_is_split_on_postgres() {
+    let scratch = PgScratch::new("writer_held_split")
+        .await
+        .expect("Postgres on 127.0.0.1:5432 (see README: Tests)");
+    let store = scratch.store().await.unwrap();
+    a_refused_held_write_is_split(store.clone(), &scratch.url).await;
+    store.close().await;
+    scratch.drop_schema().await.unwrap();
+}
+
 /// A report of many assets is written in time linear in its size: the
 /// health book, the rollups and the statements find each asset by key.
 /// (Timed in `tests/benches/write_path.rs`; here, that it is all stored.)
