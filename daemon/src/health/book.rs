@@ -182,12 +182,11 @@ impl Book {
         Status::ALL.into_iter().zip(counts).collect()
     }
 
-    /// The assets `check`'s runs have spoken of.
-    pub fn assets_of(&self, check: &str) -> impl Iterator<Item = &str> {
+    /// Whether a run of `check` has spoken of `asset`.
+    pub fn knows_asset(&self, check: &str, asset: &str) -> bool {
         self.entities
             .get(&EntityRef::Check(check.to_owned()))
-            .into_iter()
-            .flat_map(|e| e.assets.iter().map(String::as_str))
+            .is_some_and(|e| e.assets.contains(asset))
     }
 
     /// A run of `check` succeeded at `now` and said `assets`. Each asset's

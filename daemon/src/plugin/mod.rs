@@ -17,6 +17,7 @@ mod engine;
 mod folder;
 mod http;
 mod logs;
+mod redact;
 mod run;
 pub mod sandbox;
 
@@ -30,5 +31,6 @@ pub use engine::{Allocation, HostConfig, LoadError, Plugin, PluginHost};
 pub use folder::{FailedPlugin, PluginSet, load_folder, missing_because};
 pub use http::DenyReason;
 pub use logs::RunLabels;
+pub use redact::{MASK, Redactor};
 pub use run::{CollectRequest, IdSink, Invocation, RunError, VecIdSink, Violation};
 pub use sandbox::{Grants, HostGrant, Limits};

@@ -586,7 +586,7 @@ fn classify_trap(err: &wasmtime::Error, log: &PluginLog) -> RunError {
             None => RunError::Trap(trap.to_string()),
         },
         Some(trap) => RunError::Trap(trap.to_string()),
-        None => RunError::Trap(log.redactor().redact(&format!("{err:#}"))),
+        None => RunError::Trap(log.redactor().redact(&format!("{err:#}")).into_owned()),
     }
 }
 

@@ -14,25 +14,29 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::events::RunCompleted;
 use crate::store::WriteBatch;
 
 /// The first wait before writing again; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
-/// One transaction's worth of writes and the runs to publish once committed.
-#[derive(Debug)]
+/// One transaction's worth of writes, one part per run (a mute or a
+/// staleness sweep is a part without runs), so a refused write can be split.
+#[derive(Debug, Default)]
 pub struct Held {
-    pub batch: WriteBatch,
-    pub runs: Vec<RunCompleted>,
+    pub parts: Vec<WriteBatch>,
 }
 
 impl Held {
-    /// How many runs it counts for against the limit (a write without runs,
-    /// such as a mute or a staleness sweep, counts as one).
+    /// The runs it holds.
+    pub fn runs(&self) -> usize {
+        self.parts.iter().map(|p| p.runs.len()).sum()
+    }
+
+    /// How many runs it counts for against the limit (a write without runs
+    /// counts as one).
     fn weight(&self) -> usize {
-        self.batch.runs.len().max(1)
+        self.runs().max(1)
     }
 }
 
@@ -86,13 +90,24 @@ impl Backlog {
         // The newest write is always kept: it carries the latest state.
         while self.runs > self.limit && self.held.len() > 1 {
             let oldest = self.pop().expect("more than one is held");
-            dropped += oldest.batch.runs.len();
+            dropped += oldest.runs();
         }
         dropped
     }
 
     pub fn front(&self) -> Option<&Held> {
         self.held.front()
+    }
+
+    /// Puts `held` back first: what is left of a split front write, to be
+    /// written before anything behind it.
+    pub fn push_front(&mut self, held: Held, now: Instant) {
+        if self.held.is_empty() {
+            self.backoff = FIRST_BACKOFF;
+            self.retry_at = Some(now + self.backoff);
+        }
+        self.runs += held.weight();
+        self.held.push_front(held);
     }
 
     /// Takes the oldest held write (it was written, or it is given up).
@@ -143,11 +158,10 @@ mod tests {
             reconciliations: Vec::new(),
         };
         Held {
-            batch: WriteBatch {
+            parts: vec![WriteBatch {
                 runs: (0..runs).map(run).collect(),
                 ..WriteBatch::default()
-            },
-            runs: Vec::new(),
+            }],
         }
     }
 
@@ -163,9 +177,9 @@ mod tests {
         );
         assert_eq!(b.push(held(5), now), 0);
         assert_eq!(b.runs(), 9);
-        assert_eq!(b.pop().unwrap().batch.runs.len(), 3);
-        assert_eq!(b.pop().unwrap().batch.runs.len(), 0);
-        assert_eq!(b.front().unwrap().batch.runs.len(), 5);
+        assert_eq!(b.pop().unwrap().runs(), 3);
+        assert_eq!(b.pop().unwrap().runs(), 0);
+        assert_eq!(b.front().unwrap().runs(), 5);
         assert_eq!(b.runs(), 5);
     }
 

@@ -26,7 +26,7 @@ use crate::config::{Config, Schedule};
 use crate::events::EventBus;
 use crate::health::{Book, CheckPlace, EntityRef, FlowPlace, Mute, Topology};
 use crate::metrics::{Metrics, Sample};
-use crate::plugin::{ActionOutcome, DeleteScope, PluginSet, RunError};
+use crate::plugin::{ActionOutcome, DeleteScope, PluginSet, Redactor, RunError};
 use crate::scheduler::{
     Caps, Executor, Job, RetryPolicy, RunNow, Scheduler, SchedulerError, ShutdownReport, Stats,
     Trigger, next_cron_occurrence,
@@ -240,6 +240,8 @@ impl Service {
             .ok_or_else(|| ActionError::UnknownCheck(check_id.to_owned()))?;
         let (plugin, invocation) =
             runner::prepare(&loaded, check).map_err(|f| ActionError::Failed(f.message))?;
+        // What the plugin says goes back to the API caller: masked.
+        let redactor = Redactor::new(&invocation.secrets);
         let (name, result) = match &action {
             Action::Resync { asset, ids } => {
                 ("resync", plugin.resync(&invocation, asset, ids).await)
@@ -248,13 +250,22 @@ impl Service {
                 ("delete", plugin.delete(&invocation, asset, scope).await)
             }
         };
-        result.map_err(|err| match err {
-            RunError::Unsupported(_) => ActionError::Unsupported {
+        match result {
+            Ok(mut outcome) => {
+                if let Some(message) = &mut outcome.message {
+                    *message = report::stored_message(message, &redactor);
+                }
+                Ok(outcome)
+            }
+            Err(RunError::Unsupported(_)) => Err(ActionError::Unsupported {
                 connector: check.connector.clone(),
                 action: name,
-            },
-            other => ActionError::Failed(other.to_string()),
-        })
+            }),
+            Err(other) => Err(ActionError::Failed(report::stored_message(
+                &other.to_string(),
+                &redactor,
+            ))),
+        }
     }
 
     /// Runs `check` once now, outside the schedule and without retries, and

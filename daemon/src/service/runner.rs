@@ -1,5 +1,11 @@
-//! One attempt of a check: resolve its secrets, call the plugin's `collect` in
-//! the sandbox, hand the result to the writer and wait for it to commit.
+//! One attempt of a check: resolve its secrets (and check them against the
+//! plugin's schema), call the plugin's `collect` in the sandbox, normalise
+//! and mask what came back ([`super::report`]), and hand the result to the
+//! writer.
+//!
+//! No text a plugin returns leaves here unmasked: error messages, report
+//! strings, streamed ids and their asset keys all pass the check's
+//! [`Redactor`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,17 +14,17 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
-use super::report::{failure_class, observation_row};
+use super::report::{brief, failure_class, normalise, short_text, stored_message};
 use super::writer::{Completed, Message};
 use crate::clock::SharedClock;
-use crate::config::{Check, Config, resolve_secrets};
+use crate::config::{Check, Config, ResolvedConfig, SecretRef, resolve_secrets};
 use crate::health::FailureClass;
 use crate::metrics::Metrics;
 use crate::plugin::{
-    CollectRequest, FailedPlugin, Invocation, Plugin, PluginSet, RunError, RunLabels,
+    CollectRequest, FailedPlugin, Invocation, Plugin, PluginSet, Redactor, RunError, RunLabels,
     missing_because,
 };
-use crate::reconcile::{IdCollector, IdSet};
+use crate::reconcile::{IdCollector, IdSet, IdSetBuilder};
 use crate::scheduler::{Executor, RetryPolicy, Trigger, Verdict};
 use crate::store::{ObservationRow, RunFailure, RunRow, Trigger as StoredTrigger, to_ms};
 
@@ -31,6 +37,9 @@ pub struct Loaded {
     /// Plugin files that did not load: the runs of checks that need them
     /// fail saying why.
     pub failed: Arc<Vec<FailedPlugin>>,
+    /// Each plugin's config schema, compiled on first use, to check the
+    /// values of secrets (which the config file does not show) at run time.
+    schemas: Mutex<HashMap<String, Option<Arc<jsonschema::Validator>>>>,
 }
 
 impl Loaded {
@@ -45,7 +54,28 @@ impl Loaded {
                     .collect(),
             ),
             failed: Arc::new(plugins.failed),
+            schemas: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// `plugin`'s config schema as a validator (`None` when it has none
+    /// that compiles: the config check at load has said so already).
+    fn schema(&self, plugin: &Plugin) -> Option<Arc<jsonschema::Validator>> {
+        let mut schemas = self
+            .schemas
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        schemas
+            .entry(plugin.name().to_owned())
+            .or_insert_with(|| {
+                let schema = serde_json::from_str(&plugin.descriptor().config_schema).ok()?;
+                jsonschema::options()
+                    .should_validate_formats(true)
+                    .build(&schema)
+                    .ok()
+                    .map(Arc::new)
+            })
+            .clone()
     }
 }
 
@@ -63,7 +93,7 @@ pub struct Runner {
 #[derive(Default)]
 struct Collected {
     observations: Vec<ObservationRow>,
-    ids: BTreeMap<String, IdSet>,
+    ids: BTreeMap<String, Arc<IdSet>>,
 }
 
 /// How an attempt failed before or inside the plugin.
@@ -73,8 +103,9 @@ pub struct Failed {
     retry_after: Option<Duration>,
 }
 
-impl From<RunError> for Failed {
-    fn from(err: RunError) -> Self {
+impl Failed {
+    /// `err` with its message masked and bounded as it is stored.
+    fn from_run(err: RunError, redactor: &Redactor) -> Self {
         let retry_after = match &err {
             RunError::Connector { retry_after, .. } => *retry_after,
             _ => None,
@@ -84,10 +115,18 @@ impl From<RunError> for Failed {
             // The class is kept beside the message: a plugin's own error is
             // its message alone, not "system error: ...".
             message: match err {
-                RunError::Connector { message, .. } => message,
-                other => other.to_string(),
+                RunError::Connector { message, .. } => stored_message(&message, redactor),
+                other => stored_message(&other.to_string(), redactor),
             },
             retry_after,
+        }
+    }
+
+    fn config(message: String) -> Self {
+        Failed {
+            class: FailureClass::Config,
+            message,
+            retry_after: None,
         }
     }
 }
@@ -142,6 +181,7 @@ impl Runner {
         attempt: u32,
     ) -> Result<Collected, Failed> {
         let (plugin, mut invocation) = prepare(loaded, check)?;
+        let redactor = Redactor::new(&invocation.secrets);
         // The host enforces the check's id limit as ids arrive.
         let ids = Arc::new(IdCollector::new());
         invocation.ids = Some(ids.clone());
@@ -155,12 +195,61 @@ impl Runner {
                 .copied(),
             attempt,
         };
-        let report = plugin.collect(&invocation, &request).await?;
-        let observations = report.observations.iter().map(observation_row).collect();
+        let report = plugin
+            .collect(&invocation, &request)
+            .await
+            .map_err(|err| Failed::from_run(err, &redactor))?;
+        let normalised = normalise(report, &redactor).map_err(|err| Failed {
+            class: FailureClass::System,
+            message: stored_message(&err.to_string(), &redactor),
+            retry_after: None,
+        })?;
+        if !normalised.changes.is_empty() {
+            tracing::warn!(check = %check.id, run = run_id, changes = %normalised.changes, "the report was normalised before it was stored");
+        }
+        let ids = masked_ids(ids.take(), redactor).await;
         Ok(Collected {
-            observations,
-            ids: ids.take(),
+            observations: normalised.observations,
+            ids,
         })
+    }
+}
+
+/// The streamed id sets with their asset keys and ids masked. A set is
+/// rebuilt only when one of its ids holds a secret (on the blocking pool:
+/// sets can hold millions); one that no longer fits the set's limits once
+/// masked is dropped, so this run reconciles nothing for that asset.
+async fn masked_ids(
+    ids: BTreeMap<String, IdSet>,
+    redactor: Redactor,
+) -> BTreeMap<String, Arc<IdSet>> {
+    if redactor.is_empty() {
+        return ids.into_iter().map(|(a, set)| (a, Arc::new(set))).collect();
+    }
+    let masked = tokio::task::spawn_blocking(move || {
+        let mut out = BTreeMap::new();
+        for (asset, set) in ids {
+            let asset = stored_message(&asset, &redactor);
+            if !set.iter().any(|id| redactor.finds(id)) {
+                out.insert(asset, Arc::new(set));
+                continue;
+            }
+            let mut builder = IdSetBuilder::new();
+            match builder.extend(set.iter().map(|id| redactor.redact(id))) {
+                Ok(()) => {
+                    out.insert(asset, Arc::new(builder.finish()));
+                }
+                Err(err) => {
+                    tracing::warn!(asset, error = %err, "ids holding a secret no longer fit once masked; not reconciled this run");
+                }
+            }
+        }
+        out
+    })
+    .await;
+    match masked {
+        Ok(ids) => ids,
+        Err(err) => std::panic::resume_unwind(err.into_panic()),
     }
 }
 
@@ -168,13 +257,8 @@ impl Runner {
 /// config with secrets resolved, the check's limits and grants. The secrets
 /// are resolved only for the plugin the check names, from the file it pins.
 pub fn prepare<'a>(loaded: &'a Loaded, check: &Check) -> Result<(&'a Plugin, Invocation), Failed> {
-    let config_failure = |message: String| Failed {
-        class: FailureClass::Config,
-        message,
-        retry_after: None,
-    };
     let plugin = loaded.plugins.get(&check.connector).ok_or_else(|| {
-        config_failure(match missing_because(&loaded.failed, &check.connector) {
+        Failed::config(match missing_because(&loaded.failed, &check.connector) {
             Some(why) => format!("connector {:?} is not loaded: {why}", check.connector),
             None => format!(
                 "connector {:?} is not loaded (is its .wasm in {}?)",
@@ -188,18 +272,17 @@ pub fn prepare<'a>(loaded: &'a Loaded, check: &Check) -> Result<(&'a Plugin, Inv
     if let Some(pin) = &check.plugin_sha256
         && pin != plugin.sha256()
     {
-        return Err(config_failure(format!(
+        return Err(Failed::config(format!(
             "connector {:?} is loaded from {} whose sha256 is {}, not the pinned {pin}; the check's secrets were not sent to it",
             check.connector,
             plugin.path().display(),
             plugin.sha256()
         )));
     }
-    let resolved = resolve_secrets(&check.config).map_err(|e| Failed {
-        class: FailureClass::Config,
-        message: e.to_string(),
-        retry_after: None,
-    })?;
+    let resolved = resolve_secrets(&check.config).map_err(|e| Failed::config(e.to_string()))?;
+    if let Some(schema) = loaded.schema(plugin) {
+        check_secret_values(&schema, check, &resolved).map_err(Failed::config)?;
+    }
     let invocation = Invocation {
         labels: RunLabels {
             plugin: check.connector.clone(),
@@ -213,6 +296,56 @@ pub fn prepare<'a>(loaded: &'a Loaded, check: &Check) -> Result<(&'a Plugin, Inv
         ids: None,
     };
     Ok((plugin, invocation))
+}
+
+/// Checks the resolved secrets of `check` against the plugin's schema: the
+/// config file holds only references, so a `pattern` or `format` on a secret
+/// field can only be checked once the value is read. The error names the
+/// field, where the secret came from and the rule, never the value.
+fn check_secret_values(
+    schema: &jsonschema::Validator,
+    check: &Check,
+    resolved: &ResolvedConfig,
+) -> Result<(), String> {
+    if check.config.secrets.is_empty() {
+        return Ok(());
+    }
+    let Ok(instance) = serde_json::from_str::<serde_json::Value>(&resolved.json) else {
+        return Ok(());
+    };
+    let at: HashMap<&str, &SecretRef> = check
+        .config
+        .secrets
+        .iter()
+        .map(|s| (s.at.as_str(), s))
+        .collect();
+    let broken: Vec<String> = schema
+        .iter_errors(&instance)
+        .filter_map(|err| {
+            let secret = at.get(err.instance_path().as_str())?;
+            use jsonschema::error::ValidationErrorKind as Kind;
+            let rule = match err.kind() {
+                Kind::Pattern { pattern } => format!("does not match the pattern {pattern:?}"),
+                Kind::Format { format } => format!("is not a valid {format:?}"),
+                Kind::MinLength { limit } => format!("is shorter than {limit} characters"),
+                Kind::MaxLength { limit } => format!("is longer than {limit} characters"),
+                other => format!("breaks the schema's {:?} rule", other.keyword()),
+            };
+            Some(format!(
+                "{} (line {}): the secret from {} {rule}",
+                secret.pointer, secret.line, secret.source
+            ))
+        })
+        .collect();
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "connector {:?} refuses the check's secrets: {}",
+            check.connector,
+            broken.join("; ")
+        ))
+    }
 }
 
 /// The tenant of the first flow `system` is part of, for log fields.
@@ -258,7 +391,7 @@ impl Executor for Runner {
                 plugin_version: loaded
                     .plugins
                     .get(&check.connector)
-                    .map(|p| p.descriptor().version.clone())
+                    .map(|p| short_text(&p.descriptor().version))
                     .unwrap_or_default(),
                 trigger: match trigger {
                     Trigger::Schedule => StoredTrigger::Schedule,
@@ -290,7 +423,7 @@ impl Executor for Runner {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .insert(check.id.clone(), finished);
         } else if let Some(f) = &completed.run.failure {
-            tracing::warn!(check = %check.id, attempt, class = f.class.as_str(), error = %f.message, "run failed");
+            tracing::warn!(check = %check.id, attempt, class = f.class.as_str(), error = %brief(&f.message), "run failed");
         }
 
         // Not waiting for the commit keeps a run's permit free of the
@@ -305,5 +438,34 @@ impl Executor for Runner {
             tracing::error!(check = %check.id, "the writer has stopped; run not stored");
         }
         verdict
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn streamed_ids_and_their_assets_are_masked() {
+        let secret = "tok-9d8e7f6a";
+        let mut with_secret = IdSetBuilder::new();
+        with_secret
+            .extend(["a".to_owned(), format!("user-{secret}")])
+            .unwrap();
+        let mut plain = IdSetBuilder::new();
+        plain.extend(["b", "c"]).unwrap();
+        let ids = BTreeMap::from([
+            (format!("asset-{secret}"), with_secret.finish()),
+            ("plain".to_owned(), plain.finish()),
+        ]);
+        let masked = masked_ids(ids, Redactor::new(&[secret.to_owned()])).await;
+        let keys: Vec<&str> = masked.keys().map(String::as_str).collect();
+        assert_eq!(keys, ["asset-[REDACTED]", "plain"]);
+        let ids: Vec<&str> = masked["asset-[REDACTED]"].iter().collect();
+        assert!(
+            ids.contains(&"user-[REDACTED]") && ids.contains(&"a"),
+            "{ids:?}"
+        );
+        assert_eq!(masked["plain"].len(), 2);
     }
 }

@@ -6,8 +6,14 @@
 //! commit order. Runs that arrive while a transaction is being written are
 //! written together in the next one (group commit): each run is still all or
 //! nothing, and a busy daemon commits far less often than it runs.
+//!
+//! Each run's writes are kept as a part of their own: when the database
+//! refuses a group (data it cannot take, a constraint), the writer writes the
+//! parts one by one, so only the refused run fails; it is stored as a failed
+//! run with the database's reason and judged UNKNOWN like any failed run.
+//! Everything here is linear in the size of the runs written.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
@@ -15,16 +21,16 @@ use std::time::{Duration, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 
 use super::backlog::{Backlog, Held};
-use super::report::facts;
+use super::report::{brief, facts, stored_message};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::events::{EventBus, RunCompleted};
-use crate::health::{AssetFacts, Book, EntityRef, Mute, Outcome, Status, Topology};
+use crate::health::{AssetFacts, Book, EntityRef, FailureClass, Mute, Outcome, Status, Topology};
 use crate::metrics::Metrics;
 use crate::reconcile::{IdSet, difference};
 use crate::store::{
     AuditEntry, HealthEvent, IdSetRow, NewEvent, ObservationRow, Period, ReconciliationRow, Rollup,
-    RunRow, RunWrite, Store, StoreError, WriteBatch,
+    RunFailure, RunRow, RunWrite, Store, StoreError, WriteBatch,
 };
 
 /// Most runs written in one transaction.
@@ -54,7 +60,7 @@ pub struct Completed {
     /// What the run said of each asset, when it succeeded.
     pub observations: Vec<ObservationRow>,
     /// Id sets the run streamed, by asset.
-    pub ids: BTreeMap<String, IdSet>,
+    pub ids: BTreeMap<String, Arc<IdSet>>,
     /// False for a transient failure that will be retried: stored, but not
     /// judged, so one blip does not flap health.
     pub judge: bool,
@@ -211,38 +217,28 @@ impl Writer {
         if runs.is_empty() {
             return;
         }
-        let mut batch = WriteBatch::default();
         let mut pending_sets: PendingSets = HashMap::new();
-        let mut completed = Vec::with_capacity(runs.len());
+        let mut parts = Vec::with_capacity(runs.len());
         for c in runs {
-            completed.push(run_completed(&c.run));
-            let write = self.prepare(c, &mut pending_sets, &mut batch).await;
-            batch.runs.push(write);
+            parts.push(self.prepare(c, &mut pending_sets).await);
         }
-        let runs = completed.len();
-        let held = Held {
-            batch,
-            runs: completed,
-        };
-        if let Err(err) = self.commit(held).await {
-            tracing::error!(error = %err, runs, "the database refused the runs; they are lost");
-            self.metrics.runs_dropped(runs);
-            self.reload_book().await;
-        }
+        // Refused runs are stored as failed runs by the split; nothing to add.
+        let _ = self.commit(Held { parts }).await;
     }
 
     /// Writes `held` in one transaction and publishes what it committed. While
     /// the database is unavailable (or anything is held already, to keep
     /// commit order) it is held instead, to be written when the database
-    /// answers. An error means the database refused it: it is lost.
+    /// answers. A write the database refuses is split (see [`Self::split`]);
+    /// an error means it refused a part without runs (a mute, a sweep).
     async fn commit(&mut self, held: Held) -> Result<(), StoreError> {
         if !self.backlog.is_empty() {
             self.hold(held);
             return Ok(());
         }
-        match self.write(&held.batch).await {
+        match self.write(&held.parts).await {
             Ok(events) => {
-                self.publish(events, held.runs);
+                self.publish(events, &held.parts);
                 Ok(())
             }
             Err(err) if err.is_unavailable() => {
@@ -253,7 +249,7 @@ impl Writer {
             }
             Err(err) => {
                 self.store.reset_writer().await;
-                Err(err)
+                self.split(held.parts, err).await
             }
         }
     }
@@ -282,10 +278,10 @@ impl Writer {
     /// database is still unavailable.
     async fn flush(&mut self) {
         while let Some(front) = self.backlog.front() {
-            match self.write(&front.batch).await {
+            match self.write(&front.parts).await {
                 Ok(events) => {
                     let held = self.backlog.pop().expect("the front was there");
-                    self.publish(events, held.runs);
+                    self.publish(events, &held.parts);
                     if self.backlog.is_empty() {
                         tracing::info!("the database answers again: every held write is stored");
                     }
@@ -299,27 +295,158 @@ impl Writer {
                 Err(err) => {
                     self.store.reset_writer().await;
                     let held = self.backlog.pop().expect("the front was there");
-                    let runs = held.batch.runs.len();
-                    tracing::error!(error = %err, runs, "the database refused held runs; they are lost");
-                    self.metrics.runs_dropped(runs);
+                    // A lost health update leaves the book ahead of the
+                    // database; it can only catch up once nothing is held.
+                    if self.split(held.parts, err).await.is_err() && self.backlog.is_empty() {
+                        self.reload_book().await;
+                    }
+                    if self
+                        .backlog
+                        .retry_at()
+                        .is_some_and(|at| at > tokio::time::Instant::now())
+                    {
+                        // The split found the database unavailable again.
+                        break;
+                    }
                 }
             }
         }
         self.backlog_changed();
     }
 
+    /// The database refused `parts` written together (`err`): writes them one
+    /// at a time, in order, so it refuses only what it cannot take. A refused
+    /// part's runs are stored as failed runs saying why (without their
+    /// observations, ids or health) and, once the book is back in line with
+    /// the database, judged like any failed run. Should the database become
+    /// unavailable meanwhile, the parts left are held, first in line. An
+    /// error means a part without runs was refused and is lost.
+    async fn split(&mut self, parts: Vec<WriteBatch>, err: StoreError) -> Result<(), StoreError> {
+        let mut rest: VecDeque<WriteBatch> = parts.into();
+        if rest.len() > 1 {
+            tracing::warn!(error = %err, runs = rest.iter().map(|p| p.runs.len()).sum::<usize>(), "the database refused a group of runs: writing them one by one");
+        }
+        // A single part was refused already: no need to ask again.
+        let mut known = (rest.len() == 1).then_some(err);
+        let mut lost = None;
+        let mut refused: Vec<RunRow> = Vec::new();
+        while let Some(part) = rest.pop_front() {
+            let result = match known.take() {
+                Some(err) => Err(err),
+                None => self.write(std::slice::from_ref(&part)).await,
+            };
+            match result {
+                Ok(events) => self.publish(events, std::slice::from_ref(&part)),
+                Err(err) if err.is_unavailable() => {
+                    rest.push_front(part);
+                    let now = tokio::time::Instant::now();
+                    self.backlog.push_front(Held { parts: rest.into() }, now);
+                    self.backlog.failed_again(now);
+                    self.metrics.write_buffer(self.backlog.runs());
+                    tracing::warn!(error = %err, "the database is unavailable: holding writes until it answers");
+                    break;
+                }
+                Err(err) if part.runs.is_empty() => {
+                    tracing::error!(error = %err, "the database refused a health update; it is lost");
+                    lost = Some(err);
+                }
+                Err(err) => refused.extend(self.store_refused(part, &err).await),
+            }
+        }
+        if !refused.is_empty() {
+            if self.backlog.is_empty() {
+                self.reload_book().await;
+                self.judge_refused(&refused).await;
+            } else {
+                // The book is ahead of the database by what is held: its
+                // next run judges the check.
+                tracing::warn!(
+                    runs = refused.len(),
+                    "runs refused while writes are held are judged by their next run"
+                );
+            }
+        }
+        lost.map_or(Ok(()), Err)
+    }
+
+    /// Stores the runs of a refused `part` as failed runs with the
+    /// database's reason; returns them (none when even that was refused).
+    async fn store_refused(&mut self, part: WriteBatch, err: &StoreError) -> Vec<RunRow> {
+        let reason = format!("the database refused this run's data: {err}");
+        let runs: Vec<RunWrite> = part
+            .runs
+            .into_iter()
+            .map(|w| RunWrite {
+                run: RunRow {
+                    failure: Some(RunFailure {
+                        class: FailureClass::System,
+                        message: stored_message(&reason, &crate::plugin::Redactor::default()),
+                    }),
+                    assets: 0,
+                    ..w.run
+                },
+                observations: Vec::new(),
+                id_sets: Vec::new(),
+                reconciliations: Vec::new(),
+            })
+            .collect();
+        for w in &runs {
+            tracing::error!(check = %w.run.check_id, run = %w.run.id, error = %brief(&reason), "the database refused a run's data: stored as a failed run");
+        }
+        let failed = WriteBatch {
+            runs,
+            ..WriteBatch::default()
+        };
+        match self.write(std::slice::from_ref(&failed)).await {
+            Ok(events) => {
+                self.publish(events, std::slice::from_ref(&failed));
+                failed.runs.into_iter().map(|w| w.run).collect()
+            }
+            Err(err) => {
+                tracing::error!(error = %err, runs = failed.runs.len(), "the database refused even the failed runs; they are lost");
+                self.metrics.runs_dropped(failed.runs.len());
+                Vec::new()
+            }
+        }
+    }
+
+    /// Judges runs the database refused as failed runs (UNKNOWN, with the
+    /// reason), in one write.
+    async fn judge_refused(&mut self, runs: &[RunRow]) {
+        let mut part = WriteBatch::default();
+        for run in runs {
+            let Some(failure) = &run.failure else {
+                continue;
+            };
+            let outcome = self.book.record_failure(
+                &run.check_id,
+                failure.class,
+                &brief(&failure.message),
+                run.started_at,
+            );
+            add_outcome(&mut part, outcome, Some(run), &[], run.started_at);
+        }
+        match self.write(std::slice::from_ref(&part)).await {
+            Ok(events) => self.publish(events, &[]),
+            Err(err) => {
+                tracing::error!(error = %err, "writing the health of refused runs failed");
+                self.reload_book().await;
+            }
+        }
+    }
+
     /// One transaction, timed for the metrics.
-    async fn write(&self, batch: &WriteBatch) -> Result<Vec<HealthEvent>, StoreError> {
+    async fn write(&self, parts: &[WriteBatch]) -> Result<Vec<HealthEvent>, StoreError> {
         let started = std::time::Instant::now();
-        let result = self.store.write(batch).await;
+        let result = self.store.write_parts(parts).await;
         self.metrics
             .store_write(started.elapsed().as_secs_f64(), result.is_err());
         result
     }
 
     /// What committed goes to the bus (and the metrics): health events in
-    /// sequence order, then the runs.
-    fn publish(&self, events: Vec<HealthEvent>, runs: Vec<RunCompleted>) {
+    /// sequence order, then the runs of `parts`.
+    fn publish(&self, events: Vec<HealthEvent>, parts: &[WriteBatch]) {
         let checks_changed = events
             .iter()
             .any(|e| matches!(e.entity, EntityRef::Check(_)));
@@ -330,8 +457,8 @@ impl Writer {
         if checks_changed {
             self.metrics.checks_by_health(&self.book.checks_by_status());
         }
-        for run in runs {
-            self.bus.publish_run(run);
+        for write in parts.iter().flat_map(|p| p.runs.iter()) {
+            self.bus.publish_run(run_completed(&write.run));
         }
     }
 
@@ -345,16 +472,12 @@ impl Writer {
         let Some(update) = self.book.set_mute(&entity, mute) else {
             return Ok(false);
         };
-        let batch = WriteBatch {
+        let part = WriteBatch {
             health: vec![update],
             audit: vec![audit],
             ..WriteBatch::default()
         };
-        let held = Held {
-            batch,
-            runs: Vec::new(),
-        };
-        match self.commit(held).await {
+        match self.commit(Held { parts: vec![part] }).await {
             Ok(()) => Ok(true),
             Err(err) => {
                 self.reload_book().await;
@@ -375,13 +498,10 @@ impl Writer {
         }
     }
 
-    /// Everything one run writes, and the health it causes (into `batch`).
-    async fn prepare(
-        &mut self,
-        c: Completed,
-        pending_sets: &mut PendingSets,
-        batch: &mut WriteBatch,
-    ) -> RunWrite {
+    /// Everything one run writes, and the health it causes: its part of a
+    /// write.
+    async fn prepare(&mut self, c: Completed, pending_sets: &mut PendingSets) -> WriteBatch {
+        let mut part = WriteBatch::default();
         // Health is judged as of the run's start: what the plugin saw was
         // true then (as dbt judges freshness at its snapshot time), and a slow
         // run must not make data look older than it was.
@@ -390,8 +510,17 @@ impl Writer {
         let mut id_sets = Vec::new();
         let mut reconciliations = Vec::new();
         let mut downstream = Vec::new();
+        // Where each asset's observation is, for the ids' reconciled counts.
+        let at: HashMap<String, usize> = if c.ids.is_empty() {
+            HashMap::new()
+        } else {
+            observations
+                .iter()
+                .enumerate()
+                .map(|(i, o)| (o.asset.clone(), i))
+                .collect()
+        };
         for (asset, set) in c.ids {
-            let set = Arc::new(set);
             let encoded = {
                 let set = set.clone();
                 off_the_runtime(move || set.encode()).await
@@ -408,7 +537,7 @@ impl Writer {
             for rec in self.reconcile(&c.system, &asset, &set, pending_sets).await {
                 if rec.system_id == c.system {
                     // This run is downstream: its counts are what the ids say.
-                    if let Some(obs) = observations.iter_mut().find(|o| o.asset == asset) {
+                    if let Some(obs) = at.get(&asset).map(|&i| &mut observations[i]) {
                         let missing = rec.missing_ids.len() as u64;
                         if obs.missing.is_none_or(|m| missing > m) {
                             obs.expected = Some(rec.expected);
@@ -443,21 +572,24 @@ impl Writer {
                         .collect::<Vec<(String, AssetFacts)>>();
                     self.book.record_success(&c.run.check_id, assets, now)
                 }
-                Some(f) => self
-                    .book
-                    .record_failure(&c.run.check_id, f.class, &f.message, now),
+                // Reasons carry a brief of the message; the run keeps it whole.
+                Some(f) => {
+                    self.book
+                        .record_failure(&c.run.check_id, f.class, &brief(&f.message), now)
+                }
             };
-            add_outcome(batch, outcome, Some(&c.run), &observations, now);
+            add_outcome(&mut part, outcome, Some(&c.run), &observations, now);
         }
         for recount in downstream {
-            self.re_evaluate_downstream(recount, now, batch).await;
+            self.re_evaluate_downstream(recount, now, &mut part).await;
         }
-        RunWrite {
-            run: c.run.clone(),
+        part.runs.push(RunWrite {
+            run: c.run,
             observations,
             id_sets,
             reconciliations,
-        }
+        });
+        part
     }
 
     /// Judges again, with the reconciled counts, each downstream asset whose
@@ -473,7 +605,7 @@ impl Writer {
             .book
             .topology()
             .checks_of_system(&r.system)
-            .filter(|check| self.book.assets_of(check).any(|a| a == r.asset))
+            .filter(|check| self.book.knows_asset(check, &r.asset))
             .map(str::to_owned)
             .collect();
         if !self.backlog.is_empty() {
@@ -588,13 +720,9 @@ impl Writer {
         if outcome.updates.is_empty() {
             return;
         }
-        let mut batch = WriteBatch::default();
-        add_outcome(&mut batch, outcome, None, &[], now);
-        let held = Held {
-            batch,
-            runs: Vec::new(),
-        };
-        if let Err(err) = self.commit(held).await {
+        let mut part = WriteBatch::default();
+        add_outcome(&mut part, outcome, None, &[], now);
+        if let Err(err) = self.commit(Held { parts: vec![part] }).await {
             tracing::error!(error = %err, "writing stale health failed");
             self.reload_book().await;
         }
@@ -618,6 +746,9 @@ fn add_outcome(
     observations: &[ObservationRow],
     now: SystemTime,
 ) {
+    // Found by key, not searched: a report of N assets is O(N) here.
+    let by_asset: HashMap<&str, &ObservationRow> =
+        observations.iter().map(|o| (o.asset.as_str(), o)).collect();
     batch.health.extend(outcome.updates);
     batch.events.extend(
         outcome
@@ -632,7 +763,7 @@ fn add_outcome(
     );
     for (entity, status) in outcome.samples {
         let obs = match &entity {
-            EntityRef::Asset { asset, .. } => observations.iter().find(|o| &o.asset == asset),
+            EntityRef::Asset { asset, .. } => by_asset.get(asset.as_str()).copied(),
             _ => None,
         };
         for period in [Period::Hour, Period::Day] {
@@ -670,3 +801,6 @@ fn run_completed(run: &RunRow) -> RunCompleted {
         assets: run.assets,
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -9,16 +9,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::health::{Change, EntityHealth, EntityRef, FailureClass, Status};
 
-/// Unix milliseconds of `t` (times before 1970 are stored as 0).
+/// The latest time the store keeps, in Unix milliseconds:
+/// 9999-12-31T23:59:59.999Z. Every time read or written is clamped to
+/// [1970, this], so converting one for display (chrono) cannot fail.
+pub const MAX_TIME_MS: i64 = 253_402_300_799_999;
+
+/// Unix milliseconds of `t`, clamped to [0, [`MAX_TIME_MS`]].
 pub fn to_ms(t: SystemTime) -> i64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
         .unwrap_or(0)
+        .min(MAX_TIME_MS)
 }
 
-/// The time `ms` Unix milliseconds name (negative values are clamped to 1970).
+/// The time `ms` Unix milliseconds name, clamped to [1970, [`MAX_TIME_MS`]].
 pub fn from_ms(ms: i64) -> SystemTime {
-    UNIX_EPOCH + Duration::from_millis(ms.max(0) as u64)
+    UNIX_EPOCH + Duration::from_millis(ms.clamp(0, MAX_TIME_MS) as u64)
 }
 
 /// A count as the database stores it: SQL has no unsigned 64-bit integer, and

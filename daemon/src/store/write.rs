@@ -69,8 +69,16 @@ impl Store {
     /// errors, id sets and reconciliations, the health states and events they
     /// caused, and rollups. Returns the events with their sequence numbers.
     pub async fn write(&self, batch: &WriteBatch) -> Result<Vec<HealthEvent>> {
+        self.write_parts(std::slice::from_ref(batch)).await
+    }
+
+    /// Writes `parts` in one transaction, as if they were one batch in that
+    /// order. The writer keeps each run's writes as a part of its own, so a
+    /// batch the database refuses can be split and retried run by run.
+    pub async fn write_parts(&self, parts: &[WriteBatch]) -> Result<Vec<HealthEvent>> {
         let mut tx = self.write_pool().begin().await?;
-        let runs: Vec<&RunRow> = batch.runs.iter().map(|w| &w.run).collect();
+        let run_writes = || parts.iter().flat_map(|b| b.runs.iter());
+        let runs: Vec<&RunRow> = run_writes().map(|w| &w.run).collect();
         insert_many(
             &mut tx,
             self.backend,
@@ -96,9 +104,7 @@ impl Store {
         )
         .await?;
 
-        let observations: Vec<(&RunRow, &ObservationRow)> = batch
-            .runs
-            .iter()
+        let observations: Vec<(&RunRow, &ObservationRow)> = run_writes()
             .flat_map(|w| w.observations.iter().map(move |o| (&w.run, o)))
             .collect();
         insert_many(
@@ -163,7 +169,7 @@ impl Store {
         )
         .await?;
 
-        for write in &batch.runs {
+        for write in run_writes() {
             for set in &write.id_sets {
                 sqlx::query(
                     "INSERT INTO id_sets (system_id, asset, check_id, run_id, observed_at, \
@@ -188,12 +194,13 @@ impl Store {
         }
 
         // The last state of each entity: one statement may not touch a row twice.
+        let all_health = || parts.iter().flat_map(|b| b.health.iter());
         let mut latest: HashMap<&EntityRef, usize> = HashMap::new();
-        for (i, (entity, _)) in batch.health.iter().enumerate() {
+        for (i, (entity, _)) in all_health().enumerate() {
             latest.insert(entity, i);
         }
         let mut health: Vec<(&EntityRef, &EntityHealth, String)> = Vec::with_capacity(latest.len());
-        for (i, (entity, stored)) in batch.health.iter().enumerate() {
+        for (i, (entity, stored)) in all_health().enumerate() {
             if latest.get(entity) == Some(&i) {
                 let state = serde_json::to_string(stored)
                     .map_err(|e| StoreError::Corrupt(format!("health state: {e}")))?;
@@ -223,8 +230,8 @@ impl Store {
 
         // One at a time: each event's sequence number must follow the order
         // of the changes (assets before the parents they roll up into).
-        let mut events = Vec::with_capacity(batch.events.len());
-        for event in &batch.events {
+        let mut events = Vec::new();
+        for event in parts.iter().flat_map(|b| b.events.iter()) {
             let reasons = serde_json::to_string(&event.change.reasons)
                 .map_err(|e| StoreError::Corrupt(format!("reasons: {e}")))?;
             let seq: i64 = sqlx::query_scalar(
@@ -254,7 +261,7 @@ impl Store {
             });
         }
 
-        let rollups = merge_rollups(&batch.rollups);
+        let rollups = merge_rollups(parts.iter().flat_map(|b| b.rollups.iter()));
         insert_many(
             &mut tx,
             self.backend,
@@ -291,7 +298,7 @@ impl Store {
             },
         )
         .await?;
-        for entry in &batch.audit {
+        for entry in parts.iter().flat_map(|b| b.audit.iter()) {
             insert_audit(&mut tx, entry).await?;
         }
         tx.commit().await?;
@@ -506,7 +513,7 @@ async fn write_reconciliation(
 
 /// One row per bucket: a batch of many runs of one system writes its
 /// system, flow and tenant buckets once.
-fn merge_rollups(deltas: &[Rollup]) -> Vec<Rollup> {
+fn merge_rollups<'a>(deltas: impl Iterator<Item = &'a Rollup>) -> Vec<Rollup> {
     let mut merged: BTreeMap<(String, Period, SystemTime), Rollup> = BTreeMap::new();
     for delta in deltas {
         let key = (entity_key(&delta.entity), delta.period, delta.bucket_start);

@@ -13,14 +13,23 @@
 //! | `loop` | loops forever | |
 //! | `alloc` | allocates and touches `bytes` | `bytes` (1 GiB) |
 //! | `recurse` | recurses until the stack overflows: 1 KiB frames overflow the shadow stack in linear memory (out-of-bounds trap); with `small_frames` the engine's call stack (stack-exhausted trap) | `small_frames` (false) |
-//! | `http` | GETs `url` with the SDK client; the SDK's error on failure | `url` (required), `parse_json` (false), `timeout_ms`, `max_response_bytes` |
+//! | `http` | GETs `url` with the SDK client; the SDK's error on failure; with `echo`, the body (as text) and `tenant` are reported as metadata `body`, `tenant`, and the asset is named after `tenant` | `url` (required), `parse_json` (false), `timeout_ms`, `max_response_bytes`, `token` (bearer), `user` + `password` (basic), `echo` (false), `tenant` |
 //! | `fs-env` | reads a file and the environment, reports what it saw | `path` (`/etc/passwd`), `var` (`HOME`) |
 //! | `panic` | panics | |
 //! | `big-report` | `count` observations with `pad_bytes` of metadata each | `count` (100), `pad_bytes` (100000) |
 //! | `ids` | emits `count` ids `id-0`.. for asset `probe`, `batch` per call | `count` (100000), `batch` (10000) |
-//! | `fail` | returns an error | `class` (`system`), `message` (`probe failed on purpose`) |
+//! | `fail` | returns an error | `class` (`system`), `message` (`probe failed on purpose`), `repeat` (1: the message that many times) |
 //! | `log` | one log line per level (`message` as a field), one stdout and one stderr line | `message` |
 //! | `clock` | reports `context.now` and the WASI wall clock as metadata `context_now`, `wall_clock` | |
+//! | `report` | returns the report given as JSON (crafted data the SDK's builders would not make: duplicates, NUL, huge numbers, out-of-range times) | `report` (inline) or `report_file` (a path the check's `read_dir` grants, read on each run); format below |
+//!
+//! The `report` mode's JSON mirrors the contract's records, lists as lists so
+//! duplicates survive: `{"observations": [{"asset", "kind", "expected",
+//! "received", "errored", "extras": [[name, n]], "freshness": [seconds,
+//! nanos], "last_received": {"id", "at": [s, n]}, "native": {"level":
+//! "ok|warn|error|unknown", "label", "message"}, "errors": [{"kind",
+//! "message", "document_id", "log_link", "at": [s, n]}], "totals": [[kind,
+//! n]], "metadata": [[key, value]]}]}`; everything but `asset` is optional.
 //!
 //! `test-connection` succeeds, except in mode `fail` (same error as
 //! `collect`). `discover` returns the asset `probe`. `resync` and `delete`
@@ -35,7 +44,7 @@
 use std::hint::black_box;
 
 use plugin_sdk::prelude::*;
-use plugin_sdk::{ids, log};
+use plugin_sdk::{Counts, ErrorTotal, LastReceived, MetadataEntry, NamedCount, ids, log};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -67,6 +76,147 @@ struct Config {
     /// `fail`.
     class: Option<String>,
     message: Option<String>,
+    repeat: Option<usize>,
+    /// `http` credentials and echo.
+    token: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    #[serde(default)]
+    echo: bool,
+    tenant: Option<String>,
+    /// `report`.
+    report: Option<Crafted>,
+    report_file: Option<String>,
+}
+
+/// A report as the `report` mode takes it (see the module doc).
+#[derive(Debug, Deserialize)]
+struct Crafted {
+    observations: Vec<CraftedObservation>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CraftedObservation {
+    asset: String,
+    #[serde(default = "default_kind")]
+    kind: String,
+    expected: Option<u64>,
+    received: Option<u64>,
+    errored: Option<u64>,
+    #[serde(default)]
+    extras: Vec<(String, u64)>,
+    freshness: Option<(i64, u32)>,
+    last_received: Option<CraftedLast>,
+    native: Option<CraftedNative>,
+    #[serde(default)]
+    errors: Vec<CraftedError>,
+    #[serde(default)]
+    totals: Vec<(String, u64)>,
+    #[serde(default)]
+    metadata: Vec<(String, String)>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CraftedLast {
+    id: String,
+    at: Option<(i64, u32)>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CraftedNative {
+    level: String,
+    label: String,
+    message: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct CraftedError {
+    kind: String,
+    message: String,
+    document_id: Option<String>,
+    log_link: Option<String>,
+    at: Option<(i64, u32)>,
+}
+
+fn default_kind() -> String {
+    "probe".to_string()
+}
+
+fn stamp((seconds, nanos): (i64, u32)) -> Timestamp {
+    Timestamp { seconds, nanos }
+}
+
+/// `report`: the crafted report, field by field, without the SDK's checks.
+fn crafted(cfg: Config) -> Result<Report, ConnectorError> {
+    let crafted = match (cfg.report, cfg.report_file) {
+        (Some(report), _) => report,
+        (None, Some(path)) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|err| ConnectorError::config(format_args!("cannot read {path}: {err}")))?;
+            serde_json::from_str(&text)
+                .map_err(|err| ConnectorError::config(format_args!("{path}: {err}")))?
+        }
+        (None, None) => {
+            return Err(ConnectorError::config(
+                "mode report needs \"report\" or \"report_file\"",
+            ));
+        }
+    };
+    let observations = crafted
+        .observations
+        .into_iter()
+        .map(|o| Observation {
+            asset: o.asset,
+            kind: o.kind,
+            counts: Counts {
+                expected: o.expected,
+                received: o.received,
+                errored: o.errored,
+                extras: o
+                    .extras
+                    .into_iter()
+                    .map(|(name, value)| NamedCount { name, value })
+                    .collect(),
+            },
+            freshness: o.freshness.map(stamp),
+            last_received: o.last_received.map(|l| LastReceived {
+                id: l.id,
+                at: l.at.map(stamp),
+            }),
+            native_status: o.native.map(|n| NativeStatus {
+                level: match n.level.as_str() {
+                    "ok" => StatusLevel::Ok,
+                    "warn" => StatusLevel::Warn,
+                    "error" => StatusLevel::Error,
+                    _ => StatusLevel::Unknown,
+                },
+                label: n.label,
+                message: n.message,
+            }),
+            errors: o
+                .errors
+                .into_iter()
+                .map(|e| AssetError {
+                    kind: e.kind,
+                    message: e.message,
+                    document_id: e.document_id,
+                    log_link: e.log_link,
+                    at: e.at.map(stamp),
+                })
+                .collect(),
+            error_totals: o
+                .totals
+                .into_iter()
+                .map(|(kind, count)| ErrorTotal { kind, count })
+                .collect(),
+            metadata: o
+                .metadata
+                .into_iter()
+                .map(|(key, value)| MetadataEntry { key, value })
+                .collect(),
+        })
+        .collect();
+    Ok(Report { observations })
 }
 
 fn default_mode() -> String {
@@ -79,7 +229,11 @@ fn ok_report() -> Report {
 
 fn fail(cfg: &Config) -> ConnectorError {
     let class = cfg.class.as_deref().unwrap_or("system");
-    let message = cfg.message.as_deref().unwrap_or("probe failed on purpose");
+    let message = cfg
+        .message
+        .as_deref()
+        .unwrap_or("probe failed on purpose")
+        .repeat(cfg.repeat.unwrap_or(1));
     match ErrorClass::parse(class) {
         Some(class) => ConnectorError::new(class, message),
         None => ConnectorError::config(format_args!(
@@ -150,7 +304,14 @@ async fn http(cfg: &Config) -> Result<Report, ConnectorError> {
     if let Some(max) = cfg.max_response_bytes {
         client = client.max_response_bytes(max);
     }
-    let response = client.get(url).send().await?;
+    let mut request = client.get(url);
+    if let Some(token) = &cfg.token {
+        request = request.bearer_auth(token);
+    }
+    if let (Some(user), Some(password)) = (&cfg.user, &cfg.password) {
+        request = request.basic_auth(user, password);
+    }
+    let response = request.send().await?;
     let received = if cfg.parse_json {
         match response.json::<serde_json::Value>()? {
             serde_json::Value::Array(items) => items.len() as u64,
@@ -159,12 +320,22 @@ async fn http(cfg: &Config) -> Result<Report, ConnectorError> {
     } else {
         1
     };
-    Ok(Report::from(
-        Observation::new(ASSET, "probe")
-            .received(received)
-            .extra("bytes", response.bytes().len() as u64)
-            .metadata("status", response.status()),
-    ))
+    let tenant = cfg.tenant.as_deref().unwrap_or("");
+    let asset = if cfg.echo {
+        format!("{ASSET}/{tenant}")
+    } else {
+        ASSET.to_string()
+    };
+    let mut observation = Observation::new(asset, "probe")
+        .received(received)
+        .extra("bytes", response.bytes().len() as u64)
+        .metadata("status", response.status());
+    if cfg.echo {
+        observation = observation
+            .metadata("body", String::from_utf8_lossy(response.bytes()))
+            .metadata("tenant", tenant);
+    }
+    Ok(Report::from(observation))
 }
 
 fn fs_env(cfg: &Config) -> Report {
@@ -259,8 +430,15 @@ impl Connector for Probe {
             "properties": {
                 "mode": {
                     "enum": ["ok", "loop", "alloc", "recurse", "http", "fs-env", "panic",
-                             "big-report", "ids", "fail", "log", "clock"]
+                             "big-report", "ids", "fail", "log", "clock", "report"]
                 },
+                "token": { "type": "string", "pattern": "^tok-" },
+                "user": { "type": "string" },
+                "password": { "type": "string" },
+                "echo": { "type": "boolean" },
+                "tenant": { "type": "string" },
+                "report": { "type": "object" },
+                "report_file": { "type": "string" },
                 "bytes": { "type": "integer", "minimum": 0 },
                 "url": { "type": "string" },
                 "parse_json": { "type": "boolean" },
@@ -273,6 +451,7 @@ impl Connector for Probe {
                 "pad_bytes": { "type": "integer", "minimum": 0 },
                 "batch": { "type": "integer", "minimum": 1 },
                 "class": { "enum": ["config", "auth", "transient", "system"] },
+                "repeat": { "type": "integer", "minimum": 1 },
                 "message": { "type": "string" }
             }
         }))
@@ -317,6 +496,7 @@ impl Connector for Probe {
                     .metadata("context_now", ctx.now.to_rfc3339())
                     .metadata("wall_clock", Timestamp::now().to_rfc3339()),
             )),
+            "report" => crafted(cfg),
             other => Err(ConnectorError::config(format_args!(
                 "unknown mode {other:?}"
             ))),
