@@ -562,7 +562,7 @@ impl Drop for Running {
 /// Starts `tributary serve` through `sh`, which first runs `prelude` (joining
 /// a cgroup, lowering a limit) in the process that then becomes the daemon.
 fn spawn_daemon(file: &Path, prelude: &str, log: &Path) -> Running {
-    let script = format!("{prelude}\nexec \"$0\" serve --config \"$1\"");
+    let script = format!("{prelude}\nexec \"$0\" serve --config \"$1\" --log-format json");
     Running(
         Command::new("sh")
             .arg("-c")
@@ -833,7 +833,8 @@ async fn the_api_answers_while_a_plugin_holds_every_connection_it_may() {
     drop(child);
     let text = std::fs::read_to_string(&log).unwrap();
     assert!(
-        text.contains("open-file limit raised to the hard limit") && text.contains("limit=256"),
+        text.contains("open-file limit raised to the hard limit")
+            && text.contains(r#""limit":256"#),
         "{text}"
     );
 }
