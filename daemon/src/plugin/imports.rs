@@ -267,3 +267,29 @@ fn fields_set(
         &mut view, fields, name, owned,
     ))?,))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_charged_by_count_and_bytes() {
+        let limits = Limits {
+            ids: 3,
+            id_bytes: 100,
+            ..Limits::default()
+        };
+        let mut intake = IdIntake::new(None, &limits, Arc::default());
+        assert_eq!(intake.charge(2, 50), Ok(()));
+        assert_eq!(intake.charge(2, 10), Err(Violation::Ids { limit: 3 }));
+        assert_eq!(intake.charge(1, 51), Err(Violation::IdBytes { limit: 100 }));
+        assert_eq!(intake.charge(1, 50), Ok(()));
+        assert_eq!(
+            intake.check_length(4097),
+            Err(Violation::IdLength {
+                limit: 4096,
+                length: 4097
+            })
+        );
+    }
+}

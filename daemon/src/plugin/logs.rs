@@ -418,6 +418,31 @@ mod tests {
     }
 
     #[test]
+    fn control_characters_are_escaped_and_plain_text_is_kept() {
+        assert!(matches!(
+            escape_controls("plain ünïcode \\ text"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(
+            escape_controls("a\nb\r\tc\u{1b}[31m\u{7f}\u{85}\u{202e}d"),
+            "a\\nb\\r\\tc\\u{1b}[31m\\u{7f}\\u{85}\\u{202e}d"
+        );
+    }
+
+    #[test]
+    fn the_byte_budget_ends_the_output_before_the_line_budget() {
+        let limits = Limits {
+            log_bytes: 100,
+            ..Limits::default()
+        };
+        let log = PluginLog::new(RunLabels::default(), &[], &limits);
+        assert!(log.spend(60));
+        assert!(!log.spend(60));
+        assert!(!log.has_budget());
+        assert!(!log.spend(1), "nothing after the budget ran out");
+    }
+
+    #[test]
     fn truncation_respects_char_boundaries() {
         assert_eq!(truncate("héllo", 2), "h");
         assert_eq!(truncate("abc", 10), "abc");
