@@ -128,6 +128,22 @@ async fn a_list_of_ids_aliasing_one_big_buffer_is_refused_without_copying_it() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_whose_strings_alias_one_big_buffer_is_refused_without_copying_it() {
+    let f = fixture().await;
+    // 50,000 asset names that all point at one 32 MiB string: 1.6 TB if
+    // lifted; the copy stops at the plugin's memory size.
+    let v = f
+        .violation(
+            json!({"mode": "alias-report", "length": 32 << 20, "count": 50_000}),
+            Limits::default(),
+        )
+        .await;
+    assert_eq!(v, Violation::CallData { limit: 64 << 20 });
+    names(&v, "limits.memory");
+    f.assert_host_still_serves().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ids_are_charged_by_bytes_count_length_and_asset() {
     let f = fixture().await;
     let small = Limits {
@@ -708,6 +724,7 @@ async fn hostile_checks_at_full_concurrency_do_not_get_the_daemon_killed_for_mem
         ),
         ("handles", json!({"mode": "handles"}), "limits.handles"),
         ("alloc", json!({"mode": "alloc"}), "limits.memory"),
+        ("report", json!({"mode": "alias-report"}), "limits.memory"),
         (
             "headers",
             json!({"mode": "header", "length": 100, "count": 100_000}),

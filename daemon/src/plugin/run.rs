@@ -115,6 +115,11 @@ pub enum Violation {
     Handles {
         limit: u32,
     },
+    /// One call moved more data between the plugin and the host than the
+    /// plugin's memory could hold: its strings or lists overlap.
+    CallData {
+        limit: usize,
+    },
     Ids {
         limit: u64,
     },
@@ -183,6 +188,11 @@ impl fmt::Display for Violation {
             Violation::Handles { limit } => write!(
                 f,
                 "resource handle limit reached: at most {limit} handles (headers, requests, bodies, streams, files) held at once (raise limits.handles of the check)"
+            ),
+            Violation::CallData { limit } => write!(
+                f,
+                "a single call passed more than {} of data to the host, more than the plugin's memory holds (its strings or lists overlap; raise limits.memory of the check if this is expected)",
+                Mib(*limit)
             ),
             Violation::Ids { limit } => write!(
                 f,
@@ -514,6 +524,7 @@ impl Plugin {
             labels.plugin = self.label();
         }
         let log = Arc::new(PluginLog::new(labels, &inv.secrets, limits));
+        let memory_limit = limits.memory_bytes.min(host.max_memory_bytes);
         let incidents = Arc::new(Incidents::default());
         let mut http = WasiHttpCtx::new();
         http.set_field_size_limit(limits.http_headers);
@@ -532,7 +543,7 @@ impl Plugin {
             ),
             table,
             limiter: MemoryLimiter {
-                limit: limits.memory_bytes.min(host.max_memory_bytes),
+                limit: memory_limit,
                 incidents: incidents.clone(),
             },
             log: log.clone(),
@@ -542,6 +553,11 @@ impl Plugin {
         };
         let mut store = Store::new(&host.engine, state);
         store.limiter(|state| &mut state.limiter);
+        // What one call may copy between the plugin and the host. Data that
+        // does not overlap fits in the plugin's memory; overlapping strings
+        // (every element of a list pointing at one buffer) would otherwise
+        // make one call cost up to wasmtime's default of 128 MiB.
+        store.set_hostcall_fuel(memory_limit);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut ctx| {
             if Instant::now() >= deadline {
@@ -577,10 +593,12 @@ impl Plugin {
                 None => connector_error.into(),
             }),
             Ok(Err(Err(run_error))) => Err(run_error),
-            Ok(Err(Ok(trap))) => Err(match violation.or_else(|| host_limit(&trap, limits)) {
-                Some(v) => verdict(v, limits),
-                None => classify_trap(&trap, &log),
-            }),
+            Ok(Err(Ok(trap))) => Err(
+                match violation.or_else(|| host_limit(&trap, memory_limit, limits)) {
+                    Some(v) => verdict(v, limits),
+                    None => classify_trap(&trap, &log),
+                },
+            ),
         }
     }
 
@@ -604,10 +622,20 @@ fn verdict(violation: Violation, limits: &Limits) -> RunError {
     }
 }
 
+/// wasmtime's message when a call's copy runs out of hostcall fuel (the error
+/// type is private to wasmtime).
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
 /// The limit behind a trap raised in host code: a full resource table (the
-/// handle limit) or a header set over its size (wasmtime traps for both).
-fn host_limit(err: &wasmtime::Error, limits: &Limits) -> Option<Violation> {
+/// handle limit), a header set over its size (wasmtime traps for both), or a
+/// call that copied more than the plugin's memory (hostcall fuel).
+fn host_limit(err: &wasmtime::Error, memory_limit: usize, limits: &Limits) -> Option<Violation> {
     err.chain().find_map(|e| {
+        if e.to_string().contains(HOSTCALL_FUEL_EXHAUSTED) {
+            return Some(Violation::CallData {
+                limit: memory_limit,
+            });
+        }
         if let Some(ResourceTableError::Full) = e.downcast_ref() {
             return Some(Violation::Handles {
                 limit: limits.handles,

@@ -18,6 +18,7 @@
 //! | `post` | POSTs an endless body to `authority` | `authority` |
 //! | `hold` | GETs `authority` `count` times, keeping every response unread | `authority`, `count` |
 //! | `alloc` | grows its memory by `bytes` | `bytes` |
+//! | `alias-report` | returns `count` observations whose asset names all alias one `length`-byte string | `length`, `count` |
 
 // Plugins only exist as WebAssembly components; see contract-v2 for why.
 #![cfg(target_arch = "wasm32")]
@@ -29,6 +30,9 @@ wit_bindgen::generate!({
     // every id of a list.
     ownership: Borrowing { duplicate_if_necessary: false },
 });
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use exports::tributary::connector::plugin::Guest;
 use serde_json::Value;
@@ -44,6 +48,28 @@ use wasip2::http::types::{
 
 struct Hostile;
 
+/// The system allocator, except that it stops freeing once `alias-report` has
+/// started: the host frees each returned string after the call, and those
+/// strings share one buffer.
+struct Allocator;
+
+static LEAK: AtomicBool = AtomicBool::new(false);
+
+unsafe impl GlobalAlloc for Allocator {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        if !LEAK.load(Ordering::Relaxed) {
+            unsafe { System.dealloc(ptr, layout) }
+        }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Allocator = Allocator;
+
 fn fail(message: impl Into<String>) -> ConnectorError {
     ConnectorError {
         class: ErrorClass::System,
@@ -58,23 +84,40 @@ fn num(config: &Value, key: &str, default: u64) -> usize {
 
 fn healthy() -> Report {
     Report {
-        observations: vec![Observation {
-            asset: "hostile".into(),
-            kind: "probe".into(),
-            counts: Counts {
-                expected: None,
-                received: Some(1),
-                errored: None,
-                extras: Vec::new(),
-            },
-            freshness: None,
-            last_received: None,
-            native_status: None,
-            errors: Vec::new(),
-            error_totals: Vec::new(),
-            metadata: Vec::new(),
-        }],
+        observations: vec![observation("hostile".into())],
     }
+}
+
+fn observation(asset: String) -> Observation {
+    Observation {
+        asset,
+        kind: "probe".into(),
+        counts: Counts {
+            expected: None,
+            received: Some(1),
+            errored: None,
+            extras: Vec::new(),
+        },
+        freshness: None,
+        last_received: None,
+        native_status: None,
+        errors: Vec::new(),
+        error_totals: Vec::new(),
+        metadata: Vec::new(),
+    }
+}
+
+fn alias_report(config: &Value) -> Result<Report, ConnectorError> {
+    let length = num(config, "length", 32 << 20);
+    let mut buffer = std::mem::ManuallyDrop::new("x".repeat(length));
+    let ptr = buffer.as_mut_ptr();
+    LEAK.store(true, Ordering::Relaxed);
+    let observations = (0..num(config, "count", 50_000))
+        // SAFETY: none of these strings is ever written to or freed (the
+        // allocator leaks from here on); they only alias for reading.
+        .map(|_| observation(unsafe { String::from_raw_parts(ptr, length, length) }))
+        .collect();
+    Ok(Report { observations })
 }
 
 fn alias_ids(config: &Value) -> Result<Report, ConnectorError> {
@@ -240,6 +283,7 @@ impl Guest for Hostile {
             "post" => endless_post(&config),
             "hold" => hold(&config),
             "alloc" => alloc(&config),
+            "alias-report" => alias_report(&config),
             other => Err(fail(format!("unknown mode {other:?}"))),
         }
     }
