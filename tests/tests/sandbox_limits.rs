@@ -696,10 +696,10 @@ impl Drop for MemoryCgroup {
 }
 
 /// The worst case README's sandbox section gives for the default limits:
-/// per run, memory + 2 x id_bytes + 3 x report + handles x 128 KiB +
+/// per run, 4 x memory + 2 x id_bytes + 3 x report + handles x 128 KiB +
 /// http_connections x 512 KiB.
 const PER_RUN_WORST: u64 =
-    (64 << 20) + 2 * (128 << 20) + 3 * (8 << 20) + 256 * (128 << 10) + 16 * (512 << 10);
+    4 * (64 << 20) + 2 * (128 << 20) + 3 * (8 << 20) + 256 * (128 << 10) + 16 * (512 << 10);
 /// The daemon itself (runtime, pools, compiled plugins, caches).
 const DAEMON_BASE: u64 = 256 << 20;
 

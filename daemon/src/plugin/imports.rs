@@ -3,12 +3,13 @@
 //! build header sets from lists.
 //!
 //! The canonical ABI lets every element of a list of strings point at the same
-//! bytes, so a plugin with 64 MiB of memory can pass a list whose copy would
-//! take terabytes, before any host code sees it. These functions take their
-//! arguments unlifted (`WasmStr`, `WasmList`), check each element against the
-//! run's limits and copy only what they keep. They are linked in place of the
-//! bindgen and wasmtime versions; everything else a plugin imports is
-//! wasmtime's.
+//! bytes, so a plugin can pass a list whose copy is far larger than its memory.
+//! wasmtime stops one call's copy at its hostcall fuel (set to the run's memory
+//! limit in `run.rs`); these functions go further: they take their arguments
+//! unlifted (`WasmStr`, `WasmList`), check each element against the run's
+//! limits and copy only what they keep, so ids, log fields and headers cost the
+//! host what the limits say. They are linked in place of the bindgen and
+//! wasmtime versions; everything else a plugin imports is wasmtime's.
 //!
 //! It owns the run's id allowance ([`IdIntake`]); it must not decide limits
 //! (they come from the run's [`Limits`]) nor know where ids and log lines go

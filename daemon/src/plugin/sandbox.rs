@@ -15,7 +15,8 @@ use std::time::Duration;
 /// Per-run limits. Every field has a default a check may override.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Linear memory the plugin may grow to.
+    /// Linear memory the plugin may grow to; also the most data one call may
+    /// copy to the host (overlapping strings could make it more).
     pub memory_bytes: usize,
     /// Wall-clock time for the whole call, HTTP included.
     pub deadline: Duration,
