@@ -376,6 +376,39 @@ async fn unread_responses_hold_connections_up_to_the_run_cap() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_with_a_megabyte_of_headers_fails_the_request_only() {
+    let f = fixture().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0; 4096];
+                let _ = socket.read(&mut buf).await;
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nx-big: {}\r\ncontent-length: 0\r\n\r\n",
+                    "a".repeat(1 << 20)
+                );
+                let _ = socket.write_all(head.as_bytes()).await;
+            });
+        }
+    });
+    let config = json!({"mode": "hold", "authority": addr.to_string(), "count": 1});
+    let err = f
+        .hostile
+        .collect(&granting(addr, config, Limits::default()), &request())
+        .await
+        .unwrap_err();
+    // hyper refuses the head (its buffer stops at about 400 KiB): the plugin
+    // sees a failed request and says so.
+    assert!(
+        matches!(&err, RunError::Connector { message, .. } if message.contains("request 0: request failed")),
+        "{err}"
+    );
+    f.assert_host_still_serves().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_host_caps_connections_over_all_runs() {
     let cache = tempfile::tempdir().unwrap();
     let mut config = HostConfig::new(cache.path());

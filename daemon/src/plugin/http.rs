@@ -18,11 +18,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::logs::PluginLog;
@@ -33,7 +32,7 @@ use super::sandbox::{Destination, Grants, Limits, internal_address_kind};
 /// sees the denial rather than a reset connection.
 const DENIED_BODY_DRAIN: usize = 1 << 20;
 /// Largest write into an outgoing body (see `p2_outgoing_body_chunk_size`).
-pub(crate) const OUTGOING_BODY_CHUNK: usize = 64 << 10;
+const OUTGOING_BODY_CHUNK: usize = 64 << 10;
 
 /// Why a request was refused; its `Display` tells the operator what to change.
 #[derive(Debug, Clone, PartialEq, Eq)]
