@@ -826,6 +826,38 @@ async fn hostile_checks_at_full_concurrency_do_not_get_the_daemon_killed_for_mem
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tributary_run_escapes_the_text_a_plugin_reports() {
+    let service = document_service(Arc::new(Mutex::new(Fake::default()))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let asset = "evil\nforged line\u{1b}[2J\u{202e}";
+    let hostile = [(
+        "hostile-text".to_owned(),
+        json!({"mode": "ok", "asset": asset}),
+        "",
+    )];
+    let file = daemon_config(dir.path(), &service.url(), free_port(), 4, &hostile, None);
+    let output = Command::new(daemon_binary())
+        .args(["run", "hostile-text", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(
+        !stdout.contains('\u{1b}') && !stdout.contains('\u{202e}'),
+        "{stdout:?}"
+    );
+    assert!(
+        stdout.contains(r"evil\nforged line\u{1b}[2J\u{202e}"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.lines().any(|l| l.starts_with("forged line")),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_api_answers_while_a_plugin_holds_every_connection_it_may() {
     let server = holder().await;
     let service = document_service(Arc::new(Mutex::new(Fake {

@@ -330,7 +330,7 @@ impl Outcome {
         let _ = writeln!(out, "health it gives:");
         for (entity, h) in &self.health {
             let status = h.as_ref().map_or("-", |h| h.state.status.as_str());
-            let _ = writeln!(out, "  {:<40} {status}", entity.to_string());
+            let _ = writeln!(out, "  {:<40} {status}", e(&entity.to_string()));
             for reason in h.iter().flat_map(|h| &h.state.reasons) {
                 let _ = writeln!(out, "      {}", e(&reason.message));
             }

@@ -9,7 +9,7 @@
 //!
 //! | mode | does | keys |
 //! | --- | --- | --- |
-//! | `ok` | reports one healthy asset `hostile` | |
+//! | `ok` | reports one healthy asset, `hostile` unless named | `asset` |
 //! | `alias-ids` | one `emit-ids` call: `count` ids, all the same `length`-byte string | `length`, `count` |
 //! | `ids` | streams `count` distinct ids of `length` bytes in batches of `batch`, spread over `assets` assets | `length`, `count`, `batch`, `assets` |
 //! | `log` | `lines` log calls, each with `fields` fields aliasing one `value_length`-byte value, and `message` | `lines`, `fields`, `value_length`, `message` |
@@ -274,7 +274,11 @@ impl Guest for Hostile {
         let config: Value =
             serde_json::from_str(&config).map_err(|e| fail(format!("bad config: {e}")))?;
         match config["mode"].as_str().unwrap_or("ok") {
-            "ok" => Ok(healthy()),
+            "ok" => Ok(Report {
+                observations: vec![observation(
+                    config["asset"].as_str().unwrap_or("hostile").into(),
+                )],
+            }),
             "alias-ids" => alias_ids(&config),
             "ids" => stream_ids(&config),
             "log" => flood_log(&config),
