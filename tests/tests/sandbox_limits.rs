@@ -224,14 +224,20 @@ async fn header_sets_over_the_limit_are_refused() {
         .await;
     assert_eq!(v, Violation::HttpHeaders { limit: 32 << 10 });
     names(&v, "limits.http_headers");
-    // Ten thousand small ones.
-    let v = f
-        .violation(
-            json!({"mode": "header", "length": 100, "count": 10_000}),
-            Limits::default(),
-        )
-        .await;
-    assert_eq!(v, Violation::HttpHeaders { limit: 32 << 10 });
+    // Ten thousand small ones, in one list or one by one.
+    for append in [false, true] {
+        let v = f
+            .violation(
+                json!({"mode": "header", "length": 100, "count": 10_000, "append": append}),
+                Limits::default(),
+            )
+            .await;
+        assert_eq!(
+            v,
+            Violation::HttpHeaders { limit: 32 << 10 },
+            "append: {append}"
+        );
+    }
     f.assert_host_still_serves().await;
 }
 

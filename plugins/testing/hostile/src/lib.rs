@@ -14,7 +14,7 @@
 //! | `ids` | streams `count` distinct ids of `length` bytes in batches of `batch`, spread over `assets` assets | `length`, `count`, `batch`, `assets` |
 //! | `log` | `lines` log calls, each with `fields` fields aliasing one `value_length`-byte value, and `message` | `lines`, `fields`, `value_length`, `message` |
 //! | `handles` | creates `count` header sets and keeps them | `count` |
-//! | `header` | builds a header set of `count` entries of `length` bytes | `count`, `length` |
+//! | `header` | builds a header set of `count` entries of `length` bytes, from a list or by `append` | `count`, `length`, `append` |
 //! | `post` | POSTs an endless body to `authority` | `authority` |
 //! | `hold` | GETs `authority` `count` times, keeping every response unread | `authority`, `count` |
 //! | `alloc` | grows its memory by `bytes` | `bytes` |
@@ -174,6 +174,15 @@ fn header(config: &Value) -> Result<Report, ConnectorError> {
         vec![b'a'; num(config, "length", 1 << 20)],
     );
     let entries = vec![entry; num(config, "count", 1)];
+    if config["append"].as_bool().unwrap_or(false) {
+        let fields = Fields::new();
+        for (name, value) in &entries {
+            fields
+                .append(name, value)
+                .map_err(|e| fail(format!("header refused: {e:?}")))?;
+        }
+        return Err(fail("the host took the header set"));
+    }
     match Fields::from_list(&entries) {
         Ok(_) => Err(fail("the host took the header set")),
         Err(e) => Err(fail(format!("header refused: {e:?}"))),
