@@ -764,6 +764,7 @@ async fn hostile_checks_at_full_concurrency_do_not_get_the_daemon_killed_for_mem
         ("handles", json!({"mode": "handles"}), "limits.handles"),
         ("alloc", json!({"mode": "alloc"}), "limits.memory"),
         ("report", json!({"mode": "alias-report"}), "limits.memory"),
+        ("poll", json!({"mode": "poll"}), "limits.memory"),
         (
             "headers",
             json!({"mode": "header", "length": 100, "count": 100_000}),

@@ -191,7 +191,7 @@ impl fmt::Display for Violation {
             ),
             Violation::CallData { limit } => write!(
                 f,
-                "a single call passed more than {} of data to the host, more than the plugin's memory holds (its strings or lists overlap; raise limits.memory of the check if this is expected)",
+                "a single call passed more than {} of data to the host, more than the plugin's memory holds (its strings, lists or handles overlap or repeat; raise limits.memory of the check if this is expected)",
                 Mib(*limit)
             ),
             Violation::Ids { limit } => write!(

@@ -18,6 +18,7 @@
 //! | `post` | POSTs an endless body to `authority` | `authority` |
 //! | `hold` | GETs `authority` `count` times, keeping every response unread | `authority`, `count` |
 //! | `alloc` | grows its memory by `bytes` | `bytes` |
+//! | `poll` | waits on one hour-long pollable listed `count` times | `count` |
 //! | `alias-report` | returns `count` observations whose asset names all alias one `length`-byte string | `length`, `count` |
 
 // Plugins only exist as WebAssembly components; see contract-v2 for why.
@@ -162,7 +163,7 @@ fn flood_log(config: &Value) -> Result<Report, ConnectorError> {
 }
 
 fn handles(config: &Value) -> Result<Report, ConnectorError> {
-    let held: Vec<Fields> = (0..num(config, "count", 10_000_000))
+    let held: Vec<Fields> = (0..num(config, "count", 6_000_000))
         .map(|_| Fields::new())
         .collect();
     Err(fail(format!("the host let me hold {} handles", held.len())))
@@ -253,6 +254,13 @@ fn hold(config: &Value) -> Result<Report, ConnectorError> {
     )))
 }
 
+fn poll(config: &Value) -> Result<Report, ConnectorError> {
+    let hour = wasip2::clocks::monotonic_clock::subscribe_duration(3_600_000_000_000);
+    let list = vec![&hour; num(config, "count", 6_000_000)];
+    let ready = wasip2::io::poll::poll(&list);
+    Err(fail(format!("{} ready", ready.len())))
+}
+
 fn alloc(config: &Value) -> Result<Report, ConnectorError> {
     let bytes = num(config, "bytes", 1 << 30);
     let block = vec![1u8; bytes];
@@ -296,6 +304,7 @@ impl Guest for Hostile {
             "post" => endless_post(&config),
             "hold" => hold(&config),
             "alloc" => alloc(&config),
+            "poll" => poll(&config),
             "alias-report" => alias_report(&config),
             other => Err(fail(format!("unknown mode {other:?}"))),
         }
