@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::plugin::{HostConfig, PluginHost};
+use crate::plugin::{DEFAULT_MAX_CONNECTIONS, HostConfig, PluginHost};
 
 mod run;
 
@@ -182,7 +182,30 @@ fn init_logging(format: LogFormat, level: &str) {
 }
 
 fn host(data_dir: &Path) -> anyhow::Result<PluginHost> {
-    PluginHost::new(HostConfig::new(data_dir.join("component-cache")))
+    let mut config = HostConfig::new(data_dir.join("component-cache"));
+    config.max_connections = connection_cap();
+    PluginHost::new(config)
+}
+
+/// Plugins' outgoing connections may take a quarter of the open-file limit
+/// (at most [`DEFAULT_MAX_CONNECTIONS`]): the rest stays for the API, the
+/// database, plugin files and the daemon's own files.
+fn connection_cap() -> usize {
+    let soft = rlimit::Resource::NOFILE
+        .get_soft()
+        .unwrap_or(rlimit::INFINITY);
+    usize::try_from(soft / 4)
+        .unwrap_or(usize::MAX)
+        .clamp(1, DEFAULT_MAX_CONNECTIONS)
+}
+
+/// Raises the soft open-file limit to the hard limit: the default soft limit
+/// (often 1,024) is easily reached by the API's clients plus plugins' HTTP.
+fn raise_fd_limit() {
+    match rlimit::increase_nofile_limit(rlimit::INFINITY) {
+        Ok(limit) => tracing::info!(limit, "open-file limit raised to the hard limit"),
+        Err(err) => tracing::warn!(error = %err, "cannot raise the open-file limit"),
+    }
 }
 
 fn read_config(file: &Path) -> anyhow::Result<String> {
@@ -207,6 +230,8 @@ async fn load(file: &Path) -> anyhow::Result<(PluginHost, crate::reload::Prepare
 
 async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
     use std::sync::Arc;
+
+    raise_fd_limit();
 
     let (host, crate::reload::Prepared { config, plugins }) = load(file).await?;
     tracing::info!(

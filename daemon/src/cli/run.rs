@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 use crate::config::Config;
 use crate::events::{EventBus, Received, RunCompleted};
 use crate::health::{EntityHealth, EntityRef};
+use crate::plugin::escape_controls;
 use crate::service::{Runs, Service};
 use crate::store::{ErrorRow, ObservationRow, RunRow, Store};
 
@@ -113,7 +114,11 @@ pub async fn run(file: &Path, check: &str, store: bool, as_json: bool) -> anyhow
     }
     match &outcome.run.failure {
         None => Ok(()),
-        Some(f) => anyhow::bail!("the run failed ({}): {}", f.class.as_str(), f.message),
+        Some(f) => anyhow::bail!(
+            "the run failed ({}): {}",
+            f.class.as_str(),
+            escape_controls(&f.message)
+        ),
     }
 }
 
@@ -245,26 +250,29 @@ impl Outcome {
         })
     }
 
+    /// The run for a terminal: every text that came from the plugin has its
+    /// control characters escaped, so it cannot add lines or drive the terminal.
     fn to_text(&self, now: SystemTime) -> String {
         use std::fmt::Write;
+        let e = |text: &str| escape_controls(text).into_owned();
         let mut out = String::new();
         let r = &self.run;
         let verdict = match &r.failure {
             None => "succeeded".to_owned(),
-            Some(f) => format!("FAILED ({}): {}", f.class.as_str(), f.message),
+            Some(f) => format!("FAILED ({}): {}", f.class.as_str(), e(&f.message)),
         };
         let _ = writeln!(
             out,
             "check {} ({} {}), run {}: {verdict} in {} ms",
             r.check_id,
             r.connector,
-            r.plugin_version,
+            e(&r.plugin_version),
             r.id,
             ms(r.duration())
         );
         let _ = writeln!(out, "assets ({}):", self.observations.len());
         for (o, errors) in &self.observations {
-            let _ = writeln!(out, "  {} [{}]", o.asset, o.kind);
+            let _ = writeln!(out, "  {} [{}]", e(&o.asset), e(&o.kind));
             let count = |n: Option<u64>| n.map_or("-".to_owned(), |n| n.to_string());
             let _ = writeln!(
                 out,
@@ -285,15 +293,20 @@ impl Outcome {
             }
             if let Some(id) = &o.last_received_id {
                 let at = o.last_received_at.map(rfc3339).unwrap_or_default();
-                let _ = writeln!(out, "    last received {id} {at}");
+                let _ = writeln!(out, "    last received {} {at}", e(id));
             }
             if let Some(n) = &o.native {
-                let message = n.message.as_deref().unwrap_or("");
-                let _ = writeln!(out, "    native status {} ({}) {message}", n.level, n.label);
+                let message = e(n.message.as_deref().unwrap_or(""));
+                let _ = writeln!(
+                    out,
+                    "    native status {} ({}) {message}",
+                    n.level,
+                    e(&n.label)
+                );
             }
             let pairs = |kv: &[(String, u64)]| {
                 kv.iter()
-                    .map(|(k, v)| format!("{k}={v}"))
+                    .map(|(k, v)| format!("{}={v}", e(k)))
                     .collect::<Vec<_>>()
                     .join(" ")
             };
@@ -303,18 +316,23 @@ impl Outcome {
             if !o.error_totals.is_empty() {
                 let _ = writeln!(out, "    errors by kind {}", pairs(&o.error_totals));
             }
-            for e in errors {
-                let doc = e.document_id.as_deref().unwrap_or("-");
-                let link = e.log_link.as_deref().unwrap_or("");
-                let _ = writeln!(out, "      {} {doc}: {} {link}", e.kind, e.message);
+            for err in errors {
+                let doc = e(err.document_id.as_deref().unwrap_or("-"));
+                let link = e(err.log_link.as_deref().unwrap_or(""));
+                let _ = writeln!(
+                    out,
+                    "      {} {doc}: {} {link}",
+                    e(&err.kind),
+                    e(&err.message)
+                );
             }
         }
         let _ = writeln!(out, "health it gives:");
         for (entity, h) in &self.health {
             let status = h.as_ref().map_or("-", |h| h.state.status.as_str());
-            let _ = writeln!(out, "  {:<40} {status}", entity.to_string());
+            let _ = writeln!(out, "  {:<40} {status}", e(&entity.to_string()));
             for reason in h.iter().flat_map(|h| &h.state.reasons) {
-                let _ = writeln!(out, "      {}", reason.message);
+                let _ = writeln!(out, "      {}", e(&reason.message));
             }
         }
         out

@@ -43,6 +43,34 @@ fn at<'e>(errors: &'e ConfigErrors, pointer: &str) -> &'e ConfigError {
         .unwrap_or_else(|| panic!("no error at {pointer}; got:\n{errors}"))
 }
 
+/// Every sandbox limit a check may set reaches its run's `Limits`.
+#[test]
+fn every_sandbox_limit_is_read() {
+    let text = EXAMPLE.replace(
+        r#"limits = { memory = "128MiB","#,
+        r#"limits = { http_request = "1MiB", http_headers = "8KiB", http_connections = 4, handles = 100, id_bytes = "2MiB", id_length = "1KiB", log_bytes = "10KiB", memory = "128MiB","#,
+    );
+    assert_ne!(text, EXAMPLE);
+    let config = parse_with(
+        &text,
+        Path::new("config/example.toml"),
+        &no_plugins(),
+        Options {
+            require_known_connectors: false,
+            ..Options::default()
+        },
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let limits = &config.check("snowflake-documents").unwrap().limits;
+    assert_eq!(limits.http_request_bytes, 1 << 20);
+    assert_eq!(limits.http_headers, 8 << 10);
+    assert_eq!(limits.http_connections, 4);
+    assert_eq!(limits.handles, 100);
+    assert_eq!(limits.id_bytes, 2 << 20);
+    assert_eq!(limits.id_length, 1 << 10);
+    assert_eq!(limits.log_bytes, 10 << 10);
+}
+
 /// The example config passes the syntax, schema and meaning layers. Its plugins'
 /// schemas are not at hand here, so connectors are not required to be known.
 #[test]

@@ -862,8 +862,21 @@ fn check(cx: &mut Cx<'_>, c: &Value, i: usize, system_ids: &Ids<'_>) -> Option<C
                     .map(|n| limits.report_bytes = n),
                 "http_response" => cx.size(v, &p).map(|n| limits.http_response_bytes = n),
                 "http_requests" => cx.count(v, &p).map(|n| limits.http_requests = n),
+                "http_request" => cx.size(v, &p).map(|n| limits.http_request_bytes = n),
+                "http_headers" => cx
+                    .size(v, &p)
+                    .and_then(|n| usize::try_from(n).ok())
+                    .map(|n| limits.http_headers = n),
+                "http_connections" => cx.count(v, &p).map(|n| limits.http_connections = n),
+                "handles" => cx.count(v, &p).map(|n| limits.handles = n),
                 "ids" => cx.count(v, &p).map(|n| limits.ids = n),
+                "id_bytes" => cx.size(v, &p).map(|n| limits.id_bytes = n),
+                "id_length" => cx
+                    .size(v, &p)
+                    .and_then(|n| usize::try_from(n).ok())
+                    .map(|n| limits.id_length = n),
                 "log_lines" => cx.count(v, &p).map(|n| limits.log_lines = n),
+                "log_bytes" => cx.size(v, &p).map(|n| limits.log_bytes = n),
                 _ => None, // the schema reports unknown keys
             };
             ok &= set.is_some();

@@ -10,5 +10,4 @@ wasmtime::component::bindgen!({
     additional_derives: [PartialEq, Eq],
 });
 
-pub use self::tributary::connector::host::Host;
 pub use self::tributary::connector::types;

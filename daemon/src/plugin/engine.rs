@@ -12,10 +12,10 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use semver::Version;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::bindings::{Connector, ConnectorPre, types::Descriptor};
+use super::bindings::{ConnectorPre, types::Descriptor};
 use super::cache::{CacheOutcome, ComponentCache};
 use super::contract::{self, ContractError};
 use super::run::{RunError, RunState};
@@ -30,6 +30,10 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// default deadline.
 pub(crate) const DESCRIBE_DEADLINE: Duration = Duration::from_secs(2);
 
+/// The default cap on the host's open outgoing connections: a quarter of the
+/// 1,024 fds a process often gets, leaving the rest to the API and database.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 256;
+
 /// Settings of the plugin host that hold for every plugin and run.
 #[derive(Clone)]
 pub struct HostConfig {
@@ -39,6 +43,9 @@ pub struct HostConfig {
     pub max_instances: u32,
     /// The largest memory limit a check may ask for; pool slots are sized for it.
     pub max_memory_bytes: usize,
+    /// Outgoing HTTP connections open at once over all runs; each is a file
+    /// descriptor, so keep it well under the process's fd limit.
+    pub max_connections: usize,
     /// The wall clock plugins see (the harness fixes it).
     pub clock: SharedClock,
 }
@@ -49,6 +56,7 @@ impl HostConfig {
             cache_dir: cache_dir.into(),
             max_instances: 64,
             max_memory_bytes: 1 << 30,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             clock: Arc::new(SystemClock),
         }
     }
@@ -94,6 +102,8 @@ pub(crate) struct HostInner {
     cache: ComponentCache,
     pub(crate) clock: SharedClock,
     pub(crate) max_memory_bytes: usize,
+    /// Permits for open outgoing connections, shared by every run.
+    pub(crate) connections: Arc<tokio::sync::Semaphore>,
     allocation: Allocation,
     ticker: Arc<AtomicBool>,
 }
@@ -127,8 +137,7 @@ impl PluginHost {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(to_anyhow)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(to_anyhow)?;
-        Connector::add_to_linker::<_, HasSelf<RunState>>(&mut linker, |state| state)
-            .map_err(to_anyhow)?;
+        super::imports::add_to_linker(&mut linker).map_err(to_anyhow)?;
         let cache = ComponentCache::new(&config.cache_dir, &engine)?;
         let ticker = Arc::new(AtomicBool::new(false));
         spawn_epoch_ticker(engine.clone(), ticker.clone())?;
@@ -139,6 +148,7 @@ impl PluginHost {
                 cache,
                 clock: config.clock,
                 max_memory_bytes: config.max_memory_bytes,
+                connections: Arc::new(tokio::sync::Semaphore::new(config.max_connections)),
                 allocation,
                 ticker,
             }),

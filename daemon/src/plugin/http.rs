@@ -6,8 +6,10 @@
 //! the grant spells out that address, so DNS cannot be used to reach internal
 //! services. Plain-HTTP requests are then sent to the address that was checked
 //! (no second lookup to rebind); HTTPS relies on certificate validation for the
-//! name. Timeouts are clamped to what is left of the run's deadline, and the
-//! run's request count and response bytes are capped.
+//! name. Timeouts are clamped to what is left of the run's deadline; the run's
+//! request count, request and response body bytes and open connections are
+//! capped, and so are the host's open connections over all runs (each is a
+//! file descriptor: a plugin must not starve the API of them).
 
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -19,6 +21,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use hyper::body::{Body, Frame};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::logs::PluginLog;
@@ -28,6 +31,8 @@ use super::sandbox::{Destination, Grants, Limits, internal_address_kind};
 /// How much of a denied request's body is read (and thrown away) so the guest
 /// sees the denial rather than a reset connection.
 const DENIED_BODY_DRAIN: usize = 1 << 20;
+/// Largest write into an outgoing body (see `p2_outgoing_body_chunk_size`).
+const OUTGOING_BODY_CHUNK: usize = 64 << 10;
 
 /// Why a request was refused; its `Display` tells the operator what to change.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,8 +60,15 @@ pub(crate) struct HttpGuard {
     deadline: Instant,
     max_requests: u32,
     max_response_bytes: u64,
+    max_request_bytes: u64,
+    max_connections: u32,
     requests: AtomicU32,
     response_bytes: Arc<AtomicU64>,
+    request_bytes: Arc<AtomicU64>,
+    /// This run's open connections.
+    connections: Arc<Semaphore>,
+    /// The host's open connections, shared by every run.
+    host_connections: Arc<Semaphore>,
     incidents: Arc<Incidents>,
     denier: Denier,
 }
@@ -66,6 +78,7 @@ impl HttpGuard {
         grants: Arc<Grants>,
         limits: &Limits,
         deadline: Instant,
+        host_connections: Arc<Semaphore>,
         incidents: Arc<Incidents>,
         log: Arc<PluginLog>,
     ) -> Self {
@@ -74,8 +87,13 @@ impl HttpGuard {
             deadline,
             max_requests: limits.http_requests,
             max_response_bytes: limits.http_response_bytes,
+            max_request_bytes: limits.http_request_bytes,
+            max_connections: limits.http_connections,
             requests: AtomicU32::new(0),
             response_bytes: Arc::new(AtomicU64::new(0)),
+            request_bytes: Arc::new(AtomicU64::new(0)),
+            connections: Arc::new(Semaphore::new(limits.http_connections as usize)),
+            host_connections,
             denier: Denier {
                 incidents: incidents.clone(),
                 log,
@@ -85,8 +103,12 @@ impl HttpGuard {
     }
 
     /// Decides, before any I/O, whether the request may leave; returns the
-    /// destination and whether its name must be resolved and checked.
-    fn admit(&self, uri: &http::Uri) -> Result<(Destination, bool), HttpError> {
+    /// destination, whether its name must be resolved and checked, and the
+    /// run's connection permit it holds until the connection closes.
+    fn admit(
+        &self,
+        uri: &http::Uri,
+    ) -> Result<(Destination, bool, OwnedSemaphorePermit), HttpError> {
         let Some(dest) = Destination::from_uri(uri) else {
             return Err(self.denier.deny(
                 uri.to_string(),
@@ -108,12 +130,24 @@ impl HttpGuard {
             });
             return Err(HttpError::ConnectionLimitReached);
         }
+        let Ok(permit) = self.connections.clone().try_acquire_owned() else {
+            self.incidents.record(Violation::HttpConnections {
+                limit: self.max_connections,
+            });
+            return Err(HttpError::ConnectionLimitReached);
+        };
         let check_name = !grant.names_address() && dest.ip().is_none();
-        Ok((dest, check_name))
+        Ok((dest, check_name, permit))
     }
 }
 
 impl WasiHttpHooks for HttpGuard {
+    /// What one outgoing body may buffer in the host is two chunks: 64 KiB
+    /// chunks (wasmtime's default is 1 MiB) keep that at 128 KiB a body.
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        OUTGOING_BODY_CHUNK
+    }
+
     fn send_request(
         &mut self,
         mut request: http::Request<WasiBody>,
@@ -127,8 +161,12 @@ impl WasiHttpHooks for HttpGuard {
             used: self.response_bytes.clone(),
             limit: self.max_response_bytes,
             incidents: self.incidents.clone(),
+            violation: Violation::HttpResponseBytes {
+                limit: self.max_response_bytes,
+            },
+            error: HttpError::HttpResponseBodySize,
         };
-        let (dest, check_name) = match admitted {
+        let (dest, check_name, run_permit) = match admitted {
             Ok(admitted) => admitted,
             Err(err) => {
                 return Box::new(async move {
@@ -141,9 +179,36 @@ impl WasiHttpHooks for HttpGuard {
                 });
             }
         };
+        let sent = ByteBudget {
+            used: self.request_bytes.clone(),
+            limit: self.max_request_bytes,
+            incidents: self.incidents.clone(),
+            violation: Violation::HttpRequestBytes {
+                limit: self.max_request_bytes,
+            },
+            error: HttpError::HttpRequestBodySize,
+        };
+        let request = request.map(|body| {
+            LimitedBody {
+                inner: body,
+                budget: sent,
+            }
+            .boxed_unsync()
+        });
+        let host_connections = self.host_connections.clone();
+        let incidents = self.incidents.clone();
         let resolved = check_name.then(|| resolve(dest.clone(), remaining));
         let denier = self.denier.clone();
         Box::new(async move {
+            let mut request = request;
+            // Other runs' connections: wait for one to close, within the
+            // run's time (running out of it is the run's deadline).
+            let Ok(Ok(host_permit)) =
+                tokio::time::timeout(remaining, host_connections.acquire_owned()).await
+            else {
+                incidents.record(Violation::Deadline);
+                return Err(HttpError::ConnectionLimitReached);
+            };
             if let Some(resolved) = resolved {
                 let addr = match resolved.await {
                     Ok(addr) => addr,
@@ -164,6 +229,11 @@ impl WasiHttpHooks for HttpGuard {
             }
             let (response, io) =
                 wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            // The connection lives as long as its I/O task: the permits too.
+            let io = async move {
+                let _permits = (run_permit, host_permit);
+                io.await
+            };
             let response = response.map(|body| {
                 LimitedBody {
                     inner: body.boxed_unsync(),
@@ -258,14 +328,17 @@ fn empty_body() -> WasiBody {
         .boxed_unsync()
 }
 
-/// The run's allowance of response bytes, shared by all its responses.
+/// The run's allowance of body bytes one way, shared by all its requests.
 struct ByteBudget {
     used: Arc<AtomicU64>,
     limit: u64,
     incidents: Arc<Incidents>,
+    /// What is recorded, and what the body fails with, once it is spent.
+    violation: Violation,
+    error: fn(Option<u64>) -> HttpError,
 }
 
-/// A response body that stops once the run's byte allowance is spent.
+/// A body that stops once the run's byte allowance is spent.
 struct LimitedBody {
     inner: WasiBody,
     budget: ByteBudget,
@@ -287,12 +360,8 @@ impl Body for LimitedBody {
             let used =
                 budget.used.fetch_add(data.len() as u64, Ordering::Relaxed) + data.len() as u64;
             if used > budget.limit {
-                budget.incidents.record(Violation::HttpResponseBytes {
-                    limit: budget.limit,
-                });
-                return Poll::Ready(Some(Err(HttpError::HttpResponseBodySize(Some(
-                    budget.limit,
-                )))));
+                budget.incidents.record(budget.violation.clone());
+                return Poll::Ready(Some(Err((budget.error)(Some(budget.limit)))));
             }
         }
         Poll::Ready(frame)

@@ -3,9 +3,11 @@
 //! It owns the wasmtime engine, the compiled-component cache, loading a
 //! folder of plugins (each file failing alone), the contract version check
 //! and everything a plugin can reach while it runs (HTTP through an
-//! allowlist, a read-only directory, the `log` and `emit-ids` imports, limits on
-//! memory, time, report size, HTTP and ids). A failed, hostile or broken plugin
-//! ends its own run with a [`RunError`]; the host and other runs go on.
+//! allowlist, a read-only directory, the `log` and `emit-ids` imports), and
+//! charges every host allocation a plugin can cause to its run's [`Limits`]
+//! (memory, time, report, HTTP bodies, headers and connections, resource
+//! handles, ids, log bytes). A failed, hostile or broken plugin ends its own
+//! run with a [`RunError`]; the host and other runs go on.
 //!
 //! It must not know about schedules, storage or health: it takes a config and a
 //! sandbox, and hands back a report, ids (through an [`IdSink`]) or an error.
@@ -16,6 +18,7 @@ pub mod contract;
 mod engine;
 mod folder;
 mod http;
+mod imports;
 mod logs;
 mod redact;
 mod run;
@@ -27,10 +30,10 @@ pub use bindings::types::{
     NativeStatus, Observation, Report, StatusLevel, Timestamp,
 };
 pub use cache::CacheOutcome;
-pub use engine::{Allocation, HostConfig, LoadError, Plugin, PluginHost};
+pub use engine::{Allocation, DEFAULT_MAX_CONNECTIONS, HostConfig, LoadError, Plugin, PluginHost};
 pub use folder::{FailedPlugin, PluginSet, load_folder, missing_because};
 pub use http::DenyReason;
-pub use logs::RunLabels;
+pub use logs::{RunLabels, escape_controls};
 pub use redact::{MASK, Redactor};
 pub use run::{CollectRequest, IdSink, Invocation, RunError, VecIdSink, Violation};
 pub use sandbox::{Grants, HostGrant, Limits};

@@ -10,18 +10,19 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{ResourceTable, ResourceTableError};
 use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_http::{FieldMapError, WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use super::bindings::Connector;
 use super::bindings::types::{
-    ActionOutcome, AssetDescriptor, ConnectorError, DeleteScope, Descriptor, ErrorClass, LogLevel,
-    Report, RunContext, Timestamp,
+    ActionOutcome, AssetDescriptor, ConnectorError, DeleteScope, Descriptor, ErrorClass, Report,
+    RunContext, Timestamp,
 };
-use super::bindings::{Connector, Host};
 use super::engine::Plugin;
 use super::http::{DenyReason, HttpGuard};
+use super::imports::IdIntake;
 use super::logs::{GuestOutput, PluginLog, RunLabels};
 use super::sandbox::{GUEST_DATA_DIR, Grants, Limits};
 use crate::clock::SharedClock;
@@ -29,6 +30,10 @@ use crate::clock::SharedClock;
 /// Extra time the host waits past the deadline before it abandons a call that
 /// is blocked in host I/O (epoch interruption only fires while wasm runs).
 const HOST_GRACE: Duration = Duration::from_millis(500);
+
+/// The most random bytes one `get-random-bytes` call returns (seeding a hash
+/// map takes 16).
+const MAX_RANDOM_BYTES: u64 = 64 << 10;
 
 /// Where the ids a plugin streams through `emit-ids` go. Shared so the caller
 /// keeps a handle while the run owns another.
@@ -98,8 +103,32 @@ pub enum Violation {
     HttpResponseBytes {
         limit: u64,
     },
+    HttpRequestBytes {
+        limit: u64,
+    },
+    HttpHeaders {
+        limit: usize,
+    },
+    HttpConnections {
+        limit: u32,
+    },
+    Handles {
+        limit: u32,
+    },
+    /// One call moved more data between the plugin and the host than the
+    /// plugin's memory could hold: its strings or lists overlap.
+    CallData {
+        limit: usize,
+    },
     Ids {
         limit: u64,
+    },
+    IdBytes {
+        limit: u64,
+    },
+    IdLength {
+        limit: usize,
+        length: usize,
     },
     Deadline,
 }
@@ -133,18 +162,51 @@ impl fmt::Display for Violation {
                     )
                 }
             },
-            Violation::HttpRequests { limit } => {
-                write!(
-                    f,
-                    "HTTP request limit reached: at most {limit} requests per run"
-                )
-            }
+            Violation::HttpRequests { limit } => write!(
+                f,
+                "HTTP request limit reached: at most {limit} requests per run (raise limits.http_requests of the check)"
+            ),
             Violation::HttpResponseBytes { limit } => write!(
                 f,
-                "HTTP response limit reached: at most {} of response bodies per run",
+                "HTTP response limit reached: at most {} of response bodies per run (raise limits.http_response of the check)",
                 Mib(*limit as usize)
             ),
-            Violation::Ids { limit } => write!(f, "id limit reached: at most {limit} ids per run"),
+            Violation::HttpRequestBytes { limit } => write!(
+                f,
+                "HTTP request body limit reached: at most {} of request bodies per run (raise limits.http_request of the check)",
+                Mib(*limit as usize)
+            ),
+            Violation::HttpHeaders { limit } => write!(
+                f,
+                "HTTP header limit reached: a set of headers may take at most {} (raise limits.http_headers of the check)",
+                Mib(*limit)
+            ),
+            Violation::HttpConnections { limit } => write!(
+                f,
+                "HTTP connection limit reached: at most {limit} connections open at once; read or drop response bodies before sending more (raise limits.http_connections of the check)"
+            ),
+            Violation::Handles { limit } => write!(
+                f,
+                "resource handle limit reached: at most {limit} handles (headers, requests, bodies, streams, files) held at once (raise limits.handles of the check)"
+            ),
+            Violation::CallData { limit } => write!(
+                f,
+                "a single call passed more than {} of data to the host, more than the plugin's memory holds (its strings, lists or handles overlap or repeat; raise limits.memory of the check if this is expected)",
+                Mib(*limit)
+            ),
+            Violation::Ids { limit } => write!(
+                f,
+                "id limit reached: at most {limit} ids per run (raise limits.ids of the check)"
+            ),
+            Violation::IdBytes { limit } => write!(
+                f,
+                "id limit reached: at most {} of ids per run (raise limits.id_bytes of the check)",
+                Mib(*limit as usize)
+            ),
+            Violation::IdLength { limit, length } => write!(
+                f,
+                "an id or asset name of {length} bytes is over the limit of {limit} (raise limits.id_length of the check)"
+            ),
             Violation::Deadline => write!(f, "deadline reached"),
         }
     }
@@ -259,11 +321,10 @@ pub(crate) struct RunState {
     hooks: HttpGuard,
     table: ResourceTable,
     limiter: MemoryLimiter,
-    log: Arc<PluginLog>,
-    ids: Option<Arc<dyn IdSink>>,
-    ids_left: u64,
-    ids_limit: u64,
-    incidents: Arc<Incidents>,
+    pub(super) log: Arc<PluginLog>,
+    pub(super) ids: IdIntake,
+    pub(super) limits: Limits,
+    pub(super) incidents: Arc<Incidents>,
 }
 
 impl WasiView for RunState {
@@ -282,33 +343,6 @@ impl WasiHttpView for RunState {
             table: &mut self.table,
             hooks: &mut self.hooks,
         }
-    }
-}
-
-impl Host for RunState {
-    fn log(&mut self, level: LogLevel, message: String, fields: Vec<(String, String)>) {
-        self.log.line(level, "log", &message, &fields);
-    }
-
-    fn emit_ids(&mut self, asset: String, ids: Vec<String>) -> Result<(), ConnectorError> {
-        let refuse = |message: String| ConnectorError {
-            class: ErrorClass::System,
-            message,
-            retry_after_ms: None,
-        };
-        let Some(sink) = &self.ids else {
-            return Err(refuse("this call does not take ids".into()));
-        };
-        let count = ids.len() as u64;
-        if count > self.ids_left {
-            let violation = Violation::Ids {
-                limit: self.ids_limit,
-            };
-            self.incidents.record(violation.clone());
-            return Err(refuse(violation.to_string()));
-        }
-        self.ids_left -= count;
-        sink.accept(&asset, ids).map_err(refuse)
     }
 }
 
@@ -489,31 +523,41 @@ impl Plugin {
         if labels.plugin.is_empty() {
             labels.plugin = self.label();
         }
-        let log = Arc::new(PluginLog::new(labels, &inv.secrets, limits.log_lines));
+        let log = Arc::new(PluginLog::new(labels, &inv.secrets, limits));
+        let memory_limit = limits.memory_bytes.min(host.max_memory_bytes);
         let incidents = Arc::new(Incidents::default());
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(limits.http_headers);
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(limits.handles as usize);
         let state = RunState {
             wasi: wasi_ctx(&inv.grants, &log, host.clock.clone())?,
-            http: WasiHttpCtx::new(),
+            http,
             hooks: HttpGuard::new(
                 Arc::new(inv.grants.clone()),
                 limits,
                 deadline,
+                host.connections.clone(),
                 incidents.clone(),
                 log.clone(),
             ),
-            table: ResourceTable::new(),
+            table,
             limiter: MemoryLimiter {
-                limit: limits.memory_bytes.min(host.max_memory_bytes),
+                limit: memory_limit,
                 incidents: incidents.clone(),
             },
             log: log.clone(),
-            ids: inv.ids.clone(),
-            ids_left: limits.ids,
-            ids_limit: limits.ids,
+            ids: IdIntake::new(inv.ids.clone(), limits, incidents.clone()),
+            limits: limits.clone(),
             incidents: incidents.clone(),
         };
         let mut store = Store::new(&host.engine, state);
         store.limiter(|state| &mut state.limiter);
+        // What one call may copy between the plugin and the host. Data that
+        // does not overlap fits in the plugin's memory; overlapping strings
+        // (every element of a list pointing at one buffer) would otherwise
+        // make one call cost up to wasmtime's default of 128 MiB.
+        store.set_hostcall_fuel(memory_limit);
         store.set_epoch_deadline(1);
         store.epoch_deadline_callback(move |mut ctx| {
             if Instant::now() >= deadline {
@@ -549,10 +593,12 @@ impl Plugin {
                 None => connector_error.into(),
             }),
             Ok(Err(Err(run_error))) => Err(run_error),
-            Ok(Err(Ok(trap))) => Err(match violation {
-                Some(v) => verdict(v, limits),
-                None => classify_trap(&trap, &log),
-            }),
+            Ok(Err(Ok(trap))) => Err(
+                match violation.or_else(|| host_limit(&trap, memory_limit, limits)) {
+                    Some(v) => verdict(v, limits),
+                    None => classify_trap(&trap, &log),
+                },
+            ),
         }
     }
 
@@ -574,6 +620,36 @@ fn verdict(violation: Violation, limits: &Limits) -> RunError {
         Violation::Deadline => RunError::Timeout(limits.deadline),
         v => RunError::Sandbox(v),
     }
+}
+
+/// wasmtime's message when a call's copy runs out of hostcall fuel (the error
+/// type is private to wasmtime).
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
+/// The limit behind a trap raised in host code: a full resource table (the
+/// handle limit), a header set over its size (wasmtime traps for both), or a
+/// call that copied more than the plugin's memory (hostcall fuel).
+fn host_limit(err: &wasmtime::Error, memory_limit: usize, limits: &Limits) -> Option<Violation> {
+    err.chain().find_map(|e| {
+        if e.to_string().contains(HOSTCALL_FUEL_EXHAUSTED) {
+            return Some(Violation::CallData {
+                limit: memory_limit,
+            });
+        }
+        if let Some(ResourceTableError::Full) = e.downcast_ref() {
+            return Some(Violation::Handles {
+                limit: limits.handles,
+            });
+        }
+        match e.downcast_ref() {
+            Some(FieldMapError::TotalSizeTooBig | FieldMapError::TooManyFields) => {
+                Some(Violation::HttpHeaders {
+                    limit: limits.http_headers,
+                })
+            }
+            _ => None,
+        }
+    })
 }
 
 fn classify_trap(err: &wasmtime::Error, log: &PluginLog) -> RunError {
@@ -603,7 +679,9 @@ fn wasi_ctx(
         .wall_clock(WallClock(clock))
         .allow_tcp(false)
         .allow_udp(false)
-        .allow_ip_name_lookup(false);
+        .allow_ip_name_lookup(false)
+        // wasmtime's default lets one call ask for 64 MiB of random bytes.
+        .max_random_size(MAX_RANDOM_BYTES);
     if let Some(dir) = &grants.read_dir {
         builder
             .preopened_dir(dir, GUEST_DATA_DIR, FsPerms::ReadOnly)

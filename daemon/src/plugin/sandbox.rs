@@ -3,7 +3,8 @@
 //! Everything here is plain data and pure decisions (does this grant allow that
 //! URL, is that address internal), so the rules can be tested without running a
 //! plugin. Enforcement lives where the plugin touches the outside: the HTTP hook
-//! (`http.rs`), the store limiter and the deadline (`run.rs`).
+//! (`http.rs`), the host imports, the store limiter and the deadline
+//! (`run.rs`), the log (`logs.rs`).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -14,7 +15,8 @@ use std::time::Duration;
 /// Per-run limits. Every field has a default a check may override.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// Linear memory the plugin may grow to.
+    /// Linear memory the plugin may grow to; also the most data one call may
+    /// copy to the host (overlapping strings could make it more).
     pub memory_bytes: usize,
     /// Wall-clock time for the whole call, HTTP included.
     pub deadline: Duration,
@@ -25,12 +27,34 @@ pub struct Limits {
     pub http_response_bytes: u64,
     /// Outgoing HTTP requests per run.
     pub http_requests: u32,
+    /// Bytes of HTTP request bodies the plugin sends, summed over the run.
+    pub http_request_bytes: u64,
+    /// Size of one set of HTTP headers (a `wasi:http` `fields`), as wasmtime
+    /// counts it (names, values and their in-memory overhead).
+    pub http_headers: usize,
+    /// Outgoing HTTP connections open at once.
+    pub http_connections: u32,
+    /// Resource handles the plugin holds in the host at once (header sets,
+    /// requests, bodies, streams, pollables, files...).
+    pub handles: u32,
     /// Ids streamed through `emit-ids` per run.
     pub ids: u64,
+    /// Host memory the streamed ids take, per run: each id costs its length
+    /// plus [`ID_OVERHEAD`], each asset its name plus [`ID_ASSET_OVERHEAD`].
+    pub id_bytes: u64,
+    /// Longest id (and asset name) `emit-ids` takes.
+    pub id_length: usize,
     /// Log lines (from `log`, stdout and stderr) per run; the rest are dropped
     /// with one warning so a chatty plugin cannot flood the daemon's log.
     pub log_lines: u32,
+    /// Log bytes (messages and fields) per run, dropped like lines.
+    pub log_bytes: u64,
 }
+
+/// What the host holds per id besides its text (the id set's entry).
+pub const ID_OVERHEAD: u64 = 16;
+/// What the host holds per asset that has ids (its set and partitions).
+pub const ID_ASSET_OVERHEAD: u64 = 1024;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -40,8 +64,15 @@ impl Default for Limits {
             report_bytes: 8 << 20,
             http_response_bytes: 256 << 20,
             http_requests: 1_000,
+            http_request_bytes: 64 << 20,
+            http_headers: 32 << 10,
+            http_connections: 16,
+            handles: 256,
             ids: 50_000_000,
+            id_bytes: 128 << 20,
+            id_length: 4 << 10,
             log_lines: 1_000,
+            log_bytes: 1 << 20,
         }
     }
 }

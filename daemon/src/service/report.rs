@@ -21,11 +21,12 @@
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
-use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::health::{AssetFacts, FailureClass, NativeLevel};
-use crate::plugin::{ErrorClass, Observation, Redactor, Report, StatusLevel, Timestamp};
+use crate::plugin::{
+    ErrorClass, Observation, Redactor, Report, StatusLevel, Timestamp, escape_controls,
+};
 use crate::store::{ErrorRow, MAX_TIME_MS, NativeRow, ObservationRow};
 
 /// The longest asset key kept, in bytes. Longer keys are refused, not cut:
@@ -390,26 +391,14 @@ fn bounded(mut text: String, cap: usize) -> String {
 /// A stored message as health reasons and log lines carry it: control
 /// characters escaped (a newline cannot forge a log line, an escape sequence
 /// cannot reach a terminal), at most [`MAX_BRIEF`] characters.
-///
-/// TODO(issue 12): merge with the plugin module's shared escaping function
-/// once it lands.
 pub fn brief(message: &str) -> String {
-    let mut out = String::with_capacity(message.len().min(MAX_BRIEF * 2));
-    for (i, c) in message.chars().enumerate() {
-        if i == MAX_BRIEF {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            let _ = match c {
-                '\n' => write!(out, "\\n"),
-                '\r' => write!(out, "\\r"),
-                '\t' => write!(out, "\\t"),
-                c => write!(out, "\\u{{{:x}}}", c as u32),
-            };
-        } else {
-            out.push(c);
-        }
+    let cut = match message.char_indices().nth(MAX_BRIEF) {
+        Some((end, _)) => &message[..end],
+        None => message,
+    };
+    let mut out = escape_controls(cut).into_owned();
+    if cut.len() < message.len() {
+        out.push('…');
     }
     out
 }
