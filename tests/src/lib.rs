@@ -1,5 +1,6 @@
 //! Shared pieces of the end-to-end tests: where the built plugins are, a
-//! daemon with a fake service to watch ([`kit`]), and a GraphQL client ([`gql`]).
+//! daemon with a fake service to watch ([`kit`]), a GraphQL client ([`gql`]),
+//! and a writer that keeps what the daemon logs ([`logs`]).
 //!
 //! Plugins are real components built from `plugins/` to `wasm32-wasip2` (once
 //! per test process; cargo makes the rebuild a no-op when nothing changed).
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 pub mod fakes;
 pub mod gql;
 pub mod kit;
+pub mod logs;
 pub mod observed;
 pub mod proxy;
 

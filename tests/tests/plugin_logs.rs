@@ -1,35 +1,10 @@
 //! What a plugin writes (the `log` import, stdout, stderr) reaches the daemon's
 //! log with the plugin, check and tenant, and secrets never do.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
-
 use serde_json::json;
 use tributary::plugin::{CollectRequest, HostConfig, Invocation, PluginHost, RunLabels};
+use tributary_tests::logs::Captured;
 use tributary_tests::plugin;
-
-/// Collects everything the subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 // A current-thread runtime keeps the plugin on this thread, where the
 // subscriber below is the default.
@@ -64,7 +39,7 @@ async fn plugin_output_is_logged_with_its_labels_and_secrets_masked() {
     };
     probe.collect(&inv, &request).await.unwrap();
 
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let log = captured.text();
     let plugin_lines: Vec<&str> = log.lines().filter(|l| l.contains("plugin=probe")).collect();
     for (level, source) in [
         ("TRACE", "log"),

@@ -8,7 +8,6 @@
 //! its good check; and with a low fd limit its API keeps answering while a
 //! plugin holds every connection it may.
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -25,6 +24,7 @@ use tributary::plugin::{
 use tributary::store::Store;
 use tributary_tests::gql::Client;
 use tributary_tests::kit::{Fake, config_text, daemon_binary, doc_ids, document_service};
+use tributary_tests::logs::Captured;
 use tributary_tests::plugin;
 
 struct Fixture {
@@ -436,35 +436,6 @@ async fn the_host_caps_connections_over_all_runs() {
         assert!(matches!(err, RunError::Timeout(_)), "{err}");
     }
     assert_eq!(server.peak.load(Ordering::SeqCst), 6);
-}
-
-/// Collects everything the subscriber writes.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
-    }
 }
 
 /// Runs the hostile plugin with `config` on this thread, under a subscriber

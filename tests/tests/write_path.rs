@@ -6,9 +6,8 @@
 //! (logs, tables, API answers, /metrics), and nothing may panic.
 
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::Path;
-use std::sync::{Arc, LazyLock, Mutex, Once};
+use std::sync::{Arc, LazyLock, Once};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -26,32 +25,10 @@ use tributary::store::Store;
 use tributary::store::testing::PgScratch;
 use tributary_tests::gql::Client;
 use tributary_tests::kit::Daemon;
+use tributary_tests::logs::Captured;
 use tributary_tests::plugin;
 
 const ADMIN: &str = "write-path-admin";
-
-/// Everything the daemon logs, at every level, for the whole test binary.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
-    type Writer = Captured;
-
-    fn make_writer(&'a self) -> Self::Writer {
-        self.clone()
-    }
-}
 
 static LOGS: LazyLock<Captured> = LazyLock::new(Captured::default);
 
@@ -73,7 +50,7 @@ fn capture_logs() {
 }
 
 fn logs() -> String {
-    String::from_utf8_lossy(&LOGS.0.lock().unwrap()).into_owned()
+    LOGS.text()
 }
 
 /// A config with tenant `acme`, flow `f` from `up` to `down`, an admin token
