@@ -276,19 +276,17 @@ grants = {{ allowed_hosts = ["https://docs.example.com"] }}
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_schema_accepts_the_readme_example_and_points_at_mistakes() {
+async fn the_schema_accepts_the_documented_example_and_points_at_mistakes() {
     let s = setup(Scenario::Healthy).await;
-    let readme = std::fs::read_to_string(tributary_tests::repo_root().join("README.md")).unwrap();
-    let section = readme
-        .split("### HTTP (`http`)")
-        .nth(1)
-        .expect("the README has the http connector's section");
+    let section =
+        std::fs::read_to_string(tributary_tests::repo_root().join("docs/connectors/http.md"))
+            .expect("the http connector has its reference in docs/connectors/http.md");
     let example = section
         .split("```toml\n")
         .nth(1)
         .and_then(|rest| rest.split("```").next())
-        .expect("the README has a TOML example");
-    // The README's block is a whole `[[checks]]`: keep its config part.
+        .expect("the reference has a TOML example");
+    // The reference's block is a whole `[[checks]]`: keep its config part.
     let config_part = &example[example
         .find("[checks.config]")
         .expect("a [checks.config] table")..];
