@@ -244,20 +244,7 @@ impl Cx<'_> {
 /// The folders a config file names, read once its TOML syntax is valid:
 /// enough to find its plugins before it is validated against them.
 pub(crate) fn folders(text: &str, origin: &Path) -> Result<super::Folders, ConfigErrors> {
-    let mut cx = Cx {
-        text,
-        file: origin.to_owned(),
-        map: SourceMap::new(text),
-        errors: Found::default(),
-    };
-    let (doc, syntax) = DeTable::parse_recoverable(text);
-    if !syntax.is_empty() {
-        for e in syntax {
-            let offset = e.span().map_or(0, |s| s.start);
-            cx.at_offset(offset, "", e.message().trim().to_owned());
-        }
-        return Err(cx.finish());
-    }
+    let (_, doc) = parse_toml(text, origin)?;
     let top = |key: &str, default: &str| {
         let value = doc.get_ref().get(key).map(|v| v.get_ref());
         PathBuf::from(match value {
@@ -272,6 +259,30 @@ pub(crate) fn folders(text: &str, origin: &Path) -> Result<super::Folders, Confi
     })
 }
 
+/// Parses `text` as TOML and gives the context the later steps collect
+/// their errors in; on a syntax error, every error the parser can recover
+/// past, with its place.
+fn parse_toml<'t>(
+    text: &'t str,
+    origin: &Path,
+) -> Result<(Cx<'t>, toml::Spanned<DeTable<'t>>), ConfigErrors> {
+    let mut cx = Cx {
+        text,
+        file: origin.to_owned(),
+        map: SourceMap::new(text),
+        errors: Found::default(),
+    };
+    let (doc, syntax) = DeTable::parse_recoverable(text);
+    if syntax.is_empty() {
+        return Ok((cx, doc));
+    }
+    for e in syntax {
+        let offset = e.span().map_or(0, |s| s.start);
+        cx.at_offset(offset, "", e.message().trim().to_owned());
+    }
+    Err(cx.finish())
+}
+
 const DEFAULT_PLUGINS_DIR: &str = "plugins";
 const DEFAULT_DATA_DIR: &str = "data";
 
@@ -281,22 +292,8 @@ pub(crate) fn run(
     connectors: &Connectors,
     options: Options,
 ) -> Result<Config, ConfigErrors> {
-    let mut cx = Cx {
-        text,
-        file: origin.to_owned(),
-        map: SourceMap::new(text),
-        errors: Found::default(),
-    };
-
     // a. TOML syntax: every error the parser can recover past, then stop.
-    let (doc, syntax) = DeTable::parse_recoverable(text);
-    if !syntax.is_empty() {
-        for e in syntax {
-            let offset = e.span().map_or(0, |s| s.start);
-            cx.at_offset(offset, "", e.message().trim().to_owned());
-        }
-        return Err(cx.finish());
-    }
+    let (mut cx, doc) = parse_toml(text, origin)?;
     let json = source::to_json(doc.get_ref(), &mut cx.map);
     // The parsed document is as big as the JSON made of it (a tree of maps
     // per table): free it before the rest of the work.
