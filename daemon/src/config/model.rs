@@ -98,7 +98,7 @@ impl Default for ApiLimits {
     fn default() -> Self {
         Self {
             max_depth: 16,
-            max_complexity: 500_000,
+            max_complexity: 1_000_000,
             max_body_bytes: 256 * 1024,
             max_aliases: 50,
             max_answer_bytes: 16 << 20,
