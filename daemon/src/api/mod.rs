@@ -226,7 +226,23 @@ fn graphql_error(status: StatusCode, code: Code, message: &str) -> Response {
     (status, axum::Json(error_body(code, message))).into_response()
 }
 
-async fn graphql_post(AxumState(app): AxumState<App>, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql_post(
+    AxumState(app): AxumState<App>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    // A body past `max_body` is a GraphQL error too, so clients read one shape.
+    let body = match body {
+        Ok(body) => body,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return graphql_error(
+                e.status(),
+                Code::BadUserInput,
+                "the request body is larger than api.limits.max_body",
+            );
+        }
+        Err(e) => return graphql_error(e.status(), Code::BadUserInput, &e.body_text()),
+    };
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
