@@ -11,6 +11,13 @@
 //! building it again: a hundred screens refreshing at once cost one build.
 //! An answer that has only aged (nothing changed) is still served while one
 //! request builds its successor, so steady polling never stalls on a rebuild.
+//!
+//! The cache is bounded in entries and in bytes ([`BUDGET`]): when a new
+//! answer is to be built and the kept ones reach either bound, it starts
+//! afresh. The answers kept are thus at most [`BUDGET`] bytes plus those being
+//! built at that moment (each at most `api.limits.max_answer`). A weighted
+//! cache (moka) does not fit: an answer's weight is known only once it is
+//! built, after the slot that others wait on is in place.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,6 +30,8 @@ use bytes::Bytes;
 pub const MAX_AGE: Duration = Duration::from_secs(1);
 /// How many answers are kept; when full, the cache starts afresh.
 const CAPACITY: usize = 256;
+/// How many bytes of answers are kept; past it, the cache starts afresh.
+pub const BUDGET: usize = 64 << 20;
 
 /// What an answer depends on besides the request itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,9 +120,7 @@ impl AnswerCache {
                     _ => Plan::Join(s.clone()),
                 },
                 _ => {
-                    if slots.len() >= CAPACITY {
-                        slots.clear();
-                    }
+                    make_room(&mut slots);
                     let slot = Slot::new(version, None);
                     slots.insert(key.clone(), slot.clone());
                     Plan::Join(slot)
@@ -128,6 +135,7 @@ impl AnswerCache {
                 match &body {
                     Some(b) => {
                         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+                        make_room(&mut slots);
                         slots.insert(key, Slot::new(version, Some(Some(b.clone()))));
                     }
                     // Let the next request try again.
@@ -136,6 +144,23 @@ impl AnswerCache {
                 body
             }
         }
+    }
+}
+
+/// Bytes of the answers `slots` hold (those built).
+fn held(slots: &HashMap<Key, Arc<Slot>>) -> usize {
+    slots
+        .values()
+        .filter_map(|s| s.answer.get().and_then(Option::as_ref))
+        .map(Bytes::len)
+        .sum()
+}
+
+/// Starts afresh when `slots` are at either bound. Answers being built stay
+/// with the requests waiting for them; only the map lets go of them.
+fn make_room(slots: &mut HashMap<Key, Arc<Slot>>) {
+    if slots.len() >= CAPACITY || held(slots) >= BUDGET {
+        slots.clear();
     }
 }
 
@@ -288,6 +313,33 @@ mod tests {
             assert_eq!(t.await.unwrap(), Some(Bytes::from_static(b"x")));
         }
         assert_eq!(builds.load(Ordering::SeqCst), 1);
+    }
+
+    /// Eight distinct 20 MiB answers once held 160 MiB; now the cache lets go
+    /// of the kept ones before it passes its budget by more than one answer.
+    #[tokio::test]
+    async fn kept_answers_stay_within_the_byte_budget() {
+        let cache = AnswerCache::default();
+        let v = Version {
+            published: 0,
+            mutations: 0,
+            config: 1,
+        };
+        let big = Bytes::from(vec![b'x'; 20 << 20]);
+        for i in 0..8 {
+            let answer = cache
+                .get_or_build(key(&format!("{{ a{i} }}")), v, || async {
+                    Some(big.clone())
+                })
+                .await;
+            assert_eq!(answer.map(|b| b.len()), Some(big.len()));
+            let held = held(&cache.slots.lock().unwrap());
+            assert!(
+                held < BUDGET + big.len(),
+                "{held} bytes kept after {} answers",
+                i + 1
+            );
+        }
     }
 
     #[test]

@@ -14,6 +14,8 @@ pub enum Code {
     /// The database or the daemon cannot answer right now; try again.
     Unavailable,
     Internal,
+    /// The answer would exceed `api.limits.max_answer`.
+    AnswerTooLarge,
 }
 
 impl Code {
@@ -25,6 +27,7 @@ impl Code {
             Code::NotFound => "NOT_FOUND",
             Code::Unavailable => "UNAVAILABLE",
             Code::Internal => "INTERNAL",
+            Code::AnswerTooLarge => "ANSWER_TOO_LARGE",
         }
     }
 }

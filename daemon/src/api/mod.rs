@@ -11,6 +11,7 @@
 mod cache;
 mod error;
 mod ids;
+mod limits;
 mod loaders;
 mod mutation;
 mod query;
@@ -137,6 +138,9 @@ pub fn schema(state: Option<Arc<State>>, limits: ApiLimits) -> ApiSchema {
         subscription::SubscriptionRoot,
     )
     .extension(error::ErrorCodes)
+    .extension(limits::Limits {
+        max_aliases: limits.max_aliases,
+    })
     .limit_depth(limits.max_depth)
     .limit_complexity(limits.max_complexity);
     if let Some(state) = state {
@@ -159,6 +163,8 @@ pub fn sdl() -> String {
 struct App {
     state: Arc<State>,
     schema: ApiSchema,
+    /// `api.limits.max_answer`.
+    max_answer: u64,
 }
 
 /// The HTTP routes of the API.
@@ -166,6 +172,7 @@ pub fn router(state: Arc<State>, limits: ApiLimits) -> Router {
     let app = App {
         schema: schema(Some(state.clone()), limits),
         state,
+        max_answer: limits.max_answer_bytes,
     };
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
@@ -207,15 +214,35 @@ fn request_data(app: &App, view: Option<View>) -> Data {
     data
 }
 
-fn graphql_error(status: StatusCode, code: Code, message: &str) -> Response {
-    let body = serde_json::json!({
+/// An answer of one coded error and no data.
+fn error_body(code: Code, message: &str) -> serde_json::Value {
+    serde_json::json!({
         "data": null,
         "errors": [{"message": message, "extensions": {"code": code.as_str()}}],
-    });
-    (status, axum::Json(body)).into_response()
+    })
 }
 
-async fn graphql_post(AxumState(app): AxumState<App>, headers: HeaderMap, body: Bytes) -> Response {
+fn graphql_error(status: StatusCode, code: Code, message: &str) -> Response {
+    (status, axum::Json(error_body(code, message))).into_response()
+}
+
+async fn graphql_post(
+    AxumState(app): AxumState<App>,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    // A body past `max_body` is a GraphQL error too, so clients read one shape.
+    let body = match body {
+        Ok(body) => body,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return graphql_error(
+                e.status(),
+                Code::BadUserInput,
+                "the request body is larger than api.limits.max_body",
+            );
+        }
+        Err(e) => return graphql_error(e.status(), Code::BadUserInput, &e.body_text()),
+    };
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -251,7 +278,7 @@ async fn graphql_post(AxumState(app): AxumState<App>, headers: HeaderMap, body: 
     let mut request = request;
     request.data = request_data(&app, view);
     let Some(key) = key else {
-        return execute(&app.schema, request).await.1;
+        return execute(&app, request).await.1;
     };
     let version = app.state.version();
     // The response of the request that builds the answer, when it is not
@@ -261,7 +288,7 @@ async fn graphql_post(AxumState(app): AxumState<App>, headers: HeaderMap, body: 
         .state
         .cache
         .get_or_build(key, version, || async {
-            let (body, response) = execute(&app.schema, request).await;
+            let (body, response) = execute(&app, request).await;
             if body.is_none() {
                 own = Some(response);
             }
@@ -282,19 +309,34 @@ async fn graphql_post(AxumState(app): AxumState<App>, headers: HeaderMap, body: 
 
 /// Runs `request`; the body too when the answer may be reused: anything but
 /// a failure of the daemon itself (`UNAVAILABLE`, `INTERNAL`), which the next
-/// request should try again.
-async fn execute(schema: &ApiSchema, request: async_graphql::Request) -> (Option<Bytes>, Response) {
-    let response = schema.execute(request).await;
+/// request should try again. An answer over `max_answer` bytes is refused
+/// with `ANSWER_TOO_LARGE` as it is written, so it never takes more memory.
+async fn execute(app: &App, request: async_graphql::Request) -> (Option<Bytes>, Response) {
+    use bytes::BufMut;
+    let response = app.schema.execute(request).await;
     let keep = !response.errors.iter().any(|e| {
         let code = e.extensions.as_ref().and_then(|x| x.get("code"));
         [Code::Unavailable, Code::Internal]
             .iter()
             .any(|c| code == Some(&async_graphql::Value::from(c.as_str())))
     });
-    match serde_json::to_vec(&response) {
-        Ok(body) => {
-            let body = Bytes::from(body);
+    let limit = usize::try_from(app.max_answer).unwrap_or(usize::MAX);
+    let mut out = bytes::BytesMut::new().limit(limit).writer();
+    match serde_json::to_writer(&mut out, &response) {
+        Ok(()) => {
+            let body = out.into_inner().into_inner().freeze();
             (keep.then(|| body.clone()), json_body(body))
+        }
+        // The only writer error: the limit reached. The same request would
+        // meet it again, so the refusal is kept like an answer.
+        Err(e) if e.is_io() => {
+            let message = format!(
+                "the answer is larger than {} bytes (api.limits.max_answer); \
+                 ask for fewer fields, fewer days or smaller pages",
+                app.max_answer
+            );
+            let body = Bytes::from(error_body(Code::AnswerTooLarge, &message).to_string());
+            (Some(body.clone()), json_body(body))
         }
         Err(_) => (None, GraphQLResponse::from(response).into_response()),
     }

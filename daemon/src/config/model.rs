@@ -87,14 +87,21 @@ pub struct ApiLimits {
     pub max_depth: usize,
     pub max_complexity: usize,
     pub max_body_bytes: u64,
+    /// Most aliased fields in one document: each alias repeats a field's
+    /// answer, so they multiply what one request costs.
+    pub max_aliases: usize,
+    /// Largest answer, in bytes, before it is refused with `ANSWER_TOO_LARGE`.
+    pub max_answer_bytes: u64,
 }
 
 impl Default for ApiLimits {
     fn default() -> Self {
         Self {
             max_depth: 16,
-            max_complexity: 500_000,
+            max_complexity: 1_000_000,
             max_body_bytes: 256 * 1024,
+            max_aliases: 50,
+            max_answer_bytes: 16 << 20,
         }
     }
 }

@@ -610,3 +610,19 @@ fn folders_are_read_after_the_syntax_only() {
     let errors = folders("plugins_dir = \"p\"\n[storage\n", file).unwrap_err();
     assert_eq!(errors.shown[0].line, 2, "{errors}");
 }
+
+/// `[api.limits]` reads the alias and answer limits, and names a bad one.
+#[test]
+fn api_limits_read_aliases_and_answer_bytes() {
+    let text = "[api.limits]\nmax_aliases = 10\nmax_answer = \"1MiB\"\n";
+    let config =
+        parse(text, Path::new("tributary.toml"), &no_plugins()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.api.limits.max_aliases, 10);
+    assert_eq!(config.api.limits.max_answer_bytes, 1 << 20);
+    let errors = errors_of(
+        "[api.limits]\nmax_aliases = 0\nmax_answer = \"lots\"\n",
+        &no_plugins(),
+    );
+    at(&errors, "/api/limits/max_aliases");
+    at(&errors, "/api/limits/max_answer");
+}

@@ -688,6 +688,7 @@ fn api(cx: &mut Cx<'_>, json: &Value, tenant_ids: &Ids<'_>) -> Option<Api> {
     for (key, slot) in [
         ("max_depth", &mut limits.max_depth),
         ("max_complexity", &mut limits.max_complexity),
+        ("max_aliases", &mut limits.max_aliases),
     ] {
         let at = format!("/api/limits/{key}");
         if let Some(v) = json.pointer(&at) {
@@ -704,6 +705,12 @@ fn api(cx: &mut Cx<'_>, json: &Value, tenant_ids: &Ids<'_>) -> Option<Api> {
     if let Some(v) = json.pointer("/api/limits/max_body") {
         match cx.size(v, "/api/limits/max_body") {
             Some(n) => limits.max_body_bytes = n,
+            None => ok = false,
+        }
+    }
+    if let Some(v) = json.pointer("/api/limits/max_answer") {
+        match cx.size(v, "/api/limits/max_answer") {
+            Some(n) => limits.max_answer_bytes = n,
             None => ok = false,
         }
     }

@@ -71,6 +71,7 @@ impl TenantNode {
         Ok(page)
     }
     /// Daily buckets, oldest first, ending today (UTC); 90 days unless asked.
+    #[graphql(complexity = "history_cost(days, child_complexity)")]
     async fn history(&self, ctx: &Context<'_>, days: Option<i32>) -> Result<Vec<HistoryBucket>> {
         history_of(ctx, &self.entity(), days).await
     }
@@ -207,6 +208,7 @@ impl FlowNode {
     async fn health(&self, ctx: &Context<'_>) -> Result<Option<HealthInfo>> {
         health_of(ctx, &self.entity()).await
     }
+    #[graphql(complexity = "history_cost(days, child_complexity)")]
     async fn history(&self, ctx: &Context<'_>, days: Option<i32>) -> Result<Vec<HistoryBucket>> {
         history_of(ctx, &self.entity(), days).await
     }
@@ -249,6 +251,7 @@ impl SystemNode {
             .map(CheckNode::new)
             .collect())
     }
+    #[graphql(complexity = "history_cost(days, child_complexity)")]
     async fn history(&self, ctx: &Context<'_>, days: Option<i32>) -> Result<Vec<HistoryBucket>> {
         history_of(ctx, &self.entity(), days).await
     }
@@ -349,6 +352,7 @@ impl CheckNode {
             RunNode,
         ))
     }
+    #[graphql(complexity = "history_cost(days, child_complexity)")]
     async fn history(&self, ctx: &Context<'_>, days: Option<i32>) -> Result<Vec<HistoryBucket>> {
         history_of(ctx, &self.entity(), days).await
     }
@@ -584,6 +588,7 @@ impl AssetNode {
             |id| id,
         ))
     }
+    #[graphql(complexity = "history_cost(days, child_complexity)")]
     async fn history(&self, ctx: &Context<'_>, days: Option<i32>) -> Result<Vec<HistoryBucket>> {
         history_of(ctx, &self.entity(), days).await
     }

@@ -104,6 +104,14 @@ pub struct HistoryBucket {
     pub max_freshness_lag_seconds: Option<f64>,
 }
 
+/// What `history(days:)` counts in the complexity limit: its fields once per
+/// day's bucket, as the answer holds them (out-of-range days are refused
+/// when it runs).
+pub(super) fn history_cost(days: Option<i32>, child_complexity: usize) -> usize {
+    let days = days.map_or(DEFAULT_DAYS, |d| d.clamp(1, MAX_DAYS as i32) as u32);
+    days as usize * child_complexity
+}
+
 pub(super) async fn history_of(
     ctx: &Context<'_>,
     entity: &EntityRef,
