@@ -26,6 +26,7 @@ use async_graphql::{Context, Data, Schema};
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{
     DefaultBodyLimit, FromRequestParts, Request, State as AxumState, WebSocketUpgrade,
 };
@@ -159,22 +160,24 @@ pub fn sdl() -> String {
 struct App {
     state: Arc<State>,
     schema: ApiSchema,
+    /// The largest request body, to name in the refusal of a larger one.
+    max_body: usize,
 }
 
 /// The HTTP routes of the API.
 pub fn router(state: Arc<State>, limits: ApiLimits) -> Router {
+    let max_body = usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX);
     let app = App {
         schema: schema(Some(state.clone()), limits),
         state,
+        max_body,
     };
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(
-            usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),
-        ))
+        .layer(DefaultBodyLimit::max(max_body))
         .with_state(app)
 }
 
@@ -215,7 +218,36 @@ fn graphql_error(status: StatusCode, code: Code, message: &str) -> Response {
     (status, axum::Json(body)).into_response()
 }
 
-async fn graphql_post(AxumState(app): AxumState<App>, headers: HeaderMap, body: Bytes) -> Response {
+async fn graphql_post(
+    AxumState(app): AxumState<App>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    // axum answers a body over the limit in plain text; clients read errors
+    // from GraphQL JSON with a code, so the rejection is translated.
+    let body = match body {
+        Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return graphql_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                Code::BadUserInput,
+                &format!(
+                    "the request body is larger than the limit of {} bytes (api.limits.max_body)",
+                    app.max_body
+                ),
+            );
+        }
+        Err(rejection) => {
+            return graphql_error(
+                rejection.status(),
+                Code::BadUserInput,
+                &format!(
+                    "the request body could not be read: {}",
+                    rejection.body_text()
+                ),
+            );
+        }
+    };
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
