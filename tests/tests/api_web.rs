@@ -1,13 +1,19 @@
-//! The API as a browser app meets it, over real HTTP on loopback: answers a
+//! The API as a browser app meets it, over real HTTP on loopback: CORS for
+//! configured origins (and their WebSocket), compressed answers, answers a
 //! client can read as GraphQL (codes on every refusal), times that read the
 //! same live and stored, counts scoped to the token's tenant.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::json;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tributary_tests::gql::{Client, Protocol, Subscription};
-use tributary_tests::kit::{Daemon, Fake, doc_ids, flow_daemon};
+use tributary_tests::kit::{Daemon, Fake, config_text, doc_ids, flow_daemon, start_live};
 
 use plugin_sdk::harness::TestServer;
 
@@ -113,4 +119,167 @@ async fn a_tenant_scoped_token_counts_only_its_tenant_in_daemon() {
         json!({"tenants": 1, "flows": 0, "checks": 0})
     );
     w.d.service.stop(Duration::from_secs(5)).await;
+}
+
+const APP: &str = "https://app.example.com";
+
+/// A daemon without checks whose API lets the pages of [`APP`] in; its API's
+/// base URL.
+async fn web_daemon() -> (Daemon, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(dir.path(), &[]).replace(
+        "[storage]",
+        &format!("[api.cors]\nallowed_origins = [\"{APP}\"]\n\n[storage]"),
+    );
+    let d = start_live(dir, &text).await;
+    let base = d.serve_api().await;
+    (d, base)
+}
+
+/// Sends a request with `headers`; the status, headers and body bytes.
+async fn send(
+    method: &str,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, http::HeaderMap, Bytes) {
+    let client = HyperClient::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut req = http::Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = client
+        .request(req.body(Full::new(Bytes::from(body.to_owned()))).unwrap())
+        .await
+        .unwrap();
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    (parts.status.as_u16(), parts.headers, bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configured_origin_gets_cors_answers_and_others_do_not() {
+    let (d, base) = web_daemon().await;
+    let url = format!("{base}/graphql");
+    let preflight = |origin: &'static str| {
+        let url = url.clone();
+        async move {
+            send(
+                "OPTIONS",
+                &url,
+                &[
+                    ("origin", origin),
+                    ("access-control-request-method", "POST"),
+                    (
+                        "access-control-request-headers",
+                        "authorization, content-type",
+                    ),
+                ],
+                "",
+            )
+            .await
+        }
+    };
+    let (status, headers, _) = preflight(APP).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["access-control-allow-origin"], APP);
+    let allowed = headers["access-control-allow-headers"].to_str().unwrap();
+    assert!(
+        allowed.contains("authorization") && allowed.contains("content-type"),
+        "{allowed}"
+    );
+    assert!(
+        headers["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    let (_, headers, _) = preflight("https://evil.example").await;
+    assert!(headers.get("access-control-allow-origin").is_none());
+
+    // The request itself carries the header the browser needs to read it.
+    let query = r#"{"query": "{ lastEventSeq }"}"#;
+    let post = |origin: &'static str| {
+        let url = url.clone();
+        async move {
+            let headers = [
+                ("origin", origin),
+                ("content-type", "application/json"),
+                ("authorization", "Bearer viewer-token"),
+            ];
+            send("POST", &url, &headers, query).await
+        }
+    };
+    let (status, headers, body) = post(APP).await;
+    assert_eq!(status, 200, "{body:?}");
+    assert_eq!(headers["access-control-allow-origin"], APP);
+    let (_, headers, _) = post("https://evil.example").await;
+    assert!(headers.get("access-control-allow-origin").is_none());
+    d.service.stop(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_from_an_unlisted_origin_is_refused() {
+    let (d, base) = web_daemon().await;
+    let connect = |origin: Option<String>| {
+        let mut request = format!("{}/graphql", base.replacen("http", "ws", 1))
+            .into_client_request()
+            .unwrap();
+        let headers = request.headers_mut();
+        headers.insert(
+            "sec-websocket-protocol",
+            "graphql-transport-ws".parse().unwrap(),
+        );
+        if let Some(o) = origin {
+            headers.insert("origin", o.parse().unwrap());
+        }
+        async move {
+            match tokio_tungstenite::connect_async(request).await {
+                Ok(_) => 101,
+                Err(tokio_tungstenite::tungstenite::Error::Http(r)) => r.status().as_u16(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+    };
+    assert_eq!(connect(Some("https://evil.example".into())).await, 403);
+    assert_eq!(connect(Some(APP.into())).await, 101);
+    // The API's own pages (GraphiQL) and clients that are not browsers.
+    assert_eq!(connect(Some(base.clone())).await, 101);
+    assert_eq!(connect(None).await, 101);
+    d.service.stop(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_are_compressed_as_the_client_accepts() {
+    let (d, base) = web_daemon().await;
+    let url = format!("{base}/graphql");
+    let query = r#"{"query": "{ __schema { types { name description } } }"}"#;
+    let post = |encoding: &'static str| {
+        let url = url.clone();
+        async move {
+            let headers = [
+                ("accept-encoding", encoding),
+                ("content-type", "application/json"),
+                ("authorization", "Bearer viewer-token"),
+            ];
+            send("POST", &url, &headers, query).await
+        }
+    };
+    let (status, headers, plain) = post("identity").await;
+    assert_eq!(status, 200);
+    assert!(headers.get("content-encoding").is_none());
+    let plain: Value = serde_json::from_slice(&plain).unwrap();
+    assert!(plain["data"]["__schema"]["types"].is_array(), "{plain}");
+    for encoding in ["gzip", "br", "zstd"] {
+        let (status, headers, body) = post(encoding).await;
+        assert_eq!(status, 200);
+        assert_eq!(headers["content-encoding"], encoding);
+        if encoding == "gzip" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut flate2::read::GzDecoder::new(&body[..]), &mut text)
+                .unwrap();
+            assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), plain);
+        }
+    }
+    d.service.stop(Duration::from_secs(5)).await;
 }

@@ -2,7 +2,9 @@
 //! mutations that act through the service and are audited; subscriptions fed
 //! by the event bus and resumable from the store; bearer-token auth with roles
 //! and tenant scope; `/graphql` (POST, GraphiQL on GET, WebSocket on the same
-//! path), `/healthz`, `/readyz` and `/metrics`.
+//! path), `/healthz`, `/readyz` and `/metrics`; CORS for the configured
+//! browser origins (the WebSocket's `Origin` checked against the same list)
+//! and compressed answers.
 //!
 //! It owns the HTTP surface and what each principal may see and do. It must
 //! not judge health, schedule or write runs: it reads the [`Store`], listens
@@ -30,9 +32,11 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{
     DefaultBodyLimit, FromRequestParts, Request, State as AxumState, WebSocketUpgrade,
 };
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::Code;
 pub use view::Principal;
@@ -162,15 +166,27 @@ struct App {
     schema: ApiSchema,
     /// The largest request body, to name in the refusal of a larger one.
     max_body: usize,
+    /// Browser origins allowed besides the API's own (`api.cors`).
+    origins: Arc<[HeaderValue]>,
 }
 
 /// The HTTP routes of the API.
 pub fn router(state: Arc<State>, limits: ApiLimits) -> Router {
     let max_body = usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX);
+    // Origins are read at start, like the limits: the layers are built once.
+    let origins: Arc<[HeaderValue]> = (state.service.loaded().config.api.allowed_origins.iter())
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(3600));
     let app = App {
         schema: schema(Some(state.clone()), limits),
         state,
         max_body,
+        origins,
     };
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
@@ -178,6 +194,10 @@ pub fn router(state: Arc<State>, limits: ApiLimits) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(max_body))
+        // gzip, br or zstd, as the client's Accept-Encoding prefers.
+        .layer(CompressionLayer::new())
+        // Outermost, so a preflight is answered before anything else runs.
+        .layer(cors)
         .with_state(app)
 }
 
@@ -348,6 +368,13 @@ async fn graphql_get(AxumState(app): AxumState<App>, request: Request) -> Respon
         )
         .into_response();
     }
+    if !origin_allowed(&parts.headers, &app.origins) {
+        return (
+            StatusCode::FORBIDDEN,
+            "this Origin may not open the API's WebSocket; list it in api.cors.allowed_origins",
+        )
+            .into_response();
+    }
     let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
         Ok(p) => p,
         Err(e) => return e.into_response(),
@@ -384,6 +411,26 @@ async fn graphql_get(AxumState(app): AxumState<App>, request: Request) -> Respon
                 .keepalive_timeout(Duration::from_secs(60))
                 .serve()
         })
+}
+
+/// Whether a WebSocket upgrade may proceed: browsers send `Origin` and
+/// attach cookies to any site's socket, so a page of another origin is let
+/// through only when configured; clients without `Origin` (not browsers) and
+/// pages of the API's own origin always are.
+fn origin_allowed(headers: &HeaderMap, allowed: &[HeaderValue]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    if allowed.contains(origin) {
+        return true;
+    }
+    let own = |host: &HeaderValue| {
+        let (origin, host) = (origin.as_bytes(), host.as_bytes());
+        [&b"http://"[..], b"https://"]
+            .iter()
+            .any(|scheme| origin.strip_prefix(*scheme) == Some(host))
+    };
+    headers.get(header::HOST).is_some_and(own)
 }
 
 /// The token of a connection-init payload: `{"Authorization": "Bearer t"}`

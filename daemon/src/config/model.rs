@@ -41,6 +41,9 @@ pub struct Server {
 pub struct Api {
     pub tokens: Vec<ApiToken>,
     pub limits: ApiLimits,
+    /// Browser origins (`https://app.example.com`) whose pages may call the
+    /// API: answered CORS preflights, and WebSocket upgrades let through.
+    pub allowed_origins: Vec<String>,
 }
 
 /// A bearer token. The config holds only its SHA-256, so a leaked config file

@@ -610,3 +610,30 @@ fn folders_are_read_after_the_syntax_only() {
     let errors = folders("plugins_dir = \"p\"\n[storage\n", file).unwrap_err();
     assert_eq!(errors.shown[0].line, 2, "{errors}");
 }
+
+/// CORS origins are compared as browsers send them, so anything else (a
+/// path, a trailing slash) is refused where it stands.
+#[test]
+fn api_cors_origins_are_read_and_malformed_ones_named() {
+    let with = |origins: &str| {
+        EXAMPLE.replace(
+            "[storage]",
+            &format!("[api.cors]\nallowed_origins = {origins}\n\n[storage]"),
+        )
+    };
+    let options = || Options {
+        require_known_connectors: false,
+        ..Options::default()
+    };
+    let text = with(r#"["https://app.example.com", "http://127.0.0.1:3000"]"#);
+    let config = parse_with(&text, Path::new("t.toml"), &no_plugins(), options())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.api.allowed_origins,
+        ["https://app.example.com", "http://127.0.0.1:3000"]
+    );
+    let text = with(r#"["https://app.example.com", "https://app.example.com/"]"#);
+    let errors = parse_with(&text, Path::new("t.toml"), &no_plugins(), options())
+        .expect_err("a trailing slash is refused");
+    at(&errors, "/api/cors/allowed_origins/1");
+}
