@@ -283,3 +283,54 @@ async fn answers_are_compressed_as_the_client_accepts() {
     }
     d.service.stop(Duration::from_secs(5)).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_get_with_a_query_is_answered_and_graphiql_goes_only_to_browsers() {
+    let (d, base) = web_daemon().await;
+    let get = |path_and_query: &str, accept: &'static str| {
+        let url = format!("{base}/graphql{path_and_query}");
+        async move {
+            let headers = [("accept", accept), ("authorization", "Bearer viewer-token")];
+            let (status, headers, body) = send("GET", &url, &headers, "").await;
+            let text = String::from_utf8_lossy(&body).into_owned();
+            (status, headers, text)
+        }
+    };
+    // urql's GET: query and variables URL-encoded.
+    let (status, headers, text) = get(
+        "?query=query%20Q%28%24n%3A%20Int%29%20%7B%20healthEvents%28first%3A%20%24n%29%20%7B%20nodes%20%7B%20seq%20%7D%20%7D%20%7D&variables=%7B%22n%22%3A1%7D",
+        "application/graphql-response+json, application/json",
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(headers["content-type"], "application/json");
+    let answer: Value = serde_json::from_str(&text).unwrap();
+    assert!(
+        answer["data"]["healthEvents"]["nodes"].is_array(),
+        "{answer}"
+    );
+    // A browser asking for a page with a query gets the answer too.
+    let (_, _, text) = get("?query=%7BlastEventSeq%7D", "text/html").await;
+    assert!(
+        text.contains("lastEventSeq") && !text.contains("graphiql"),
+        "{text}"
+    );
+    // A mutation is never run from a GET.
+    let (status, headers, text) = get(
+        "?query=mutation%20%7B%20reloadConfig%20%7B%20ok%20%7D%20%7D",
+        "application/json",
+    )
+    .await;
+    assert_eq!(status, 405, "{text}");
+    assert_eq!(headers["allow"], "POST");
+    let refused: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "BAD_USER_INPUT");
+    // GraphiQL only for a browser asking for HTML without a query.
+    let (status, _, text) = get("", "text/html,application/xhtml+xml").await;
+    assert_eq!(status, 200);
+    assert!(text.contains("graphiql"), "GraphiQL page");
+    let (status, _, text) = get("", "application/json").await;
+    assert_eq!(status, 400, "{text}");
+    assert!(!text.contains("graphiql"));
+    d.service.stop(Duration::from_secs(5)).await;
+}

@@ -1,8 +1,8 @@
 //! The GraphQL API: queries over the config, health and stored runs;
 //! mutations that act through the service and are audited; subscriptions fed
 //! by the event bus and resumable from the store; bearer-token auth with roles
-//! and tenant scope; `/graphql` (POST, GraphiQL on GET, WebSocket on the same
-//! path), `/healthz`, `/readyz` and `/metrics`; CORS for the configured
+//! and tenant scope; `/graphql` (POST; GET for queries, GraphiQL for a
+//! browser without one; WebSocket on the same path), `/healthz`, `/readyz` and `/metrics`; CORS for the configured
 //! browser origins (the WebSocket's `Origin` checked against the same list)
 //! and compressed answers.
 //!
@@ -278,7 +278,13 @@ async fn graphql_post(
             );
         }
     };
-    let view = match token(&headers) {
+    answer(&app, &headers, request).await
+}
+
+/// Runs `request` for the holder of the headers' token; read-only answers
+/// are kept and shared.
+async fn answer(app: &App, headers: &HeaderMap, request: async_graphql::Request) -> Response {
+    let view = match token(headers) {
         Some(t) => match app.state.view_for(t) {
             Some(v) => Some(v),
             None => {
@@ -301,7 +307,7 @@ async fn graphql_post(
             variables: serde_json::to_string(&request.variables).unwrap_or_default(),
         });
     let mut request = request;
-    request.data = request_data(&app, view);
+    request.data = request_data(app, view);
     let Some(key) = key else {
         return execute(&app.schema, request).await.1;
     };
@@ -356,17 +362,13 @@ fn json_body(body: Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// GraphiQL, or a WebSocket when the request asks to upgrade.
+/// A WebSocket when the request asks to upgrade; a query in the URL's
+/// `?query=` (what urql sends short queries as); GraphiQL to a browser that
+/// asks for a page without one.
 async fn graphql_get(AxumState(app): AxumState<App>, request: Request) -> Response {
     let (mut parts, _) = request.into_parts();
     if !parts.headers.contains_key(header::UPGRADE) {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql")
-                .finish(),
-        )
-        .into_response();
+        return graphql_get_http(&app, &parts.headers, parts.uri.query()).await;
     }
     if !origin_allowed(&parts.headers, &app.origins) {
         return (
@@ -411,6 +413,54 @@ async fn graphql_get(AxumState(app): AxumState<App>, request: Request) -> Respon
                 .keepalive_timeout(Duration::from_secs(60))
                 .serve()
         })
+}
+
+async fn graphql_get_http(app: &App, headers: &HeaderMap, query: Option<&str>) -> Response {
+    let has_query =
+        query.is_some_and(|q| q.split('&').any(|p| p.split('=').next() == Some("query")));
+    if !has_query {
+        let wants_html = headers
+            .get(header::ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+        if wants_html {
+            return Html(
+                GraphiQLSource::build()
+                    .endpoint("/graphql")
+                    .subscription_endpoint("/graphql")
+                    .finish(),
+            )
+            .into_response();
+        }
+        return graphql_error(
+            StatusCode::BAD_REQUEST,
+            Code::BadUserInput,
+            "GET /graphql needs a query: ?query=...&variables=... (URL-encoded JSON)",
+        );
+    }
+    let request = match async_graphql::http::parse_query_string(query.unwrap_or_default()) {
+        Ok(r) => r,
+        Err(e) => {
+            return graphql_error(
+                StatusCode::BAD_REQUEST,
+                Code::BadUserInput,
+                &format!("the URL's query string is not a GraphQL request: {e}"),
+            );
+        }
+    };
+    // A GET must not act: links and prefetches send GETs nobody meant.
+    if !cache::read_only(&request.query) {
+        let mut refused = graphql_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            Code::BadUserInput,
+            "GET carries queries only; send mutations and subscriptions as POST or WebSocket",
+        );
+        refused
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return refused;
+    }
+    answer(app, headers, request).await
 }
 
 /// Whether a WebSocket upgrade may proceed: browsers send `Origin` and
