@@ -126,10 +126,15 @@ const APP: &str = "https://app.example.com";
 /// A daemon without checks whose API lets the pages of [`APP`] in; its API's
 /// base URL.
 async fn web_daemon() -> (Daemon, String) {
+    web_daemon_with("").await
+}
+
+/// [`web_daemon`] with `api` (lines of the `[api]` table) added.
+async fn web_daemon_with(api: &str) -> (Daemon, String) {
     let dir = tempfile::tempdir().unwrap();
     let text = config_text(dir.path(), &[]).replace(
         "[storage]",
-        &format!("[api.cors]\nallowed_origins = [\"{APP}\"]\n\n[storage]"),
+        &format!("[api]\n{api}\n\n[api.cors]\nallowed_origins = [\"{APP}\"]\n\n[storage]"),
     );
     let d = start_live(dir, &text).await;
     let base = d.serve_api().await;
@@ -333,4 +338,35 @@ async fn a_get_with_a_query_is_answered_and_graphiql_goes_only_to_browsers() {
     assert_eq!(status, 400, "{text}");
     assert!(!text.contains("graphiql"));
     d.service.stop(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_is_open_to_whom_the_config_says() {
+    let schema = "{ __schema { queryType { name } } }";
+    for (setting, anonymous, with_token) in [
+        ("public", true, true),
+        ("authenticated", false, true),
+        ("off", false, false),
+    ] {
+        let (d, base) = web_daemon_with(&format!("introspection = \"{setting}\"")).await;
+        let api = Client::new(base);
+        for (token, allowed) in [(None, anonymous), (Some("viewer-token"), with_token)] {
+            let a = api.query(token, schema, json!({})).await;
+            if allowed {
+                assert_eq!(
+                    a.data()["__schema"]["queryType"]["name"],
+                    "QueryRoot",
+                    "{setting} {token:?}"
+                );
+            } else {
+                // As async-graphql hides it: the schema reads as null.
+                assert_eq!(
+                    a.body["data"]["__schema"],
+                    Value::Null,
+                    "{setting} {token:?}"
+                );
+            }
+        }
+        d.service.stop(Duration::from_secs(5)).await;
+    }
 }

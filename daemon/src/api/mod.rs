@@ -42,7 +42,7 @@ pub use error::Code;
 pub use view::Principal;
 
 use crate::clock::SharedClock;
-use crate::config::ApiLimits;
+use crate::config::{ApiLimits, Introspection};
 use crate::events::EventBus;
 use crate::reload::Reloader;
 use crate::service::Service;
@@ -306,7 +306,16 @@ async fn answer(app: &App, headers: &HeaderMap, request: async_graphql::Request)
             operation: request.operation_name.clone(),
             variables: serde_json::to_string(&request.variables).unwrap_or_default(),
         });
-    let mut request = request;
+    let introspection = match app.state.index().config().api.introspection {
+        Introspection::Public => true,
+        Introspection::Authenticated => view.is_some(),
+        Introspection::Off => false,
+    };
+    let mut request = if introspection {
+        request
+    } else {
+        request.disable_introspection()
+    };
     request.data = request_data(app, view);
     let Some(key) = key else {
         return execute(&app.schema, request).await.1;

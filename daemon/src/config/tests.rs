@@ -637,3 +637,33 @@ fn api_cors_origins_are_read_and_malformed_ones_named() {
         .expect_err("a trailing slash is refused");
     at(&errors, "/api/cors/allowed_origins/1");
 }
+
+#[test]
+fn api_introspection_is_read_and_an_unknown_setting_named() {
+    let with = |setting: &str| {
+        EXAMPLE.replace(
+            "[api.limits]",
+            &format!("[api]\nintrospection = \"{setting}\"\n\n[api.limits]"),
+        )
+    };
+    let options = || Options {
+        require_known_connectors: false,
+        ..Options::default()
+    };
+    let config = parse_with(
+        &with("authenticated"),
+        Path::new("t.toml"),
+        &no_plugins(),
+        options(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.api.introspection, Introspection::Authenticated);
+    let errors = parse_with(
+        &with("maybe"),
+        Path::new("t.toml"),
+        &no_plugins(),
+        options(),
+    )
+    .expect_err("an unknown setting is refused");
+    at(&errors, "/api/introspection");
+}

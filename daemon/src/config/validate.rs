@@ -710,6 +710,12 @@ fn api(cx: &mut Cx<'_>, json: &Value, tenant_ids: &Ids<'_>) -> Option<Api> {
             None => ok = false,
         }
     }
+    if let Some(v) = json.pointer("/api/introspection") {
+        match cx.typed(v, "/api/introspection") {
+            Some(i) => api.introspection = i,
+            None => ok = false,
+        }
+    }
     for (i, origin) in elements(json, "/api/cors/allowed_origins") {
         match origin.as_str().filter(|o| is_origin(o)) {
             Some(o) => api.allowed_origins.push(o.to_owned()),
