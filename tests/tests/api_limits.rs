@@ -127,22 +127,6 @@ async fn an_answer_over_max_answer_is_refused_with_a_code() {
     );
 }
 
-/// A body past `max_body` (256 KiB) is refused with HTTP 413 and a coded
-/// GraphQL error, not plain text.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_body_over_max_body_gets_a_coded_error() {
-    let (_d, _s, api) = daemon("").await;
-    let padded = format!("{{ lastEventSeq }} #{}", "x".repeat(300 << 10));
-    let answer = api.query(TOKEN, &padded, json!({})).await;
-    assert_eq!(answer.status, 413);
-    assert_eq!(answer.codes(), ["BAD_USER_INPUT"], "{}", head(&answer));
-    assert!(
-        messages(&answer).contains("api.limits.max_body"),
-        "{}",
-        head(&answer)
-    );
-}
-
 /// 10,000 repeated `@include` directives once gave 9,999 errors (1.25 MB):
 /// the answer lists the first 100 and counts the rest in one more.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,10 @@
 //! The GraphQL API: queries over the config, health and stored runs;
 //! mutations that act through the service and are audited; subscriptions fed
 //! by the event bus and resumable from the store; bearer-token auth with roles
-//! and tenant scope; `/graphql` (POST, GraphiQL on GET, WebSocket on the same
-//! path), `/healthz`, `/readyz` and `/metrics`.
+//! and tenant scope; `/graphql` (POST; GET for queries, GraphiQL for a
+//! browser without one; WebSocket on the same path), `/healthz`, `/readyz` and `/metrics`; CORS for the configured
+//! browser origins (the WebSocket's `Origin` checked against the same list)
+//! and compressed answers.
 //!
 //! It owns the HTTP surface and what each principal may see and do. It must
 //! not judge health, schedule or write runs: it reads the [`Store`], listens
@@ -27,18 +29,21 @@ use async_graphql::{Context, Data, Schema};
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::Router;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{
     DefaultBodyLimit, FromRequestParts, Request, State as AxumState, WebSocketUpgrade,
 };
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::Code;
 pub use view::Principal;
 
 use crate::clock::SharedClock;
-use crate::config::ApiLimits;
+use crate::config::{ApiLimits, Introspection};
 use crate::events::EventBus;
 use crate::reload::Reloader;
 use crate::service::Service;
@@ -165,23 +170,41 @@ struct App {
     schema: ApiSchema,
     /// `api.limits.max_answer`.
     max_answer: u64,
+    /// The largest request body, to name in the refusal of a larger one.
+    max_body: usize,
+    /// Browser origins allowed besides the API's own (`api.cors`).
+    origins: Arc<[HeaderValue]>,
 }
 
 /// The HTTP routes of the API.
 pub fn router(state: Arc<State>, limits: ApiLimits) -> Router {
+    let max_body = usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX);
+    // Origins are read at start, like the limits: the layers are built once.
+    let origins: Arc<[HeaderValue]> = (state.service.loaded().config.api.allowed_origins.iter())
+        .filter_map(|o| HeaderValue::from_str(o).ok())
+        .collect();
+    let cors = CorsLayer::new()
+        .allow_origin(AllowOrigin::list(origins.iter().cloned()))
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .max_age(Duration::from_secs(3600));
     let app = App {
         schema: schema(Some(state.clone()), limits),
         state,
         max_answer: limits.max_answer_bytes,
+        max_body,
+        origins,
     };
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(
-            usize::try_from(limits.max_body_bytes).unwrap_or(usize::MAX),
-        ))
+        .layer(DefaultBodyLimit::max(max_body))
+        // gzip, br or zstd, as the client's Accept-Encoding prefers.
+        .layer(CompressionLayer::new())
+        // Outermost, so a preflight is answered before anything else runs.
+        .layer(cors)
         .with_state(app)
 }
 
@@ -229,19 +252,32 @@ fn graphql_error(status: StatusCode, code: Code, message: &str) -> Response {
 async fn graphql_post(
     AxumState(app): AxumState<App>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    // A body past `max_body` is a GraphQL error too, so clients read one shape.
+    // axum answers a body over the limit in plain text; clients read errors
+    // from GraphQL JSON with a code, so the rejection is translated.
     let body = match body {
         Ok(body) => body,
-        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return graphql_error(
-                e.status(),
+                StatusCode::PAYLOAD_TOO_LARGE,
                 Code::BadUserInput,
-                "the request body is larger than api.limits.max_body",
+                &format!(
+                    "the request body is larger than the limit of {} bytes (api.limits.max_body)",
+                    app.max_body
+                ),
             );
         }
-        Err(e) => return graphql_error(e.status(), Code::BadUserInput, &e.body_text()),
+        Err(rejection) => {
+            return graphql_error(
+                rejection.status(),
+                Code::BadUserInput,
+                &format!(
+                    "the request body could not be read: {}",
+                    rejection.body_text()
+                ),
+            );
+        }
     };
     let request: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -253,7 +289,13 @@ async fn graphql_post(
             );
         }
     };
-    let view = match token(&headers) {
+    answer(&app, &headers, request).await
+}
+
+/// Runs `request` for the holder of the headers' token; read-only answers
+/// are kept and shared.
+async fn answer(app: &App, headers: &HeaderMap, request: async_graphql::Request) -> Response {
+    let view = match token(headers) {
         Some(t) => match app.state.view_for(t) {
             Some(v) => Some(v),
             None => {
@@ -275,10 +317,19 @@ async fn graphql_post(
             operation: request.operation_name.clone(),
             variables: serde_json::to_string(&request.variables).unwrap_or_default(),
         });
-    let mut request = request;
-    request.data = request_data(&app, view);
+    let introspection = match app.state.index().config().api.introspection {
+        Introspection::Public => true,
+        Introspection::Authenticated => view.is_some(),
+        Introspection::Off => false,
+    };
+    let mut request = if introspection {
+        request
+    } else {
+        request.disable_introspection()
+    };
+    request.data = request_data(app, view);
     let Some(key) = key else {
-        return execute(&app, request).await.1;
+        return execute(app, request).await.1;
     };
     let version = app.state.version();
     // The response of the request that builds the answer, when it is not
@@ -288,7 +339,7 @@ async fn graphql_post(
         .state
         .cache
         .get_or_build(key, version, || async {
-            let (body, response) = execute(&app, request).await;
+            let (body, response) = execute(app, request).await;
             if body.is_none() {
                 own = Some(response);
             }
@@ -346,17 +397,20 @@ fn json_body(body: Bytes) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// GraphiQL, or a WebSocket when the request asks to upgrade.
+/// A WebSocket when the request asks to upgrade; a query in the URL's
+/// `?query=` (what urql sends short queries as); GraphiQL to a browser that
+/// asks for a page without one.
 async fn graphql_get(AxumState(app): AxumState<App>, request: Request) -> Response {
     let (mut parts, _) = request.into_parts();
     if !parts.headers.contains_key(header::UPGRADE) {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .subscription_endpoint("/graphql")
-                .finish(),
+        return graphql_get_http(&app, &parts.headers, parts.uri.query()).await;
+    }
+    if !origin_allowed(&parts.headers, &app.origins) {
+        return (
+            StatusCode::FORBIDDEN,
+            "this Origin may not open the API's WebSocket; list it in api.cors.allowed_origins",
         )
-        .into_response();
+            .into_response();
     }
     let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
         Ok(p) => p,
@@ -394,6 +448,74 @@ async fn graphql_get(AxumState(app): AxumState<App>, request: Request) -> Respon
                 .keepalive_timeout(Duration::from_secs(60))
                 .serve()
         })
+}
+
+async fn graphql_get_http(app: &App, headers: &HeaderMap, query: Option<&str>) -> Response {
+    let has_query =
+        query.is_some_and(|q| q.split('&').any(|p| p.split('=').next() == Some("query")));
+    if !has_query {
+        let wants_html = headers
+            .get(header::ACCEPT)
+            .and_then(|a| a.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"));
+        if wants_html {
+            return Html(
+                GraphiQLSource::build()
+                    .endpoint("/graphql")
+                    .subscription_endpoint("/graphql")
+                    .finish(),
+            )
+            .into_response();
+        }
+        return graphql_error(
+            StatusCode::BAD_REQUEST,
+            Code::BadUserInput,
+            "GET /graphql needs a query: ?query=...&variables=... (URL-encoded JSON)",
+        );
+    }
+    let request = match async_graphql::http::parse_query_string(query.unwrap_or_default()) {
+        Ok(r) => r,
+        Err(e) => {
+            return graphql_error(
+                StatusCode::BAD_REQUEST,
+                Code::BadUserInput,
+                &format!("the URL's query string is not a GraphQL request: {e}"),
+            );
+        }
+    };
+    // A GET must not act: links and prefetches send GETs nobody meant.
+    if !cache::read_only(&request.query) {
+        let mut refused = graphql_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            Code::BadUserInput,
+            "GET carries queries only; send mutations and subscriptions as POST or WebSocket",
+        );
+        refused
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return refused;
+    }
+    answer(app, headers, request).await
+}
+
+/// Whether a WebSocket upgrade may proceed: browsers send `Origin` and
+/// attach cookies to any site's socket, so a page of another origin is let
+/// through only when configured; clients without `Origin` (not browsers) and
+/// pages of the API's own origin always are.
+fn origin_allowed(headers: &HeaderMap, allowed: &[HeaderValue]) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    if allowed.contains(origin) {
+        return true;
+    }
+    let own = |host: &HeaderValue| {
+        let (origin, host) = (origin.as_bytes(), host.as_bytes());
+        [&b"http://"[..], b"https://"]
+            .iter()
+            .any(|scheme| origin.strip_prefix(*scheme) == Some(host))
+    };
+    headers.get(header::HOST).is_some_and(own)
 }
 
 /// The token of a connection-init payload: `{"Authorization": "Bearer t"}`

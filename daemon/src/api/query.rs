@@ -145,6 +145,8 @@ impl QueryRoot {
         let reload = state.reloader.status();
         let config = view.index.config();
         let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
+        // A tenant-scoped token counts what it may see, not the whole config.
+        let seen = |e: EntityRef| view.sees(&e);
         Ok(Daemon {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at: time(state.started_at),
@@ -159,9 +161,21 @@ impl QueryRoot {
                 last_reload_error: reload.last_error,
                 reloads_succeeded: Long(reload.succeeded as i64),
                 reloads_failed: Long(reload.failed as i64),
-                tenants: count(config.tenants.len()),
-                flows: count(config.flows.len()),
-                checks: count(config.checks.len()),
+                tenants: count(
+                    (config.tenants.iter())
+                        .filter(|t| seen(EntityRef::Tenant(t.id.clone())))
+                        .count(),
+                ),
+                flows: count(
+                    (config.flows.iter())
+                        .filter(|f| seen(EntityRef::Flow(f.id.clone())))
+                        .count(),
+                ),
+                checks: count(
+                    (config.checks.iter())
+                        .filter(|c| seen(EntityRef::Check(c.id.clone())))
+                        .count(),
+                ),
             },
             running_checks: count(state.service.stats().running),
             failed_plugins: view.index.loaded.failed.iter().map(Into::into).collect(),

@@ -41,6 +41,24 @@ pub struct Server {
 pub struct Api {
     pub tokens: Vec<ApiToken>,
     pub limits: ApiLimits,
+    /// Browser origins (`https://app.example.com`) whose pages may call the
+    /// API: answered CORS preflights, and WebSocket upgrades let through.
+    pub allowed_origins: Vec<String>,
+    pub introspection: Introspection,
+}
+
+/// Who may read the schema through `__schema` / `__type`: tools and code
+/// generators need it; a public endpoint may rather not show its map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Introspection {
+    /// Anyone, with or without a token.
+    #[default]
+    Public,
+    /// Holders of a valid token.
+    Authenticated,
+    /// Nobody; `schema.graphql` is the reference then.
+    Off,
 }
 
 /// A bearer token. The config holds only its SHA-256, so a leaked config file

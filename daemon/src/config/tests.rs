@@ -626,3 +626,60 @@ fn api_limits_read_aliases_and_answer_bytes() {
     at(&errors, "/api/limits/max_aliases");
     at(&errors, "/api/limits/max_answer");
 }
+
+/// CORS origins are compared as browsers send them, so anything else (a
+/// path, a trailing slash) is refused where it stands.
+#[test]
+fn api_cors_origins_are_read_and_malformed_ones_named() {
+    let with = |origins: &str| {
+        EXAMPLE.replace(
+            "[storage]",
+            &format!("[api.cors]\nallowed_origins = {origins}\n\n[storage]"),
+        )
+    };
+    let options = || Options {
+        require_known_connectors: false,
+        ..Options::default()
+    };
+    let text = with(r#"["https://app.example.com", "http://127.0.0.1:3000"]"#);
+    let config = parse_with(&text, Path::new("t.toml"), &no_plugins(), options())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.api.allowed_origins,
+        ["https://app.example.com", "http://127.0.0.1:3000"]
+    );
+    let text = with(r#"["https://app.example.com", "https://app.example.com/"]"#);
+    let errors = parse_with(&text, Path::new("t.toml"), &no_plugins(), options())
+        .expect_err("a trailing slash is refused");
+    at(&errors, "/api/cors/allowed_origins/1");
+}
+
+#[test]
+fn api_introspection_is_read_and_an_unknown_setting_named() {
+    let with = |setting: &str| {
+        EXAMPLE.replace(
+            "[api.limits]",
+            &format!("[api]\nintrospection = \"{setting}\"\n\n[api.limits]"),
+        )
+    };
+    let options = || Options {
+        require_known_connectors: false,
+        ..Options::default()
+    };
+    let config = parse_with(
+        &with("authenticated"),
+        Path::new("t.toml"),
+        &no_plugins(),
+        options(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.api.introspection, Introspection::Authenticated);
+    let errors = parse_with(
+        &with("maybe"),
+        Path::new("t.toml"),
+        &no_plugins(),
+        options(),
+    )
+    .expect_err("an unknown setting is refused");
+    at(&errors, "/api/introspection");
+}

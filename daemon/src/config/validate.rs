@@ -714,7 +714,39 @@ fn api(cx: &mut Cx<'_>, json: &Value, tenant_ids: &Ids<'_>) -> Option<Api> {
             None => ok = false,
         }
     }
+    if let Some(v) = json.pointer("/api/introspection") {
+        match cx.typed(v, "/api/introspection") {
+            Some(i) => api.introspection = i,
+            None => ok = false,
+        }
+    }
+    for (i, origin) in elements(json, "/api/cors/allowed_origins") {
+        match origin.as_str().filter(|o| is_origin(o)) {
+            Some(o) => api.allowed_origins.push(o.to_owned()),
+            None => {
+                cx.error(
+                    &format!("/api/cors/allowed_origins/{i}"),
+                    "must be an origin as a browser sends it: http(s)://host[:port], \
+                     without path or trailing slash, e.g. \"https://app.example.com\"",
+                );
+                ok = false;
+            }
+        }
+    }
     ok.then_some(api)
+}
+
+/// Whether `o` is an origin as browsers send it in `Origin`: the exact
+/// string is what CORS and the WebSocket check compare.
+fn is_origin(o: &str) -> bool {
+    let Some((scheme, host)) = o.split_once("://") else {
+        return false;
+    };
+    matches!(scheme, "http" | "https")
+        && !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
 }
 
 fn storage(cx: &mut Cx<'_>, json: &Value) -> Option<Storage> {

@@ -72,11 +72,11 @@ pub fn long(n: u64) -> Long {
     Long(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-/// `t` as GraphQL's `DateTime`, clamped to what the store keeps (1970 to
-/// 9999), so no stored or computed time can make chrono panic.
+/// `t` as GraphQL's `DateTime`, at the store's precision: whole
+/// milliseconds from 1970 to 9999. A live event then reads the same as the
+/// stored copy of it, and no time can make chrono panic.
 pub fn time(t: SystemTime) -> DateTime<Utc> {
-    let latest = from_ms(crate::store::MAX_TIME_MS);
-    DateTime::<Utc>::from(t.clamp(SystemTime::UNIX_EPOCH, latest))
+    DateTime::<Utc>::from(from_ms(to_ms(t)))
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
