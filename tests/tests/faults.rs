@@ -12,11 +12,14 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use plugin_sdk::harness::TestServer;
 use serde_json::json;
 use tributary::store::Store;
 use tributary::store::testing::PgScratch;
 use tributary_tests::gql::Client;
-use tributary_tests::kit::{Fake, doc_ids, document_service, eventually, fleet_text, start_live};
+use tributary_tests::kit::{
+    Daemon, Fake, doc_ids, document_service, eventually, fleet_text, start_live,
+};
 use tributary_tests::proxy::Proxy;
 
 /// How long the database stays away.
@@ -45,6 +48,26 @@ fn authority(url: &str) -> &str {
     &rest[..rest.find('/').unwrap_or(rest.len())]
 }
 
+/// A daemon storing in `url` with ten checks every second (load enough to
+/// fill a buffer quickly), and the service they watch.
+async fn busy_fleet(url: &str) -> (Daemon, TestServer) {
+    let service = document_service(Arc::new(Mutex::new(Fake {
+        ids: doc_ids(10),
+        ..Fake::default()
+    })))
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        fleet_text(dir.path(), 2, 5, &service.url()).replace(r#"every = "1h""#, r#"every = "1s""#);
+    let sqlite_line = text
+        .lines()
+        .find(|l| l.starts_with("url = \"sqlite://"))
+        .unwrap()
+        .to_owned();
+    let text = text.replace(&sqlite_line, &format!("url = \"{url}\""));
+    (start_live(dir, &text).await, service)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_away_for_30_s_loses_no_run_and_the_api_says_unavailable_meanwhile() {
     let scratch = PgScratch::new("outage").await.unwrap();
@@ -57,22 +80,7 @@ async fn postgres_away_for_30_s_loses_no_run_and_the_api_says_unavailable_meanwh
     let proxy = Proxy::start(target).await;
     let url = scratch.url.replace(&server, &proxy.addr().to_string());
 
-    let service = document_service(Arc::new(Mutex::new(Fake {
-        ids: doc_ids(10),
-        ..Fake::default()
-    })))
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    // Ten checks every second: load enough to fill a buffer quickly.
-    let text =
-        fleet_text(dir.path(), 2, 5, &service.url()).replace(r#"every = "1h""#, r#"every = "1s""#);
-    let sqlite_line = text
-        .lines()
-        .find(|l| l.starts_with("url = \"sqlite://"))
-        .unwrap()
-        .to_owned();
-    let text = text.replace(&sqlite_line, &format!("url = \"{url}\""));
-    let d = start_live(dir, &text).await;
+    let (d, _service) = busy_fleet(&url).await;
     d.wait_total_runs(20).await;
     let api = Client::new(d.serve_api().await);
 
@@ -201,24 +209,7 @@ impl Drop for SmallDisk {
 async fn sqlite_disk_full_holds_writes_that_resume_when_space_returns_even_during_shutdown() {
     let disk = SmallDisk::mount("64m");
     let db = disk.path().join("tributary.db");
-    let service = document_service(Arc::new(Mutex::new(Fake {
-        ids: doc_ids(10),
-        ..Fake::default()
-    })))
-    .await;
-    let dir = tempfile::tempdir().unwrap();
-    let text =
-        fleet_text(dir.path(), 2, 5, &service.url()).replace(r#"every = "1h""#, r#"every = "1s""#);
-    let sqlite_line = text
-        .lines()
-        .find(|l| l.starts_with("url = \"sqlite://"))
-        .unwrap()
-        .to_owned();
-    let text = text.replace(
-        &sqlite_line,
-        &format!("url = \"sqlite://{}\"", db.display()),
-    );
-    let d = start_live(dir, &text).await;
+    let (d, _service) = busy_fleet(&format!("sqlite://{}", db.display())).await;
     d.wait_total_runs(20).await;
     let api = Client::new(d.serve_api().await);
     let held = || metric(&d.service.metrics_text(), "tributary_write_buffer_runs");

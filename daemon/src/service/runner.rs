@@ -114,10 +114,13 @@ impl Failed {
             class: failure_class(err.class()),
             // The class is kept beside the message: a plugin's own error is
             // its message alone, not "system error: ...".
-            message: match err {
-                RunError::Connector { message, .. } => stored_message(&message, redactor),
-                other => stored_message(&other.to_string(), redactor),
-            },
+            message: stored_message(
+                &match err {
+                    RunError::Connector { message, .. } => message,
+                    other => other.to_string(),
+                },
+                redactor,
+            ),
             retry_after,
         }
     }
