@@ -4,6 +4,7 @@
 //! The library holds every concept of the daemon in its own module; the
 //! `tributary` binary only parses the command line and calls into [`cli`].
 //!
+//! - [`alerts`]: health changes delivered to webhooks, Slack, PagerDuty and email.
 //! - [`api`]: the GraphQL API over HTTP and WebSocket, with auth and limits.
 //! - [`reload`]: building a config and its plugins from disk and swapping them in.
 //! - [`plugin`]: the plugin host, which loads connector components and runs them
@@ -20,6 +21,7 @@
 //! - [`store`]: SQLite or Postgres: runs, observations, ids, health, events,
 //!   rollups, the audit log.
 
+pub mod alerts;
 pub mod api;
 pub mod cli;
 pub mod clock;

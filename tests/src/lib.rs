@@ -1,6 +1,7 @@
 //! Shared pieces of the end-to-end tests: where the built plugins are, a
 //! daemon with a fake service to watch ([`kit`]), a GraphQL client ([`gql`]),
-//! and a writer that keeps what the daemon logs ([`logs`]).
+//! a writer that keeps what the daemon logs ([`logs`]) and the reference
+//! GraphQL clients run from Node ([`node`]).
 //!
 //! Plugins are real components built from `plugins/` to `wasm32-wasip2` (once
 //! per test process; cargo makes the rebuild a no-op when nothing changed).
@@ -11,6 +12,7 @@ pub mod fakes;
 pub mod gql;
 pub mod kit;
 pub mod logs;
+pub mod node;
 pub mod observed;
 pub mod proxy;
 

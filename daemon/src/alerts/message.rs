@@ -1,0 +1,105 @@
+//! What one alert message says, whatever channel carries it: the entities it
+//! is about (one, or a group that changed together), each with its place in
+//! tenant > flow > system > check > asset, its status, reasons and counts;
+//! and what a receiver's answer means for the delivery ([`Outcome`]).
+//!
+//! Channels render a [`Message`] into their wire format and classify the
+//! answer; they must not decide who is notified or when (routing, grouping,
+//! retries and suppression happen before and after them).
+
+use std::time::{Duration, SystemTime};
+
+use crate::health::{EntityRef, Reason, Status};
+
+/// One notification to one channel. Built once and kept in the outbox, so
+/// every attempt sends the same content under the same [`id`](Self::id).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Message {
+    /// Stable across retries: Standard Webhooks' `webhook-id`, the SMTP
+    /// `Message-ID`'s local part, the idempotency key a receiver dedups on.
+    pub id: String,
+    /// Whether the group is still bad or has recovered.
+    pub state: AlertState,
+    /// What the group shares (`group_by`'s values, e.g. `tenant=acme`), the
+    /// same for every message of the group, so receivers can thread them.
+    pub group_key: String,
+    /// The route that matched.
+    pub route: String,
+    /// The entities this message is about, worst first; never empty.
+    pub alerts: Vec<Alert>,
+    /// When the message was made.
+    pub at: SystemTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AlertState {
+    /// At least one entity of the group is still at or above the route's
+    /// minimum status.
+    Firing,
+    /// Every entity of the group has recovered.
+    Resolved,
+}
+
+/// One entity's change, as a message reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    pub entity: EntityRef,
+    /// From the tenant down to the entity, each step with its kind, key and
+    /// display name.
+    pub path: Vec<Step>,
+    pub status: Status,
+    /// The status before this change; `None` for the first evaluation.
+    pub previous: Option<Status>,
+    /// Why, worst first (the health engine's reasons, unchanged).
+    pub reasons: Vec<Reason>,
+    /// Record counts of the latest run, where the entity has them (assets).
+    pub counts: Option<Counts>,
+    /// When the entity entered `status`.
+    pub since: SystemTime,
+    /// The health event's sequence number (links the alert to history).
+    pub seq: i64,
+    /// `alerts.link_base` joined with the entity's page, when configured.
+    pub link: Option<String>,
+    /// Stable per entity across messages (PagerDuty's `dedup_key`): a
+    /// trigger and its resolve share it.
+    pub dedup_key: String,
+    /// Entities whose own alerts were folded into this one because this
+    /// entity is their failing upstream (dependency suppression).
+    pub also_affected: Vec<Step>,
+}
+
+/// One step of an entity's path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// `tenant`, `flow`, `system`, `check` or `asset`.
+    pub kind: &'static str,
+    pub key: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counts {
+    pub expected: Option<i64>,
+    pub received: Option<i64>,
+    pub missing: Option<i64>,
+    pub errored: Option<i64>,
+}
+
+/// What a receiver's answer (or the lack of one) means for the delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Taken (2xx, Slack's `ok`, PagerDuty's 202, SMTP 250).
+    Delivered,
+    /// Try again later; `after` is the receiver's `Retry-After` when it gave
+    /// one (429, 503), else the retry schedule decides.
+    Retry {
+        after: Option<Duration>,
+        reason: String,
+    },
+    /// The same message will never be taken (400 invalid payload): give up on
+    /// this message, keep the channel.
+    Reject { reason: String },
+    /// The destination is gone (410, Slack's `channel_is_archived`): disable
+    /// the channel and say so.
+    Disable { reason: String },
+}
