@@ -88,6 +88,8 @@ pub struct Metrics {
     checks: Gauge,
     plugins_loaded: Gauge,
     plugins_failed: Gauge,
+    persisted_queries: Family<OutcomeLabels, Counter>,
+    persisted_query_bytes: Gauge,
 }
 
 /// Run durations from 10 ms to about 10 minutes.
@@ -199,6 +201,18 @@ impl Metrics {
             "Plugin files that failed to load (the daemon's log and `daemon { failedPlugins }` say why)",
             plugins_failed.clone(),
         );
+        let persisted_queries = Family::<OutcomeLabels, Counter>::default();
+        registry.register(
+            "api_persisted_queries",
+            "Requests naming a persisted query, by outcome (hit, miss, registered, refused, unsupported)",
+            persisted_queries.clone(),
+        );
+        let persisted_query_bytes = Gauge::default();
+        registry.register(
+            "api_persisted_query_bytes",
+            "Bytes of query text the persisted-query store holds (api.persisted_queries.max_bytes bounds it)",
+            persisted_query_bytes.clone(),
+        );
         Self {
             registry,
             runs,
@@ -218,6 +232,8 @@ impl Metrics {
             checks,
             plugins_loaded,
             plugins_failed,
+            persisted_queries,
+            persisted_query_bytes,
         }
     }
 
@@ -273,6 +289,19 @@ impl Metrics {
         let outcome = if applied { "applied" } else { "refused" };
         self.reloads.get_or_create(&OutcomeLabels { outcome }).inc();
         self.last_reload_ok.set(i64::from(applied));
+    }
+
+    /// A request named a persisted query, with `outcome` (never its text).
+    pub fn persisted_query(&self, outcome: &'static str) {
+        self.persisted_queries
+            .get_or_create(&OutcomeLabels { outcome })
+            .inc();
+    }
+
+    /// The persisted-query store holds `bytes` now.
+    pub fn persisted_query_bytes(&self, bytes: u64) {
+        self.persisted_query_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
     }
 
     /// A batch commit took `seconds`, and failed or not.

@@ -16,6 +16,10 @@ pub enum Code {
     Internal,
     /// The answer would exceed `api.limits.max_answer`.
     AnswerTooLarge,
+    /// A persisted query's hash is not stored: send the text with it.
+    PersistedQueryNotFound,
+    /// Persisted queries are off: send query texts.
+    PersistedQueryNotSupported,
 }
 
 impl Code {
@@ -28,6 +32,8 @@ impl Code {
             Code::Unavailable => "UNAVAILABLE",
             Code::Internal => "INTERNAL",
             Code::AnswerTooLarge => "ANSWER_TOO_LARGE",
+            Code::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
+            Code::PersistedQueryNotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
         }
     }
 }

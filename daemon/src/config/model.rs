@@ -45,6 +45,27 @@ pub struct Api {
     /// API: answered CORS preflights, and WebSocket upgrades let through.
     pub allowed_origins: Vec<String>,
     pub introspection: Introspection,
+    pub persisted_queries: PersistedQueries,
+}
+
+/// Automatic Persisted Queries (Apollo's `persistedQuery` extension): clients
+/// send a query's SHA-256 instead of its text once the daemon has stored it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PersistedQueries {
+    /// Requests naming a hash get `PERSISTED_QUERY_NOT_SUPPORTED`, which tells
+    /// Apollo Client to send texts from then on.
+    Off,
+    /// Query texts are kept up to `max_bytes` in all; past it the least used
+    /// go, and their clients send the text again.
+    On { max_bytes: u64 },
+}
+
+impl Default for PersistedQueries {
+    fn default() -> Self {
+        PersistedQueries::On {
+            max_bytes: 16 << 20,
+        }
+    }
 }
 
 /// Who may read the schema through `__schema` / `__type`: tools and code

@@ -683,3 +683,50 @@ fn api_introspection_is_read_and_an_unknown_setting_named() {
     .expect_err("an unknown setting is refused");
     at(&errors, "/api/introspection");
 }
+
+/// `api.persisted_queries` is `"off"` or a table whose `max_bytes` is a size
+/// of at least a byte; anything else is named where it stands.
+#[test]
+fn api_persisted_queries_are_read_and_bad_settings_named() {
+    let with =
+        |api: &str| EXAMPLE.replace("[api.limits]", &format!("[api]\n{api}\n\n[api.limits]"));
+    let options = || Options {
+        require_known_connectors: false,
+        ..Options::default()
+    };
+    let read = |api: &str| parse_with(&with(api), Path::new("t.toml"), &no_plugins(), options());
+    let setting = |api: &str| {
+        read(api)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .api
+            .persisted_queries
+    };
+    assert_eq!(
+        setting(""),
+        PersistedQueries::On {
+            max_bytes: 16 << 20
+        }
+    );
+    assert_eq!(
+        setting("persisted_queries = \"off\""),
+        PersistedQueries::Off
+    );
+    assert_eq!(
+        setting("persisted_queries = { max_bytes = \"1MiB\" }"),
+        PersistedQueries::On { max_bytes: 1 << 20 }
+    );
+    for bad in [
+        "persisted_queries = \"on\"",
+        "persisted_queries = { max_bytes = 0 }",
+        "persisted_queries = { max_bytes = \"lots\" }",
+        "persisted_queries = { max_entries = 10 }",
+    ] {
+        let errors = read(bad).expect_err(bad);
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.pointer.starts_with("/api/persisted_queries")),
+            "{bad}: {errors}"
+        );
+    }
+}

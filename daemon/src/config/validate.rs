@@ -720,6 +720,12 @@ fn api(cx: &mut Cx<'_>, json: &Value, tenant_ids: &Ids<'_>) -> Option<Api> {
             None => ok = false,
         }
     }
+    if let Some(v) = json.pointer("/api/persisted_queries") {
+        match persisted_queries(cx, v) {
+            Some(p) => api.persisted_queries = p,
+            None => ok = false,
+        }
+    }
     for (i, origin) in elements(json, "/api/cors/allowed_origins") {
         match origin.as_str().filter(|o| is_origin(o)) {
             Some(o) => api.allowed_origins.push(o.to_owned()),
@@ -734,6 +740,34 @@ fn api(cx: &mut Cx<'_>, json: &Value, tenant_ids: &Ids<'_>) -> Option<Api> {
         }
     }
     ok.then_some(api)
+}
+
+/// `api.persisted_queries`: `"off"`, or a table with an optional `max_bytes`.
+fn persisted_queries(cx: &mut Cx<'_>, value: &Value) -> Option<PersistedQueries> {
+    const AT: &str = "/api/persisted_queries";
+    if value.as_str() == Some("off") {
+        return Some(PersistedQueries::Off);
+    }
+    if !value.is_object() {
+        cx.error_once(
+            AT,
+            "must be \"off\" or a table such as { max_bytes = \"16MiB\" }",
+        );
+        return None;
+    }
+    let Some(v) = value.get("max_bytes") else {
+        return Some(PersistedQueries::default());
+    };
+    match cx.size(v, &format!("{AT}/max_bytes"))? {
+        0 => {
+            cx.error_once(
+                &format!("{AT}/max_bytes"),
+                "must be at least 1 byte; to turn persisted queries off, write persisted_queries = \"off\"",
+            );
+            None
+        }
+        max_bytes => Some(PersistedQueries::On { max_bytes }),
+    }
 }
 
 /// Whether `o` is an origin as browsers send it in `Origin`: the exact
