@@ -375,6 +375,18 @@ pub async fn start_live(dir: tempfile::TempDir, text: &str) -> Daemon {
     .await
 }
 
+/// A daemon without checks whose `[api]` table holds `api` (its keys, then
+/// any sub-tables such as `[api.cors]`), with its API served; and the API's
+/// base URL.
+pub async fn api_daemon(api: &str) -> (Daemon, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        config_text(dir.path(), &[]).replace("[storage]", &format!("[api]\n{api}\n\n[storage]"));
+    let d = start_live(dir, &text).await;
+    let base = d.serve_api().await;
+    (d, base)
+}
+
 /// A daemon watching flow `docs`: check `ingest-docs` on a service answering
 /// as `upstream` says, check `warehouse-docs` (completeness warn 1, error 5%)
 /// on one answering as `downstream` says; after both first runs are stored.

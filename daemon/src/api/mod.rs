@@ -3,8 +3,8 @@
 //! by the event bus and resumable from the store; bearer-token auth with roles
 //! and tenant scope; `/graphql` (POST; GET for queries, GraphiQL for a
 //! browser without one; WebSocket on the same path), `/healthz`, `/readyz` and `/metrics`; CORS for the configured
-//! browser origins (the WebSocket's `Origin` checked against the same list)
-//! and compressed answers.
+//! browser origins (the WebSocket's `Origin` checked against the same list),
+//! compressed answers and Apollo's persisted queries over POST and GET.
 //!
 //! It owns the HTTP surface and what each principal may see and do. It must
 //! not judge health, schedule or write runs: it reads the [`Store`], listens
@@ -16,6 +16,7 @@ mod ids;
 mod limits;
 mod loaders;
 mod mutation;
+mod persisted;
 mod query;
 mod subscription;
 mod types;
@@ -66,6 +67,7 @@ pub struct State {
     /// The index of the config in force, rebuilt when a reload swaps it.
     index: Mutex<Option<Arc<Index>>>,
     cache: cache::AnswerCache,
+    persisted: persisted::Persisted,
 }
 
 impl State {
@@ -85,6 +87,7 @@ impl State {
             clock,
             index: Mutex::new(None),
             cache: cache::AnswerCache::default(),
+            persisted: persisted::Persisted::default(),
         }
     }
 
@@ -196,7 +199,12 @@ pub fn router(state: Arc<State>, limits: ApiLimits) -> Router {
         origins,
     };
     Router::new()
-        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route(
+            "/graphql",
+            get(graphql_get)
+                .post(graphql_post)
+                .layer(axum::middleware::from_fn(media_type)),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -289,12 +297,17 @@ async fn graphql_post(
             );
         }
     };
-    answer(&app, &headers, request).await
+    answer(&app, &headers, request, Method::POST).await
 }
 
-/// Runs `request` for the holder of the headers' token; read-only answers
-/// are kept and shared.
-async fn answer(app: &App, headers: &HeaderMap, request: async_graphql::Request) -> Response {
+/// Runs `request` (sent with `method`) for the holder of the headers' token;
+/// read-only answers are kept and shared.
+async fn answer(
+    app: &App,
+    headers: &HeaderMap,
+    mut request: async_graphql::Request,
+    method: Method,
+) -> Response {
     let view = match token(headers) {
         Some(t) => match app.state.view_for(t) {
             Some(v) => Some(v),
@@ -308,6 +321,31 @@ async fn answer(app: &App, headers: &HeaderMap, request: async_graphql::Request)
         },
         None => None,
     };
+    // Before anything reads the query: a persisted one is then the same as
+    // one sent. Only token holders use the store, so outsiders can neither
+    // fill it nor ask what it holds.
+    if request.extensions.contains_key(persisted::EXTENSION) && view.is_none() {
+        return graphql_error(
+            StatusCode::UNAUTHORIZED,
+            Code::Unauthenticated,
+            "persisted queries need a valid API token: Authorization: Bearer <token>",
+        );
+    }
+    if let Some(refused) = persisted_query(app, &mut request) {
+        return refused;
+    }
+    // A GET must not act: links and prefetches send GETs nobody meant.
+    if method == Method::GET && !cache::read_only(&request.query) {
+        let mut refused = graphql_error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            Code::BadUserInput,
+            "GET carries queries only; send mutations and subscriptions as POST or WebSocket",
+        );
+        refused
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return refused;
+    }
     let key = view
         .as_ref()
         .filter(|_| cache::read_only(&request.query))
@@ -358,6 +396,30 @@ async fn answer(app: &App, headers: &HeaderMap, request: async_graphql::Request)
     }
 }
 
+/// Puts the text of the persisted query `request` names in it, or stores the
+/// text it sends with its hash; counted in `/metrics` by outcome. `Some` is
+/// the refusal to answer with: `PERSISTED_QUERY_NOT_FOUND` and
+/// `..._NOT_SUPPORTED` with HTTP 200, as Apollo Client's link reads them,
+/// anything else 400.
+fn persisted_query(app: &App, request: &mut async_graphql::Request) -> Option<Response> {
+    let setting = app.state.index().config().api.persisted_queries;
+    let outcome = app.state.persisted.resolve(setting, request)?;
+    let metrics = app.state.service.metrics();
+    let refusal = match outcome {
+        Ok(o) => {
+            metrics.persisted_query(o.as_str());
+            return None;
+        }
+        Err(refusal) => refusal,
+    };
+    metrics.persisted_query(refusal.as_str());
+    let status = match refusal {
+        persisted::Refusal::NotFound | persisted::Refusal::NotSupported => StatusCode::OK,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    Some(graphql_error(status, refusal.code(), &refusal.to_string()))
+}
+
 /// Runs `request`; the body too when the answer may be reused: anything but
 /// a failure of the daemon itself (`UNAVAILABLE`, `INTERNAL`), which the next
 /// request should try again. An answer over `max_answer` bytes is refused
@@ -391,6 +453,28 @@ async fn execute(app: &App, request: async_graphql::Request) -> (Option<Bytes>, 
         }
         Err(_) => (None, GraphQLResponse::from(response).into_response()),
     }
+}
+
+/// GraphQL over HTTP: a client that accepts `application/graphql-response+json`
+/// (Apollo Client 4 and urql send it first) gets its JSON answers labelled
+/// so. That media type tells the client an answer with a 4xx status (401,
+/// 413, ...) is still GraphQL, so it reads the coded errors instead of
+/// reporting a bare HTTP status; `application/json` clients are unchanged.
+async fn media_type(request: Request, next: axum::middleware::Next) -> Response {
+    const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
+    let accepts = (request.headers().get(header::ACCEPT))
+        .and_then(|a| a.to_str().ok())
+        .is_some_and(|a| a.contains(GRAPHQL_RESPONSE));
+    let mut response = next.run(request).await;
+    let json =
+        (response.headers().get(header::CONTENT_TYPE)).is_some_and(|t| t == "application/json");
+    if accepts && json {
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(GRAPHQL_RESPONSE),
+        );
+    }
+    response
 }
 
 fn json_body(body: Bytes) -> Response {
@@ -451,9 +535,10 @@ async fn graphql_get(AxumState(app): AxumState<App>, request: Request) -> Respon
 }
 
 async fn graphql_get_http(app: &App, headers: &HeaderMap, query: Option<&str>) -> Response {
-    let has_query =
-        query.is_some_and(|q| q.split('&').any(|p| p.split('=').next() == Some("query")));
-    if !has_query {
+    let query = query.unwrap_or_default();
+    let asks = form_urlencoded::parse(query.as_bytes())
+        .any(|(key, _)| key == "query" || key == "extensions");
+    if !asks {
         let wants_html = headers
             .get(header::ACCEPT)
             .and_then(|a| a.to_str().ok())
@@ -470,32 +555,55 @@ async fn graphql_get_http(app: &App, headers: &HeaderMap, query: Option<&str>) -
         return graphql_error(
             StatusCode::BAD_REQUEST,
             Code::BadUserInput,
-            "GET /graphql needs a query: ?query=...&variables=... (URL-encoded JSON)",
+            "GET /graphql needs a query: ?query=...&variables=... (URL-encoded JSON), \
+             or a persisted query's ?extensions=...",
         );
     }
-    let request = match async_graphql::http::parse_query_string(query.unwrap_or_default()) {
-        Ok(r) => r,
-        Err(e) => {
-            return graphql_error(
-                StatusCode::BAD_REQUEST,
-                Code::BadUserInput,
-                &format!("the URL's query string is not a GraphQL request: {e}"),
-            );
-        }
-    };
-    // A GET must not act: links and prefetches send GETs nobody meant.
-    if !cache::read_only(&request.query) {
-        let mut refused = graphql_error(
-            StatusCode::METHOD_NOT_ALLOWED,
+    // The body limit holds for a query sent in the URL too (hyper itself
+    // answers a bare 414 past 64 KiB).
+    if query.len() > app.max_body {
+        return graphql_error(
+            StatusCode::URI_TOO_LONG,
             Code::BadUserInput,
-            "GET carries queries only; send mutations and subscriptions as POST or WebSocket",
+            &format!(
+                "the URL's query string is longer than the limit of {} bytes (api.limits.max_body); \
+                 send long queries as POST",
+                app.max_body
+            ),
         );
-        refused
-            .headers_mut()
-            .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return refused;
     }
-    answer(app, headers, request).await
+    match get_request(query) {
+        Ok(request) => answer(app, headers, request, Method::GET).await,
+        Err(e) => graphql_error(
+            StatusCode::BAD_REQUEST,
+            Code::BadUserInput,
+            &format!("the URL's query string is not a GraphQL request: {e}"),
+        ),
+    }
+}
+
+/// The GraphQL request of a GET's URL query string, as clients send it:
+/// `query`, `operationName`, and `variables` and `extensions` as URL-encoded
+/// JSON. (async-graphql's own parser reads `operation_name`, so the
+/// operation a client names would be lost.)
+fn get_request(query: &str) -> Result<async_graphql::Request, String> {
+    let mut request = async_graphql::Request::new("");
+    for (key, value) in form_urlencoded::parse(query.as_bytes()) {
+        match &*key {
+            "query" => request.query = value.into_owned(),
+            "operationName" => request.operation_name = Some(value.into_owned()),
+            "variables" => {
+                request.variables = serde_json::from_str(&value)
+                    .map_err(|e| format!("`variables` is not a JSON object: {e}"))?;
+            }
+            "extensions" => {
+                request.extensions = serde_json::from_str(&value)
+                    .map_err(|e| format!("`extensions` is not a JSON object: {e}"))?;
+            }
+            _ => {}
+        }
+    }
+    Ok(request)
 }
 
 /// Whether a WebSocket upgrade may proceed: browsers send `Origin` and
@@ -536,10 +644,11 @@ fn init_token(payload: &serde_json::Value) -> Option<String> {
     None
 }
 
-/// Ready when the database answers and the daemon is running.
 /// Prometheus' scrape: open like `/healthz`, since it holds no tenant data
 /// and nothing of any check's config.
 async fn metrics(AxumState(app): AxumState<App>) -> Response {
+    let metrics = app.state.service.metrics();
+    metrics.persisted_query_bytes(app.state.persisted.bytes());
     (
         [(header::CONTENT_TYPE, crate::metrics::CONTENT_TYPE)],
         app.state.service.metrics_text(),
@@ -547,6 +656,7 @@ async fn metrics(AxumState(app): AxumState<App>) -> Response {
         .into_response()
 }
 
+/// Ready when the database answers and the daemon is running.
 async fn readyz(AxumState(app): AxumState<App>) -> Response {
     let held = app.state.service.held_writes();
     if held > 0 {
