@@ -13,9 +13,12 @@ use hyper_util::rt::TokioExecutor;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tributary_tests::gql::{Client, Protocol, Subscription};
-use tributary_tests::kit::{Daemon, Fake, config_text, doc_ids, flow_daemon, start_live};
+use tributary_tests::kit::{
+    Daemon, Fake, api_daemon, config_text, doc_ids, eventually, flow_daemon, start_live,
+};
+use tributary_tests::plugin;
 
-use plugin_sdk::harness::TestServer;
+use plugin_sdk::harness::{Recorded, Reply, TestServer};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -121,6 +124,124 @@ async fn a_tenant_scoped_token_counts_only_its_tenant_in_daemon() {
     w.d.service.stop(Duration::from_secs(5)).await;
 }
 
+/// What `daemon` shows of running checks, failed plugins and the last
+/// reload error, a tenant-scoped token sees only where it concerns its
+/// tenant: acme's check running is not globex's, a plugin file no acme check
+/// names is not acme's, and a refused file's errors may name anyone's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_scoped_token_sees_only_its_part_of_the_daemon() {
+    // Each attempt of acme's check takes 2 s: long enough to be seen running.
+    let slow =
+        TestServer::start(|_: &Recorded| Reply::status(503).delay(Duration::from_secs(2))).await;
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).unwrap();
+    std::fs::copy(plugin("example"), plugins.join("example.wasm")).unwrap();
+    std::fs::write(plugins.join("junk.wasm"), b"not a component").unwrap();
+    std::fs::write(plugins.join("stray.wasm"), b"not a component").unwrap();
+    let text = config_text(dir.path(), &[("slow", "ingest", &slow.url(), "")]).replace(
+        &format!(
+            "plugins_dir = \"{}\"",
+            plugin("example").parent().unwrap().display()
+        ),
+        &format!("plugins_dir = \"{}\"", plugins.display()),
+    );
+    let d = start_live(dir, &text).await;
+    let api = Client::new(d.serve_api().await);
+    let daemon = |token: &'static str, fields: String| {
+        let api = api.clone();
+        async move {
+            let a = api
+                .query(
+                    Some(token),
+                    &format!("{{ daemon {{ {fields} }} }}"),
+                    json!({}),
+                )
+                .await;
+            a.data()["daemon"].clone()
+        }
+    };
+    // Asked in this order, acme's check was running throughout globex's
+    // question. Each round's text differs, so no kept answer is reused.
+    let mut round = 0;
+    let globex = eventually("acme's check seen running", || {
+        round += 1;
+        let fields = format!("runningChecks # {round}\n");
+        let daemon = &daemon;
+        async move {
+            let acme = daemon("acme-admin-token", fields.clone()).await;
+            let globex = daemon("globex-viewer-token", fields.clone()).await;
+            let all = daemon("viewer-token", fields).await;
+            (acme["runningChecks"] == 1 && all["runningChecks"] == 1).then_some(globex)
+        }
+    })
+    .await;
+    assert_eq!(globex["runningChecks"], 0);
+
+    // A reload that loads the folder: junk.wasm is the connector of an acme
+    // check, stray.wasm of none.
+    let with_junk = format!(
+        "{text}\n[[checks]]\nid = \"uses-junk\"\nsystem = \"warehouse\"\nconnector = \"junk\"\n\
+         schedule = {{ every = \"1h\" }}\n"
+    );
+    std::fs::write(&d.config_file, with_junk).unwrap();
+    let reload = "mutation { reloadConfig { added userErrors { message } } }";
+    let reloaded = api.query(Some("admin-token"), reload, json!({})).await;
+    assert_eq!(
+        reloaded.data()["reloadConfig"]["added"],
+        json!(["uses-junk"])
+    );
+    let failed = |token: &'static str| {
+        let daemon = &daemon;
+        async move {
+            let d = daemon(token, "failedPlugins { file }".into()).await;
+            let mut files: Vec<String> = (d["failedPlugins"].as_array().unwrap().iter())
+                .map(|f| {
+                    f["file"]
+                        .as_str()
+                        .unwrap()
+                        .rsplit('/')
+                        .next()
+                        .unwrap()
+                        .to_owned()
+                })
+                .collect();
+            files.sort();
+            files
+        }
+    };
+    assert_eq!(failed("viewer-token").await, ["junk.wasm", "stray.wasm"]);
+    assert_eq!(failed("acme-admin-token").await, ["junk.wasm"]);
+    assert!(failed("globex-viewer-token").await.is_empty());
+
+    // A refused reload: its errors are for tokens without a tenant only.
+    std::fs::write(&d.config_file, "[storage\n").unwrap();
+    let refused = api.query(Some("admin-token"), reload, json!({})).await;
+    assert!(
+        !refused.data()["reloadConfig"]["userErrors"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    let error = |token: &'static str| {
+        let daemon = &daemon;
+        async move {
+            daemon(token, "config { lastReloadError reloadsFailed }".into()).await["config"].clone()
+        }
+    };
+    let all = error("viewer-token").await;
+    assert!(all["lastReloadError"].is_string(), "{all}");
+    for token in ["acme-admin-token", "globex-viewer-token"] {
+        let scoped = error(token).await;
+        assert_eq!(
+            scoped,
+            json!({"lastReloadError": null, "reloadsFailed": 1}),
+            "{token}"
+        );
+    }
+    d.service.stop(Duration::from_secs(5)).await;
+}
+
 const APP: &str = "https://app.example.com";
 
 /// A daemon without checks whose API lets the pages of [`APP`] in; its API's
@@ -131,14 +252,10 @@ async fn web_daemon() -> (Daemon, String) {
 
 /// [`web_daemon`] with `api` (lines of the `[api]` table) added.
 async fn web_daemon_with(api: &str) -> (Daemon, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let text = config_text(dir.path(), &[]).replace(
-        "[storage]",
-        &format!("[api]\n{api}\n\n[api.cors]\nallowed_origins = [\"{APP}\"]\n\n[storage]"),
-    );
-    let d = start_live(dir, &text).await;
-    let base = d.serve_api().await;
-    (d, base)
+    api_daemon(&format!(
+        "{api}\n\n[api.cors]\nallowed_origins = [\"{APP}\"]"
+    ))
+    .await
 }
 
 /// Sends a request with `headers`; the status, headers and body bytes.
@@ -308,7 +425,8 @@ async fn a_get_with_a_query_is_answered_and_graphiql_goes_only_to_browsers() {
     )
     .await;
     assert_eq!(status, 200, "{text}");
-    assert_eq!(headers["content-type"], "application/json");
+    // What it prefers: the GraphQL-over-HTTP media type.
+    assert_eq!(headers["content-type"], "application/graphql-response+json");
     let answer: Value = serde_json::from_str(&text).unwrap();
     assert!(
         answer["data"]["healthEvents"]["nodes"].is_array(),

@@ -1,6 +1,8 @@
 //! The query root: entry points into tenants, nodes by id, health events,
 //! connectors, the daemon's own status and the audit log.
 
+use std::collections::BTreeSet;
+
 use async_graphql::connection::Connection;
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
@@ -138,15 +140,33 @@ impl QueryRoot {
     }
 
     /// The daemon itself: version, config status, last reload error, plugin
-    /// files that failed to load.
+    /// files that failed to load. A tenant-scoped token sees its own part:
+    /// counts and running checks of its tenant, the failed plugins its checks
+    /// name, and no reload error (a refused file's errors name any tenant's
+    /// checks and places).
     async fn daemon(&self, ctx: &Context<'_>) -> Result<Daemon> {
         let view = view(ctx)?;
         let state = state(ctx);
         let reload = state.reloader.status();
         let config = view.index.config();
         let count = |n: usize| i32::try_from(n).unwrap_or(i32::MAX);
-        // A tenant-scoped token counts what it may see, not the whole config.
+        let scoped = view.tenant_scope().is_some();
         let seen = |e: EntityRef| view.sees(&e);
+        // A check removed by a reload may still be running: the whole
+        // daemon's count includes it, a tenant's cannot place it.
+        let running = (state.service.running_checks().iter())
+            .filter(|c| !scoped || seen(EntityRef::Check(c.to_string())))
+            .count();
+        let connectors: BTreeSet<&str> = (config.checks.iter())
+            .filter(|c| seen(EntityRef::Check(c.id.clone())))
+            .map(|c| c.connector.as_str())
+            .collect();
+        // A plugin that failed before saying its name is known by its file's.
+        let concerns = |f: &&crate::plugin::FailedPlugin| {
+            let name = f.name.as_deref();
+            let name = name.or_else(|| f.file.file_stem().and_then(|s| s.to_str()));
+            !scoped || name.is_some_and(|n| connectors.contains(n))
+        };
         Ok(Daemon {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at: time(state.started_at),
@@ -158,7 +178,7 @@ impl QueryRoot {
                 file: reload.file.display().to_string(),
                 loaded_at: time(reload.loaded_at),
                 last_reload_attempt_at: reload.attempted_at.map(time),
-                last_reload_error: reload.last_error,
+                last_reload_error: reload.last_error.filter(|_| !scoped),
                 reloads_succeeded: Long(reload.succeeded as i64),
                 reloads_failed: Long(reload.failed as i64),
                 tenants: count(
@@ -177,8 +197,11 @@ impl QueryRoot {
                         .count(),
                 ),
             },
-            running_checks: count(state.service.stats().running),
-            failed_plugins: view.index.loaded.failed.iter().map(Into::into).collect(),
+            running_checks: count(running),
+            failed_plugins: (view.index.loaded.failed.iter())
+                .filter(concerns)
+                .map(Into::into)
+                .collect(),
         })
     }
 

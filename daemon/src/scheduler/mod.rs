@@ -294,6 +294,12 @@ impl Scheduler {
         self.shared.lock().stats()
     }
 
+    /// The checks with an attempt in flight (a check removed by a reload
+    /// while running included), for views narrower than [`stats`](Self::stats).
+    pub fn running_checks(&self) -> Vec<Arc<str>> {
+        self.shared.lock().running_checks()
+    }
+
     /// Stops taking work: no new attempt starts (runs waiting for a permit are
     /// dropped, pending retries forgotten, [`run_now`](Self::run_now) fails).
     /// In-flight attempts get until `grace` from now to end; the rest are then

@@ -151,6 +151,14 @@ impl State {
         }
     }
 
+    /// The checks with an attempt in flight.
+    pub(super) fn running_checks(&self) -> Vec<Arc<str>> {
+        (self.jobs.iter())
+            .filter(|(_, e)| matches!(e.phase, Phase::Running { .. }))
+            .map(|(id, _)| id.clone())
+            .collect()
+    }
+
     /// Swaps in a new job set; see [`super::Scheduler::replace_jobs`].
     pub(super) fn replace(&mut self, jobs: Vec<Job>, now: Instant, wall: SystemTime) {
         if self.stop.is_some() {

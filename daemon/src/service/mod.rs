@@ -338,6 +338,14 @@ impl Service {
             .unwrap_or_default()
     }
 
+    /// The checks running now; none once stopped.
+    pub fn running_checks(&self) -> Vec<Arc<str>> {
+        lock(&self.scheduler)
+            .as_ref()
+            .map(Scheduler::running_checks)
+            .unwrap_or_default()
+    }
+
     /// Stops taking work, lets runs in flight finish for up to `grace` (then
     /// cancels them), writes everything already queued (what the database
     /// does not take is tried until `grace` has passed), and closes the store.

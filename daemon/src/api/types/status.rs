@@ -95,7 +95,8 @@ pub struct ConfigStatus {
     pub file: String,
     pub loaded_at: DateTime<Utc>,
     pub last_reload_attempt_at: Option<DateTime<Utc>>,
-    /// Why the latest reload was refused; null once one succeeds.
+    /// Why the latest reload was refused; null once one succeeds, and for a
+    /// tenant-scoped token (the errors name any tenant's checks).
     pub last_reload_error: Option<String>,
     pub reloads_succeeded: Long,
     pub reloads_failed: Long,
@@ -116,10 +117,11 @@ pub struct Daemon {
     pub started_at: DateTime<Utc>,
     pub store: StoreBackend,
     pub config: ConfigStatus,
-    /// Checks running now.
+    /// Checks running now (a tenant-scoped token's: its tenant's).
     pub running_checks: i32,
     /// Plugin files in the plugin folder that did not load (the config in
-    /// force was loaded with these missing).
+    /// force was loaded with these missing); for a tenant-scoped token, those
+    /// its checks name as their connector.
     pub failed_plugins: Vec<FailedPlugin>,
 }
 
