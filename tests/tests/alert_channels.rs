@@ -311,6 +311,8 @@ async fn slack_a_50_alert_group_fits_in_one_message_and_lists_the_rest() {
             a.reasons =
                 vec![Reason::new(RuleKind::Errors, Status::Unhealthy, "<".repeat(9_000)); 30];
             a.also_affected = vec![step("system", "s", &"&".repeat(5_000)); 40];
+            // Longer than a Slack button takes: no button rather than a refusal.
+            a.link = Some(format!("https://tributary.example/{}", "a".repeat(3_000)));
             a
         })
         .collect();
@@ -774,6 +776,15 @@ fn email_settings_errors_name_the_setting() {
         err.starts_with("to: \"data-team.acme.example\" is not an email address"),
         "{err}"
     );
+    // One address cannot smuggle a header or a second recipient.
+    for sneaky in [
+        "a@b.example\r\nBcc: victim@evil.example",
+        "a@b.example, victim@evil.example",
+    ] {
+        settings.to = vec![sneaky.into()];
+        let err = Mailer::new(&settings).unwrap_err().to_string();
+        assert!(err.starts_with("to: "), "{err}");
+    }
     settings.to.clear();
     assert_eq!(
         Mailer::new(&settings).unwrap_err().to_string(),
