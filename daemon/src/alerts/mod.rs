@@ -4,4 +4,9 @@
 //! It owns what is sent where and when. It must not judge health: it reads
 //! the health events the service commits and never changes them.
 
+pub mod email;
 pub mod message;
+pub mod pagerduty;
+pub mod retry_after;
+pub mod slack;
+pub mod wording;

@@ -12,6 +12,11 @@
 //! fake; timestamps the fake reports come from a [`FakeClock`], fixed in
 //! tests (so observations can be asserted exactly) and the wall clock in the
 //! demo.
+//!
+//! The alert channels' receivers ([`slack`], [`pagerduty`], and [`smtp`], a
+//! real SMTP server) check what the real services check and keep what they
+//! took, so tests assert what a person would receive; they play no
+//! [`Scenario`]: a test tells them which answer to give.
 
 use std::fmt;
 use std::str::FromStr;
@@ -22,7 +27,10 @@ use chrono::{DateTime, Utc};
 
 pub mod dbt_cloud;
 pub mod looker;
+pub mod pagerduty;
 pub mod service;
+pub mod slack;
+pub mod smtp;
 pub mod snowflake;
 
 /// What a fake does, the same seven words for every vendor.
