@@ -16,6 +16,9 @@ pub enum Code {
     Internal,
     /// The answer would exceed `api.limits.max_answer`.
     AnswerTooLarge,
+    /// A WebSocket already holds `api.websocket.max_subscriptions`
+    /// operations: complete one (or open another connection) first.
+    TooManySubscriptions,
 }
 
 impl Code {
@@ -28,6 +31,7 @@ impl Code {
             Code::Unavailable => "UNAVAILABLE",
             Code::Internal => "INTERNAL",
             Code::AnswerTooLarge => "ANSWER_TOO_LARGE",
+            Code::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
         }
     }
 }
