@@ -763,6 +763,51 @@ async fn a_client_that_stops_reading_holds_up_only_itself_and_is_dropped() {
     w.d.service.stop(Duration::from_secs(5)).await;
 }
 
+/// A token a reload removes opens nothing more on the connections it
+/// opened: a new operation is UNAUTHENTICATED, and the connection is closed
+/// with 4403 at the next ping (15 s on default settings), its
+/// subscriptions with it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_removed_by_a_reload_ends_its_connections() {
+    let w = world("").await;
+    let mut ws = Ws::open(&w.base, TRANSPORT).await;
+    ws.init("viewer-token").await;
+    ws.subscribe("s", ASSET_SEQ, asset_from(last_seq(&w).await))
+        .await;
+
+    let text = std::fs::read_to_string(&w.d.config_file).unwrap();
+    let entry = text.find("[[api.tokens]]\nname = \"viewer\"\n").unwrap();
+    let end = entry + text[entry..].find("\n\n").unwrap();
+    std::fs::write(
+        &w.d.config_file,
+        format!("{}{}", &text[..entry], &text[end..]),
+    )
+    .unwrap();
+    let reload = Client::new(&w.base)
+        .query(
+            Some("admin-token"),
+            "mutation { reloadConfig { userErrors { message } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(reload.data()["reloadConfig"]["userErrors"], json!([]));
+
+    ws.subscribe("t", ASSET_SEQ, json!({})).await;
+    let refused = ws.message().await;
+    assert_eq!(refused["id"], "t");
+    assert_eq!(codes(&refused), ["UNAUTHENTICATED"]);
+    let (code, reason) = ws.closed().await;
+    assert_eq!(code, 4403);
+    assert!(reason.contains("no longer valid"), "{reason}");
+    // A new connection with it is refused from the start.
+    let mut again = Ws::open(&w.base, TRANSPORT).await;
+    again
+        .send(json!({"type": "connection_init", "payload": {"token": "viewer-token"}}))
+        .await;
+    assert_eq!(again.closed().await.0, 4403);
+    w.d.service.stop(Duration::from_secs(5)).await;
+}
+
 /// The rest of the protocol: pings both ways, queries and mutations as
 /// single results, `error` for an operation that cannot start, and
 /// `complete` from the client ending a subscription.

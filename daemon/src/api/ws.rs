@@ -385,10 +385,12 @@ struct Operation {
     /// Tells its results from those of an earlier operation of the same id.
     serial: u64,
     abort: AbortHandle,
-    /// Whether a result was sent.
+    /// Whether a result came.
     answered: bool,
 }
 
+/// One WebSocket: where it is in the protocol, the operations it holds and
+/// when the client was last heard.
 struct Connection {
     app: App,
     protocol: Protocol,
@@ -771,6 +773,16 @@ impl Connection {
     }
 
     async fn ping(&mut self, socket: &mut Socket) -> Result<(), Ended> {
+        // A reload may have removed the token: what it opened ends within a
+        // ping interval.
+        let valid = (self.token.as_deref()).is_some_and(|t| self.app.state.view_for(t).is_some());
+        if !valid {
+            return Err(closing(
+                CloseCode::Forbidden,
+                "Forbidden: the connection's API token is no longer valid",
+            )
+            .into());
+        }
         match self.protocol {
             Protocol::TransportWs => self.send(socket, "ping", None, None).await,
             Protocol::Legacy => {
