@@ -394,6 +394,16 @@ pub async fn flow_daemon(
     upstream: Arc<Mutex<Fake>>,
     downstream: Arc<Mutex<Fake>>,
 ) -> (Daemon, [TestServer; 2]) {
+    flow_daemon_with(upstream, downstream, "").await
+}
+
+/// [`flow_daemon`] with `settings` (TOML tables such as `[api.websocket]`)
+/// added to its config.
+pub async fn flow_daemon_with(
+    upstream: Arc<Mutex<Fake>>,
+    downstream: Arc<Mutex<Fake>>,
+    settings: &str,
+) -> (Daemon, [TestServer; 2]) {
     let up = document_service(upstream).await;
     let down = document_service(downstream).await;
     let dir = tempfile::tempdir().unwrap();
@@ -408,7 +418,8 @@ pub async fn flow_daemon(
                 r#"completeness = { warn = "1", error = "5%" }"#,
             ),
         ],
-    );
+    )
+    .replace("[storage]", &format!("{settings}\n\n[storage]"));
     let d = start_live(dir, &text).await;
     d.wait_runs("ingest-docs", 1).await;
     d.wait_runs("warehouse-docs", 1).await;

@@ -20,6 +20,9 @@ pub enum Code {
     PersistedQueryNotFound,
     /// Persisted queries are off: send query texts.
     PersistedQueryNotSupported,
+    /// A WebSocket already holds `api.websocket.max_subscriptions`
+    /// operations: complete one (or open another connection) first.
+    TooManySubscriptions,
 }
 
 impl Code {
@@ -34,6 +37,7 @@ impl Code {
             Code::AnswerTooLarge => "ANSWER_TOO_LARGE",
             Code::PersistedQueryNotFound => "PERSISTED_QUERY_NOT_FOUND",
             Code::PersistedQueryNotSupported => "PERSISTED_QUERY_NOT_SUPPORTED",
+            Code::TooManySubscriptions => "TOO_MANY_SUBSCRIPTIONS",
         }
     }
 }

@@ -2,8 +2,9 @@
 //! mutations that act through the service and are audited; subscriptions fed
 //! by the event bus and resumable from the store; bearer-token auth with roles
 //! and tenant scope; `/graphql` (POST; GET for queries, GraphiQL for a
-//! browser without one; WebSocket on the same path), `/healthz`, `/readyz` and `/metrics`; CORS for the configured
-//! browser origins (the WebSocket's `Origin` checked against the same list),
+//! browser without one; WebSocket on the same path, spoken by [`ws`]),
+//! `/healthz`, `/readyz` and `/metrics`; CORS for the configured browser
+//! origins (the WebSocket's `Origin` checked against the same list),
 //! compressed answers and Apollo's persisted queries over POST and GET.
 //!
 //! It owns the HTTP surface and what each principal may see and do. It must
@@ -21,19 +22,18 @@ mod query;
 mod subscription;
 mod types;
 mod view;
+mod ws;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use async_graphql::http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource};
+use async_graphql::http::GraphiQLSource;
 use async_graphql::{Context, Data, Schema};
-use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::GraphQLResponse;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{
-    DefaultBodyLimit, FromRequestParts, Request, State as AxumState, WebSocketUpgrade,
-};
+use axum::extract::{DefaultBodyLimit, Request, State as AxumState};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -245,12 +245,49 @@ fn request_data(app: &App, view: Option<View>) -> Data {
     data
 }
 
+/// One GraphQL error with `extensions.code`, as JSON.
+fn coded_error(code: Code, message: &str) -> serde_json::Value {
+    serde_json::json!({"message": message, "extensions": {"code": code.as_str()}})
+}
+
 /// An answer of one coded error and no data.
 fn error_body(code: Code, message: &str) -> serde_json::Value {
-    serde_json::json!({
-        "data": null,
-        "errors": [{"message": message, "extensions": {"code": code.as_str()}}],
-    })
+    serde_json::json!({"data": null, "errors": [coded_error(code, message)]})
+}
+
+/// The message of an `ANSWER_TOO_LARGE` refusal.
+fn too_large(max_answer: u64) -> String {
+    format!(
+        "the answer is larger than {max_answer} bytes (api.limits.max_answer); \
+         ask for fewer fields, fewer days or smaller pages"
+    )
+}
+
+/// Why [`json_within`] wrote no JSON.
+enum Unwritten {
+    /// It would pass the limit.
+    TooLarge,
+    Failed(serde_json::Error),
+}
+
+/// `out` with `value` appended as JSON, unless that takes more than `limit`
+/// bytes: writing stops at the limit, so an answer over it never takes more
+/// memory than that.
+fn json_within(
+    out: bytes::BytesMut,
+    value: &impl serde::Serialize,
+    limit: u64,
+) -> Result<bytes::BytesMut, Unwritten> {
+    use bytes::BufMut;
+    let mut writer = out
+        .limit(usize::try_from(limit).unwrap_or(usize::MAX))
+        .writer();
+    match serde_json::to_writer(&mut writer, value) {
+        Ok(()) => Ok(writer.into_inner().into_inner()),
+        // The only writer error: the limit reached.
+        Err(e) if e.is_io() => Err(Unwritten::TooLarge),
+        Err(e) => Err(Unwritten::Failed(e)),
+    }
 }
 
 fn graphql_error(status: StatusCode, code: Code, message: &str) -> Response {
@@ -355,17 +392,7 @@ async fn answer(
             operation: request.operation_name.clone(),
             variables: serde_json::to_string(&request.variables).unwrap_or_default(),
         });
-    let introspection = match app.state.index().config().api.introspection {
-        Introspection::Public => true,
-        Introspection::Authenticated => view.is_some(),
-        Introspection::Off => false,
-    };
-    let mut request = if introspection {
-        request
-    } else {
-        request.disable_introspection()
-    };
-    request.data = request_data(app, view);
+    let request = prepared(app, view, request);
     let Some(key) = key else {
         return execute(app, request).await.1;
     };
@@ -420,12 +447,33 @@ fn persisted_query(app: &App, request: &mut async_graphql::Request) -> Option<Re
     Some(graphql_error(status, refusal.code(), &refusal.to_string()))
 }
 
+/// `request` as the API runs it for `view`, over HTTP and WebSocket alike:
+/// with the view and fresh loaders, and introspection as
+/// `api.introspection` allows.
+fn prepared(
+    app: &App,
+    view: Option<View>,
+    request: async_graphql::Request,
+) -> async_graphql::Request {
+    let introspection = match app.state.index().config().api.introspection {
+        Introspection::Public => true,
+        Introspection::Authenticated => view.is_some(),
+        Introspection::Off => false,
+    };
+    let mut request = if introspection {
+        request
+    } else {
+        request.disable_introspection()
+    };
+    request.data = request_data(app, view);
+    request
+}
+
 /// Runs `request`; the body too when the answer may be reused: anything but
 /// a failure of the daemon itself (`UNAVAILABLE`, `INTERNAL`), which the next
 /// request should try again. An answer over `max_answer` bytes is refused
 /// with `ANSWER_TOO_LARGE` as it is written, so it never takes more memory.
 async fn execute(app: &App, request: async_graphql::Request) -> (Option<Bytes>, Response) {
-    use bytes::BufMut;
     let response = app.schema.execute(request).await;
     let keep = !response.errors.iter().any(|e| {
         let code = e.extensions.as_ref().and_then(|x| x.get("code"));
@@ -433,25 +481,19 @@ async fn execute(app: &App, request: async_graphql::Request) -> (Option<Bytes>, 
             .iter()
             .any(|c| code == Some(&async_graphql::Value::from(c.as_str())))
     });
-    let limit = usize::try_from(app.max_answer).unwrap_or(usize::MAX);
-    let mut out = bytes::BytesMut::new().limit(limit).writer();
-    match serde_json::to_writer(&mut out, &response) {
-        Ok(()) => {
-            let body = out.into_inner().into_inner().freeze();
+    match json_within(bytes::BytesMut::new(), &response, app.max_answer) {
+        Ok(body) => {
+            let body = body.freeze();
             (keep.then(|| body.clone()), json_body(body))
         }
-        // The only writer error: the limit reached. The same request would
-        // meet it again, so the refusal is kept like an answer.
-        Err(e) if e.is_io() => {
-            let message = format!(
-                "the answer is larger than {} bytes (api.limits.max_answer); \
-                 ask for fewer fields, fewer days or smaller pages",
-                app.max_answer
-            );
+        // The same request would meet the limit again, so the refusal is
+        // kept like an answer.
+        Err(Unwritten::TooLarge) => {
+            let message = too_large(app.max_answer);
             let body = Bytes::from(error_body(Code::AnswerTooLarge, &message).to_string());
             (Some(body.clone()), json_body(body))
         }
-        Err(_) => (None, GraphQLResponse::from(response).into_response()),
+        Err(Unwritten::Failed(_)) => (None, GraphQLResponse::from(response).into_response()),
     }
 }
 
@@ -485,7 +527,7 @@ fn json_body(body: Bytes) -> Response {
 /// `?query=` (what urql sends short queries as); GraphiQL to a browser that
 /// asks for a page without one.
 async fn graphql_get(AxumState(app): AxumState<App>, request: Request) -> Response {
-    let (mut parts, _) = request.into_parts();
+    let (parts, _) = request.into_parts();
     if !parts.headers.contains_key(header::UPGRADE) {
         return graphql_get_http(&app, &parts.headers, parts.uri.query()).await;
     }
@@ -496,42 +538,7 @@ async fn graphql_get(AxumState(app): AxumState<App>, request: Request) -> Respon
         )
             .into_response();
     }
-    let protocol = match GraphQLProtocol::from_request_parts(&mut parts, &()).await {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
-        Ok(u) => u,
-        Err(e) => return e.into_response(),
-    };
-    // A token in the upgrade request's header is accepted too; browsers
-    // cannot set one, so the connection-init payload is the usual place.
-    let header_view = token(&parts.headers).and_then(|t| app.state.view_for(t));
-    upgrade
-        .protocols(ALL_WEBSOCKET_PROTOCOLS)
-        .on_upgrade(move |socket| {
-            let state = app.state.clone();
-            let data = request_data(&app, None);
-            GraphQLWebSocket::new(socket, app.schema.clone(), protocol)
-                .with_data(data)
-                .on_connection_init(move |payload| async move {
-                    let mut data = Data::default();
-                    let from_payload = init_token(&payload).and_then(|t| state.view_for(&t));
-                    match from_payload.or(header_view) {
-                        Some(view) => {
-                            data.insert(view);
-                            Ok(data)
-                        }
-                        None => Err(error(
-                            Code::Unauthenticated,
-                            "send a valid API token in the connection_init payload: \
-                             {\"Authorization\": \"Bearer <token>\"}",
-                        )),
-                    }
-                })
-                .keepalive_timeout(Duration::from_secs(60))
-                .serve()
-        })
+    ws::upgrade(&app, parts)
 }
 
 async fn graphql_get_http(app: &App, headers: &HeaderMap, query: Option<&str>) -> Response {
@@ -624,24 +631,6 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[HeaderValue]) -> bool {
             .any(|scheme| origin.strip_prefix(*scheme) == Some(host))
     };
     headers.get(header::HOST).is_some_and(own)
-}
-
-/// The token of a connection-init payload: `{"Authorization": "Bearer t"}`
-/// (any case) or `{"token": "t"}`.
-fn init_token(payload: &serde_json::Value) -> Option<String> {
-    let obj = payload.as_object()?;
-    for (key, value) in obj {
-        let Some(value) = value.as_str() else {
-            continue;
-        };
-        if key.eq_ignore_ascii_case("authorization") {
-            return view::bearer(value).map(str::to_owned);
-        }
-        if key == "token" {
-            return Some(value.to_owned());
-        }
-    }
-    None
 }
 
 /// Prometheus' scrape: open like `/healthz`, since it holds no tenant data

@@ -46,6 +46,7 @@ pub struct Api {
     pub allowed_origins: Vec<String>,
     pub introspection: Introspection,
     pub persisted_queries: PersistedQueries,
+    pub websocket: ApiWebSocket,
 }
 
 /// Automatic Persisted Queries (Apollo's `persistedQuery` extension): clients
@@ -64,6 +65,36 @@ impl Default for PersistedQueries {
     fn default() -> Self {
         PersistedQueries::On {
             max_bytes: 16 << 20,
+        }
+    }
+}
+
+/// How the API's WebSocket keeps a connection (`[api.websocket]`): read
+/// when a connection opens, so a reload applies to the next ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApiWebSocket {
+    /// How often the server pings (a `ping` message; `ka` and a WebSocket
+    /// ping frame in the legacy protocol), so a client that never pings
+    /// itself still has something to answer.
+    pub ping_interval: Duration,
+    /// How long the client may stay silent (no message at all, pongs
+    /// included) before the connection is closed; longer than
+    /// `ping_interval`, so a live client always has a ping to answer first.
+    pub idle_timeout: Duration,
+    /// How long a new connection may take to send `connection_init`.
+    pub init_timeout: Duration,
+    /// Operations one connection may hold at once: each holds a stream on
+    /// the event bus and its reads.
+    pub max_subscriptions: usize,
+}
+
+impl Default for ApiWebSocket {
+    fn default() -> Self {
+        Self {
+            ping_interval: Duration::from_secs(15),
+            idle_timeout: Duration::from_secs(60),
+            init_timeout: Duration::from_secs(10),
+            max_subscriptions: 100,
         }
     }
 }

@@ -730,3 +730,56 @@ fn api_persisted_queries_are_read_and_bad_settings_named() {
         );
     }
 }
+
+/// `[api.websocket]` is read; a zero, a non-duration and an idle timeout
+/// that a client answering every ping would still hit are each named where
+/// they stand.
+#[test]
+fn api_websocket_is_read_and_bad_settings_named() {
+    let file = Path::new("tributary.toml");
+    let config = parse("", file, &no_plugins()).unwrap();
+    assert_eq!(config.api.websocket, ApiWebSocket::default());
+    assert_eq!(
+        config.api.websocket.ping_interval,
+        Duration::from_secs(15),
+        "the documented default"
+    );
+    let text = "[api.websocket]\nping_interval = \"5s\"\nidle_timeout = \"20s\"\n\
+                init_timeout = \"2s\"\nmax_subscriptions = 3\n";
+    let ws = parse(text, file, &no_plugins()).unwrap().api.websocket;
+    assert_eq!(
+        ws,
+        ApiWebSocket {
+            ping_interval: Duration::from_secs(5),
+            idle_timeout: Duration::from_secs(20),
+            init_timeout: Duration::from_secs(2),
+            max_subscriptions: 3,
+        }
+    );
+
+    let errors = errors_of(
+        "[api.websocket]\nping_interval = \"0s\"\ninit_timeout = \"soon\"\nmax_subscriptions = 0\n",
+        &no_plugins(),
+    );
+    assert!(
+        at(&errors, "/api/websocket/ping_interval")
+            .message
+            .contains("longer than 0s")
+    );
+    at(&errors, "/api/websocket/init_timeout");
+    at(&errors, "/api/websocket/max_subscriptions");
+
+    let errors = errors_of(
+        "[api.websocket]\nping_interval = \"30s\"\nidle_timeout = \"30s\"\n",
+        &no_plugins(),
+    );
+    let e = at(&errors, "/api/websocket/idle_timeout");
+    assert!(e.message.contains("longer than ping_interval (30s)"), "{e}");
+    assert_eq!(e.line, 3, "{e}");
+    // Only the interval written: it is the one named, against the default.
+    let errors = errors_of("[api.websocket]\nping_interval = \"2m\"\n", &no_plugins());
+    let e = at(&errors, "/api/websocket/ping_interval");
+    assert!(e.message.contains("shorter than idle_timeout (60s"), "{e}");
+    let errors = errors_of("[api.websocket]\npings = \"5s\"\n", &no_plugins());
+    at(&errors, "/api/websocket/pings");
+}

@@ -739,6 +739,10 @@ fn api(cx: &mut Cx<'_>, json: &Value, tenant_ids: &Ids<'_>) -> Option<Api> {
             }
         }
     }
+    match websocket(cx, json) {
+        Some(ws) => api.websocket = ws,
+        None => ok = false,
+    }
     ok.then_some(api)
 }
 
@@ -768,6 +772,68 @@ fn persisted_queries(cx: &mut Cx<'_>, value: &Value) -> Option<PersistedQueries>
         }
         max_bytes => Some(PersistedQueries::On { max_bytes }),
     }
+}
+
+/// `[api.websocket]`: every setting at least 1, and an idle timeout longer
+/// than the ping interval (else a client that answers every ping would still
+/// be closed as idle).
+fn websocket(cx: &mut Cx<'_>, json: &Value) -> Option<ApiWebSocket> {
+    let mut ws = ApiWebSocket::default();
+    let mut ok = true;
+    for (key, slot) in [
+        ("ping_interval", &mut ws.ping_interval),
+        ("idle_timeout", &mut ws.idle_timeout),
+        ("init_timeout", &mut ws.init_timeout),
+    ] {
+        let at = format!("/api/websocket/{key}");
+        if let Some(v) = json.pointer(&at) {
+            match cx.duration(v, &at) {
+                Some(d) if !d.is_zero() => *slot = d,
+                Some(_) => {
+                    cx.error_once(&at, "must be longer than 0s");
+                    ok = false;
+                }
+                None => ok = false,
+            }
+        }
+    }
+    let at = "/api/websocket/max_subscriptions";
+    if let Some(v) = json.pointer(at) {
+        match cx.count::<usize>(v, at) {
+            Some(n) if n > 0 => ws.max_subscriptions = n,
+            Some(_) => {
+                cx.error_once(at, "must be at least 1");
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    if ok && ws.idle_timeout <= ws.ping_interval {
+        // Said where the file sets the value that breaks it: the idle
+        // timeout if written, else the ping interval against its default.
+        let (at, message) = if json.pointer("/api/websocket/idle_timeout").is_some() {
+            (
+                "/api/websocket/idle_timeout",
+                format!(
+                    "must be longer than ping_interval ({:?}), or a client answering every \
+                     ping would be closed as idle",
+                    ws.ping_interval
+                ),
+            )
+        } else {
+            (
+                "/api/websocket/ping_interval",
+                format!(
+                    "must be shorter than idle_timeout ({:?}, the default), or a client \
+                     answering every ping would be closed as idle",
+                    ws.idle_timeout
+                ),
+            )
+        };
+        cx.error(at, message);
+        ok = false;
+    }
+    ok.then_some(ws)
 }
 
 /// Whether `o` is an origin as browsers send it in `Origin`: the exact
