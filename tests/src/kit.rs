@@ -256,6 +256,22 @@ impl Daemon {
         .await;
     }
 
+    /// Waits until `n` subscriptions are open in the daemon: a subscription
+    /// without `afterSeq` starts live from when the daemon takes it, so a
+    /// test changes health only once it is taken.
+    pub async fn wait_subscriptions(&self, n: usize) {
+        eventually(&format!("{n} open subscriptions"), || async {
+            let text = self.service.metrics_text();
+            let open = text
+                .lines()
+                .find_map(|l| l.strip_prefix("tributary_subscriptions_open "))
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0);
+            (open >= n as f64).then_some(())
+        })
+        .await;
+    }
+
     /// Asks for a run now (waiting while the previous one is still being
     /// wrapped up) and waits until it is stored.
     pub async fn run_now(&self, check: &str) {

@@ -437,6 +437,7 @@ async fn every_mutation_acts_and_is_audited_with_its_actor() {
     )
     .await
     .unwrap();
+    w.d.wait_subscriptions(1).await;
     let before = w.d.runs_of("warehouse-docs").await;
     let run = w
         .api
@@ -684,6 +685,7 @@ async fn a_subscription_receives_the_health_change_a_plugin_run_causes() {
             .unwrap(),
         );
     }
+    w.d.wait_subscriptions(2).await;
     // A run of the downstream plugin now finds 20 of 100 ids missing.
     flip(&w, true).await;
     for sub in &mut subs {

@@ -74,6 +74,7 @@ async fn a_live_health_event_carries_the_same_time_as_its_stored_copy() {
     )
     .await
     .unwrap();
+    w.d.wait_subscriptions(1).await;
     w.warehouse.lock().unwrap().ids = doc_ids(80);
     w.d.run_now("warehouse-docs").await;
     let live = sub.next(WAIT).await.expect("a live event").unwrap();
