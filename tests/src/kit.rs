@@ -403,6 +403,57 @@ pub async fn api_daemon(api: &str) -> (Daemon, String) {
     (d, base)
 }
 
+/// Flow `docs` (tenant acme; tenant globex has nothing) from `ingest` (100
+/// ids) to `warehouse`, whose fake answers as the test says, with the API
+/// served: what the API's end-to-end tests stand on.
+pub struct ApiFlow {
+    pub d: Daemon,
+    /// The API's base URL, for raw WebSocket clients.
+    pub base: String,
+    pub api: crate::gql::Client,
+    pub warehouse: Arc<Mutex<Fake>>,
+    /// The ingest and warehouse services, in that order.
+    pub services: [TestServer; 2],
+}
+
+impl ApiFlow {
+    /// Starts it with `settings` (TOML tables such as `[api.websocket]`)
+    /// added to the config; the warehouse has run once more after the first
+    /// runs, so whichever ran first, it has met the upstream ids.
+    pub async fn start(warehouse: Fake, settings: &str) -> ApiFlow {
+        let upstream = Arc::new(Mutex::new(Fake {
+            ids: doc_ids(100),
+            ..Fake::default()
+        }));
+        let warehouse = Arc::new(Mutex::new(warehouse));
+        let (d, services) = flow_daemon_with(upstream, warehouse.clone(), settings).await;
+        d.run_now("warehouse-docs").await;
+        let base = d.serve_api().await;
+        ApiFlow {
+            api: crate::gql::Client::new(base.clone()),
+            d,
+            base,
+            warehouse,
+            services,
+        }
+    }
+
+    /// Makes the warehouse lose 20 ids (UNHEALTHY) or have them all
+    /// (HEALTHY) and runs it: its asset changes health.
+    pub async fn flip(&self, lose: bool) {
+        self.warehouse.lock().unwrap().ids = if lose { doc_ids(80) } else { doc_ids(100) };
+        self.d.run_now("warehouse-docs").await;
+    }
+}
+
+/// The warehouse's asset in [`ApiFlow`].
+pub fn warehouse_asset() -> EntityRef {
+    EntityRef::Asset {
+        check: "warehouse-docs".into(),
+        asset: "documents".into(),
+    }
+}
+
 /// A daemon watching flow `docs`: check `ingest-docs` on a service answering
 /// as `upstream` says, check `warehouse-docs` (completeness warn 1, error 5%)
 /// on one answering as `downstream` says; after both first runs are stored.

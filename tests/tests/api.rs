@@ -9,24 +9,17 @@ use serde_json::{Value, json};
 use tributary::health::EntityRef;
 use tributary_tests::gql::{Client, DASHBOARD, Protocol, Refused, Subscription};
 use tributary_tests::kit::{
-    Daemon, Fake, config_text, daemon_binary, doc_ids, document_service, eventually, flow_daemon,
+    ApiFlow, Fake, config_text, daemon_binary, doc_ids, document_service, eventually,
+    warehouse_asset,
 };
 use tributary_tests::plugin;
-
-use plugin_sdk::harness::TestServer;
 
 const WAIT: Duration = Duration::from_secs(30);
 
 /// Flow `docs` (tenant acme) from `ingest` to `warehouse`, each watched by an
 /// example check; the warehouse lacks 3 of the 100 ids and reports two
-/// document errors. Returns the daemon, its API client, and the fakes (the
-/// warehouse's state can be changed).
-struct World {
-    d: Daemon,
-    api: Client,
-    warehouse: Arc<Mutex<Fake>>,
-    services: [TestServer; 2],
-}
+/// document errors.
+type World = ApiFlow;
 
 const LOST: [&str; 3] = ["doc-007", "doc-042", "doc-099"];
 
@@ -38,11 +31,7 @@ fn kept() -> Vec<String> {
 }
 
 async fn world() -> World {
-    let up = Arc::new(Mutex::new(Fake {
-        ids: doc_ids(100),
-        ..Fake::default()
-    }));
-    let warehouse = Arc::new(Mutex::new(Fake {
+    let warehouse = Fake {
         ids: kept(),
         errors: vec![
             json!({"kind": "parse", "message": "bad header", "document_id": "doc-001",
@@ -50,29 +39,13 @@ async fn world() -> World {
             json!({"kind": "schema", "message": "missing title", "document_id": "doc-002"}),
         ],
         ..Fake::default()
-    }));
-    let (d, services) = flow_daemon(up, warehouse.clone()).await;
-    // Whichever ran first, this run of the downstream meets the upstream ids.
-    d.run_now("warehouse-docs").await;
-    let api = Client::new(d.serve_api().await);
-    World {
-        d,
-        api,
-        warehouse,
-        services,
-    }
+    };
+    ApiFlow::start(warehouse, "").await
 }
 
 fn id_of(entity: &EntityRef) -> String {
     use base64::Engine;
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tributary::store::entity_key(entity))
-}
-
-fn warehouse_asset() -> EntityRef {
-    EntityRef::Asset {
-        check: "warehouse-docs".into(),
-        asset: "documents".into(),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -651,13 +624,6 @@ async fn every_mutation_acts_and_is_audited_with_its_actor() {
 const HEALTH_SUB: &str = r#"subscription($f: HealthEventFilter, $after: Long) {
     healthChanged(filter: $f, afterSeq: $after) { seq entityKind entityKey from to } }"#;
 
-/// Makes the warehouse lose (or regain) the ids and runs it: its asset
-/// changes health.
-async fn flip(w: &World, lose: bool) {
-    w.warehouse.lock().unwrap().ids = if lose { doc_ids(80) } else { doc_ids(100) };
-    w.d.run_now("warehouse-docs").await;
-}
-
 async fn last_seq(w: &World) -> i64 {
     w.api
         .query(Some("viewer-token"), "{ lastEventSeq }", json!({}))
@@ -687,7 +653,7 @@ async fn a_subscription_receives_the_health_change_a_plugin_run_causes() {
     }
     w.d.wait_subscriptions(2).await;
     // A run of the downstream plugin now finds 20 of 100 ids missing.
-    flip(&w, true).await;
+    w.flip(true).await;
     for sub in &mut subs {
         let event = sub.next(WAIT).await.expect("a health change").unwrap();
         let e = &event["healthChanged"];
@@ -714,8 +680,8 @@ async fn a_resumed_subscription_receives_exactly_the_events_it_missed_then_live_
     let w = world().await;
     let seen = last_seq(&w).await;
     // Events happen while the client is away.
-    flip(&w, true).await;
-    flip(&w, false).await;
+    w.flip(true).await;
+    w.flip(false).await;
     let missed = last_seq(&w).await;
     assert!(missed > seen);
     let mut sub = Subscription::start(
@@ -738,7 +704,7 @@ async fn a_resumed_subscription_receives_exactly_the_events_it_missed_then_live_
         "replayed in order, no gap"
     );
     // Then live: the next change, and no duplicate of the replayed ones.
-    flip(&w, true).await;
+    w.flip(true).await;
     let next = sub.next(WAIT).await.expect("a live event").unwrap();
     assert_eq!(next["healthChanged"]["seq"].as_i64().unwrap(), missed + 1);
     w.d.service.stop(Duration::from_secs(5)).await;

@@ -3,7 +3,6 @@
 //! client can read as GraphQL (codes on every refusal), times that read the
 //! same live and stored, counts scoped to the token's tenant.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,7 +13,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tributary_tests::gql::{Client, Protocol, Subscription};
 use tributary_tests::kit::{
-    Daemon, Fake, api_daemon, config_text, doc_ids, eventually, flow_daemon, start_live,
+    ApiFlow, Daemon, Fake, api_daemon, config_text, doc_ids, eventually, start_live,
 };
 use tributary_tests::plugin;
 
@@ -22,31 +21,17 @@ use plugin_sdk::harness::{Recorded, Reply, TestServer};
 
 const WAIT: Duration = Duration::from_secs(30);
 
-/// The flow of `kit::flow_daemon` (tenant acme; tenant globex has nothing)
-/// with its API served; the warehouse's ids can be changed.
-struct World {
-    d: Daemon,
-    api: Client,
-    warehouse: Arc<Mutex<Fake>>,
-    _services: [TestServer; 2],
-}
-
-async fn world() -> World {
-    let fake = |n| {
-        Arc::new(Mutex::new(Fake {
-            ids: doc_ids(n),
+/// The flow of [`ApiFlow`] (tenant acme; tenant globex has nothing), the
+/// warehouse with every id.
+async fn world() -> ApiFlow {
+    ApiFlow::start(
+        Fake {
+            ids: doc_ids(100),
             ..Fake::default()
-        }))
-    };
-    let warehouse = fake(100);
-    let (d, services) = flow_daemon(fake(100), warehouse.clone()).await;
-    let api = Client::new(d.serve_api().await);
-    World {
-        d,
-        api,
-        warehouse,
-        _services: services,
-    }
+        },
+        "",
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,11 +4,9 @@
 //! messages, answers and operations; then the reference graphql-ws client
 //! from Node on its default settings.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use plugin_sdk::harness::TestServer;
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tokio_tungstenite::MaybeTlsStream;
@@ -18,66 +16,35 @@ use tokio_tungstenite::tungstenite::protocol::frame::Frame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data as OpData, OpCode};
 use tributary::health::EntityRef;
 use tributary_tests::gql::Client;
-use tributary_tests::kit::{Daemon, Fake, doc_ids, eventually, flow_daemon_with};
+use tributary_tests::kit::{ApiFlow, Fake, doc_ids, eventually, warehouse_asset};
 use tributary_tests::node::Script;
 
 const WAIT: Duration = Duration::from_secs(30);
 const TRANSPORT: &str = "graphql-transport-ws";
 const LEGACY: &str = "graphql-ws";
 
-/// Flow `docs` (tenant acme) from `ingest` to `warehouse`; the warehouse's
-/// asset is WARNING (3 of 100 ids missing) until [`flip`] changes it.
-struct World {
-    d: Daemon,
-    base: String,
-    warehouse: Arc<Mutex<Fake>>,
-    _services: [TestServer; 2],
-}
+/// The flow of [`ApiFlow`]; the warehouse's asset is WARNING (3 of 100 ids
+/// missing) until [`ApiFlow::flip`] changes it.
+type World = ApiFlow;
 
 /// A [`World`] whose config has `settings` (`[api.websocket]`, ...).
 async fn world(settings: &str) -> World {
-    let up = Arc::new(Mutex::new(Fake {
-        ids: doc_ids(100),
-        ..Fake::default()
-    }));
-    let warehouse = Arc::new(Mutex::new(Fake {
+    let warehouse = Fake {
         ids: doc_ids(97),
         ..Fake::default()
-    }));
-    let (d, services) = flow_daemon_with(up, warehouse.clone(), settings).await;
-    // Whichever ran first, this run of the downstream meets the upstream ids.
-    d.run_now("warehouse-docs").await;
-    let base = d.serve_api().await;
-    World {
-        d,
-        base,
-        warehouse,
-        _services: services,
-    }
-}
-
-/// Makes the warehouse lose 20 ids (UNHEALTHY) or have them all (HEALTHY)
-/// and runs it: its asset changes health, one event.
-async fn flip(w: &World, lose: bool) {
-    w.warehouse.lock().unwrap().ids = if lose { doc_ids(80) } else { doc_ids(100) };
-    w.d.run_now("warehouse-docs").await;
-}
-
-fn asset() -> EntityRef {
-    EntityRef::Asset {
-        check: "warehouse-docs".into(),
-        asset: "documents".into(),
-    }
+    };
+    ApiFlow::start(warehouse, settings).await
 }
 
 fn asset_id() -> String {
     use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(tributary::store::entity_key(&asset()))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(tributary::store::entity_key(&warehouse_asset()))
 }
 
 /// The sequence numbers of the asset's stored events after `after`.
 async fn asset_events_after(w: &World, after: i64) -> Vec<i64> {
-    let events = w.d.events_of(&asset()).await;
+    let events = w.d.events_of(&warehouse_asset()).await;
     events
         .iter()
         .map(|e| e.seq)
@@ -506,7 +473,7 @@ async fn an_answer_over_max_answer_is_a_coded_error_and_the_connection_keeps_ser
         from to at reasons { rule message } } }";
     ws.subscribe("wide", wide, f.clone()).await;
     ws.subscribe("narrow", ASSET_SEQ, f.clone()).await;
-    flip(&w, true).await;
+    w.flip(true).await;
     let mut wide_error = None;
     let mut narrow = Vec::new();
     while wide_error.is_none() || narrow.is_empty() {
@@ -522,7 +489,7 @@ async fn an_answer_over_max_answer_is_a_coded_error_and_the_connection_keeps_ser
     }
     assert_eq!(codes(wide_error.as_ref().unwrap()), ["ANSWER_TOO_LARGE"]);
     assert_eq!(narrow[0]["type"], "next");
-    flip(&w, false).await;
+    w.flip(false).await;
     let next = ws.message().await;
     assert_eq!(
         (next["id"].as_str(), next["type"].as_str()),
@@ -581,7 +548,7 @@ async fn one_past_max_subscriptions_is_refused_with_a_coded_error_not_a_close() 
         "no refusal on the way: {result:?}"
     );
     // The held subscriptions still serve.
-    flip(&w, true).await;
+    w.flip(true).await;
     let mut ids: Vec<String> = Vec::new();
     for _ in 0..2 {
         let m = ws.message().await;
@@ -674,7 +641,7 @@ async fn a_silent_client_is_closed_after_idle_timeout_one_that_answers_pings_sta
         .expect("the legacy client saw 9 keep-alives");
 
     // Both still subscribed: the next change reaches them.
-    flip(&w, true).await;
+    w.flip(true).await;
     let seq = *asset_events_after(&w, 0).await.last().unwrap();
     let (pings, next) = answering.await.unwrap();
     assert!(pings > 9);
@@ -731,7 +698,7 @@ async fn a_client_that_stops_reading_holds_up_only_itself_and_is_dropped() {
         (n == 2.0).then_some(())
     })
     .await;
-    flip(&w, true).await;
+    w.flip(true).await;
     assert_eq!(other.message().await["type"], "next");
 
     // The stuck client's subscription ends though it has read nothing: the
@@ -869,7 +836,7 @@ async fn queries_mutations_pings_and_complete_follow_the_protocol() {
     ws.subscribe("s", ASSET_SEQ, f).await;
     ws.subscribe("q1", "{ lastEventSeq }", json!({})).await;
     assert_eq!(ws.result_of("q1").await[0]["type"], "next");
-    flip(&w, true).await;
+    w.flip(true).await;
     let next = ws.message().await;
     assert_eq!(
         (next["id"].as_str(), next["type"].as_str()),
@@ -907,7 +874,7 @@ async fn the_legacy_protocol_keeps_its_own_messages() {
     );
     assert_eq!(ws.message().await, json!({"id": "q", "type": "complete"}));
     ws.send(start("s", ASSET_SEQ)).await;
-    flip(&w, true).await;
+    w.flip(true).await;
     let data = ws.message().await;
     assert_eq!(
         (data["id"].as_str(), data["type"].as_str()),
@@ -968,7 +935,7 @@ async fn the_graphql_ws_client_on_default_settings_keeps_one_connection_for_five
             }
             // A change every 30 s, the last well before the end.
             () = tokio::time::sleep_until(next_change), if next_change + Duration::from_secs(20) < end => {
-                flip(&w, changes_made % 2 == 0).await;
+                w.flip(changes_made % 2 == 0).await;
                 changes_made += 1;
                 next_change += Duration::from_secs(30);
             }
