@@ -328,6 +328,10 @@ pub struct HealthEvent {
     pub to: Status,
     pub reasons: Vec<crate::health::Reason>,
     pub muted: bool,
+    /// The maintenance window the entity was in: no alert for this event.
+    pub maintenance: Option<String>,
+    /// The upstream whose failure explains this event: alerted as part of it.
+    pub suppressed_by: Option<EntityRef>,
     pub run_id: Option<String>,
     pub at: SystemTime,
 }
