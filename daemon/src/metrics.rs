@@ -327,7 +327,9 @@ impl Metrics {
 
     /// A push was refused for `reason`.
     pub fn push_refused(&self, reason: &'static str) {
-        self.push_refused.get_or_create(&ReasonLabels { reason }).inc();
+        self.push_refused
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
     }
 
     pub fn persisted_query(&self, outcome: &'static str) {

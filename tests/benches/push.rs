@@ -70,7 +70,11 @@ rate = 1000000
 async fn measure(label: &str, db_url: &str, clients: usize, seconds: u64) {
     let dir = tempfile::tempdir().unwrap();
     let clock: SharedClock = Arc::new(SystemClock);
-    let text = config_text(db_url, &dir.path().join("data").display().to_string(), clients);
+    let text = config_text(
+        db_url,
+        &dir.path().join("data").display().to_string(),
+        clients,
+    );
     let config = parse_with(
         &text,
         &dir.path().join("bench.toml"),
@@ -146,7 +150,8 @@ async fn measure(label: &str, db_url: &str, clients: usize, seconds: u64) {
     }
     let took = started.elapsed();
     all.sort();
-    let pct = |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1e3;
+    let pct =
+        |p: f64| all[((all.len() as f64 * p) as usize).min(all.len() - 1)].as_secs_f64() * 1e3;
     println!(
         "{label:<9} clients {clients:>3}  {:>7.0} reports/s  ({} in {:.1} s)  p50 {:>6.2} ms  p99 {:>6.2} ms  max {:>7.2} ms",
         all.len() as f64 / took.as_secs_f64(),

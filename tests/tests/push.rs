@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tributary::health::{EntityRef, Status};
 use tributary::store::{Period, Store, Trigger};
-use tributary_tests::kit::{Fake, config_text, daemon_binary, doc_ids, document_service, eventually};
+use tributary_tests::kit::{
+    Fake, config_text, daemon_binary, doc_ids, document_service, eventually,
+};
 
 /// The push token of `app-uploads`, and of `other-app` (another check).
 const APP_TOKEN: &str = "trp_app-uploads-token";
@@ -136,6 +138,7 @@ sha256 = "{other}"
             .arg(&self.file)
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
         self.child = Some(child);
@@ -182,7 +185,14 @@ sha256 = "{other}"
             let health = store.health(entity).await.unwrap();
             store.close().await;
             let health = health.filter(|h| h.state.status == want)?;
-            Some(health.state.reasons.iter().map(|r| r.message.clone()).collect())
+            Some(
+                health
+                    .state
+                    .reasons
+                    .iter()
+                    .map(|r| r.message.clone())
+                    .collect(),
+            )
         })
         .await
     }
@@ -256,7 +266,10 @@ async fn a_pushed_report_becomes_health_events_and_history_like_a_plugin_run() {
     assert_eq!(d.status(&asset("documents")).await, Some(Status::Unhealthy));
     let runs = d.runs(CHECK).await;
     assert_eq!(runs.len(), 2);
-    assert!(runs.iter().all(|r| r.trigger == Trigger::Push && r.succeeded()));
+    assert!(
+        runs.iter()
+            .all(|r| r.trigger == Trigger::Push && r.succeeded())
+    );
 
     let store = d.store().await;
     let events = store.events_after(0, 1000).await.unwrap();
@@ -267,7 +280,10 @@ async fn a_pushed_report_becomes_health_events_and_history_like_a_plugin_run() {
         .collect();
     assert_eq!(
         of_asset,
-        [(None, Status::Healthy), (Some(Status::Healthy), Status::Unhealthy)]
+        [
+            (None, Status::Healthy),
+            (Some(Status::Healthy), Status::Unhealthy)
+        ]
     );
     assert!(
         events
@@ -278,7 +294,12 @@ async fn a_pushed_report_becomes_health_events_and_history_like_a_plugin_run() {
     let far = SystemTime::UNIX_EPOCH;
     let day = |store: Store| async move {
         let r = store
-            .rollups(&asset("documents"), Period::Day, far, SystemTime::now() + Duration::from_secs(86_400))
+            .rollups(
+                &asset("documents"),
+                Period::Day,
+                far,
+                SystemTime::now() + Duration::from_secs(86_400),
+            )
             .await
             .unwrap();
         store.close().await;
@@ -346,7 +367,9 @@ async fn ids_pushed_in_batches_are_reconciled_only_once_a_report_finishes_the_se
     let ids = doc_ids(100);
     let batch = |set: &str| {
         d.http
-            .post(d.url(&format!("/push/v1/checks/{CHECK}/assets/documents/ids?set={set}")))
+            .post(d.url(&format!(
+                "/push/v1/checks/{CHECK}/assets/documents/ids?set={set}"
+            )))
             .bearer_auth(APP_TOKEN)
     };
     // Three batches: NDJSON, a JSON array, gzipped NDJSON.
@@ -377,7 +400,11 @@ async fn ids_pushed_in_batches_are_reconciled_only_once_a_report_finishes_the_se
 
     let store = d.store().await;
     assert!(
-        store.reconciliation("docs", "warehouse", "documents").await.unwrap().is_none(),
+        store
+            .reconciliation("docs", "warehouse", "documents")
+            .await
+            .unwrap()
+            .is_none(),
         "an unfinished set is never reconciled"
     );
     store.close().await;
@@ -419,19 +446,32 @@ async fn a_silent_push_check_turns_unknown_then_unhealthy_and_a_report_recovers_
     let silent_since = Instant::now();
 
     let reasons = d.wait_status(&documents, Status::Unknown).await;
-    assert!(silent_since.elapsed() > Duration::from_secs(3), "not before every + grace");
     assert!(
-        reasons.iter().any(|r| r.contains("no report for") && r.contains("expected every 2s")),
+        silent_since.elapsed() > Duration::from_secs(3),
+        "not before every + grace"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("no report for") && r.contains("expected every 2s")),
         "{reasons:?}"
     );
     let reasons = d.wait_status(&documents, Status::Unhealthy).await;
-    assert!(silent_since.elapsed() > Duration::from_secs(5), "a second report missed");
-    assert!(reasons.iter().any(|r| r.contains("expected every 2s")), "{reasons:?}");
+    assert!(
+        silent_since.elapsed() > Duration::from_secs(5),
+        "a second report missed"
+    );
+    assert!(
+        reasons.iter().any(|r| r.contains("expected every 2s")),
+        "{reasons:?}"
+    );
 
     // A one-line heartbeat from cron recovers it (the beat's own asset too).
     let r = d
         .http
-        .get(d.url(&format!("/push/v1/beat/{APP_TOKEN}?status=ok&msg=nightly%20export")))
+        .get(d.url(&format!(
+            "/push/v1/beat/{APP_TOKEN}?status=ok&msg=nightly%20export"
+        )))
         .send()
         .await
         .unwrap();
@@ -448,10 +488,17 @@ async fn a_silent_push_check_turns_unknown_then_unhealthy_and_a_report_recovers_
         // The deadline passes while nothing runs: there is nothing to poll.
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(d.status(&documents).await, Some(Status::Healthy), "nobody judged it while down");
+    assert_eq!(
+        d.status(&documents).await,
+        Some(Status::Healthy),
+        "nobody judged it while down"
+    );
     d.spawn().await;
     let reasons = d.wait_status(&documents, Status::Unhealthy).await;
-    assert!(reasons.iter().any(|r| r.contains("no report for")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("no report for")),
+        "{reasons:?}"
+    );
     let (status, _) = d.report(APP_TOKEN, &report(5, 5, "ok")).await;
     assert_eq!(status, 202);
     assert_eq!(d.status(&documents).await, Some(Status::Healthy));
@@ -459,13 +506,18 @@ async fn a_silent_push_check_turns_unknown_then_unhealthy_and_a_report_recovers_
     // A beat saying error is the vendor's verdict: UNHEALTHY with its message.
     let r = d
         .http
-        .post(d.url(&format!("/push/v1/beat/{APP_TOKEN}?status=error&msg=disk%20full")))
+        .post(d.url(&format!(
+            "/push/v1/beat/{APP_TOKEN}?status=error&msg=disk%20full"
+        )))
         .send()
         .await
         .unwrap();
     assert_eq!(answer(r).await.0, 202);
     let reasons = d.wait_status(&asset("heartbeat"), Status::Unhealthy).await;
-    assert!(reasons.iter().any(|r| r.contains("disk full")), "{reasons:?}");
+    assert!(
+        reasons.iter().any(|r| r.contains("disk full")),
+        "{reasons:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -510,7 +562,11 @@ async fn a_token_past_its_rate_is_answered_429_with_retry_after() {
             .await
             .unwrap();
         if r.status() == 429 {
-            let retry: u64 = r.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+            let retry: u64 = r.headers()["retry-after"]
+                .to_str()
+                .unwrap()
+                .parse()
+                .unwrap();
             refused = Some((retry, answer(r).await.1));
             break;
         }
@@ -518,7 +574,10 @@ async fn a_token_past_its_rate_is_answered_429_with_retry_after() {
     let (retry, body) = refused.expect("a token sending 10 at once at 2/s is refused");
     assert!(retry >= 1, "{retry}");
     assert_eq!(body["error"]["code"], "rate_limited");
-    assert!(d.runs(CHECK).await.len() <= 2, "refused requests store nothing");
+    assert!(
+        d.runs(CHECK).await.len() <= 2,
+        "refused requests store nothing"
+    );
     // Another token has its own bucket.
     let r = d
         .http
@@ -538,7 +597,10 @@ async fn a_page_of_an_allowed_origin_reports_with_a_send_beacon_style_request() 
         .request(reqwest::Method::OPTIONS, &reports)
         .header("origin", ORIGIN)
         .header("access-control-request-method", "POST")
-        .header("access-control-request-headers", "content-type, idempotency-key")
+        .header(
+            "access-control-request-headers",
+            "content-type, idempotency-key",
+        )
         .send()
         .await
         .unwrap();
@@ -559,7 +621,12 @@ async fn a_page_of_an_allowed_origin_reports_with_a_send_beacon_style_request() 
         .await
         .unwrap();
     assert_eq!(stranger.status(), 403);
-    assert!(stranger.headers().get("access-control-allow-origin").is_none());
+    assert!(
+        stranger
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none()
+    );
 
     // What navigator.sendBeacon(url, string) sends: text/plain, no headers
     // of its own, so the token rides in the query.
@@ -617,77 +684,382 @@ fn corpus() -> Vec<Bad> {
     let ok = report(1, 1, "ok").to_string().into_bytes();
     let reports = format!("/push/v1/checks/{CHECK}/reports");
     let ids = format!("/push/v1/checks/{CHECK}/assets/documents/ids?set=s");
-    let with = |name, headers: Vec<(&'static str, String)>, body: Vec<u8>, status, code, pointer| Bad {
-        name,
-        method: reqwest::Method::POST,
-        path: reports.clone(),
-        headers,
-        body,
-        status,
-        code,
-        pointer,
-    };
+    let with =
+        |name, headers: Vec<(&'static str, String)>, body: Vec<u8>, status, code, pointer| Bad {
+            name,
+            method: reqwest::Method::POST,
+            path: reports.clone(),
+            headers,
+            body,
+            status,
+            code,
+            pointer,
+        };
     let auth = || ("authorization", format!("Bearer {APP_TOKEN}"));
     let json_type = || ("content-type", "application/json".to_owned());
     let ndjson_type = || ("content-type", "application/x-ndjson".to_owned());
     vec![
-        with("not JSON", vec![auth(), json_type()], b"{observations: [".to_vec(), 400, "invalid", Some("")),
-        with("invalid UTF-8", vec![auth(), json_type()], b"{\"observations\": [\"\xff\xfe\"]}".to_vec(), 400, "invalid", Some("")),
-        with("empty body", vec![auth(), json_type()], Vec::new(), 400, "invalid", Some("")),
+        with(
+            "not JSON",
+            vec![auth(), json_type()],
+            b"{observations: [".to_vec(),
+            400,
+            "invalid",
+            Some(""),
+        ),
+        with(
+            "invalid UTF-8",
+            vec![auth(), json_type()],
+            b"{\"observations\": [\"\xff\xfe\"]}".to_vec(),
+            400,
+            "invalid",
+            Some(""),
+        ),
+        with(
+            "empty body",
+            vec![auth(), json_type()],
+            Vec::new(),
+            400,
+            "invalid",
+            Some(""),
+        ),
         bad_report("an array, not a report", json!([1, 2]), ""),
         bad_report("missing observations", json!({}), ""),
-        bad_report("observations not a list", json!({"observations": {"a": 1}}), "/observations"),
-        bad_report("observation without asset", edited(|o| { o.as_object_mut().unwrap().remove("asset"); }), "/observations/0"),
-        bad_report("observation without kind", edited(|o| { o.as_object_mut().unwrap().remove("kind"); }), "/observations/0"),
-        bad_report("observation without counts", edited(|o| { o.as_object_mut().unwrap().remove("counts"); }), "/observations/0"),
-        bad_report("asset a number", edited(|o| o["asset"] = json!(7)), "/observations/0/asset"),
-        bad_report("count a string", edited(|o| o["counts"]["received"] = json!("12")), "/observations/0/counts/received"),
-        bad_report("negative count", edited(|o| o["counts"]["received"] = json!(-1)), "/observations/0/counts/received"),
-        bad_report("count past 2^63", edited(|o| o["counts"]["expected"] = json!(10_000_000_000_000_000_000u64)), "/observations/0/counts/expected"),
-        bad_report("fractional count", edited(|o| o["counts"]["errored"] = json!(1.5)), "/observations/0/counts/errored"),
-        bad_report("freshness in year 9999", edited(|o| o["freshness"] = json!("9999-06-01T00:00:00Z")), "/observations/0/freshness"),
-        bad_report("freshness before 1970", edited(|o| o["freshness"] = json!("1969-07-20T20:17:00Z")), "/observations/0/freshness"),
-        bad_report("freshness not a time", edited(|o| o["freshness"] = json!("yesterday")), "/observations/0/freshness"),
-        bad_report("report time in year 9999", { let mut r = report(1, 1, "ok"); r["at"] = json!({"seconds": 253_370_764_800u64}); r }, "/at"),
-        bad_report("unknown native level", edited(|o| o["native_status"]["level"] = json!("great")), "/observations/0/native_status"),
-        bad_report("unknown field", edited(|o| o["colour"] = json!("red")), "/observations/0"),
-        bad_report("asset named twice", { let mut r = report(1, 1, "ok"); let o = r["observations"][0].clone(); r["observations"].as_array_mut().unwrap().push(o); r }, "/observations/1/asset"),
-        bad_report("asset key over 1024", edited(|o| o["asset"] = json!("d".repeat(2000))), "/observations/0/asset"),
-        bad_report("asset not the check's", edited(|o| o["asset"] = json!("payroll")), "/observations/0/asset"),
-        bad_report("ids for an asset not in the report", { let mut r = report(1, 1, "ok"); r["ids"] = json!({"heartbeat": "s"}); r }, "/ids/heartbeat"),
-        bad_report("ids naming a set never sent", { let mut r = report(1, 1, "ok"); r["ids"] = json!({"documents": "never"}); r }, "/ids/documents"),
-        bad_report("error total negative", edited(|o| o["error_totals"] = json!([{"kind": "parse", "count": -3}])), "/observations/0/error_totals/0/count"),
-        bad_report("error without message", edited(|o| o["errors"] = json!([{"kind": "parse"}])), "/observations/0/errors/0"),
-        with("100 MB body", vec![auth(), json_type()], vec![b' '; 100 << 20], 413, "too_large", None),
-        with("gzip bomb", vec![auth(), json_type(), ("content-encoding", "gzip".into())], gzip(&vec![b' '; 64 << 20]), 413, "too_large", None),
-        with("gzip that is not", vec![auth(), json_type(), ("content-encoding", "gzip".into())], ok.clone(), 400, "invalid", Some("")),
-        with("brotli", vec![auth(), json_type(), ("content-encoding", "br".into())], ok.clone(), 415, "unsupported_media_type", None),
-        with("XML", vec![auth(), ("content-type", "application/xml".into())], b"<report/>".to_vec(), 415, "unsupported_media_type", None),
-        with("no token", vec![json_type()], ok.clone(), 401, "unauthenticated", None),
-        with("unknown token", vec![("authorization", "Bearer trp_guess".into()), json_type()], ok.clone(), 401, "unauthenticated", None),
-        with("another check's token", vec![("authorization", format!("Bearer {OTHER_TOKEN}")), json_type()], ok.clone(), 403, "wrong_check", None),
-        with("a page of another origin", vec![auth(), json_type(), ("origin", "https://evil.example".into())], ok.clone(), 403, "origin_not_allowed", None),
-        with("Idempotency-Key too long", vec![auth(), json_type(), ("idempotency-key", "k".repeat(300))], ok.clone(), 400, "invalid", Some("Idempotency-Key")),
-        Bad { name: "unknown check", path: "/push/v1/checks/nope/reports".into(), ..with("", vec![auth(), json_type()], ok.clone(), 404, "unknown_check", None) },
-        Bad { name: "beat with an unknown status", method: reqwest::Method::GET, path: format!("/push/v1/beat/{APP_TOKEN}?status=maybe"), ..with("", vec![], Vec::new(), 400, "invalid", Some("?status")) },
-        Bad { name: "beat with an unknown token", method: reqwest::Method::GET, path: "/push/v1/beat/trp_guess".into(), ..with("", vec![], Vec::new(), 401, "unauthenticated", None) },
-        Bad { name: "ids without a set", path: format!("/push/v1/checks/{CHECK}/assets/documents/ids"), ..with("", vec![auth(), json_type()], b"[\"a\"]".to_vec(), 400, "invalid", Some("?set")) },
-        Bad { name: "ids of an asset not the check's", path: format!("/push/v1/checks/{CHECK}/assets/payroll/ids?set=s"), ..with("", vec![auth(), json_type()], b"[\"a\"]".to_vec(), 400, "invalid", Some("{asset}")) },
-        Bad { name: "an id that is a number", path: ids.clone(), ..with("", vec![auth(), json_type()], b"[\"a\", 2]".to_vec(), 400, "invalid", Some("/1")) },
-        Bad { name: "an NDJSON line that is not a string", path: ids.clone(), ..with("", vec![auth(), ndjson_type()], b"\"a\"\n{\"id\": 1}\n".to_vec(), 400, "invalid", Some("line 2")) },
-        Bad { name: "an empty id", path: ids.clone(), ..with("", vec![auth(), json_type()], b"[\"\"]".to_vec(), 400, "invalid", Some("/0")) },
-        Bad { name: "ids with another check's token", path: ids.clone(), ..with("", vec![("authorization", format!("Bearer {OTHER_TOKEN}")), json_type()], b"[\"a\"]".to_vec(), 403, "wrong_check", None) },
+        bad_report(
+            "observations not a list",
+            json!({"observations": {"a": 1}}),
+            "/observations",
+        ),
+        bad_report(
+            "observation without asset",
+            edited(|o| {
+                o.as_object_mut().unwrap().remove("asset");
+            }),
+            "/observations/0",
+        ),
+        bad_report(
+            "observation without kind",
+            edited(|o| {
+                o.as_object_mut().unwrap().remove("kind");
+            }),
+            "/observations/0",
+        ),
+        bad_report(
+            "observation without counts",
+            edited(|o| {
+                o.as_object_mut().unwrap().remove("counts");
+            }),
+            "/observations/0",
+        ),
+        bad_report(
+            "asset a number",
+            edited(|o| o["asset"] = json!(7)),
+            "/observations/0/asset",
+        ),
+        bad_report(
+            "count a string",
+            edited(|o| o["counts"]["received"] = json!("12")),
+            "/observations/0/counts/received",
+        ),
+        bad_report(
+            "negative count",
+            edited(|o| o["counts"]["received"] = json!(-1)),
+            "/observations/0/counts/received",
+        ),
+        bad_report(
+            "count past 2^63",
+            edited(|o| o["counts"]["expected"] = json!(10_000_000_000_000_000_000u64)),
+            "/observations/0/counts/expected",
+        ),
+        bad_report(
+            "fractional count",
+            edited(|o| o["counts"]["errored"] = json!(1.5)),
+            "/observations/0/counts/errored",
+        ),
+        bad_report(
+            "freshness in year 9999",
+            edited(|o| o["freshness"] = json!("9999-06-01T00:00:00Z")),
+            "/observations/0/freshness",
+        ),
+        bad_report(
+            "freshness before 1970",
+            edited(|o| o["freshness"] = json!("1969-07-20T20:17:00Z")),
+            "/observations/0/freshness",
+        ),
+        bad_report(
+            "freshness not a time",
+            edited(|o| o["freshness"] = json!("yesterday")),
+            "/observations/0/freshness",
+        ),
+        bad_report(
+            "report time in year 9999",
+            {
+                let mut r = report(1, 1, "ok");
+                r["at"] = json!({"seconds": 253_370_764_800u64});
+                r
+            },
+            "/at",
+        ),
+        bad_report(
+            "unknown native level",
+            edited(|o| o["native_status"]["level"] = json!("great")),
+            "/observations/0/native_status",
+        ),
+        bad_report(
+            "unknown field",
+            edited(|o| o["colour"] = json!("red")),
+            "/observations/0",
+        ),
+        bad_report(
+            "asset named twice",
+            {
+                let mut r = report(1, 1, "ok");
+                let o = r["observations"][0].clone();
+                r["observations"].as_array_mut().unwrap().push(o);
+                r
+            },
+            "/observations/1/asset",
+        ),
+        bad_report(
+            "asset key over 1024",
+            edited(|o| o["asset"] = json!("d".repeat(2000))),
+            "/observations/0/asset",
+        ),
+        bad_report(
+            "asset not the check's",
+            edited(|o| o["asset"] = json!("payroll")),
+            "/observations/0/asset",
+        ),
+        bad_report(
+            "ids for an asset not in the report",
+            {
+                let mut r = report(1, 1, "ok");
+                r["ids"] = json!({"heartbeat": "s"});
+                r
+            },
+            "/ids/heartbeat",
+        ),
+        bad_report(
+            "ids naming a set never sent",
+            {
+                let mut r = report(1, 1, "ok");
+                r["ids"] = json!({"documents": "never"});
+                r
+            },
+            "/ids/documents",
+        ),
+        bad_report(
+            "error total negative",
+            edited(|o| o["error_totals"] = json!([{"kind": "parse", "count": -3}])),
+            "/observations/0/error_totals/0/count",
+        ),
+        bad_report(
+            "error without message",
+            edited(|o| o["errors"] = json!([{"kind": "parse"}])),
+            "/observations/0/errors/0",
+        ),
+        with(
+            "100 MB body",
+            vec![auth(), json_type()],
+            vec![b' '; 100 << 20],
+            413,
+            "too_large",
+            None,
+        ),
+        with(
+            "gzip bomb",
+            vec![auth(), json_type(), ("content-encoding", "gzip".into())],
+            gzip(&vec![b' '; 64 << 20]),
+            413,
+            "too_large",
+            None,
+        ),
+        with(
+            "gzip that is not",
+            vec![auth(), json_type(), ("content-encoding", "gzip".into())],
+            ok.clone(),
+            400,
+            "invalid",
+            Some(""),
+        ),
+        with(
+            "brotli",
+            vec![auth(), json_type(), ("content-encoding", "br".into())],
+            ok.clone(),
+            415,
+            "unsupported_media_type",
+            None,
+        ),
+        with(
+            "XML",
+            vec![auth(), ("content-type", "application/xml".into())],
+            b"<report/>".to_vec(),
+            415,
+            "unsupported_media_type",
+            None,
+        ),
+        with(
+            "no token",
+            vec![json_type()],
+            ok.clone(),
+            401,
+            "unauthenticated",
+            None,
+        ),
+        with(
+            "unknown token",
+            vec![("authorization", "Bearer trp_guess".into()), json_type()],
+            ok.clone(),
+            401,
+            "unauthenticated",
+            None,
+        ),
+        with(
+            "another check's token",
+            vec![
+                ("authorization", format!("Bearer {OTHER_TOKEN}")),
+                json_type(),
+            ],
+            ok.clone(),
+            403,
+            "wrong_check",
+            None,
+        ),
+        with(
+            "a page of another origin",
+            vec![
+                auth(),
+                json_type(),
+                ("origin", "https://evil.example".into()),
+            ],
+            ok.clone(),
+            403,
+            "origin_not_allowed",
+            None,
+        ),
+        with(
+            "Idempotency-Key too long",
+            vec![auth(), json_type(), ("idempotency-key", "k".repeat(300))],
+            ok.clone(),
+            400,
+            "invalid",
+            Some("Idempotency-Key"),
+        ),
+        Bad {
+            name: "unknown check",
+            path: "/push/v1/checks/nope/reports".into(),
+            ..with(
+                "",
+                vec![auth(), json_type()],
+                ok.clone(),
+                404,
+                "unknown_check",
+                None,
+            )
+        },
+        Bad {
+            name: "beat with an unknown status",
+            method: reqwest::Method::GET,
+            path: format!("/push/v1/beat/{APP_TOKEN}?status=maybe"),
+            ..with("", vec![], Vec::new(), 400, "invalid", Some("?status"))
+        },
+        Bad {
+            name: "beat with an unknown token",
+            method: reqwest::Method::GET,
+            path: "/push/v1/beat/trp_guess".into(),
+            ..with("", vec![], Vec::new(), 401, "unauthenticated", None)
+        },
+        Bad {
+            name: "ids without a set",
+            path: format!("/push/v1/checks/{CHECK}/assets/documents/ids"),
+            ..with(
+                "",
+                vec![auth(), json_type()],
+                b"[\"a\"]".to_vec(),
+                400,
+                "invalid",
+                Some("?set"),
+            )
+        },
+        Bad {
+            name: "ids of an asset not the check's",
+            path: format!("/push/v1/checks/{CHECK}/assets/payroll/ids?set=s"),
+            ..with(
+                "",
+                vec![auth(), json_type()],
+                b"[\"a\"]".to_vec(),
+                400,
+                "invalid",
+                Some("{asset}"),
+            )
+        },
+        Bad {
+            name: "an id that is a number",
+            path: ids.clone(),
+            ..with(
+                "",
+                vec![auth(), json_type()],
+                b"[\"a\", 2]".to_vec(),
+                400,
+                "invalid",
+                Some("/1"),
+            )
+        },
+        Bad {
+            name: "an NDJSON line that is not a string",
+            path: ids.clone(),
+            ..with(
+                "",
+                vec![auth(), ndjson_type()],
+                b"\"a\"\n{\"id\": 1}\n".to_vec(),
+                400,
+                "invalid",
+                Some("line 2"),
+            )
+        },
+        Bad {
+            name: "an empty id",
+            path: ids.clone(),
+            ..with(
+                "",
+                vec![auth(), json_type()],
+                b"[\"\"]".to_vec(),
+                400,
+                "invalid",
+                Some("/0"),
+            )
+        },
+        Bad {
+            name: "ids with another check's token",
+            path: ids.clone(),
+            ..with(
+                "",
+                vec![
+                    ("authorization", format!("Bearer {OTHER_TOKEN}")),
+                    json_type(),
+                ],
+                b"[\"a\"]".to_vec(),
+                403,
+                "wrong_check",
+                None,
+            )
+        },
     ]
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_pushes_are_refused_with_their_reason_store_nothing_and_leave_the_daemon_working() {
+async fn malformed_pushes_are_refused_with_their_reason_store_nothing_and_leave_the_daemon_working()
+{
     let warehouse = document_service(Arc::new(Mutex::new(Fake {
         ids: doc_ids(5),
         ..Fake::default()
     })))
     .await;
-    let mut d = Served::start("rate = 10000\nassets = [\"documents\", \"heartbeat\"]", Some(&warehouse)).await;
+    let mut d = Served::start(
+        "rate = 10000\nassets = [\"documents\", \"heartbeat\"]",
+        Some(&warehouse),
+    )
+    .await;
     let corpus = corpus();
     assert!(corpus.len() >= 30);
     let mut wrong = Vec::new();
@@ -723,7 +1095,10 @@ async fn malformed_pushes_are_refused_with_their_reason_store_nothing_and_leave_
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     assert!(d.alive(), "the daemon survived the corpus");
-    assert!(d.runs(CHECK).await.is_empty(), "nothing stored from a refused request");
+    assert!(
+        d.runs(CHECK).await.is_empty(),
+        "nothing stored from a refused request"
+    );
     assert!(d.runs("other-app").await.is_empty());
     let store = d.store().await;
     assert!(store.health(&asset("documents")).await.unwrap().is_none());

@@ -1184,7 +1184,9 @@ fn push_check(cx: &mut Cx<'_>, p: &Value, at: &str) -> Option<PushCheck> {
     let every = p
         .get("expect_every")
         .map(|v| cx.duration(v, &format!("{at}/expect_every")));
-    let grace = p.get("grace").map(|v| cx.duration(v, &format!("{at}/grace")));
+    let grace = p
+        .get("grace")
+        .map(|v| cx.duration(v, &format!("{at}/grace")));
     match (every, grace) {
         (Some(Some(every)), grace) if every >= MIN_INTERVAL => {
             let grace = match grace {
@@ -1248,8 +1250,7 @@ fn push_check(cx: &mut Cx<'_>, p: &Value, at: &str) -> Option<PushCheck> {
 
 fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 

@@ -362,7 +362,9 @@ impl Book {
             class,
             message: message.to_owned(),
         };
-        self.judge_all_assets(check, now, false, |rules| evaluate_asset(rules, &failed, now))
+        self.judge_all_assets(check, now, false, |rules| {
+            evaluate_asset(rules, &failed, now)
+        })
     }
 
     /// Marks UNKNOWN every check with no successful run within two intervals

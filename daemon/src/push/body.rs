@@ -107,6 +107,9 @@ mod tests {
 
     #[test]
     fn broken_gzip_is_invalid() {
-        assert!(matches!(gunzip(b"not gzip", 1024), Err(Refusal::Invalid(_))));
+        assert!(matches!(
+            gunzip(b"not gzip", 1024),
+            Err(Refusal::Invalid(_))
+        ));
     }
 }

@@ -77,7 +77,10 @@ impl Gate {
     pub fn holder(&self, config: &Arc<Config>, token: &str) -> Option<Holder> {
         let hash = hex::encode(sha2::Sha256::digest(token.as_bytes()));
         let mut tokens = lock(&self.tokens);
-        if !tokens.as_ref().is_some_and(|t| Arc::ptr_eq(&t.config, config)) {
+        if !tokens
+            .as_ref()
+            .is_some_and(|t| Arc::ptr_eq(&t.config, config))
+        {
             *tokens = Some(Tokens::new(config.clone()));
         }
         tokens.as_ref()?.by_hash.get(&hash).cloned()
@@ -89,10 +92,9 @@ impl Gate {
         let rate = f64::from(rate.max(1));
         let at = Instant::now();
         let mut buckets = lock(&self.buckets);
-        let bucket = buckets.entry(holder.sha256.clone()).or_insert(Bucket {
-            level: rate,
-            at,
-        });
+        let bucket = buckets
+            .entry(holder.sha256.clone())
+            .or_insert(Bucket { level: rate, at });
         let level = (bucket.level + at.duration_since(bucket.at).as_secs_f64() * rate).min(rate);
         bucket.at = at;
         if level >= 1.0 {

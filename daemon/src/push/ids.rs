@@ -88,7 +88,6 @@ impl PendingIds {
     pub fn take(&self, key: &SetKey) -> Option<IdSetBuilder> {
         lock(&self.open).remove(key).map(|o| o.builder)
     }
-
 }
 
 /// Finishes a set off the runtime: sorting a million ids takes tens of

@@ -224,7 +224,9 @@ fn admit(
     let holder = api
         .gate
         .holder(&loaded.config, &token)
-        .ok_or(Refusal::Unauthenticated("this push token is not configured"))?;
+        .ok_or(Refusal::Unauthenticated(
+            "this push token is not configured",
+        ))?;
     let check = loaded
         .config
         .check(check_id)
@@ -235,10 +237,7 @@ fn admit(
     if holder.check != check.id {
         return Err(Refusal::Forbidden {
             code: "wrong_check",
-            message: format!(
-                "this token belongs to another check, not {:?}",
-                check.id
-            ),
+            message: format!("this token belongs to another check, not {:?}", check.id),
         });
     }
     api.gate
@@ -283,9 +282,10 @@ fn json_media(headers: &HeaderMap, also: &[&str]) -> Result<(), Refusal> {
 fn run_id(check: &str, headers: &HeaderMap, now: SystemTime) -> Result<(String, bool), Refusal> {
     match headers.get("idempotency-key") {
         Some(key) => {
-            let key = key.to_str().ok().filter(|k| {
-                !k.trim().is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY
-            });
+            let key = key
+                .to_str()
+                .ok()
+                .filter(|k| !k.trim().is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY);
             let Some(key) = key else {
                 return Err(Refusal::Invalid(vec![FieldError::new(
                     "Idempotency-Key",
@@ -296,11 +296,17 @@ fn run_id(check: &str, headers: &HeaderMap, now: SystemTime) -> Result<(String, 
             hash.update(check.as_bytes());
             hash.update([0]);
             hash.update(key.as_bytes());
-            Ok((format!("push-{}", &hex::encode(hash.finalize())[..40]), true))
+            Ok((
+                format!("push-{}", &hex::encode(hash.finalize())[..40]),
+                true,
+            ))
         }
         None => {
             let ms = crate::store::to_ms(now);
-            Ok((format!("push-{ms:013x}-{:016x}", rand::random::<u64>()), false))
+            Ok((
+                format!("push-{ms:013x}-{:016x}", rand::random::<u64>()),
+                false,
+            ))
         }
     }
 }
@@ -409,7 +415,9 @@ async fn submit(
             Ok(None) => {}
             // Unreadable now: the writer holds what it cannot write, and the
             // in-memory mark still guards retries while the daemon runs.
-            Err(err) => tracing::warn!(error = %err, "checking an Idempotency-Key against the store failed"),
+            Err(err) => {
+                tracing::warn!(error = %err, "checking an Idempotency-Key against the store failed")
+            }
         }
     }
     let mut sets: BTreeMap<String, Arc<IdSet>> = BTreeMap::new();
@@ -550,8 +558,8 @@ fn read_ids(body: &Bytes, ndjson: bool, max_len: usize) -> Result<Vec<String>, V
             if line.trim().is_empty() {
                 continue;
             }
-            let id = serde_json::from_str::<String>(line)
-                .map_err(|e| format!("not a JSON string: {e}"));
+            let id =
+                serde_json::from_str::<String>(line).map_err(|e| format!("not a JSON string: {e}"));
             check(id, format!("line {}", n + 1));
         }
     } else {
@@ -570,7 +578,11 @@ fn read_ids(body: &Bytes, ndjson: bool, max_len: usize) -> Result<Vec<String>, V
         }
     }
     errors.truncate(100);
-    if errors.is_empty() { Ok(ids) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(ids)
+    } else {
+        Err(errors)
+    }
 }
 
 async fn beat(
@@ -585,7 +597,9 @@ async fn beat(
         let holder = api
             .gate
             .holder(&loaded.config, &token)
-            .ok_or(Refusal::Unauthenticated("this push token is not configured"))?;
+            .ok_or(Refusal::Unauthenticated(
+                "this push token is not configured",
+            ))?;
         let admitted = admit(&api, &holder.check, Some(token.clone()), |_| Ok(()))?;
         let ok = match param(&query, "status").unwrap_or("ok") {
             "ok" | "up" => true,

@@ -41,7 +41,7 @@ impl Refusal {
         match self {
             Refusal::Invalid(_) => "invalid",
             Refusal::Unauthenticated(_) => "unauthenticated",
-            Refusal::Forbidden { code, .. } => *code,
+            Refusal::Forbidden { code, .. } => code,
             Refusal::UnknownCheck(_) => "unknown_check",
             Refusal::InProgress => "in_progress",
             Refusal::TooLarge { .. } => "too_large",

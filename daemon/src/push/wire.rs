@@ -114,10 +114,7 @@ fn read_json(body: &[u8]) -> Result<Value, Vec<FieldError>> {
     if let Err(e) = std::str::from_utf8(body) {
         return Err(vec![FieldError::new(
             "",
-            format!(
-                "the body is not valid UTF-8 (at byte {})",
-                e.valid_up_to()
-            ),
+            format!("the body is not valid UTF-8 (at byte {})", e.valid_up_to()),
         )]);
     }
     serde_json::from_slice(body).map_err(|e| {
@@ -426,7 +423,10 @@ mod tests {
         let body = br#"{"observations":[{"asset":"a","kind":"t","counts":{"received":-1}},{"asset":"b","counts":{}}]}"#;
         let errors = read_report(body, now()).unwrap_err();
         let pointers: Vec<&str> = errors.iter().map(|e| e.pointer.as_str()).collect();
-        assert!(pointers.contains(&"/observations/0/counts/received"), "{errors:?}");
+        assert!(
+            pointers.contains(&"/observations/0/counts/received"),
+            "{errors:?}"
+        );
         assert!(pointers.contains(&"/observations/1"), "{errors:?}");
     }
 
@@ -446,7 +446,10 @@ mod tests {
         let o = &pushed.report.observations[0];
         assert_eq!(o.counts.received, Some(3));
         assert_eq!(o.counts.extras[0].value, 9);
-        assert!(matches!(o.native_status.as_ref().map(|n| n.level), Some(StatusLevel::Warn)));
+        assert!(matches!(
+            o.native_status.as_ref().map(|n| n.level),
+            Some(StatusLevel::Warn)
+        ));
         assert_eq!(pushed.ids["a"], "s1");
     }
 
