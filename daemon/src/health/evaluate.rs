@@ -708,4 +708,37 @@ mod tests {
         let healthy = Evaluation::from_reasons(vec![]);
         assert_eq!(healthy.combine(e).status, Status::Unknown);
     }
+
+    #[test]
+    fn a_missed_heartbeat_is_unknown_then_unhealthy_past_the_failure_threshold() {
+        let beat = Heartbeat {
+            every: Duration::from_secs(300),
+            grace: Duration::from_secs(60),
+        };
+        let last = Some(at(0));
+        assert_eq!(
+            overdue(last, at(0), beat, 1, at(360)),
+            None,
+            "every + grace is on time"
+        );
+        let e = overdue(last, at(0), beat, 1, at(420)).unwrap();
+        assert_eq!(e.status, Status::Unknown);
+        assert_eq!(e.reasons[0].message, "no report for 7m, expected every 5m");
+        assert_eq!(
+            overdue(last, at(0), beat, 1, at(661)).unwrap().status,
+            Status::Unhealthy,
+            "two missed with a failure threshold of 1"
+        );
+        assert_eq!(
+            overdue(last, at(0), beat, 3, at(661)).unwrap().status,
+            Status::Unknown,
+            "a threshold of 3 waits for a fourth miss"
+        );
+        assert_eq!(
+            overdue(last, at(0), beat, 3, at(1261)).unwrap().status,
+            Status::Unhealthy
+        );
+        let never = overdue(None, at(0), beat, 1, at(400)).unwrap();
+        assert_eq!(never.reasons[0].message, "no report yet, expected every 5m");
+    }
 }
