@@ -340,6 +340,28 @@ async fn a_pushed_report_becomes_health_events_and_history_like_a_plugin_run() {
         3.0,
         "{metrics}"
     );
+
+    // The API shows who reported and when.
+    let query = r#"{ check(key: "app-uploads") { connector push { tokens { name lastUsedAt } lastReportAt deadline expectEvery } } }"#;
+    let r = d
+        .http
+        .post(d.url("/graphql"))
+        .bearer_auth("viewer-token")
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = answer(r).await;
+    assert_eq!(status, 200, "{body}");
+    let push = &body["data"]["check"]["push"];
+    assert_eq!(body["data"]["check"]["connector"], "push");
+    assert_eq!(push["tokens"][0]["name"], "upload page");
+    assert!(push["tokens"][0]["lastUsedAt"].is_string(), "{body}");
+    assert!(push["lastReportAt"].is_string(), "{body}");
+    assert!(
+        push["deadline"].is_null(),
+        "no heartbeat configured: {body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
