@@ -746,18 +746,10 @@ fn api(cx: &mut Cx<'_>, json: &Value, tenant_ids: &Ids<'_>) -> Option<Api> {
             None => ok = false,
         }
     }
-    for (i, origin) in elements(json, "/api/cors/allowed_origins") {
-        match origin.as_str().filter(|o| is_origin(o)) {
-            Some(o) => api.allowed_origins.push(o.to_owned()),
-            None => {
-                cx.error(
-                    &format!("/api/cors/allowed_origins/{i}"),
-                    "must be an origin as a browser sends it: http(s)://host[:port], \
-                     without path or trailing slash, e.g. \"https://app.example.com\"",
-                );
-                ok = false;
-            }
-        }
+    const ORIGINS: &str = "/api/cors/allowed_origins";
+    match origins(cx, json.pointer(ORIGINS), ORIGINS) {
+        Some(o) => api.allowed_origins = o,
+        None => ok = false,
     }
     match websocket(cx, json) {
         Some(ws) => api.websocket = ws,
@@ -854,6 +846,28 @@ fn websocket(cx: &mut Cx<'_>, json: &Value) -> Option<ApiWebSocket> {
         ok = false;
     }
     ok.then_some(ws)
+}
+
+/// The browser origins of `list` (at `pointer` in the file), each checked
+/// by [`is_origin`].
+fn origins(cx: &mut Cx<'_>, list: Option<&Value>, pointer: &str) -> Option<Vec<String>> {
+    let mut ok = true;
+    let mut out = Vec::new();
+    let listed = list.and_then(Value::as_array).into_iter().flatten();
+    for (i, origin) in listed.enumerate() {
+        match origin.as_str().filter(|o| is_origin(o)) {
+            Some(o) => out.push(o.to_owned()),
+            None => {
+                cx.error_once(
+                    &format!("{pointer}/{i}"),
+                    "must be an origin as a browser sends it: http(s)://host[:port], \
+                     without path or trailing slash, e.g. \"https://app.example.com\"",
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
 }
 
 /// Whether `o` is an origin as browsers send it in `Origin`: the exact
@@ -1210,18 +1224,13 @@ fn push_check(cx: &mut Cx<'_>, p: &Value, at: &str) -> Option<PushCheck> {
         }
         (None, None) => {}
     }
-    for (i, origin) in elements(p, "/allowed_origins") {
-        match origin.as_str().filter(|o| is_origin(o)) {
-            Some(o) => push.allowed_origins.push(o.to_owned()),
-            None => {
-                cx.error_once(
-                    &format!("{at}/allowed_origins/{i}"),
-                    "must be an origin as a browser sends it: http(s)://host[:port], \
-                     without path or trailing slash, e.g. \"https://app.example.com\"",
-                );
-                ok = false;
-            }
-        }
+    match origins(
+        cx,
+        p.get("allowed_origins"),
+        &format!("{at}/allowed_origins"),
+    ) {
+        Some(o) => push.allowed_origins = o,
+        None => ok = false,
     }
     if let Some(v) = p.get("max_body") {
         let m_at = format!("{at}/max_body");

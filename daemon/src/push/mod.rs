@@ -250,6 +250,25 @@ fn admit(
     })
 }
 
+/// [`admit`] for a POST to `check` that a browser page may send: sets
+/// `origin` to the request's allowed `Origin`, and takes JSON, `text/plain`
+/// or the `also` media types.
+fn admit_posted(
+    api: &PushApi,
+    check: &str,
+    headers: &HeaderMap,
+    query: &[(String, String)],
+    also: &[&str],
+    origin: &mut Option<HeaderValue>,
+) -> Result<Admitted, Refusal> {
+    let admitted = admit(api, check, token_of(headers, query), |push| {
+        *origin = allowed_origin(push, headers)?;
+        Ok(())
+    })?;
+    json_media(headers, also)?;
+    Ok(admitted)
+}
+
 /// JSON (or `text/plain`, what `sendBeacon` sends a string as), or none.
 fn json_media(headers: &HeaderMap, also: &[&str]) -> Result<(), Refusal> {
     let Some(value) = headers.get(header::CONTENT_TYPE) else {
@@ -330,11 +349,7 @@ async fn post_report(
     let query = parse_query(query.as_deref());
     let mut origin = None;
     let result = async {
-        let admitted = admit(&api, &check, token_of(&headers, &query), |push| {
-            origin = allowed_origin(push, &headers)?;
-            Ok(())
-        })?;
-        json_media(&headers, &[])?;
+        let admitted = admit_posted(&api, &check, &headers, &query, &[], &mut origin)?;
         let push = admitted.check.push.as_deref().expect("a push check");
         let body = body::read(body, &headers, push.max_body_bytes).await?;
         let now = api.clock.now();
@@ -478,11 +493,8 @@ async fn post_ids(
     let query = parse_query(query.as_deref());
     let mut origin = None;
     let result = async {
-        let admitted = admit(&api, &check, token_of(&headers, &query), |push| {
-            origin = allowed_origin(push, &headers)?;
-            Ok(())
-        })?;
-        json_media(&headers, &["application/x-ndjson", "application/jsonl"])?;
+        let ndjson = ["application/x-ndjson", "application/jsonl"];
+        let admitted = admit_posted(&api, &check, &headers, &query, &ndjson, &mut origin)?;
         let push = admitted.check.push.as_deref().expect("a push check");
         let Some(set) = param(&query, "set").filter(|s| !s.is_empty() && s.len() <= 128) else {
             return Err(Refusal::Invalid(vec![FieldError::new(
