@@ -462,10 +462,11 @@ async fn a_silent_push_check_turns_unknown_then_unhealthy_and_a_report_recovers_
  {
     let mut d = Served::start("expect_every = \"2s\"\ngrace = \"1s\"", None).await;
     let documents = asset("documents");
+    // Before the report is sent: the daemon times it on arrival, later.
+    let silent_since = Instant::now();
     let (status, _) = d.report(APP_TOKEN, &report(5, 5, "ok")).await;
     assert_eq!(status, 202);
     assert_eq!(d.status(&documents).await, Some(Status::Healthy));
-    let silent_since = Instant::now();
 
     let reasons = d.wait_status(&documents, Status::Unknown).await;
     assert!(

@@ -209,11 +209,11 @@ struct Admitted {
     check: Check,
 }
 
-/// Who is asking, for which check, and may they now: 401, 404, 403, 429 in
-/// that order.
+/// Who is asking, for which check (`None`: the token's own), and may they
+/// now: 401, 404, 403, 429 in that order.
 fn admit(
     api: &PushApi,
-    check_id: &str,
+    check_id: Option<&str>,
     token: Option<String>,
     origin_ok: impl FnOnce(&PushCheck) -> Result<(), Refusal>,
 ) -> Result<Admitted, Refusal> {
@@ -227,6 +227,7 @@ fn admit(
         .ok_or(Refusal::Unauthenticated(
             "this push token is not configured",
         ))?;
+    let check_id = check_id.unwrap_or(&holder.check);
     let check = loaded
         .config
         .check(check_id)
@@ -261,7 +262,7 @@ fn admit_posted(
     also: &[&str],
     origin: &mut Option<HeaderValue>,
 ) -> Result<Admitted, Refusal> {
-    let admitted = admit(api, check, token_of(headers, query), |push| {
+    let admitted = admit(api, Some(check), token_of(headers, query), |push| {
         *origin = allowed_origin(push, headers)?;
         Ok(())
     })?;
@@ -605,14 +606,8 @@ async fn beat(
 ) -> Response {
     let query = parse_query(query.as_deref());
     let result = async {
-        let loaded = api.service.loaded();
-        let holder = api
-            .gate
-            .holder(&loaded.config, &token)
-            .ok_or(Refusal::Unauthenticated(
-                "this push token is not configured",
-            ))?;
-        let admitted = admit(&api, &holder.check, Some(token.clone()), |_| Ok(()))?;
+        // The token names its check.
+        let admitted = admit(&api, None, Some(token.clone()), |_| Ok(()))?;
         let ok = match param(&query, "status").unwrap_or("ok") {
             "ok" | "up" => true,
             "error" | "down" => false,
@@ -626,7 +621,7 @@ async fn beat(
         let asset = param(&query, "asset").unwrap_or(BEAT_ASSET);
         let message = param(&query, "msg").map(str::to_owned);
         let now = api.clock.now();
-        let (run_id, keyed) = run_id(&holder.check, &headers, now)?;
+        let (run_id, keyed) = run_id(&admitted.check.id, &headers, now)?;
         let pushed = wire::Pushed {
             at: None,
             report: wire::beat_report(asset, ok, message),
