@@ -342,7 +342,7 @@ async fn a_pushed_report_becomes_health_events_and_history_like_a_plugin_run() {
     );
 
     // The API shows who reported and when.
-    let query = r#"{ check(key: "app-uploads") { connector push { tokens { name lastUsedAt } lastReportAt deadline expectEvery } } }"#;
+    let query = r#"{ check(key: "app-uploads") { connector schedule push { tokens { name lastUsedAt } lastReportAt deadline expectEvery } } }"#;
     let r = d
         .http
         .post(d.url("/graphql"))
@@ -355,6 +355,7 @@ async fn a_pushed_report_becomes_health_events_and_history_like_a_plugin_run() {
     assert_eq!(status, 200, "{body}");
     let push = &body["data"]["check"]["push"];
     assert_eq!(body["data"]["check"]["connector"], "push");
+    assert_eq!(body["data"]["check"]["schedule"], "push");
     assert_eq!(push["tokens"][0]["name"], "upload page");
     assert!(push["tokens"][0]["lastUsedAt"].is_string(), "{body}");
     assert!(push["lastReportAt"].is_string(), "{body}");

@@ -285,8 +285,12 @@ impl CheckNode {
     async fn connector(&self) -> &str {
         &self.0.connector
     }
-    /// `every 15m` or the cron expression.
+    /// `every 15m`, the cron expression, or `push` for a check that is
+    /// reported to instead of run.
     async fn schedule(&self) -> String {
+        if self.0.push.is_some() {
+            return "push".to_owned();
+        }
         match &self.0.schedule {
             Schedule::Every(d) => format!("every {}", humanize(*d)),
             Schedule::Cron(c) => format!("cron {}", c.expr),
