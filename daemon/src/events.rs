@@ -139,6 +139,8 @@ mod tests {
             to: Status::Healthy,
             reasons: vec![],
             muted: false,
+            maintenance: None,
+            suppressed_by: None,
             run_id: None,
             at: SystemTime::UNIX_EPOCH,
         }

@@ -9,6 +9,8 @@
 //! - [`reload`]: building a config and its plugins from disk and swapping them in.
 //! - [`plugin`]: the plugin host, which loads connector components and runs them
 //!   inside a sandbox with per-run limits.
+//! - [`push`]: the native push API: systems that cannot be polled report to
+//!   push checks over HTTP (reports, id batches, heartbeats).
 //! - [`clock`]: the time seam, so tests can fix "now".
 //! - [`health`]: the health engine: rules into health, hysteresis, mute, roll-up.
 //! - [`config`]: the config file: reading, validating (every error at once, with its
@@ -30,6 +32,7 @@ pub mod events;
 pub mod health;
 pub mod metrics;
 pub mod plugin;
+pub mod push;
 pub mod reconcile;
 pub mod reload;
 pub mod scheduler;

@@ -90,6 +90,20 @@ pub struct Metrics {
     plugins_failed: Gauge,
     persisted_queries: Family<OutcomeLabels, Counter>,
     persisted_query_bytes: Gauge,
+    push_accepted: Family<KindLabels, Counter>,
+    push_refused: Family<ReasonLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    /// `report`, `ids` or `beat`.
+    kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    /// The refusal's code (`invalid`, `unauthenticated`, `rate_limited`...).
+    reason: &'static str,
 }
 
 /// Run durations from 10 ms to about 10 minutes.
@@ -213,6 +227,18 @@ impl Metrics {
             "Bytes of query text the persisted-query store holds (api.persisted_queries.max_bytes bounds it)",
             persisted_query_bytes.clone(),
         );
+        let push_accepted = Family::<KindLabels, Counter>::default();
+        registry.register(
+            "push_accepted",
+            "Pushes accepted (answered 202), by kind: report, ids or beat",
+            push_accepted.clone(),
+        );
+        let push_refused = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "push_refused",
+            "Pushes refused, by reason (the code of the answer's error)",
+            push_refused.clone(),
+        );
         Self {
             registry,
             runs,
@@ -233,6 +259,8 @@ impl Metrics {
             plugins_loaded,
             plugins_failed,
             persisted_queries,
+            push_accepted,
+            push_refused,
             persisted_query_bytes,
         }
     }
@@ -292,6 +320,18 @@ impl Metrics {
     }
 
     /// A request named a persisted query, with `outcome` (never its text).
+    /// A push of `kind` (report, ids, beat) was accepted.
+    pub fn push_accepted(&self, kind: &'static str) {
+        self.push_accepted.get_or_create(&KindLabels { kind }).inc();
+    }
+
+    /// A push was refused for `reason`.
+    pub fn push_refused(&self, reason: &'static str) {
+        self.push_refused
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
     pub fn persisted_query(&self, outcome: &'static str) {
         self.persisted_queries
             .get_or_create(&OutcomeLabels { outcome })

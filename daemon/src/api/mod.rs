@@ -41,7 +41,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::Code;
-pub use view::Principal;
+pub use view::{Principal, bearer};
 
 use crate::clock::SharedClock;
 use crate::config::{ApiLimits, Introspection};

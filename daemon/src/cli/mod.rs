@@ -80,6 +80,17 @@ enum Command {
         #[arg(long)]
         tenant: Option<String>,
     },
+    /// Make a new push token for a push check (`connector = "push"`):
+    /// prints the token once and the `[[checks.push.tokens]]` entry to
+    /// paste under the check, which holds only its SHA-256.
+    PushToken {
+        /// Who will report with it (a service, a page, a cron job).
+        #[arg(long)]
+        name: String,
+    },
+    /// Print the JSON Schema of a pushed report
+    /// (`POST /push/v1/checks/{check}/reports`).
+    PushSchema,
     /// Run one check once, in the foreground, and print its report and the
     /// health it gives: for trying a check before deploying it. Nothing is
     /// stored unless `--store`. Exits non-zero when the run fails.
@@ -164,6 +175,14 @@ pub fn main() -> anyhow::Result<()> {
                 Ok(())
             }
             Command::Token { name, role, tenant } => token(&name, &role, tenant.as_deref()),
+            Command::PushToken { name } => {
+                push_token(&name);
+                Ok(())
+            }
+            Command::PushSchema => {
+                print!("{}", crate::push::SCHEMA);
+                Ok(())
+            }
         }
     })
 }
@@ -282,6 +301,11 @@ async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
             tracing::warn!(error = %e, "cannot watch for changes; reload with SIGHUP or reloadConfig")
         })
         .ok();
+    let push = Arc::new(crate::push::PushApi::new(
+        service.clone(),
+        store.clone(),
+        clock.clone(),
+    ));
     let state = Arc::new(crate::api::State::new(
         service.clone(),
         store,
@@ -289,7 +313,7 @@ async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
         reloader,
         clock,
     ));
-    let router = crate::api::router(state, limits);
+    let router = crate::api::router(state, limits).merge(crate::push::router(push));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(crate::api::serve(listener, router, async {
         let _ = stop_rx.await;
@@ -436,17 +460,30 @@ async fn inspect(file: &Path, data_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn token(name: &str, role: &str, tenant: Option<&str>) -> anyhow::Result<()> {
+/// A new random token starting with `prefix`, and its SHA-256 (hex).
+fn new_token(prefix: &str) -> (String, String) {
     use rand::RngCore;
     use sha2::Digest;
 
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = format!("{prefix}{}", hex::encode(bytes));
+    let hash = hex::encode(sha2::Sha256::digest(token.as_bytes()));
+    (token, hash)
+}
+
+fn push_token(name: &str) {
+    let (token, hash) = new_token("trp_");
+    println!("push token (shown once; give it to {name}):\n  {token}\n");
+    println!("add under the push check in the config:\n");
+    println!("[[checks.push.tokens]]\nname = {name:?}\nsha256 = \"{hash}\"");
+}
+
+fn token(name: &str, role: &str, tenant: Option<&str>) -> anyhow::Result<()> {
     if !["viewer", "operator", "admin"].contains(&role) {
         anyhow::bail!("unknown role {role:?}: use viewer, operator or admin");
     }
-    let mut bytes = [0u8; 32];
-    rand::rng().fill_bytes(&mut bytes);
-    let token = format!("trb_{}", hex::encode(bytes));
-    let hash = hex::encode(sha2::Sha256::digest(token.as_bytes()));
+    let (token, hash) = new_token("trb_");
     println!("token (shown once; give it to {name}):\n  {token}\n");
     println!("add to the config:\n");
     println!("[[api.tokens]]\nname = {name:?}\nsha256 = \"{hash}\"\nrole = \"{role}\"");

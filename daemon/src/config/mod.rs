@@ -38,7 +38,8 @@ use serde_json::Value;
 pub use error::{ConfigError, ConfigErrors, SHOWN_ERRORS};
 pub use model::{
     Api, ApiLimits, ApiToken, ApiWebSocket, Check, Config, CronSchedule, Flow, Introspection,
-    Links, PersistedQueries, Retention, Role, Schedule, Scheduler, Server, Storage, System, Tenant,
+    Links, PUSH_CONNECTOR, PersistedQueries, PushCheck, PushToken, Retention, Role, Schedule,
+    Scheduler, Server, Storage, System, Tenant,
 };
 pub use secrets::{CheckConfig, ResolvedConfig, SecretRef, SecretSource, resolve_secrets};
 pub use units::{Jitter, parse_jitter, parse_size};

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::secrets::CheckConfig;
 use super::units::Jitter;
-use crate::health::Rules;
+use crate::health::{Heartbeat, Rules};
 use crate::plugin::{Grants, Limits};
 
 /// A whole, valid config file.
@@ -290,6 +290,47 @@ pub struct Check {
     pub grants: Grants,
     pub config: CheckConfig,
     pub rules: Rules,
+    /// Set for `connector = "push"`: the check is not run but reported to
+    /// (see the `push` module); `schedule` then only paces staleness.
+    pub push: Option<Box<PushCheck>>,
+}
+
+/// The connector name of checks that are reported to instead of run.
+pub const PUSH_CONNECTOR: &str = "push";
+
+/// What a push check (`[checks.push]`) accepts, from whom, and how often it
+/// expects to hear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushCheck {
+    /// Who may report; only their SHA-256 is kept.
+    pub tokens: Vec<PushToken>,
+    /// The assets reports may name; any asset when empty.
+    pub assets: Vec<String>,
+    /// The heartbeat deadline: no report within `every + grace` is silence
+    /// worth a verdict.
+    pub expect: Option<Heartbeat>,
+    /// Browser origins whose pages may report (CORS), e.g. with `sendBeacon`.
+    pub allowed_origins: Vec<String>,
+    /// The largest request body, compressed or not.
+    pub max_body_bytes: u64,
+    /// Requests per second each token may send (its bucket holds as many).
+    pub rate_per_second: u32,
+}
+
+/// The default `max_body` of a push check: a report of thousands of assets,
+/// or a batch of ~100k ids.
+pub const DEFAULT_PUSH_MAX_BODY: u64 = 4 << 20;
+/// The default `rate` of a push token.
+pub const DEFAULT_PUSH_RATE: u32 = 100;
+
+/// A push token: scoped to its check.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushToken {
+    /// Who reports with it (a service, a page, a cron job).
+    pub name: String,
+    /// Lowercase hex SHA-256 of the token (`tributary push-token` makes both).
+    pub sha256: String,
 }
 
 #[derive(Debug, Clone, PartialEq)]

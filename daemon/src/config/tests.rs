@@ -783,3 +783,129 @@ fn api_websocket_is_read_and_bad_settings_named() {
     let errors = errors_of("[api.websocket]\npings = \"5s\"\n", &no_plugins());
     at(&errors, "/api/websocket/pings");
 }
+
+const PUSH_BASE: &str = r#"
+[[systems]]
+id = "app"
+name = "App"
+kind = "service"
+"#;
+
+fn sha(c: char) -> String {
+    std::iter::repeat_n(c, 64).collect()
+}
+
+/// A push check needs no plugin and no schedule; its heartbeat, origins,
+/// limits and tokens are read, and it is not run on a schedule.
+#[test]
+fn a_push_check_is_read_without_plugin_or_schedule() {
+    let text = format!(
+        r#"{PUSH_BASE}
+[[checks]]
+id = "uploads"
+system = "app"
+connector = "push"
+[checks.push]
+expect_every = "5m"
+grace = "1m"
+assets = ["documents"]
+allowed_origins = ["https://app.example.com"]
+max_body = "1MiB"
+rate = 7
+[[checks.push.tokens]]
+name = "page"
+sha256 = "{a}"
+"#,
+        a = sha('a')
+    );
+    let config = parse(&text, Path::new("t.toml"), &no_plugins()).unwrap_or_else(|e| panic!("{e}"));
+    let push = config.check("uploads").unwrap().push.as_deref().unwrap();
+    assert_eq!(
+        push.expect,
+        Some(crate::health::Heartbeat {
+            every: Duration::from_secs(300),
+            grace: Duration::from_secs(60),
+        })
+    );
+    assert_eq!(push.assets, ["documents"]);
+    assert_eq!(push.allowed_origins, ["https://app.example.com"]);
+    assert_eq!((push.max_body_bytes, push.rate_per_second), (1 << 20, 7));
+    assert_eq!(push.tokens[0].sha256, sha('a'));
+}
+
+#[test]
+fn push_mistakes_are_named_with_their_place() {
+    let text = format!(
+        r#"{PUSH_BASE}
+[[checks]]
+id = "no-tokens"
+system = "app"
+connector = "push"
+[checks.push]
+grace = "1m"
+tokens = []
+
+[[checks]]
+id = "scheduled"
+system = "app"
+connector = "snowflake"
+schedule = {{ every = "1m" }}
+[checks.push]
+tokens = [{{ name = "x", sha256 = "{a}" }}]
+
+[[checks]]
+id = "twice"
+system = "app"
+connector = "push"
+[checks.push]
+expect_every = "500ms"
+allowed_origins = ["https://app.example.com/"]
+tokens = [{{ name = "y", sha256 = "{a}" }}]
+
+[[checks]]
+id = "no-table"
+system = "app"
+connector = "push"
+"#,
+        a = sha('a')
+    );
+    let errors = errors_of(&text, &no_plugins_but("snowflake"));
+    assert!(
+        at(&errors, "/checks/0/push/tokens")
+            .message
+            .contains("1 item"),
+        "{errors}"
+    );
+    assert!(
+        at(&errors, "/checks/0/push/grace")
+            .message
+            .contains("expect_every"),
+        "{errors}"
+    );
+    assert!(
+        at(&errors, "/checks/1/push").message.contains("push"),
+        "{errors}"
+    );
+    assert!(
+        at(&errors, "/checks/2/push/expect_every")
+            .message
+            .contains("1s"),
+        "{errors}"
+    );
+    assert!(
+        at(&errors, "/checks/2/push/allowed_origins/0")
+            .message
+            .contains("origin"),
+        "{errors}"
+    );
+    assert!(
+        at(&errors, "/checks/2/push/tokens/0/sha256")
+            .message
+            .contains("twice"),
+        "{errors}"
+    );
+    assert!(
+        at(&errors, "/checks/3").message.contains("push"),
+        "{errors}"
+    );
+}

@@ -18,7 +18,7 @@ use super::secrets::{CheckConfig, SecretRef, find_secret_refs};
 use super::source::{self, SourceMap, escape};
 use super::units::{parse_jitter, parse_size};
 use super::{Connectors, MAX_TIMEOUT, MIN_INTERVAL, Options, SCHEMA};
-use crate::health::{Rules, parse_duration};
+use crate::health::{Heartbeat, Rules, parse_duration};
 use crate::plugin::{Grants, HostGrant, Limits, missing_because};
 
 static FILE_SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
@@ -373,6 +373,10 @@ fn plugin_configs(cx: &mut Cx<'_>, json: &Value, connectors: &Connectors, option
         let Some(connector) = check.get("connector").and_then(Value::as_str) else {
             continue;
         };
+        if connector == PUSH_CONNECTOR {
+            // Built in: no plugin, no plugin config.
+            continue;
+        }
         let at = format!("/checks/{i}");
         let Some(loaded) = connectors.loaded.get(connector) else {
             let failure = missing_because(&connectors.failed, connector);
@@ -589,6 +593,22 @@ fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
             None => ok = false,
         }
     }
+    // A push token names its check (heartbeats carry only the token).
+    let mut push_tokens: HashMap<&str, &str> = HashMap::new();
+    for (i, c) in elements(json, "/checks") {
+        for (j, t) in elements(c, "/push/tokens") {
+            let (Some(sha), Some(id)) = (str_at(t, "sha256"), str_at(c, "id")) else {
+                continue;
+            };
+            if let Some(other) = push_tokens.insert(sha, id) {
+                cx.error(
+                    &format!("/checks/{i}/push/tokens/{j}/sha256"),
+                    format!("the same token is listed twice (also in check {other:?}); each push token belongs to one check"),
+                );
+                ok = false;
+            }
+        }
+    }
 
     Some(Config {
         file: cx.file.clone(),
@@ -726,18 +746,10 @@ fn api(cx: &mut Cx<'_>, json: &Value, tenant_ids: &Ids<'_>) -> Option<Api> {
             None => ok = false,
         }
     }
-    for (i, origin) in elements(json, "/api/cors/allowed_origins") {
-        match origin.as_str().filter(|o| is_origin(o)) {
-            Some(o) => api.allowed_origins.push(o.to_owned()),
-            None => {
-                cx.error(
-                    &format!("/api/cors/allowed_origins/{i}"),
-                    "must be an origin as a browser sends it: http(s)://host[:port], \
-                     without path or trailing slash, e.g. \"https://app.example.com\"",
-                );
-                ok = false;
-            }
-        }
+    const ORIGINS: &str = "/api/cors/allowed_origins";
+    match origins(cx, json.pointer(ORIGINS), ORIGINS) {
+        Some(o) => api.allowed_origins = o,
+        None => ok = false,
     }
     match websocket(cx, json) {
         Some(ws) => api.websocket = ws,
@@ -834,6 +846,28 @@ fn websocket(cx: &mut Cx<'_>, json: &Value) -> Option<ApiWebSocket> {
         ok = false;
     }
     ok.then_some(ws)
+}
+
+/// The browser origins of `list` (at `pointer` in the file), each checked
+/// by [`is_origin`].
+fn origins(cx: &mut Cx<'_>, list: Option<&Value>, pointer: &str) -> Option<Vec<String>> {
+    let mut ok = true;
+    let mut out = Vec::new();
+    let listed = list.and_then(Value::as_array).into_iter().flatten();
+    for (i, origin) in listed.enumerate() {
+        match origin.as_str().filter(|o| is_origin(o)) {
+            Some(o) => out.push(o.to_owned()),
+            None => {
+                cx.error_once(
+                    &format!("{pointer}/{i}"),
+                    "must be an origin as a browser sends it: http(s)://host[:port], \
+                     without path or trailing slash, e.g. \"https://app.example.com\"",
+                );
+                ok = false;
+            }
+        }
+    }
+    ok.then_some(out)
 }
 
 /// Whether `o` is an origin as browsers send it in `Origin`: the exact
@@ -966,7 +1000,32 @@ fn check(cx: &mut Cx<'_>, c: &Value, i: usize, system_ids: &Ids<'_>) -> Option<C
         ok = false;
     }
 
-    let schedule = schedule(cx, c.get("schedule"), &format!("{at}/schedule"));
+    let push = match (connector == Some(PUSH_CONNECTOR), c.get("push")) {
+        (true, Some(p)) => push_check(cx, p, &format!("{at}/push")).map(|p| Some(Box::new(p))),
+        (true, None) => {
+            cx.error_once(
+                &at,
+                "a push check needs a [checks.push] table with at least one token (`tributary push-token` makes one)",
+            );
+            None
+        }
+        (false, Some(_)) => {
+            cx.error_once(
+                &format!("{at}/push"),
+                format!("only checks with connector = {PUSH_CONNECTOR:?} take a push table"),
+            );
+            None
+        }
+        (false, None) => Some(None),
+    };
+    let schedule = match &push {
+        // Not run: its schedule only paces the API's view; silence is judged
+        // by its heartbeat.
+        Some(Some(p)) if c.get("schedule").is_none() => Some(Schedule::Every(
+            p.expect.map_or(Duration::from_secs(86_400), |h| h.every),
+        )),
+        _ => schedule(cx, c.get("schedule"), &format!("{at}/schedule")),
+    };
 
     let mut limits = Limits::default();
     if let Some(v) = c.get("timeout") {
@@ -1089,8 +1148,119 @@ fn check(cx: &mut Cx<'_>, c: &Value, i: usize, system_ids: &Ids<'_>) -> Option<C
             file: cx.file.clone(),
         },
         rules: rules?,
+        push: push?,
     };
     ok.then_some(check)
+}
+
+/// `[checks.push]` of a push check at `at`.
+fn push_check(cx: &mut Cx<'_>, p: &Value, at: &str) -> Option<PushCheck> {
+    let mut ok = true;
+    let mut push = PushCheck {
+        tokens: Vec::new(),
+        assets: Vec::new(),
+        expect: None,
+        allowed_origins: Vec::new(),
+        max_body_bytes: DEFAULT_PUSH_MAX_BODY,
+        rate_per_second: DEFAULT_PUSH_RATE,
+    };
+    for (i, t) in elements(p, "/tokens") {
+        let t_at = format!("{at}/tokens/{i}");
+        let Some(token) = cx.typed::<PushToken>(t, &t_at) else {
+            ok = false;
+            continue;
+        };
+        if !is_sha256_hex(&token.sha256) {
+            cx.error_once(
+                &format!("{t_at}/sha256"),
+                "must be the 64 lowercase hex digits of the token's SHA-256 (`tributary push-token` prints it)",
+            );
+            ok = false;
+        }
+        push.tokens.push(token);
+    }
+    if push.tokens.is_empty() && !cx.has_error_under(at) {
+        cx.error(
+            &format!("{at}/tokens"),
+            "a push check needs at least one token (`tributary push-token` makes one)",
+        );
+        ok = false;
+    }
+    for (i, a) in elements(p, "/assets") {
+        match a.as_str().filter(|a| !a.is_empty()) {
+            Some(a) => push.assets.push(a.to_owned()),
+            None => {
+                cx.error_once(&format!("{at}/assets/{i}"), "must be a non-empty asset key");
+                ok = false;
+            }
+        }
+    }
+    let every = p
+        .get("expect_every")
+        .map(|v| cx.duration(v, &format!("{at}/expect_every")));
+    let grace = p
+        .get("grace")
+        .map(|v| cx.duration(v, &format!("{at}/grace")));
+    match (every, grace) {
+        (Some(Some(every)), grace) if every >= MIN_INTERVAL => {
+            let grace = match grace {
+                Some(Some(g)) => g,
+                Some(None) => {
+                    ok = false;
+                    Duration::ZERO
+                }
+                None => Duration::ZERO,
+            };
+            push.expect = Some(Heartbeat { every, grace });
+        }
+        (Some(Some(_)), _) => {
+            cx.error_once(&format!("{at}/expect_every"), "must be at least 1s");
+            ok = false;
+        }
+        (Some(None), _) => ok = false,
+        (None, Some(_)) => {
+            cx.error_once(&format!("{at}/grace"), "grace needs expect_every");
+            ok = false;
+        }
+        (None, None) => {}
+    }
+    match origins(
+        cx,
+        p.get("allowed_origins"),
+        &format!("{at}/allowed_origins"),
+    ) {
+        Some(o) => push.allowed_origins = o,
+        None => ok = false,
+    }
+    if let Some(v) = p.get("max_body") {
+        let m_at = format!("{at}/max_body");
+        match cx.size(v, &m_at) {
+            Some(n) if n >= 1024 => push.max_body_bytes = n,
+            Some(_) => {
+                cx.error_once(&m_at, "must be at least 1KiB");
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    if let Some(v) = p.get("rate") {
+        let r_at = format!("{at}/rate");
+        match cx.count::<u32>(v, &r_at) {
+            Some(n) if n > 0 => push.rate_per_second = n,
+            Some(_) => {
+                cx.error_once(&r_at, "must be at least 1 request per second");
+                ok = false;
+            }
+            None => ok = false,
+        }
+    }
+    ok.then_some(push)
+}
+
+fn is_sha256_hex(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 fn schedule(cx: &mut Cx<'_>, value: Option<&Value>, at: &str) -> Option<Schedule> {

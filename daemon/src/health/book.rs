@@ -12,7 +12,9 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use super::evaluate::{AssetFacts, Evaluation, FailureClass, RunOutcome, evaluate_asset, stale};
+use super::evaluate::{
+    AssetFacts, Evaluation, FailureClass, RunOutcome, evaluate_asset, overdue, stale,
+};
 use super::model::{EntityRef, Reason, Status};
 use super::rollup::roll_up;
 use super::rules::{Rules, Thresholds};
@@ -48,9 +50,20 @@ pub struct CheckPlace {
     pub id: String,
     pub system: String,
     pub rules: Rules,
-    /// The time between runs (for a cron schedule, a typical gap): a check with
-    /// no success for two of them is stale.
-    pub interval: Duration,
+    /// When the check is expected to say something, so when its silence is
+    /// judged.
+    pub expect: Expect,
+}
+
+/// When a check is expected to succeed or report.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Expect {
+    /// It runs on a schedule: the time between runs (for a cron schedule, a
+    /// typical gap); a check with no success for two of them is stale.
+    Runs(Duration),
+    /// It is reported to (push): judged by its heartbeat, when it has one,
+    /// and never stale otherwise.
+    Reports(Option<super::evaluate::Heartbeat>),
 }
 
 /// A flow: its tenant and its systems (upstream first).
@@ -250,6 +263,41 @@ impl Book {
         step.finish()
     }
 
+    /// Whether `at` is before the latest success of `check`: a report that
+    /// old cannot overrule current health.
+    pub fn is_older_than_latest(&self, check: &str, at: SystemTime) -> bool {
+        self.entities
+            .get(&EntityRef::Check(check.to_owned()))
+            .and_then(|e| e.last_success)
+            .is_some_and(|latest| at < latest)
+    }
+
+    /// What each of `assets` would be judged at `now` by its rules alone
+    /// (no hysteresis, no history), for the rollups of a late report; the
+    /// book does not change.
+    pub fn judge_only(
+        &self,
+        check: &str,
+        assets: Vec<(String, AssetFacts)>,
+        now: SystemTime,
+    ) -> Vec<(EntityRef, Status)> {
+        let Some(place) = self.topology.checks.get(check) else {
+            return Vec::new();
+        };
+        assets
+            .into_iter()
+            .map(|(asset, facts)| {
+                let rules = place.rules.for_asset(&asset);
+                let status = evaluate_asset(&rules, &RunOutcome::Succeeded(facts), now).status;
+                let entity = EntityRef::Asset {
+                    check: check.to_owned(),
+                    asset,
+                };
+                (entity, status)
+            })
+            .collect()
+    }
+
     /// Mutes `entity` until `mute.until` (or lifts its mute with `None`):
     /// health is still computed and changes still emitted, marked muted.
     /// Returns the state to store, or `None` for an entity with no health yet.
@@ -314,15 +362,22 @@ impl Book {
             class,
             message: message.to_owned(),
         };
-        self.judge_all_assets(check, now, |rules| evaluate_asset(rules, &failed, now))
+        self.judge_all_assets(check, now, false, |rules| {
+            evaluate_asset(rules, &failed, now)
+        })
     }
 
     /// Marks UNKNOWN every check with no successful run within two intervals
     /// (counting from when the book started watching a check that never
-    /// succeeded). Checks already stale and unchanged give nothing to write.
+    /// succeeded), and judges every push check past its heartbeat deadline
+    /// ([`overdue`]). Checks already judged and unchanged give nothing to
+    /// write.
     pub fn sweep_stale(&mut self, now: SystemTime) -> Outcome {
         let mut out = Outcome::default();
-        let stale_checks: Vec<(String, Evaluation)> = self
+        // With whether the verdict takes effect at once: a heartbeat's
+        // follows from the time alone and counts missed reports against the
+        // failure threshold itself.
+        let stale_checks: Vec<(String, bool, Evaluation)> = self
             .topology
             .checks
             .values()
@@ -331,26 +386,60 @@ impl Book {
                     .entities
                     .get(&EntityRef::Check(place.id.clone()))
                     .and_then(|e| e.last_success);
-                let evaluation = match last {
-                    Some(at) => stale(Some(at), place.interval, now)?,
-                    None => {
+                let evaluation = match (place.expect, last) {
+                    (Expect::Reports(None), _) => return None,
+                    (Expect::Reports(Some(heartbeat)), _) => {
+                        let since = *self.watching_since.get(&place.id)?;
+                        let failure = place.rules.thresholds().failure;
+                        let evaluation = overdue(last, since, heartbeat, failure, now)?;
+                        return Some((place.id.clone(), true, evaluation));
+                    }
+                    (Expect::Runs(interval), Some(at)) => stale(Some(at), interval, now)?,
+                    (Expect::Runs(interval), None) => {
                         // Never succeeded: stale once two intervals have
                         // passed since the book started watching it.
                         let since = *self.watching_since.get(&place.id)?;
-                        stale(Some(since), place.interval, now)?;
-                        stale(None, place.interval, now)?
+                        stale(Some(since), interval, now)?;
+                        stale(None, interval, now)?
                     }
                 };
-                Some((place.id.clone(), evaluation))
+                Some((place.id.clone(), false, evaluation))
             })
             .collect();
-        for (check, evaluation) in stale_checks {
-            let step = self.judge_all_assets(&check, now, |_| evaluation.clone());
+        for (check, at_once, evaluation) in stale_checks {
+            let step = self.judge_all_assets(&check, now, at_once, |_| evaluation.clone());
             out.updates.extend(step.updates);
             out.changes.extend(step.changes);
             out.samples.extend(step.samples);
         }
         out
+    }
+
+    /// The next time a push check's heartbeat verdict changes (it becomes
+    /// UNKNOWN, then UNHEALTHY), after `now`: when the writer sweeps next.
+    pub fn next_deadline(&self, now: SystemTime) -> Option<SystemTime> {
+        self.topology
+            .checks
+            .values()
+            .filter_map(|place| {
+                let Expect::Reports(Some(heartbeat)) = place.expect else {
+                    return None;
+                };
+                let last = self
+                    .entities
+                    .get(&EntityRef::Check(place.id.clone()))
+                    .and_then(|e| e.last_success)
+                    .or_else(|| self.watching_since.get(&place.id).copied())?;
+                let failure = place.rules.thresholds().failure.max(1);
+                let unknown = last + heartbeat.every + heartbeat.grace;
+                let unhealthy = last + heartbeat.grace + heartbeat.every * (failure + 1);
+                // Just past each edge: the verdicts hold strictly after it.
+                [unknown, unhealthy]
+                    .into_iter()
+                    .map(|t| t + Duration::from_millis(1))
+                    .find(|t| *t > now)
+            })
+            .min()
     }
 
     /// Applies `judge`'s evaluation to every known asset of `check`, or to the
@@ -359,12 +448,17 @@ impl Book {
         &mut self,
         check: &str,
         now: SystemTime,
+        at_once: bool,
         judge: impl Fn(&super::rules::AssetRules) -> Evaluation,
     ) -> Outcome {
         let Some(place) = self.topology.checks.get(check).cloned() else {
             return Outcome::default();
         };
         let mut step = Step::default();
+        let thresholds = |t: super::rules::Thresholds| match at_once {
+            true => super::rules::Thresholds { failure: 1, ..t },
+            false => t,
+        };
         let check_ref = EntityRef::Check(check.to_owned());
         let check_entry = self
             .entities
@@ -377,7 +471,7 @@ impl Book {
                 &mut step,
                 &place,
                 check_entry,
-                Some((evaluation, place.rules.thresholds())),
+                Some((evaluation, thresholds(place.rules.thresholds()))),
                 now,
             );
             return step.finish();
@@ -392,7 +486,7 @@ impl Book {
                 &mut step,
                 entity,
                 judge(&rules),
-                rules.thresholds,
+                thresholds(rules.thresholds),
                 now,
                 |_| {},
             );

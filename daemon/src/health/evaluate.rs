@@ -169,6 +169,51 @@ pub fn stale(
     )]))
 }
 
+/// A dead man's switch: a report is expected every `every`, and allowed
+/// `grace` late (push checks' `expect_every` and `grace`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Heartbeat {
+    pub every: Duration,
+    pub grace: Duration,
+}
+
+/// Judges the silence of a check expected to report on `heartbeat`, whose
+/// latest report was at `last` (or, never reported, since it is watched):
+/// `None` within `every + grace`; then UNKNOWN; UNHEALTHY once more than
+/// `failure_threshold` reports are missing. The verdict follows from the
+/// time alone, so a deadline that passed while the daemon was down is judged
+/// the same at start.
+pub fn overdue(
+    last: Option<SystemTime>,
+    since: SystemTime,
+    heartbeat: Heartbeat,
+    failure_threshold: u32,
+    now: SystemTime,
+) -> Option<Evaluation> {
+    let from = last.unwrap_or(since);
+    let age = now.duration_since(from).unwrap_or_default();
+    if age <= heartbeat.every + heartbeat.grace {
+        return None;
+    }
+    let every = heartbeat.every.max(Duration::from_millis(1));
+    let missed = (age - heartbeat.grace).as_millis() / every.as_millis();
+    let status = if missed > u128::from(failure_threshold.max(1)) {
+        Status::Unhealthy
+    } else {
+        Status::Unknown
+    };
+    let expected = format!("expected every {}", format_duration(heartbeat.every));
+    let message = match last {
+        Some(_) => format!("no report for {}, {expected}", format_duration(age)),
+        None => format!("no report yet, {expected}"),
+    };
+    Some(Evaluation::from_reasons(vec![Reason::new(
+        RuleKind::Stale,
+        status,
+        message,
+    )]))
+}
+
 fn freshness(rules: &AssetRules, facts: &AssetFacts, now: SystemTime) -> Option<Reason> {
     let rule = rules.freshness.as_ref()?;
     let updated = facts.freshness?;
@@ -662,5 +707,38 @@ mod tests {
         // Combined with a healthy evaluation, the stale one wins.
         let healthy = Evaluation::from_reasons(vec![]);
         assert_eq!(healthy.combine(e).status, Status::Unknown);
+    }
+
+    #[test]
+    fn a_missed_heartbeat_is_unknown_then_unhealthy_past_the_failure_threshold() {
+        let beat = Heartbeat {
+            every: Duration::from_secs(300),
+            grace: Duration::from_secs(60),
+        };
+        let last = Some(at(0));
+        assert_eq!(
+            overdue(last, at(0), beat, 1, at(360)),
+            None,
+            "every + grace is on time"
+        );
+        let e = overdue(last, at(0), beat, 1, at(420)).unwrap();
+        assert_eq!(e.status, Status::Unknown);
+        assert_eq!(e.reasons[0].message, "no report for 7m, expected every 5m");
+        assert_eq!(
+            overdue(last, at(0), beat, 1, at(661)).unwrap().status,
+            Status::Unhealthy,
+            "two missed with a failure threshold of 1"
+        );
+        assert_eq!(
+            overdue(last, at(0), beat, 3, at(661)).unwrap().status,
+            Status::Unknown,
+            "a threshold of 3 waits for a fourth miss"
+        );
+        assert_eq!(
+            overdue(last, at(0), beat, 3, at(1261)).unwrap().status,
+            Status::Unhealthy
+        );
+        let never = overdue(None, at(0), beat, 1, at(400)).unwrap();
+        assert_eq!(never.reasons[0].message, "no report yet, expected every 5m");
     }
 }

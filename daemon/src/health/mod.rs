@@ -12,8 +12,9 @@
 //! the scheduler can call it inside the transaction that writes a run.
 //!
 //! One asset, one run:
-//! 1. [`evaluate`] (plus [`stale`] when a check has not succeeded lately) gives
-//!    an [`Evaluation`];
+//! 1. [`evaluate`] (plus [`stale`] when a check has not succeeded lately, or
+//!    [`overdue`] when a push check missed its heartbeat) gives an
+//!    [`Evaluation`];
 //! 2. [`apply`] folds it into the asset's [`HealthState`] and returns a
 //!    [`Change`] only when the effective status changes;
 //! 3. [`roll_up`] gives each parent the worst of its children, and [`apply`]
@@ -27,9 +28,10 @@ mod rollup;
 mod rules;
 mod state;
 
-pub use book::{Book, CheckPlace, EntityHealth, FlowPlace, Outcome, Topology};
+pub use book::{Book, CheckPlace, EntityHealth, Expect, FlowPlace, Outcome, Topology};
 pub use evaluate::{
-    AssetFacts, Evaluation, FailureClass, NativeLevel, RunOutcome, evaluate, evaluate_asset, stale,
+    AssetFacts, Evaluation, FailureClass, Heartbeat, NativeLevel, RunOutcome, evaluate,
+    evaluate_asset, overdue, stale,
 };
 pub use model::{EntityRef, Reason, RuleKind, Status};
 pub use parse::{

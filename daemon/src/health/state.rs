@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::evaluate::Evaluation;
-use super::model::{Reason, Status};
+use super::model::{EntityRef, Reason, Status};
 use super::rules::Thresholds;
 
 /// A mute: health is still computed and changes still emitted, marked muted,
@@ -70,6 +70,14 @@ pub struct Change {
     pub reasons: Vec<Reason>,
     /// The entity was muted when it changed: record the event, hold alerts.
     pub muted: bool,
+    /// The maintenance window (its name) the entity was in when it changed:
+    /// the event is recorded, no alert is sent for it.
+    #[serde(default)]
+    pub maintenance: Option<String>,
+    /// The failing upstream system that explains this change: its alert lists
+    /// this entity as also affected instead of this entity alerting alone.
+    #[serde(default)]
+    pub suppressed_by: Option<EntityRef>,
 }
 
 /// Folds one evaluation into an entity's state at `now`.
@@ -104,6 +112,8 @@ pub fn apply(
             to: seen,
             reasons: evaluation.reasons.clone(),
             muted: false,
+            maintenance: None,
+            suppressed_by: None,
         };
         return (state, Some(change));
     };
@@ -137,6 +147,8 @@ pub fn apply(
                 to,
                 reasons: evaluation.reasons.clone(),
                 muted: muted.is_some(),
+                maintenance: None,
+                suppressed_by: None,
             };
             let state = HealthState {
                 status: to,

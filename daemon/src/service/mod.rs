@@ -15,7 +15,7 @@ mod writer;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use chrono::Utc;
 use tokio::sync::{mpsc, oneshot};
@@ -24,7 +24,7 @@ use tokio::task::JoinHandle;
 use crate::clock::SharedClock;
 use crate::config::{Config, Schedule};
 use crate::events::EventBus;
-use crate::health::{Book, CheckPlace, EntityRef, FlowPlace, Mute, Topology};
+use crate::health::{Book, CheckPlace, EntityRef, Expect, FlowPlace, Mute, Topology};
 use crate::metrics::{Metrics, Sample};
 use crate::plugin::{ActionOutcome, DeleteScope, PluginSet, Redactor, RunError};
 use crate::scheduler::{
@@ -33,7 +33,23 @@ use crate::scheduler::{
 };
 use crate::store::{AuditEntry, Store, StoreError};
 
+pub use report::{Normalised, ReportError, normalise};
 pub use runner::Loaded;
+
+/// A report that came over HTTP to a push check instead of from a plugin
+/// run, already checked and normalised by the push API.
+#[derive(Debug)]
+pub struct Pushed {
+    pub check: String,
+    /// Derived from the `Idempotency-Key` when there is one, so a retry
+    /// names the run it repeats.
+    pub run_id: String,
+    /// When what it says was true: the report's `at`, or its arrival.
+    pub at: SystemTime,
+    pub observations: Vec<crate::store::ObservationRow>,
+    /// Finished id sets, by asset.
+    pub ids: std::collections::BTreeMap<String, Arc<crate::reconcile::IdSet>>,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
@@ -93,6 +109,8 @@ pub struct Service {
     metrics: Arc<Metrics>,
     /// Runs the writer holds because the database did not take them.
     held_writes: Arc<AtomicUsize>,
+    /// When each push token (by SHA-256) was last let through, since start.
+    push_tokens_used: Mutex<HashMap<String, SystemTime>>,
 }
 
 impl Service {
@@ -172,6 +190,7 @@ impl Service {
             clock,
             metrics,
             held_writes,
+            push_tokens_used: Mutex::new(HashMap::new()),
         })
     }
 
@@ -272,11 +291,67 @@ impl Service {
     /// hands the result to the writer like any run. The run is committed
     /// when the bus publishes it.
     pub async fn run_once(&self, check: &str) -> Result<(), ActionError> {
-        if self.loaded().config.check(check).is_none() {
-            return Err(ActionError::UnknownCheck(check.to_owned()));
+        match self.loaded().config.check(check) {
+            None => return Err(ActionError::UnknownCheck(check.to_owned())),
+            Some(c) if c.push.is_some() => {
+                return Err(ActionError::Unsupported {
+                    connector: c.connector.clone(),
+                    action: "run (it is reported to, over /push/v1)",
+                });
+            }
+            Some(_) => {}
         }
         self.runner.execute(check, 1, Trigger::Manual).await;
         Ok(())
+    }
+
+    /// Stores a pushed report as a run of its check, through the same path
+    /// as a plugin's (reconciliation, health, roll-up, events, history), and
+    /// returns once it is durably stored: committed, or held in the write
+    /// backlog while the database is unavailable.
+    pub async fn accept_push(&self, pushed: Pushed) -> Result<(), ActionError> {
+        let loaded = self.loaded();
+        let check = loaded
+            .config
+            .check(&pushed.check)
+            .filter(|c| c.push.is_some())
+            .ok_or_else(|| ActionError::UnknownCheck(pushed.check.clone()))?;
+        let (tell, stored) = oneshot::channel();
+        let completed = writer::Completed {
+            run: crate::store::RunRow {
+                id: pushed.run_id,
+                check_id: check.id.clone(),
+                connector: check.connector.clone(),
+                plugin_version: String::new(),
+                trigger: crate::store::Trigger::Push,
+                attempt: 1,
+                started_at: pushed.at,
+                finished_at: pushed.at,
+                failure: None,
+                assets: u32::try_from(pushed.observations.len()).unwrap_or(u32::MAX),
+            },
+            system: check.system.clone(),
+            observations: pushed.observations,
+            ids: pushed.ids,
+            judge: writer::Judge::IfLatest,
+            stored: Some(tell),
+        };
+        let stopped = || ActionError::Failed(ServiceError::Stopped.to_string());
+        self.writer_tx
+            .send(writer::Message::Run(Box::new(completed)))
+            .await
+            .map_err(|_| stopped())?;
+        stored.await.map_err(|_| stopped())
+    }
+
+    /// The push token with `sha256` was let through at `at`.
+    pub fn note_push_token(&self, sha256: &str, at: SystemTime) {
+        lock(&self.push_tokens_used).insert(sha256.to_owned(), at);
+    }
+
+    /// When the push token with `sha256` was last let through, since start.
+    pub fn push_token_used(&self, sha256: &str) -> Option<SystemTime> {
+        lock(&self.push_tokens_used).get(sha256).copied()
     }
 
     /// Queues a run of `check` now.
@@ -384,6 +459,8 @@ fn jobs(config: &Config) -> Vec<Job> {
     config
         .checks
         .iter()
+        // Push checks are reported to, never run.
+        .filter(|c| c.push.is_none())
         .map(|c| Job {
             id: c.id.clone(),
             connector: c.connector.clone(),
@@ -410,7 +487,10 @@ fn topology(config: &Config, clock: &SharedClock) -> Topology {
             id: c.id.clone(),
             system: c.system.clone(),
             rules: c.rules.clone(),
-            interval: interval(&c.schedule, clock),
+            expect: match &c.push {
+                Some(push) => Expect::Reports(push.expect),
+                None => Expect::Runs(interval(&c.schedule, clock)),
+            },
         })
         .collect();
     let flows = config

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::mpsc;
 
 use super::report::{brief, failure_class, normalise, short_text, stored_message};
-use super::writer::{Completed, Message};
+use super::writer::{Completed, Judge, Message};
 use crate::clock::SharedClock;
 use crate::config::{Check, Config, ResolvedConfig, SecretRef, resolve_secrets};
 use crate::health::FailureClass;
@@ -413,7 +413,8 @@ impl Executor for Runner {
             system: check.system.clone(),
             observations: collected.observations,
             ids: collected.ids,
-            judge: !will_retry,
+            judge: if will_retry { Judge::No } else { Judge::Yes },
+            stored: None,
         };
         self.metrics.run(
             &check.connector,

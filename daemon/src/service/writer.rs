@@ -61,9 +61,24 @@ pub struct Completed {
     pub observations: Vec<ObservationRow>,
     /// Id sets the run streamed, by asset.
     pub ids: BTreeMap<String, Arc<IdSet>>,
-    /// False for a transient failure that will be retried: stored, but not
-    /// judged, so one blip does not flap health.
-    pub judge: bool,
+    pub judge: Judge,
+    /// Told once the run is durably stored: committed, or held in the
+    /// backlog until the database takes it (a push is answered then).
+    pub stored: Option<oneshot::Sender<()>>,
+}
+
+/// Whether a run's verdict reaches current health.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Judge {
+    /// A finished run: judged.
+    Yes,
+    /// A transient failure that will be retried: stored, but not judged, so
+    /// one blip does not flap health.
+    No,
+    /// A pushed report: judged unless it is older than the check's latest
+    /// report, which it cannot overrule; then it only adds to history (its
+    /// run, observations and rollups; its ids are not reconciled).
+    IfLatest,
 }
 
 /// What the writer is asked to do.
@@ -137,8 +152,18 @@ impl Writer {
                     None => std::future::pending().await,
                 }
             };
+            // A push check's heartbeat verdict is due at its own time, not
+            // at the next sweep.
+            let deadline = self.next_deadline();
+            let heartbeat = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 () = retry => self.flush().await,
+                () = heartbeat => self.sweep().await,
                 msg = rx.recv() => {
                     let Some(first) = msg else { break };
                     let mut stop = None;
@@ -219,11 +244,17 @@ impl Writer {
         }
         let mut pending_sets: PendingSets = HashMap::new();
         let mut parts = Vec::with_capacity(runs.len());
-        for c in runs {
+        let mut stored = Vec::new();
+        for mut c in runs {
+            stored.extend(c.stored.take());
             parts.push(self.prepare(c, &mut pending_sets).await);
         }
         // Refused runs are stored as failed runs by the split; nothing to add.
         let _ = self.commit(Held { parts }).await;
+        // Committed or held: either way durable for the daemon's life.
+        for tell in stored {
+            let _ = tell.send(());
+        }
     }
 
     /// Writes `held` in one transaction and publishes what it committed. While
@@ -506,6 +537,14 @@ impl Writer {
         // true then (as dbt judges freshness at its snapshot time), and a slow
         // run must not make data look older than it was.
         let now = c.run.started_at;
+        let judge = match c.judge {
+            Judge::IfLatest if self.book.is_older_than_latest(&c.run.check_id, now) => {
+                self.history_only(c, &mut part);
+                return part;
+            }
+            Judge::IfLatest | Judge::Yes => true,
+            Judge::No => false,
+        };
         let mut observations = c.observations;
         let mut id_sets = Vec::new();
         let mut reconciliations = Vec::new();
@@ -563,7 +602,7 @@ impl Writer {
             pending_sets.insert((c.system.clone(), asset), set);
         }
 
-        if c.judge {
+        if judge {
             let outcome = match &c.run.failure {
                 None => {
                     let assets = observations
@@ -590,6 +629,32 @@ impl Writer {
             reconciliations,
         });
         part
+    }
+
+    /// Stores a report older than its check's latest as history: the run,
+    /// its observations and the rollup samples its rules give, without
+    /// changing current health or reconciling its ids (newer sets exist).
+    fn history_only(&mut self, c: Completed, part: &mut WriteBatch) {
+        let now = c.run.started_at;
+        if c.run.failure.is_none() {
+            let assets = c
+                .observations
+                .iter()
+                .map(|row| (row.asset.clone(), facts(row)))
+                .collect();
+            let samples = self.book.judge_only(&c.run.check_id, assets, now);
+            let outcome = Outcome {
+                samples,
+                ..Outcome::default()
+            };
+            add_outcome(part, outcome, Some(&c.run), &c.observations, now);
+        }
+        part.runs.push(RunWrite {
+            run: c.run,
+            observations: c.observations,
+            id_sets: Vec::new(),
+            reconciliations: Vec::new(),
+        });
     }
 
     /// Judges again, with the reconciled counts, each downstream asset whose
@@ -713,7 +778,16 @@ impl Writer {
         }
     }
 
-    /// Marks stale checks UNKNOWN.
+    /// When the next heartbeat deadline passes, on the runtime's clock.
+    fn next_deadline(&self) -> Option<tokio::time::Instant> {
+        let now = self.clock.now();
+        let at = self.book.next_deadline(now)?;
+        let wait = at.duration_since(now).unwrap_or_default();
+        Some(tokio::time::Instant::now() + wait.min(SWEEP_EVERY))
+    }
+
+    /// Marks stale checks UNKNOWN, and push checks past their heartbeat
+    /// deadline UNKNOWN or UNHEALTHY.
     async fn sweep(&mut self) {
         let now = self.clock.now();
         let outcome = self.book.sweep_stale(now);

@@ -95,6 +95,8 @@ pub enum Trigger {
     Schedule,
     Manual,
     Retry,
+    /// A report pushed over HTTP (a push check).
+    Push,
 }
 
 impl Trigger {
@@ -103,6 +105,7 @@ impl Trigger {
             Trigger::Schedule => "schedule",
             Trigger::Manual => "manual",
             Trigger::Retry => "retry",
+            Trigger::Push => "push",
         }
     }
 
@@ -110,6 +113,7 @@ impl Trigger {
         match text {
             "manual" => Trigger::Manual,
             "retry" => Trigger::Retry,
+            "push" => Trigger::Push,
             _ => Trigger::Schedule,
         }
     }
@@ -328,6 +332,10 @@ pub struct HealthEvent {
     pub to: Status,
     pub reasons: Vec<crate::health::Reason>,
     pub muted: bool,
+    /// The maintenance window the entity was in: no alert for this event.
+    pub maintenance: Option<String>,
+    /// The upstream whose failure explains this event: alerted as part of it.
+    pub suppressed_by: Option<EntityRef>,
     pub run_id: Option<String>,
     pub at: SystemTime,
 }

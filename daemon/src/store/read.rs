@@ -349,8 +349,8 @@ impl Store {
     /// Health events with a sequence number above `after`, oldest first.
     pub async fn events_after(&self, after: i64, limit: u32) -> Result<Vec<HealthEvent>> {
         let rows = sqlx::query(
-            "SELECT seq, entity, from_status, to_status, reasons, muted, run_id, at \
-             FROM health_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+            "SELECT seq, entity, from_status, to_status, reasons, muted, run_id, at, \
+             maintenance, suppressed_by FROM health_events WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(after)
         .bind(i64::from(limit))
@@ -379,6 +379,11 @@ impl Store {
                 reasons: serde_json::from_str(&reasons)
                     .map_err(|e| StoreError::Corrupt(format!("event reasons: {e}")))?,
                 muted: row.try_get::<i64, _>("muted")? != 0,
+                maintenance: row.try_get("maintenance")?,
+                suppressed_by: row
+                    .try_get::<Option<String>, _>("suppressed_by")?
+                    .as_deref()
+                    .and_then(parse_entity_key),
                 run_id: row.try_get("run_id")?,
                 at: from_ms(row.try_get("at")?),
             });

@@ -107,6 +107,8 @@ fn event(entity: EntityRef, from: Option<Status>, to: Status, secs: u64) -> NewE
             to,
             reasons: vec![Reason::new(RuleKind::Freshness, to, "late")],
             muted: false,
+            maintenance: None,
+            suppressed_by: None,
         },
         run_id: Some("r1".into()),
         at: at(secs),

@@ -236,8 +236,9 @@ impl Store {
                 .map_err(|e| StoreError::Corrupt(format!("reasons: {e}")))?;
             let seq: i64 = sqlx::query_scalar(
                 "INSERT INTO health_events \
-                 (entity, kind, from_status, to_status, reasons, muted, run_id, at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING seq",
+                 (entity, kind, from_status, to_status, reasons, muted, run_id, at, \
+                 maintenance, suppressed_by) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING seq",
             )
             .bind(entity_key(&event.entity))
             .bind(event.entity.kind())
@@ -247,6 +248,8 @@ impl Store {
             .bind(i64::from(event.change.muted))
             .bind(event.run_id.as_deref())
             .bind(to_ms(event.at))
+            .bind(event.change.maintenance.as_deref())
+            .bind(event.change.suppressed_by.as_ref().map(entity_key))
             .fetch_one(&mut *tx)
             .await?;
             events.push(HealthEvent {
@@ -256,6 +259,8 @@ impl Store {
                 to: event.change.to,
                 reasons: event.change.reasons.clone(),
                 muted: event.change.muted,
+                maintenance: event.change.maintenance.clone(),
+                suppressed_by: event.change.suppressed_by.clone(),
                 run_id: event.run_id.clone(),
                 at: event.at,
             });

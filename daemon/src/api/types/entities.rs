@@ -285,8 +285,12 @@ impl CheckNode {
     async fn connector(&self) -> &str {
         &self.0.connector
     }
-    /// `every 15m` or the cron expression.
+    /// `every 15m`, the cron expression, or `push` for a check that is
+    /// reported to instead of run.
     async fn schedule(&self) -> String {
+        if self.0.push.is_some() {
+            return "push".to_owned();
+        }
         match &self.0.schedule {
             Schedule::Every(d) => format!("every {}", humanize(*d)),
             Schedule::Cron(c) => format!("cron {}", c.expr),
@@ -297,6 +301,13 @@ impl CheckNode {
     }
     async fn health(&self, ctx: &Context<'_>) -> Result<Option<HealthInfo>> {
         health_of(ctx, &self.entity()).await
+    }
+    /// For a push check (`connector = "push"`): its tokens, last report and
+    /// heartbeat deadline.
+    async fn push(&self) -> Option<PushInfo> {
+        self.0.push.as_ref().map(|_| PushInfo {
+            check: self.0.clone(),
+        })
     }
     /// The end of the latest successful run.
     async fn last_success(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
@@ -356,6 +367,64 @@ impl CheckNode {
     async fn history(&self, ctx: &Context<'_>, days: Option<i32>) -> Result<Vec<HistoryBucket>> {
         history_of(ctx, &self.entity(), days).await
     }
+}
+
+/// What a push check accepts and when it last heard.
+pub struct PushInfo {
+    check: Box<Check>,
+}
+
+impl PushInfo {
+    fn push(&self) -> &crate::config::PushCheck {
+        self.check.push.as_deref().expect("a push check")
+    }
+}
+
+#[Object]
+impl PushInfo {
+    /// Its push tokens: who reports, and when each was last used since the
+    /// daemon started.
+    async fn tokens(&self, ctx: &Context<'_>) -> Vec<PushToken> {
+        let service = &state(ctx).service;
+        (self.push().tokens.iter())
+            .map(|t| PushToken {
+                name: t.name.clone(),
+                last_used_at: service.push_token_used(&t.sha256).map(time),
+            })
+            .collect()
+    }
+    /// `expect_every`, e.g. `5m`, when it has a heartbeat.
+    async fn expect_every(&self) -> Option<String> {
+        self.push().expect.map(|h| humanize(h.every))
+    }
+    async fn grace(&self) -> Option<String> {
+        self.push().expect.map(|h| humanize(h.grace))
+    }
+    /// When its latest report was true.
+    async fn last_report_at(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        Ok(check_health(ctx, &self.check.id)
+            .await?
+            .and_then(|h| h.last_success)
+            .map(time))
+    }
+    /// When silence turns its assets UNKNOWN: the latest report plus
+    /// `expect_every` and `grace` (none before the first report or without
+    /// a heartbeat).
+    async fn deadline(&self, ctx: &Context<'_>) -> Result<Option<DateTime<Utc>>> {
+        let Some(h) = self.push().expect else {
+            return Ok(None);
+        };
+        Ok(check_health(ctx, &self.check.id)
+            .await?
+            .and_then(|e| e.last_success)
+            .map(|at| time(at + h.every + h.grace)))
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct PushToken {
+    pub name: String,
+    pub last_used_at: Option<DateTime<Utc>>,
 }
 
 pub(super) fn humanize(d: std::time::Duration) -> String {

@@ -42,6 +42,16 @@ impl HealthEventNode {
     async fn muted(&self) -> bool {
         self.0.muted
     }
+    /// The maintenance window the entity was in: the change is recorded, no
+    /// alert is sent for it.
+    async fn maintenance(&self) -> Option<&str> {
+        self.0.maintenance.as_deref()
+    }
+    /// The failing upstream system whose alert covers this change ("also
+    /// affected"); null when this entity alerts on its own.
+    async fn suppressed_by(&self) -> Option<ID> {
+        self.0.suppressed_by.as_ref().map(ids::entity_id)
+    }
     /// The run that caused it, if one did.
     async fn run_id(&self) -> Option<ID> {
         self.0

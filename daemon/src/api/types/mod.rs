@@ -121,6 +121,8 @@ pub enum RunTrigger {
     Schedule,
     Manual,
     Retry,
+    /// A report pushed to a push check.
+    Push,
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]

@@ -22,7 +22,7 @@ fn book(check_rules: Rules) -> Book {
         id: id.into(),
         system: system.into(),
         rules: check_rules.clone(),
-        interval: Duration::from_secs(5 * MIN),
+        expect: Expect::Runs(Duration::from_secs(5 * MIN)),
     };
     let topology = Topology::new(
         ["acme".to_owned()],

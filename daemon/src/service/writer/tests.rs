@@ -118,7 +118,8 @@ fn completed(check: &str, n: u64, assets: &[&str]) -> Completed {
             })
             .collect(),
         ids: BTreeMap::new(),
-        judge: true,
+        judge: Judge::Yes,
+        stored: None,
     }
 }
 
