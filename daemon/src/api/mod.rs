@@ -19,6 +19,7 @@ mod loaders;
 mod mutation;
 mod persisted;
 mod query;
+mod replay;
 mod subscription;
 mod types;
 mod view;
@@ -68,6 +69,8 @@ pub struct State {
     index: Mutex<Option<Arc<Index>>>,
     cache: cache::AnswerCache,
     persisted: persisted::Persisted,
+    /// Stored health events, read once for every replaying subscriber.
+    replay: replay::Replay,
 }
 
 impl State {
@@ -79,6 +82,7 @@ impl State {
         clock: SharedClock,
     ) -> Self {
         State {
+            replay: replay::Replay::new(store.clone(), bus.clone()),
             started_at: clock.now(),
             service,
             store,
