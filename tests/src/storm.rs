@@ -69,7 +69,7 @@ impl Want {
             _ => &["a", "g"],
         };
         let k = n / TOKENS.len();
-        let check = (n % 50 != 0).then(|| {
+        let check = (!n.is_multiple_of(50)).then(|| {
             let p = prefixes[k % prefixes.len()];
             format!("{p}-c{}", (k / prefixes.len()) % CHECKS)
         });
