@@ -6,7 +6,9 @@
 //! to its commit, as the bus reports it).
 //!
 //! `cargo bench -p tributary-tests --bench resume_storm --profile dev`
-//! (`TRIBUTARY_BENCH_SUBSCRIBERS`, `TRIBUTARY_BENCH_EVENTS` change the sizes).
+//! (`TRIBUTARY_BENCH_SUBSCRIBERS`, `TRIBUTARY_BENCH_EVENTS` change the sizes;
+//! subscriptions not served within `TRIBUTARY_BENCH_DEADLINE` seconds, 180 by
+//! default, count as failed).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -77,10 +79,14 @@ async fn measure(postgres: bool, subscribers: usize, events: usize) {
         .collect();
     let mut failed = Vec::new();
     let mut slowest = Duration::ZERO;
+    let deadline = started + Duration::from_secs(setting("TRIBUTARY_BENCH_DEADLINE", 180) as u64);
     for task in tasks {
-        match task.await.unwrap() {
-            Ok(served) => slowest = slowest.max(served.caught_up),
-            Err(e) => failed.push(e),
+        let left = deadline.saturating_duration_since(Instant::now());
+        match tokio::time::timeout(left, task).await {
+            Ok(Ok(Ok(served))) => slowest = slowest.max(served.caught_up),
+            Ok(Ok(Err(e))) => failed.push(e),
+            Ok(Err(e)) => failed.push(e.to_string()),
+            Err(_) => failed.push("not served before the deadline".into()),
         }
     }
     stop.store(true, Ordering::Relaxed);
