@@ -1,7 +1,7 @@
 //! Thousands of subscriptions resuming from `afterSeq: 0` at once (every
 //! client reconnecting after a restart) while twelve checks run every
-//! second: each subscription gets exactly the stored events its token may
-//! see, in order, then a live one, with no error; the writer is never held
+//! second: each subscription gets exactly the stored events its token and
+//! filter give, in order, then a live one, with no error; the writer is never held
 //! behind the readers and every run is stored. On SQLite and on Postgres.
 
 use std::collections::HashMap;

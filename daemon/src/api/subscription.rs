@@ -1,5 +1,7 @@
 //! The subscription root: health changes (resumable by sequence number) and
 //! completed runs, from the event bus, in the subscriber's tenant scope.
+//! Stored events (a resume, or a subscriber that fell behind the bus) are read
+//! through the shared [`super::replay`], one turn at a time.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
