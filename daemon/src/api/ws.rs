@@ -37,7 +37,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::error::Code;
-use super::{App, Unwritten, coded_error, json_within, prepared, too_large, view};
+use super::{App, Unwritten, coded_error, json_within, persisted_query, prepared, too_large, view};
 use crate::config::ApiWebSocket;
 
 type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
@@ -337,10 +337,17 @@ fn id(message: &mut Map<String, Value>, kind: &str) -> Result<String, String> {
     }
 }
 
-/// The GraphQL request of a `subscribe` (`start`) payload.
+/// The GraphQL request of a `subscribe` (`start`) payload. Its `extensions`
+/// are kept: a persisted query names its text by hash there, and may then
+/// send no `query`.
 fn request(mut payload: Map<String, Value>) -> Result<async_graphql::Request, String> {
-    let Some(Value::String(query)) = payload.remove("query") else {
-        return Err("the payload needs a \"query\" string".into());
+    let extensions = optional_object(&mut payload, "extensions")?.unwrap_or_default();
+    let query = match payload.remove("query") {
+        Some(Value::String(query)) => query,
+        None | Some(Value::Null) if extensions.contains_key(super::persisted::EXTENSION) => {
+            String::new()
+        }
+        _ => return Err("the payload needs a \"query\" string".into()),
     };
     let mut request = async_graphql::Request::new(query);
     if let Some(variables) = optional_object(&mut payload, "variables")? {
@@ -351,7 +358,11 @@ fn request(mut payload: Map<String, Value>) -> Result<async_graphql::Request, St
         Some(Value::String(name)) => request = request.operation_name(name),
         Some(_) => return Err("\"operationName\" is not a string".into()),
     }
-    optional_object(&mut payload, "extensions")?;
+    for (name, value) in extensions {
+        let value = async_graphql::Value::from_json(value)
+            .map_err(|e| format!("extensions.{name}: {e}"))?;
+        request.extensions.insert(name, value);
+    }
     Ok(request)
 }
 
@@ -647,6 +658,12 @@ impl Connection {
                 .refuse(&id, Code::Unauthenticated, message, socket)
                 .await;
         };
+        // A persisted query as over HTTP: its text filled in before the
+        // schema sees it, or refused with the same codes.
+        let mut request = request;
+        if let Err(refusal) = persisted_query(&self.app, &mut request) {
+            return (self.refuse(&id, refusal.code(), &refusal.to_string(), socket)).await;
+        }
         let results = self
             .app
             .schema
