@@ -72,6 +72,8 @@ pub struct State {
     persisted: persisted::Persisted,
     /// Stored health events, read once for every replaying subscriber.
     replay: replay::Replay,
+    /// Set when the daemon stops: open WebSockets close with 1001.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl State {
@@ -84,6 +86,7 @@ impl State {
     ) -> Self {
         State {
             replay: replay::Replay::new(store.clone(), bus.clone()),
+            stopping: tokio::sync::watch::Sender::new(false),
             started_at: clock.now(),
             service,
             store,
@@ -110,6 +113,12 @@ impl State {
                 index
             }
         }
+    }
+
+    /// Closes every open WebSocket with 1001 (going away), as the daemon
+    /// stops, so clients know to reconnect rather than see a dropped socket.
+    pub fn close_websockets(&self) {
+        self.stopping.send_replace(true);
     }
 
     /// What a kept answer must have been built at to be reused now.

@@ -92,8 +92,9 @@ impl Protocol {
 enum CloseCode {
     /// The legacy client ended the session (`connection_terminate`).
     Normal = 1000,
-    /// Nothing came from the client for `api.websocket.idle_timeout`.
-    Idle = 1001,
+    /// Going away: nothing came from the client for
+    /// `api.websocket.idle_timeout`, or the daemon is stopping.
+    GoingAway = 1001,
     /// A frame that breaks RFC 6455.
     ProtocolError = 1002,
     /// A text frame that is not UTF-8.
@@ -421,12 +422,17 @@ struct Connection {
     /// When the client last sent anything, pongs and control frames
     /// included.
     last_heard: Instant,
+    /// Turns true when the daemon stops: the connection is then closed with
+    /// 1001 rather than dropped.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Connection {
     fn new(app: App, protocol: Protocol, header_token: Option<String>) -> Self {
         let settings = app.state.service.loaded().config.api.websocket;
+        let stopping = app.state.stopping.subscribe();
         Connection {
+            stopping,
             app,
             protocol,
             settings,
@@ -480,6 +486,7 @@ impl Connection {
         let every = self.settings.ping_interval;
         let mut pings = tokio::time::interval_at(Instant::now() + every, every);
         pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut stopping = self.stopping.clone();
         loop {
             let acknowledged = self.token.is_some();
             let idle_at = self.last_heard + self.settings.idle_timeout;
@@ -501,8 +508,13 @@ impl Connection {
                 )
                 .into()),
                 _ = pings.tick(), if acknowledged => self.ping(socket).await,
+                _ = stopping.changed() => Err(closing(
+                    CloseCode::GoingAway,
+                    "the server is shutting down",
+                )
+                .into()),
                 () = sleep_until(idle_at), if acknowledged => Err(closing(
-                    CloseCode::Idle,
+                    CloseCode::GoingAway,
                     format!(
                         "nothing from the client in {:?} (api.websocket.idle_timeout); \
                          answer the server's pings",

@@ -289,7 +289,7 @@ async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
         reloader,
         clock,
     ));
-    let router = crate::api::router(state, limits);
+    let router = crate::api::router(state.clone(), limits);
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(crate::api::serve(listener, router, async {
         let _ = stop_rx.await;
@@ -297,6 +297,7 @@ async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
     tracing::info!(%listen, "API on http://{listen}/graphql");
     shutdown_signal().await;
     tracing::info!(grace = ?grace, "shutting down: finishing runs in flight");
+    state.close_websockets();
     let _ = stop_tx.send(());
     // Open WebSockets would hold a graceful shutdown forever: give requests
     // in flight a moment, then drop the connections.
