@@ -15,6 +15,7 @@ pub mod logs;
 pub mod node;
 pub mod observed;
 pub mod proxy;
+pub mod storm;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {

@@ -5,7 +5,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tributary::health::EntityRef;
 use tributary_tests::gql::{Client, DASHBOARD, Protocol, Refused, Subscription};
 use tributary_tests::kit::{
@@ -909,7 +912,50 @@ async fn the_binary_serves_graphql_graphiql_health_and_metrics_endpoints_with_li
     assert_eq!(value("tributary_store_write_errors_total"), 0.0);
     assert!(!metrics.text.contains(tributary_tests::kit::TOKEN));
 
+    // Stopping closes an open WebSocket with 1001 (going away), so its
+    // client knows to reconnect, rather than dropping it.
+    let mut ws = websocket(port).await;
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(term.success());
+    let close = loop {
+        let frame = tokio::time::timeout(Duration::from_secs(10), ws.next())
+            .await
+            .expect("a close frame within 10 s of SIGTERM");
+        match frame {
+            Some(Ok(Message::Close(frame))) => break frame,
+            Some(Ok(_)) => continue,
+            other => panic!("the connection ended without a close frame: {other:?}"),
+        }
+    };
+    let close = close.expect("a close code");
+    assert_eq!(u16::from(close.code), 1001, "{close:?}");
     stop_child(&mut child);
+}
+
+/// A graphql-transport-ws connection to the API on `port`, acknowledged.
+async fn websocket(
+    port: u16,
+) -> tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>> {
+    let url = format!("ws://127.0.0.1:{port}/graphql");
+    let mut request = url.into_client_request().unwrap();
+    (request.headers_mut()).insert(
+        "sec-websocket-protocol",
+        "graphql-transport-ws".parse().unwrap(),
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let init =
+        json!({"type": "connection_init", "payload": {"Authorization": "Bearer viewer-token"}});
+    ws.send(Message::Text(init.to_string().into()))
+        .await
+        .unwrap();
+    match ws.next().await {
+        Some(Ok(Message::Text(t))) => assert!(t.contains("connection_ack"), "{t}"),
+        other => panic!("no connection_ack: {other:?}"),
+    }
+    ws
 }
 
 fn stop_child(child: &mut std::process::Child) {

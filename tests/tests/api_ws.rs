@@ -904,6 +904,69 @@ async fn the_legacy_protocol_keeps_its_own_messages() {
     w.d.service.stop(Duration::from_secs(5)).await;
 }
 
+/// Automatic persisted queries in a `subscribe` payload, as over HTTP: a
+/// hash alone is PERSISTED_QUERY_NOT_FOUND until its text comes with it; a
+/// text sent under another text's hash is refused and not stored; then the
+/// hash alone runs its text. The connection stays open throughout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn persisted_queries_over_websocket_follow_the_http_rules() {
+    use sha2::{Digest, Sha256};
+    let w = world("").await;
+    let mut ws = Ws::open(&w.base, TRANSPORT).await;
+    ws.init("viewer-token").await;
+    let text = "query { lastEventSeq }";
+    let hash: String = (Sha256::digest(text.as_bytes()).iter())
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let subscribe = |id: &str, query: Option<&str>| {
+        let mut payload =
+            json!({"extensions": {"persistedQuery": {"version": 1, "sha256Hash": hash}}});
+        if let Some(q) = query {
+            payload["query"] = json!(q);
+        }
+        json!({"id": id, "type": "subscribe", "payload": payload})
+    };
+    let refused = |m: &Value, id: &str| {
+        assert_eq!(
+            (m["type"].as_str(), m["id"].as_str()),
+            (Some("error"), Some(id)),
+            "{m}"
+        );
+        m["payload"][0]["extensions"]["code"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    ws.send(subscribe("1", None)).await;
+    assert_eq!(
+        refused(&ws.message().await, "1"),
+        "PERSISTED_QUERY_NOT_FOUND"
+    );
+    ws.send(subscribe("2", Some("query { connectors { name } }")))
+        .await;
+    assert_eq!(refused(&ws.message().await, "2"), "BAD_USER_INPUT");
+    ws.send(subscribe("3", None)).await;
+    assert_eq!(
+        refused(&ws.message().await, "3"),
+        "PERSISTED_QUERY_NOT_FOUND",
+        "the other text was not stored under the hash"
+    );
+
+    let seq = last_seq(&w).await;
+    for (id, query) in [("4", Some(text)), ("5", None)] {
+        ws.send(subscribe(id, query)).await;
+        let m = ws.message().await;
+        assert_eq!(
+            (m["type"].as_str(), m["id"].as_str()),
+            (Some("next"), Some(id)),
+            "{m}"
+        );
+        assert_eq!(m["payload"]["data"]["lastEventSeq"].as_i64(), Some(seq));
+        assert_eq!(ws.message().await, json!({"id": id, "type": "complete"}));
+    }
+}
+
 /// The acceptance of issue 13: the reference `graphql-ws` client on its
 /// default settings (it never pings) keeps one connection to a daemon on
 /// default settings for five minutes, and receives every health change made

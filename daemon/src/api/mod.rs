@@ -5,7 +5,8 @@
 //! browser without one; WebSocket on the same path, spoken by [`ws`]),
 //! `/healthz`, `/readyz` and `/metrics`; CORS for the configured browser
 //! origins (the WebSocket's `Origin` checked against the same list),
-//! compressed answers and Apollo's persisted queries over POST and GET.
+//! compressed answers and Apollo's persisted queries over POST, GET and
+//! WebSocket.
 //!
 //! It owns the HTTP surface and what each principal may see and do. It must
 //! not judge health, schedule or write runs: it reads the [`Store`], listens
@@ -19,6 +20,7 @@ mod loaders;
 mod mutation;
 mod persisted;
 mod query;
+mod replay;
 mod subscription;
 mod types;
 mod view;
@@ -68,6 +70,10 @@ pub struct State {
     index: Mutex<Option<Arc<Index>>>,
     cache: cache::AnswerCache,
     persisted: persisted::Persisted,
+    /// Stored health events, read once for every replaying subscriber.
+    replay: replay::Replay,
+    /// Set when the daemon stops: open WebSockets close with 1001.
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl State {
@@ -79,6 +85,8 @@ impl State {
         clock: SharedClock,
     ) -> Self {
         State {
+            replay: replay::Replay::new(store.clone(), bus.clone()),
+            stopping: tokio::sync::watch::Sender::new(false),
             started_at: clock.now(),
             service,
             store,
@@ -105,6 +113,12 @@ impl State {
                 index
             }
         }
+    }
+
+    /// Closes every open WebSocket with 1001 (going away), as the daemon
+    /// stops, so clients know to reconnect rather than see a dropped socket.
+    pub fn close_websockets(&self) {
+        self.stopping.send_replace(true);
     }
 
     /// What a kept answer must have been built at to be reused now.
@@ -368,8 +382,8 @@ async fn answer(
             "persisted queries need a valid API token: Authorization: Bearer <token>",
         );
     }
-    if let Some(refused) = persisted_query(app, &mut request) {
-        return refused;
+    if let Err(refusal) = persisted_query(app, &mut request) {
+        return persisted_refusal(&refusal);
     }
     // A GET must not act: links and prefetches send GETs nobody meant.
     if method == Method::GET && !cache::read_only(&request.query) {
@@ -424,27 +438,38 @@ async fn answer(
 }
 
 /// Puts the text of the persisted query `request` names in it, or stores the
-/// text it sends with its hash; counted in `/metrics` by outcome. `Some` is
-/// the refusal to answer with: `PERSISTED_QUERY_NOT_FOUND` and
-/// `..._NOT_SUPPORTED` with HTTP 200, as Apollo Client's link reads them,
-/// anything else 400.
-fn persisted_query(app: &App, request: &mut async_graphql::Request) -> Option<Response> {
+/// text it sends with its hash; counted in `/metrics` by outcome. Over HTTP
+/// and WebSocket alike; `Err` is why it is not run.
+fn persisted_query(
+    app: &App,
+    request: &mut async_graphql::Request,
+) -> Result<(), persisted::Refusal> {
     let setting = app.state.index().config().api.persisted_queries;
-    let outcome = app.state.persisted.resolve(setting, request)?;
+    let Some(outcome) = app.state.persisted.resolve(setting, request) else {
+        return Ok(());
+    };
     let metrics = app.state.service.metrics();
-    let refusal = match outcome {
+    match outcome {
         Ok(o) => {
             metrics.persisted_query(o.as_str());
-            return None;
+            Ok(())
         }
-        Err(refusal) => refusal,
-    };
-    metrics.persisted_query(refusal.as_str());
+        Err(refusal) => {
+            metrics.persisted_query(refusal.as_str());
+            Err(refusal)
+        }
+    }
+}
+
+/// The HTTP answer to a refused persisted query: `PERSISTED_QUERY_NOT_FOUND`
+/// and `..._NOT_SUPPORTED` with HTTP 200, as Apollo Client's link reads
+/// them, anything else 400.
+fn persisted_refusal(refusal: &persisted::Refusal) -> Response {
     let status = match refusal {
         persisted::Refusal::NotFound | persisted::Refusal::NotSupported => StatusCode::OK,
         _ => StatusCode::BAD_REQUEST,
     };
-    Some(graphql_error(status, refusal.code(), &refusal.to_string()))
+    graphql_error(status, refusal.code(), &refusal.to_string())
 }
 
 /// `request` as the API runs it for `view`, over HTTP and WebSocket alike:

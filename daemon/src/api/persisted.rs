@@ -1,7 +1,8 @@
 //! Automatic Persisted Queries: Apollo's `persistedQuery` request extension,
 //! `{"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "<hex>"}}}`,
 //! over POST and over GET (`?extensions=...`, as Apollo Client's link sends
-//! hashed queries with `useGETForHashedQueries`). A client sends the hash
+//! hashed queries with `useGETForHashedQueries`), and in a WebSocket
+//! `subscribe` payload ([`super::ws`]). A client sends the hash
 //! alone; on `PERSISTED_QUERY_NOT_FOUND` it sends the text with the hash once,
 //! and the text is kept for the next request.
 //!

@@ -10,8 +10,8 @@ use chrono::{DateTime, Utc};
 use super::error::{Code, error, store_error};
 use super::types::{
     CheckNode, ConfigStatus, Connector, Daemon, EventFilter, HealthEventFilter, HealthEventNode,
-    Long, Node, Result, StoreBackend, TenantNode, cursor, events_after, node, offset_page,
-    page_size, time, uncursor,
+    Long, Node, Result, StoreBackend, TenantNode, cursor, node, offset_page, page_size, time,
+    uncursor,
 };
 use super::{state, view};
 use crate::config::Role;
@@ -104,8 +104,10 @@ impl QueryRoot {
             .map(|s| s.parse::<i64>())
             .transpose()
             .map_err(|_| error(Code::BadUserInput, "invalid cursor"))?;
-        let (mut events, _) =
-            events_after(state(ctx), view, &filter, after.unwrap_or(0), size + 1).await?;
+        let read = (state(ctx).replay)
+            .events(view, &filter, after.unwrap_or(0), size + 1)
+            .await?;
+        let mut events = read.events;
         let more = events.len() > size;
         events.truncate(size);
         let mut conn = Connection::new(after.is_some(), more);

@@ -1,5 +1,7 @@
 //! The subscription root: health changes (resumable by sequence number) and
 //! completed runs, from the event bus, in the subscriber's tenant scope.
+//! Stored events (a resume, or a subscriber that fell behind the bus) are read
+//! through the shared [`super::replay`], one turn at a time.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -11,7 +13,7 @@ use futures_util::Stream;
 use super::error::{Code, error, store_error};
 use super::ids::{self, Target};
 use super::types::{
-    ErrorClass, EventFilter, HealthEventFilter, HealthEventNode, Long, Result, events_after, time,
+    ErrorClass, EventFilter, HealthEventFilter, HealthEventNode, Long, Result, time,
 };
 use super::view::View;
 use super::{State, state, view};
@@ -19,9 +21,6 @@ use crate::events::{Received, RunCompleted, Subscription as BusSubscription};
 use crate::health::{EntityRef, FailureClass};
 use crate::metrics::SubscriptionGuard;
 use crate::store::HealthEvent;
-
-/// How many stored events one replay step reads.
-const REPLAY_PAGE: usize = 500;
 
 pub struct SubscriptionRoot;
 
@@ -80,35 +79,30 @@ struct Feed {
     /// The highest sequence number handled; live events at or below it were
     /// replayed already.
     last: i64,
-    /// Replaying stored events until a read comes back short.
+    /// Replaying stored events until the replay has caught up with the store.
     replaying: bool,
-    ready: VecDeque<HealthEvent>,
+    ready: VecDeque<Arc<HealthEvent>>,
     /// Counts the subscription as open while the stream lives.
     _open: SubscriptionGuard,
 }
 
 impl Feed {
-    async fn next(&mut self) -> Option<Result<HealthEvent>> {
+    async fn next(&mut self) -> Option<Result<Arc<HealthEvent>>> {
         loop {
             if let Some(e) = self.ready.pop_front() {
                 return Some(Ok(e));
             }
             if self.replaying {
-                let read = events_after(
-                    &self.state,
-                    &self.view,
-                    &self.filter,
-                    self.last,
-                    REPLAY_PAGE,
-                )
-                .await;
-                match read {
-                    Ok((events, last)) => {
-                        // Fewer than a page that matched means the store is
-                        // exhausted (events_after reads on until it fills one).
-                        self.replaying = events.len() == REPLAY_PAGE;
-                        self.last = last;
-                        self.ready.extend(events);
+                // One turn among the subscribers replaying, reading through
+                // the shared pages; its events are sent after the turn ends.
+                let turn = (self.state.replay)
+                    .turn(&self.view, &self.filter, self.last)
+                    .await;
+                match turn {
+                    Ok(read) => {
+                        self.replaying = !read.caught_up;
+                        self.last = read.last;
+                        self.ready.extend(read.events);
                     }
                     Err(e) => return Some(Err(e)),
                 }
@@ -128,7 +122,7 @@ impl Feed {
                     }
                     self.last = e.seq;
                     if self.filter.matches(&self.view, &e) {
-                        return Some(Ok((*e).clone()));
+                        return Some(Ok(e));
                     }
                 }
                 Received::Lagged(_) => self.replaying = true,

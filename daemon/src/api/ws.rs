@@ -37,7 +37,7 @@ use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 
 use super::error::Code;
-use super::{App, Unwritten, coded_error, json_within, prepared, too_large, view};
+use super::{App, Unwritten, coded_error, json_within, persisted_query, prepared, too_large, view};
 use crate::config::ApiWebSocket;
 
 type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
@@ -92,8 +92,9 @@ impl Protocol {
 enum CloseCode {
     /// The legacy client ended the session (`connection_terminate`).
     Normal = 1000,
-    /// Nothing came from the client for `api.websocket.idle_timeout`.
-    Idle = 1001,
+    /// Going away: nothing came from the client for
+    /// `api.websocket.idle_timeout`, or the daemon is stopping.
+    GoingAway = 1001,
     /// A frame that breaks RFC 6455.
     ProtocolError = 1002,
     /// A text frame that is not UTF-8.
@@ -337,10 +338,17 @@ fn id(message: &mut Map<String, Value>, kind: &str) -> Result<String, String> {
     }
 }
 
-/// The GraphQL request of a `subscribe` (`start`) payload.
+/// The GraphQL request of a `subscribe` (`start`) payload. Its `extensions`
+/// are kept: a persisted query names its text by hash there, and may then
+/// send no `query`.
 fn request(mut payload: Map<String, Value>) -> Result<async_graphql::Request, String> {
-    let Some(Value::String(query)) = payload.remove("query") else {
-        return Err("the payload needs a \"query\" string".into());
+    let extensions = optional_object(&mut payload, "extensions")?.unwrap_or_default();
+    let query = match payload.remove("query") {
+        Some(Value::String(query)) => query,
+        None | Some(Value::Null) if extensions.contains_key(super::persisted::EXTENSION) => {
+            String::new()
+        }
+        _ => return Err("the payload needs a \"query\" string".into()),
     };
     let mut request = async_graphql::Request::new(query);
     if let Some(variables) = optional_object(&mut payload, "variables")? {
@@ -351,7 +359,11 @@ fn request(mut payload: Map<String, Value>) -> Result<async_graphql::Request, St
         Some(Value::String(name)) => request = request.operation_name(name),
         Some(_) => return Err("\"operationName\" is not a string".into()),
     }
-    optional_object(&mut payload, "extensions")?;
+    for (name, value) in extensions {
+        let value = async_graphql::Value::from_json(value)
+            .map_err(|e| format!("extensions.{name}: {e}"))?;
+        request.extensions.insert(name, value);
+    }
     Ok(request)
 }
 
@@ -410,12 +422,17 @@ struct Connection {
     /// When the client last sent anything, pongs and control frames
     /// included.
     last_heard: Instant,
+    /// Turns true when the daemon stops: the connection is then closed with
+    /// 1001 rather than dropped.
+    stopping: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Connection {
     fn new(app: App, protocol: Protocol, header_token: Option<String>) -> Self {
         let settings = app.state.service.loaded().config.api.websocket;
+        let stopping = app.state.stopping.subscribe();
         Connection {
+            stopping,
             app,
             protocol,
             settings,
@@ -469,6 +486,7 @@ impl Connection {
         let every = self.settings.ping_interval;
         let mut pings = tokio::time::interval_at(Instant::now() + every, every);
         pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut stopping = self.stopping.clone();
         loop {
             let acknowledged = self.token.is_some();
             let idle_at = self.last_heard + self.settings.idle_timeout;
@@ -490,8 +508,13 @@ impl Connection {
                 )
                 .into()),
                 _ = pings.tick(), if acknowledged => self.ping(socket).await,
+                _ = stopping.changed() => Err(closing(
+                    CloseCode::GoingAway,
+                    "the server is shutting down",
+                )
+                .into()),
                 () = sleep_until(idle_at), if acknowledged => Err(closing(
-                    CloseCode::Idle,
+                    CloseCode::GoingAway,
                     format!(
                         "nothing from the client in {:?} (api.websocket.idle_timeout); \
                          answer the server's pings",
@@ -647,6 +670,12 @@ impl Connection {
                 .refuse(&id, Code::Unauthenticated, message, socket)
                 .await;
         };
+        // A persisted query as over HTTP: its text filled in before the
+        // schema sees it, or refused with the same codes.
+        let mut request = request;
+        if let Err(refusal) = persisted_query(&self.app, &mut request) {
+            return (self.refuse(&id, refusal.code(), &refusal.to_string(), socket)).await;
+        }
         let results = self
             .app
             .schema

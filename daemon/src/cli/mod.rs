@@ -313,7 +313,7 @@ async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
         reloader,
         clock,
     ));
-    let router = crate::api::router(state, limits).merge(crate::push::router(push));
+    let router = crate::api::router(state.clone(), limits).merge(crate::push::router(push));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(crate::api::serve(listener, router, async {
         let _ = stop_rx.await;
@@ -321,6 +321,7 @@ async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
     tracing::info!(%listen, "API on http://{listen}/graphql");
     shutdown_signal().await;
     tracing::info!(grace = ?grace, "shutting down: finishing runs in flight");
+    state.close_websockets();
     let _ = stop_tx.send(());
     // Open WebSockets would hold a graceful shutdown forever: give requests
     // in flight a moment, then drop the connections.

@@ -520,7 +520,7 @@ impl Writer {
     /// The book moved ahead of a write that failed: start again from what the
     /// database holds.
     async fn reload_book(&mut self) {
-        match self.store.all_health().await {
+        match self.store.for_writer().all_health().await {
             Ok(stored) => {
                 let topology = self.book.topology().clone();
                 self.book = Book::new(topology, stored, self.clock.now());
@@ -679,12 +679,13 @@ impl Writer {
             return;
         }
         for check in checks {
-            let latest_run = self.store.runs(&check, None, 1).await;
+            let latest_run = self.store.for_writer().runs(&check, None, 1).await;
             if !latest_run.is_ok_and(|runs| runs.first().is_some_and(|run| run.succeeded())) {
                 continue;
             }
             let Ok(Some(latest)) = self
                 .store
+                .for_writer()
                 .asset_observations(&check, &r.asset, 1)
                 .await
                 .map(|mut o| o.pop())
@@ -762,7 +763,7 @@ impl Writer {
             // what is waiting for it: reconcile again once it answers.
             return None;
         }
-        match self.store.id_set(system, asset).await {
+        match self.store.for_writer().id_set(system, asset).await {
             Ok(Some(row)) => match off_the_runtime(move || IdSet::decode(&row.encoded)).await {
                 Ok(set) => Some(Arc::new(set)),
                 Err(err) => {

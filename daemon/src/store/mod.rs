@@ -16,7 +16,8 @@
 //! event `n` has seen every event before it (what resumable subscriptions need).
 //!
 //! Writes have connections of their own, apart from the readers' pool, so a
-//! flood of reads never holds a write, and so a write that failed half-way
+//! flood of reads never holds a write (the writer's own reads go through them
+//! too: [`Store::for_writer`]), and so a write that failed half-way
 //! (a full disk, a cut connection) can drop its connections and start again
 //! with fresh ones ([`Store::reset_writer`]): a SQLite connection left inside
 //! a failed transaction would otherwise keep the file's write lock for good.
@@ -162,6 +163,19 @@ impl Store {
             .read()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone()
+    }
+
+    /// The same store, reading through the write connections: for the
+    /// writer's own reads (id sets, latest runs, health after a failed write),
+    /// so that however many API reads hold the readers' pool, they never
+    /// delay a write. Ask again for each read: [`Store::reset_writer`]
+    /// replaces the connections.
+    pub fn for_writer(&self) -> Store {
+        Store {
+            pool: self.write_pool(),
+            writer: self.writer.clone(),
+            backend: self.backend,
+        }
     }
 
     /// Drops the write connections and starts with fresh ones, opened when

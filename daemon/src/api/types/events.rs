@@ -1,10 +1,10 @@
-//! Health events: the object, the filter (checked against the view), and
-//! reading them from the store by sequence number.
+//! Health events: the object and the filter (checked against the view);
+//! reading them from the store is [`super::super::replay`]'s.
 
 use super::*;
 
 /// A change of an entity's health.
-pub struct HealthEventNode(pub HealthEvent);
+pub struct HealthEventNode(pub Arc<HealthEvent>);
 
 #[Object(name = "HealthEvent")]
 impl HealthEventNode {
@@ -134,39 +134,5 @@ impl EventFilter {
                 .as_deref()
                 .is_none_or(|t| view.index.within(e, Some(t)))
             && self.flow.as_ref().is_none_or(|f| view.index.in_flow(e, f))
-    }
-}
-
-/// Events after `after`, oldest first, that pass `filter`: at most `limit`,
-/// reading the store in pages. Also says the last sequence number examined,
-/// so a caller can go on from there.
-pub async fn events_after(
-    state: &State,
-    view: &View,
-    filter: &EventFilter,
-    mut after: i64,
-    limit: usize,
-) -> Result<(Vec<HealthEvent>, i64)> {
-    const READ: u32 = 500;
-    let mut out = Vec::new();
-    loop {
-        let page = state
-            .store
-            .events_after(after, READ)
-            .await
-            .map_err(|e| store_error(&e))?;
-        let full = page.len() == READ as usize;
-        for event in page {
-            after = event.seq;
-            if filter.matches(view, &event) {
-                out.push(event);
-                if out.len() == limit {
-                    return Ok((out, after));
-                }
-            }
-        }
-        if !full {
-            return Ok((out, after));
-        }
     }
 }

@@ -24,7 +24,7 @@ use super::error::{Code, error, store_error};
 use super::ids::{self, Target};
 use super::loaders::{HistoryKey, Loaders, day_range};
 use super::view::View;
-use super::{State, state, view};
+use super::{state, view};
 use crate::config::{Check, Flow, Schedule, System, Tenant};
 use crate::health::{EntityHealth, EntityRef, Reason, Status};
 use crate::store::{
