@@ -6,7 +6,7 @@ use std::time::SystemTime;
 use serde::{Deserialize, Serialize};
 
 use super::evaluate::Evaluation;
-use super::model::{Reason, Status};
+use super::model::{EntityRef, Reason, Status};
 use super::rules::Thresholds;
 
 /// A mute: health is still computed and changes still emitted, marked muted,
