@@ -266,6 +266,20 @@ impl Store {
             });
         }
 
+        // The alert outbox: every event waits there for the dispatcher, in
+        // this transaction, so none is committed without it (alerts::outbox).
+        let outbox: Vec<(i64, i64)> = events.iter().map(|e| (e.seq, to_ms(e.at))).collect();
+        insert_many(
+            &mut tx,
+            self.backend,
+            "INSERT INTO alert_outbox (event_seq, at) VALUES ",
+            "",
+            2,
+            &outbox,
+            |q, (seq, at)| q.bind(*seq).bind(*at),
+        )
+        .await?;
+
         let rollups = merge_rollups(parts.iter().flat_map(|b| b.rollups.iter()));
         insert_many(
             &mut tx,
