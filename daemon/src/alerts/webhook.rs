@@ -300,11 +300,21 @@ mod tests {
         );
         headers.insert("webhook-signature", both.parse().unwrap());
         assert_eq!(
-            verify(&[key.clone()], &headers, BODY.as_bytes(), at(TS + 10)),
+            verify(
+                std::slice::from_ref(&key),
+                &headers,
+                BODY.as_bytes(),
+                at(TS + 10)
+            ),
             Ok(())
         );
         assert_eq!(
-            verify(&[key.clone()], &headers, BODY.as_bytes(), at(TS + 301)),
+            verify(
+                std::slice::from_ref(&key),
+                &headers,
+                BODY.as_bytes(),
+                at(TS + 301)
+            ),
             Err(VerifyError::Stale)
         );
         assert_eq!(
