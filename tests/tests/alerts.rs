@@ -498,3 +498,63 @@ async fn an_invalid_alerts_reload_is_refused_and_the_old_channel_keeps_working()
     .await;
     assert_eq!(taken.state(), "firing");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tenant_scoped_route_never_sees_another_tenants_entities() {
+    let acme = WebhookFake::new(&[SECRET]);
+    let acme_receiver = acme.clone().start().await;
+    let globex = WebhookFake::new(&[SECRET]);
+    let globex_receiver = globex.clone().start().await;
+    let alerts = format!(
+        r#"
+[alerts]
+
+[[alerts.channels]]
+name = "acme-hook"
+kind = "webhook"
+url = "{acme}/hook"
+secret = {{ env = "ALERT_SECRET" }}
+
+[[alerts.channels]]
+name = "globex-hook"
+kind = "webhook"
+url = "{globex}/hook"
+secret = {{ env = "ALERT_SECRET" }}
+
+[alerts.delivery]
+poll_interval = "50ms"
+
+[[alerts.routes]]
+name = "acme"
+tenant = "acme"
+channels = ["acme-hook"]
+group_wait = "0s"
+
+[[alerts.routes]]
+name = "globex"
+tenant = "globex"
+channels = ["globex-hook"]
+group_wait = "0s"
+"#,
+        acme = acme_receiver.url(),
+        globex = globex_receiver.url(),
+    );
+    let d = Serve::start(1, &alerts).await;
+    d.fail(true);
+    let taken = until("acme's alert", || acme.taken().first().cloned()).await;
+    let paths: Vec<String> = taken.body["data"]["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["path"][0]["key"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert!(paths.iter().all(|k| k == "acme"), "{paths:?}");
+    // Both routes saw the same events in the same pass, and a message is
+    // stored before it is sent: none was made for globex.
+    let deliveries = d.deliveries().await;
+    assert!(
+        deliveries.iter().all(|(channel, _)| channel == "acme-hook"),
+        "{deliveries:?}"
+    );
+    assert!(globex.attempts().is_empty());
+}
