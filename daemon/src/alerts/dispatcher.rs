@@ -26,6 +26,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use tokio::sync::watch;
 
 use super::email::{self, Mailer};
@@ -46,6 +47,8 @@ const ROUTE_BATCH: i64 = 2_000;
 const FLUSH_BATCH: i64 = 500;
 /// Deliveries tried per tick.
 const SEND_BATCH: i64 = 500;
+/// Requests in flight at once, across channels without a rate.
+const CONCURRENCY: usize = 32;
 /// The most of a receiver's answer read (enough for any status word).
 const MAX_ANSWER: usize = 64 * 1024;
 
@@ -250,9 +253,12 @@ impl Dispatcher {
         Ok(seqs.len() as i64 == ROUTE_BATCH)
     }
 
-    /// Makes the messages of the groups due now.
+    /// Makes the messages of the groups due now, stored in one transaction
+    /// with the groups' new states.
     async fn flush(&mut self, config: &Config) -> Result<(), DispatchError> {
         let now = self.now();
+        let mut rows: Vec<AlertGroupRow> = Vec::new();
+        let mut deliveries = Vec::new();
         for stored in self.store.alert_due_groups(now, FLUSH_BATCH).await? {
             let route = config.alerts.routes.iter().find(|r| r.name == stored.route);
             let mut group: Group = match (&stored.state, route) {
@@ -260,7 +266,6 @@ impl Dispatcher {
                 // The route was removed: its groups go with it.
                 _ => Group::default(),
             };
-            let mut deliveries = Vec::new();
             if let Some(route) = route
                 && let Some((state, alerts)) =
                     group.flush(route, config.alerts.link_base.as_deref(), now)
@@ -284,39 +289,72 @@ impl Dispatcher {
                     });
                 }
             }
-            let updated = row(stored.route, stored.group_key, &group, route)?;
-            self.store
-                .alert_commit(&[updated], &deliveries, &[])
-                .await?;
+            rows.push(row(stored.route, stored.group_key, &group, route)?);
+        }
+        if !rows.is_empty() {
+            self.store.alert_commit(&rows, &deliveries, &[]).await?;
         }
         Ok(())
     }
 
-    /// Sends the messages due now.
+    /// Sends the messages due now: a channel without a rate takes them
+    /// [`CONCURRENCY`] at a time, a rate-limited one one per tick; what
+    /// became of them is stored in one transaction.
     async fn deliver(&mut self, config: &Config) -> Result<(), DispatchError> {
         let now = self.now();
         let delivery = &config.alerts.delivery;
+        let mut updates: Vec<(i64, DeliveryUpdate)> = Vec::new();
+        let mut sends: Vec<(DeliveryRow, Message)> = Vec::new();
+        let mut taken: HashSet<String> = HashSet::new();
         for due in self.store.alert_due_deliveries(now, SEND_BATCH).await? {
-            let Some(channel) = self.channels.get_mut(&due.channel) else {
+            let Some(channel) = self.channels.get(&due.channel) else {
                 let update = DeliveryUpdate::Failed {
                     status: "dropped",
                     error: "the channel is no longer configured".into(),
                 };
-                self.store.alert_attempted(due.n, &update, now).await?;
+                updates.push((due.n, update));
                 continue;
             };
             if channel.disabled {
                 continue;
             }
-            let now = to_ms(self.clock.now());
-            if channel.free_at > now {
-                self.store.alert_put_off(due.n, channel.free_at).await?;
+            let rated = !channel.definition.min_interval.is_zero();
+            if channel.free_at > now || (rated && taken.contains(&due.channel)) {
+                let at = channel
+                    .free_at
+                    .max(now + ms(channel.definition.min_interval));
+                self.store.alert_put_off(due.n, at).await?;
                 continue;
             }
+            taken.insert(due.channel.clone());
             let message: Message = serde_json::from_str(&due.message)?;
-            let outcome = send(&self.client, channel, &message, self.clock.now()).await;
-            let now = to_ms(self.clock.now());
-            channel.free_at = now.saturating_add(ms(channel.definition.min_interval));
+            sends.push((due, message));
+        }
+        let client = &self.client;
+        let channels = &self.channels;
+        let at = self.clock.now();
+        let outcomes: Vec<(DeliveryRow, Outcome)> = futures_util::stream::iter(sends)
+            .map(|(due, message)| async move {
+                let outcome = match channels.get(&due.channel) {
+                    Some(channel) => send(client, channel, &message, at).await,
+                    None => Outcome::Retry {
+                        after: None,
+                        reason: "the channel went away".into(),
+                    },
+                };
+                (due, outcome)
+            })
+            .buffer_unordered(CONCURRENCY)
+            .collect()
+            .await;
+        let now = self.now();
+        for (due, outcome) in outcomes {
+            let Some(channel) = self.channels.get_mut(&due.channel) else {
+                continue;
+            };
+            channel.free_at = channel
+                .free_at
+                .max(now.saturating_add(ms(channel.definition.min_interval)));
             let (update, label) = match outcome {
                 Outcome::Delivered => (DeliveryUpdate::Delivered, "delivered"),
                 Outcome::Retry { after, reason } => {
@@ -370,7 +408,10 @@ impl Dispatcher {
                 }
             };
             self.metrics.alert_delivery(&due.channel, label);
-            self.store.alert_attempted(due.n, &update, now).await?;
+            updates.push((due.n, update));
+        }
+        if !updates.is_empty() {
+            self.store.alert_attempted(&updates, now).await?;
         }
         Ok(())
     }

@@ -1466,7 +1466,8 @@ fn alert_route(
         }
         names.push(channel.to_owned());
     }
-    if names.is_empty() {
+    // A missing `channels` is the schema's to report.
+    if names.is_empty() && r.get("channels").is_some() {
         cx.error_once(&format!("{at}/channels"), "name at least one channel");
         ok = false;
     }

@@ -200,25 +200,32 @@ impl Store {
             .collect()
     }
 
-    /// Records one attempt at delivery `n`, made at `now` (ms).
-    pub async fn alert_attempted(&self, n: i64, update: &DeliveryUpdate, now: i64) -> Result<()> {
-        let (status, next_at, error) = match update {
-            DeliveryUpdate::Delivered => ("delivered", None, None),
-            DeliveryUpdate::Retry { next_at, error } => ("pending", Some(*next_at), Some(error)),
-            DeliveryUpdate::Failed { status, error } => (*status, None, Some(error)),
-        };
-        sqlx::query(
-            "UPDATE alert_deliveries SET attempts = attempts + 1, status = $1, \
-             next_at = COALESCE($2, next_at), last_error = COALESCE($3, last_error), \
-             updated_at = $4 WHERE n = $5",
-        )
-        .bind(status)
-        .bind(next_at)
-        .bind(error.map(String::as_str))
-        .bind(now)
-        .bind(n)
-        .execute(&self.write_pool())
-        .await?;
+    /// Records attempts at deliveries (by `n`), made at `now` (ms), in one
+    /// transaction.
+    pub async fn alert_attempted(&self, updates: &[(i64, DeliveryUpdate)], now: i64) -> Result<()> {
+        let mut tx = self.write_pool().begin().await?;
+        for (n, update) in updates {
+            let (status, next_at, error) = match update {
+                DeliveryUpdate::Delivered => ("delivered", None, None),
+                DeliveryUpdate::Retry { next_at, error } => {
+                    ("pending", Some(*next_at), Some(error))
+                }
+                DeliveryUpdate::Failed { status, error } => (*status, None, Some(error)),
+            };
+            sqlx::query(
+                "UPDATE alert_deliveries SET attempts = attempts + 1, status = $1, \
+                 next_at = COALESCE($2, next_at), last_error = COALESCE($3, last_error), \
+                 updated_at = $4 WHERE n = $5",
+            )
+            .bind(status)
+            .bind(next_at)
+            .bind(error.map(String::as_str))
+            .bind(now)
+            .bind(*n)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 

@@ -870,12 +870,15 @@ async fn events_fill_the_alert_outbox_and_deliveries_go_in_group_order() {
             next_at: 100,
             error: "503".into(),
         };
-        store.alert_attempted(due[0].n, &retry, 10).await.unwrap();
+        store
+            .alert_attempted(&[(due[0].n, retry)], 10)
+            .await
+            .unwrap();
         assert!(store.alert_due_deliveries(50, 10).await.unwrap().is_empty());
         let due = store.alert_due_deliveries(100, 10).await.unwrap();
         assert_eq!((due[0].id.as_str(), due[0].attempts), ("m1", 1));
         store
-            .alert_attempted(due[0].n, &DeliveryUpdate::Delivered, 100)
+            .alert_attempted(&[(due[0].n, DeliveryUpdate::Delivered)], 100)
             .await
             .unwrap();
         let due = store.alert_due_deliveries(100, 10).await.unwrap();
