@@ -15,7 +15,7 @@ use toml::de::DeTable;
 use super::error::{ConfigError, ConfigErrors, SHOWN_ERRORS};
 use super::model::*;
 use super::secrets::{
-    CheckConfig, Secret, SecretRef, as_secret_ref, find_secret_refs, read_secret,
+    CheckConfig, Secret, SecretRef, SecretSource, as_secret_ref, find_secret_refs, read_secret,
 };
 use super::source::{self, SourceMap, escape};
 use super::units::{parse_jitter, parse_size};
@@ -1236,13 +1236,21 @@ fn alert_secret(cx: &mut Cx<'_>, value: Option<&Value>, at: &str) -> Option<Secr
         );
         return None;
     };
-    let Some(source) = as_secret_ref(value) else {
+    let Some(mut source) = as_secret_ref(value) else {
         cx.error_once(
             at,
             "a secret is written { env = \"NAME\" } or { file = \"path\" }, never in the file itself",
         );
         return None;
     };
+    // Read at load, wherever the daemon was started from: a relative file
+    // is relative to the config file's folder.
+    if let SecretSource::File(path) = &source
+        && path.is_relative()
+        && let Some(folder) = cx.file.parent()
+    {
+        source = SecretSource::File(folder.join(path));
+    }
     match read_secret(&source) {
         Ok(text) => Some(Secret::new(source, text)),
         Err(e) => {
