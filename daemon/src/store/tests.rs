@@ -889,6 +889,18 @@ async fn events_fill_the_alert_outbox_and_deliveries_go_in_group_order() {
             (1, Some(2), 0)
         );
 
+        // Retention takes the delivered message, never the pending one.
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(400 * 86_400);
+        store.prune(Retention::default(), far).await.unwrap();
+        let due = store.alert_due_deliveries(100, 10).await.unwrap();
+        assert_eq!(due[0].id, "m2");
+        assert_eq!(store.alert_backlog().await.unwrap().pending, 1);
+        // m1 is gone: its id can be stored again.
+        store
+            .alert_commit(&[], &[delivery("m1", 3)], &[])
+            .await
+            .expect("the delivered m1 was pruned");
+
         store.alert_commit(&[group(None)], &[], &[]).await.unwrap();
         assert_eq!(store.alert_group("r", "tenant=acme").await.unwrap(), None);
     })

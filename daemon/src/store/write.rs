@@ -460,6 +460,12 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        // Alert messages done with (delivered, refused, given up) go with the
+        // raw data; pending ones stay whatever their age.
+        sqlx::query("DELETE FROM alert_deliveries WHERE status <> 'pending' AND updated_at < $1")
+            .bind(raw_cutoff)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Pruned { runs, rollups })
     }
