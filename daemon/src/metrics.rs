@@ -52,6 +52,22 @@ struct OutcomeLabels {
     outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DeliveryLabels {
+    /// The channel's name in `[[alerts.channels]]` (config, never a tenant's
+    /// data).
+    channel: String,
+    /// `delivered`, `retry`, `rejected`, `gave_up`, `disabled`.
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    /// Why: a refused push's code (`invalid`, `rate_limited`...) or why a
+    /// change sent no alert (`maintenance`, `muted`, `dependency`).
+    reason: &'static str,
+}
+
 /// Figures read at scrape time.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Sample {
@@ -92,18 +108,16 @@ pub struct Metrics {
     persisted_query_bytes: Gauge,
     push_accepted: Family<KindLabels, Counter>,
     push_refused: Family<ReasonLabels, Counter>,
+    alert_deliveries: Family<DeliveryLabels, Counter>,
+    alerts_suppressed: Family<ReasonLabels, Counter>,
+    alert_outbox: Gauge,
+    alert_oldest_pending: Gauge,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     /// `report`, `ids` or `beat`.
     kind: &'static str,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct ReasonLabels {
-    /// The refusal's code (`invalid`, `unauthenticated`, `rate_limited`...).
-    reason: &'static str,
 }
 
 /// Run durations from 10 ms to about 10 minutes.
@@ -239,6 +253,30 @@ impl Metrics {
             "Pushes refused, by reason (the code of the answer's error)",
             push_refused.clone(),
         );
+        let alert_deliveries = Family::<DeliveryLabels, Counter>::default();
+        registry.register(
+            "alert_deliveries",
+            "Attempts to deliver alert messages, by channel and outcome (delivered, retry, rejected, gave_up, disabled)",
+            alert_deliveries.clone(),
+        );
+        let alerts_suppressed = Family::<ReasonLabels, Counter>::default();
+        registry.register(
+            "alerts_suppressed",
+            "Health changes that sent no alert of their own, by reason (maintenance, muted, dependency)",
+            alerts_suppressed.clone(),
+        );
+        let alert_outbox = Gauge::default();
+        registry.register(
+            "alert_outbox_depth",
+            "Alert work not done: events not yet routed plus messages not yet delivered",
+            alert_outbox.clone(),
+        );
+        let alert_oldest_pending = Gauge::default();
+        registry.register(
+            "alert_oldest_pending_seconds",
+            "Age of the oldest alert message not yet delivered (0 when none)",
+            alert_oldest_pending.clone(),
+        );
         Self {
             registry,
             runs,
@@ -262,6 +300,10 @@ impl Metrics {
             push_accepted,
             push_refused,
             persisted_query_bytes,
+            alert_deliveries,
+            alerts_suppressed,
+            alert_outbox,
+            alert_oldest_pending,
         }
     }
 
@@ -361,6 +403,29 @@ impl Metrics {
     /// `runs` runs will never be stored.
     pub fn runs_dropped(&self, runs: usize) {
         self.runs_dropped.inc_by(runs as u64);
+    }
+
+    /// An attempt to deliver to `channel` ended with `outcome`.
+    pub fn alert_delivery(&self, channel: &str, outcome: &'static str) {
+        self.alert_deliveries
+            .get_or_create(&DeliveryLabels {
+                channel: channel.to_owned(),
+                outcome,
+            })
+            .inc();
+    }
+
+    /// A health change sent no alert of its own, for `reason`.
+    pub fn alert_suppressed(&self, reason: &'static str) {
+        self.alerts_suppressed
+            .get_or_create(&ReasonLabels { reason })
+            .inc();
+    }
+
+    /// The alert work not done, and the age of the oldest message waiting.
+    pub fn alert_backlog(&self, depth: i64, oldest_seconds: i64) {
+        self.alert_outbox.set(depth);
+        self.alert_oldest_pending.set(oldest_seconds);
     }
 
     /// The text a scrape gets, with `sample`'s figures as of now.

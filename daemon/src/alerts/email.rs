@@ -119,6 +119,23 @@ impl fmt::Debug for EmailSettings {
     }
 }
 
+/// The settings of a configured email channel.
+pub fn settings(channel: &crate::config::EmailChannel) -> EmailSettings {
+    EmailSettings {
+        host: channel.host.clone(),
+        port: channel.port,
+        security: channel.security,
+        credentials: channel
+            .username
+            .clone()
+            .zip(channel.password.as_ref().map(|p| p.expose().to_owned())),
+        ca_pem: channel.ca_pem.clone(),
+        from: channel.from.clone(),
+        to: channel.to.clone(),
+        timeout: channel.timeout.unwrap_or(DEFAULT_TIMEOUT),
+    }
+}
+
 /// Why an email channel's settings are refused, naming the setting.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SettingsError {

@@ -9,11 +9,16 @@
 
 use std::time::{Duration, SystemTime};
 
+use serde::{Deserialize, Serialize};
+
 use crate::health::{EntityRef, Reason, Status};
+
+// Messages are kept in the outbox as JSON (`alerts::outbox`), so every
+// attempt sends what the first one did.
 
 /// One notification to one channel. Built once and kept in the outbox, so
 /// every attempt sends the same content under the same [`id`](Self::id).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Message {
     /// Stable across retries: Standard Webhooks' `webhook-id`, the SMTP
     /// `Message-ID`'s local part, the idempotency key a receiver dedups on.
@@ -31,7 +36,7 @@ pub struct Message {
     pub at: SystemTime,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum AlertState {
     /// At least one entity of the group is still at or above the route's
     /// minimum status.
@@ -41,7 +46,7 @@ pub enum AlertState {
 }
 
 /// One entity's change, as a message reports it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Alert {
     pub entity: EntityRef,
     /// From the tenant down to the entity, each step with its kind, key and
@@ -69,7 +74,7 @@ pub struct Alert {
 }
 
 /// One step of an entity's path.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {
     /// `tenant`, `flow`, `system`, `check` or `asset`.
     pub kind: &'static str,
@@ -77,12 +82,38 @@ pub struct Step {
     pub name: String,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct Counts {
     pub expected: Option<i64>,
     pub received: Option<i64>,
     pub missing: Option<i64>,
     pub errored: Option<i64>,
+}
+
+/// A [`Step`] as stored: its kind owned, read back as the `&'static str`
+/// every entity kind is.
+#[derive(Deserialize)]
+struct StoredStep {
+    kind: String,
+    key: String,
+    name: String,
+}
+
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let stored = StoredStep::deserialize(d)?;
+        let kind = ["tenant", "flow", "system", "check", "asset"]
+            .into_iter()
+            .find(|k| *k == stored.kind)
+            .ok_or_else(|| {
+                serde::de::Error::custom(format!("unknown entity kind {:?}", stored.kind))
+            })?;
+        Ok(Step {
+            kind,
+            key: stored.key,
+            name: stored.name,
+        })
+    }
 }
 
 /// What a receiver's answer (or the lack of one) means for the delivery.

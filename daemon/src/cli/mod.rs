@@ -66,6 +66,9 @@ enum Command {
     Schema,
     /// Print the JSON Schema of the config file.
     ConfigSchema,
+    /// Print the JSON Schema of the webhook alert payload (what a
+    /// `kind = "webhook"` channel POSTs).
+    AlertSchema,
     /// Make a new API token: prints the token once (give it to its user) and
     /// the `[[api.tokens]]` entry to paste into the config, which holds only
     /// its SHA-256.
@@ -172,6 +175,10 @@ pub fn main() -> anyhow::Result<()> {
             }
             Command::ConfigSchema => {
                 print!("{}", crate::config::SCHEMA);
+                Ok(())
+            }
+            Command::AlertSchema => {
+                print!("{}", crate::alerts::webhook::SCHEMA);
                 Ok(())
             }
             Command::Token { name, role, tenant } => token(&name, &role, tenant.as_deref()),

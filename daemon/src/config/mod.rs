@@ -37,11 +37,12 @@ use serde_json::Value;
 
 pub use error::{ConfigError, ConfigErrors, SHOWN_ERRORS};
 pub use model::{
-    Api, ApiLimits, ApiToken, ApiWebSocket, Check, Config, CronSchedule, Flow, Introspection,
-    Links, PUSH_CONNECTOR, PersistedQueries, PushCheck, PushToken, Retention, Role, Schedule,
-    Scheduler, Server, Storage, System, Tenant,
+    AlertChannel, AlertDelivery, AlertRoute, Alerts, Api, ApiLimits, ApiToken, ApiWebSocket,
+    ChannelKind, Check, Config, CronSchedule, EmailChannel, Flow, Introspection, Links,
+    PUSH_CONNECTOR, PersistedQueries, PushCheck, PushToken, Retention, Role, Schedule, Scheduler,
+    Server, Storage, System, Tenant,
 };
-pub use secrets::{CheckConfig, ResolvedConfig, SecretRef, SecretSource, resolve_secrets};
+pub use secrets::{CheckConfig, ResolvedConfig, Secret, SecretRef, SecretSource, resolve_secrets};
 pub use units::{Jitter, parse_jitter, parse_size};
 
 /// The JSON Schema (draft 2020-12) of the config file.

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::secrets::CheckConfig;
+use super::secrets::{CheckConfig, Secret};
 use super::units::Jitter;
-use crate::health::{Heartbeat, Rules};
+use crate::health::{Heartbeat, Rules, Status};
 use crate::plugin::{Grants, Limits};
 
 /// A whole, valid config file.
@@ -29,6 +29,7 @@ pub struct Config {
     pub systems: Vec<System>,
     pub flows: Vec<Flow>,
     pub checks: Vec<Check>,
+    pub alerts: Alerts,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -344,6 +345,144 @@ pub struct CronSchedule {
     /// As written.
     pub expr: String,
     pub cron: croner::Cron,
+}
+
+/// Where health changes are sent (`[alerts]`): channels, and the routes
+/// that pick which changes go to which channels and how they are grouped.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Alerts {
+    /// Joined with an entity's page to make the link a message carries.
+    pub link_base: Option<String>,
+    pub channels: Vec<AlertChannel>,
+    pub routes: Vec<AlertRoute>,
+    pub delivery: AlertDelivery,
+}
+
+impl Alerts {
+    pub fn channel(&self, name: &str) -> Option<&AlertChannel> {
+        self.channels.iter().find(|c| c.name == name)
+    }
+}
+
+/// One destination of alert messages.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertChannel {
+    /// Unique among channels; routes name it.
+    pub name: String,
+    pub kind: ChannelKind,
+    /// The least time between two requests to it: Slack takes about one
+    /// message a second, PagerDuty 120 events a minute.
+    pub min_interval: Duration,
+}
+
+/// What a channel speaks, with its settings. Secrets were read at load.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChannelKind {
+    /// A JSON POST signed as Standard Webhooks v1; two secrets while one is
+    /// being rotated.
+    Webhook { url: String, secrets: Vec<Secret> },
+    /// A Slack incoming webhook (its URL is the secret).
+    Slack { webhook_url: Secret },
+    /// PagerDuty Events API v2.
+    PagerDuty {
+        routing_key: Secret,
+        url: Option<String>,
+    },
+    /// SMTP.
+    Email(EmailChannel),
+}
+
+impl ChannelKind {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ChannelKind::Webhook { .. } => "webhook",
+            ChannelKind::Slack { .. } => "slack",
+            ChannelKind::PagerDuty { .. } => "pagerduty",
+            ChannelKind::Email(_) => "email",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmailChannel {
+    pub host: String,
+    pub port: Option<u16>,
+    pub security: crate::alerts::email::Security,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub from: String,
+    pub to: Vec<String>,
+    /// Extra trusted roots (PEM), read from `ca_file` at load.
+    pub ca_pem: Option<Vec<u8>>,
+    /// One SMTP exchange, at most; the email module's default when `None`.
+    pub timeout: Option<Duration>,
+}
+
+/// Which health changes go to which channels, and how they are grouped
+/// (Alertmanager's `group_by`, `group_wait`, `group_interval`,
+/// `repeat_interval`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertRoute {
+    /// Unique; the grouping state is kept under it.
+    pub name: String,
+    /// Globs on the entity's path; `None` matches anything. A tenant
+    /// without `*` or `?` scopes the route to that tenant.
+    pub tenant: Option<String>,
+    pub flow: Option<String>,
+    pub system: Option<String>,
+    pub check: Option<String>,
+    pub asset: Option<String>,
+    /// The entity kinds alerted (`tenant` ... `asset`); empty = all.
+    pub entities: Vec<String>,
+    /// The least bad status that fires.
+    pub min_status: Status,
+    pub channels: Vec<String>,
+    pub send_resolved: bool,
+    /// Sent again while still firing, this often.
+    pub repeat_every: Option<Duration>,
+    /// Path levels (`tenant`, `flow`, `system`, `check`) whose values make
+    /// a group.
+    pub group_by: Vec<String>,
+    /// How long a new group waits for more changes before its first message.
+    pub group_wait: Duration,
+    /// How long a group waits after a message before sending its changes.
+    pub group_interval: Duration,
+}
+
+/// How the dispatcher delivers (`[alerts.delivery]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlertDelivery {
+    /// One request, at most.
+    pub timeout: Duration,
+    /// A message not delivered this long after it was made is given up.
+    pub give_up_after: Duration,
+    /// Waits between attempts (jittered); the last repeats.
+    pub retry_schedule: Vec<Duration>,
+    /// How often the dispatcher looks for new events and due deliveries.
+    pub poll_interval: Duration,
+}
+
+impl Default for AlertDelivery {
+    fn default() -> Self {
+        let h = |hours: u64| Duration::from_secs(hours * 3_600);
+        Self {
+            timeout: Duration::from_secs(15),
+            give_up_after: h(72),
+            // Standard Webhooks' schedule.
+            retry_schedule: vec![
+                Duration::from_secs(5),
+                Duration::from_secs(300),
+                Duration::from_secs(1_800),
+                h(2),
+                h(5),
+                h(10),
+                h(14),
+                h(20),
+                h(24),
+            ],
+            poll_interval: Duration::from_millis(200),
+        }
+    }
 }
 
 impl Config {

@@ -1,4 +1,5 @@
-//! Secret references in a check's plugin config, and their resolution.
+//! Secret references in a check's plugin config and in alert channels, and
+//! their resolution.
 //!
 //! Inside a check's `config`, a table with exactly one key, `env` or `file`,
 //! whose value is a string, is a secret reference: `{ env = "NAME" }` reads the
@@ -7,6 +8,12 @@
 //! working directory). References stay in the config as written; they are only
 //! resolved for a run, and the resolved values never appear in `Debug` output
 //! or error messages.
+//!
+//! An alert channel's secrets (`[[alerts.channels]]`: a webhook's signing
+//! secret, a Slack URL, a PagerDuty key, an SMTP password) use the same
+//! references but are read when the config is loaded or reloaded, into a
+//! [`Secret`]: a channel with a missing secret is a config error then, not a
+//! failed delivery hours later.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -127,40 +134,7 @@ pub fn resolve_secrets(config: &CheckConfig) -> Result<ResolvedConfig, ConfigErr
             pointer: secret.pointer.clone(),
             message,
         };
-        let text = match &secret.source {
-            SecretSource::Env(name) => match std::env::var(name) {
-                Ok(v) => v,
-                Err(std::env::VarError::NotPresent) => {
-                    return Err(error(format!("environment variable {name} is not set")));
-                }
-                Err(std::env::VarError::NotUnicode(_)) => {
-                    return Err(error(format!(
-                        "environment variable {name} is not valid UTF-8"
-                    )));
-                }
-            },
-            SecretSource::File(path) => match std::fs::read(path) {
-                Ok(bytes) => {
-                    let mut text = String::from_utf8(bytes).map_err(|_| {
-                        error(format!("secret file {} is not valid UTF-8", path.display()))
-                    })?;
-                    if text.ends_with('\n') {
-                        text.pop();
-                        if text.ends_with('\r') {
-                            text.pop();
-                        }
-                    }
-                    text
-                }
-                Err(e) => {
-                    return Err(error(format!(
-                        "cannot read secret file {}: {}",
-                        path.display(),
-                        e.kind()
-                    )));
-                }
-            },
-        };
+        let text = read_secret(&secret.source).map_err(error)?;
         match value.pointer_mut(&secret.at) {
             Some(slot) => *slot = Value::String(text.clone()),
             None => return Err(error("secret reference not found in the config".into())),
@@ -169,4 +143,67 @@ pub fn resolve_secrets(config: &CheckConfig) -> Result<ResolvedConfig, ConfigErr
     }
     let json = serde_json::to_string(&value).expect("a JSON value always serialises");
     Ok(ResolvedConfig { json, secrets })
+}
+
+/// Reads the secret `source` names: one trailing newline of a file trimmed.
+/// The error names the variable or file, never a value.
+pub(crate) fn read_secret(source: &SecretSource) -> Result<String, String> {
+    match source {
+        SecretSource::Env(name) => match std::env::var(name) {
+            Ok(v) => Ok(v),
+            Err(std::env::VarError::NotPresent) => {
+                Err(format!("environment variable {name} is not set"))
+            }
+            Err(std::env::VarError::NotUnicode(_)) => {
+                Err(format!("environment variable {name} is not valid UTF-8"))
+            }
+        },
+        SecretSource::File(path) => match std::fs::read(path) {
+            Ok(bytes) => {
+                let mut text = String::from_utf8(bytes)
+                    .map_err(|_| format!("secret file {} is not valid UTF-8", path.display()))?;
+                if text.ends_with('\n') {
+                    text.pop();
+                    if text.ends_with('\r') {
+                        text.pop();
+                    }
+                }
+                Ok(text)
+            }
+            Err(e) => Err(format!(
+                "cannot read secret file {}: {}",
+                path.display(),
+                e.kind()
+            )),
+        },
+    }
+}
+
+/// A secret read when the config was loaded (an alert channel's). Its value
+/// shows nowhere: `Debug` names only where it came from.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret {
+    source: SecretSource,
+    value: String,
+}
+
+impl Secret {
+    pub(crate) fn new(source: SecretSource, value: String) -> Self {
+        Self { source, value }
+    }
+
+    /// The value, for the one place that sends it (a request, a signature).
+    pub fn expose(&self) -> &str {
+        &self.value
+    }
+
+    pub fn source(&self) -> &SecretSource {
+        &self.source
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Secret(<from {}>)", self.source)
+    }
 }

@@ -909,3 +909,121 @@ connector = "push"
         "{errors}"
     );
 }
+
+const ALERTS_BASE: &str = r#"
+[[tenants]]
+id = "acme"
+name = "Acme"
+"#;
+
+/// A secret file holding `text`, for alert channels; kept while the test runs.
+fn secret_file(text: &str) -> tempfile::NamedTempFile {
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), text).unwrap();
+    file
+}
+
+#[test]
+fn alert_channels_and_routes_load_with_their_secrets_read_and_hidden() {
+    let secret = secret_file("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD\n");
+    let text = format!(
+        r#"{ALERTS_BASE}
+[alerts]
+link_base = "https://t.example.com"
+
+[[alerts.channels]]
+name = "hook"
+kind = "webhook"
+url = "https://hooks.example.com/x"
+secret = {{ file = "{}" }}
+
+[[alerts.routes]]
+name = "acme"
+tenant = "acme"
+channels = ["hook"]
+min_status = "UNHEALTHY"
+group_by = ["check"]
+group_wait = "0s"
+repeat_every = "4h"
+"#,
+        secret.path().display()
+    );
+    let config = parse(&text, Path::new("t.toml"), &no_plugins()).unwrap_or_else(|e| panic!("{e}"));
+    let channel = &config.alerts.channels[0];
+    let ChannelKind::Webhook { secrets, .. } = &channel.kind else {
+        panic!("{channel:?}");
+    };
+    assert_eq!(
+        secrets[0].expose(),
+        "whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD"
+    );
+    assert!(
+        !format!("{config:?}").contains("C2FVsBQ"),
+        "Debug shows no secret"
+    );
+    let route = &config.alerts.routes[0];
+    assert_eq!(route.min_status, crate::health::Status::Unhealthy);
+    assert_eq!(route.group_wait, Duration::ZERO);
+    assert_eq!(route.group_interval, Duration::from_secs(300));
+    assert_eq!(route.repeat_every, Some(Duration::from_secs(4 * 3600)));
+    assert!(route.send_resolved);
+}
+
+#[test]
+fn bad_alert_channels_and_routes_are_located_errors() {
+    let text = format!(
+        r#"{ALERTS_BASE}
+[[alerts.channels]]
+name = "teams"
+kind = "teams"
+
+[[alerts.channels]]
+name = "hook"
+kind = "webhook"
+url = "ftp://hooks.example.com"
+secret = {{ env = "TRIBUTARY_TEST_NO_SUCH_VARIABLE" }}
+
+[[alerts.channels]]
+name = "chat"
+kind = "slack"
+webhook_url = {{ env = "TRIBUTARY_TEST_NO_SUCH_VARIABLE" }}
+
+[[alerts.routes]]
+name = "r"
+tenant = "initech"
+channels = ["nowhere"]
+group_wait = "soon"
+group_by = ["planet"]
+"#
+    );
+    let errors = errors_of(&text, &no_plugins());
+    assert!(
+        at(&errors, "/alerts/channels/0/kind")
+            .message
+            .contains("unknown channel kind")
+    );
+    assert!(
+        at(&errors, "/alerts/channels/1/url")
+            .message
+            .contains("http")
+    );
+    assert!(
+        at(&errors, "/alerts/channels/2/webhook_url")
+            .message
+            .contains("TRIBUTARY_TEST_NO_SUCH_VARIABLE is not set")
+    );
+    assert!(
+        at(&errors, "/alerts/routes/0/tenant")
+            .message
+            .contains("unknown tenant")
+    );
+    assert!(
+        at(&errors, "/alerts/routes/0/channels/0")
+            .message
+            .contains("unknown channel")
+    );
+    at(&errors, "/alerts/routes/0/group_wait");
+    at(&errors, "/alerts/routes/0/group_by/0");
+    let line = at(&errors, "/alerts/channels/0/kind").line;
+    assert_eq!(line, 8, "{errors}");
+}

@@ -14,11 +14,13 @@ use toml::de::DeTable;
 
 use super::error::{ConfigError, ConfigErrors, SHOWN_ERRORS};
 use super::model::*;
-use super::secrets::{CheckConfig, SecretRef, find_secret_refs};
+use super::secrets::{
+    CheckConfig, Secret, SecretRef, SecretSource, as_secret_ref, find_secret_refs, read_secret,
+};
 use super::source::{self, SourceMap, escape};
 use super::units::{parse_jitter, parse_size};
 use super::{Connectors, MAX_TIMEOUT, MIN_INTERVAL, Options, SCHEMA};
-use crate::health::{Heartbeat, Rules, parse_duration};
+use crate::health::{Heartbeat, Rules, Status, parse_duration};
 use crate::plugin::{Grants, HostGrant, Limits, missing_because};
 
 static FILE_SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
@@ -609,6 +611,7 @@ fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
             }
         }
     }
+    let alerts = alerts(cx, json, &tenant_ids);
 
     Some(Config {
         file: cx.file.clone(),
@@ -622,6 +625,7 @@ fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
         systems,
         flows,
         checks,
+        alerts: alerts?,
     })
     .filter(|_| ok)
 }
@@ -1297,4 +1301,423 @@ fn schedule(cx: &mut Cx<'_>, value: Option<&Value>, at: &str) -> Option<Schedule
             None
         }
     }
+}
+
+/// `[alerts]`: channels with their secrets read now, and routes naming
+/// channels that exist.
+fn alerts(cx: &mut Cx<'_>, json: &Value, tenant_ids: &Ids<'_>) -> Option<Alerts> {
+    let mut ok = true;
+    let link_base = str_at_pointer(json, "/alerts/link_base").map(str::to_owned);
+    if let Some(link) = &link_base
+        && crate::alerts::wording::web_link(link).is_none()
+    {
+        cx.error_once(
+            "/alerts/link_base",
+            "must be an absolute http:// or https:// URL",
+        );
+        ok = false;
+    }
+    let mut channels: Vec<AlertChannel> = Vec::new();
+    for (i, c) in elements(json, "/alerts/channels") {
+        let at = format!("/alerts/channels/{i}");
+        match alert_channel(cx, c, &at) {
+            Some(channel) => {
+                if channels.iter().any(|o| o.name == channel.name) {
+                    cx.error(
+                        &format!("{at}/name"),
+                        format!("channel name {:?} is used twice", channel.name),
+                    );
+                    ok = false;
+                }
+                channels.push(channel);
+            }
+            None => ok = false,
+        }
+    }
+    let mut routes: Vec<AlertRoute> = Vec::new();
+    for (i, r) in elements(json, "/alerts/routes") {
+        let at = format!("/alerts/routes/{i}");
+        match alert_route(cx, r, &at, &channels, tenant_ids) {
+            Some(route) => {
+                if routes.iter().any(|o| o.name == route.name) {
+                    cx.error(
+                        &format!("{at}/name"),
+                        format!("route name {:?} is used twice", route.name),
+                    );
+                    ok = false;
+                }
+                routes.push(route);
+            }
+            None => ok = false,
+        }
+    }
+    let mut delivery = AlertDelivery::default();
+    for (key, slot) in [
+        ("timeout", &mut delivery.timeout),
+        ("give_up_after", &mut delivery.give_up_after),
+        ("poll_interval", &mut delivery.poll_interval),
+    ] {
+        let at = format!("/alerts/delivery/{key}");
+        if let Some(v) = json.pointer(&at) {
+            match cx.duration(v, &at) {
+                Some(d) if !d.is_zero() => *slot = d,
+                Some(_) => {
+                    cx.error_once(&at, "must be more than zero");
+                    ok = false;
+                }
+                None => ok = false,
+            }
+        }
+    }
+    if let Some(list) = json.pointer("/alerts/delivery/retry_schedule") {
+        let mut schedule = Vec::new();
+        for (j, v) in elements(list, "") {
+            let at = format!("/alerts/delivery/retry_schedule/{j}");
+            match cx.duration(v, &at) {
+                Some(d) => schedule.push(d),
+                None => ok = false,
+            }
+        }
+        if schedule.is_empty() {
+            cx.error_once("/alerts/delivery/retry_schedule", "needs at least one wait");
+            ok = false;
+        }
+        delivery.retry_schedule = schedule;
+    }
+    ok.then_some(Alerts {
+        link_base,
+        channels,
+        routes,
+        delivery,
+    })
+}
+
+fn str_at_pointer<'v>(json: &'v Value, pointer: &str) -> Option<&'v str> {
+    json.pointer(pointer).and_then(Value::as_str)
+}
+
+/// The secret `value` refers to, read now; errors name the variable or
+/// file, never a value.
+fn alert_secret(cx: &mut Cx<'_>, value: Option<&Value>, at: &str) -> Option<Secret> {
+    let Some(value) = value else {
+        cx.error_once(
+            at,
+            "missing: write { env = \"NAME\" } or { file = \"path\" }",
+        );
+        return None;
+    };
+    let Some(mut source) = as_secret_ref(value) else {
+        cx.error_once(
+            at,
+            "a secret is written { env = \"NAME\" } or { file = \"path\" }, never in the file itself",
+        );
+        return None;
+    };
+    // Read at load, wherever the daemon was started from: a relative file
+    // is relative to the config file's folder.
+    if let SecretSource::File(path) = &source
+        && path.is_relative()
+        && let Some(folder) = cx.file.parent()
+    {
+        source = SecretSource::File(folder.join(path));
+    }
+    match read_secret(&source) {
+        Ok(text) => Some(Secret::new(source, text)),
+        Err(e) => {
+            cx.error(at, e);
+            None
+        }
+    }
+}
+
+fn alert_channel(cx: &mut Cx<'_>, c: &Value, at: &str) -> Option<AlertChannel> {
+    let name = str_at(c, "name")?.to_owned();
+    let kind = str_at(c, "kind")?;
+    let url = str_at(c, "url");
+    let web_url = |cx: &mut Cx<'_>, url: Option<&str>, required: bool| -> Option<Option<String>> {
+        match url {
+            None if required => {
+                cx.error_once(&format!("{at}/url"), "missing: the receiver's http(s) URL");
+                None
+            }
+            None => Some(None),
+            Some(u) if crate::alerts::wording::web_link(u).is_some() => Some(Some(u.to_owned())),
+            Some(_) => {
+                cx.error_once(
+                    &format!("{at}/url"),
+                    "must be an absolute http:// or https:// URL",
+                );
+                None
+            }
+        }
+    };
+    let (kind, default_interval) = match kind {
+        "webhook" => {
+            let url = web_url(cx, url, true)?.unwrap_or_default();
+            let mut secrets = Vec::new();
+            match (c.get("secret"), c.get("secrets")) {
+                (Some(_), Some(_)) => {
+                    cx.error(
+                        &format!("{at}/secrets"),
+                        "write secret or secrets, not both",
+                    );
+                    return None;
+                }
+                (Some(one), None) => {
+                    secrets.push(alert_secret(cx, Some(one), &format!("{at}/secret"))?)
+                }
+                (None, Some(list)) => {
+                    for (j, v) in elements(list, "") {
+                        let p = format!("{at}/secrets/{j}");
+                        secrets.push(alert_secret(cx, Some(v), &p)?);
+                    }
+                    if !(1..=2).contains(&secrets.len()) {
+                        cx.error(
+                            &format!("{at}/secrets"),
+                            "one secret, or two while rotating",
+                        );
+                        return None;
+                    }
+                }
+                (None, None) => {
+                    alert_secret(cx, None, &format!("{at}/secret"))?;
+                }
+            }
+            for (j, secret) in secrets.iter().enumerate() {
+                if let Err(e) = crate::alerts::webhook::SigningKey::new(secret.expose()) {
+                    let p = if c.get("secret").is_some() {
+                        format!("{at}/secret")
+                    } else {
+                        format!("{at}/secrets/{j}")
+                    };
+                    cx.error(&p, format!("the secret from {}: {e}", secret.source()));
+                    return None;
+                }
+            }
+            (ChannelKind::Webhook { url, secrets }, Duration::ZERO)
+        }
+        "slack" => {
+            let webhook_url = alert_secret(cx, c.get("webhook_url"), &format!("{at}/webhook_url"))?;
+            if let Err(e) = crate::alerts::slack::SlackSettings::new(webhook_url.expose()) {
+                cx.error(
+                    &format!("{at}/webhook_url"),
+                    format!("the secret from {}: {e}", webhook_url.source()),
+                );
+                return None;
+            }
+            (ChannelKind::Slack { webhook_url }, Duration::from_secs(1))
+        }
+        "pagerduty" => {
+            let routing_key = alert_secret(cx, c.get("routing_key"), &format!("{at}/routing_key"))?;
+            let url = web_url(cx, url, false)?;
+            if let Err(e) = crate::alerts::pagerduty::PagerDutySettings::new(
+                routing_key.expose(),
+                url.as_deref(),
+            ) {
+                cx.error(
+                    &format!("{at}/routing_key"),
+                    format!("the secret from {}: {e}", routing_key.source()),
+                );
+                return None;
+            }
+            (
+                ChannelKind::PagerDuty { routing_key, url },
+                Duration::from_millis(500),
+            )
+        }
+        "email" => {
+            use crate::alerts::email::Security;
+            let security = match str_at(c, "security").unwrap_or("starttls") {
+                "plain" => Security::Plain,
+                "starttls" => Security::StartTls,
+                "tls" => Security::Tls,
+                other => {
+                    cx.error_once(
+                        &format!("{at}/security"),
+                        format!("unknown security {other:?}: plain, starttls or tls"),
+                    );
+                    return None;
+                }
+            };
+            let password = match c.get("password") {
+                Some(v) => Some(alert_secret(cx, Some(v), &format!("{at}/password"))?),
+                None => None,
+            };
+            let ca_pem = match str_at(c, "ca_file") {
+                Some(path) => match std::fs::read(path) {
+                    Ok(pem) => Some(pem),
+                    Err(e) => {
+                        cx.error(
+                            &format!("{at}/ca_file"),
+                            format!("cannot read {path}: {}", e.kind()),
+                        );
+                        return None;
+                    }
+                },
+                None => None,
+            };
+            let timeout = match c.get("timeout") {
+                Some(v) => Some(cx.duration(v, &format!("{at}/timeout"))?),
+                None => None,
+            };
+            let to: Vec<String> = elements(c, "/to")
+                .filter_map(|(_, v)| v.as_str().map(str::to_owned))
+                .collect();
+            let email = EmailChannel {
+                host: str_at(c, "host").unwrap_or_default().to_owned(),
+                port: c
+                    .get("port")
+                    .and_then(Value::as_u64)
+                    .and_then(|p| u16::try_from(p).ok()),
+                security,
+                username: str_at(c, "username").map(str::to_owned),
+                password,
+                from: str_at(c, "from").unwrap_or_default().to_owned(),
+                to,
+                ca_pem,
+                timeout,
+            };
+            if let Err(e) =
+                crate::alerts::email::Mailer::new(&crate::alerts::email::settings(&email))
+            {
+                cx.error(at, e.to_string());
+                return None;
+            }
+            (ChannelKind::Email(email), Duration::ZERO)
+        }
+        other => {
+            cx.error_once(
+                &format!("{at}/kind"),
+                format!("unknown channel kind {other:?}: webhook, slack, pagerduty or email"),
+            );
+            return None;
+        }
+    };
+    let min_interval = match c.get("min_interval") {
+        Some(v) => cx.duration(v, &format!("{at}/min_interval"))?,
+        None => default_interval,
+    };
+    Some(AlertChannel {
+        name,
+        kind,
+        min_interval,
+    })
+}
+
+const GROUP_LEVELS: [&str; 4] = ["tenant", "flow", "system", "check"];
+const ENTITY_KINDS: [&str; 5] = ["tenant", "flow", "system", "check", "asset"];
+
+fn alert_route(
+    cx: &mut Cx<'_>,
+    r: &Value,
+    at: &str,
+    channels: &[AlertChannel],
+    tenant_ids: &Ids<'_>,
+) -> Option<AlertRoute> {
+    let mut ok = true;
+    let name = str_at(r, "name")?.to_owned();
+    let glob = |key: &str| str_at(r, key).map(str::to_owned);
+    let tenant = glob("tenant");
+    if let Some(t) = &tenant
+        && !t.contains(['*', '?'])
+        && !tenant_ids.contains(t)
+    {
+        cx.error(
+            &format!("{at}/tenant"),
+            format!("unknown tenant {t:?}; {}", known("tenants", tenant_ids)),
+        );
+        ok = false;
+    }
+    let mut names = Vec::new();
+    for (j, v) in elements(r, "/channels") {
+        let Some(channel) = v.as_str() else { continue };
+        if channels.iter().all(|c| c.name != channel) {
+            let known: Vec<&str> = channels.iter().map(|c| c.name.as_str()).collect();
+            cx.error(
+                &format!("{at}/channels/{j}"),
+                format!(
+                    "unknown channel {channel:?}; known channels: {}",
+                    known.join(", ")
+                ),
+            );
+            ok = false;
+        }
+        names.push(channel.to_owned());
+    }
+    // A missing `channels` is the schema's to report.
+    if names.is_empty() && r.get("channels").is_some() {
+        cx.error_once(&format!("{at}/channels"), "name at least one channel");
+        ok = false;
+    }
+    let mut list = |key: &str, allowed: &[&str]| -> Vec<String> {
+        let mut out = Vec::new();
+        for (j, v) in elements(r, &format!("/{key}")) {
+            let Some(text) = v.as_str() else { continue };
+            if !allowed.contains(&text) {
+                cx.error_once(
+                    &format!("{at}/{key}/{j}"),
+                    format!("unknown {text:?}: one of {}", allowed.join(", ")),
+                );
+                ok = false;
+            }
+            out.push(text.to_owned());
+        }
+        out
+    };
+    let entities = list("entities", &ENTITY_KINDS);
+    let group_by = match r.get("group_by") {
+        Some(_) => list("group_by", &GROUP_LEVELS),
+        None => vec!["tenant".to_owned()],
+    };
+    let min_status = match str_at(r, "min_status").unwrap_or("WARNING") {
+        "WARNING" => Status::Warning,
+        "UNKNOWN" => Status::Unknown,
+        "UNHEALTHY" => Status::Unhealthy,
+        other => {
+            cx.error_once(
+                &format!("{at}/min_status"),
+                format!("unknown status {other:?}: WARNING, UNKNOWN or UNHEALTHY"),
+            );
+            ok = false;
+            Status::Warning
+        }
+    };
+    let mut duration = |key: &str, default: Option<Duration>| -> Option<Duration> {
+        let p = format!("{at}/{key}");
+        match r.get(key) {
+            Some(v) => {
+                let d = cx.duration(v, &p);
+                ok &= d.is_some();
+                d
+            }
+            None => default,
+        }
+    };
+    let group_wait = duration("group_wait", Some(Duration::from_secs(30)));
+    let group_interval = duration("group_interval", Some(Duration::from_secs(300)));
+    let repeat_every = duration("repeat_every", None);
+    let send_resolved = r
+        .get("send_resolved")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    if repeat_every.is_some_and(|d| d.is_zero()) {
+        cx.error_once(&format!("{at}/repeat_every"), "must be more than zero");
+        ok = false;
+    }
+    ok.then(|| AlertRoute {
+        name,
+        tenant,
+        flow: glob("flow"),
+        system: glob("system"),
+        check: glob("check"),
+        asset: glob("asset"),
+        entities,
+        min_status,
+        channels: names,
+        send_resolved,
+        repeat_every,
+        group_by,
+        group_wait: group_wait.unwrap_or_default(),
+        group_interval: group_interval.unwrap_or_default(),
+    })
 }

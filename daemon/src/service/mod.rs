@@ -3,7 +3,8 @@
 //! in order.
 //!
 //! It owns the path of one run (scheduler -> [`runner`] -> plugin -> [`writer`]
-//! -> store -> bus) and background upkeep (staleness, retention). It must not
+//! -> store -> bus) and background upkeep (staleness, retention, the alert
+//! dispatcher). It must not
 //! parse config, speak HTTP or know a vendor: those are the config module, the
 //! API and the plugins.
 
@@ -18,9 +19,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use chrono::Utc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
+use crate::alerts::dispatcher::Dispatcher;
 use crate::clock::SharedClock;
 use crate::config::{Config, Schedule};
 use crate::events::EventBus;
@@ -104,6 +106,9 @@ pub struct Service {
     writer_tx: mpsc::Sender<writer::Message>,
     writer: Mutex<Option<JoinHandle<()>>>,
     pruner: JoinHandle<()>,
+    /// Delivers alerts; told of every new config.
+    dispatcher: Option<JoinHandle<()>>,
+    alerts_config: watch::Sender<Arc<Config>>,
     store: Store,
     clock: SharedClock,
     metrics: Arc<Metrics>,
@@ -174,6 +179,14 @@ impl Service {
             config.storage.retention,
             clock.clone(),
         ));
+        let (alerts_config, alerts_rx) = watch::channel(config.clone());
+        // A check tried by hand (`tributary run`) sends nothing: its events
+        // wait in the outbox for the daemon.
+        let dispatcher = (runs == Runs::Scheduled).then(|| {
+            tokio::spawn(
+                Dispatcher::new(store.clone(), alerts_rx, clock.clone(), metrics.clone()).run(),
+            )
+        });
         tracing::info!(
             checks = config.checks.len(),
             flows = config.flows.len(),
@@ -186,6 +199,8 @@ impl Service {
             writer_tx,
             writer: Mutex::new(Some(writer)),
             pruner,
+            dispatcher,
+            alerts_config,
             store,
             clock,
             metrics,
@@ -242,6 +257,7 @@ impl Service {
             .map_err(|_| ServiceError::Stopped)?;
         self.runner
             .swap(Loaded::new(config.clone(), plugins.into()));
+        self.alerts_config.send_replace(config.clone());
         let guard = lock(&self.scheduler);
         let scheduler = guard.as_ref().ok_or(ServiceError::Stopped)?;
         scheduler.set_caps(caps(&config));
@@ -432,6 +448,10 @@ impl Service {
         let until = tokio::time::Instant::now() + grace;
         let report = scheduler.shutdown(grace).await;
         self.pruner.abort();
+        // A message being sent is sent again after a restart, same id.
+        if let Some(dispatcher) = &self.dispatcher {
+            dispatcher.abort();
+        }
         // No run can send any more; the writer drains what is queued before
         // this message, tries what the database has not taken yet until the
         // grace period ends, then ends.

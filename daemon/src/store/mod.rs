@@ -22,6 +22,7 @@
 //! with fresh ones ([`Store::reset_writer`]): a SQLite connection left inside
 //! a failed transaction would otherwise keep the file's write lock for good.
 
+mod alerts;
 mod model;
 mod read;
 pub mod testing;
@@ -35,6 +36,7 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
+pub use alerts::{AlertBacklog, AlertGroupRow, DeliveryRow, DeliveryUpdate, NewDelivery};
 pub use model::{
     AuditEntry, DataScope, Deleted, ErrorRow, HealthEvent, IdSetRow, MAX_TIME_MS, NativeRow,
     NewEvent, ObservationRow, Period, Pruned, ReconciliationCounts, ReconciliationRow, Rollup,

@@ -804,3 +804,105 @@ fn urls_that_cannot_persist_are_refused() {
         Backend::Postgres
     );
 }
+
+/// Every event waits in the alert outbox, written with it; the dispatcher's
+/// rows keep a group's messages in order and count attempts.
+#[tokio::test]
+async fn events_fill_the_alert_outbox_and_deliveries_go_in_group_order() {
+    on_both(|store| async move {
+        let batch = WriteBatch {
+            events: vec![
+                event(EntityRef::Check("c1".into()), None, Status::Unhealthy, 1),
+                event(EntityRef::Check("c2".into()), None, Status::Warning, 1),
+            ],
+            ..WriteBatch::default()
+        };
+        let written: Vec<i64> = store
+            .write(&batch)
+            .await
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(store.alert_outbox_seqs(10).await.unwrap(), written);
+
+        let group = |state: Option<&str>| AlertGroupRow {
+            route: "r".into(),
+            group_key: "tenant=acme".into(),
+            state: state.map(str::to_owned),
+            flush_at: Some(5),
+        };
+        let delivery = |id: &str, at: i64| NewDelivery {
+            id: id.into(),
+            channel: "hook".into(),
+            route: "r".into(),
+            group_key: "tenant=acme".into(),
+            message: "{}".into(),
+            created_at: at,
+        };
+        store
+            .alert_commit(
+                &[group(Some("{}"))],
+                &[delivery("m1", 1), delivery("m2", 2)],
+                &written,
+            )
+            .await
+            .unwrap();
+        assert!(store.alert_outbox_seqs(10).await.unwrap().is_empty());
+        assert_eq!(
+            store
+                .alert_group("r", "tenant=acme")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some("{}")
+        );
+        assert_eq!(store.alert_due_groups(4, 10).await.unwrap().len(), 0);
+        assert_eq!(store.alert_due_groups(5, 10).await.unwrap().len(), 1);
+
+        // m2 waits for m1, even when m1 is put off.
+        let due = store.alert_due_deliveries(10, 10).await.unwrap();
+        assert_eq!(
+            due.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
+            ["m1"]
+        );
+        let retry = DeliveryUpdate::Retry {
+            next_at: 100,
+            error: "503".into(),
+        };
+        store
+            .alert_attempted(&[(due[0].n, retry)], 10)
+            .await
+            .unwrap();
+        assert!(store.alert_due_deliveries(50, 10).await.unwrap().is_empty());
+        let due = store.alert_due_deliveries(100, 10).await.unwrap();
+        assert_eq!((due[0].id.as_str(), due[0].attempts), ("m1", 1));
+        store
+            .alert_attempted(&[(due[0].n, DeliveryUpdate::Delivered)], 100)
+            .await
+            .unwrap();
+        let due = store.alert_due_deliveries(100, 10).await.unwrap();
+        assert_eq!(due[0].id, "m2");
+        let backlog = store.alert_backlog().await.unwrap();
+        assert_eq!(
+            (backlog.pending, backlog.oldest, backlog.outbox),
+            (1, Some(2), 0)
+        );
+
+        // Retention takes the delivered message, never the pending one.
+        let far = SystemTime::UNIX_EPOCH + Duration::from_secs(400 * 86_400);
+        store.prune(Retention::default(), far).await.unwrap();
+        let due = store.alert_due_deliveries(100, 10).await.unwrap();
+        assert_eq!(due[0].id, "m2");
+        assert_eq!(store.alert_backlog().await.unwrap().pending, 1);
+        // m1 is gone: its id can be stored again.
+        store
+            .alert_commit(&[], &[delivery("m1", 3)], &[])
+            .await
+            .expect("the delivered m1 was pruned");
+
+        store.alert_commit(&[group(None)], &[], &[]).await.unwrap();
+        assert_eq!(store.alert_group("r", "tenant=acme").await.unwrap(), None);
+    })
+    .await;
+}

@@ -266,6 +266,20 @@ impl Store {
             });
         }
 
+        // The alert outbox: every event waits there for the dispatcher, in
+        // this transaction, so none is committed without it (alerts::outbox).
+        let outbox: Vec<(i64, i64)> = events.iter().map(|e| (e.seq, to_ms(e.at))).collect();
+        insert_many(
+            &mut tx,
+            self.backend,
+            "INSERT INTO alert_outbox (event_seq, at) VALUES ",
+            "",
+            2,
+            &outbox,
+            |q, (seq, at)| q.bind(*seq).bind(*at),
+        )
+        .await?;
+
         let rollups = merge_rollups(parts.iter().flat_map(|b| b.rollups.iter()));
         insert_many(
             &mut tx,
@@ -446,6 +460,12 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        // Alert messages done with (delivered, refused, given up) go with the
+        // raw data; pending ones stay whatever their age.
+        sqlx::query("DELETE FROM alert_deliveries WHERE status <> 'pending' AND updated_at < $1")
+            .bind(raw_cutoff)
+            .execute(&mut *tx)
+            .await?;
         tx.commit().await?;
         Ok(Pruned { runs, rollups })
     }

@@ -13,7 +13,7 @@
 //! tests (so observations can be asserted exactly) and the wall clock in the
 //! demo.
 //!
-//! The alert channels' receivers ([`slack`], [`pagerduty`], and [`smtp`], a
+//! The alert channels' receivers ([`webhook`], [`slack`], [`pagerduty`], and [`smtp`], a
 //! real SMTP server) check what the real services check and keep what they
 //! took, so tests assert what a person would receive; they play no
 //! [`Scenario`]: a test tells them which answer to give.
@@ -32,6 +32,7 @@ pub mod service;
 pub mod slack;
 pub mod smtp;
 pub mod snowflake;
+pub mod webhook;
 
 /// What a fake does, the same seven words for every vendor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

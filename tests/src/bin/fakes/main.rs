@@ -2,7 +2,9 @@
 //! sees a daemon doing real work with all four connectors and no vendor
 //! account: the example connector's document services, Snowflake's SQL API,
 //! dbt Cloud, Looker, a document API for the generic `http` connector, and a
-//! folder of dbt Core artifacts (the real ones of `tests/fixtures/dbt/shop/`).
+//! folder of dbt Core artifacts (the real ones of `tests/fixtures/dbt/shop/`);
+//! and a webhook receiver (`--alerts`, 127.0.0.1:9420) that verifies the
+//! daemon's signed alerts and prints one line for each.
 //!
 //! Everything follows one cycle of eight phases (`--phase` seconds each, 60
 //! by default), so health moves within minutes and comes back:
@@ -30,6 +32,7 @@ use tributary_tests::fakes::dbt_cloud::DbtCloudFake;
 use tributary_tests::fakes::looker::LookerFake;
 use tributary_tests::fakes::service::{Credentials, ServiceFake};
 use tributary_tests::fakes::snowflake::{FakeSetup, SnowflakeFake};
+use tributary_tests::fakes::webhook::WebhookFake;
 use tributary_tests::fakes::{FakeClock, Scenario, ScenarioSwitch};
 
 use Scenario::{Failing, Healthy, RateLimited, Stale, Unauthorized};
@@ -55,6 +58,17 @@ struct Args {
     /// The document API the `http` connector watches.
     #[arg(long, default_value = "127.0.0.1:9413")]
     documents_api: SocketAddr,
+    /// The alert webhook receiver: prints each alert the daemon delivers.
+    #[arg(long, default_value = "127.0.0.1:9420")]
+    alerts: SocketAddr,
+    /// The receiver's signing secret (the demo config's
+    /// `config/demo-secrets/alert_webhook_secret`).
+    #[arg(
+        long,
+        env = "DEMO_ALERT_SECRET",
+        default_value = "whsec_ZGVtby1hbGVydC1zZWNyZXQtZm9yLXRoZS1mYWtlcw=="
+    )]
+    alert_secret: String,
     /// Where the dbt Core artifacts are written (the dbt check's `read_dir`).
     #[arg(long, default_value = "data/demo-dbt")]
     dbt_dir: PathBuf,
@@ -145,6 +159,19 @@ async fn bind(
     Ok(server)
 }
 
+/// One line per alert delivery: what it says, or why it was refused.
+fn print_alert(req: &plugin_sdk::harness::Recorded, status: u16) {
+    let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap_or_default();
+    let id = req.header("webhook-id").unwrap_or("?");
+    match status {
+        204 => println!(
+            "alert {id}: {}",
+            body["data"]["summary"].as_str().unwrap_or("(no summary)")
+        ),
+        _ => println!("alert refused ({status}): the signature or timestamp did not verify"),
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = Args::parse();
@@ -161,6 +188,7 @@ async fn main() -> std::io::Result<()> {
         token: args.token.clone(),
         ..Credentials::default()
     });
+    let alerts_fake = WebhookFake::new(&[args.alert_secret.as_str()]);
     let servers = [
         bind("Snowflake SQL API", args.snowflake, move |r| {
             snowflake_fake.handle(r)
@@ -170,6 +198,12 @@ async fn main() -> std::io::Result<()> {
         bind("Looker API", args.looker, move |r| looker_fake.handle(r)).await?,
         bind("document API", args.documents_api, move |r| {
             api_fake.handle(r)
+        })
+        .await?,
+        bind("alert receiver", args.alerts, move |r| {
+            let reply = alerts_fake.handle(r);
+            print_alert(r, reply.status);
+            reply
         })
         .await?,
     ];
