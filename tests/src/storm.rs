@@ -228,6 +228,8 @@ async fn seed(url: &str, n: usize) {
                 to: statuses[(i + 1) % 3],
                 reasons: vec![],
                 muted: false,
+                maintenance: None,
+                suppressed_by: None,
             },
             run_id: None,
             at: SystemTime::now(),
