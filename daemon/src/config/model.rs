@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::secrets::CheckConfig;
 use super::units::Jitter;
-use crate::health::Rules;
+use crate::health::{Rules, Window};
 use crate::plugin::{Grants, Limits};
 
 /// A whole, valid config file.
@@ -29,6 +29,8 @@ pub struct Config {
     pub systems: Vec<System>,
     pub flows: Vec<Flow>,
     pub checks: Vec<Check>,
+    /// `[[maintenance]]`: windows during which changes announce nothing.
+    pub maintenance: Vec<Window>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -153,11 +153,13 @@ impl From<&EntityRef> for EntityKind {
 mod entities;
 mod events;
 mod health;
+mod maintenance;
 mod paging;
 mod status;
 
 pub use entities::*;
 pub use events::*;
 pub use health::*;
+pub use maintenance::*;
 pub use paging::*;
 pub use status::*;
