@@ -876,6 +876,14 @@ system = "*"
             .message
             .contains("RFC 3339")
     );
-    assert!(at(&errors, "/maintenance/2").message.contains("at least one of"));
-    assert!(at(&errors, "/maintenance/3").message.contains("`start` and `end`"));
+    assert!(
+        at(&errors, "/maintenance/2")
+            .message
+            .contains("at least one of")
+    );
+    assert!(
+        at(&errors, "/maintenance/3")
+            .message
+            .contains("`start` and `end`")
+    );
 }
