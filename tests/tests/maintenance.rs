@@ -59,13 +59,13 @@ fn again(events: &[HealthEvent]) -> Vec<&HealthEvent> {
     events.iter().filter(|e| e.from == Some(e.to)).collect()
 }
 
-/// Waits until each of the warehouse's asset, check and system has been
-/// announced again once after event `after`, and checks that it was once.
-async fn wait_announced(d: &Daemon, after: i64) {
-    for entity in warehouse_entities() {
+/// Waits until each of `entities` has been announced again after event
+/// `after`, and checks that it was once, and the flow not at all.
+async fn wait_announced(d: &Daemon, after: i64, entities: &[EntityRef]) {
+    for entity in entities {
         let events = eventually(&format!("{entity} announced again"), || async {
             let events: Vec<HealthEvent> = d
-                .events_of(&entity)
+                .events_of(entity)
                 .await
                 .into_iter()
                 .filter(|e| e.seq > after)
@@ -89,6 +89,11 @@ async fn last_seq(d: &Daemon) -> i64 {
     d.store.last_event_seq().await.unwrap()
 }
 
+/// The window the latest event of the warehouse's asset was in.
+async fn asset_window(d: &Daemon) -> Option<String> {
+    latest(d, &warehouse_asset()).await.maintenance
+}
+
 /// The latest event of `entity`.
 async fn latest(d: &Daemon, entity: &EntityRef) -> HealthEvent {
     d.events_of(entity).await.pop().unwrap()
@@ -98,38 +103,56 @@ fn user_errors(a: &Answer, field: &str) -> Value {
     a.data()[field]["userErrors"].clone()
 }
 
+async fn end_window(api: &Client, token: &str, name: &str) -> Answer {
+    api.query(Some(token), END, json!({ "name": name })).await
+}
+
 async fn create(api: &Client, token: &str, input: Value) -> Answer {
     api.query(Some(token), CREATE, json!({ "input": input }))
         .await
 }
 
 async fn healthy_flow() -> ApiFlow {
-    ApiFlow::start(
-        Fake {
-            ids: doc_ids(100),
-            ..Fake::default()
-        },
-        "",
-    )
-    .await
+    ApiFlow::with_every_id("").await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn changes_in_a_window_are_marked_and_a_still_bad_asset_is_announced_once_when_it_ends() {
+/// Asserts that the API lists an event of the warehouse's asset whose
+/// `field` is `value`.
+async fn assert_asset_event(api: &Client, field: &str, value: Value) {
+    let query = format!("{{ healthEvents(first: 100) {{ nodes {{ entityKey {field} }} }} }}");
+    let events = api.query(Some("viewer-token"), &query, json!({})).await;
+    let nodes = &events.data()["healthEvents"]["nodes"];
+    assert!(
+        nodes
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["entityKey"] == "documents" && n[field] == value),
+        "no event of the asset with {field} {value}: {nodes}"
+    );
+}
+
+/// The healthy flow, a window `name` on `scope` made through the API for
+/// the next `secs` seconds, then the warehouse's asset UNHEALTHY in it.
+async fn bad_in_a_window(name: &str, scope: Value, secs: u64) -> (ApiFlow, SystemTime) {
     let w = healthy_flow().await;
-    let end = SystemTime::now() + Duration::from_secs(10);
+    let end = SystemTime::now() + Duration::from_secs(secs);
     let made = create(
         &w.api,
         "operator-token",
-        json!({"name": "wh-upgrade", "scope": {"system": "ware*"}, "end": rfc3339(end),
-               "reason": "warehouse upgrade"}),
+        json!({"name": name, "scope": scope, "end": rfc3339(end), "reason": "upgrade"}),
     )
     .await;
     let window = &made.data()["createMaintenanceWindow"]["window"];
     assert_eq!(window["active"], true, "{made:?}");
     assert_eq!(window["source"], "API");
-
     w.flip(true).await;
+    (w, end)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_in_a_window_are_marked_and_a_still_bad_asset_is_announced_once_when_it_ends() {
+    let (w, end) = bad_in_a_window("wh-upgrade", json!({"system": "ware*"}), 10).await;
     for entity in warehouse_entities() {
         let e = latest(&w.d, &entity).await;
         assert_eq!(e.to, Status::Unhealthy, "{entity}");
@@ -139,24 +162,7 @@ async fn changes_in_a_window_are_marked_and_a_still_bad_asset_is_announced_once_
     let flow = latest(&w.d, &EntityRef::Flow("docs".into())).await;
     assert_eq!(flow.maintenance, None);
     // The event and the entity's health say so on the API.
-    let events = w
-        .api
-        .query(
-            Some("viewer-token"),
-            "{ healthEvents(first: 100) { nodes { entityKey maintenance } } }",
-            json!({}),
-        )
-        .await;
-    let nodes = events.data()["healthEvents"]["nodes"]
-        .as_array()
-        .unwrap()
-        .clone();
-    assert!(
-        nodes
-            .iter()
-            .any(|n| n["entityKey"] == "documents" && n["maintenance"] == "wh-upgrade"),
-        "{nodes:?}"
-    );
+    assert_asset_event(&w.api, "maintenance", json!("wh-upgrade")).await;
     let asset = json!({"id": id_of(&warehouse_asset())});
     let health = w
         .api
@@ -169,19 +175,24 @@ async fn changes_in_a_window_are_marked_and_a_still_bad_asset_is_announced_once_
 
     // The window's end passes: the asset, still bad, is announced once.
     let before = last_seq(&w.d).await;
-    wait_announced(&w.d, before).await;
+    wait_announced(&w.d, before, &warehouse_entities()).await;
     let health = w.api.query(Some("viewer-token"), HEALTH, asset).await;
     assert_eq!(health.data()["node"]["health"]["maintenance"], Value::Null);
     assert!(SystemTime::now() >= end);
     w.d.service.stop(GRACE).await;
 }
 
-/// Stops `d` and starts a daemon on the same folder, config and database;
-/// its API served.
-async fn restart(d: Daemon) -> (Daemon, Client) {
+/// Stops `d`; its folder and config to start again on.
+async fn stopped(d: Daemon) -> (tempfile::TempDir, String) {
     d.service.stop(GRACE).await;
     let text = std::fs::read_to_string(&d.config_file).unwrap();
     let Daemon { dir, .. } = d;
+    (dir, text)
+}
+
+/// A daemon on the folder, config and database of one [`stopped`]; its API
+/// served.
+async fn started((dir, text): (tempfile::TempDir, String)) -> (Daemon, Client) {
     let d = start_live(dir, &text).await;
     let api = Client::new(d.serve_api().await);
     (d, api)
@@ -219,41 +230,20 @@ async fn windows_made_through_the_api_are_audited_kept_to_a_tenant_and_survive_a
         "INVALID"
     );
     // acme's token neither sees nor ends a window of no tenant.
-    let seen = w
-        .api
-        .query(Some("acme-admin-token"), WINDOWS, json!({}))
-        .await;
-    let names: Vec<&Value> = seen.data()["maintenanceWindows"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|w| &w["name"])
-        .collect();
-    assert_eq!(names, [&json!("acme-wh")]);
-    let ended = w
-        .api
-        .query(Some("acme-admin-token"), END, json!({"name": "ops-wh"}))
-        .await;
+    let acme = window_names(&w.api, "acme-admin-token", None).await;
+    assert_eq!(acme, ["acme-wh"]);
+    let ended = end_window(&w.api, "acme-admin-token", "ops-wh").await;
     assert_eq!(
         user_errors(&ended, "endMaintenanceWindow")[0]["code"],
         "NOT_FOUND"
     );
-    let globex = w
-        .api
-        .query(Some("globex-viewer-token"), WINDOWS, json!({}))
-        .await;
-    assert_eq!(globex.data()["maintenanceWindows"], json!([]));
+    let globex = window_names(&w.api, "globex-viewer-token", None).await;
+    assert!(globex.is_empty(), "{globex:?}");
 
     w.flip(true).await;
-    assert_eq!(
-        latest(&w.d, &warehouse_asset())
-            .await
-            .maintenance
-            .as_deref(),
-        Some("acme-wh")
-    );
+    assert_eq!(asset_window(&w.d).await.as_deref(), Some("acme-wh"));
 
-    let (d, api) = restart(w.d).await;
+    let (d, api) = started(stopped(w.d).await).await;
     let listed = api
         .query(Some("admin-token"), WINDOWS, json!({"active": true}))
         .await;
@@ -277,21 +267,15 @@ async fn windows_made_through_the_api_are_audited_kept_to_a_tenant_and_survive_a
 
     // Ending one while the other still covers the asset announces nothing.
     let before = last_seq(&d).await;
-    let ended = api
-        .query(Some("acme-admin-token"), END, json!({"name": "acme-wh"}))
-        .await;
+    let ended = end_window(&api, "acme-admin-token", "acme-wh").await;
     assert_eq!(
         ended.data()["endMaintenanceWindow"]["window"]["active"],
         false
     );
-    let ended = api
-        .query(Some("operator-token"), END, json!({"name": "ops-wh"}))
-        .await;
+    let ended = end_window(&api, "operator-token", "ops-wh").await;
     assert_eq!(user_errors(&ended, "endMaintenanceWindow"), json!([]));
-    wait_announced(&d, before).await;
-    let again = api
-        .query(Some("operator-token"), END, json!({"name": "ops-wh"}))
-        .await;
+    wait_announced(&d, before, &warehouse_entities()).await;
+    let again = end_window(&api, "operator-token", "ops-wh").await;
     assert_eq!(
         user_errors(&again, "endMaintenanceWindow")[0]["code"],
         "INVALID"
@@ -335,43 +319,20 @@ async fn windows_made_through_the_api_are_audited_kept_to_a_tenant_and_survive_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_window_that_ended_while_the_daemon_was_down_is_announced_at_start() {
-    let w = healthy_flow().await;
-    let end = SystemTime::now() + Duration::from_secs(8);
-    let made = create(
-        &w.api,
-        "operator-token",
-        json!({"name": "short", "scope": {"check": "warehouse-*"}, "end": rfc3339(end),
-               "reason": "restart of the loader"}),
-    )
-    .await;
-    assert_eq!(user_errors(&made, "createMaintenanceWindow"), json!([]));
-    w.flip(true).await;
-    let asset = latest(&w.d, &warehouse_asset()).await;
-    assert_eq!(asset.maintenance.as_deref(), Some("short"));
+    let (w, end) = bad_in_a_window("short", json!({"check": "warehouse-*"}), 8).await;
+    assert_eq!(asset_window(&w.d).await.as_deref(), Some("short"));
     // A window on a check covers the check and its assets, not the system.
     let system = latest(&w.d, &EntityRef::System("warehouse".into())).await;
     assert_eq!(system.maintenance, None);
     let before = last_seq(&w.d).await;
-    w.d.service.stop(GRACE).await;
+    let down = stopped(w.d).await;
     eventually("the window's end", || async {
         (SystemTime::now() > end).then_some(())
     })
     .await;
-    let text = std::fs::read_to_string(&w.d.config_file).unwrap();
-    let Daemon { dir, .. } = w.d;
-    let d = start_live(dir, &text).await;
-    let entity = warehouse_asset();
-    let events = eventually("the asset announced again", || async {
-        let events: Vec<HealthEvent> = d
-            .events_of(&entity)
-            .await
-            .into_iter()
-            .filter(|e| e.seq > before)
-            .collect();
-        (!again(&events).is_empty()).then_some(events)
-    })
-    .await;
-    assert_eq!(again(&events).len(), 1, "{events:?}");
+    let (d, _api) = started(down).await;
+    let held = [warehouse_asset(), EntityRef::Check("warehouse-docs".into())];
+    wait_announced(&d, before, &held).await;
     d.service.stop(GRACE).await;
 }
 
@@ -404,9 +365,10 @@ system = "warehouse"
     )
 }
 
-async fn window_names(api: &Client, active: bool) -> Vec<String> {
+/// The names of the windows `token` sees (in force or not, or all).
+async fn window_names(api: &Client, token: &str, active: Option<bool>) -> Vec<String> {
     let a = api
-        .query(Some("admin-token"), WINDOWS, json!({"active": active}))
+        .query(Some(token), WINDOWS, json!({"active": active}))
         .await;
     a.data()["maintenanceWindows"]
         .as_array()
@@ -419,16 +381,15 @@ async fn window_names(api: &Client, active: bool) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn recurring_windows_follow_their_time_zone_and_a_bad_reload_keeps_them() {
     let good = kolkata_windows();
-    let w = ApiFlow::start(
-        Fake {
-            ids: doc_ids(100),
-            ..Fake::default()
-        },
-        &good,
-    )
-    .await;
-    assert_eq!(window_names(&w.api, true).await, ["kolkata-now"]);
-    assert_eq!(window_names(&w.api, false).await, ["kolkata-later"]);
+    let w = ApiFlow::with_every_id(&good).await;
+    assert_eq!(
+        window_names(&w.api, "admin-token", Some(true)).await,
+        ["kolkata-now"]
+    );
+    assert_eq!(
+        window_names(&w.api, "admin-token", Some(false)).await,
+        ["kolkata-later"]
+    );
     let all = w.api.query(Some("admin-token"), WINDOWS, json!({})).await;
     let now = &all.data()["maintenanceWindows"][0];
     assert_eq!(now["source"], "CONFIG");
@@ -436,13 +397,7 @@ async fn recurring_windows_follow_their_time_zone_and_a_bad_reload_keeps_them() 
     assert_eq!(now["duration"], "2h");
 
     w.flip(true).await;
-    assert_eq!(
-        latest(&w.d, &warehouse_asset())
-            .await
-            .maintenance
-            .as_deref(),
-        Some("kolkata-now")
-    );
+    assert_eq!(asset_window(&w.d).await.as_deref(), Some("kolkata-now"));
 
     // A window with an unknown time zone: refused with its place, the
     // running windows kept.
@@ -465,7 +420,10 @@ async fn recurring_windows_follow_their_time_zone_and_a_bad_reload_keeps_them() 
         "{message}"
     );
     assert!(message.contains("tributary.toml:"), "located: {message}");
-    assert_eq!(window_names(&w.api, true).await, ["kolkata-now"]);
+    assert_eq!(
+        window_names(&w.api, "admin-token", Some(true)).await,
+        ["kolkata-now"]
+    );
 
     // The window removed by a good reload: the asset, still bad, is
     // announced at once.
@@ -473,8 +431,11 @@ async fn recurring_windows_follow_their_time_zone_and_a_bad_reload_keeps_them() 
     std::fs::write(&w.d.config_file, text.replace(&good, "")).unwrap();
     let reloaded = w.api.query(Some("admin-token"), reload, json!({})).await;
     assert_eq!(reloaded.data()["reloadConfig"]["userErrors"], json!([]));
-    assert_eq!(window_names(&w.api, true).await, Vec::<String>::new());
-    wait_announced(&w.d, before).await;
+    assert_eq!(
+        window_names(&w.api, "admin-token", Some(true)).await,
+        Vec::<String>::new()
+    );
+    wait_announced(&w.d, before, &warehouse_entities()).await;
     w.d.service.stop(GRACE).await;
 }
 
@@ -523,29 +484,13 @@ async fn a_failing_upstream_suppresses_its_downstream_until_it_recovers() {
         health.data()["node"]["health"]["suppressedBy"],
         json!(id_of(&ingest))
     );
-    let events = api
-        .query(
-            Some("viewer-token"),
-            "{ healthEvents(first: 100) { nodes { entityKey suppressedBy } } }",
-            json!({}),
-        )
-        .await;
-    let nodes = events.data()["healthEvents"]["nodes"]
-        .as_array()
-        .unwrap()
-        .clone();
-    assert!(
-        nodes
-            .iter()
-            .any(|n| n["entityKey"] == "documents" && n["suppressedBy"] == json!(id_of(&ingest))),
-        "{nodes:?}"
-    );
+    assert_asset_event(&api, "suppressedBy", json!(id_of(&ingest))).await;
 
     // The upstream recovers; the downstream, still bad, is announced once.
     let before = last_seq(&d).await;
     upstream.lock().unwrap().fail_with = None;
     d.run_now("ingest-docs").await;
-    wait_announced(&d, before).await;
+    wait_announced(&d, before, &warehouse_entities()).await;
     let health = api
         .query(Some("viewer-token"), HEALTH, json!({"id": id_of(&asset)}))
         .await;

@@ -127,8 +127,7 @@ impl Service {
         let (writer_tx, writer_rx) = mpsc::channel(WRITE_QUEUE);
         let held_writes = Arc::new(AtomicUsize::new(0));
         let api_windows = store.maintenance_windows().await?;
-        let (coverage_tx, coverage) = watch::channel(Arc::new(Coverage::default()));
-        let writer = writer::Writer::new(
+        let mut writer = writer::Writer::new(
             store.clone(),
             book,
             config.clone(),
@@ -136,11 +135,9 @@ impl Service {
             clock.clone(),
             metrics.clone(),
             held_writes.clone(),
-            writer::Windows {
-                api: api_windows,
-                coverage: coverage_tx,
-            },
         );
+        writer.load_windows(api_windows);
+        let coverage = writer.coverage();
         let writer = tokio::spawn(writer.run(writer_rx));
 
         let retry = RetryPolicy::default();

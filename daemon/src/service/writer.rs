@@ -140,9 +140,9 @@ pub struct Writer {
 
 /// The maintenance windows made through the API (the config's are in the
 /// config), and where the writer tells the API which windows are in force.
-pub struct Windows {
-    pub api: Vec<WindowRow>,
-    pub coverage: watch::Sender<Arc<Coverage>>,
+struct Windows {
+    api: Vec<WindowRow>,
+    coverage: watch::Sender<Arc<Coverage>>,
 }
 
 impl Writer {
@@ -154,7 +154,6 @@ impl Writer {
         clock: SharedClock,
         metrics: Arc<Metrics>,
         held: Arc<AtomicUsize>,
-        windows: Windows,
     ) -> Self {
         metrics.checks_by_health(&book.checks_by_status());
         let mut writer = Self {
@@ -166,10 +165,25 @@ impl Writer {
             bus,
             clock,
             metrics,
-            windows,
+            windows: Windows {
+                api: Vec::new(),
+                coverage: watch::channel(Arc::default()).0,
+            },
         };
         writer.set_windows();
         writer
+    }
+
+    /// Adds the windows made through the API that the database holds (at
+    /// start).
+    pub fn load_windows(&mut self, api: Vec<WindowRow>) {
+        self.windows.api = api;
+        self.set_windows();
+    }
+
+    /// The windows in force as the writer sets them, for the API.
+    pub fn coverage(&self) -> watch::Receiver<Arc<Coverage>> {
+        self.windows.coverage.subscribe()
     }
 
     /// Runs until every sender is dropped and the queue is drained: what is
@@ -588,13 +602,20 @@ impl Writer {
     async fn release_marks(&mut self) {
         let now = self.clock.now();
         let outcome = self.book.release_marks(now);
+        self.write_outcome(outcome, now, "what maintenance or suppression held back")
+            .await;
+    }
+
+    /// Writes the health `outcome` of no run (a sweep, marks let go); when
+    /// the database refuses it, the book starts again from what it holds.
+    async fn write_outcome(&mut self, outcome: Outcome, now: SystemTime, what: &str) {
         if outcome.updates.is_empty() {
             return;
         }
         let mut part = WriteBatch::default();
         add_outcome(&mut part, outcome, None, &[], now);
         if let Err(err) = self.commit(Held { parts: vec![part] }).await {
-            tracing::error!(error = %err, "writing what maintenance or suppression held back failed");
+            tracing::error!(error = %err, "writing {what} failed");
             self.reload_book().await;
         }
     }
@@ -899,15 +920,7 @@ impl Writer {
     async fn sweep(&mut self) {
         let now = self.clock.now();
         let outcome = self.book.sweep_stale(now);
-        if outcome.updates.is_empty() {
-            return;
-        }
-        let mut part = WriteBatch::default();
-        add_outcome(&mut part, outcome, None, &[], now);
-        if let Err(err) = self.commit(Held { parts: vec![part] }).await {
-            tracing::error!(error = %err, "writing stale health failed");
-            self.reload_book().await;
-        }
+        self.write_outcome(outcome, now, "stale health").await;
     }
 }
 

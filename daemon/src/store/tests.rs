@@ -61,7 +61,10 @@ async fn maintenance_windows_are_kept_and_ending_one_moves_its_end() {
             ..WriteBatch::default()
         };
         store.write(&write(row.clone())).await.unwrap();
-        assert_eq!(store.maintenance_windows().await.unwrap(), [row.clone()]);
+        assert_eq!(
+            store.maintenance_windows().await.unwrap(),
+            std::slice::from_ref(&row)
+        );
         let ended = WindowRow {
             end: at(60),
             ..row.clone()

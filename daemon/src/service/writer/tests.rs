@@ -88,10 +88,6 @@ fn writer(store: Store) -> (Writer, EventBus) {
         clock,
         Arc::new(Metrics::new()),
         Arc::default(),
-        Windows {
-            api: Vec::new(),
-            coverage: tokio::sync::watch::channel(Arc::default()).0,
-        },
     );
     (writer, bus)
 }
