@@ -34,20 +34,30 @@ pub struct Coverage {
 impl Coverage {
     /// The first window in force at `now` that covers `entity`.
     pub fn window_of(&self, entity: &EntityRef, now: SystemTime) -> Option<&Window> {
-        window_of(&self.windows, &self.topology, entity, now)
+        covering(&in_force(&self.windows, now), &self.topology, entity)
     }
 }
 
-fn window_of<'w>(
-    windows: &'w [Window],
+/// The windows in force at `now`: found once per step, as a recurring
+/// window's schedule takes a search to answer.
+fn in_force(windows: &[Window], now: SystemTime) -> Vec<&Window> {
+    windows.iter().filter(|w| w.active_at(now)).collect()
+}
+
+/// The first of `active` that covers `entity`.
+fn covering<'w>(
+    active: &[&'w Window],
     topology: &Topology,
     entity: &EntityRef,
-    now: SystemTime,
 ) -> Option<&'w Window> {
-    let mut active = windows.iter().filter(|w| w.active_at(now)).peekable();
-    active.peek()?;
+    if active.is_empty() {
+        return None;
+    }
     let places = topology.places(entity);
-    active.find(|w| w.scope.covers(entity, &places))
+    active
+        .iter()
+        .find(|w| w.scope.covers(entity, &places))
+        .copied()
 }
 
 /// A status an upstream can be in for its downstreams' alerts to fold
@@ -216,9 +226,9 @@ impl Book {
     pub(super) fn finish(&mut self, mut step: Step, now: SystemTime) -> super::Outcome {
         let mut recovered = false;
         let mut marked = Vec::with_capacity(step.changes.len());
+        let active = in_force(&self.windows, now);
         for (entity, change) in &mut step.changes {
-            change.maintenance =
-                window_of(&self.windows, &self.topology, entity, now).map(|w| w.name.clone());
+            change.maintenance = covering(&active, &self.topology, entity).map(|w| w.name.clone());
             change.suppressed_by = if explained_by_upstream(change) {
                 self.suppressor(entity)
             } else {
@@ -281,9 +291,9 @@ impl Book {
             .collect();
         // Assets first, as a roll-up orders its events.
         marked.sort_unstable_by(|a, b| b.cmp(a));
+        let active = in_force(&self.windows, now);
         for entity in marked {
-            let window =
-                window_of(&self.windows, &self.topology, &entity, now).map(|w| w.name.clone());
+            let window = covering(&active, &self.topology, &entity).map(|w| w.name.clone());
             let health = &self.entities[&entity];
             let state = &health.state;
             let upstream = state.suppressed_by.clone().filter(|up| {
