@@ -296,10 +296,19 @@ impl Book {
             let window = covering(&active, &self.topology, &entity).map(|w| w.name.clone());
             let health = &self.entities[&entity];
             let state = &health.state;
+            // An upstream a reload took out of every flow holds nothing.
             let upstream = state.suppressed_by.clone().filter(|up| {
-                self.entities
-                    .get(up)
-                    .is_some_and(|h| failing(h.state.status))
+                let in_a_flow = self.topology.system_of(up).is_some_and(|s| {
+                    self.topology
+                        .system_flows
+                        .get(s)
+                        .is_some_and(|f| !f.is_empty())
+                });
+                in_a_flow
+                    && self
+                        .entities
+                        .get(up)
+                        .is_some_and(|h| failing(h.state.status))
             });
             let held = window.is_some() || upstream.is_some();
             if state.maintenance == window && state.suppressed_by == upstream {

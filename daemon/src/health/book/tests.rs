@@ -537,3 +537,31 @@ fn a_window_removed_lets_go_at_once_and_one_that_follows_on_holds() {
     book.set_windows(Vec::new());
     assert_eq!(book.release_marks(at(11 * MIN)).changes.len(), 3);
 }
+
+#[test]
+fn an_upstream_taken_out_of_its_flows_by_a_reload_lets_go_of_its_downstreams() {
+    let mut book = upstream_down();
+    book.record_success("wh-a", vec![("ORDERS".into(), facts(80))], at(2 * MIN));
+    // The flow is gone; ingest is still UNKNOWN but upstream of nothing.
+    let topology = Topology::new(
+        ["acme".to_owned()],
+        vec![CheckPlace {
+            id: "wh-a".into(),
+            system: "warehouse".into(),
+            rules: strict(),
+            interval: Duration::from_secs(5 * MIN),
+        }],
+        vec![],
+    );
+    book.set_topology(topology, at(3 * MIN));
+    let out = book.release_marks(at(3 * MIN));
+    let again: Vec<_> = out.changes.iter().map(|(e, _)| e.to_string()).collect();
+    assert_eq!(
+        again,
+        [
+            "asset ORDERS of check wh-a",
+            "check wh-a",
+            "system warehouse"
+        ]
+    );
+}
