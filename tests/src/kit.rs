@@ -438,6 +438,15 @@ impl ApiFlow {
         }
     }
 
+    /// [`ApiFlow::start`] with a warehouse that has every id (HEALTHY).
+    pub async fn with_every_id(settings: &str) -> ApiFlow {
+        let warehouse = Fake {
+            ids: doc_ids(100),
+            ..Fake::default()
+        };
+        ApiFlow::start(warehouse, settings).await
+    }
+
     /// Makes the warehouse lose 20 ids (UNHEALTHY) or have them all
     /// (HEALTHY) and runs it: its asset changes health.
     pub async fn flip(&self, lose: bool) {

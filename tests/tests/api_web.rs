@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tributary_tests::gql::{Client, Protocol, Subscription};
 use tributary_tests::kit::{
-    ApiFlow, Daemon, Fake, api_daemon, config_text, doc_ids, eventually, start_live,
+    ApiFlow, Daemon, api_daemon, config_text, doc_ids, eventually, start_live,
 };
 use tributary_tests::plugin;
 
@@ -24,14 +24,7 @@ const WAIT: Duration = Duration::from_secs(30);
 /// The flow of [`ApiFlow`] (tenant acme; tenant globex has nothing), the
 /// warehouse with every id.
 async fn world() -> ApiFlow {
-    ApiFlow::start(
-        Fake {
-            ids: doc_ids(100),
-            ..Fake::default()
-        },
-        "",
-    )
-    .await
+    ApiFlow::with_every_id("").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,5 @@
-//! The mutation root: run now, re-sync, delete data, mute and unmute, reload
-//! config. Each checks the role and tenant scope, acts through the service or
+//! The mutation root: run now, re-sync, delete data, mute and unmute, make
+//! and end maintenance windows, reload config. Each checks the role and tenant scope, acts through the service or
 //! the store, and leaves an audit entry naming the token that did it.
 //! Mistakes a user can fix come back as `userErrors` with field and code;
 //! failures of the daemon itself as GraphQL errors.
@@ -10,16 +10,16 @@ use serde_json::json;
 
 use super::error::{Code, error, store_error};
 use super::ids::{self, Target};
-use super::types::{CheckNode, Long, Result, long};
+use super::types::{CheckNode, Long, Result, WindowNode, long, window_node};
 use super::view::View;
 use super::{State, state, view};
 use crate::config::Role;
-use crate::health::{EntityRef, Mute};
+use crate::health::{EntityRef, Mute, Scope};
 use crate::plugin::DeleteScope;
 use crate::reload::ReloadError;
 use crate::scheduler::{RunNow, SchedulerError};
-use crate::service::{Action, ActionError};
-use crate::store::{AuditEntry, DataScope, entity_key};
+use crate::service::{Action, ActionError, WindowError};
+use crate::store::{AuditEntry, DataScope, WindowRow, entity_key};
 
 /// Largest number of ids one resync may name.
 const MAX_RESYNC_IDS: usize = 10_000;
@@ -174,6 +174,40 @@ pub struct UnmuteInput {
 pub struct MutePayload {
     pub entity_id: Option<ID>,
     pub muted: bool,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Which entities a window covers: globs (`*` any run, `?` one character)
+/// on each level; it covers the entities at and below the deepest level
+/// named.
+#[derive(InputObject, Default)]
+pub struct MaintenanceScopeInput {
+    pub tenant: Option<String>,
+    pub flow: Option<String>,
+    pub system: Option<String>,
+    pub check: Option<String>,
+    pub asset: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct CreateMaintenanceWindowInput {
+    /// Unique among all windows; one is made up when absent.
+    pub name: Option<String>,
+    pub scope: MaintenanceScopeInput,
+    /// Now when absent.
+    pub start: Option<DateTime<Utc>>,
+    pub end: DateTime<Utc>,
+    pub reason: String,
+}
+
+#[derive(InputObject)]
+pub struct EndMaintenanceWindowInput {
+    pub name: String,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct MaintenanceWindowPayload {
+    pub window: Option<WindowNode>,
     pub user_errors: Vec<UserError>,
 }
 
@@ -447,6 +481,121 @@ impl MutationRoot {
         set_mute(ctx, view, &input.entity_id, None).await
     }
 
+    /// Makes a one-off maintenance window (operator): while it covers an
+    /// entity, the entity's health events are recorded marked with the
+    /// window's name and send no alert; an entity still not HEALTHY when it
+    /// ends is announced once. A token with a tenant scope makes windows of
+    /// its tenant only.
+    async fn create_maintenance_window(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateMaintenanceWindowInput,
+    ) -> Result<MaintenanceWindowPayload> {
+        let view = view(ctx)?;
+        view.require(Role::Operator)?;
+        let state = state(ctx);
+        let now = state.clock.now();
+        let start = input.start.map_or(now, Into::into);
+        let end: std::time::SystemTime = input.end.into();
+        let refuse = |field: &str, message: String| {
+            Ok(window_refused(user_error(
+                field,
+                UserErrorCode::Invalid,
+                message,
+            )))
+        };
+        if end <= start.max(now) {
+            return refuse(
+                "end",
+                "end must be after the start and in the future".into(),
+            );
+        }
+        if input.reason.trim().is_empty() {
+            return refuse("reason", "say why there is maintenance".into());
+        }
+        let name = match input.name {
+            Some(n) if n.trim().is_empty() => {
+                return refuse("name", "name may not be empty".into());
+            }
+            Some(n) => n,
+            None => format!("maintenance-{}", crate::store::to_ms(now)),
+        };
+        let s = input.scope;
+        let mut scope = Scope {
+            tenant: s.tenant,
+            flow: s.flow,
+            system: s.system,
+            check: s.check,
+            asset: s.asset,
+        };
+        if let Some(own) = view.tenant_scope() {
+            match scope.tenant.as_deref() {
+                None => scope.tenant = Some(own.to_owned()),
+                Some(t) if t == own => {}
+                Some(_) => {
+                    return refuse(
+                        "scope",
+                        format!("this token may make windows of tenant {own:?} only"),
+                    );
+                }
+            }
+        }
+        if scope == Scope::default() {
+            return refuse(
+                "scope",
+                "name at least one of tenant, flow, system, check or asset (\"*\" is all)".into(),
+            );
+        }
+        let row = WindowRow {
+            name,
+            reason: input.reason,
+            scope,
+            start,
+            end,
+            created_by: view.principal.name.clone(),
+            created_at: now,
+        };
+        let made = state
+            .service
+            .create_window(row.clone(), &view.principal.name)
+            .await;
+        state.cache.mutated();
+        window_answer(state, made.map(|()| row))
+    }
+
+    /// Ends a window made through the API now (operator); entities it held
+    /// back that are still not HEALTHY are announced.
+    async fn end_maintenance_window(
+        &self,
+        ctx: &Context<'_>,
+        input: EndMaintenanceWindowInput,
+    ) -> Result<MaintenanceWindowPayload> {
+        let view = view(ctx)?;
+        view.require(Role::Operator)?;
+        let state = state(ctx);
+        if let Some(own) = view.tenant_scope() {
+            let visible = state
+                .service
+                .maintenance_windows()
+                .iter()
+                .any(|w| w.name == input.name && w.scope.tenant.as_deref() == Some(own));
+            if !visible {
+                let e = WindowError::NotFound(input.name);
+                return Ok(window_refused(user_error(
+                    "name",
+                    UserErrorCode::NotFound,
+                    e.to_string(),
+                )));
+            }
+        }
+        let ended = state
+            .service
+            .end_window(&input.name, &view.principal.name)
+            .await;
+        state.cache.mutated();
+        window_answer(state, ended)
+    }
+
     /// Reads the config file again and swaps it in if it is valid; otherwise
     /// the running config stays and the errors come back (admin).
     async fn reload_config(&self, ctx: &Context<'_>) -> Result<ReloadConfigPayload> {
@@ -510,6 +659,44 @@ fn failed(e: UserError) -> ActionPayload {
         user_errors: vec![e],
         ..Default::default()
     }
+}
+
+fn window_refused(e: UserError) -> MaintenanceWindowPayload {
+    MaintenanceWindowPayload {
+        window: None,
+        user_errors: vec![e],
+    }
+}
+
+/// The payload of a made or ended window: the window, a user error, or (the
+/// daemon stopping, the database failing) a GraphQL error.
+fn window_answer(
+    state: &State,
+    result: std::result::Result<WindowRow, WindowError>,
+) -> Result<MaintenanceWindowPayload> {
+    let (code, e) = match result {
+        Ok(row) => {
+            let window = crate::health::Window {
+                name: row.name,
+                reason: row.reason,
+                scope: row.scope,
+                when: crate::health::When::Once {
+                    start: row.start,
+                    end: row.end,
+                },
+            };
+            return Ok(MaintenanceWindowPayload {
+                window: Some(window_node(state, window)),
+                user_errors: Vec::new(),
+            });
+        }
+        Err(e @ (WindowError::NotFound(_) | WindowError::FromConfig(_))) => {
+            (UserErrorCode::NotFound, e)
+        }
+        Err(e @ (WindowError::NameTaken(_) | WindowError::Over(_))) => (UserErrorCode::Invalid, e),
+        Err(e) => return Err(error(Code::Unavailable, e.to_string())),
+    };
+    Ok(window_refused(user_error("name", code, e.to_string())))
 }
 
 fn mute_refused(e: UserError) -> MutePayload {

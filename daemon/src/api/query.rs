@@ -1,5 +1,5 @@
 //! The query root: entry points into tenants, nodes by id, health events,
-//! connectors, the daemon's own status and the audit log.
+//! connectors, maintenance windows, the daemon's own status and the audit log.
 
 use std::collections::BTreeSet;
 
@@ -10,12 +10,12 @@ use chrono::{DateTime, Utc};
 use super::error::{Code, error, store_error};
 use super::types::{
     CheckNode, ConfigStatus, Connector, Daemon, EventFilter, HealthEventFilter, HealthEventNode,
-    Long, Node, Result, StoreBackend, TenantNode, cursor, node, offset_page, page_size, time,
-    uncursor,
+    Long, Node, Result, StoreBackend, TenantNode, WindowNode, cursor, node, offset_page, page_size,
+    time, uncursor, window_node,
 };
 use super::{state, view};
 use crate::config::Role;
-use crate::health::EntityRef;
+use crate::health::{EntityRef, glob_match};
 use crate::store::Backend;
 
 pub struct QueryRoot;
@@ -26,7 +26,8 @@ pub struct AuditRecord {
     pub at: DateTime<Utc>,
     /// The token name that did it.
     pub actor: String,
-    /// `run_now`, `resync`, `delete_data`, `mute`, `unmute`, `reload_config`.
+    /// `run_now`, `resync`, `delete_data`, `mute`, `unmute`, `reload_config`,
+    /// `create_maintenance_window`, `end_maintenance_window`.
     pub action: String,
     /// What it was done to (an entity key such as `check:orders`).
     pub target: String,
@@ -205,6 +206,30 @@ impl QueryRoot {
                 .map(Into::into)
                 .collect(),
         })
+    }
+
+    /// Maintenance windows, the config's first; `active` keeps those in
+    /// force now (true) or not (false). A token with a tenant scope sees the
+    /// windows whose tenant glob matches its tenant.
+    async fn maintenance_windows(
+        &self,
+        ctx: &Context<'_>,
+        active: Option<bool>,
+    ) -> Result<Vec<WindowNode>> {
+        let view = view(ctx)?;
+        let state = state(ctx);
+        let now = state.clock.now();
+        Ok(state
+            .service
+            .maintenance_windows()
+            .into_iter()
+            .filter(|w| match view.tenant_scope() {
+                None => true,
+                Some(t) => w.scope.tenant.as_deref().is_some_and(|g| glob_match(g, t)),
+            })
+            .filter(|w| active.is_none_or(|a| w.active_at(now) == a))
+            .map(|w| window_node(state, w))
+            .collect())
     }
 
     /// The latest audit entries, newest first (admin only).

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use super::secrets::{CheckConfig, Secret};
 use super::units::Jitter;
-use crate::health::{Heartbeat, Rules, Status};
+use crate::health::{Heartbeat, Rules, Status, Window};
 use crate::plugin::{Grants, Limits};
 
 /// A whole, valid config file.
@@ -30,6 +30,8 @@ pub struct Config {
     pub flows: Vec<Flow>,
     pub checks: Vec<Check>,
     pub alerts: Alerts,
+    /// `[[maintenance]]`: windows during which changes announce nothing.
+    pub maintenance: Vec<Window>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

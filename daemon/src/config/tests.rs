@@ -1027,3 +1027,107 @@ group_by = ["planet"]
     let line = at(&errors, "/alerts/channels/0/kind").line;
     assert_eq!(line, 8, "{errors}");
 }
+
+#[test]
+fn maintenance_windows_are_read_one_off_and_recurring() {
+    let text = r#"
+[[maintenance]]
+name = "upgrade"
+reason = "warehouse upgrade"
+start = 2026-03-01T22:00:00Z
+end = "2026-03-02T02:00:00+01:00"
+system = "warehouse"
+
+[[maintenance]]
+name = "nightly"
+reason = "bulk load"
+cron = "0 1 * * *"
+duration = "90m"
+timezone = "Europe/Berlin"
+tenant = "acme"
+check = "wh-*"
+"#;
+    let config = parse(text, Path::new("m.toml"), &no_plugins()).unwrap();
+    let [once, nightly] = &config.maintenance[..] else {
+        panic!("{:?}", config.maintenance)
+    };
+    assert_eq!(once.scope.system.as_deref(), Some("warehouse"));
+    let start = chrono::DateTime::parse_from_rfc3339("2026-03-01T22:00:00Z").unwrap();
+    let end = chrono::DateTime::parse_from_rfc3339("2026-03-02T01:00:00Z").unwrap();
+    assert_eq!(
+        once.when,
+        crate::health::When::Once {
+            start: start.into(),
+            end: end.into()
+        }
+    );
+    let crate::health::When::Recurring(r) = &nightly.when else {
+        panic!("{nightly:?}")
+    };
+    assert_eq!(r.zone.name(), "Europe/Berlin");
+    assert_eq!(r.duration, Duration::from_secs(90 * 60));
+    assert_eq!(nightly.scope.check.as_deref(), Some("wh-*"));
+}
+
+#[test]
+fn every_mistake_in_a_maintenance_window_is_located() {
+    let text = r#"
+[[maintenance]]
+name = "a"
+reason = "r"
+cron = "0 25 * * *"
+duration = "1h"
+timezone = "Mars/Olympus_Mons"
+system = "warehouse"
+
+[[maintenance]]
+name = "a"
+reason = "r"
+start = "2026-03-02T00:00:00Z"
+end = "2026-03-01T00:00:00Z"
+system = "warehouse"
+
+[[maintenance]]
+name = "b"
+reason = "r"
+start = "yesterday"
+end = "2026-03-01T00:00:00Z"
+
+[[maintenance]]
+name = "c"
+reason = "r"
+start = "2026-03-01T00:00:00Z"
+cron = "0 1 * * *"
+system = "*"
+"#;
+    let errors = errors_of(text, &no_plugins());
+    assert!(at(&errors, "/maintenance/0/cron").message.contains("0 25"));
+    let zone = at(&errors, "/maintenance/0/timezone");
+    assert!(zone.message.contains("Mars/Olympus_Mons"), "{zone}");
+    assert_eq!(zone.line, 7);
+    assert!(
+        at(&errors, "/maintenance/1/name")
+            .message
+            .contains("first defined at line 3")
+    );
+    assert!(
+        at(&errors, "/maintenance/1/end")
+            .message
+            .contains("after the start")
+    );
+    assert!(
+        at(&errors, "/maintenance/2/start")
+            .message
+            .contains("RFC 3339")
+    );
+    assert!(
+        at(&errors, "/maintenance/2")
+            .message
+            .contains("at least one of")
+    );
+    assert!(
+        at(&errors, "/maintenance/3")
+            .message
+            .contains("`start` and `end`")
+    );
+}

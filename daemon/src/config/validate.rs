@@ -20,7 +20,9 @@ use super::secrets::{
 use super::source::{self, SourceMap, escape};
 use super::units::{parse_jitter, parse_size};
 use super::{Connectors, MAX_TIMEOUT, MIN_INTERVAL, Options, SCHEMA};
-use crate::health::{Heartbeat, Rules, Status, parse_duration};
+use crate::health::{
+    Heartbeat, Recurring, Rules, Scope, Status, When, Window, parse_duration, parse_zone,
+};
 use crate::plugin::{Grants, HostGrant, Limits, missing_because};
 
 static FILE_SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
@@ -477,19 +479,30 @@ const KNOWN_LISTED: usize = 10;
 
 /// Ids of `section`'s elements; duplicates reported.
 fn unique_ids<'v>(cx: &mut Cx<'_>, json: &'v Value, section: &str, what: &str) -> Ids<'v> {
+    unique_keys(cx, json, section, "id", what)
+}
+
+/// The values of `key` in `section`'s elements; duplicates reported.
+fn unique_keys<'v>(
+    cx: &mut Cx<'_>,
+    json: &'v Value,
+    section: &str,
+    key: &str,
+    what: &str,
+) -> Ids<'v> {
     let mut ids = Ids::default();
     for (i, item) in elements(json, &format!("/{section}")) {
-        let Some(id) = str_at(item, "id") else {
+        let Some(id) = str_at(item, key) else {
             continue;
         };
-        let pointer = format!("/{section}/{i}/id");
+        let pointer = format!("/{section}/{i}/{key}");
         if let Some(&j) = ids.first.get(id) {
             let (line, _) = cx
                 .map
-                .line_col(cx.text, cx.map.offset_of(&format!("/{section}/{j}/id")));
+                .line_col(cx.text, cx.map.offset_of(&format!("/{section}/{j}/{key}")));
             cx.error(
                 &pointer,
-                format!("duplicate {what} id {id:?} (first defined at line {line})"),
+                format!("duplicate {what} {key} {id:?} (first defined at line {line})"),
             );
         } else {
             ids.first.insert(id, i);
@@ -613,6 +626,8 @@ fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
     }
     let alerts = alerts(cx, json, &tenant_ids);
 
+    let maintenance = maintenance(cx, json);
+
     Some(Config {
         file: cx.file.clone(),
         server: server?,
@@ -626,6 +641,7 @@ fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
         flows,
         checks,
         alerts: alerts?,
+        maintenance: maintenance?,
     })
     .filter(|_| ok)
 }
@@ -1265,6 +1281,119 @@ fn is_sha256_hex(s: &str) -> bool {
     s.len() == 64
         && s.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// The `[[maintenance]]` windows: a name unique among them, a reason, a
+/// one-off span (`start` < `end`, RFC 3339) or a recurring one (`cron`,
+/// `duration`, `timezone`), and at least one scope glob.
+fn maintenance(cx: &mut Cx<'_>, json: &Value) -> Option<Vec<Window>> {
+    unique_keys(cx, json, "maintenance", "name", "maintenance window");
+    let mut windows = Vec::new();
+    let mut ok = true;
+    for (i, w) in elements(json, "/maintenance") {
+        match window(cx, w, &format!("/maintenance/{i}")) {
+            Some(w) => windows.push(w),
+            None => ok = false,
+        }
+    }
+    ok.then_some(windows)
+}
+
+fn window(cx: &mut Cx<'_>, w: &Value, at: &str) -> Option<Window> {
+    let text = |key: &str| str_at(w, key).map(str::to_owned);
+    let scope = Scope {
+        tenant: text("tenant"),
+        flow: text("flow"),
+        system: text("system"),
+        check: text("check"),
+        asset: text("asset"),
+    };
+    if scope == Scope::default() {
+        cx.error_once(
+            at,
+            "name at least one of tenant, flow, system, check or asset (globs; \"*\" is all)",
+        );
+    }
+    let once = ["start", "end"].map(|k| w.get(k));
+    let recurring = ["cron", "duration", "timezone"].map(|k| w.get(k));
+    let when = match (once, recurring) {
+        ([Some(start), Some(end)], [None, None, None]) => {
+            let start = rfc3339(cx, start, &format!("{at}/start"));
+            let end = rfc3339(cx, end, &format!("{at}/end"));
+            let (start, end) = (start?, end?);
+            if end <= start {
+                cx.error_once(&format!("{at}/end"), "the end must be after the start");
+                return None;
+            }
+            When::Once { start, end }
+        }
+        ([None, None], [Some(cron), Some(duration), zone]) => {
+            let p = format!("{at}/cron");
+            let expr = cron.as_str()?;
+            let cron = croner::Cron::from_str(expr)
+                .map_err(|e| {
+                    cx.error_once(
+                        &p,
+                        format!("invalid cron expression {expr:?}: {e} (write 5 fields, or 6 with seconds first)"),
+                    )
+                })
+                .ok();
+            let duration = cx.duration(duration, &format!("{at}/duration"));
+            if duration.is_some_and(|d| d.is_zero()) {
+                cx.error_once(
+                    &format!("{at}/duration"),
+                    "a window must last longer than 0s",
+                );
+            }
+            let zone = match zone.map(|z| (z, z.as_str().and_then(parse_zone))) {
+                None => Some(chrono_tz::UTC),
+                Some((_, Some(zone))) => Some(zone),
+                Some((z, None)) => {
+                    cx.error_once(
+                        &format!("{at}/timezone"),
+                        format!("unknown time zone {z}: write an IANA name such as \"Europe/Berlin\" or \"UTC\""),
+                    );
+                    None
+                }
+            };
+            When::Recurring(Box::new(Recurring {
+                expr: expr.to_owned(),
+                cron: cron?,
+                zone: zone?,
+                duration: duration.filter(|d| !d.is_zero())?,
+            }))
+        }
+        _ => {
+            cx.error_once(
+                at,
+                "give `start` and `end` (a one-off window) or `cron` and `duration` (a recurring one, with an optional `timezone`)",
+            );
+            return None;
+        }
+    };
+    Some(Window {
+        name: text("name")?,
+        reason: text("reason")?,
+        scope,
+        when,
+    })
+}
+
+/// An RFC 3339 time (`2026-03-01T22:00:00Z`, or with an offset).
+fn rfc3339(cx: &mut Cx<'_>, value: &Value, at: &str) -> Option<std::time::SystemTime> {
+    let text = value.as_str()?;
+    match chrono::DateTime::parse_from_rfc3339(text.trim()) {
+        Ok(t) => Some(t.into()),
+        Err(e) => {
+            cx.error_once(
+                at,
+                format!(
+                    "{text:?} is not an RFC 3339 time ({e}); write e.g. \"2026-03-01T22:00:00Z\""
+                ),
+            );
+            None
+        }
+    }
 }
 
 fn schedule(cx: &mut Cx<'_>, value: Option<&Value>, at: &str) -> Option<Schedule> {

@@ -15,10 +15,14 @@ use serde::{Deserialize, Serialize};
 use super::evaluate::{
     AssetFacts, Evaluation, FailureClass, RunOutcome, evaluate_asset, overdue, stale,
 };
+use super::maintenance::Window;
 use super::model::{EntityRef, Reason, Status};
 use super::rollup::roll_up;
 use super::rules::{Rules, Thresholds};
 use super::state::{Change, HealthState, apply};
+
+mod marks;
+pub use marks::Coverage;
 
 /// Received counts kept per asset for volume rules when no rule asks for more.
 const MIN_HISTORY: usize = 10;
@@ -147,6 +151,8 @@ pub struct Book {
     /// When the book started watching each check: staleness of a check that
     /// never succeeded counts from here.
     watching_since: HashMap<String, SystemTime>,
+    /// The maintenance windows changes are marked with.
+    windows: Vec<Window>,
 }
 
 impl Book {
@@ -160,6 +166,7 @@ impl Book {
             topology: Topology::default(),
             entities: stored.into_iter().collect(),
             watching_since: HashMap::new(),
+            windows: Vec::new(),
         };
         book.set_topology(topology, now);
         book
@@ -260,7 +267,7 @@ impl Book {
         entry.assets = known;
         let check_entry = check_entry.expect("set above");
         self.roll_up_from_check(&mut step, &place, check_entry, None, now);
-        step.finish()
+        self.finish(step, now)
     }
 
     /// Whether `at` is before the latest success of `check`: a report that
@@ -346,7 +353,7 @@ impl Book {
             .cloned()
             .unwrap_or_else(|| placeholder(now));
         self.roll_up_from_check(&mut step, &place, check_entry, None, now);
-        step.finish()
+        self.finish(step, now)
     }
 
     /// A run of `check` failed at `now`: every asset it knows is UNKNOWN (or the
@@ -474,7 +481,7 @@ impl Book {
                 Some((evaluation, thresholds(place.rules.thresholds()))),
                 now,
             );
-            return step.finish();
+            return self.finish(step, now);
         }
         for asset in &check_entry.assets {
             let rules = place.rules.for_asset(asset);
@@ -492,7 +499,7 @@ impl Book {
             );
         }
         self.roll_up_from_check(&mut step, &place, check_entry, None, now);
-        step.finish()
+        self.finish(step, now)
     }
 
     /// Folds `evaluation` into `entity`, records what changed in `step`.
@@ -673,6 +680,8 @@ fn placeholder(now: SystemTime) -> EntityHealth {
             reasons: Vec::<Reason>::new(),
             recent: Vec::new(),
             muted: None,
+            maintenance: None,
+            suppressed_by: None,
         },
         history: Vec::new(),
         daily: Vec::new(),

@@ -3,7 +3,9 @@
 //! It owns evaluating a check's rules (freshness, completeness, errors, volume,
 //! native status, failed and stale runs) into a [`Status`] with [`Reason`]s,
 //! per-asset rule overrides by glob, hysteresis (failure and success
-//! thresholds), mute, and the roll-up asset -> system -> flow -> tenant.
+//! thresholds), mute, maintenance windows and dependency suppression (the
+//! marks on a change that say why it announces nothing of its own), and the
+//! roll-up asset -> system -> flow -> tenant.
 //!
 //! It must not touch storage, scheduling or plugins: it takes plain values in
 //! (rules, [`AssetFacts`], the previous [`HealthState`], `now`) and gives plain
@@ -22,17 +24,19 @@
 
 mod book;
 mod evaluate;
+mod maintenance;
 mod model;
 mod parse;
 mod rollup;
 mod rules;
 mod state;
 
-pub use book::{Book, CheckPlace, EntityHealth, Expect, FlowPlace, Outcome, Topology};
+pub use book::{Book, CheckPlace, Coverage, EntityHealth, Expect, FlowPlace, Outcome, Topology};
 pub use evaluate::{
     AssetFacts, Evaluation, FailureClass, Heartbeat, NativeLevel, RunOutcome, evaluate,
     evaluate_asset, overdue, stale,
 };
+pub use maintenance::{Recurring, Scope, When, Window, parse_zone};
 pub use model::{EntityRef, Reason, RuleKind, Status};
 pub use parse::{
     HumanDuration, ParseError, Threshold, format_duration, glob_match, parse_duration,

@@ -31,6 +31,16 @@ pub struct HealthState {
     pub recent: Vec<Status>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub muted: Option<Mute>,
+    /// The maintenance window the entity's latest change fell in, not
+    /// announced since: when the window is over and the entity is still not
+    /// HEALTHY, it is announced once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maintenance: Option<String>,
+    /// The failing upstream system the latest change was folded under, not
+    /// announced since: when that upstream recovers and the entity is still
+    /// not HEALTHY, it is announced once on its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed_by: Option<EntityRef>,
 }
 
 impl HealthState {
@@ -106,6 +116,8 @@ pub fn apply(
             reasons: evaluation.reasons.clone(),
             recent: vec![seen],
             muted: None,
+            maintenance: None,
+            suppressed_by: None,
         };
         let change = Change {
             from: None,
@@ -156,6 +168,9 @@ pub fn apply(
                 reasons: evaluation.reasons.clone(),
                 recent,
                 muted,
+                // The book marks a change afterwards (maintenance, suppression).
+                maintenance: prev.maintenance.clone(),
+                suppressed_by: prev.suppressed_by.clone(),
             };
             (state, Some(change))
         }
@@ -171,6 +186,8 @@ pub fn apply(
                 reasons,
                 recent,
                 muted,
+                maintenance: prev.maintenance.clone(),
+                suppressed_by: prev.suppressed_by.clone(),
             };
             (state, None)
         }

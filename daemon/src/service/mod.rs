@@ -4,7 +4,8 @@
 //!
 //! It owns the path of one run (scheduler -> [`runner`] -> plugin -> [`writer`]
 //! -> store -> bus) and background upkeep (staleness, retention, the alert
-//! dispatcher). It must not
+//! dispatcher, announcing what maintenance windows and failing upstreams held
+//! back once they let go). It must not
 //! parse config, speak HTTP or know a vendor: those are the config module, the
 //! API and the plugins.
 
@@ -26,17 +27,20 @@ use crate::alerts::dispatcher::Dispatcher;
 use crate::clock::SharedClock;
 use crate::config::{Config, Schedule};
 use crate::events::EventBus;
-use crate::health::{Book, CheckPlace, EntityRef, Expect, FlowPlace, Mute, Topology};
+use crate::health::{
+    Book, CheckPlace, Coverage, EntityRef, Expect, FlowPlace, Mute, Topology, Window,
+};
 use crate::metrics::{Metrics, Sample};
 use crate::plugin::{ActionOutcome, DeleteScope, PluginSet, Redactor, RunError};
 use crate::scheduler::{
     Caps, Executor, Job, RetryPolicy, RunNow, Scheduler, SchedulerError, ShutdownReport, Stats,
     Trigger, next_cron_occurrence,
 };
-use crate::store::{AuditEntry, Store, StoreError};
+use crate::store::{AuditEntry, Store, StoreError, WindowRow};
 
 pub use report::{Normalised, ReportError, normalise};
 pub use runner::Loaded;
+pub use writer::WindowError;
 
 /// A report that came over HTTP to a push check instead of from a plugin
 /// run, already checked and normalised by the push API.
@@ -116,6 +120,8 @@ pub struct Service {
     held_writes: Arc<AtomicUsize>,
     /// When each push token (by SHA-256) was last let through, since start.
     push_tokens_used: Mutex<HashMap<String, SystemTime>>,
+    /// The maintenance windows in force, as the writer last set them.
+    coverage: watch::Receiver<Arc<Coverage>>,
 }
 
 impl Service {
@@ -144,7 +150,8 @@ impl Service {
         let metrics = Arc::new(Metrics::new());
         let (writer_tx, writer_rx) = mpsc::channel(WRITE_QUEUE);
         let held_writes = Arc::new(AtomicUsize::new(0));
-        let writer = writer::Writer::new(
+        let api_windows = store.maintenance_windows().await?;
+        let mut writer = writer::Writer::new(
             store.clone(),
             book,
             config.clone(),
@@ -153,6 +160,8 @@ impl Service {
             metrics.clone(),
             held_writes.clone(),
         );
+        writer.load_windows(api_windows);
+        let coverage = writer.coverage();
         let writer = tokio::spawn(writer.run(writer_rx));
 
         let retry = RetryPolicy::default();
@@ -206,6 +215,7 @@ impl Service {
             metrics,
             held_writes,
             push_tokens_used: Mutex::new(HashMap::new()),
+            coverage,
         })
     }
 
@@ -419,6 +429,78 @@ impl Service {
             .await
             .map_err(|_| ServiceError::Stopped)?
             .map_err(ServiceError::Store)
+    }
+
+    /// Every maintenance window (the config's, then those made through the
+    /// API, ended ones included).
+    pub fn maintenance_windows(&self) -> Vec<Window> {
+        self.coverage.borrow().windows.clone()
+    }
+
+    /// The maintenance window in force now that covers `entity`.
+    pub fn maintenance_of(&self, entity: &EntityRef) -> Option<Window> {
+        self.coverage
+            .borrow()
+            .window_of(entity, self.clock.now())
+            .cloned()
+    }
+
+    /// Makes a one-off maintenance window, recorded in the audit log as done
+    /// by `actor`.
+    pub async fn create_window(&self, row: WindowRow, actor: &str) -> Result<(), WindowError> {
+        let audit = AuditEntry {
+            at: self.clock.now(),
+            actor: actor.to_owned(),
+            action: "create_maintenance_window".to_owned(),
+            target: format!("maintenance:{}", row.name),
+            detail: serde_json::json!({
+                "start_ms": crate::store::to_ms(row.start),
+                "end_ms": crate::store::to_ms(row.end),
+                "reason": row.reason,
+                "scope": {
+                    "tenant": row.scope.tenant,
+                    "flow": row.scope.flow,
+                    "system": row.scope.system,
+                    "check": row.scope.check,
+                    "asset": row.scope.asset,
+                },
+            })
+            .to_string(),
+        };
+        let (reply, answer) = oneshot::channel();
+        self.ask(writer::Message::CreateWindow { row, audit, reply }, answer)
+            .await
+    }
+
+    /// Ends a window made through the API now; entities it held back that
+    /// are still not HEALTHY are announced.
+    pub async fn end_window(&self, name: &str, actor: &str) -> Result<WindowRow, WindowError> {
+        let audit = AuditEntry {
+            at: self.clock.now(),
+            actor: actor.to_owned(),
+            action: "end_maintenance_window".to_owned(),
+            target: format!("maintenance:{name}"),
+            detail: "{}".to_owned(),
+        };
+        let (reply, answer) = oneshot::channel();
+        let message = writer::Message::EndWindow {
+            name: name.to_owned(),
+            audit,
+            reply,
+        };
+        self.ask(message, answer).await
+    }
+
+    async fn ask<T>(
+        &self,
+        message: writer::Message,
+        answer: oneshot::Receiver<Result<T, WindowError>>,
+    ) -> Result<T, WindowError> {
+        self.writer_tx
+            .send(message)
+            .await
+            .map_err(|_| WindowError::Stopped)?;
+        answer.await.map_err(|_| WindowError::Stopped)?
     }
 
     /// Scheduler figures; all zero once stopped.

@@ -18,25 +18,31 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, SystemTime};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::backlog::{Backlog, Held};
 use super::report::{brief, facts, stored_message};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::events::{EventBus, RunCompleted};
-use crate::health::{AssetFacts, Book, EntityRef, FailureClass, Mute, Outcome, Status, Topology};
+use crate::health::{
+    AssetFacts, Book, Coverage, EntityRef, FailureClass, Mute, Outcome, Status, Topology, When,
+    Window,
+};
 use crate::metrics::Metrics;
 use crate::reconcile::{IdSet, difference};
 use crate::store::{
     AuditEntry, HealthEvent, IdSetRow, NewEvent, ObservationRow, Period, ReconciliationRow, Rollup,
-    RunFailure, RunRow, RunWrite, Store, StoreError, WriteBatch,
+    RunFailure, RunRow, RunWrite, Store, StoreError, WindowRow, WriteBatch,
 };
 
 /// Most runs written in one transaction.
 const MAX_BATCH: usize = 512;
 /// How often checks are swept for staleness.
 const SWEEP_EVERY: Duration = Duration::from_secs(15);
+/// Longest wait before maintenance and suppression marks are looked at
+/// again, whatever the windows' next boundary: the wall clock may jump.
+const MARKS_EVERY: Duration = Duration::from_secs(60);
 
 /// Id sets written earlier in the batch being prepared, by (system, asset):
 /// newer than what the store holds.
@@ -101,6 +107,36 @@ pub enum Message {
         config: Arc<Config>,
         topology: Topology,
     },
+    /// Make a maintenance window (from the API), recorded with `audit`.
+    CreateWindow {
+        row: WindowRow,
+        audit: AuditEntry,
+        reply: oneshot::Sender<Result<(), WindowError>>,
+    },
+    /// End an API window now; what it held back and is still bad is
+    /// announced in the same transaction.
+    EndWindow {
+        name: String,
+        audit: AuditEntry,
+        reply: oneshot::Sender<Result<WindowRow, WindowError>>,
+    },
+}
+
+/// Why a window could not be made or ended.
+#[derive(Debug, thiserror::Error)]
+pub enum WindowError {
+    #[error("a maintenance window named {0:?} exists already")]
+    NameTaken(String),
+    #[error("no maintenance window named {0:?} was made through the API")]
+    NotFound(String),
+    #[error("the maintenance window {0:?} comes from the config file: edit the file to change it")]
+    FromConfig(String),
+    #[error("the maintenance window {0:?} is over already")]
+    Over(String),
+    #[error("the change could not be stored: {0}")]
+    Store(String),
+    #[error("the daemon is stopping")]
+    Stopped,
 }
 
 pub struct Writer {
@@ -114,6 +150,14 @@ pub struct Writer {
     backlog: Backlog,
     /// How many runs the backlog holds, for readiness checks elsewhere.
     held: Arc<AtomicUsize>,
+    windows: Windows,
+}
+
+/// The maintenance windows made through the API (the config's are in the
+/// config), and where the writer tells the API which windows are in force.
+struct Windows {
+    api: Vec<WindowRow>,
+    coverage: watch::Sender<Arc<Coverage>>,
 }
 
 impl Writer {
@@ -127,7 +171,7 @@ impl Writer {
         held: Arc<AtomicUsize>,
     ) -> Self {
         metrics.checks_by_health(&book.checks_by_status());
-        Self {
+        let mut writer = Self {
             store,
             book,
             backlog: Backlog::new(config.storage.write_buffer),
@@ -136,7 +180,25 @@ impl Writer {
             bus,
             clock,
             metrics,
-        }
+            windows: Windows {
+                api: Vec::new(),
+                coverage: watch::channel(Arc::default()).0,
+            },
+        };
+        writer.set_windows();
+        writer
+    }
+
+    /// Adds the windows made through the API that the database holds (at
+    /// start).
+    pub fn load_windows(&mut self, api: Vec<WindowRow>) {
+        self.windows.api = api;
+        self.set_windows();
+    }
+
+    /// The windows in force as the writer sets them, for the API.
+    pub fn coverage(&self) -> watch::Receiver<Arc<Coverage>> {
+        self.windows.coverage.subscribe()
     }
 
     /// Runs until every sender is dropped and the queue is drained: what is
@@ -144,7 +206,11 @@ impl Writer {
     pub async fn run(mut self, mut rx: mpsc::Receiver<Message>) {
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Windows that ended (and upstreams that recovered) while the daemon
+        // was down: announce what they held back.
+        self.release_marks().await;
         loop {
+            let marks_at = tokio::time::sleep(self.until_next_boundary());
             let retry_at = self.backlog.retry_at();
             let retry = async {
                 match retry_at {
@@ -184,7 +250,18 @@ impl Writer {
                                 self.backlog.set_limit(config.storage.write_buffer);
                                 self.config = config;
                                 self.book.set_topology(topology, self.clock.now());
+                                self.set_windows();
                                 self.metrics.checks_by_health(&self.book.checks_by_status());
+                                // A removed window or flow lets go of what it held.
+                                self.release_marks().await;
+                            }
+                            Message::CreateWindow { row, audit, reply } => {
+                                self.write_runs(std::mem::take(&mut runs)).await;
+                                let _ = reply.send(self.create_window(row, audit).await);
+                            }
+                            Message::EndWindow { name, audit, reply } => {
+                                self.write_runs(std::mem::take(&mut runs)).await;
+                                let _ = reply.send(self.end_window(&name, audit).await);
                             }
                         }
                         if runs.len() < MAX_BATCH && stop.is_none() {
@@ -198,6 +275,7 @@ impl Writer {
                     }
                 }
                 _ = sweep.tick() => self.sweep().await,
+                () = marks_at => self.release_marks().await,
             }
         }
         tracing::debug!("writer drained and stopped");
@@ -517,6 +595,130 @@ impl Writer {
         }
     }
 
+    /// Every maintenance window: the config's, then the API's.
+    fn all_windows(&self) -> Vec<Window> {
+        let api = self.windows.api.iter().map(|row| Window {
+            name: row.name.clone(),
+            reason: row.reason.clone(),
+            scope: row.scope.clone(),
+            when: When::Once {
+                start: row.start,
+                end: row.end,
+            },
+        });
+        self.config.maintenance.iter().cloned().chain(api).collect()
+    }
+
+    /// Hands the windows to the book and tells the API.
+    fn set_windows(&mut self) {
+        self.book.set_windows(self.all_windows());
+        self.windows
+            .coverage
+            .send_replace(Arc::new(self.book.coverage()));
+    }
+
+    /// How long until a window starts or ends (at most [`MARKS_EVERY`]).
+    fn until_next_boundary(&self) -> Duration {
+        let now = self.clock.now();
+        self.book
+            .windows()
+            .iter()
+            .filter_map(|w| w.next_boundary(now))
+            .filter_map(|t| t.duration_since(now).ok())
+            .min()
+            .map_or(MARKS_EVERY, |d| d.min(MARKS_EVERY))
+    }
+
+    /// Announces what ended windows and recovered upstreams held back.
+    async fn release_marks(&mut self) {
+        let now = self.clock.now();
+        let outcome = self.book.release_marks(now);
+        self.write_outcome(outcome, now, "what maintenance or suppression held back")
+            .await;
+    }
+
+    /// Writes the health `outcome` of no run (a sweep, marks let go); when
+    /// the database refuses it, the book starts again from what it holds.
+    async fn write_outcome(&mut self, outcome: Outcome, now: SystemTime, what: &str) {
+        if outcome.updates.is_empty() {
+            return;
+        }
+        let mut part = WriteBatch::default();
+        add_outcome(&mut part, outcome, None, &[], now);
+        if let Err(err) = self.commit(Held { parts: vec![part] }).await {
+            tracing::error!(error = %err, "writing {what} failed");
+            self.reload_book().await;
+        }
+    }
+
+    /// Makes an API window: its name must be new among all windows.
+    async fn create_window(
+        &mut self,
+        row: WindowRow,
+        audit: AuditEntry,
+    ) -> Result<(), WindowError> {
+        let taken = self.config.maintenance.iter().map(|w| &w.name);
+        if taken
+            .chain(self.windows.api.iter().map(|w| &w.name))
+            .any(|n| *n == row.name)
+        {
+            return Err(WindowError::NameTaken(row.name));
+        }
+        self.write_window(row, audit).await
+    }
+
+    /// Ends an API window now.
+    async fn end_window(
+        &mut self,
+        name: &str,
+        audit: AuditEntry,
+    ) -> Result<WindowRow, WindowError> {
+        let now = self.clock.now();
+        let Some(row) = self.windows.api.iter().find(|w| w.name == name) else {
+            return Err(if self.config.maintenance.iter().any(|w| w.name == name) {
+                WindowError::FromConfig(name.to_owned())
+            } else {
+                WindowError::NotFound(name.to_owned())
+            });
+        };
+        if row.end <= now {
+            return Err(WindowError::Over(name.to_owned()));
+        }
+        let mut row = row.clone();
+        // A window that had not started yet ends before it begins.
+        row.end = now.max(row.start);
+        self.write_window(row.clone(), audit).await?;
+        Ok(row)
+    }
+
+    /// Stores a made or ended window with its audit entry and, in the same
+    /// transaction, what the change lets go of.
+    async fn write_window(&mut self, row: WindowRow, audit: AuditEntry) -> Result<(), WindowError> {
+        let before = self.windows.api.clone();
+        match self.windows.api.iter_mut().find(|w| w.name == row.name) {
+            Some(w) => *w = row.clone(),
+            None => self.windows.api.push(row.clone()),
+        }
+        self.set_windows();
+        let now = self.clock.now();
+        let outcome = self.book.release_marks(now);
+        let mut part = WriteBatch {
+            audit: vec![audit],
+            windows: vec![row],
+            ..WriteBatch::default()
+        };
+        add_outcome(&mut part, outcome, None, &[], now);
+        match self.commit(Held { parts: vec![part] }).await {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                self.windows.api = before;
+                self.set_windows();
+                self.reload_book().await;
+                Err(WindowError::Store(err.to_string()))
+            }
+        }
+    }
+
     /// The book moved ahead of a write that failed: start again from what the
     /// database holds.
     async fn reload_book(&mut self) {
@@ -524,6 +726,7 @@ impl Writer {
             Ok(stored) => {
                 let topology = self.book.topology().clone();
                 self.book = Book::new(topology, stored, self.clock.now());
+                self.book.set_windows(self.all_windows());
             }
             Err(err) => tracing::error!(error = %err, "reloading health after a failed write"),
         }
@@ -792,15 +995,7 @@ impl Writer {
     async fn sweep(&mut self) {
         let now = self.clock.now();
         let outcome = self.book.sweep_stale(now);
-        if outcome.updates.is_empty() {
-            return;
-        }
-        let mut part = WriteBatch::default();
-        add_outcome(&mut part, outcome, None, &[], now);
-        if let Err(err) = self.commit(Held { parts: vec![part] }).await {
-            tracing::error!(error = %err, "writing stale health failed");
-            self.reload_book().await;
-        }
+        self.write_outcome(outcome, now, "stale health").await;
     }
 }
 

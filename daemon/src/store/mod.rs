@@ -40,8 +40,8 @@ pub use alerts::{AlertBacklog, AlertGroupRow, DeliveryRow, DeliveryUpdate, NewDe
 pub use model::{
     AuditEntry, DataScope, Deleted, ErrorRow, HealthEvent, IdSetRow, MAX_TIME_MS, NativeRow,
     NewEvent, ObservationRow, Period, Pruned, ReconciliationCounts, ReconciliationRow, Rollup,
-    RunFailure, RunRow, RunWrite, StoredError, StoredObservation, Trigger, WriteBatch, entity_key,
-    from_ms, parse_entity_key, to_ms,
+    RunFailure, RunRow, RunWrite, StoredError, StoredObservation, Trigger, WindowRow, WriteBatch,
+    entity_key, from_ms, parse_entity_key, to_ms,
 };
 
 /// Which database a store talks to.

@@ -431,6 +431,9 @@ pub struct WriteBatch {
     pub rollups: Vec<Rollup>,
     /// Actions to record with the writes they caused.
     pub audit: Vec<AuditEntry>,
+    /// Maintenance windows made or ended through the API (by name: an
+    /// existing one takes the new end).
+    pub windows: Vec<WindowRow>,
 }
 
 impl WriteBatch {
@@ -440,7 +443,21 @@ impl WriteBatch {
             && self.events.is_empty()
             && self.rollups.is_empty()
             && self.audit.is_empty()
+            && self.windows.is_empty()
     }
+}
+
+/// A one-off maintenance window made through the API.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WindowRow {
+    pub name: String,
+    pub reason: String,
+    pub scope: crate::health::Scope,
+    pub start: SystemTime,
+    pub end: SystemTime,
+    /// The token's name.
+    pub created_by: String,
+    pub created_at: SystemTime,
 }
 
 /// One entry of the audit log: who did what to what.

@@ -8,8 +8,8 @@ use sqlx::any::AnyRow;
 
 use super::model::{
     AuditEntry, ErrorRow, HealthEvent, IdSetRow, NativeRow, ObservationRow, Period,
-    ReconciliationCounts, Rollup, RunColumns, RunRow, StoredError, StoredObservation, entity_key,
-    from_ms, parse_entity_key, parse_status, status_from_rank, to_ms,
+    ReconciliationCounts, Rollup, RunColumns, RunRow, StoredError, StoredObservation, WindowRow,
+    entity_key, from_ms, parse_entity_key, parse_status, status_from_rank, to_ms,
 };
 use super::{Result, Store, StoreError};
 use crate::health::{EntityHealth, EntityRef};
@@ -483,6 +483,36 @@ impl Store {
                 .await?),
             super::Backend::Postgres => Ok("ok".to_owned()),
         }
+    }
+
+    /// Every maintenance window made through the API, by start.
+    pub async fn maintenance_windows(&self) -> Result<Vec<WindowRow>> {
+        let rows = sqlx::query(
+            "SELECT name, reason, tenant_glob, flow_glob, system_glob, check_glob, asset_glob, \
+             starts_at, ends_at, created_by, created_at FROM maintenance_windows \
+             ORDER BY starts_at, name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(WindowRow {
+                    name: row.try_get("name")?,
+                    reason: row.try_get("reason")?,
+                    scope: crate::health::Scope {
+                        tenant: row.try_get("tenant_glob")?,
+                        flow: row.try_get("flow_glob")?,
+                        system: row.try_get("system_glob")?,
+                        check: row.try_get("check_glob")?,
+                        asset: row.try_get("asset_glob")?,
+                    },
+                    start: from_ms(row.try_get("starts_at")?),
+                    end: from_ms(row.try_get("ends_at")?),
+                    created_by: row.try_get("created_by")?,
+                    created_at: from_ms(row.try_get("created_at")?),
+                })
+            })
+            .collect()
     }
 
     /// The latest audit entries, newest first.

@@ -40,6 +40,41 @@ where
     scratch.drop_schema().await.unwrap();
 }
 
+#[tokio::test]
+async fn maintenance_windows_are_kept_and_ending_one_moves_its_end() {
+    on_both(|store| async move {
+        let row = WindowRow {
+            name: "reindex".into(),
+            reason: "warehouse reindex".into(),
+            scope: crate::health::Scope {
+                tenant: Some("acme".into()),
+                system: Some("ware*".into()),
+                ..Default::default()
+            },
+            start: at(10),
+            end: at(3_600),
+            created_by: "operator".into(),
+            created_at: at(5),
+        };
+        let write = |row: WindowRow| WriteBatch {
+            windows: vec![row],
+            ..WriteBatch::default()
+        };
+        store.write(&write(row.clone())).await.unwrap();
+        assert_eq!(
+            store.maintenance_windows().await.unwrap(),
+            std::slice::from_ref(&row)
+        );
+        let ended = WindowRow {
+            end: at(60),
+            ..row.clone()
+        };
+        store.write(&write(ended.clone())).await.unwrap();
+        assert_eq!(store.maintenance_windows().await.unwrap(), [ended]);
+    })
+    .await;
+}
+
 fn run(id: &str, check: &str, start: u64, failure: Option<&str>) -> RunRow {
     RunRow {
         id: id.into(),
@@ -128,6 +163,8 @@ async fn a_run_and_everything_it_produced_reads_back() {
             reasons: vec![Reason::new(RuleKind::Freshness, Status::Warning, "late")],
             recent: vec![Status::Warning],
             muted: None,
+            maintenance: None,
+            suppressed_by: None,
         };
         let batch = WriteBatch {
             runs: vec![write_of(
@@ -153,6 +190,7 @@ async fn a_run_and_everything_it_produced_reads_back() {
                 target: "check:c1".into(),
                 detail: "{}".into(),
             }],
+            windows: vec![],
         };
         let events = store.write(&batch).await.unwrap();
         assert_eq!(events.len(), 1);
@@ -594,6 +632,8 @@ async fn batched_reads_return_each_key_once_and_the_latest_observation() {
                 reasons: vec![],
                 recent: vec![Status::Healthy],
                 muted: None,
+                maintenance: None,
+                suppressed_by: None,
             },
             history: vec![],
             daily: vec![],

@@ -14,7 +14,8 @@ use sqlx::{Any, AssertSqlSafe, Transaction};
 
 use super::model::{
     AuditEntry, DataScope, Deleted, ErrorRow, HealthEvent, ObservationRow, Period, Pruned,
-    ReconciliationRow, Rollup, RunRow, WriteBatch, count, entity_key, status_rank, to_ms,
+    ReconciliationRow, Rollup, RunRow, WindowRow, WriteBatch, count, entity_key, status_rank,
+    to_ms,
 };
 use super::{Backend, Result, Store, StoreError};
 use crate::config::Retention;
@@ -320,6 +321,9 @@ impl Store {
         for entry in parts.iter().flat_map(|b| b.audit.iter()) {
             insert_audit(&mut tx, entry).await?;
         }
+        for window in parts.iter().flat_map(|b| b.windows.iter()) {
+            upsert_window(&mut tx, window).await?;
+        }
         tx.commit().await?;
         Ok(events)
     }
@@ -489,6 +493,29 @@ async fn insert_audit(tx: &mut Transaction<'static, Any>, entry: &AuditEntry) ->
     .bind(entry.action.as_str())
     .bind(entry.target.as_str())
     .bind(entry.detail.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+async fn upsert_window(tx: &mut Transaction<'static, Any>, w: &WindowRow) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO maintenance_windows (name, reason, tenant_glob, flow_glob, system_glob, \
+         check_glob, asset_glob, starts_at, ends_at, created_by, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         ON CONFLICT (name) DO UPDATE SET ends_at = excluded.ends_at",
+    )
+    .bind(w.name.as_str())
+    .bind(w.reason.as_str())
+    .bind(w.scope.tenant.as_deref())
+    .bind(w.scope.flow.as_deref())
+    .bind(w.scope.system.as_deref())
+    .bind(w.scope.check.as_deref())
+    .bind(w.scope.asset.as_deref())
+    .bind(to_ms(w.start))
+    .bind(to_ms(w.end))
+    .bind(w.created_by.as_str())
+    .bind(to_ms(w.created_at))
     .execute(&mut **tx)
     .await?;
     Ok(())

@@ -5,6 +5,7 @@ use super::*;
 
 /// Health as clients see it.
 pub struct HealthInfo {
+    pub entity: EntityRef,
     pub health: Arc<EntityHealth>,
     pub now: SystemTime,
 }
@@ -39,6 +40,21 @@ impl HealthInfo {
             until: time(m.until),
             reason: m.reason.clone(),
         })
+    }
+
+    /// The maintenance window in force now that covers the entity: its
+    /// changes are recorded and send no alert.
+    async fn maintenance(&self, ctx: &Context<'_>) -> Option<WindowNode> {
+        let state = state(ctx);
+        let window = state.service.maintenance_of(&self.entity)?;
+        Some(window_node(state, window))
+    }
+
+    /// The failing upstream system the entity's latest change was folded
+    /// under ("also affected" in its alert); null once that upstream
+    /// recovers or the entity alerts on its own.
+    async fn suppressed_by(&self) -> Option<ID> {
+        self.health.state.suppressed_by.as_ref().map(ids::entity_id)
     }
 }
 
@@ -79,6 +95,7 @@ pub(super) async fn health_of(ctx: &Context<'_>, entity: &EntityRef) -> Result<O
         .await
         .map_err(|e| store_error(&e))?;
     Ok(health.map(|health| HealthInfo {
+        entity: entity.clone(),
         health,
         now: state(ctx).clock.now(),
     }))

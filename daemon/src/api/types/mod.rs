@@ -24,7 +24,7 @@ use super::error::{Code, error, store_error};
 use super::ids::{self, Target};
 use super::loaders::{HistoryKey, Loaders, day_range};
 use super::view::View;
-use super::{state, view};
+use super::{State, state, view};
 use crate::config::{Check, Flow, Schedule, System, Tenant};
 use crate::health::{EntityHealth, EntityRef, Reason, Status};
 use crate::store::{
@@ -155,11 +155,13 @@ impl From<&EntityRef> for EntityKind {
 mod entities;
 mod events;
 mod health;
+mod maintenance;
 mod paging;
 mod status;
 
 pub use entities::*;
 pub use events::*;
 pub use health::*;
+pub use maintenance::*;
 pub use paging::*;
 pub use status::*;

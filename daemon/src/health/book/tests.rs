@@ -234,3 +234,334 @@ fn volume_per_day_compares_against_each_earlier_days_latest_count() {
     // Per run, the same history would be healthy (the 5 and 10 pull the mean down).
     assert_eq!(a.history[..3], [400, 900, 5]);
 }
+
+// ---- Marks: maintenance windows and dependency suppression ----
+
+fn strict() -> Rules {
+    rules(json!({ "completeness": { "warn": "1", "error": "5%" } }))
+}
+
+fn system(id: &str) -> EntityRef {
+    EntityRef::System(id.into())
+}
+
+/// The changes of `out` as `(entity, from, to, maintenance, suppressed_by)`.
+type Marked = (
+    String,
+    Option<Status>,
+    Status,
+    Option<String>,
+    Option<String>,
+);
+
+fn marks(out: &Outcome) -> Vec<Marked> {
+    out.changes
+        .iter()
+        .map(|(e, c)| {
+            (
+                e.to_string(),
+                c.from,
+                c.to,
+                c.maintenance.clone(),
+                c.suppressed_by.as_ref().map(ToString::to_string),
+            )
+        })
+        .collect()
+}
+
+/// The book after every entity has been judged HEALTHY once and `ingest`
+/// has then failed (UNKNOWN).
+fn upstream_down() -> Book {
+    let mut book = book(strict());
+    book.record_success("ingest-api", vec![("ORDERS".into(), facts(100))], at(0));
+    book.record_success("wh-a", vec![("ORDERS".into(), facts(100))], at(0));
+    book.record_failure("ingest-api", FailureClass::Auth, "401", at(MIN));
+    assert_eq!(status(&book, &system("ingest")), Status::Unknown);
+    book
+}
+
+#[test]
+fn a_downstream_going_bad_for_missing_records_under_a_failing_upstream_is_suppressed() {
+    let mut book = upstream_down();
+    let out = book.record_success("wh-a", vec![("ORDERS".into(), facts(80))], at(2 * MIN));
+    let by = Some("system ingest".to_owned());
+    let bad = Some(Status::Healthy);
+    assert_eq!(
+        marks(&out),
+        [
+            (
+                "asset ORDERS of check wh-a".into(),
+                bad,
+                Status::Unhealthy,
+                None,
+                by.clone()
+            ),
+            (
+                "check wh-a".into(),
+                bad,
+                Status::Unhealthy,
+                None,
+                by.clone()
+            ),
+            (
+                "system warehouse".into(),
+                bad,
+                Status::Unhealthy,
+                None,
+                by.clone()
+            ),
+            // The flow and tenant hold the upstream too: they alert as usual.
+            (
+                "flow orders".into(),
+                Some(Status::Unknown),
+                Status::Unhealthy,
+                None,
+                None
+            ),
+            (
+                "tenant acme".into(),
+                Some(Status::Unknown),
+                Status::Unhealthy,
+                None,
+                None
+            ),
+        ]
+    );
+    // The mark is kept with the state, and written with it.
+    let warehouse = book.get(&system("warehouse")).unwrap();
+    assert_eq!(warehouse.state.suppressed_by, Some(system("ingest")));
+    let written = out.updates.iter().find(|(e, _)| *e == system("warehouse"));
+    assert_eq!(
+        written.unwrap().1.state.suppressed_by,
+        Some(system("ingest"))
+    );
+}
+
+#[test]
+fn when_the_upstream_recovers_each_still_bad_downstream_is_announced_once() {
+    let mut book = upstream_down();
+    book.record_success("wh-a", vec![("ORDERS".into(), facts(80))], at(2 * MIN));
+    let out = book.record_success(
+        "ingest-api",
+        vec![("ORDERS".into(), facts(100))],
+        at(3 * MIN),
+    );
+    let again: Vec<_> = marks(&out)
+        .into_iter()
+        .filter(|(_, from, to, _, _)| *from == Some(*to))
+        .collect();
+    let bad = Some(Status::Unhealthy);
+    let mut expected: Vec<Marked> = [
+        "asset ORDERS of check wh-a",
+        "check wh-a",
+        "system warehouse",
+    ]
+    .map(|e| (e.to_owned(), bad, Status::Unhealthy, None, None))
+    .to_vec();
+    expected.sort();
+    let mut again = again;
+    again.sort();
+    assert_eq!(again, expected);
+    assert_eq!(
+        book.get(&system("warehouse")).unwrap().state.suppressed_by,
+        None
+    );
+    // Nothing is held back any more: nothing more to say.
+    assert!(book.release_marks(at(4 * MIN)).changes.is_empty());
+}
+
+#[test]
+fn resolutions_and_a_downstream_s_own_failures_are_never_suppressed() {
+    let mut book = upstream_down();
+    book.record_success("wh-a", vec![("ORDERS".into(), facts(80))], at(2 * MIN));
+    let out = book.record_success("wh-a", vec![("ORDERS".into(), facts(100))], at(3 * MIN));
+    assert!(!out.changes.is_empty());
+    assert!(
+        out.changes.iter().all(|(_, c)| c.suppressed_by.is_none()),
+        "{:?}",
+        marks(&out)
+    );
+    // A failed run is the downstream's own trouble.
+    let out = book.record_failure("wh-a", FailureClass::Auth, "401", at(4 * MIN));
+    assert!(!out.changes.is_empty());
+    assert!(out.changes.iter().all(|(_, c)| c.suppressed_by.is_none()));
+    // The upstream recovering announces nothing for them.
+    let out = book.record_success(
+        "ingest-api",
+        vec![("ORDERS".into(), facts(100))],
+        at(5 * MIN),
+    );
+    assert!(out.changes.iter().all(|(_, c)| c.from != Some(c.to)));
+}
+
+#[test]
+fn with_a_healthy_upstream_nothing_is_suppressed() {
+    let mut book = book(strict());
+    book.record_success("ingest-api", vec![("ORDERS".into(), facts(100))], at(0));
+    let out = book.record_success("wh-a", vec![("ORDERS".into(), facts(80))], at(MIN));
+    assert!(marks(&out).iter().all(|m| m.3.is_none() && m.4.is_none()));
+}
+
+#[test]
+fn flows_in_a_cycle_mark_the_first_failing_upstream_and_stop() {
+    // a -> b and b -> a, each with a check: the walk up ends where it closes.
+    let check = |id: &str, system: &str| CheckPlace {
+        id: id.into(),
+        system: system.into(),
+        rules: strict(),
+        expect: Expect::Runs(Duration::from_secs(5 * MIN)),
+    };
+    let flow = |id: &str, up: &str, down: &str| FlowPlace {
+        id: id.into(),
+        tenant: "acme".into(),
+        systems: vec![up.into(), down.into()],
+    };
+    let topology = Topology::new(
+        ["acme".to_owned()],
+        vec![check("ca", "a"), check("cb", "b")],
+        vec![flow("ab", "a", "b"), flow("ba", "b", "a")],
+    );
+    let mut book = Book::new(topology, [], at(0));
+    book.record_success("ca", vec![("X".into(), facts(100))], at(0));
+    book.record_success("cb", vec![("X".into(), facts(100))], at(0));
+    let out = book.record_success("ca", vec![("X".into(), facts(80))], at(MIN));
+    assert!(out.changes.iter().all(|(_, c)| c.suppressed_by.is_none()));
+    let out = book.record_success("cb", vec![("X".into(), facts(80))], at(2 * MIN));
+    let b = out.changes.iter().find(|(e, _)| *e == system("b")).unwrap();
+    assert_eq!(b.1.suppressed_by, Some(system("a")));
+    // a changes again (to WARNING) while b fails: b is its failing upstream,
+    // and b's own mark (a) closes the cycle: the walk stops at b.
+    let out = book.record_success("ca", vec![("X".into(), facts(97))], at(3 * MIN));
+    let a = out.changes.iter().find(|(e, _)| *e == system("a")).unwrap();
+    assert_eq!(a.1.to, Status::Warning);
+    assert_eq!(a.1.suppressed_by, Some(system("b")));
+}
+
+fn window(name: &str, system: &str, from: u64, to: u64) -> Window {
+    Window {
+        name: name.into(),
+        reason: "upgrade".into(),
+        scope: crate::health::Scope {
+            system: Some(system.into()),
+            ..Default::default()
+        },
+        when: crate::health::When::Once {
+            start: at(from),
+            end: at(to),
+        },
+    }
+}
+
+#[test]
+fn changes_in_a_window_are_marked_and_a_still_bad_entity_is_announced_once_after_it() {
+    let mut book = book(strict());
+    book.record_success("wh-a", vec![("ORDERS".into(), facts(100))], at(0));
+    book.set_windows(vec![window("wh-upgrade", "ware*", MIN, 10 * MIN)]);
+    let out = book.record_success("wh-a", vec![("ORDERS".into(), facts(80))], at(2 * MIN));
+    let name = Some("wh-upgrade".to_owned());
+    let in_window: Vec<_> = marks(&out).into_iter().map(|m| (m.0, m.3)).collect();
+    assert_eq!(
+        in_window,
+        [
+            ("asset ORDERS of check wh-a".to_owned(), name.clone()),
+            ("check wh-a".to_owned(), name.clone()),
+            ("system warehouse".to_owned(), name.clone()),
+            ("flow orders".to_owned(), None),
+            ("tenant acme".to_owned(), None),
+        ]
+    );
+    // Still in force: nothing to announce.
+    assert!(book.release_marks(at(9 * MIN)).changes.is_empty());
+    let out = book.release_marks(at(10 * MIN));
+    let mut announced = marks(&out);
+    announced.sort();
+    let bad = Some(Status::Unhealthy);
+    assert_eq!(
+        announced,
+        [
+            (
+                "asset ORDERS of check wh-a".to_owned(),
+                bad,
+                Status::Unhealthy,
+                None,
+                None
+            ),
+            ("check wh-a".to_owned(), bad, Status::Unhealthy, None, None),
+            (
+                "system warehouse".to_owned(),
+                bad,
+                Status::Unhealthy,
+                None,
+                None
+            ),
+        ]
+    );
+    assert!(book.release_marks(at(11 * MIN)).changes.is_empty());
+}
+
+#[test]
+fn an_entity_healthy_again_when_its_window_ends_is_not_announced() {
+    let mut book = book(strict());
+    book.record_success("wh-a", vec![("ORDERS".into(), facts(100))], at(0));
+    book.set_windows(vec![window("wh-upgrade", "warehouse", MIN, 10 * MIN)]);
+    book.record_success("wh-a", vec![("ORDERS".into(), facts(80))], at(2 * MIN));
+    book.record_success("wh-a", vec![("ORDERS".into(), facts(100))], at(3 * MIN));
+    let out = book.release_marks(at(10 * MIN));
+    assert!(out.changes.is_empty());
+    // The marks are cleared (and written).
+    assert!(!out.updates.is_empty());
+    assert_eq!(
+        book.get(&system("warehouse")).unwrap().state.maintenance,
+        None
+    );
+}
+
+#[test]
+fn a_window_removed_lets_go_at_once_and_one_that_follows_on_holds() {
+    let mut book = book(strict());
+    book.record_success("wh-a", vec![("ORDERS".into(), facts(100))], at(0));
+    book.set_windows(vec![window("first", "warehouse", MIN, 10 * MIN)]);
+    book.record_success("wh-a", vec![("ORDERS".into(), facts(80))], at(2 * MIN));
+    // The next window starts as the first ends: still held, under its name.
+    book.set_windows(vec![
+        window("first", "warehouse", MIN, 10 * MIN),
+        window("second", "warehouse", 10 * MIN, 20 * MIN),
+    ]);
+    assert!(book.release_marks(at(10 * MIN)).changes.is_empty());
+    let asset = asset("wh-a", "ORDERS");
+    assert_eq!(
+        book.get(&asset).unwrap().state.maintenance.as_deref(),
+        Some("second")
+    );
+    // Removed (a reload): announced now.
+    book.set_windows(Vec::new());
+    assert_eq!(book.release_marks(at(11 * MIN)).changes.len(), 3);
+}
+
+#[test]
+fn an_upstream_taken_out_of_its_flows_by_a_reload_lets_go_of_its_downstreams() {
+    let mut book = upstream_down();
+    book.record_success("wh-a", vec![("ORDERS".into(), facts(80))], at(2 * MIN));
+    // The flow is gone; ingest is still UNKNOWN but upstream of nothing.
+    let topology = Topology::new(
+        ["acme".to_owned()],
+        vec![CheckPlace {
+            id: "wh-a".into(),
+            system: "warehouse".into(),
+            rules: strict(),
+            expect: Expect::Runs(Duration::from_secs(5 * MIN)),
+        }],
+        vec![],
+    );
+    book.set_topology(topology, at(3 * MIN));
+    let out = book.release_marks(at(3 * MIN));
+    let again: Vec<_> = out.changes.iter().map(|(e, _)| e.to_string()).collect();
+    assert_eq!(
+        again,
+        [
+            "asset ORDERS of check wh-a",
+            "check wh-a",
+            "system warehouse"
+        ]
+    );
+}
