@@ -558,3 +558,60 @@ group_wait = "0s"
     );
     assert!(globex.attempts().is_empty());
 }
+
+/// A maintenance window keeps its check's alert back while a check outside
+/// it alerts; when the window goes (removed by a reload), the still-failing
+/// check is announced once, as new.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_maintenance_window_holds_its_alert_until_it_goes() {
+    let hook = WebhookFake::new(&[SECRET]);
+    let receiver = hook.clone().start().await;
+    let window = r#"
+[[maintenance]]
+name = "c0-upgrade"
+reason = "moving c0's service"
+start = "2020-01-01T00:00:00Z"
+end = "2999-01-01T00:00:00Z"
+check = "c0"
+"#;
+    let alerts = webhook_alerts(
+        &receiver.url(),
+        "group_wait = \"0s\"\ngroup_interval = \"1s\"",
+    );
+    let d = Serve::start(2, &format!("{alerts}{window}")).await;
+    d.fail(true);
+    let names = |t: &tributary_tests::fakes::webhook::Taken| t.entities();
+    until("c1's alert", || {
+        hook.taken()
+            .iter()
+            .any(|t| names(t).contains(&"check:c1".to_owned()))
+            .then_some(())
+    })
+    .await;
+    eventually("c0's change held back by the window", || async {
+        let metrics = d.metrics().await?;
+        metrics
+            .contains(r#"tributary_alerts_suppressed_total{reason="maintenance"}"#)
+            .then_some(())
+    })
+    .await;
+    assert!(
+        hook.taken()
+            .iter()
+            .all(|t| !names(t).contains(&"check:c0".to_owned())),
+        "nothing about c0 while its window is in force: {:?}",
+        hook.taken().iter().map(|t| &t.body).collect::<Vec<_>>()
+    );
+
+    // The window goes: the daemon reads the saved file and lets c0 speak.
+    let text = std::fs::read_to_string(&d.file).unwrap();
+    std::fs::write(&d.file, text.replace(window, "")).unwrap();
+    let announced = until("c0 announced once the window is gone", || {
+        hook.taken()
+            .into_iter()
+            .find(|t| names(t).contains(&"check:c0".to_owned()))
+    })
+    .await;
+    assert_eq!(announced.state(), "firing");
+    assert!(hook.refused().is_empty(), "{:?}", hook.refused());
+}
