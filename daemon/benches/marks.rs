@@ -13,8 +13,8 @@ use std::str::FromStr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tributary::health::{
-    AssetFacts, Book, CheckPlace, EntityRef, FailureClass, FlowPlace, Recurring, Rules, Scope,
-    Topology, When, Window, parse_zone,
+    AssetFacts, Book, CheckPlace, EntityRef, Expect, FailureClass, FlowPlace, Recurring, Rules,
+    Scope, Topology, When, Window, parse_zone,
 };
 
 const ASSETS: usize = 10_000;
@@ -31,7 +31,7 @@ fn book() -> Book {
         id: id.into(),
         system: system.into(),
         rules: rules.clone(),
-        interval: Duration::from_secs(300),
+        expect: Expect::Runs(Duration::from_secs(300)),
     };
     let topology = Topology::new(
         ["acme".to_owned()],
