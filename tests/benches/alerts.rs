@@ -18,8 +18,8 @@ use tributary::config::{Options, parse_with};
 use tributary::events::EventBus;
 use tributary::health::{Change, EntityRef, Status};
 use tributary::service::Service;
-use tributary::store::testing::PgScratch;
 use tributary::store::{NewEvent, Store, WriteBatch};
+use tributary_tests::bench;
 use tributary_tests::fakes::webhook::{SECRET, WebhookFake};
 
 const LATENCY_SAMPLES: usize = 100;
@@ -174,9 +174,7 @@ group_interval = "0s"
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing
-    // and only checks that this builds and starts.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !bench::asked() {
         return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -185,11 +183,9 @@ fn main() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-        measure("sqlite", &sqlite).await;
-        let scratch = PgScratch::new("bench_alerts").await.unwrap();
-        measure("postgres", &scratch.url).await;
-        scratch.drop_schema().await.unwrap();
+        bench::on_both_backends("bench_alerts", |backend, url| async move {
+            measure(backend, &url).await
+        })
+        .await;
     });
 }

@@ -16,15 +16,8 @@ use tributary::events::EventBus;
 use tributary::plugin::{HostConfig, PluginHost};
 use tributary::service::Service;
 use tributary::store::Store;
-use tributary::store::testing::PgScratch;
+use tributary_tests::bench;
 use tributary_tests::plugin;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// `VmRSS` and `VmHWM` of this process, in MiB.
 fn memory_mib() -> (f64, f64) {
@@ -129,27 +122,19 @@ async fn measure(label: &str, db_url: &str, checks: u64, window: Duration) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing
-    // and only checks that this builds and starts.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !bench::asked() {
         return;
     }
-    let checks = env_or("TRIBUTARY_BENCH_CHECKS", 10_000);
-    let window = Duration::from_secs(env_or("TRIBUTARY_BENCH_SECS", 10));
+    let checks = bench::env_or("TRIBUTARY_BENCH_CHECKS", 10_000u64);
+    let window = Duration::from_secs(bench::env_or("TRIBUTARY_BENCH_SECS", 10u64));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     runtime.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-        measure("sqlite", &sqlite, checks, window).await;
-        match PgScratch::new("bench_runs").await {
-            Ok(pg) => {
-                measure("postgres", &pg.url, checks, window).await;
-                pg.drop_schema().await.unwrap();
-            }
-            Err(err) => println!("postgres  skipped: {err}"),
-        }
+        bench::on_both_backends("bench_runs", |backend, url| async move {
+            measure(backend, &url, checks, window).await
+        })
+        .await;
     });
 }

@@ -18,7 +18,7 @@ use tributary::events::EventBus;
 use tributary::push::PushApi;
 use tributary::service::{Runs, Service};
 use tributary::store::Store;
-use tributary::store::testing::PgScratch;
+use tributary_tests::bench;
 
 fn token(i: usize) -> String {
     format!("trp_bench-client-{i}")
@@ -169,33 +169,17 @@ async fn measure(label: &str, db_url: &str, clients: usize, seconds: u64) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing
-    // and only checks that this builds and starts.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !bench::asked() {
         return;
     }
-    let env = |name: &str, default: u64| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let clients = env("TRIBUTARY_BENCH_CLIENTS", 50) as usize;
-    let seconds = env("TRIBUTARY_BENCH_SECONDS", 10);
+    let clients = bench::env_or("TRIBUTARY_BENCH_CLIENTS", 50usize);
+    let seconds = bench::env_or("TRIBUTARY_BENCH_SECONDS", 10u64);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
-    runtime.block_on(async {
-        let dir = tempfile::tempdir().unwrap();
-        let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-        measure("sqlite", &sqlite, clients, seconds).await;
-        match PgScratch::new("bench_push").await {
-            Ok(pg) => {
-                measure("postgres", &pg.url, clients, seconds).await;
-                pg.drop_schema().await.unwrap();
-            }
-            Err(err) => println!("postgres  skipped: {err}"),
-        }
-    });
+    runtime.block_on(bench::on_both_backends(
+        "bench_push",
+        |backend, url| async move { measure(backend, &url, clients, seconds).await },
+    ));
 }

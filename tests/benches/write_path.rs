@@ -15,7 +15,7 @@ use tributary::events::EventBus;
 use tributary::plugin::{HostConfig, PluginHost};
 use tributary::service::{Runs, Service};
 use tributary::store::Store;
-use tributary::store::testing::PgScratch;
+use tributary_tests::bench;
 use tributary_tests::plugin;
 
 fn config_text(db_url: &str, data: &str, assets: u64) -> String {
@@ -115,9 +115,7 @@ async fn measure(label: &str, db_url: &str, assets: u64) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` passes nothing
-    // and only checks that this builds and starts.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !bench::asked() {
         return;
     }
     let sizes: Vec<u64> = std::env::var("TRIBUTARY_BENCH_ASSETS")
@@ -131,16 +129,10 @@ fn main() {
         .unwrap();
     runtime.block_on(async {
         for &assets in &sizes {
-            let dir = tempfile::tempdir().unwrap();
-            let sqlite = format!("sqlite://{}", dir.path().join("bench.db").display());
-            measure("sqlite", &sqlite, assets).await;
-            match PgScratch::new("bench_write").await {
-                Ok(pg) => {
-                    measure("postgres", &pg.url, assets).await;
-                    pg.drop_schema().await.unwrap();
-                }
-                Err(err) => println!("postgres  skipped: {err}"),
-            }
+            bench::on_both_backends("bench_write", |backend, url| async move {
+                measure(backend, &url, assets).await
+            })
+            .await;
         }
     });
 }

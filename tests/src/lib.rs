@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod bench;
 pub mod fakes;
 pub mod gql;
 pub mod kit;
