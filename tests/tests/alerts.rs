@@ -268,16 +268,19 @@ async fn a_receiver_down_through_a_restart_gets_the_alert_under_one_id() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gone_receiver_disables_the_channel_and_a_redirect_is_not_followed() {
+/// A daemon whose one webhook channel's receiver answers 410 (gone), with
+/// that receiver and its server (kept alive with the daemon).
+async fn serve_to_a_gone_receiver() -> (WebhookFake, plugin_sdk::harness::TestServer, Serve) {
     let gone = WebhookFake::new(&[SECRET]);
     gone.answer(Answer::Status(410));
-    let gone_receiver = gone.clone().start().await;
-    let d = Serve::start(
-        1,
-        &webhook_alerts(&gone_receiver.url(), "group_wait = \"0s\""),
-    )
-    .await;
+    let receiver = gone.clone().start().await;
+    let d = Serve::start(1, &webhook_alerts(&receiver.url(), "group_wait = \"0s\"")).await;
+    (gone, receiver, d)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gone_receiver_disables_the_channel_and_a_redirect_is_not_followed() {
+    let (gone, _gone_receiver, d) = serve_to_a_gone_receiver().await;
     d.fail(true);
     until("the first attempt", || {
         (!gone.attempts().is_empty()).then_some(())
@@ -629,14 +632,7 @@ async fn channels(d: &Serve, token: &str) -> serde_json::Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alert_channels_say_which_a_receiver_disabled_and_never_where_a_secret_is() {
-    let gone = WebhookFake::new(&[SECRET]);
-    gone.answer(Answer::Status(410));
-    let gone_receiver = gone.clone().start().await;
-    let d = Serve::start(
-        1,
-        &webhook_alerts(&gone_receiver.url(), "group_wait = \"0s\""),
-    )
-    .await;
+    let (_gone, _gone_receiver, d) = serve_to_a_gone_receiver().await;
     let enabled = eventually("the API", || async {
         let c = channels(&d, "operator-token").await;
         c.is_array().then_some(c)
