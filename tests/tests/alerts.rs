@@ -11,10 +11,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use serde_json::json;
 use tributary_tests::fakes::pagerduty::{PagerDutyFake, ROUTING_KEY};
 use tributary_tests::fakes::slack::{SlackFake, WEBHOOK_PATH};
 use tributary_tests::fakes::smtp::{SmtpOptions, SmtpServer};
 use tributary_tests::fakes::webhook::{Answer, SECRET, WebhookFake};
+use tributary_tests::gql::Client;
 use tributary_tests::kit::{
     Fake, config_text, daemon_binary, doc_ids, document_service, eventually,
 };
@@ -266,16 +268,19 @@ async fn a_receiver_down_through_a_restart_gets_the_alert_under_one_id() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_gone_receiver_disables_the_channel_and_a_redirect_is_not_followed() {
+/// A daemon whose one webhook channel's receiver answers 410 (gone), with
+/// that receiver and its server (kept alive with the daemon).
+async fn serve_to_a_gone_receiver() -> (WebhookFake, plugin_sdk::harness::TestServer, Serve) {
     let gone = WebhookFake::new(&[SECRET]);
     gone.answer(Answer::Status(410));
-    let gone_receiver = gone.clone().start().await;
-    let d = Serve::start(
-        1,
-        &webhook_alerts(&gone_receiver.url(), "group_wait = \"0s\""),
-    )
-    .await;
+    let receiver = gone.clone().start().await;
+    let d = Serve::start(1, &webhook_alerts(&receiver.url(), "group_wait = \"0s\"")).await;
+    (gone, receiver, d)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gone_receiver_disables_the_channel_and_a_redirect_is_not_followed() {
+    let (gone, _gone_receiver, d) = serve_to_a_gone_receiver().await;
     d.fail(true);
     until("the first attempt", || {
         (!gone.attempts().is_empty()).then_some(())
@@ -614,4 +619,47 @@ check = "c0"
     .await;
     assert_eq!(announced.state(), "firing");
     assert!(hook.refused().is_empty(), "{:?}", hook.refused());
+}
+
+const CHANNELS: &str = "{ alertChannels { name kind enabled disabledReason host } }";
+
+/// `alertChannels` as `token` sees it.
+async fn channels(d: &Serve, token: &str) -> serde_json::Value {
+    let api = Client::new(format!("http://{}", d.listen));
+    let answer = api.query(Some(token), CHANNELS, json!({})).await;
+    answer.data()["alertChannels"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_channels_say_which_a_receiver_disabled_and_never_where_a_secret_is() {
+    let (_gone, _gone_receiver, d) = serve_to_a_gone_receiver().await;
+    let enabled = eventually("the API", || async {
+        let c = channels(&d, "operator-token").await;
+        c.is_array().then_some(c)
+    })
+    .await;
+    assert_eq!(
+        enabled,
+        json!([{"name": "hook", "kind": "WEBHOOK", "enabled": true,
+                "disabledReason": null, "host": "127.0.0.1"}])
+    );
+
+    d.fail(true);
+    let disabled = eventually("the channel disabled", || async {
+        let c = channels(&d, "operator-token").await;
+        (c[0]["enabled"] == json!(false)).then_some(c)
+    })
+    .await;
+    let reason = disabled[0]["disabledReason"].as_str().unwrap();
+    assert!(reason.contains("410"), "the receiver's answer: {reason}");
+    assert_eq!(disabled[0]["host"], "127.0.0.1");
+
+    // A viewer learns the state, not where the channel points; a tenant's
+    // token sees no channel (it carries every tenant's alerts).
+    let viewer = channels(&d, "viewer-token").await;
+    assert_eq!(viewer[0]["enabled"], false);
+    assert_eq!(viewer[0]["host"], serde_json::Value::Null);
+    assert_eq!(channels(&d, "acme-admin-token").await, json!([]));
+    let text = channels(&d, "admin-token").await.to_string();
+    assert!(!text.contains(SECRET) && !text.contains("/hooks"), "{text}");
 }

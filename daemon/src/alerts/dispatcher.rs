@@ -23,7 +23,7 @@
 //! It must not judge health nor change events.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -60,11 +60,17 @@ pub enum DispatchError {
     Corrupt(#[from] serde_json::Error),
 }
 
+/// The channels a receiver disabled, each with the reason it gave, as of
+/// the dispatcher's last tick: the API reads it (the dispatcher's own state
+/// stays its own).
+pub type DisabledChannels = Arc<Mutex<HashMap<String, String>>>;
+
 /// A channel as the dispatcher holds it between ticks.
 struct ChannelState {
     definition: AlertChannel,
-    /// Set by a `Disable` outcome; cleared when the definition changes.
-    disabled: bool,
+    /// Set by a `Disable` outcome, with its reason; cleared when the
+    /// definition changes.
+    disabled: Option<String>,
     /// No request before this (ms): `Retry-After`, and the rate.
     free_at: i64,
     mailer: Option<Mailer>,
@@ -79,6 +85,7 @@ pub struct Dispatcher {
     timeout: Duration,
     channels: HashMap<String, ChannelState>,
     places: Option<(Arc<Config>, Places)>,
+    disabled: DisabledChannels,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -99,6 +106,7 @@ impl Dispatcher {
         config: watch::Receiver<Arc<Config>>,
         clock: SharedClock,
         metrics: Arc<Metrics>,
+        disabled: DisabledChannels,
     ) -> Self {
         let timeout = config.borrow().alerts.delivery.timeout;
         Self {
@@ -110,6 +118,7 @@ impl Dispatcher {
             timeout,
             channels: HashMap::new(),
             places: None,
+            disabled,
         }
     }
 
@@ -135,6 +144,10 @@ impl Dispatcher {
         while self.route(&config).await? {}
         self.flush(&config).await?;
         self.deliver(&config).await?;
+        let disabled = (self.channels.iter())
+            .filter_map(|(name, c)| Some((name.clone(), c.disabled.clone()?)))
+            .collect();
+        *self.disabled.lock().unwrap_or_else(|e| e.into_inner()) = disabled;
         let backlog = self.store.alert_backlog().await?;
         let oldest = backlog
             .oldest
@@ -176,7 +189,7 @@ impl Dispatcher {
                 channel.name.clone(),
                 ChannelState {
                     definition: channel.clone(),
-                    disabled: false,
+                    disabled: None,
                     free_at: 0,
                     mailer,
                 },
@@ -315,7 +328,7 @@ impl Dispatcher {
                 updates.push((due.n, update));
                 continue;
             };
-            if channel.disabled {
+            if channel.disabled.is_some() {
                 continue;
             }
             let rated = !channel.definition.min_interval.is_zero();
@@ -397,7 +410,7 @@ impl Dispatcher {
                 }
                 Outcome::Disable { reason } => {
                     tracing::error!(channel = %due.channel, %reason, "alert channel disabled until its definition changes");
-                    channel.disabled = true;
+                    channel.disabled = Some(reason.clone());
                     (
                         DeliveryUpdate::Retry {
                             next_at: now,

@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 
 use super::error::{Code, error, store_error};
 use super::types::{
-    CheckNode, ConfigStatus, Connector, Daemon, EventFilter, HealthEventFilter, HealthEventNode,
-    Long, Node, Result, StoreBackend, TenantNode, WindowNode, cursor, node, offset_page, page_size,
-    time, uncursor, window_node,
+    AlertChannelNode, CheckNode, ConfigStatus, Connector, Daemon, EventFilter, HealthEventFilter,
+    HealthEventNode, Long, Node, Result, StoreBackend, TenantNode, WindowNode, alert_channel,
+    cursor, node, offset_page, page_size, time, uncursor, window_node,
 };
 use super::{state, view};
 use crate::config::Role;
@@ -229,6 +229,20 @@ impl QueryRoot {
             })
             .filter(|w| active.is_none_or(|a| w.active_at(now) == a))
             .map(|w| window_node(state, w))
+            .collect())
+    }
+
+    /// The alert channels in config order, each enabled or not and why. A
+    /// token with a tenant scope sees none: a channel carries every tenant's
+    /// alerts its routes send, and where they go is not one tenant's to know.
+    async fn alert_channels(&self, ctx: &Context<'_>) -> Result<Vec<AlertChannelNode>> {
+        let view = view(ctx)?;
+        if view.tenant_scope().is_some() {
+            return Ok(Vec::new());
+        }
+        let service = &state(ctx).service;
+        Ok((view.index.config().alerts.channels.iter())
+            .map(|c| alert_channel(view, c, service.channel_disabled(&c.name)))
             .collect())
     }
 

@@ -23,7 +23,7 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::alerts::dispatcher::Dispatcher;
+use crate::alerts::dispatcher::{DisabledChannels, Dispatcher};
 use crate::clock::SharedClock;
 use crate::config::{Config, Schedule};
 use crate::events::EventBus;
@@ -113,6 +113,8 @@ pub struct Service {
     /// Delivers alerts; told of every new config.
     dispatcher: Option<JoinHandle<()>>,
     alerts_config: watch::Sender<Arc<Config>>,
+    /// The channels the dispatcher found disabled, for the API.
+    disabled_channels: DisabledChannels,
     store: Store,
     clock: SharedClock,
     metrics: Arc<Metrics>,
@@ -191,9 +193,17 @@ impl Service {
         let (alerts_config, alerts_rx) = watch::channel(config.clone());
         // A check tried by hand (`tributary run`) sends nothing: its events
         // wait in the outbox for the daemon.
+        let disabled_channels = DisabledChannels::default();
         let dispatcher = (runs == Runs::Scheduled).then(|| {
             tokio::spawn(
-                Dispatcher::new(store.clone(), alerts_rx, clock.clone(), metrics.clone()).run(),
+                Dispatcher::new(
+                    store.clone(),
+                    alerts_rx,
+                    clock.clone(),
+                    metrics.clone(),
+                    disabled_channels.clone(),
+                )
+                .run(),
             )
         });
         tracing::info!(
@@ -210,6 +220,7 @@ impl Service {
             pruner,
             dispatcher,
             alerts_config,
+            disabled_channels,
             store,
             clock,
             metrics,
@@ -429,6 +440,16 @@ impl Service {
             .await
             .map_err(|_| ServiceError::Stopped)?
             .map_err(ServiceError::Store)
+    }
+
+    /// Why the alert channel `name` is disabled (a receiver said its
+    /// destination is gone), or `None` while it is enabled.
+    pub fn channel_disabled(&self, name: &str) -> Option<String> {
+        let disabled = self.disabled_channels.lock();
+        disabled
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)
+            .cloned()
     }
 
     /// Every maintenance window (the config's, then those made through the

@@ -152,6 +152,7 @@ impl From<&EntityRef> for EntityKind {
     }
 }
 
+mod alerts;
 mod entities;
 mod events;
 mod health;
@@ -159,6 +160,7 @@ mod maintenance;
 mod paging;
 mod status;
 
+pub use alerts::*;
 pub use entities::*;
 pub use events::*;
 pub use health::*;
