@@ -262,6 +262,8 @@ mod tests {
             system: None,
             check: None,
             asset: None,
+            owner: None,
+            labels: Default::default(),
             entities: vec![],
             min_status: Status::Warning,
             channels: vec!["c".into()],
