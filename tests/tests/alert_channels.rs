@@ -77,6 +77,8 @@ fn asset(name: &str, status: Status) -> Alert {
         link: Some(format!("https://tributary.example/assets/{key}")),
         dedup_key: format!("tributary:acme:asset:orders_check:{key}"),
         also_affected: vec![step("system", "looker", "Looker dashboards")],
+        owner: Some("data-eng".into()),
+        labels: [("tier".to_owned(), "gold".to_owned())].into(),
     }
 }
 
