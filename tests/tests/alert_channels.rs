@@ -77,6 +77,8 @@ fn asset(name: &str, status: Status) -> Alert {
         link: Some(format!("https://tributary.example/assets/{key}")),
         dedup_key: format!("tributary:acme:asset:orders_check:{key}"),
         also_affected: vec![step("system", "looker", "Looker dashboards")],
+        owner: Some("data-eng".into()),
+        labels: [("tier".to_owned(), "gold".to_owned())].into(),
     }
 }
 
@@ -186,6 +188,7 @@ async fn slack_shows_the_status_path_reasons_counts_and_link_then_the_resolution
         "completeness: 12 of 100 records missing",
         "Counts: expected 100, received 88, missing 12, errored 0",
         "_Also affected:_ Looker dashboards",
+        "Owner: data-eng",
         "route data-team",
     ] {
         assert!(shown.contains(expected), "{expected:?} in {shown}");

@@ -42,6 +42,16 @@ fn free_port() -> u16 {
 
 impl Serve {
     async fn start(checks: usize, alerts: &str) -> Serve {
+        Serve::start_edited(checks, alerts, |text| text).await
+    }
+
+    /// As [`start`](Self::start), the config text passed through `edit`
+    /// first (e.g. to give checks owners).
+    async fn start_edited(
+        checks: usize,
+        alerts: &str,
+        edit: impl FnOnce(String) -> String,
+    ) -> Serve {
         let service = Arc::new(Mutex::new(Fake {
             ids: doc_ids(5),
             ..Fake::default()
@@ -70,7 +80,7 @@ impl Serve {
                 )
         );
         let file = dir.path().join("tributary.toml");
-        std::fs::write(&file, text).unwrap();
+        std::fs::write(&file, edit(text)).unwrap();
         let mut serve = Serve {
             child: None,
             dir,
@@ -562,6 +572,81 @@ group_wait = "0s"
         "{deliveries:?}"
     );
     assert!(globex.attempts().is_empty());
+}
+
+/// Two checks of different owners fail together: each route by owner (one
+/// also by a label inherited from the tenant) reaches only its owner's
+/// channel, and the alert says who owns it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_by_owner_reaches_only_its_owners_channel() {
+    let data = WebhookFake::new(&[SECRET]);
+    let data_receiver = data.clone().start().await;
+    let ops = WebhookFake::new(&[SECRET]);
+    let ops_receiver = ops.clone().start().await;
+    let alerts = format!(
+        r#"
+[alerts]
+
+[[alerts.channels]]
+name = "data-hook"
+kind = "webhook"
+url = "{data}/hook"
+secret = {{ env = "ALERT_SECRET" }}
+
+[[alerts.channels]]
+name = "ops-hook"
+kind = "webhook"
+url = "{ops}/hook"
+secret = {{ env = "ALERT_SECRET" }}
+
+[alerts.delivery]
+poll_interval = "50ms"
+
+[[alerts.routes]]
+name = "data-team"
+owner = "data-*"
+labels = {{ tier = "gold" }}
+entities = ["check"]
+channels = ["data-hook"]
+group_by = ["check"]
+group_wait = "0s"
+
+[[alerts.routes]]
+name = "ops"
+owner = "ops"
+entities = ["check"]
+channels = ["ops-hook"]
+group_wait = "0s"
+"#,
+        data = data_receiver.url(),
+        ops = ops_receiver.url(),
+    );
+    let d = Serve::start_edited(2, &alerts, |text| {
+        text.replacen(
+            "id = \"acme\"\n",
+            "id = \"acme\"\nlabels = { tier = \"gold\" }\n",
+            1,
+        )
+        .replacen("id = \"c0\"\n", "id = \"c0\"\nowner = \"data-eng\"\n", 1)
+        .replacen("id = \"c1\"\n", "id = \"c1\"\nowner = \"ops\"\n", 1)
+    })
+    .await;
+    d.fail(true);
+    let taken = until("the data team's alert", || data.taken().first().cloned()).await;
+    assert_eq!(taken.entities(), vec!["check:c0".to_owned()]);
+    let alert = &taken.body["data"]["alerts"][0];
+    assert_eq!(alert["owner"], "data-eng", "{alert}");
+    assert_eq!(alert["labels"]["tier"], "gold", "{alert}");
+    let taken = until("the ops alert", || ops.taken().first().cloned()).await;
+    assert_eq!(taken.entities(), vec!["check:c1".to_owned()]);
+    assert_eq!(taken.body["data"]["alerts"][0]["owner"], "ops");
+    // Both checks failed before either message: neither channel got the
+    // other owner's check.
+    for (hook, check) in [(&data, "check:c0"), (&ops, "check:c1")] {
+        for message in hook.taken() {
+            assert_eq!(message.entities(), vec![check.to_owned()]);
+        }
+    }
 }
 
 /// A maintenance window keeps its check's alert back while a check outside

@@ -232,7 +232,7 @@ impl Dispatcher {
                     Disposition::Notify => {
                         let key = routes::group_key(route, place);
                         let group = load(&self.store, &mut groups, route, key).await?;
-                        group.apply(route, event, place.path.clone(), now);
+                        group.apply(route, event, place, now);
                     }
                     Disposition::Suppressed(upstream) => {
                         self.metrics.alert_suppressed("dependency");

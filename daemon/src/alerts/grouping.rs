@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::message::{Alert, AlertState, Step};
+use super::routes::Place;
 use crate::config::AlertRoute;
 use crate::health::{EntityRef, Reason, Status};
 use crate::store::{HealthEvent, entity_key, from_ms, to_ms};
@@ -77,6 +78,12 @@ pub struct Member {
     pub since: i64,
     pub seq: i64,
     pub also_affected: Vec<Step>,
+    /// As the place it was last seen at says; absent in groups kept from
+    /// before owners existed.
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A route's group.
@@ -94,7 +101,7 @@ pub struct Group {
 
 impl Group {
     /// Takes in a counted change of `event`'s entity, at `place`.
-    pub fn apply(&mut self, route: &AlertRoute, event: &HealthEvent, path: Vec<Step>, now: i64) {
+    pub fn apply(&mut self, route: &AlertRoute, event: &HealthEvent, place: &Place, now: i64) {
         let key = entity_key(&event.entity);
         let bad = event.to >= route.min_status;
         match self.members.get_mut(&key) {
@@ -104,7 +111,9 @@ impl Group {
                 member.reasons = event.reasons.clone();
                 member.since = to_ms(event.at);
                 member.seq = event.seq;
-                member.path = path;
+                member.path.clone_from(&place.path);
+                member.owner.clone_from(&place.owner);
+                member.labels.clone_from(&place.labels);
                 // A re-announcement (a window ended, an upstream recovered,
                 // still bad): told again as new.
                 if event.from == Some(event.to) && bad {
@@ -123,7 +132,7 @@ impl Group {
                     key,
                     Member {
                         entity: event.entity.clone(),
-                        path,
+                        path: place.path.clone(),
                         status: event.to,
                         previous: event.from,
                         notified: None,
@@ -131,6 +140,8 @@ impl Group {
                         since: to_ms(event.at),
                         seq: event.seq,
                         also_affected: Vec::new(),
+                        owner: place.owner.clone(),
+                        labels: place.labels.clone(),
                     },
                 );
             }
@@ -218,6 +229,8 @@ impl Group {
                 }),
                 dedup_key: format!("tributary:{}", entity_key(&m.entity)),
                 also_affected: m.also_affected.clone(),
+                owner: m.owner.clone(),
+                labels: m.labels.clone(),
             })
             .collect();
         alerts.sort_by(|a, b| b.status.cmp(&a.status).then(a.seq.cmp(&b.seq)));
@@ -262,6 +275,8 @@ mod tests {
             system: None,
             check: None,
             asset: None,
+            owner: None,
+            labels: Default::default(),
             entities: vec![],
             min_status: Status::Warning,
             channels: vec!["c".into()],
@@ -297,7 +312,7 @@ mod tests {
         let mut g = Group::default();
         for i in 0..50 {
             let e = event(&format!("a{i}"), Some(Status::Healthy), Status::Warning, i);
-            g.apply(&r, &e, vec![], 1_000);
+            g.apply(&r, &e, &Place::default(), 1_000);
         }
         assert_eq!(g.due(&r), Some(2_000));
         let (state, alerts) = g.flush(&r, None, 2_000).unwrap();
@@ -308,7 +323,7 @@ mod tests {
         g.apply(
             &r,
             &event("a0", Some(Status::Warning), Status::Unhealthy, 60),
-            vec![],
+            &Place::default(),
             3_000,
         );
         assert_eq!(g.due(&r), Some(12_000));
@@ -317,7 +332,7 @@ mod tests {
         // All recover: one resolved message, then the group is empty.
         for i in 0..50 {
             let e = event(&format!("a{i}"), None, Status::Healthy, 100 + i);
-            g.apply(&r, &e, vec![], 20_000);
+            g.apply(&r, &e, &Place::default(), 20_000);
         }
         let (state, alerts) = g.flush(&r, None, 30_000).unwrap();
         assert_eq!((state, alerts.len()), (AlertState::Resolved, 50));
@@ -329,19 +344,24 @@ mod tests {
     fn a_reannouncement_tells_again_and_a_de_escalation_does_not() {
         let r = route();
         let mut g = Group::default();
-        g.apply(&r, &event("a", None, Status::Unhealthy, 1), vec![], 0);
+        g.apply(
+            &r,
+            &event("a", None, Status::Unhealthy, 1),
+            &Place::default(),
+            0,
+        );
         g.flush(&r, None, 1_000).unwrap();
         g.apply(
             &r,
             &event("a", Some(Status::Unhealthy), Status::Warning, 2),
-            vec![],
+            &Place::default(),
             2_000,
         );
         assert_eq!(g.first_pending, None);
         g.apply(
             &r,
             &event("a", Some(Status::Warning), Status::Warning, 3),
-            vec![],
+            &Place::default(),
             3_000,
         );
         assert_eq!(g.first_pending, Some(3_000));
@@ -374,7 +394,7 @@ mod tests {
         let mut g = Group::default();
         let mut up = event("up", None, Status::Unhealthy, 1);
         up.entity = EntityRef::System("lake".into());
-        g.apply(&r, &up, vec![], 0);
+        g.apply(&r, &up, &Place::default(), 0);
         let step = Step {
             kind: "system",
             key: "bi".into(),

@@ -7,6 +7,7 @@
 //! answer; they must not decide who is notified or when (routing, grouping,
 //! retries and suppression happen before and after them).
 
+use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
@@ -71,6 +72,12 @@ pub struct Alert {
     /// Entities whose own alerts were folded into this one because this
     /// entity is their failing upstream (dependency suppression).
     pub also_affected: Vec<Step>,
+    /// Inherited down the entity's path (see `alerts::routes`); absent in
+    /// messages kept from before owners existed.
+    #[serde(default)]
+    pub owner: Option<String>,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// One step of an entity's path.

@@ -6,10 +6,14 @@
 //! assets) may be in flows of two tenants. A route whose `tenant` has no
 //! glob character is scoped to that tenant: it only sees the entity through
 //! that tenant's flows, so neither its match nor its message ever shows
-//! another tenant's flow or name. This module reads the config only; it must
+//! another tenant's flow or name. An entity's `owner` and `labels` are
+//! inherited down the path of the place (tenant > flow > system > check >
+//! asset, the nearer winning per label key), so a system shared by two
+//! tenants' flows can carry each tenant's team through each place. This
+//! module reads the config only; it must
 //! not decide when anything is sent (grouping's) nor send it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::message::Step;
 use crate::config::{AlertRoute, Config};
@@ -17,7 +21,7 @@ use crate::health::{EntityRef, glob_match};
 
 /// Where an entity sits, through one flow (or none: a system no flow
 /// names).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Place {
     pub tenant: Option<String>,
     pub flow: Option<String>,
@@ -26,6 +30,10 @@ pub struct Place {
     pub asset: Option<String>,
     /// From the tenant down to the entity.
     pub path: Vec<Step>,
+    /// Inherited along `path`: the nearest entity's that sets one.
+    pub owner: Option<String>,
+    /// Inherited along `path`, per key.
+    pub labels: BTreeMap<String, String>,
 }
 
 impl Place {
@@ -49,6 +57,24 @@ pub struct Places {
     /// Per system, the (tenant, flow) pairs whose flows name it.
     system_flows: HashMap<String, Vec<(String, String)>>,
     flow_tenant: HashMap<String, String>,
+    /// The owner and labels each entity sets itself, by (kind, id).
+    ownership: HashMap<(&'static str, String), Ownership>,
+}
+
+/// What one config entity says about who owns it.
+#[derive(Debug, Default)]
+struct Ownership {
+    owner: Option<String>,
+    labels: BTreeMap<String, String>,
+}
+
+impl Ownership {
+    fn of(owner: &Option<String>, labels: &BTreeMap<String, String>) -> Self {
+        Ownership {
+            owner: owner.clone(),
+            labels: labels.clone(),
+        }
+    }
 }
 
 impl Places {
@@ -58,15 +84,24 @@ impl Places {
             places
                 .names
                 .insert(("tenant", t.id.clone()), t.name.clone());
+            places
+                .ownership
+                .insert(("tenant", t.id.clone()), Ownership::of(&t.owner, &t.labels));
         }
         for s in &config.systems {
             places
                 .names
                 .insert(("system", s.id.clone()), s.name.clone());
+            places
+                .ownership
+                .insert(("system", s.id.clone()), Ownership::of(&s.owner, &s.labels));
         }
         for f in &config.flows {
             places.names.insert(("flow", f.id.clone()), f.name.clone());
             places.flow_tenant.insert(f.id.clone(), f.tenant.clone());
+            places
+                .ownership
+                .insert(("flow", f.id.clone()), Ownership::of(&f.owner, &f.labels));
             for system in std::iter::once(&f.upstream).chain(&f.downstream) {
                 places
                     .system_flows
@@ -80,6 +115,9 @@ impl Places {
                 places.names.insert(("check", c.id.clone()), name.clone());
             }
             places.check_system.insert(c.id.clone(), c.system.clone());
+            places
+                .ownership
+                .insert(("check", c.id.clone()), Ownership::of(&c.owner, &c.labels));
         }
         places
     }
@@ -96,8 +134,24 @@ impl Places {
         }
     }
 
-    /// Every place of `entity`, one per flow it is in.
+    /// Every place of `entity`, one per flow it is in, with the owner and
+    /// labels inherited along each place's path.
     pub fn of(&self, entity: &EntityRef) -> Vec<Place> {
+        let mut places = self.paths(entity);
+        for place in &mut places {
+            for step in &place.path {
+                if let Some(own) = self.ownership.get(&(step.kind, step.key.clone())) {
+                    if own.owner.is_some() {
+                        place.owner.clone_from(&own.owner);
+                    }
+                    place.labels.extend(own.labels.clone());
+                }
+            }
+        }
+        places
+    }
+
+    fn paths(&self, entity: &EntityRef) -> Vec<Place> {
         let (system, check, asset) = match entity {
             EntityRef::Tenant(t) => {
                 return vec![Place {
@@ -107,6 +161,7 @@ impl Places {
                     check: None,
                     asset: None,
                     path: vec![self.step("tenant", t)],
+                    ..Place::default()
                 }];
             }
             EntityRef::Flow(f) => {
@@ -120,6 +175,7 @@ impl Places {
                     check: None,
                     asset: None,
                     path,
+                    ..Place::default()
                 }];
             }
             EntityRef::System(s) => (Some(s.clone()), None, None),
@@ -159,6 +215,7 @@ impl Places {
                 check,
                 asset,
                 path,
+                ..Place::default()
             }];
         };
         flows
@@ -173,6 +230,7 @@ impl Places {
                     check: check.clone(),
                     asset: asset.clone(),
                     path,
+                    ..Place::default()
                 }
             })
             .collect()
@@ -202,7 +260,14 @@ pub fn matching<'p>(
             // A level the entity does not have never matches a set glob:
             // `check = "orders*"` is about checks and their assets only.
             Some(glob) => place.level(level).is_some_and(|v| glob_match(glob, v)),
-        })
+        }) && route
+            .owner
+            .as_ref()
+            .is_none_or(|glob| place.owner.as_ref().is_some_and(|o| glob_match(glob, o)))
+            && route
+                .labels
+                .iter()
+                .all(|(key, glob)| place.labels.get(key).is_some_and(|v| glob_match(glob, v)))
     })
 }
 
@@ -228,6 +293,8 @@ mod tests {
             system: None,
             check: None,
             asset: None,
+            owner: None,
+            labels: BTreeMap::new(),
             entities: vec![],
             min_status: crate::health::Status::Warning,
             channels: vec!["c".into()],
@@ -279,5 +346,83 @@ mod tests {
         assert!(matching(&r, &flow, &p.of(&flow)).is_none());
         let check = EntityRef::Check("c1".into());
         assert!(matching(&r, &check, &p.of(&check)).is_some());
+    }
+
+    fn owned(owner: Option<&str>, labels: &[(&str, &str)]) -> Ownership {
+        Ownership {
+            owner: owner.map(str::to_owned),
+            labels: labels
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn owner_and_labels_are_inherited_along_each_place_and_matched() {
+        let mut p = places();
+        let own = |p: &mut Places, kind, key: &str, o| {
+            p.ownership.insert((kind, key.to_owned()), o);
+        };
+        own(
+            &mut p,
+            "tenant",
+            "acme",
+            owned(Some("acme-data"), &[("team", "data-eng"), ("tier", "1")]),
+        );
+        own(
+            &mut p,
+            "tenant",
+            "globex",
+            owned(Some("globex-ops"), &[("team", "ops")]),
+        );
+        own(&mut p, "check", "c1", owned(None, &[("tier", "2")]));
+        let asset = EntityRef::Asset {
+            check: "c1".into(),
+            asset: "orders".into(),
+        };
+        let all = p.of(&asset);
+        let acme = all
+            .iter()
+            .find(|pl| pl.tenant.as_deref() == Some("acme"))
+            .unwrap();
+        assert_eq!(acme.owner.as_deref(), Some("acme-data"));
+        assert_eq!(acme.labels["team"], "data-eng");
+        assert_eq!(
+            acme.labels["tier"], "2",
+            "the check is nearer than the tenant"
+        );
+        let globex = all
+            .iter()
+            .find(|pl| pl.tenant.as_deref() == Some("globex"))
+            .unwrap();
+        assert_eq!(globex.owner.as_deref(), Some("globex-ops"));
+
+        let mut r = route(None);
+        r.labels.insert("team".into(), "data-*".into());
+        assert_eq!(
+            matching(&r, &asset, &all).unwrap().flow.as_deref(),
+            Some("f1")
+        );
+        r.labels.insert("tier".into(), "1".into());
+        assert!(
+            matching(&r, &asset, &all).is_none(),
+            "every label must match"
+        );
+
+        let mut r = route(None);
+        r.owner = Some("globex-*".into());
+        assert_eq!(
+            matching(&r, &asset, &all).unwrap().flow.as_deref(),
+            Some("f2")
+        );
+        r.owner = Some("initech*".into());
+        assert!(matching(&r, &asset, &all).is_none());
+        let unowned = EntityRef::System("elsewhere".into());
+        r.owner = Some("*".into());
+        assert!(
+            matching(&r, &unowned, &p.of(&unowned)).is_none(),
+            "no owner never matches a set owner glob"
+        );
     }
 }

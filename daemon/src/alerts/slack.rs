@@ -309,6 +309,9 @@ fn alert_section(state: AlertState, alert: &Alert) -> Value {
     if let Some(counts) = alert.counts.as_ref().and_then(wording::counts) {
         lines.push(format!("Counts: {counts}"));
     }
+    if let Some(owner) = &alert.owner {
+        lines.push(format!("Owner: {}", safe(owner, MAX_NAME)));
+    }
     if !alert.also_affected.is_empty() {
         let mut names: Vec<String> = alert
             .also_affected

@@ -28,7 +28,8 @@ use super::{retry_after, wording};
 use crate::store::entity_key;
 
 /// The payload's version: `data.version`. A change that could break a
-/// receiver makes a new version.
+/// receiver makes a new version; fields are only added within one
+/// (`owner` and `labels` of each alert were, in version 1).
 pub const PAYLOAD_VERSION: u32 = 1;
 /// The JSON Schema of the payload.
 pub const SCHEMA: &str = include_str!("webhook.schema.json");
@@ -180,6 +181,8 @@ pub fn payload(message: &Message) -> Value {
                 "also_affected": alert.also_affected.iter().map(|s| json!({
                     "kind": s.kind, "key": s.key, "name": wording::name(s),
                 })).collect::<Vec<_>>(),
+                "owner": alert.owner,
+                "labels": alert.labels,
             })
         })
         .collect();

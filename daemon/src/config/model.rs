@@ -234,6 +234,13 @@ impl Default for Scheduler {
 pub struct Tenant {
     pub id: String,
     pub name: String,
+    /// Who answers for it (a team, an email); inherited downward, see
+    /// `alerts::routes`.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Inherited downward per key, the nearer entity winning.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// One node of a flow; flows and checks name systems by id.
@@ -246,6 +253,13 @@ pub struct System {
     pub kind: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// Who answers for it (a team, an email); inherited downward, see
+    /// `alerts::routes`.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Inherited downward per key, the nearer entity winning.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -262,6 +276,13 @@ pub struct Flow {
     pub downstream: Vec<String>,
     #[serde(default)]
     pub links: Links,
+    /// Who answers for it (a team, an email); inherited downward, see
+    /// `alerts::routes`.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Inherited downward per key, the nearer entity winning.
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -296,6 +317,9 @@ pub struct Check {
     /// Set for `connector = "push"`: the check is not run but reported to
     /// (see the `push` module); `schedule` then only paces staleness.
     pub push: Option<Box<PushCheck>>,
+    /// As a system's, nearer than it.
+    pub owner: Option<String>,
+    pub labels: BTreeMap<String, String>,
 }
 
 /// The connector name of checks that are reported to instead of run.
@@ -434,6 +458,11 @@ pub struct AlertRoute {
     pub system: Option<String>,
     pub check: Option<String>,
     pub asset: Option<String>,
+    /// Glob on the entity's inherited owner; an entity without one never
+    /// matches a set glob.
+    pub owner: Option<String>,
+    /// Globs on the entity's inherited labels, all of which must match.
+    pub labels: BTreeMap<String, String>,
     /// The entity kinds alerted (`tenant` ... `asset`); empty = all.
     pub entities: Vec<String>,
     /// The least bad status that fires.

@@ -1131,3 +1131,68 @@ system = "*"
             .contains("`start` and `end`")
     );
 }
+
+#[test]
+fn owners_and_labels_load_on_entities_and_routes() {
+    let secret = secret_file("whsec_C2FVsBQIhrscChlQIMV+b5sSYspob7oD\n");
+    let text = format!(
+        r#"
+[[tenants]]
+id = "acme"
+name = "Acme"
+owner = "data@acme.example"
+labels = {{ team = "data-eng", tier = "1" }}
+
+[[alerts.channels]]
+name = "chat"
+kind = "webhook"
+url = "https://hooks.example.com/x"
+secret = {{ file = "{}" }}
+
+[[alerts.routes]]
+name = "data"
+owner = "*@acme.example"
+labels = {{ team = "data-*" }}
+channels = ["chat"]
+"#,
+        secret.path().display()
+    );
+    let config = parse(&text, Path::new("t.toml"), &no_plugins()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        config.tenants[0].owner.as_deref(),
+        Some("data@acme.example")
+    );
+    assert_eq!(config.tenants[0].labels["tier"], "1");
+    let route = &config.alerts.routes[0];
+    assert_eq!(route.owner.as_deref(), Some("*@acme.example"));
+    assert_eq!(route.labels["team"], "data-*");
+}
+
+#[test]
+fn bad_owners_and_labels_are_located_errors() {
+    let text = r#"
+[[tenants]]
+id = "acme"
+name = "Acme"
+owner = ""
+
+[[systems]]
+id = "wh"
+name = "Warehouse"
+kind = "snowflake"
+labels = { "Team Name" = "x" }
+
+[[flows]]
+id = "f"
+tenant = "acme"
+name = "F"
+upstream = "wh"
+downstream = ["wh2"]
+labels = { tier = 1 }
+"#;
+    let errors = errors_of(text, &no_plugins());
+    at(&errors, "/tenants/0/owner");
+    at(&errors, "/systems/0/labels");
+    at(&errors, "/flows/0/labels/tier");
+    assert_eq!(at(&errors, "/tenants/0/owner").line, 5, "{errors}");
+}

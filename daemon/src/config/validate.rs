@@ -1,6 +1,6 @@
 //! The layers of validation, each adding to one list of errors.
 
-use std::collections::{BTreeSet, BinaryHeap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -1169,8 +1169,19 @@ fn check(cx: &mut Cx<'_>, c: &Value, i: usize, system_ids: &Ids<'_>) -> Option<C
         },
         rules: rules?,
         push: push?,
+        owner: str_at(c, "owner").map(str::to_owned),
+        labels: labels(cx, c, &at)?,
     };
     ok.then_some(check)
+}
+
+/// The `labels` table of the entity (or route) `v` at `at`; empty when
+/// absent. The schema has already located bad keys and non-string values.
+fn labels(cx: &mut Cx<'_>, v: &Value, at: &str) -> Option<BTreeMap<String, String>> {
+    match v.get("labels") {
+        Some(l) => cx.typed(l, &format!("{at}/labels")),
+        None => Some(BTreeMap::new()),
+    }
 }
 
 /// `[checks.push]` of a push check at `at`.
@@ -1833,6 +1844,7 @@ fn alert_route(
         cx.error_once(&format!("{at}/repeat_every"), "must be more than zero");
         ok = false;
     }
+    let labels = labels(cx, r, at)?;
     ok.then(|| AlertRoute {
         name,
         tenant,
@@ -1840,6 +1852,8 @@ fn alert_route(
         system: glob("system"),
         check: glob("check"),
         asset: glob("asset"),
+        owner: glob("owner"),
+        labels,
         entities,
         min_status,
         channels: names,
