@@ -47,16 +47,22 @@ async fn dashboard_statements(flows: usize, systems: usize) -> usize {
         .len();
     // Config_text's own flow `docs` comes first.
     assert_eq!(flows_seen, flows + 1);
-    // Another text, so the answer kept from the first is not reused.
-    let measured = format!("{DASHBOARD}\n# measured");
-    let before = STATEMENTS.load(Ordering::SeqCst);
-    let a = api
-        .query(Some("viewer-token"), &measured, json!({"search": "acme"}))
-        .await;
-    let used = STATEMENTS.load(Ordering::SeqCst) - before;
-    let asset = &a.data()["tenants"]["edges"][0]["node"]["flows"]["nodes"][1]["downstream"][0]["checks"]
-        [0]["assets"]["nodes"][0];
-    assert_eq!(asset["counts"]["received"], 10, "the query read real data");
+    // The count is process-wide, so the daemon's own background work (the
+    // alert dispatcher's polls, the writer's sweeps) can land inside one
+    // measurement; it only ever adds, so the query's cost is the least of
+    // a few. Each text differs, so no answer kept from another is reused.
+    let mut used = usize::MAX;
+    for attempt in 0..5 {
+        let measured = format!("{DASHBOARD}\n# measured {attempt}");
+        let before = STATEMENTS.load(Ordering::SeqCst);
+        let a = api
+            .query(Some("viewer-token"), &measured, json!({"search": "acme"}))
+            .await;
+        used = used.min(STATEMENTS.load(Ordering::SeqCst) - before);
+        let asset = &a.data()["tenants"]["edges"][0]["node"]["flows"]["nodes"][1]["downstream"][0]
+            ["checks"][0]["assets"]["nodes"][0];
+        assert_eq!(asset["counts"]["received"], 10, "the query read real data");
+    }
     d.service.stop(std::time::Duration::from_secs(5)).await;
     used
 }
