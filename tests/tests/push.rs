@@ -1095,6 +1095,11 @@ async fn malformed_pushes_are_refused_with_their_reason_store_nothing_and_leave_
         let r = request.body(bad.body.clone()).send().await;
         let (status, body) = match r {
             Ok(r) => answer(r).await,
+            // HTTP/1.1 lets a server answer 413 and close while a client
+            // still sends far more than it will read; a client that is not
+            // reading meanwhile may see the reset before the answer. What
+            // must hold then is below: nothing stored, the daemon unhurt.
+            Err(e) if bad.status == 413 && bad.body.len() > 16 << 20 && e.is_request() => continue,
             Err(e) => {
                 wrong.push(format!("{}: no answer ({e})", bad.name));
                 continue;
