@@ -26,16 +26,6 @@ const LATENCY_SAMPLES: usize = 100;
 const BURST_CHECKS: usize = 1_000;
 const ASSETS_PER_CHECK: usize = 10;
 
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 fn change(entity: EntityRef) -> NewEvent {
     NewEvent {
         entity,
@@ -134,7 +124,7 @@ group_interval = "0s"
     }
     latencies.sort();
 
-    let rss_before = rss_mib();
+    let rss_before = bench::status_mib("self", "VmRSS");
     let started = Instant::now();
     for chunk in 0..BURST_CHECKS / 100 {
         let events = (chunk * 100..(chunk + 1) * 100)
@@ -155,7 +145,7 @@ group_interval = "0s"
     }
     wait_taken(&hook, LATENCY_SAMPLES + BURST_CHECKS).await;
     let burst = started.elapsed().as_secs_f64();
-    let rss_after = rss_mib();
+    let rss_after = bench::status_mib("self", "VmRSS");
     let listed: usize = hook.taken()[LATENCY_SAMPLES..]
         .iter()
         .map(|t| t.entities().len())

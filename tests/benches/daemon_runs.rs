@@ -19,20 +19,6 @@ use tributary::store::Store;
 use tributary_tests::bench;
 use tributary_tests::plugin;
 
-/// `VmRSS` and `VmHWM` of this process, in MiB.
-fn memory_mib() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|kb| kb.parse::<f64>().ok())
-            .map_or(f64::NAN, |kb| kb / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 fn config_text(db_url: &str, data: &str, checks: u64) -> String {
     let mut text = format!(
         r#"
@@ -110,7 +96,10 @@ async fn measure(label: &str, db_url: &str, checks: u64, window: Duration) {
     tokio::time::sleep(window).await;
     let c1 = store.run_count().await.unwrap();
     let elapsed = t0.elapsed().as_secs_f64();
-    let (rss, hwm) = memory_mib();
+    let (rss, hwm) = (
+        bench::status_mib("self", "VmRSS"),
+        bench::status_mib("self", "VmHWM"),
+    );
     let stats = service.stats();
     service.stop(Duration::from_secs(10)).await;
     println!(

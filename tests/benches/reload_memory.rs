@@ -13,19 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
+use tributary_tests::bench;
 use tributary_tests::gql::Client;
 use tributary_tests::kit::{Fake, config_text, daemon_binary, doc_ids, document_service};
-
-/// Resident memory of process `pid`, in MiB.
-fn rss_mib(pid: u32) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/PID/status");
-    kib / 1024.0
-}
 
 /// `n` broken checks of about 100 bytes each: an unknown system, a bad
 /// timeout, an interval of 0 and a config missing its required fields.
@@ -80,10 +70,10 @@ async fn reload(api: &Client, pid: u32, want: (i64, i64)) -> Duration {
 /// Resident memory once it has stopped moving (the daemon settles after a
 /// reload), in MiB.
 async fn settled_rss(pid: u32) -> f64 {
-    let mut last = rss_mib(pid);
+    let mut last = bench::status_mib(&pid.to_string(), "VmRSS");
     loop {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let now = rss_mib(pid);
+        let now = bench::status_mib(&pid.to_string(), "VmRSS");
         if (now - last).abs() < 1.0 {
             return now;
         }

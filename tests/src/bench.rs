@@ -42,3 +42,15 @@ where
         Err(err) => println!("postgres  skipped: {err}"),
     }
 }
+
+/// A memory figure (`VmRSS`, `VmHWM`...) of `process` (`"self"` or a pid)
+/// from `/proc/<process>/status`, in MiB; NaN when it cannot be read.
+pub fn status_mib(process: &str, field: &str) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
