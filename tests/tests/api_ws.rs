@@ -669,11 +669,27 @@ async fn a_client_that_stops_reading_holds_up_only_itself_and_is_dropped() {
             .find_map(|l| l.strip_prefix("tributary_subscriptions_open "));
         line.expect("the gauge is exported").parse::<f64>().unwrap()
     };
+    // Another connection, served throughout.
+    let mut other = Ws::open(&w.base, TRANSPORT).await;
+    other.init("viewer-token").await;
+    other
+        .subscribe("s", ASSET_SEQ, asset_from(last_seq(&w).await))
+        .await;
+    eventually("the other subscription open", || async {
+        (open_subscriptions().await == 1.0).then_some(())
+    })
+    .await;
     // A small receive buffer, so what the kernel holds is small next to
-    // what is asked for.
+    // what is asked for. Its subscription is seen open before the heavy
+    // answers are asked for: under load they could take longer than the
+    // idle timeout, and the server would drop it before it was counted.
     let mut stuck = Ws::connect(&w.base, TRANSPORT, None, Some(64 * 1024)).await;
     stuck.init("viewer-token").await;
     stuck.subscribe("live", ASSET_SEQ, json!({})).await;
+    eventually("both subscriptions open", || async {
+        (open_subscriptions().await == 2.0).then_some(())
+    })
+    .await;
     // 20 answers of some 1.5 MB each.
     let aliases: Vec<String> = (0..50)
         .map(|i| format!("h{i}: history(days: 400) {{ day status uptimePercent runs }}"))
@@ -686,18 +702,6 @@ async fn a_client_that_stops_reading_holds_up_only_itself_and_is_dropped() {
         stuck.subscribe(&format!("q{i}"), &big, json!({})).await;
     }
 
-    // Meanwhile another connection is served.
-    let mut other = Ws::open(&w.base, TRANSPORT).await;
-    other.init("viewer-token").await;
-    other
-        .subscribe("s", ASSET_SEQ, asset_from(last_seq(&w).await))
-        .await;
-    eventually("both subscriptions open", || async {
-        let n = open_subscriptions().await;
-        eprintln!("DEBUG {n}");
-        (n == 2.0).then_some(())
-    })
-    .await;
     w.flip(true).await;
     assert_eq!(other.message().await["type"], "next");
 
