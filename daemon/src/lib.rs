@@ -37,4 +37,5 @@ pub mod reconcile;
 pub mod reload;
 pub mod scheduler;
 pub mod service;
+pub mod slo;
 pub mod store;

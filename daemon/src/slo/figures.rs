@@ -1,0 +1,489 @@
+//! An SLO's figures, exactly, from its judged slices: attainment, the error
+//! budget (total, spent, remaining), burn rates over fixed lookbacks, and
+//! when the budget runs out at the current burn.
+//!
+//! The vocabulary is OpenSLO's: with **timeslices** budgeting a slice is one
+//! unit (good or bad) and the budget is `(1 - target)` of the window's
+//! slices; with **occurrences** each judged event (a run) is one unit and
+//! the budget is `(1 - target)` of the events so far. Burn rate is the
+//! error ratio over a lookback divided by `(1 - target)`: at 1 the budget
+//! lasts exactly the window (the SRE workbook's definition).
+//!
+//! It owns only the arithmetic: it must not read the store nor judge a
+//! slice (slices arrive judged).
+
+use super::calendar::{Calendar, HOUR_MS, SliceLen, Window};
+
+/// What one slice was judged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SliceState {
+    Good,
+    Bad,
+    /// Nothing was observed in it.
+    NoData,
+    /// A maintenance window or a mute covered it.
+    Excluded,
+}
+
+/// What a slice with no data, or an excluded one, counts as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Counts {
+    Good,
+    Bad,
+    /// Left out: neither good nor bad, and not part of the budget.
+    Excluded,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Budgeting {
+    Timeslices,
+    Occurrences,
+}
+
+/// A slice as the store keeps it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slice {
+    pub start: i64,
+    pub state: SliceState,
+    /// Good and total events in it (occurrences budgeting).
+    pub good: u64,
+    pub total: u64,
+}
+
+/// How an SLO counts, the parts of it the figures need.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Counting {
+    /// Between 0 and 1, exclusive.
+    pub target: f64,
+    pub budgeting: Budgeting,
+    pub no_data: Counts,
+    pub excluded: Counts,
+}
+
+/// The lookbacks burn rates are given over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Lookback {
+    H1,
+    H6,
+    D1,
+    D3,
+}
+
+impl Lookback {
+    pub const ALL: [Lookback; 4] = [Lookback::H1, Lookback::H6, Lookback::D1, Lookback::D3];
+
+    pub fn hours(self) -> i64 {
+        match self {
+            Lookback::H1 => 1,
+            Lookback::H6 => 6,
+            Lookback::D1 => 24,
+            Lookback::D3 => 72,
+        }
+    }
+
+    /// Whether a burn rate over it means something for `slice`: a lookback
+    /// shorter than a slice would see a part of one.
+    pub fn fits(self, slice: SliceLen) -> bool {
+        match slice {
+            SliceLen::Hour => true,
+            SliceLen::Day => self.hours() >= 24,
+        }
+    }
+
+    /// The lookback whose burn is "the current burn": a day of hour
+    /// slices, three of day slices (one day slice is all or nothing).
+    pub fn current(slice: SliceLen) -> Lookback {
+        match slice {
+            SliceLen::Hour => Lookback::D1,
+            SliceLen::Day => Lookback::D3,
+        }
+    }
+}
+
+/// When the budget runs out.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Exhaustion {
+    /// Already spent.
+    Spent,
+    /// Not at the current burn (nothing bad lately).
+    Never,
+    /// At this time (ms), if the burn goes on as over the current lookback.
+    At(i64),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Figures {
+    /// Slices judged so far in the window, raw (before the no-data and
+    /// exclusion rules): good, bad, no data, excluded.
+    pub slices: [u64; 4],
+    /// Good units over counted units; `None` before anything counted.
+    pub attainment: Option<f64>,
+    /// The budget in units (slices or events).
+    pub budget_total: f64,
+    pub budget_spent: f64,
+    /// Negative once overspent.
+    pub budget_remaining: f64,
+    /// `budget_remaining / budget_total`; `None` while the budget is 0
+    /// (no events yet under occurrences, or every slice excluded).
+    pub budget_remaining_ratio: Option<f64>,
+    /// Over each lookback that fits the slice and saw a counted unit.
+    pub burn_rates: Vec<(Lookback, f64)>,
+    pub exhaustion: Exhaustion,
+}
+
+/// Good and bad units in one slice under `counting`.
+fn units(counting: &Counting, slice: &Slice) -> (f64, f64) {
+    let verdict = match slice.state {
+        SliceState::Good => Counts::Good,
+        SliceState::Bad => Counts::Bad,
+        SliceState::NoData => counting.no_data,
+        SliceState::Excluded => counting.excluded,
+    };
+    match (counting.budgeting, verdict) {
+        (_, Counts::Excluded) => (0.0, 0.0),
+        (Budgeting::Timeslices, Counts::Good) => (1.0, 0.0),
+        (Budgeting::Timeslices, Counts::Bad) => (0.0, 1.0),
+        (Budgeting::Occurrences, _) => {
+            let good = slice.good.min(slice.total) as f64;
+            (good, slice.total as f64 - good)
+        }
+    }
+}
+
+/// The figures of an SLO counted by `counting` over `window` at `now`, from
+/// the stored `slices` (any order; those outside the judged part of the
+/// window are ignored, a judged slice with no row has no data).
+pub fn figures(
+    counting: &Counting,
+    calendar: &Calendar,
+    window: Window,
+    now: i64,
+    stored: &[Slice],
+) -> Figures {
+    let span = calendar.window(window, now);
+    let by_start: std::collections::HashMap<i64, &Slice> =
+        stored.iter().map(|s| (s.start, s)).collect();
+    let judged: Vec<Slice> = calendar
+        .starts(span.start, span.elapsed_end)
+        .map(|start| {
+            by_start.get(&start).map_or(
+                Slice {
+                    start,
+                    state: SliceState::NoData,
+                    good: 0,
+                    total: 0,
+                },
+                |s| **s,
+            )
+        })
+        .collect();
+
+    let mut raw = [0u64; 4];
+    let (mut good, mut bad, mut excluded) = (0.0, 0.0, 0u64);
+    for s in &judged {
+        let i = match s.state {
+            SliceState::Good => 0,
+            SliceState::Bad => 1,
+            SliceState::NoData => 2,
+            SliceState::Excluded => 3,
+        };
+        raw[i] += 1;
+        let (g, b) = units(counting, s);
+        good += g;
+        bad += b;
+        let left_out = match s.state {
+            SliceState::NoData => counting.no_data == Counts::Excluded,
+            SliceState::Excluded => counting.excluded == Counts::Excluded,
+            _ => false,
+        };
+        excluded += u64::from(left_out);
+    }
+    let allowed = 1.0 - counting.target;
+    let budget_total = match counting.budgeting {
+        // The whole window's slices, those still to come in a calendar
+        // month included, less those left out.
+        Budgeting::Timeslices => {
+            allowed
+                * calendar
+                    .count(span.start, span.end)
+                    .saturating_sub(excluded) as f64
+        }
+        Budgeting::Occurrences => allowed * (good + bad),
+    };
+    let budget_remaining = budget_total - bad;
+    let burn = |lookback: Lookback| {
+        let from = span.elapsed_end - lookback.hours() * HOUR_MS;
+        let (g, b) = judged
+            .iter()
+            .filter(|s| s.start >= from)
+            .map(|s| units(counting, s))
+            .fold((0.0, 0.0), |(g, b), (g1, b1)| (g + g1, b + b1));
+        (g + b > 0.0).then(|| b / (g + b) / allowed)
+    };
+    let burn_rates = Lookback::ALL
+        .into_iter()
+        .filter(|l| l.fits(calendar.slice))
+        .filter_map(|l| burn(l).map(|rate| (l, rate)))
+        .collect();
+    let current = Lookback::current(calendar.slice);
+    let exhaustion = if bad > 0.0 && budget_remaining <= 0.0 {
+        Exhaustion::Spent
+    } else {
+        match loss_per_hour(counting, &judged, span.elapsed_end, current) {
+            Some(per_hour) if per_hour > 0.0 => {
+                let hours = budget_remaining / per_hour;
+                Exhaustion::At(span.elapsed_end + (hours * HOUR_MS as f64) as i64)
+            }
+            _ => Exhaustion::Never,
+        }
+    };
+    Figures {
+        slices: raw,
+        attainment: (good + bad > 0.0).then(|| good / (good + bad)),
+        budget_total,
+        budget_spent: bad,
+        budget_remaining,
+        budget_remaining_ratio: (budget_total > 0.0).then(|| budget_remaining / budget_total),
+        burn_rates,
+        exhaustion,
+    }
+}
+
+/// Budget units lost per hour over the current lookback: bad units seen in
+/// it, spread over its hours. Slices leaving a rolling window give budget
+/// back; that is not foreseen here, so the time is the earliest it can be.
+fn loss_per_hour(
+    counting: &Counting,
+    judged: &[Slice],
+    elapsed_end: i64,
+    lookback: Lookback,
+) -> Option<f64> {
+    let from = elapsed_end - lookback.hours() * HOUR_MS;
+    let bad: f64 = judged
+        .iter()
+        .filter(|s| s.start >= from)
+        .map(|s| units(counting, s).1)
+        .sum();
+    let first = judged.iter().find(|s| s.start >= from)?.start;
+    let hours = (elapsed_end - first) as f64 / HOUR_MS as f64;
+    (hours > 0.0).then(|| bad / hours)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::DateTime;
+
+    fn at(text: &str) -> i64 {
+        DateTime::parse_from_rfc3339(text)
+            .unwrap()
+            .timestamp_millis()
+    }
+
+    fn slice(start: i64, state: SliceState) -> Slice {
+        Slice {
+            start,
+            state,
+            good: 0,
+            total: 0,
+        }
+    }
+
+    fn counting(target: f64, no_data: Counts) -> Counting {
+        Counting {
+            target,
+            budgeting: Budgeting::Timeslices,
+            no_data,
+            excluded: Counts::Excluded,
+        }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    fn burn(f: &Figures, l: Lookback) -> Option<f64> {
+        f.burn_rates.iter().find(|(k, _)| *k == l).map(|(_, r)| *r)
+    }
+
+    /// The seed's freshness SLO: 95% of 20 days. Days 1-20 of April; the
+    /// 5th and the 19th bad, the 12th with no data (counted bad here), the
+    /// rest good.
+    #[test]
+    fn twenty_daily_slices_at_95_percent_spend_one_slice_of_budget() {
+        let cal = Calendar::new(SliceLen::Day, chrono_tz::UTC);
+        let now = at("2026-04-21T06:00:00Z");
+        let day = |d: u32| at(&format!("2026-04-{d:02}T00:00:00Z"));
+        let stored: Vec<Slice> = (1..=20)
+            .filter(|d| *d != 12)
+            .map(|d| {
+                let state = if d == 5 || d == 19 {
+                    SliceState::Bad
+                } else {
+                    SliceState::Good
+                };
+                slice(day(d), state)
+            })
+            // Before the window and in progress: not counted.
+            .chain([
+                slice(day(1) - 86_400_000, SliceState::Bad),
+                slice(day(21), SliceState::Bad),
+            ])
+            .collect();
+        let f = figures(
+            &counting(0.95, Counts::Bad),
+            &cal,
+            Window::Rolling { slices: 20 },
+            now,
+            &stored,
+        );
+        assert_eq!(f.slices, [17, 2, 1, 0]);
+        // 17 good of 20 counted.
+        assert!(close(f.attainment.unwrap(), 0.85));
+        // The budget is 5% of 20 slices: one. Three are bad.
+        assert!(close(f.budget_total, 1.0));
+        assert!(close(f.budget_spent, 3.0));
+        assert!(close(f.budget_remaining, -2.0));
+        assert!(close(f.budget_remaining_ratio.unwrap(), -2.0));
+        assert_eq!(f.exhaustion, Exhaustion::Spent);
+        // Day slices give no 1h or 6h burn. Over the last day (the 20th,
+        // good): 0; over the last three (18-20, the 19th bad): 1/3 / 0.05.
+        assert_eq!(burn(&f, Lookback::H1), None);
+        assert_eq!(burn(&f, Lookback::H6), None);
+        assert!(close(burn(&f, Lookback::D1).unwrap(), 0.0));
+        assert!(close(burn(&f, Lookback::D3).unwrap(), (1.0 / 3.0) / 0.05));
+    }
+
+    /// 480 hourly slices at 99%, 10 in maintenance (left out), three bad
+    /// hours in the last day, the last of them the latest hour.
+    #[test]
+    fn hourly_slices_give_every_burn_rate_and_the_time_the_budget_runs_out() {
+        let cal = Calendar::new(SliceLen::Hour, chrono_tz::UTC);
+        let now = at("2026-05-20T12:30:00Z");
+        let end = at("2026-05-20T12:00:00Z");
+        let hour = |back: i64| end - back * HOUR_MS;
+        let stored: Vec<Slice> = (1..=480)
+            .map(|back| {
+                let state = match back {
+                    1 | 10 | 20 => SliceState::Bad,
+                    200..=209 => SliceState::Excluded,
+                    _ => SliceState::Good,
+                };
+                slice(hour(back), state)
+            })
+            .collect();
+        let f = figures(
+            &counting(0.99, Counts::Bad),
+            &cal,
+            Window::Rolling { slices: 480 },
+            now,
+            &stored,
+        );
+        assert_eq!(f.slices, [467, 3, 0, 10]);
+        assert!(close(f.attainment.unwrap(), 467.0 / 470.0));
+        // 1% of the 470 slices not left out.
+        assert!(close(f.budget_total, 4.7));
+        assert!(close(f.budget_remaining, 1.7));
+        assert!(close(f.budget_remaining_ratio.unwrap(), 1.7 / 4.7));
+        assert!(close(burn(&f, Lookback::H1).unwrap(), 1.0 / 0.01));
+        assert!(close(burn(&f, Lookback::H6).unwrap(), (1.0 / 6.0) / 0.01));
+        assert!(close(burn(&f, Lookback::D1).unwrap(), (3.0 / 24.0) / 0.01));
+        assert!(close(burn(&f, Lookback::D3).unwrap(), (3.0 / 72.0) / 0.01));
+        // Three bad hours a day: 1.7 slices last 1.7 / (3/24) = 13.6 hours.
+        let expected = end + (13.6 * HOUR_MS as f64) as i64;
+        match f.exhaustion {
+            Exhaustion::At(t) => assert!((t - expected).abs() < 1_000, "{t} vs {expected}"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn occurrences_count_events_and_their_budget_grows_with_them() {
+        let cal = Calendar::new(SliceLen::Day, chrono_tz::UTC);
+        let now = at("2026-06-04T01:00:00Z");
+        let day = |d: u32| at(&format!("2026-06-{d:02}T00:00:00Z"));
+        let events = |d, good, total| Slice {
+            start: day(d),
+            state: if good == total {
+                SliceState::Good
+            } else {
+                SliceState::Bad
+            },
+            good,
+            total,
+        };
+        let c = Counting {
+            target: 0.9,
+            budgeting: Budgeting::Occurrences,
+            no_data: Counts::Bad,
+            excluded: Counts::Excluded,
+        };
+        // Day 3 has no row: no data, and no events to count either way.
+        let f = figures(
+            &c,
+            &cal,
+            Window::Rolling { slices: 3 },
+            now,
+            &[events(1, 10, 10), events(2, 9, 10)],
+        );
+        assert_eq!(f.slices, [1, 1, 1, 0]);
+        assert!(close(f.attainment.unwrap(), 19.0 / 20.0));
+        assert!(close(f.budget_total, 2.0));
+        assert!(close(f.budget_remaining_ratio.unwrap(), 0.5));
+        assert!(close(burn(&f, Lookback::D3).unwrap(), (1.0 / 20.0) / 0.1));
+        // The last day had no events: its burn is not known.
+        assert_eq!(burn(&f, Lookback::D1), None);
+    }
+
+    /// November 2026 in Berlin, on the 11th: ten days judged, 30 in the
+    /// budget, two with no data left out.
+    #[test]
+    fn a_calendar_month_budgets_its_whole_month() {
+        let cal = Calendar::new(SliceLen::Day, chrono_tz::Europe::Berlin);
+        let now = at("2026-11-11T10:00:00+01:00");
+        let day = |d: u32| at(&format!("2026-11-{d:02}T00:00:00+01:00"));
+        let stored: Vec<Slice> = (1..=10)
+            .filter(|d| *d != 3 && *d != 4)
+            .map(|d| {
+                slice(
+                    day(d),
+                    if d == 7 {
+                        SliceState::Bad
+                    } else {
+                        SliceState::Good
+                    },
+                )
+            })
+            .collect();
+        let f = figures(
+            &counting(0.9, Counts::Excluded),
+            &cal,
+            Window::CalendarMonth,
+            now,
+            &stored,
+        );
+        assert_eq!(f.slices, [7, 1, 2, 0]);
+        assert!(close(f.attainment.unwrap(), 7.0 / 8.0));
+        assert!(close(f.budget_total, 0.1 * 28.0));
+        assert!(close(f.budget_remaining, 2.8 - 1.0));
+        assert_eq!(f.exhaustion, Exhaustion::Never);
+    }
+
+    #[test]
+    fn nothing_judged_yet_gives_no_attainment_and_a_whole_budget() {
+        let cal = Calendar::new(SliceLen::Day, chrono_tz::UTC);
+        let now = at("2026-11-01T10:00:00Z");
+        let f = figures(
+            &counting(0.95, Counts::Excluded),
+            &cal,
+            Window::CalendarMonth,
+            now,
+            &[],
+        );
+        assert_eq!(f.attainment, None);
+        assert!(close(f.budget_total, 0.05 * 30.0));
+        assert!(close(f.budget_remaining_ratio.unwrap(), 1.0));
+        assert!(f.burn_rates.is_empty());
+        assert_eq!(f.exhaustion, Exhaustion::Never);
+    }
+}

@@ -1,0 +1,15 @@
+//! Service level objectives (issue 16): an SLO states that an indicator
+//! held on a share of the slices of a window ("freshness of ANALYTICS.* met
+//! on 95% of days over 20 days"); its figures say how much of its error
+//! budget is left and how fast it burns.
+//!
+//! This module owns the time arithmetic ([`calendar`]) and the figures
+//! ([`figures`]) in OpenSLO's vocabulary. It must not read the store nor
+//! judge health: slices arrive judged, and what an exhausted budget does to
+//! an entity's health is the health engine's to say.
+
+pub mod calendar;
+pub mod figures;
+
+pub use calendar::{Calendar, SliceLen, Window};
+pub use figures::{Budgeting, Counting, Counts, Exhaustion, Figures, Lookback, Slice, SliceState};
