@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tributary::health::{EntityRef, Status};
 use tributary::store::Store;
-use tributary_tests::kit::{config_text, daemon_binary, eventually};
+use tributary_tests::kit::{config_text, free_port, serve_ready};
 
 /// The token of `dbt-shop` (jobs `shop/*`), of `airflow` (jobs
 /// `airflow/*`), and of the native push check `uploads`.
@@ -59,10 +59,7 @@ struct Served {
 impl Served {
     async fn start() -> Served {
         let dir = tempfile::tempdir().unwrap();
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
+        let port = free_port();
         let mut text = config_text(dir.path(), &[]).replace(
             "[storage]",
             &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n\n[storage]"),
@@ -109,31 +106,14 @@ sha256 = "{push}"
         ));
         let file = dir.path().join("tributary.toml");
         std::fs::write(&file, text).unwrap();
-        let child = Command::new(daemon_binary())
-            .args(["serve", "--config"])
-            .arg(&file)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let served = Served {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
+        let base = format!("http://127.0.0.1:{port}");
+        Served {
+            child: serve_ready(&file, &base).await,
+            base,
             db_url: format!("sqlite://{}", dir.path().join("tributary.db").display()),
             http: reqwest::Client::new(),
             _dir: dir,
-        };
-        let (http, url) = (served.http.clone(), served.url("/readyz"));
-        eventually("the daemon to be ready", || {
-            let (http, url) = (http.clone(), url.clone());
-            async move {
-                let r = http.get(&url).send().await.ok()?;
-                (r.status() == 200).then_some(())
-            }
-        })
-        .await;
-        served
+        }
     }
 
     fn url(&self, path: &str) -> String {

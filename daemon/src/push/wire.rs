@@ -176,11 +176,11 @@ fn not_ahead(at: SystemTime, now: SystemTime) -> Result<SystemTime, String> {
     Ok(at)
 }
 
-fn rfc3339(t: SystemTime) -> String {
+pub fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn timestamp(t: SystemTime) -> Timestamp {
+pub fn timestamp(t: SystemTime) -> Timestamp {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     Timestamp {
         seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
@@ -378,31 +378,39 @@ fn level(l: WireLevel) -> StatusLevel {
 /// The report a heartbeat stands for: one observation of `asset` whose
 /// native status is the beat's (`ok` or `error`, with its message).
 pub fn beat_report(asset: &str, ok: bool, message: Option<String>) -> Report {
+    let mut observation = bare_observation(asset, "heartbeat");
+    observation.native_status = Some(NativeStatus {
+        level: if ok {
+            StatusLevel::Ok
+        } else {
+            StatusLevel::Error
+        },
+        label: if ok { "ok" } else { "error" }.to_owned(),
+        message,
+    });
     Report {
-        observations: vec![Observation {
-            asset: asset.to_owned(),
-            kind: "heartbeat".to_owned(),
-            counts: Counts {
-                expected: None,
-                received: None,
-                errored: None,
-                extras: Vec::new(),
-            },
-            freshness: None,
-            last_received: None,
-            native_status: Some(NativeStatus {
-                level: if ok {
-                    StatusLevel::Ok
-                } else {
-                    StatusLevel::Error
-                },
-                label: if ok { "ok" } else { "error" }.to_owned(),
-                message,
-            }),
-            errors: Vec::new(),
-            error_totals: Vec::new(),
-            metadata: Vec::new(),
-        }],
+        observations: vec![observation],
+    }
+}
+
+/// An observation of `asset` that says nothing yet: reports the push API
+/// makes for a client fill in what they know.
+pub fn bare_observation(asset: &str, kind: &str) -> Observation {
+    Observation {
+        asset: asset.to_owned(),
+        kind: kind.to_owned(),
+        counts: Counts {
+            expected: None,
+            received: None,
+            errored: None,
+            extras: Vec::new(),
+        },
+        freshness: None,
+        last_received: None,
+        native_status: None,
+        errors: Vec::new(),
+        error_totals: Vec::new(),
+        metadata: Vec::new(),
     }
 }
 

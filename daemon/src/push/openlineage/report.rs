@@ -15,13 +15,13 @@
 //! It must not know HTTP, the config or the store.
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use super::event::{Dataset, EventType, Name, RunEvent};
 use super::merge::RunState;
 use crate::plugin::{
-    AssetError, Counts, MetadataEntry, NativeStatus, Observation, Report, StatusLevel, Timestamp,
+    AssetError, MetadataEntry, NativeStatus, Observation, Report, StatusLevel, Timestamp,
 };
+use crate::push::wire::{bare_observation, rfc3339, timestamp};
 
 /// The report of a run that `end` (its terminal event) ended, with what
 /// its earlier events said in `state`.
@@ -132,24 +132,11 @@ fn assertions(d: &Dataset, common: &[MetadataEntry], at: Timestamp) -> Vec<Obser
 }
 
 fn observation(asset: &str, kind: &str, common: &[MetadataEntry], of: &Name) -> Observation {
-    let mut metadata = common.to_vec();
-    metadata.push(meta("openlineage.namespace", of.namespace.clone()));
-    Observation {
-        asset: asset.to_owned(),
-        kind: kind.to_owned(),
-        counts: Counts {
-            expected: None,
-            received: None,
-            errored: None,
-            extras: Vec::new(),
-        },
-        freshness: None,
-        last_received: None,
-        native_status: None,
-        errors: Vec::new(),
-        error_totals: Vec::new(),
-        metadata,
-    }
+    let mut o = bare_observation(asset, kind);
+    o.metadata = common.to_vec();
+    o.metadata
+        .push(meta("openlineage.namespace", of.namespace.clone()));
+    o
 }
 
 fn native(level: StatusLevel, label: &str, message: Option<String>) -> NativeStatus {
@@ -177,21 +164,9 @@ fn meta(key: &str, value: impl Into<String>) -> MetadataEntry {
     }
 }
 
-fn timestamp(t: SystemTime) -> Timestamp {
-    let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
-    Timestamp {
-        seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
-        nanos: d.subsec_nanos(),
-    }
-}
-
-fn rfc3339(t: SystemTime) -> String {
-    chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use std::time::{Duration, UNIX_EPOCH};
 
     use super::super::event::{Assertion, Nominal};
     use super::*;
