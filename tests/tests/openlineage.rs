@@ -523,6 +523,22 @@ async fn bad_events_are_refused_with_the_push_api_s_answers_and_nothing_stored()
         "{answer}"
     );
 
+    // And the other way: an OpenLineage check takes no native push.
+    for path in [
+        format!("/push/v1/checks/{CHECK}/reports"),
+        format!("/push/v1/beat/{DBT_TOKEN}"),
+    ] {
+        let r = d
+            .http
+            .post(d.url(&path))
+            .bearer_auth(DBT_TOKEN)
+            .json(&json!({"observations": []}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 403, "{path}");
+    }
+
     let (status, answer) = d
         .post(Some(DBT_TOKEN), b"{\"eventType\": ".to_vec(), false)
         .await;
