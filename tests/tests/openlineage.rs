@@ -19,6 +19,8 @@ use tributary_tests::kit::{config_text, free_port, serve_ready};
 const DBT_TOKEN: &str = "trol_dbt-shop-token";
 const AIRFLOW_TOKEN: &str = "trol_airflow-token";
 const PUSH_TOKEN: &str = "trp_uploads-token";
+/// Of `globex-bi`, a check of tenant globex whose job reads acme's data.
+const GLOBEX_TOKEN: &str = "trol_globex-token";
 const CHECK: &str = "dbt-shop";
 
 fn sha(text: &str) -> String {
@@ -91,6 +93,35 @@ rate = 1
 name = "airflow"
 sha256 = "{airflow}"
 
+[[systems]]
+id = "globex-bi"
+name = "Globex BI"
+kind = "service"
+
+[[systems]]
+id = "globex-dash"
+name = "Globex dashboards"
+kind = "service"
+
+[[flows]]
+id = "globex-reports"
+tenant = "globex"
+name = "Globex reports"
+upstream = "globex-bi"
+downstream = ["globex-dash"]
+
+[[checks]]
+id = "globex-bi"
+system = "globex-bi"
+connector = "openlineage"
+
+[checks.openlineage]
+jobs = ["bi/*"]
+
+[[checks.openlineage.tokens]]
+name = "globex"
+sha256 = "{globex}"
+
 [[checks]]
 id = "uploads"
 system = "ingest"
@@ -103,6 +134,7 @@ sha256 = "{push}"
             dbt = sha(DBT_TOKEN),
             airflow = sha(AIRFLOW_TOKEN),
             push = sha(PUSH_TOKEN),
+            globex = sha(GLOBEX_TOKEN),
         ));
         let file = dir.path().join("tributary.toml");
         std::fs::write(&file, text).unwrap();
@@ -239,12 +271,17 @@ fn ago(minutes: i64) -> String {
 
 /// The asset's `metadata` as a map, and its lineage, through GraphQL.
 async fn asset_view(d: &Served, name: &str) -> Value {
+    asset_view_as(d, "viewer-token", name).await
+}
+
+/// [`asset_view`] as the API token `token` sees it.
+async fn asset_view_as(d: &Served, token: &str, name: &str) -> Value {
     let query = format!(
         r#"{{ check(key: "{CHECK}") {{ assets(first: 100) {{ nodes {{ key counts {{ received }} freshness {{ updatedAt }}
             metadata {{ key value }}
             lineage {{ upstream {{ namespace name asset {{ key }} }} downstream {{ namespace name asset {{ key check {{ key }} }} }} }} }} }} }} }}"#
     );
-    let data = d.graphql("viewer-token", &query).await;
+    let data = d.graphql(token, &query).await;
     data["check"]["assets"]["nodes"]
         .as_array()
         .unwrap()
@@ -332,6 +369,28 @@ async fn the_python_client_s_events_are_merged_per_run_and_judged() {
         CHECK
     );
 
+    // A job of tenant globex reads shop.orders: globex's edge is seen by a
+    // token of every tenant, not by acme's.
+    let globex = json!([{"type": "COMPLETE", "run": "01930000-0000-7000-8000-000000000005",
+        "job": ["bi", "revenue"], "time": ago(1),
+        "inputs": [["duckdb", "shop.orders"]], "outputs": [["duckdb", "bi.revenue", 1]]}]);
+    assert_eq!(
+        d.python(&[("OPENLINEAGE_API_KEY", GLOBEX_TOKEN)], &globex),
+        ["ok"]
+    );
+    let downstream = |v: &Value| -> Vec<String> {
+        v["lineage"]["downstream"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let all = asset_view(&d, "shop.orders").await;
+    assert_eq!(downstream(&all), ["bi.revenue", "shop.customers"]);
+    let acme = asset_view_as(&d, "acme-admin-token", "shop.orders").await;
+    assert_eq!(downstream(&acme), ["shop.customers"]);
+
     let (status, reasons) = d.status(&asset("shop.customers")).await.unwrap();
     assert_eq!(status, Status::Unhealthy);
     assert!(
@@ -388,7 +447,8 @@ async fn the_python_client_s_events_are_merged_per_run_and_judged() {
             "tributary_openlineage_events_total{event_type=\"COMPLETE\",outcome=\"accepted\"}"
         )
         .await,
-        4.0
+        5.0,
+        "orders twice (the repeat answered, not stored), tests, globex's, the gzipped one"
     );
     assert_eq!(
         d.metric("tributary_openlineage_events_total{event_type=\"RUNNING\",outcome=\"accepted\"}")
