@@ -936,6 +936,11 @@ sha256 = "{a}"
     assert!(jobs.maps("shop-eu", "daily.load"));
     assert!(!jobs.maps("other", "shop.x"));
     assert_eq!(push.max_body_bytes, 5 << 20);
+    // The heartbeat deadline is a push check's: silence becomes a verdict.
+    assert_eq!(
+        push.expect.map(|h| h.every),
+        Some(Duration::from_secs(86_400))
+    );
 
     let bad = format!(
         r#"{PUSH_BASE}
