@@ -108,10 +108,20 @@ pub struct Metrics {
     persisted_query_bytes: Gauge,
     push_accepted: Family<KindLabels, Counter>,
     push_refused: Family<ReasonLabels, Counter>,
+    openlineage_events: Family<LineageLabels, Counter>,
     alert_deliveries: Family<DeliveryLabels, Counter>,
     alerts_suppressed: Family<ReasonLabels, Counter>,
     alert_outbox: Gauge,
     alert_oldest_pending: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LineageLabels {
+    /// `START`, `RUNNING`, `COMPLETE`, `ABORT`, `FAIL` or `OTHER`.
+    event_type: &'static str,
+    /// `accepted` (merged into its run, or the run stored) or `ignored`
+    /// (a job no check maps).
+    outcome: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -253,6 +263,12 @@ impl Metrics {
             "Pushes refused, by reason (the code of the answer's error)",
             push_refused.clone(),
         );
+        let openlineage_events = Family::<LineageLabels, Counter>::default();
+        registry.register(
+            "openlineage_events",
+            "OpenLineage run events read (POST /api/v1/lineage), by eventType and outcome (accepted, ignored); refusals are counted by push_refused",
+            openlineage_events.clone(),
+        );
         let alert_deliveries = Family::<DeliveryLabels, Counter>::default();
         registry.register(
             "alert_deliveries",
@@ -299,6 +315,7 @@ impl Metrics {
             persisted_queries,
             push_accepted,
             push_refused,
+            openlineage_events,
             persisted_query_bytes,
             alert_deliveries,
             alerts_suppressed,
@@ -365,6 +382,16 @@ impl Metrics {
     /// A push of `kind` (report, ids, beat) was accepted.
     pub fn push_accepted(&self, kind: &'static str) {
         self.push_accepted.get_or_create(&KindLabels { kind }).inc();
+    }
+
+    /// An OpenLineage event of `event_type` was read, with `outcome`.
+    pub fn openlineage_event(&self, event_type: &'static str, outcome: &'static str) {
+        self.openlineage_events
+            .get_or_create(&LineageLabels {
+                event_type,
+                outcome,
+            })
+            .inc();
     }
 
     /// A push was refused for `reason`.

@@ -298,6 +298,35 @@ impl Daemon {
     }
 }
 
+/// A port on 127.0.0.1 that is free now, for a daemon's `[server] listen`.
+pub fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// Starts `tributary serve --config <file>` (its output dropped) and returns
+/// once `base` answers `/readyz` with 200.
+pub async fn serve_ready(file: &Path, base: &str) -> std::process::Child {
+    let child = std::process::Command::new(daemon_binary())
+        .args(["serve", "--config"])
+        .arg(file)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = crate::gql::Client::new(base);
+    eventually("the daemon to be ready", || {
+        let client = client.clone();
+        async move {
+            let answer = client.send("GET", "/readyz", None, Vec::new()).await;
+            (answer.status == 200).then_some(())
+        }
+    })
+    .await;
+    child
+}
+
 /// The `tributary` binary `cargo test --workspace` built next to this test.
 pub fn daemon_binary() -> PathBuf {
     let deps = std::env::current_exe().unwrap();

@@ -39,8 +39,8 @@ pub use error::{ConfigError, ConfigErrors, SHOWN_ERRORS};
 pub use model::{
     AlertChannel, AlertDelivery, AlertRoute, Alerts, Api, ApiLimits, ApiToken, ApiWebSocket,
     ChannelKind, Check, Config, CronSchedule, EmailChannel, Flow, Introspection, Links,
-    PUSH_CONNECTOR, PersistedQueries, PushCheck, PushToken, Retention, Role, Schedule, Scheduler,
-    Server, Storage, System, Tenant,
+    OPENLINEAGE_CONNECTOR, OpenLineageJobs, PUSH_CONNECTOR, PersistedQueries, PushCheck, PushToken,
+    Retention, Role, Schedule, Scheduler, Server, Storage, System, Tenant,
 };
 pub use secrets::{CheckConfig, ResolvedConfig, Secret, SecretRef, SecretSource, resolve_secrets};
 pub use units::{Jitter, parse_jitter, parse_size};

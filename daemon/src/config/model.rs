@@ -342,7 +342,32 @@ pub struct PushCheck {
     pub max_body_bytes: u64,
     /// Requests per second each token may send (its bucket holds as many).
     pub rate_per_second: u32,
+    /// Set for `connector = "openlineage"`: the check takes OpenLineage
+    /// run events (`POST /api/v1/lineage`) of these jobs, not native reports.
+    pub openlineage: Option<OpenLineageJobs>,
 }
+
+/// The connector name of checks fed by OpenLineage run events.
+pub const OPENLINEAGE_CONNECTOR: &str = "openlineage";
+
+/// The jobs whose OpenLineage events feed a check (`[checks.openlineage]`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenLineageJobs {
+    /// Globs on `<job namespace>/<job name>` (`*` crosses `/` and `.`).
+    pub jobs: Vec<String>,
+}
+
+impl OpenLineageJobs {
+    /// Whether the job `namespace`/`name` feeds this check.
+    pub fn maps(&self, namespace: &str, name: &str) -> bool {
+        let job = format!("{namespace}/{name}");
+        self.jobs.iter().any(|g| crate::health::glob_match(g, &job))
+    }
+}
+
+/// The default `max_body` of an OpenLineage check: Spark's events carry
+/// whole logical plans (Marquez raised its own limit for them).
+pub const DEFAULT_OPENLINEAGE_MAX_BODY: u64 = 5 << 20;
 
 /// The default `max_body` of a push check: a report of thousands of assets,
 /// or a batch of ~100k ids.

@@ -910,6 +910,94 @@ connector = "push"
     );
 }
 
+/// An OpenLineage check: its jobs, a 5 MiB body by default; mistakes
+/// located like a push check's, and a token shared with a push check named.
+#[test]
+fn an_openlineage_check_is_read_and_its_mistakes_located() {
+    let good = format!(
+        r#"{PUSH_BASE}
+[[checks]]
+id = "dbt"
+system = "app"
+connector = "openlineage"
+[checks.openlineage]
+jobs = ["shop/*", "shop-*/daily.*"]
+expect_every = "1d"
+[[checks.openlineage.tokens]]
+name = "dbt-ol"
+sha256 = "{a}"
+"#,
+        a = sha('a')
+    );
+    let config = parse(&good, Path::new("t.toml"), &no_plugins()).unwrap_or_else(|e| panic!("{e}"));
+    let push = config.check("dbt").unwrap().push.as_deref().unwrap();
+    let jobs = push.openlineage.as_ref().unwrap();
+    assert!(jobs.maps("shop", "shop.marts.fct_orders"));
+    assert!(jobs.maps("shop-eu", "daily.load"));
+    assert!(!jobs.maps("other", "shop.x"));
+    assert_eq!(push.max_body_bytes, 5 << 20);
+    // The heartbeat deadline is a push check's: silence becomes a verdict.
+    assert_eq!(
+        push.expect.map(|h| h.every),
+        Some(Duration::from_secs(86_400))
+    );
+
+    let bad = format!(
+        r#"{PUSH_BASE}
+[[checks]]
+id = "no-jobs"
+system = "app"
+connector = "openlineage"
+[checks.openlineage]
+jobs = [""]
+tokens = [{{ name = "x", sha256 = "{a}" }}]
+
+[[checks]]
+id = "native"
+system = "app"
+connector = "push"
+[checks.openlineage]
+jobs = ["x/*"]
+tokens = [{{ name = "y", sha256 = "{b}" }}]
+
+[[checks]]
+id = "no-table"
+system = "app"
+connector = "openlineage"
+
+[[checks]]
+id = "shared"
+system = "app"
+connector = "openlineage"
+[checks.openlineage]
+jobs = ["y/*"]
+assets = ["a"]
+tokens = [{{ name = "z", sha256 = "{a}" }}]
+"#,
+        a = sha('a'),
+        b = sha('b')
+    );
+    let errors = errors_of(&bad, &no_plugins());
+    at(&errors, "/checks/0/openlineage/jobs/0");
+    assert!(
+        at(&errors, "/checks/1/openlineage")
+            .message
+            .contains("openlineage"),
+        "{errors}"
+    );
+    assert!(
+        at(&errors, "/checks/2").message.contains("openlineage"),
+        "{errors}"
+    );
+    assert!(
+        at(&errors, "/checks/3/openlineage/tokens/0/sha256")
+            .message
+            .contains("twice"),
+        "{errors}"
+    );
+    at(&errors, "/checks/3/openlineage/assets");
+}
+
 const ALERTS_BASE: &str = r#"
 [[tenants]]
 id = "acme"

@@ -377,7 +377,7 @@ fn plugin_configs(cx: &mut Cx<'_>, json: &Value, connectors: &Connectors, option
         let Some(connector) = check.get("connector").and_then(Value::as_str) else {
             continue;
         };
-        if connector == PUSH_CONNECTOR {
+        if connector == PUSH_CONNECTOR || connector == OPENLINEAGE_CONNECTOR {
             // Built in: no plugin, no plugin config.
             continue;
         }
@@ -611,13 +611,23 @@ fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
     // A push token names its check (heartbeats carry only the token).
     let mut push_tokens: HashMap<&str, &str> = HashMap::new();
     for (i, c) in elements(json, "/checks") {
-        for (j, t) in elements(c, "/push/tokens") {
+        let tokens = [PUSH_CONNECTOR, OPENLINEAGE_CONNECTOR]
+            .into_iter()
+            .flat_map(|table| {
+                let list = c.get(table).and_then(|p| p.get("tokens"));
+                let list = list.and_then(Value::as_array).map(Vec::as_slice);
+                list.unwrap_or_default()
+                    .iter()
+                    .enumerate()
+                    .map(move |(j, t)| (table, j, t))
+            });
+        for (table, j, t) in tokens {
             let (Some(sha), Some(id)) = (str_at(t, "sha256"), str_at(c, "id")) else {
                 continue;
             };
             if let Some(other) = push_tokens.insert(sha, id) {
                 cx.error(
-                    &format!("/checks/{i}/push/tokens/{j}/sha256"),
+                    &format!("/checks/{i}/{table}/tokens/{j}/sha256"),
                     format!("the same token is listed twice (also in check {other:?}); each push token belongs to one check"),
                 );
                 ok = false;
@@ -1020,24 +1030,7 @@ fn check(cx: &mut Cx<'_>, c: &Value, i: usize, system_ids: &Ids<'_>) -> Option<C
         ok = false;
     }
 
-    let push = match (connector == Some(PUSH_CONNECTOR), c.get("push")) {
-        (true, Some(p)) => push_check(cx, p, &format!("{at}/push")).map(|p| Some(Box::new(p))),
-        (true, None) => {
-            cx.error_once(
-                &at,
-                "a push check needs a [checks.push] table with at least one token (`tributary push-token` makes one)",
-            );
-            None
-        }
-        (false, Some(_)) => {
-            cx.error_once(
-                &format!("{at}/push"),
-                format!("only checks with connector = {PUSH_CONNECTOR:?} take a push table"),
-            );
-            None
-        }
-        (false, None) => Some(None),
-    };
+    let push = reported(cx, c, connector, &at);
     let schedule = match &push {
         // Not run: its schedule only paces the API's view; silence is judged
         // by its heartbeat.
@@ -1184,7 +1177,79 @@ fn labels(cx: &mut Cx<'_>, v: &Value, at: &str) -> Option<BTreeMap<String, Strin
     }
 }
 
-/// `[checks.push]` of a push check at `at`.
+/// The table of a check that is reported to instead of run: `[checks.push]`
+/// (`connector = "push"`) or `[checks.openlineage]` (`connector =
+/// "openlineage"`). `Some(None)` for a check that is run; `None` after a
+/// located error.
+fn reported(
+    cx: &mut Cx<'_>,
+    c: &Value,
+    connector: Option<&str>,
+    at: &str,
+) -> Option<Option<Box<PushCheck>>> {
+    let kind = [PUSH_CONNECTOR, OPENLINEAGE_CONNECTOR]
+        .into_iter()
+        .find(|k| connector == Some(*k));
+    let mut ok = true;
+    for table in [PUSH_CONNECTOR, OPENLINEAGE_CONNECTOR] {
+        if c.get(table).is_some() && kind != Some(table) {
+            cx.error_once(
+                &format!("{at}/{table}"),
+                format!("only checks with connector = {table:?} take a [checks.{table}] table"),
+            );
+            ok = false;
+        }
+    }
+    let Some(kind) = kind else {
+        return ok.then_some(None);
+    };
+    let Some(p) = c.get(kind) else {
+        cx.error_once(
+            at,
+            if kind == PUSH_CONNECTOR {
+                "a push check needs a [checks.push] table with at least one token (`tributary push-token` makes one)"
+            } else {
+                "an openlineage check needs a [checks.openlineage] table with its jobs and at least one token (`tributary push-token` makes one)"
+            },
+        );
+        return None;
+    };
+    let table_at = format!("{at}/{kind}");
+    let mut push = push_check(cx, p, &table_at);
+    if kind == OPENLINEAGE_CONNECTOR {
+        let mut jobs = Vec::new();
+        for (i, j) in elements(p, "/jobs") {
+            match j.as_str().filter(|j| !j.is_empty()) {
+                Some(j) => jobs.push(j.to_owned()),
+                None => {
+                    cx.error_once(
+                        &format!("{table_at}/jobs/{i}"),
+                        "must be a non-empty glob on \"<job namespace>/<job name>\"",
+                    );
+                    ok = false;
+                }
+            }
+        }
+        if jobs.is_empty() && !cx.has_error_under(&format!("{table_at}/jobs")) {
+            cx.error(
+                &format!("{table_at}/jobs"),
+                "list the jobs whose events feed this check, as globs on \"<job namespace>/<job name>\" (e.g. \"dbt-prod/*\")",
+            );
+            ok = false;
+        }
+        if let Some(p) = &mut push {
+            if c.pointer(&format!("/{kind}/max_body")).is_none() {
+                p.max_body_bytes = DEFAULT_OPENLINEAGE_MAX_BODY;
+            }
+            p.openlineage = Some(OpenLineageJobs { jobs });
+        }
+    }
+    let push = push?;
+    ok.then(|| Some(Box::new(push)))
+}
+
+/// `[checks.push]` of a push check at `at` (or the same keys of
+/// `[checks.openlineage]`).
 fn push_check(cx: &mut Cx<'_>, p: &Value, at: &str) -> Option<PushCheck> {
     let mut ok = true;
     let mut push = PushCheck {
@@ -1194,6 +1259,7 @@ fn push_check(cx: &mut Cx<'_>, p: &Value, at: &str) -> Option<PushCheck> {
         allowed_origins: Vec::new(),
         max_body_bytes: DEFAULT_PUSH_MAX_BODY,
         rate_per_second: DEFAULT_PUSH_RATE,
+        openlineage: None,
     };
     for (i, t) in elements(p, "/tokens") {
         let t_at = format!("{at}/tokens/{i}");

@@ -7,7 +7,9 @@
 //!   ids (NDJSON or a JSON array, gzip accepted) added to an unfinished set
 //!   ([`ids`]) that a report finishes by naming it;
 //! - `GET|POST /push/v1/beat/{token}?status=ok|error&msg=...`: a one-line
-//!   heartbeat for scripts and cron jobs.
+//!   heartbeat for scripts and cron jobs;
+//! - `POST /api/v1/lineage`: OpenLineage run events for checks with
+//!   `connector = "openlineage"` ([`openlineage`]).
 //!
 //! It owns the HTTP side of a push: tokens, rate limits, body limits, CORS
 //! per check, `Idempotency-Key`s, and the answers (202 once the report is
@@ -18,6 +20,7 @@
 mod body;
 mod gate;
 mod ids;
+mod openlineage;
 mod refusal;
 mod wire;
 
@@ -58,6 +61,7 @@ pub struct PushApi {
     clock: SharedClock,
     gate: Gate,
     pending: PendingIds,
+    open_runs: openlineage::OpenRuns,
 }
 
 impl PushApi {
@@ -68,6 +72,7 @@ impl PushApi {
             clock,
             gate: Gate::default(),
             pending: PendingIds::default(),
+            open_runs: openlineage::OpenRuns::default(),
         }
     }
 }
@@ -86,6 +91,7 @@ pub fn router(api: Api) -> Router {
             post(post_ids).options(preflight),
         )
         .route("/push/v1/beat/{token}", get(beat).post(beat))
+        .route("/api/v1/lineage", post(openlineage::post_event))
         .with_state(api)
 }
 
@@ -203,18 +209,36 @@ fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
+/// What a request feeds: a native push check, or an OpenLineage check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Feed {
+    Native,
+    OpenLineage,
+}
+
+impl Feed {
+    fn of(push: &PushCheck) -> Self {
+        if push.openlineage.is_some() {
+            Feed::OpenLineage
+        } else {
+            Feed::Native
+        }
+    }
+}
+
 /// A request let through to `check`: its holder and the check's rules.
 struct Admitted {
     holder: Holder,
     check: Check,
 }
 
-/// Who is asking, for which check (`None`: the token's own), and may they
-/// now: 401, 404, 403, 429 in that order.
+/// Who is asking, for which check (`None`: the token's own) fed how, and
+/// may they now: 401, 404, 403, 429 in that order.
 fn admit(
     api: &PushApi,
     check_id: Option<&str>,
     token: Option<String>,
+    feed: Feed,
     origin_ok: impl FnOnce(&PushCheck) -> Result<(), Refusal>,
 ) -> Result<Admitted, Refusal> {
     let token = token.ok_or(Refusal::Unauthenticated(
@@ -234,6 +258,21 @@ fn admit(
         .filter(|c| c.push.is_some())
         .ok_or_else(|| Refusal::UnknownCheck(check_id.to_owned()))?;
     let push = check.push.as_deref().expect("filtered above");
+    if Feed::of(push) != feed {
+        return Err(Refusal::Forbidden {
+            code: "wrong_check",
+            message: match feed {
+                Feed::Native => format!(
+                    "check {:?} is fed by OpenLineage events (POST /api/v1/lineage), not native pushes",
+                    check.id
+                ),
+                Feed::OpenLineage => format!(
+                    "this token belongs to push check {:?}, which takes native pushes (/push/v1), not OpenLineage events",
+                    check.id
+                ),
+            },
+        });
+    }
     origin_ok(push)?;
     if holder.check != check.id {
         return Err(Refusal::Forbidden {
@@ -262,10 +301,16 @@ fn admit_posted(
     also: &[&str],
     origin: &mut Option<HeaderValue>,
 ) -> Result<Admitted, Refusal> {
-    let admitted = admit(api, Some(check), token_of(headers, query), |push| {
-        *origin = allowed_origin(push, headers)?;
-        Ok(())
-    })?;
+    let admitted = admit(
+        api,
+        Some(check),
+        token_of(headers, query),
+        Feed::Native,
+        |push| {
+            *origin = allowed_origin(push, headers)?;
+            Ok(())
+        },
+    )?;
     json_media(headers, also)?;
     Ok(admitted)
 }
@@ -312,14 +357,7 @@ fn run_id(check: &str, headers: &HeaderMap, now: SystemTime) -> Result<(String, 
                     format!("must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"),
                 )]));
             };
-            let mut hash = sha2::Sha256::new();
-            hash.update(check.as_bytes());
-            hash.update([0]);
-            hash.update(key.as_bytes());
-            Ok((
-                format!("push-{}", &hex::encode(hash.finalize())[..40]),
-                true,
-            ))
+            Ok((keyed_run_id(check, key), true))
         }
         None => {
             let ms = crate::store::to_ms(now);
@@ -329,6 +367,15 @@ fn run_id(check: &str, headers: &HeaderMap, now: SystemTime) -> Result<(String, 
             ))
         }
     }
+}
+
+/// The run id that `key` stands for in `check`: the same key, the same run.
+fn keyed_run_id(check: &str, key: &str) -> String {
+    let mut hash = sha2::Sha256::new();
+    hash.update(check.as_bytes());
+    hash.update([0]);
+    hash.update(key.as_bytes());
+    format!("push-{}", &hex::encode(hash.finalize())[..40])
 }
 
 /// What a retry of a stored request is answered.
@@ -607,7 +654,7 @@ async fn beat(
     let query = parse_query(query.as_deref());
     let result = async {
         // The token names its check.
-        let admitted = admit(&api, None, Some(token.clone()), |_| Ok(()))?;
+        let admitted = admit(&api, None, Some(token.clone()), Feed::Native, |_| Ok(()))?;
         let ok = match param(&query, "status").unwrap_or("ok") {
             "ok" | "up" => true,
             "error" | "down" => false,

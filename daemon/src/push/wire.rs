@@ -110,7 +110,7 @@ fn wire_names(observations: &[Observation], asset: &str) -> bool {
 }
 
 /// The body as JSON: UTF-8 and syntax errors say where.
-fn read_json(body: &[u8]) -> Result<Value, Vec<FieldError>> {
+pub fn read_json(body: &[u8]) -> Result<Value, Vec<FieldError>> {
     if let Err(e) = std::str::from_utf8(body) {
         return Err(vec![FieldError::new(
             "",
@@ -138,53 +138,49 @@ struct Times {
 impl Times {
     fn read(&mut self, t: &WireTime, pointer: &str) -> Option<SystemTime> {
         let at = match t {
-            WireTime::Text(text) => match chrono::DateTime::parse_from_rfc3339(text) {
-                Ok(dt) => {
-                    let ms = dt.timestamp_millis();
-                    if ms < 0 {
-                        self.errors.push(FieldError::new(
-                            pointer,
-                            format!("{text:?} is before 1970-01-01T00:00:00Z"),
-                        ));
-                        return None;
-                    }
-                    let nanos = dt.timestamp_subsec_nanos() % 1_000_000;
-                    UNIX_EPOCH
-                        + Duration::from_millis(u64::try_from(ms).unwrap_or_default())
-                        + Duration::from_nanos(u64::from(nanos))
-                }
-                Err(e) => {
-                    self.errors.push(FieldError::new(
-                        pointer,
-                        format!("{text:?} is not an RFC 3339 time: {e}"),
-                    ));
-                    return None;
-                }
-            },
-            WireTime::Record { seconds, nanos } => {
-                UNIX_EPOCH + Duration::from_secs(*seconds) + Duration::from_nanos(u64::from(*nanos))
-            }
+            WireTime::Text(text) => parse_time(text, self.now),
+            WireTime::Record { seconds, nanos } => not_ahead(
+                UNIX_EPOCH
+                    + Duration::from_secs(*seconds)
+                    + Duration::from_nanos(u64::from(*nanos)),
+                self.now,
+            ),
         };
-        if at > self.now + MAX_AHEAD {
-            self.errors.push(FieldError::new(
-                pointer,
-                format!(
-                    "{} is more than a day ahead of the daemon's clock ({})",
-                    rfc3339(at),
-                    rfc3339(self.now)
-                ),
-            ));
-            return None;
-        }
-        Some(at)
+        at.map_err(|message| self.errors.push(FieldError::new(pointer, message)))
+            .ok()
     }
 }
 
-fn rfc3339(t: SystemTime) -> String {
+/// An RFC 3339 time that a client may send, with `now` the daemon's time:
+/// not before 1970, not more than [`MAX_AHEAD`] ahead.
+pub fn parse_time(text: &str, now: SystemTime) -> Result<SystemTime, String> {
+    let dt = chrono::DateTime::parse_from_rfc3339(text)
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time: {e}"))?;
+    let ms = u64::try_from(dt.timestamp_millis())
+        .map_err(|_| format!("{text:?} is before 1970-01-01T00:00:00Z"))?;
+    let nanos = dt.timestamp_subsec_nanos() % 1_000_000;
+    not_ahead(
+        UNIX_EPOCH + Duration::from_millis(ms) + Duration::from_nanos(u64::from(nanos)),
+        now,
+    )
+}
+
+fn not_ahead(at: SystemTime, now: SystemTime) -> Result<SystemTime, String> {
+    if at > now + MAX_AHEAD {
+        return Err(format!(
+            "{} is more than a day ahead of the daemon's clock ({})",
+            rfc3339(at),
+            rfc3339(now)
+        ));
+    }
+    Ok(at)
+}
+
+pub fn rfc3339(t: SystemTime) -> String {
     chrono::DateTime::<chrono::Utc>::from(t).to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn timestamp(t: SystemTime) -> Timestamp {
+pub fn timestamp(t: SystemTime) -> Timestamp {
     let d = t.duration_since(UNIX_EPOCH).unwrap_or_default();
     Timestamp {
         seconds: i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
@@ -382,31 +378,39 @@ fn level(l: WireLevel) -> StatusLevel {
 /// The report a heartbeat stands for: one observation of `asset` whose
 /// native status is the beat's (`ok` or `error`, with its message).
 pub fn beat_report(asset: &str, ok: bool, message: Option<String>) -> Report {
+    let mut observation = bare_observation(asset, "heartbeat");
+    observation.native_status = Some(NativeStatus {
+        level: if ok {
+            StatusLevel::Ok
+        } else {
+            StatusLevel::Error
+        },
+        label: if ok { "ok" } else { "error" }.to_owned(),
+        message,
+    });
     Report {
-        observations: vec![Observation {
-            asset: asset.to_owned(),
-            kind: "heartbeat".to_owned(),
-            counts: Counts {
-                expected: None,
-                received: None,
-                errored: None,
-                extras: Vec::new(),
-            },
-            freshness: None,
-            last_received: None,
-            native_status: Some(NativeStatus {
-                level: if ok {
-                    StatusLevel::Ok
-                } else {
-                    StatusLevel::Error
-                },
-                label: if ok { "ok" } else { "error" }.to_owned(),
-                message,
-            }),
-            errors: Vec::new(),
-            error_totals: Vec::new(),
-            metadata: Vec::new(),
-        }],
+        observations: vec![observation],
+    }
+}
+
+/// An observation of `asset` that says nothing yet: reports the push API
+/// makes for a client fill in what they know.
+pub fn bare_observation(asset: &str, kind: &str) -> Observation {
+    Observation {
+        asset: asset.to_owned(),
+        kind: kind.to_owned(),
+        counts: Counts {
+            expected: None,
+            received: None,
+            errored: None,
+            extras: Vec::new(),
+        },
+        freshness: None,
+        last_received: None,
+        native_status: None,
+        errors: Vec::new(),
+        error_totals: Vec::new(),
+        metadata: Vec::new(),
     }
 }
 

@@ -381,6 +381,21 @@ impl Service {
         stored.await.map_err(|_| stopped())
     }
 
+    /// Records lineage edges a run event named, seen `at`. Not through the
+    /// writer: edges are names, not health, and every run of a job names
+    /// them again, so one that fails to be written (the database away) is
+    /// written with the next run.
+    pub async fn record_lineage(
+        &self,
+        edges: &[crate::store::LineageEdge],
+        at: SystemTime,
+    ) -> Result<(), ServiceError> {
+        self.store
+            .record_lineage(edges, at)
+            .await
+            .map_err(|e| ServiceError::Store(e.to_string()))
+    }
+
     /// The push token with `sha256` was let through at `at`.
     pub fn note_push_token(&self, sha256: &str, at: SystemTime) {
         lock(&self.push_tokens_used).insert(sha256.to_owned(), at);

@@ -75,6 +75,49 @@ async fn maintenance_windows_are_kept_and_ending_one_moves_its_end() {
     .await;
 }
 
+#[tokio::test]
+async fn lineage_edges_are_kept_once_and_read_both_ways() {
+    on_both(|store| async move {
+        let name = |n: &str| DatasetName {
+            namespace: "duckdb".into(),
+            name: n.into(),
+        };
+        let edge = |check: &str, up: &str, down: &str| LineageEdge {
+            check_id: check.into(),
+            job: name("job"),
+            upstream: name(up),
+            downstream: name(down),
+        };
+        let edges = [
+            edge("dbt", "raw.orders", "stg.orders"),
+            edge("dbt", "raw.payments", "stg.orders"),
+            edge("bi", "stg.orders", "rpt.revenue"),
+        ];
+        store.record_lineage(&edges, at(1)).await.unwrap();
+        // Seen again: no second row.
+        store.record_lineage(&edges[..1], at(2)).await.unwrap();
+        let upstream = store.lineage_upstream("dbt", "stg.orders").await.unwrap();
+        let names: Vec<&str> = upstream.iter().map(|n| n.dataset.name.as_str()).collect();
+        assert_eq!(names, ["raw.orders", "raw.payments"]);
+        assert!(
+            store
+                .lineage_upstream("bi", "stg.orders")
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let downstream = store.lineage_downstream("stg.orders").await.unwrap();
+        assert_eq!(
+            downstream,
+            [Neighbour {
+                dataset: name("rpt.revenue"),
+                check_id: "bi".into()
+            }]
+        );
+    })
+    .await;
+}
+
 fn run(id: &str, check: &str, start: u64, failure: Option<&str>) -> RunRow {
     RunRow {
         id: id.into(),

@@ -661,6 +661,34 @@ impl AssetNode {
     async fn history(&self, ctx: &Context<'_>, days: Option<i32>) -> Result<Vec<HistoryBucket>> {
         history_of(ctx, &self.entity(), days).await
     }
+    /// The key-value pairs the latest observation carried (for an
+    /// OpenLineage asset: its job, run id and `nominalTime`).
+    async fn metadata(&self, ctx: &Context<'_>) -> Result<Vec<MetadataEntry>> {
+        Ok(self
+            .latest(ctx)
+            .await?
+            .map(|o| {
+                (o.observation.metadata.iter())
+                    .map(|(key, value)| MetadataEntry {
+                        key: key.clone(),
+                        value: value.clone(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+    /// The datasets OpenLineage events say it is made from and feeds; empty
+    /// for an asset no OpenLineage job wrote.
+    async fn lineage(&self, ctx: &Context<'_>) -> Result<Lineage> {
+        lineage_of(ctx, self).await
+    }
+}
+
+/// One key-value pair an observation carried.
+#[derive(SimpleObject)]
+pub struct MetadataEntry {
+    pub key: String,
+    pub value: String,
 }
 
 /// One error a connector reported about an asset.

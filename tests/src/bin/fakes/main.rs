@@ -4,7 +4,10 @@
 //! dbt Cloud, Looker, a document API for the generic `http` connector, and a
 //! folder of dbt Core artifacts (the real ones of `tests/fixtures/dbt/shop/`);
 //! and a webhook receiver (`--alerts`, 127.0.0.1:9420) that verifies the
-//! daemon's signed alerts and prints one line for each.
+//! daemon's signed alerts and prints one line for each; and an OpenLineage
+//! producer that replays real `dbt-ol` events to the daemon at each phase
+//! (`--daemon`, [`openlineage`]): the failing build while dbt Core's run2 is
+//! up, the green one otherwise.
 //!
 //! Everything follows one cycle of eight phases (`--phase` seconds each, 60
 //! by default), so health moves within minutes and comes back:
@@ -21,6 +24,7 @@
 //! | 7 | intake down | rate limited | run1: green | healthy | unauthorized | rate limited |
 
 mod documents;
+mod openlineage;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -75,6 +79,16 @@ struct Args {
     /// The bearer token the document services expect.
     #[arg(long, env = "DEMO_TOKEN", default_value = "demo-token")]
     token: String,
+    /// The demo daemon, to which OpenLineage events are sent.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    daemon: String,
+    /// The token of the demo config's `dbt-lineage` check.
+    #[arg(
+        long,
+        env = "DEMO_OPENLINEAGE_TOKEN",
+        default_value = "demo-openlineage-token"
+    )]
+    openlineage_token: String,
     /// Length of one phase of the cycle (8 phases).
     #[arg(long, default_value = "60", value_name = "SECONDS")]
     phase: u64,
@@ -214,6 +228,7 @@ async fn main() -> std::io::Result<()> {
         phase.as_secs()
     );
 
+    let daemon = tributary_tests::gql::Client::new(args.daemon.clone());
     let started = Instant::now();
     let cycle = async {
         let mut current = None;
@@ -232,6 +247,13 @@ async fn main() -> std::io::Result<()> {
                     "fakes: phase {n}: snowflake {}, dbt Core {}, dbt Cloud {}, looker {}, document API {}",
                     plan[0], DBT_CORE[n], plan[1], plan[2], plan[3]
                 );
+                let (daemon, token) = (daemon.clone(), args.openlineage_token.clone());
+                let build = openlineage::build_of(DBT_CORE[n]);
+                let replay = started.elapsed().as_secs() / phase.as_secs();
+                tokio::spawn(async move {
+                    let said = openlineage::replay(&daemon, &token, build, replay).await;
+                    eprintln!("fakes: OpenLineage replay {said}");
+                });
                 // The fakes record every request; the demo never reads them.
                 for server in &servers {
                     server.take_requests();
