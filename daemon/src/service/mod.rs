@@ -5,10 +5,12 @@
 //! It owns the path of one run (scheduler -> [`runner`] -> plugin -> [`writer`]
 //! -> store -> bus) and background upkeep (staleness, retention, the alert
 //! dispatcher, announcing what maintenance windows and failing upstreams held
-//! back once they let go). It must not
+//! back once they let go), and operators' acts on alert delivery
+//! ([`alerting`]: retry, enable, test a channel). It must not
 //! parse config, speak HTTP or know a vendor: those are the config module, the
 //! API and the plugins.
 
+mod alerting;
 mod backlog;
 mod report;
 mod runner;
@@ -38,6 +40,7 @@ use crate::scheduler::{
 };
 use crate::store::{AuditEntry, Store, StoreError, WindowRow};
 
+pub use alerting::ChannelTest;
 pub use report::{Normalised, ReportError, normalise};
 pub use runner::Loaded;
 pub use writer::WindowError;
