@@ -328,6 +328,23 @@ async fn a_gone_receiver_disables_the_channel_and_a_redirect_is_not_followed() {
     );
 }
 
+/// A daemon whose one webhook channel's receiver answers 503 and which
+/// gives a message up after a second, its check failing: with that
+/// receiver and its server.
+async fn serve_to_a_receiver_down_giving_up_after_1s()
+-> (WebhookFake, plugin_sdk::harness::TestServer, Serve) {
+    let down = WebhookFake::new(&[SECRET]);
+    down.answer(Answer::Status(503));
+    let receiver = down.clone().start().await;
+    let alerts = webhook_alerts(&receiver.url(), "group_wait = \"0s\"").replace(
+        "timeout = \"2s\"",
+        "timeout = \"2s\"\ngive_up_after = \"1s\"",
+    );
+    let d = Serve::start(1, &alerts).await;
+    d.fail(true);
+    (down, receiver, d)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_holds_the_channel_and_an_old_message_is_given_up() {
     let hook = WebhookFake::new(&[SECRET]);
@@ -348,15 +365,7 @@ async fn retry_after_holds_the_channel_and_an_old_message_is_given_up() {
     assert_eq!(taken.id, attempts[0].0);
     drop(d);
 
-    let down = WebhookFake::new(&[SECRET]);
-    down.answer(Answer::Status(503));
-    let receiver = down.clone().start().await;
-    let alerts = webhook_alerts(&receiver.url(), "group_wait = \"0s\"").replace(
-        "timeout = \"2s\"",
-        "timeout = \"2s\"\ngive_up_after = \"1s\"",
-    );
-    let d = Serve::start(1, &alerts).await;
-    d.fail(true);
+    let (down, _receiver, d) = serve_to_a_receiver_down_giving_up_after_1s().await;
     eventually("the delivery given up", || async {
         d.deliveries()
             .await
@@ -649,6 +658,32 @@ group_wait = "0s"
     }
 }
 
+/// Once both checks failed: c1's alert arrives, c0's change is counted as
+/// held back for `reason`, and no message names c0.
+async fn c0_held_back_while_c1_alerts(d: &Serve, hook: &WebhookFake, reason: &str) {
+    let names = |t: &tributary_tests::fakes::webhook::Taken| t.entities();
+    until("c1's alert", || {
+        hook.taken()
+            .iter()
+            .any(|t| names(t).contains(&"check:c1".to_owned()))
+            .then_some(())
+    })
+    .await;
+    let counted = format!("tributary_alerts_suppressed_total{{reason=\"{reason}\"}}");
+    eventually("c0's change held back", || async {
+        let metrics = d.metrics().await?;
+        metrics.contains(&counted).then_some(())
+    })
+    .await;
+    assert!(
+        hook.taken()
+            .iter()
+            .all(|t| !names(t).contains(&"check:c0".to_owned())),
+        "nothing about c0 while it is held back ({reason}): {:?}",
+        hook.taken().iter().map(|t| &t.body).collect::<Vec<_>>()
+    );
+}
+
 /// A maintenance window keeps its check's alert back while a check outside
 /// it alerts; when the window goes (removed by a reload), the still-failing
 /// check is announced once, as new.
@@ -671,27 +706,7 @@ check = "c0"
     let d = Serve::start(2, &format!("{alerts}{window}")).await;
     d.fail(true);
     let names = |t: &tributary_tests::fakes::webhook::Taken| t.entities();
-    until("c1's alert", || {
-        hook.taken()
-            .iter()
-            .any(|t| names(t).contains(&"check:c1".to_owned()))
-            .then_some(())
-    })
-    .await;
-    eventually("c0's change held back by the window", || async {
-        let metrics = d.metrics().await?;
-        metrics
-            .contains(r#"tributary_alerts_suppressed_total{reason="maintenance"}"#)
-            .then_some(())
-    })
-    .await;
-    assert!(
-        hook.taken()
-            .iter()
-            .all(|t| !names(t).contains(&"check:c0".to_owned())),
-        "nothing about c0 while its window is in force: {:?}",
-        hook.taken().iter().map(|t| &t.body).collect::<Vec<_>>()
-    );
+    c0_held_back_while_c1_alerts(&d, &hook, "maintenance").await;
 
     // The window goes: the daemon reads the saved file and lets c0 speak.
     let text = std::fs::read_to_string(&d.file).unwrap();
@@ -921,15 +936,7 @@ const RETRY: &str = "mutation($id: ID!) { retryDelivery(input: {id: $id}) { \
 /// gets it under the id every earlier attempt carried.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_given_up_delivery_retried_arrives_under_the_same_id() {
-    let hook = WebhookFake::new(&[SECRET]);
-    hook.answer(Answer::Status(503));
-    let receiver = hook.clone().start().await;
-    let alerts = webhook_alerts(&receiver.url(), "group_wait = \"0s\"").replace(
-        "timeout = \"2s\"",
-        "timeout = \"2s\"\ngive_up_after = \"1s\"",
-    );
-    let d = Serve::start(1, &alerts).await;
-    d.fail(true);
+    let (hook, _receiver, d) = serve_to_a_receiver_down_giving_up_after_1s().await;
     let given_up = eventually("the delivery given up", || async {
         let nodes = deliveries_of(&d, "viewer-token", json!({"status": "GAVE_UP"})).await;
         nodes.first().cloned()
@@ -1107,26 +1114,7 @@ async fn a_mute_holds_its_entitys_alert() {
     })
     .await;
     d.fail(true);
-    until("c1's alert", || {
-        hook.taken()
-            .iter()
-            .any(|t| t.entities().contains(&"check:c1".to_owned()))
-            .then_some(())
-    })
-    .await;
-    eventually("c0's change held back by the mute", || async {
-        let metrics = d.metrics().await?;
-        metrics
-            .contains(r#"tributary_alerts_suppressed_total{reason="muted"}"#)
-            .then_some(())
-    })
-    .await;
-    assert!(
-        hook.taken()
-            .iter()
-            .all(|t| !t.entities().contains(&"check:c0".to_owned())),
-        "nothing about c0 while it is muted"
-    );
+    c0_held_back_while_c1_alerts(&d, &hook, "muted").await;
 }
 
 /// A check that turns WARNING alerts; when it worsens to UNHEALTHY, the
