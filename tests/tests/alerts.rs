@@ -996,17 +996,23 @@ const TEST_CHANNEL: &str = "mutation($name: String!) { testAlertChannel(input: {
     test { delivered error latencyMs answers { status excerpt } } userErrors { code } } }";
 
 /// `testAlertChannel` sends a signed test message to a receiver that
-/// verifies it and says what it answered; against a receiver that is down,
-/// it reports the connection error. No delivery is stored either way.
+/// verifies it and says what it answered; PagerDuty gets a trigger and its
+/// resolve; against a receiver that is down, it reports the connection
+/// error. No delivery is stored either way.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn testing_a_channel_reports_what_the_receiver_answered() {
     let hook = WebhookFake::new(&[SECRET]);
     let receiver = hook.clone().start().await;
+    let pd = PagerDutyFake::default();
+    let pd_server = pd.clone().start().await;
     let closed = free_port();
     let alerts = webhook_alerts(&receiver.url(), "group_wait = \"0s\"")
         + &format!(
             "\n[[alerts.channels]]\nname = \"down\"\nkind = \"webhook\"\n\
-             url = \"http://127.0.0.1:{closed}/hook\"\nsecret = {{ env = \"ALERT_SECRET\" }}\n"
+             url = \"http://127.0.0.1:{closed}/hook\"\nsecret = {{ env = \"ALERT_SECRET\" }}\n\
+             \n[[alerts.channels]]\nname = \"pager\"\nkind = \"pagerduty\"\n\
+             url = \"{}/v2/enqueue\"\nrouting_key = {{ env = \"ALERT_PD_KEY\" }}\n",
+            pd_server.url()
         );
     let d = Serve::start(1, &alerts).await;
 
@@ -1033,6 +1039,26 @@ async fn testing_a_channel_reports_what_the_receiver_answered() {
     assert!(excerpt.contains("no answer"), "{excerpt}");
     assert!(test["error"].as_str().unwrap().contains("no answer"));
     assert!(!answer.to_string().contains(SECRET));
+
+    let answer = d
+        .gql("operator-token", TEST_CHANNEL, json!({"name": "pager"}))
+        .await;
+    let test = &answer["testAlertChannel"]["test"];
+    assert_eq!(test["delivered"], true, "{answer}");
+    let statuses: Vec<&serde_json::Value> = (test["answers"].as_array().unwrap().iter())
+        .map(|a| &a["status"])
+        .collect();
+    assert_eq!(statuses, [&json!(202), &json!(202)], "{answer}");
+    assert!(!answer.to_string().contains(ROUTING_KEY), "{answer}");
+    let events = pd.events();
+    let actions: Vec<&serde_json::Value> = events.iter().map(|e| &e["event_action"]).collect();
+    assert_eq!(actions, [&json!("trigger"), &json!("resolve")]);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["dedup_key"] == "tributary:test:pager")
+    );
+    assert!(pd.refused().is_empty(), "{:?}", pd.refused());
 
     let unknown = d
         .gql("operator-token", TEST_CHANNEL, json!({"name": "nowhere"}))
