@@ -73,6 +73,23 @@ pub enum DispatchError {
 /// when an operator enables the channel; the API reads it.
 pub type DisabledChannels = Arc<Mutex<HashMap<String, String>>>;
 
+/// The channels of `config` the store says a receiver disabled under their
+/// present definition: what the API shows from the start, before the
+/// dispatcher's first round.
+pub async fn stored_disabled(
+    store: &Store,
+    config: &Config,
+) -> Result<DisabledChannels, StoreError> {
+    let rows = store.alert_disabled_channels().await?;
+    let disabled = (rows.into_iter())
+        .filter(|r| {
+            (config.alerts.channel(&r.channel)).is_some_and(|c| fingerprint(c) == r.fingerprint)
+        })
+        .map(|r| (r.channel, r.reason))
+        .collect();
+    Ok(Arc::new(Mutex::new(disabled)))
+}
+
 /// A channel as the dispatcher holds it between ticks.
 struct ChannelState {
     definition: AlertChannel,

@@ -25,7 +25,7 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::alerts::dispatcher::{DisabledChannels, Dispatcher};
+use crate::alerts::dispatcher::{self, DisabledChannels, Dispatcher};
 use crate::clock::SharedClock;
 use crate::config::{Config, Schedule};
 use crate::events::EventBus;
@@ -196,7 +196,7 @@ impl Service {
         let (alerts_config, alerts_rx) = watch::channel(config.clone());
         // A check tried by hand (`tributary run`) sends nothing: its events
         // wait in the outbox for the daemon.
-        let disabled_channels = DisabledChannels::default();
+        let disabled_channels = dispatcher::stored_disabled(&store, &config).await?;
         let dispatcher = (runs == Runs::Scheduled).then(|| {
             tokio::spawn(
                 Dispatcher::new(
