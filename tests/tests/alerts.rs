@@ -1174,3 +1174,31 @@ async fn escalation_from_warning_to_unhealthy_notifies_again() {
     assert_eq!(unhealthy.body["data"]["alerts"][0]["status"], "UNHEALTHY");
     assert_ne!(unhealthy.id, warning.id);
 }
+
+/// A channel a 410 disabled is enabled again by a reload that changes its
+/// definition: the pending message goes to the new URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_channel_given_a_new_url_is_enabled_again() {
+    let (_gone, gone_receiver, d) = serve_to_a_gone_receiver().await;
+    d.fail(true);
+    eventually("the channel disabled", || async {
+        let c = channels(&d, "operator-token").await;
+        (c[0]["enabled"] == json!(false)).then_some(())
+    })
+    .await;
+    let moved = WebhookFake::new(&[SECRET]);
+    let moved_receiver = moved.clone().start().await;
+    let text = std::fs::read_to_string(&d.file).unwrap();
+    std::fs::write(
+        &d.file,
+        text.replace(&gone_receiver.url(), &moved_receiver.url()),
+    )
+    .unwrap();
+    let taken = until("the pending message at the new URL", || {
+        moved.taken().first().cloned()
+    })
+    .await;
+    assert_eq!(taken.state(), "firing");
+    let c = channels(&d, "operator-token").await;
+    assert_eq!(c[0]["enabled"], true, "{c}");
+}
