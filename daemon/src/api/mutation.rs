@@ -719,6 +719,8 @@ impl MutationRoot {
             .test_alert_channel(&input.name, &view.principal.name)
             .await
             .map_err(|e| error(Code::Unavailable, e.to_string()))?;
+        // Its audit entry is new: no kept answer of the audit log is current.
+        state(ctx).cache.mutated();
         Ok(match tested {
             Some(test) => TestAlertChannelPayload {
                 test: Some(channel_test(test)),
