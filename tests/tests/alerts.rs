@@ -328,6 +328,23 @@ async fn a_gone_receiver_disables_the_channel_and_a_redirect_is_not_followed() {
     );
 }
 
+/// A daemon whose one webhook channel's receiver answers 503 and which
+/// gives a message up after a second, its check failing: with that
+/// receiver and its server.
+async fn serve_to_a_receiver_down_giving_up_after_1s()
+-> (WebhookFake, plugin_sdk::harness::TestServer, Serve) {
+    let down = WebhookFake::new(&[SECRET]);
+    down.answer(Answer::Status(503));
+    let receiver = down.clone().start().await;
+    let alerts = webhook_alerts(&receiver.url(), "group_wait = \"0s\"").replace(
+        "timeout = \"2s\"",
+        "timeout = \"2s\"\ngive_up_after = \"1s\"",
+    );
+    let d = Serve::start(1, &alerts).await;
+    d.fail(true);
+    (down, receiver, d)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retry_after_holds_the_channel_and_an_old_message_is_given_up() {
     let hook = WebhookFake::new(&[SECRET]);
@@ -348,15 +365,7 @@ async fn retry_after_holds_the_channel_and_an_old_message_is_given_up() {
     assert_eq!(taken.id, attempts[0].0);
     drop(d);
 
-    let down = WebhookFake::new(&[SECRET]);
-    down.answer(Answer::Status(503));
-    let receiver = down.clone().start().await;
-    let alerts = webhook_alerts(&receiver.url(), "group_wait = \"0s\"").replace(
-        "timeout = \"2s\"",
-        "timeout = \"2s\"\ngive_up_after = \"1s\"",
-    );
-    let d = Serve::start(1, &alerts).await;
-    d.fail(true);
+    let (down, _receiver, d) = serve_to_a_receiver_down_giving_up_after_1s().await;
     eventually("the delivery given up", || async {
         d.deliveries()
             .await
@@ -649,6 +658,32 @@ group_wait = "0s"
     }
 }
 
+/// Once both checks failed: c1's alert arrives, c0's change is counted as
+/// held back for `reason`, and no message names c0.
+async fn c0_held_back_while_c1_alerts(d: &Serve, hook: &WebhookFake, reason: &str) {
+    let names = |t: &tributary_tests::fakes::webhook::Taken| t.entities();
+    until("c1's alert", || {
+        hook.taken()
+            .iter()
+            .any(|t| names(t).contains(&"check:c1".to_owned()))
+            .then_some(())
+    })
+    .await;
+    let counted = format!("tributary_alerts_suppressed_total{{reason=\"{reason}\"}}");
+    eventually("c0's change held back", || async {
+        let metrics = d.metrics().await?;
+        metrics.contains(&counted).then_some(())
+    })
+    .await;
+    assert!(
+        hook.taken()
+            .iter()
+            .all(|t| !names(t).contains(&"check:c0".to_owned())),
+        "nothing about c0 while it is held back ({reason}): {:?}",
+        hook.taken().iter().map(|t| &t.body).collect::<Vec<_>>()
+    );
+}
+
 /// A maintenance window keeps its check's alert back while a check outside
 /// it alerts; when the window goes (removed by a reload), the still-failing
 /// check is announced once, as new.
@@ -671,27 +706,7 @@ check = "c0"
     let d = Serve::start(2, &format!("{alerts}{window}")).await;
     d.fail(true);
     let names = |t: &tributary_tests::fakes::webhook::Taken| t.entities();
-    until("c1's alert", || {
-        hook.taken()
-            .iter()
-            .any(|t| names(t).contains(&"check:c1".to_owned()))
-            .then_some(())
-    })
-    .await;
-    eventually("c0's change held back by the window", || async {
-        let metrics = d.metrics().await?;
-        metrics
-            .contains(r#"tributary_alerts_suppressed_total{reason="maintenance"}"#)
-            .then_some(())
-    })
-    .await;
-    assert!(
-        hook.taken()
-            .iter()
-            .all(|t| !names(t).contains(&"check:c0".to_owned())),
-        "nothing about c0 while its window is in force: {:?}",
-        hook.taken().iter().map(|t| &t.body).collect::<Vec<_>>()
-    );
+    c0_held_back_while_c1_alerts(&d, &hook, "maintenance").await;
 
     // The window goes: the daemon reads the saved file and lets c0 speak.
     let text = std::fs::read_to_string(&d.file).unwrap();
@@ -747,4 +762,443 @@ async fn alert_channels_say_which_a_receiver_disabled_and_never_where_a_secret_i
     assert_eq!(channels(&d, "acme-admin-token").await, json!([]));
     let text = channels(&d, "admin-token").await.to_string();
     assert!(!text.contains(SECRET) && !text.contains("/hooks"), "{text}");
+}
+
+impl Serve {
+    fn api(&self) -> Client {
+        Client::new(format!("http://{}", self.listen))
+    }
+
+    /// `query` as `token`, once the API answers; its `data`.
+    async fn gql(
+        &self,
+        token: &str,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> serde_json::Value {
+        let api = self.api();
+        eventually("the API", || async {
+            let answer = api.query(Some(token), query, variables.clone()).await;
+            (answer.status == 200).then(|| answer.data().clone())
+        })
+        .await
+    }
+
+    /// The global id of check `key`.
+    async fn check_id(&self, key: &str) -> String {
+        let data = self
+            .gql(
+                "admin-token",
+                "query($k: String!) { check(key: $k) { id } }",
+                json!({"k": key}),
+            )
+            .await;
+        data["check"]["id"].as_str().unwrap().to_owned()
+    }
+}
+
+const DELIVERIES: &str = "query($channel: String, $status: AlertDeliveryStatus, $entity: ID, \
+    $first: Int, $after: String) { alertDeliveries(channel: $channel, status: $status, \
+    entity: $entity, first: $first, after: $after) { pageInfo { hasNextPage endCursor } \
+    edges { node { id channel route status state summary attempts lastError nextAttemptAt \
+    createdAt deliveredAt alerts { entityId path status } } } } }";
+
+/// The nodes of `alertDeliveries(vars)` as `token` sees them.
+async fn deliveries_of(d: &Serve, token: &str, vars: serde_json::Value) -> Vec<serde_json::Value> {
+    let data = d.gql(token, DELIVERIES, vars).await;
+    (data["alertDeliveries"]["edges"].as_array().unwrap().iter())
+        .map(|e| e["node"].clone())
+        .collect()
+}
+
+/// A check's alert goes to a receiver that takes it and to one that
+/// answers 503: `alertDeliveries` shows one delivered and one failing, with
+/// its attempts, last error and next attempt; filters by channel, status
+/// and entity, pages, and shows a tenant's token only its tenant's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn alert_deliveries_show_what_was_delivered_and_what_is_failing() {
+    let hook = WebhookFake::new(&[SECRET]);
+    let receiver = hook.clone().start().await;
+    let down = WebhookFake::new(&[SECRET]);
+    down.answer(Answer::Status(503));
+    let down_receiver = down.clone().start().await;
+    let alerts = webhook_alerts(&receiver.url(), "group_wait = \"0s\"")
+        .replace("channels = [\"hook\"]", "channels = [\"hook\", \"down\"]")
+        + &format!(
+            "\n[[alerts.channels]]\nname = \"down\"\nkind = \"webhook\"\nurl = \"{}/hook\"\n\
+             secret = {{ env = \"ALERT_SECRET\" }}\n",
+            down_receiver.url()
+        );
+    let d = Serve::start(1, &alerts).await;
+    d.fail(true);
+    let taken = until("the delivery", || hook.taken().first().cloned()).await;
+    until("two failed attempts", || {
+        (down.attempts().len() >= 2).then_some(())
+    })
+    .await;
+
+    let all = deliveries_of(&d, "viewer-token", json!({})).await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    let delivered = all.iter().find(|n| n["channel"] == "hook").unwrap();
+    assert_eq!(
+        delivered["id"],
+        taken.id.as_str(),
+        "the id the receiver got"
+    );
+    assert_eq!(delivered["status"], "DELIVERED");
+    assert_eq!(delivered["state"], "FIRING");
+    assert_eq!(delivered["attempts"], 1);
+    assert!(delivered["deliveredAt"].is_string(), "{delivered}");
+    assert!(delivered["nextAttemptAt"].is_null(), "{delivered}");
+    assert!(delivered["lastError"].is_null(), "{delivered}");
+    let c0 = d.check_id("c0").await;
+    assert_eq!(delivered["alerts"][0]["entityId"], c0.as_str());
+    assert_eq!(delivered["alerts"][0]["status"], "UNKNOWN");
+    assert!(
+        delivered["alerts"][0]["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("Acme"),
+        "{delivered}"
+    );
+    assert!(
+        delivered["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("FIRING UNKNOWN")
+    );
+    let failing = all.iter().find(|n| n["channel"] == "down").unwrap();
+    assert_eq!(failing["status"], "PENDING");
+    assert!(failing["attempts"].as_i64().unwrap() >= 1, "{failing}");
+    assert!(
+        failing["lastError"].as_str().unwrap().contains("503"),
+        "{failing}"
+    );
+    assert!(failing["nextAttemptAt"].is_string(), "{failing}");
+    assert!(failing["deliveredAt"].is_null(), "{failing}");
+    assert_ne!(failing["id"], delivered["id"], "one message per channel");
+
+    // Filters.
+    let by_channel = deliveries_of(&d, "viewer-token", json!({"channel": "down"})).await;
+    assert_eq!(by_channel.len(), 1);
+    assert_eq!(by_channel[0]["channel"], "down");
+    let by_status = deliveries_of(&d, "viewer-token", json!({"status": "DELIVERED"})).await;
+    assert_eq!(by_status.len(), 1);
+    assert_eq!(by_status[0]["channel"], "hook");
+    let by_entity = deliveries_of(&d, "viewer-token", json!({"entity": c0})).await;
+    assert_eq!(by_entity.len(), 2);
+    let tenant = d
+        .gql("admin-token", "{ tenant(key: \"acme\") { id } }", json!({}))
+        .await;
+    let other = deliveries_of(
+        &d,
+        "viewer-token",
+        json!({"entity": tenant["tenant"]["id"]}),
+    )
+    .await;
+    assert!(
+        other.is_empty(),
+        "no message was about the tenant: {other:?}"
+    );
+
+    // Pages of one.
+    let page = d.gql("viewer-token", DELIVERIES, json!({"first": 1})).await;
+    let page = &page["alertDeliveries"];
+    assert_eq!(page["pageInfo"]["hasNextPage"], true);
+    let next = d
+        .gql(
+            "viewer-token",
+            DELIVERIES,
+            json!({"first": 1, "after": page["pageInfo"]["endCursor"]}),
+        )
+        .await;
+    let next = &next["alertDeliveries"];
+    assert_eq!(next["pageInfo"]["hasNextPage"], false);
+    let ids = [
+        page["edges"][0]["node"]["id"].clone(),
+        next["edges"][0]["node"]["id"].clone(),
+    ];
+    assert_ne!(ids[0], ids[1]);
+
+    // Tenant scope: acme's token sees acme's deliveries, globex's none.
+    assert_eq!(
+        deliveries_of(&d, "acme-admin-token", json!({})).await.len(),
+        2
+    );
+    let globex = deliveries_of(&d, "globex-viewer-token", json!({})).await;
+    assert!(globex.is_empty(), "{globex:?}");
+}
+
+const RETRY: &str = "mutation($id: ID!) { retryDelivery(input: {id: $id}) { \
+    delivery { id status } userErrors { code message } } }";
+
+/// A delivery given up on is retried by an operator: the receiver, back,
+/// gets it under the id every earlier attempt carried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_given_up_delivery_retried_arrives_under_the_same_id() {
+    let (hook, _receiver, d) = serve_to_a_receiver_down_giving_up_after_1s().await;
+    let given_up = eventually("the delivery given up", || async {
+        let nodes = deliveries_of(&d, "viewer-token", json!({"status": "GAVE_UP"})).await;
+        nodes.first().cloned()
+    })
+    .await;
+    let id = given_up["id"].as_str().unwrap().to_owned();
+    assert!(given_up["lastError"].as_str().unwrap().contains("given up"));
+
+    // A viewer may look, not retry.
+    let refused = d
+        .api()
+        .query(Some("viewer-token"), RETRY, json!({"id": id}))
+        .await;
+    assert_eq!(refused.codes(), ["FORBIDDEN"], "{}", refused.body);
+    let unknown = d
+        .gql("operator-token", RETRY, json!({"id": "msg_nothing"}))
+        .await;
+    assert_eq!(
+        unknown["retryDelivery"]["userErrors"][0]["code"],
+        "NOT_FOUND"
+    );
+
+    hook.answer(Answer::Take);
+    let retried = d.gql("operator-token", RETRY, json!({"id": id})).await;
+    assert_eq!(
+        retried["retryDelivery"]["delivery"],
+        json!({"id": id, "status": "PENDING"}),
+        "{retried}"
+    );
+    let taken = until("the retried delivery", || hook.taken().first().cloned()).await;
+    assert_eq!(taken.id, id);
+    let ids: Vec<String> = hook.attempts().into_iter().map(|(id, _)| id).collect();
+    assert!(ids.len() >= 3 && ids.iter().all(|i| *i == id), "{ids:?}");
+    let audit = d
+        .gql(
+            "admin-token",
+            "{ auditLog(last: 5) { action target actor } }",
+            json!({}),
+        )
+        .await;
+    assert!(
+        audit["auditLog"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|a| a["action"] == "retry_delivery" && a["actor"] == "operator"),
+        "{audit}"
+    );
+    eventually("the delivery marked delivered", || async {
+        let nodes = deliveries_of(&d, "viewer-token", json!({"status": "DELIVERED"})).await;
+        nodes.first().filter(|n| n["id"] == id.as_str()).cloned()
+    })
+    .await;
+}
+
+const TEST_CHANNEL: &str = "mutation($name: String!) { testAlertChannel(input: {name: $name}) { \
+    test { delivered error latencyMs answers { status excerpt } } userErrors { code } } }";
+
+/// `testAlertChannel` sends a signed test message to a receiver that
+/// verifies it and says what it answered; PagerDuty gets a trigger and its
+/// resolve; against a receiver that is down, it reports the connection
+/// error. No delivery is stored either way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn testing_a_channel_reports_what_the_receiver_answered() {
+    let hook = WebhookFake::new(&[SECRET]);
+    let receiver = hook.clone().start().await;
+    let pd = PagerDutyFake::default();
+    let pd_server = pd.clone().start().await;
+    let closed = free_port();
+    let alerts = webhook_alerts(&receiver.url(), "group_wait = \"0s\"")
+        + &format!(
+            "\n[[alerts.channels]]\nname = \"down\"\nkind = \"webhook\"\n\
+             url = \"http://127.0.0.1:{closed}/hook\"\nsecret = {{ env = \"ALERT_SECRET\" }}\n\
+             \n[[alerts.channels]]\nname = \"pager\"\nkind = \"pagerduty\"\n\
+             url = \"{}/v2/enqueue\"\nrouting_key = {{ env = \"ALERT_PD_KEY\" }}\n",
+            pd_server.url()
+        );
+    let d = Serve::start(1, &alerts).await;
+
+    let answer = d
+        .gql("operator-token", TEST_CHANNEL, json!({"name": "hook"}))
+        .await;
+    let test = &answer["testAlertChannel"]["test"];
+    assert_eq!(test["delivered"], true, "{answer}");
+    assert_eq!(test["answers"], json!([{"status": 204, "excerpt": ""}]));
+    assert!(test["latencyMs"].as_i64().unwrap() >= 0);
+    let taken = hook.taken();
+    assert_eq!(taken.len(), 1, "the signature was verified");
+    assert!(hook.refused().is_empty(), "{:?}", hook.refused());
+    assert_eq!(taken[0].state(), "firing");
+    assert!(taken[0].id.starts_with("msg_"), "{}", taken[0].id);
+
+    let answer = d
+        .gql("admin-token", TEST_CHANNEL, json!({"name": "down"}))
+        .await;
+    let test = &answer["testAlertChannel"]["test"];
+    assert_eq!(test["delivered"], false, "{answer}");
+    assert!(test["answers"][0]["status"].is_null(), "{answer}");
+    let excerpt = test["answers"][0]["excerpt"].as_str().unwrap();
+    assert!(excerpt.contains("no answer"), "{excerpt}");
+    assert!(test["error"].as_str().unwrap().contains("no answer"));
+    assert!(!answer.to_string().contains(SECRET));
+
+    let answer = d
+        .gql("operator-token", TEST_CHANNEL, json!({"name": "pager"}))
+        .await;
+    let test = &answer["testAlertChannel"]["test"];
+    assert_eq!(test["delivered"], true, "{answer}");
+    let statuses: Vec<&serde_json::Value> = (test["answers"].as_array().unwrap().iter())
+        .map(|a| &a["status"])
+        .collect();
+    assert_eq!(statuses, [&json!(202), &json!(202)], "{answer}");
+    assert!(!answer.to_string().contains(ROUTING_KEY), "{answer}");
+    let events = pd.events();
+    let actions: Vec<&serde_json::Value> = events.iter().map(|e| &e["event_action"]).collect();
+    assert_eq!(actions, [&json!("trigger"), &json!("resolve")]);
+    assert!(
+        events
+            .iter()
+            .all(|e| e["dedup_key"] == "tributary:test:pager")
+    );
+    assert!(pd.refused().is_empty(), "{:?}", pd.refused());
+
+    let unknown = d
+        .gql("operator-token", TEST_CHANNEL, json!({"name": "nowhere"}))
+        .await;
+    assert_eq!(
+        unknown["testAlertChannel"]["userErrors"][0]["code"],
+        "NOT_FOUND"
+    );
+    let viewer = d
+        .api()
+        .query(Some("viewer-token"), TEST_CHANNEL, json!({"name": "hook"}))
+        .await;
+    assert_eq!(viewer.codes(), ["FORBIDDEN"], "{}", viewer.body);
+    assert!(d.deliveries().await.is_empty(), "a test is not a delivery");
+}
+
+const ENABLE: &str = "mutation { enableAlertChannel(input: {name: \"hook\"}) { \
+    channel { name enabled disabledReason } userErrors { code } } }";
+
+/// A channel a 410 disabled is still disabled after a SIGKILL and a
+/// restart, until an operator enables it; then its pending message goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_channel_disabled_by_a_gone_receiver_stays_disabled_across_a_restart() {
+    let (gone, _gone_receiver, mut d) = serve_to_a_gone_receiver().await;
+    d.fail(true);
+    eventually("the channel disabled", || async {
+        let c = channels(&d, "operator-token").await;
+        (c[0]["enabled"] == json!(false)).then_some(())
+    })
+    .await;
+    d.kill();
+    d.spawn();
+    let after = eventually("the API after the restart", || async {
+        let c = channels(&d, "operator-token").await;
+        c.is_array().then_some(c)
+    })
+    .await;
+    assert_eq!(after[0]["enabled"], false, "{after}");
+    assert!(after[0]["disabledReason"].as_str().unwrap().contains("410"));
+    assert_eq!(
+        gone.attempts().len(),
+        1,
+        "not tried again after the restart"
+    );
+
+    gone.answer(Answer::Take);
+    let enabled = d.gql("operator-token", ENABLE, json!({})).await;
+    assert_eq!(
+        enabled["enableAlertChannel"],
+        json!({"channel": {"name": "hook", "enabled": true, "disabledReason": null},
+               "userErrors": []})
+    );
+    let taken = until("the pending message", || gone.taken().first().cloned()).await;
+    assert_eq!(taken.id, gone.attempts()[0].0, "the message kept its id");
+    let again = d.gql("operator-token", ENABLE, json!({})).await;
+    assert_eq!(
+        again["enableAlertChannel"]["userErrors"][0]["code"],
+        "INVALID"
+    );
+}
+
+/// A muted check's failure sends nothing while the mute holds, while an
+/// unmuted one alerts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mute_holds_its_entitys_alert() {
+    let hook = WebhookFake::new(&[SECRET]);
+    let receiver = hook.clone().start().await;
+    let d = Serve::start(2, &webhook_alerts(&receiver.url(), "group_wait = \"0s\"")).await;
+    let c0 = d.check_id("c0").await;
+    let mute = "mutation($id: ID!) { mute(input: {entityId: $id, until: \"2999-01-01T00:00:00Z\", \
+        reason: \"migrating\"}) { muted userErrors { message } } }";
+    // A check can be muted once it has been evaluated.
+    eventually("c0 muted", || async {
+        let answer = d
+            .api()
+            .query(Some("operator-token"), mute, json!({"id": c0}))
+            .await;
+        (answer.body["data"]["mute"]["muted"] == json!(true)).then_some(())
+    })
+    .await;
+    d.fail(true);
+    c0_held_back_while_c1_alerts(&d, &hook, "muted").await;
+}
+
+/// A check that turns WARNING alerts; when it worsens to UNHEALTHY, the
+/// group is told again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn escalation_from_warning_to_unhealthy_notifies_again() {
+    let hook = WebhookFake::new(&[SECRET]);
+    let receiver = hook.clone().start().await;
+    let d = Serve::start_edited(
+        1,
+        &webhook_alerts(
+            &receiver.url(),
+            "group_wait = \"0s\"\ngroup_interval = \"1s\"",
+        ),
+        |text| {
+            text.replace(
+                "[checks.rules]\n",
+                "[checks.rules]\nerrors = { warn = \"0\", error = \"10\" }\n",
+            )
+        },
+    )
+    .await;
+    let error = json!({"kind": "parse", "message": "bad date", "document_id": "doc-001"});
+    d.service.lock().unwrap().errors = vec![error.clone()];
+    let warning = until("the WARNING alert", || hook.taken().first().cloned()).await;
+    assert_eq!(warning.state(), "firing");
+    assert_eq!(warning.body["data"]["alerts"][0]["status"], "WARNING");
+    d.service.lock().unwrap().errors = vec![error; 11];
+    let unhealthy = until("the UNHEALTHY alert", || hook.taken().get(1).cloned()).await;
+    assert_eq!(unhealthy.state(), "firing");
+    assert_eq!(unhealthy.body["data"]["alerts"][0]["status"], "UNHEALTHY");
+    assert_ne!(unhealthy.id, warning.id);
+}
+
+/// A channel a 410 disabled is enabled again by a reload that changes its
+/// definition: the pending message goes to the new URL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_channel_given_a_new_url_is_enabled_again() {
+    let (_gone, gone_receiver, d) = serve_to_a_gone_receiver().await;
+    d.fail(true);
+    eventually("the channel disabled", || async {
+        let c = channels(&d, "operator-token").await;
+        (c[0]["enabled"] == json!(false)).then_some(())
+    })
+    .await;
+    let moved = WebhookFake::new(&[SECRET]);
+    let moved_receiver = moved.clone().start().await;
+    let text = std::fs::read_to_string(&d.file).unwrap();
+    std::fs::write(
+        &d.file,
+        text.replace(&gone_receiver.url(), &moved_receiver.url()),
+    )
+    .unwrap();
+    let taken = until("the pending message at the new URL", || {
+        moved.taken().first().cloned()
+    })
+    .await;
+    assert_eq!(taken.state(), "firing");
+    let c = channels(&d, "operator-token").await;
+    assert_eq!(c[0]["enabled"], true, "{c}");
 }

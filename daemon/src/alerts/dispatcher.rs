@@ -13,7 +13,11 @@
 //!    retries on the Standard Webhooks schedule with jitter until the
 //!    give-up age. `Retry-After` holds the whole channel; a receiver saying
 //!    the destination is gone (410) disables the channel until its
-//!    definition changes (a reload), its messages kept pending meanwhile.
+//!    definition changes (a reload) or an operator enables it, its messages
+//!    kept pending meanwhile. The disabling is stored: a restart keeps it.
+//!
+//! [`probe`] is one attempt outside all this (`testAlertChannel`): the same
+//! request building and sending, nothing stored, the receiver's answer kept.
 //!
 //! A message marked delivered was taken by the receiver; one sent but not
 //! marked (a crash in between) is sent again under the same id, so
@@ -24,7 +28,9 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
 
 use futures_util::StreamExt;
 use tokio::sync::watch;
@@ -38,7 +44,8 @@ use crate::clock::SharedClock;
 use crate::config::{AlertChannel, AlertRoute, ChannelKind, Config};
 use crate::metrics::Metrics;
 use crate::store::{
-    AlertGroupRow, DeliveryRow, DeliveryUpdate, NewDelivery, Store, StoreError, from_ms, to_ms,
+    AlertGroupRow, DeliveryRow, DeliveryStatus, DeliveryUpdate, DisabledChannelRow, NewDelivery,
+    Store, StoreError, from_ms, to_ms,
 };
 
 /// Events routed per transaction.
@@ -60,17 +67,32 @@ pub enum DispatchError {
     Corrupt(#[from] serde_json::Error),
 }
 
-/// The channels a receiver disabled, each with the reason it gave, as of
-/// the dispatcher's last tick: the API reads it (the dispatcher's own state
-/// stays its own).
+/// The channels a receiver disabled, each with the reason it gave. The
+/// dispatcher sets an entry (a `Disable` outcome, or the store's record at
+/// start) and clears it when the definition changes; the service clears it
+/// when an operator enables the channel; the API reads it.
 pub type DisabledChannels = Arc<Mutex<HashMap<String, String>>>;
+
+/// The channels of `config` the store says a receiver disabled under their
+/// present definition: what the API shows from the start, before the
+/// dispatcher's first round.
+pub async fn stored_disabled(
+    store: &Store,
+    config: &Config,
+) -> Result<DisabledChannels, StoreError> {
+    let rows = store.alert_disabled_channels().await?;
+    let disabled = (rows.into_iter())
+        .filter(|r| {
+            (config.alerts.channel(&r.channel)).is_some_and(|c| fingerprint(c) == r.fingerprint)
+        })
+        .map(|r| (r.channel, r.reason))
+        .collect();
+    Ok(Arc::new(Mutex::new(disabled)))
+}
 
 /// A channel as the dispatcher holds it between ticks.
 struct ChannelState {
     definition: AlertChannel,
-    /// Set by a `Disable` outcome, with its reason; cleared when the
-    /// definition changes.
-    disabled: Option<String>,
     /// No request before this (ms): `Retry-After`, and the rate.
     free_at: i64,
     mailer: Option<Mailer>,
@@ -137,17 +159,17 @@ impl Dispatcher {
         to_ms(self.clock.now())
     }
 
+    fn disabled(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.disabled.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// One round of routing, grouping and delivering.
     pub async fn tick(&mut self) -> Result<(), DispatchError> {
         let config = self.config.borrow().clone();
-        self.sync(&config);
+        self.sync(&config).await?;
         while self.route(&config).await? {}
         self.flush(&config).await?;
         self.deliver(&config).await?;
-        let disabled = (self.channels.iter())
-            .filter_map(|(name, c)| Some((name.clone(), c.disabled.clone()?)))
-            .collect();
-        *self.disabled.lock().unwrap_or_else(|e| e.into_inner()) = disabled;
         let backlog = self.store.alert_backlog().await?;
         let oldest = backlog
             .oldest
@@ -157,9 +179,11 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Takes in a changed config: channels whose definition changed (or are
-    /// new) start afresh, enabled; removed ones go.
-    fn sync(&mut self, config: &Arc<Config>) {
+    /// Takes in a changed config: channels whose definition changed start
+    /// afresh, enabled (a stored disabling of the old definition is
+    /// forgotten); new ones, as at start, are disabled if the store says a
+    /// receiver disabled this very definition; removed ones go.
+    async fn sync(&mut self, config: &Arc<Config>) -> Result<(), DispatchError> {
         let delivery = &config.alerts.delivery;
         if delivery.timeout != self.timeout {
             self.timeout = delivery.timeout;
@@ -167,6 +191,9 @@ impl Dispatcher {
         }
         self.channels
             .retain(|name, _| config.alerts.channel(name).is_some());
+        self.disabled()
+            .retain(|name, _| config.alerts.channel(name).is_some());
+        let mut stored: Option<Vec<DisabledChannelRow>> = None;
         for channel in &config.alerts.channels {
             let same = self
                 .channels
@@ -174,6 +201,24 @@ impl Dispatcher {
                 .is_some_and(|s| s.definition == *channel);
             if same {
                 continue;
+            }
+            if stored.is_none() {
+                stored = Some(self.store.alert_disabled_channels().await?);
+            }
+            let kept = (stored.iter().flatten()).find(|r| r.channel == channel.name);
+            match kept {
+                Some(row) if row.fingerprint == fingerprint(channel) => {
+                    self.disabled()
+                        .insert(channel.name.clone(), row.reason.clone());
+                }
+                Some(_) => {
+                    tracing::info!(channel = %channel.name, "alert channel changed: enabled again");
+                    self.store.alert_enable_channel(&channel.name).await?;
+                    self.disabled().remove(&channel.name);
+                }
+                None => {
+                    self.disabled().remove(&channel.name);
+                }
             }
             let mailer = match &channel.kind {
                 ChannelKind::Email(settings) => match Mailer::new(&email::settings(settings)) {
@@ -189,7 +234,6 @@ impl Dispatcher {
                 channel.name.clone(),
                 ChannelState {
                     definition: channel.clone(),
-                    disabled: None,
                     free_at: 0,
                     mailer,
                 },
@@ -202,6 +246,7 @@ impl Dispatcher {
         if !fresh {
             self.places = Some((config.clone(), Places::new(config)));
         }
+        Ok(())
     }
 
     /// Routes one batch of outbox events; `true` when there may be more.
@@ -299,6 +344,8 @@ impl Dispatcher {
                         group_key: stored.group_key.clone(),
                         message: serde_json::to_string(&message)?,
                         created_at: now,
+                        entities: message.entity_keys(),
+                        tenant: message.tenant(),
                     });
                 }
             }
@@ -322,13 +369,13 @@ impl Dispatcher {
         for due in self.store.alert_due_deliveries(now, SEND_BATCH).await? {
             let Some(channel) = self.channels.get(&due.channel) else {
                 let update = DeliveryUpdate::Failed {
-                    status: "dropped",
+                    status: DeliveryStatus::Dropped,
                     error: "the channel is no longer configured".into(),
                 };
                 updates.push((due.n, update));
                 continue;
             };
-            if channel.disabled.is_some() {
+            if self.disabled().contains_key(&due.channel) {
                 continue;
             }
             let rated = !channel.definition.min_interval.is_zero();
@@ -349,7 +396,11 @@ impl Dispatcher {
         let outcomes: Vec<(DeliveryRow, Outcome)> = futures_util::stream::iter(sends)
             .map(|(due, message)| async move {
                 let outcome = match channels.get(&due.channel) {
-                    Some(channel) => send(client, channel, &message, at).await,
+                    Some(channel) => {
+                        let mailer = channel.mailer.as_ref();
+                        let answers = &mut Vec::new();
+                        send(client, &channel.definition, mailer, &message, at, answers).await
+                    }
                     None => Outcome::Retry {
                         after: None,
                         reason: "the channel went away".into(),
@@ -361,6 +412,7 @@ impl Dispatcher {
             .collect()
             .await;
         let now = self.now();
+        let mut disabling: Vec<DisabledChannelRow> = Vec::new();
         for (due, outcome) in outcomes {
             let Some(channel) = self.channels.get_mut(&due.channel) else {
                 continue;
@@ -380,7 +432,7 @@ impl Dispatcher {
                             format!("given up after {} attempts: {reason}", due.attempts + 1);
                         (
                             DeliveryUpdate::Failed {
-                                status: "gave_up",
+                                status: DeliveryStatus::GaveUp,
                                 error,
                             },
                             "gave_up",
@@ -402,15 +454,19 @@ impl Dispatcher {
                     tracing::warn!(channel = %due.channel, id = %due.id, %reason, "alert refused by the receiver");
                     (
                         DeliveryUpdate::Failed {
-                            status: "rejected",
+                            status: DeliveryStatus::Rejected,
                             error: reason,
                         },
                         "rejected",
                     )
                 }
                 Outcome::Disable { reason } => {
-                    tracing::error!(channel = %due.channel, %reason, "alert channel disabled until its definition changes");
-                    channel.disabled = Some(reason.clone());
+                    tracing::error!(channel = %due.channel, %reason, "alert channel disabled until its definition changes or an operator enables it");
+                    disabling.push(DisabledChannelRow {
+                        channel: due.channel.clone(),
+                        fingerprint: fingerprint(&channel.definition),
+                        reason: reason.clone(),
+                    });
                     (
                         DeliveryUpdate::Retry {
                             next_at: now,
@@ -422,6 +478,11 @@ impl Dispatcher {
             };
             self.metrics.alert_delivery(&due.channel, label);
             updates.push((due.n, update));
+        }
+        // Stored before the API shows it, so what it shows survives a restart.
+        for row in disabling {
+            self.store.alert_disable_channel(&row, now).await?;
+            self.disabled().insert(row.channel, row.reason);
         }
         if !updates.is_empty() {
             self.store.alert_attempted(&updates, now).await?;
@@ -482,14 +543,101 @@ fn backoff(schedule: &[Duration], due: &DeliveryRow) -> i64 {
     ms(base.mul_f64(factor))
 }
 
-/// One attempt at `message` on `channel`.
+/// What a receiver answered one request, as `testAlertChannel` reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Its HTTP status and the first bytes of its body.
+    Http { status: u16, body: Vec<u8> },
+    /// No answer: the connection failed or timed out (the error, never the
+    /// URL).
+    None(String),
+}
+
+/// One [`probe`]: what became of it, and what the receiver said to each
+/// request (several for PagerDuty, none for email).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Probe {
+    pub outcome: Outcome,
+    pub answers: Vec<Answer>,
+    pub latency: Duration,
+}
+
+/// Sends `messages` on `channel` in order, stopping at the first not
+/// delivered, with a client of the dispatcher's settings: a test
+/// (`testAlertChannel`). Nothing is stored and the channel's state (rate,
+/// disabled) is neither read nor changed.
+pub async fn probe(
+    channel: &AlertChannel,
+    timeout: Duration,
+    messages: &[Message],
+    now: std::time::SystemTime,
+) -> Probe {
+    let client = client(timeout);
+    let mailer = match &channel.kind {
+        ChannelKind::Email(settings) => Mailer::new(&email::settings(settings)).ok(),
+        _ => None,
+    };
+    let started = Instant::now();
+    let mut answers = Vec::new();
+    let mut outcome = Outcome::Delivered;
+    for message in messages {
+        outcome = send(
+            &client,
+            channel,
+            mailer.as_ref(),
+            message,
+            now,
+            &mut answers,
+        )
+        .await;
+        if outcome != Outcome::Delivered {
+            break;
+        }
+    }
+    Probe {
+        outcome,
+        answers,
+        latency: started.elapsed(),
+    }
+}
+
+/// What `channel`'s stored disabling is tied to: a SHA-256 of its whole
+/// definition, secrets included, so that any change (a new URL, a rotated
+/// secret) enables it again. A digest, never a secret itself.
+fn fingerprint(channel: &AlertChannel) -> String {
+    let mut hash = Sha256::new();
+    // Debug shows everything but the secrets' values, which follow.
+    hash.update(format!("{channel:?}"));
+    for secret in secrets_of(channel) {
+        hash.update([0]);
+        hash.update(secret);
+    }
+    hex::encode(hash.finalize())
+}
+
+/// The secret values of `channel` (signing secrets, a Slack URL, a routing
+/// key, an SMTP password): what must never be shown.
+pub fn secrets_of(channel: &AlertChannel) -> Vec<String> {
+    let secrets: Vec<&crate::config::Secret> = match &channel.kind {
+        ChannelKind::Webhook { secrets, .. } => secrets.iter().collect(),
+        ChannelKind::Slack { webhook_url } => vec![webhook_url],
+        ChannelKind::PagerDuty { routing_key, .. } => vec![routing_key],
+        ChannelKind::Email(email) => email.password.iter().collect(),
+    };
+    secrets.into_iter().map(|s| s.expose().to_owned()).collect()
+}
+
+/// One attempt at `message` on `channel`, each HTTP exchange's answer
+/// added to `answers`.
 async fn send(
     client: &reqwest::Client,
-    channel: &ChannelState,
+    channel: &AlertChannel,
+    mailer: Option<&Mailer>,
     message: &Message,
     now: std::time::SystemTime,
+    answers: &mut Vec<Answer>,
 ) -> Outcome {
-    match &channel.definition.kind {
+    match &channel.kind {
         ChannelKind::Webhook { url, secrets } => {
             let Ok(uri) = url.parse::<http::Uri>() else {
                 return Outcome::Reject {
@@ -500,7 +648,8 @@ async fn send(
                 .iter()
                 .filter_map(|s| webhook::SigningKey::new(s.expose()).ok())
                 .collect();
-            match exchange(client, webhook::request(&uri, &keys, message, now)).await {
+            let request = webhook::request(&uri, &keys, message, now);
+            match exchange(client, request, answers).await {
                 Ok((status, headers, _)) => webhook::classify(status, &headers, now),
                 Err(outcome) => outcome,
             }
@@ -511,7 +660,7 @@ async fn send(
                     reason: "webhook_url is not a URL".into(),
                 };
             };
-            match exchange(client, slack::request(&settings, message)).await {
+            match exchange(client, slack::request(&settings, message), answers).await {
                 Ok((status, headers, body)) => slack::classify(status, &headers, &body, now),
                 Err(outcome) => outcome,
             }
@@ -525,7 +674,7 @@ async fn send(
                 };
             };
             for request in pagerduty::requests(&settings, message) {
-                let outcome = match exchange(client, request).await {
+                let outcome = match exchange(client, request, answers).await {
                     Ok((status, headers, body)) => {
                         pagerduty::classify(status, &headers, &body, now)
                     }
@@ -537,7 +686,7 @@ async fn send(
             }
             Outcome::Delivered
         }
-        ChannelKind::Email(_) => match &channel.mailer {
+        ChannelKind::Email(_) => match mailer {
             Some(mailer) => mailer.send(message).await,
             None => Outcome::Reject {
                 reason: "the email channel's settings are not usable".into(),
@@ -546,19 +695,30 @@ async fn send(
     }
 }
 
-/// Sends `request`; the answer's status, headers and first bytes, or the
-/// outcome of getting none. Errors never show the URL (a Slack URL is a
-/// secret).
+/// Sends `request`; the answer's status, headers and first bytes (also
+/// added to `answers`), or the outcome of getting none. Errors never show
+/// the URL (a Slack URL is a secret).
 async fn exchange(
     client: &reqwest::Client,
     request: http::Request<Vec<u8>>,
+    answers: &mut Vec<Answer>,
 ) -> Result<(http::StatusCode, http::HeaderMap, Vec<u8>), Outcome> {
-    let no_answer = |err: reqwest::Error| Outcome::Retry {
-        after: None,
-        reason: format!("no answer: {}", err.without_url()),
+    let mut no_answer = |err: reqwest::Error| {
+        let reason = format!("no answer: {}", err.without_url());
+        answers.push(Answer::None(reason.clone()));
+        Outcome::Retry {
+            after: None,
+            reason,
+        }
     };
-    let request = reqwest::Request::try_from(request).map_err(no_answer)?;
-    let mut response = client.execute(request).await.map_err(no_answer)?;
+    let request = match reqwest::Request::try_from(request) {
+        Ok(request) => request,
+        Err(err) => return Err(no_answer(err)),
+    };
+    let mut response = match client.execute(request).await {
+        Ok(response) => response,
+        Err(err) => return Err(no_answer(err)),
+    };
     let status = response.status();
     let headers = response.headers().clone();
     let mut body = Vec::new();
@@ -568,5 +728,37 @@ async fn exchange(
             Ok(None) | Err(_) => break,
         }
     }
+    answers.push(Answer::Http {
+        status: status.as_u16(),
+        body: body.clone(),
+    });
     Ok((status, headers, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Secret, SecretSource};
+
+    fn hook(url: &str, secret: &str) -> AlertChannel {
+        AlertChannel {
+            name: "hook".into(),
+            kind: ChannelKind::Webhook {
+                url: url.into(),
+                secrets: vec![Secret::new(SecretSource::Env("S".into()), secret.into())],
+            },
+            min_interval: Duration::ZERO,
+        }
+    }
+
+    /// A stored disabling holds for the very definition it was made under:
+    /// a new URL or a rotated secret enables the channel again.
+    #[test]
+    fn a_channel_fingerprint_changes_with_its_url_and_its_secret() {
+        let a = fingerprint(&hook("http://127.0.0.1/a", "whsec_one"));
+        assert_eq!(a, fingerprint(&hook("http://127.0.0.1/a", "whsec_one")));
+        assert_ne!(a, fingerprint(&hook("http://127.0.0.1/b", "whsec_one")));
+        assert_ne!(a, fingerprint(&hook("http://127.0.0.1/a", "whsec_two")));
+        assert_eq!(a.len(), 64, "a hex SHA-256");
+    }
 }

@@ -12,7 +12,11 @@ use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
-use crate::health::{EntityRef, Reason, Status};
+use crate::health::{EntityRef, Reason, RuleKind, Status};
+use crate::store::entity_key;
+
+/// The made-up tenant a test message is about.
+pub const TEST_TENANT: &str = "tributary-test";
 
 // Messages are kept in the outbox as JSON (`alerts::outbox`), so every
 // attempt sends what the first one did.
@@ -35,6 +39,70 @@ pub struct Message {
     pub alerts: Vec<Alert>,
     /// When the message was made.
     pub at: SystemTime,
+}
+
+impl Message {
+    /// The store keys of the entities it is about, each once.
+    pub fn entity_keys(&self) -> Vec<String> {
+        let mut keys: Vec<String> = self.alerts.iter().map(|a| entity_key(&a.entity)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    /// A message that says it is a test of `channel` (`testAlertChannel`):
+    /// one alert about a made-up tenant `tributary-test`, WARNING while
+    /// `state` is firing, with a dedup key of its own (PagerDuty's trigger
+    /// and resolve of a test share it and touch no real incident).
+    pub fn test(channel: &str, state: AlertState, at: SystemTime) -> Message {
+        let status = match state {
+            AlertState::Firing => Status::Warning,
+            AlertState::Resolved => Status::Healthy,
+        };
+        let text = format!("a test of alert channel {channel:?}: nothing is wrong");
+        Message {
+            id: format!("msg_test_{:032x}", rand::random::<u128>()),
+            state,
+            group_key: "test".to_owned(),
+            route: "test".to_owned(),
+            alerts: vec![Alert {
+                entity: EntityRef::Tenant(TEST_TENANT.to_owned()),
+                path: vec![Step {
+                    kind: "tenant",
+                    key: TEST_TENANT.to_owned(),
+                    name: "Tributary test message".to_owned(),
+                }],
+                status,
+                previous: None,
+                reasons: vec![Reason::new(RuleKind::NoData, status, text)],
+                counts: None,
+                since: at,
+                seq: 0,
+                link: None,
+                dedup_key: format!("tributary:test:{channel}"),
+                also_affected: Vec::new(),
+                owner: None,
+                labels: BTreeMap::new(),
+            }],
+            at,
+        }
+    }
+
+    /// The one tenant every alert's path starts at; `None` when they span
+    /// tenants (or a path has no tenant): who may read the delivery.
+    pub fn tenant(&self) -> Option<String> {
+        let tenant_of = |a: &Alert| {
+            a.path
+                .first()
+                .filter(|s| s.kind == "tenant")
+                .map(|s| s.key.clone())
+        };
+        let mut tenants = self.alerts.iter().map(tenant_of);
+        let first = tenants.next()??;
+        tenants
+            .all(|t| t.as_deref() == Some(first.as_str()))
+            .then_some(first)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,4 +208,40 @@ pub enum Outcome {
     /// The destination is gone (410, Slack's `channel_is_archived`): disable
     /// the channel and say so.
     Disable { reason: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn about(tenant: Option<&str>, check: &str) -> Alert {
+        let mut alert = Message::test("t", AlertState::Firing, SystemTime::UNIX_EPOCH)
+            .alerts
+            .remove(0);
+        alert.entity = EntityRef::Check(check.into());
+        alert.path = tenant
+            .map(|t| Step {
+                kind: "tenant",
+                key: t.into(),
+                name: t.into(),
+            })
+            .into_iter()
+            .collect();
+        alert
+    }
+
+    /// Who may read a delivery follows from its message: one tenant for all
+    /// its alerts, or none.
+    #[test]
+    fn a_message_has_a_tenant_only_when_all_its_alerts_share_one() {
+        let mut m = Message::test("hook", AlertState::Firing, SystemTime::UNIX_EPOCH);
+        assert_eq!(m.tenant().as_deref(), Some(TEST_TENANT));
+        m.alerts = vec![about(Some("acme"), "a"), about(Some("acme"), "b")];
+        assert_eq!(m.tenant().as_deref(), Some("acme"));
+        assert_eq!(m.entity_keys(), ["check:a", "check:b"]);
+        m.alerts.push(about(Some("globex"), "g"));
+        assert_eq!(m.tenant(), None);
+        m.alerts = vec![about(None, "a")];
+        assert_eq!(m.tenant(), None);
+    }
 }

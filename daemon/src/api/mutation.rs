@@ -1,5 +1,6 @@
 //! The mutation root: run now, re-sync, delete data, mute and unmute, make
-//! and end maintenance windows, reload config. Each checks the role and tenant scope, acts through the service or
+//! and end maintenance windows, reload config, retry an alert delivery,
+//! test and enable an alert channel. Each checks the role and tenant scope, acts through the service or
 //! the store, and leaves an audit entry naming the token that did it.
 //! Mistakes a user can fix come back as `userErrors` with field and code;
 //! failures of the daemon itself as GraphQL errors.
@@ -10,7 +11,10 @@ use serde_json::json;
 
 use super::error::{Code, error, store_error};
 use super::ids::{self, Target};
-use super::types::{CheckNode, Long, Result, WindowNode, long, window_node};
+use super::types::{
+    AlertChannelNode, AlertChannelTest, AlertDeliveryNode, CheckNode, Long, Result, WindowNode,
+    alert_channel, alert_delivery, channel_test, long, window_node,
+};
 use super::view::View;
 use super::{State, state, view};
 use crate::config::Role;
@@ -218,6 +222,67 @@ pub struct ReloadConfigPayload {
     pub removed: Vec<String>,
     pub changed: Vec<String>,
     pub user_errors: Vec<UserError>,
+}
+
+#[derive(InputObject)]
+pub struct RetryDeliveryInput {
+    /// The delivery's id (its message id).
+    pub id: ID,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct RetryDeliveryPayload {
+    /// The delivery, now pending and due.
+    pub delivery: Option<AlertDeliveryNode>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(InputObject)]
+pub struct AlertChannelInput {
+    /// The channel's name in `[[alerts.channels]]`.
+    pub name: String,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct TestAlertChannelPayload {
+    pub test: Option<AlertChannelTest>,
+    pub user_errors: Vec<UserError>,
+}
+
+#[derive(SimpleObject, Default)]
+pub struct EnableAlertChannelPayload {
+    pub channel: Option<AlertChannelNode>,
+    pub user_errors: Vec<UserError>,
+}
+
+/// Channels carry every tenant's alerts their routes send: acting on one is
+/// not a tenant's to do.
+fn channel_scope(view: &View) -> Result<()> {
+    if view.tenant_scope().is_some() {
+        return Err(error(
+            Code::Forbidden,
+            "alert channels span tenants: this needs a token without a tenant scope",
+        ));
+    }
+    Ok(())
+}
+
+/// The delivery with message `id`, if `view` may see it.
+async fn visible_delivery(
+    state: &State,
+    view: &View,
+    id: &str,
+) -> Result<Option<AlertDeliveryNode>> {
+    let record = (state.store.alert_delivery(id).await).map_err(|e| store_error(&e))?;
+    Ok(record.and_then(|r| alert_delivery(view, r)))
+}
+
+fn no_channel(name: &str) -> UserError {
+    user_error(
+        "name",
+        UserErrorCode::NotFound,
+        format!("no alert channel {name:?} is configured"),
+    )
 }
 
 pub struct MutationRoot;
@@ -594,6 +659,119 @@ impl MutationRoot {
             .await;
         state.cache.mutated();
         window_answer(state, ended)
+    }
+
+    /// Makes an alert delivery that is pending, refused or given up due now
+    /// under the same id (operator): the dispatcher sends it on its next
+    /// round. A token with a tenant scope retries its tenant's deliveries.
+    /// One more attempt: past the give-up age, a failure gives it up again.
+    async fn retry_delivery(
+        &self,
+        ctx: &Context<'_>,
+        input: RetryDeliveryInput,
+    ) -> Result<RetryDeliveryPayload> {
+        let view = view(ctx)?;
+        view.require(Role::Operator)?;
+        let state = state(ctx);
+        let refuse = |code, message: String| {
+            Ok(RetryDeliveryPayload {
+                delivery: None,
+                user_errors: vec![user_error("id", code, message)],
+            })
+        };
+        let id = input.id.as_str();
+        let Some(found) = visible_delivery(state, view, id).await? else {
+            return refuse(UserErrorCode::NotFound, format!("no delivery with id {id}"));
+        };
+        if found.status == super::types::AlertDeliveryStatus::Delivered {
+            return refuse(UserErrorCode::Invalid, "it was delivered already".into());
+        }
+        let retried = state
+            .service
+            .retry_delivery(id, &view.principal.name)
+            .await
+            .map_err(|e| error(Code::Unavailable, e.to_string()))?;
+        state.cache.mutated();
+        if !retried {
+            return refuse(UserErrorCode::Invalid, "it was delivered already".into());
+        }
+        Ok(RetryDeliveryPayload {
+            delivery: visible_delivery(state, view, id).await?,
+            user_errors: Vec::new(),
+        })
+    }
+
+    /// Sends a test message through an alert channel and reports what the
+    /// receiver answered (operator): status, the first bytes of the body,
+    /// latency, or the connection error. Nothing is stored but the audit
+    /// entry; the channel's state (rate, disabled) is untouched. PagerDuty
+    /// gets a trigger, then its resolve.
+    async fn test_alert_channel(
+        &self,
+        ctx: &Context<'_>,
+        input: AlertChannelInput,
+    ) -> Result<TestAlertChannelPayload> {
+        let view = view(ctx)?;
+        view.require(Role::Operator)?;
+        channel_scope(view)?;
+        let tested = state(ctx)
+            .service
+            .test_alert_channel(&input.name, &view.principal.name)
+            .await
+            .map_err(|e| error(Code::Unavailable, e.to_string()))?;
+        // Its audit entry is new: no kept answer of the audit log is current.
+        state(ctx).cache.mutated();
+        Ok(match tested {
+            Some(test) => TestAlertChannelPayload {
+                test: Some(channel_test(test)),
+                user_errors: Vec::new(),
+            },
+            None => TestAlertChannelPayload {
+                test: None,
+                user_errors: vec![no_channel(&input.name)],
+            },
+        })
+    }
+
+    /// Enables an alert channel a receiver disabled (operator); its pending
+    /// messages go out on the dispatcher's next round. (Changing the
+    /// channel's definition and reloading does the same.)
+    async fn enable_alert_channel(
+        &self,
+        ctx: &Context<'_>,
+        input: AlertChannelInput,
+    ) -> Result<EnableAlertChannelPayload> {
+        let view = view(ctx)?;
+        view.require(Role::Operator)?;
+        channel_scope(view)?;
+        let state = state(ctx);
+        let config = view.index.config();
+        let Some(channel) = config.alerts.channel(&input.name) else {
+            return Ok(EnableAlertChannelPayload {
+                channel: None,
+                user_errors: vec![no_channel(&input.name)],
+            });
+        };
+        let enabled = state
+            .service
+            .enable_alert_channel(&input.name, &view.principal.name)
+            .await
+            .map_err(|e| error(Code::Unavailable, e.to_string()))?;
+        state.cache.mutated();
+        let mut user_errors = Vec::new();
+        if !enabled {
+            let e = user_error(
+                "name",
+                UserErrorCode::Invalid,
+                "the channel is not disabled",
+            );
+            user_errors.push(e);
+        }
+        let disabled = state.service.channel_disabled(&input.name);
+        Ok(EnableAlertChannelPayload {
+            channel: Some(alert_channel(view, channel, disabled)),
+            user_errors,
+        })
     }
 
     /// Reads the config file again and swaps it in if it is valid; otherwise

@@ -1,5 +1,6 @@
 //! The query root: entry points into tenants, nodes by id, health events,
-//! connectors, maintenance windows, the daemon's own status and the audit log.
+//! connectors, maintenance windows, alert channels and deliveries, the
+//! daemon's own status and the audit log.
 
 use std::collections::BTreeSet;
 
@@ -8,15 +9,17 @@ use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::error::{Code, error, store_error};
+use super::ids::{self, Target};
 use super::types::{
-    AlertChannelNode, CheckNode, ConfigStatus, Connector, Daemon, EventFilter, HealthEventFilter,
-    HealthEventNode, Long, Node, Result, StoreBackend, TenantNode, WindowNode, alert_channel,
-    cursor, node, offset_page, page_size, time, uncursor, window_node,
+    AlertChannelNode, AlertDeliveryNode, AlertDeliveryStatus, CheckNode, ConfigStatus, Connector,
+    Daemon, EventFilter, HealthEventFilter, HealthEventNode, Long, Node, Result, StoreBackend,
+    TenantNode, WindowNode, alert_channel, alert_delivery, cursor, keyed_page, node, offset_page,
+    page_size, time, uncursor, window_node,
 };
 use super::{state, view};
 use crate::config::Role;
 use crate::health::{EntityRef, glob_match};
-use crate::store::Backend;
+use crate::store::{Backend, DeliveryFilter, entity_key};
 
 pub struct QueryRoot;
 
@@ -27,7 +30,8 @@ pub struct AuditRecord {
     /// The token name that did it.
     pub actor: String,
     /// `run_now`, `resync`, `delete_data`, `mute`, `unmute`, `reload_config`,
-    /// `create_maintenance_window`, `end_maintenance_window`.
+    /// `create_maintenance_window`, `end_maintenance_window`, `retry_delivery`,
+    /// `test_alert_channel`, `enable_alert_channel`.
     pub action: String,
     /// What it was done to (an entity key such as `check:orders`).
     pub target: String,
@@ -244,6 +248,71 @@ impl QueryRoot {
         Ok((view.index.config().alerts.channels.iter())
             .map(|c| alert_channel(view, c, service.channel_disabled(&c.name)))
             .collect())
+    }
+
+    /// Alert deliveries, newest first: one per message and channel, with
+    /// where it stands. Filters: the channel's name, the status, and an
+    /// entity the message is about (its global id). A token with a tenant
+    /// scope sees the deliveries whose entities are all of its tenant, and
+    /// none that spans tenants.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn alert_deliveries(
+        &self,
+        ctx: &Context<'_>,
+        channel: Option<String>,
+        status: Option<AlertDeliveryStatus>,
+        entity: Option<ID>,
+        first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Connection<String, AlertDeliveryNode>> {
+        let view = view(ctx)?;
+        let size = page_size(first)?;
+        let before = uncursor(after.as_deref(), "d:")?
+            .map(|s| s.parse::<i64>())
+            .transpose()
+            .map_err(|_| error(Code::BadUserInput, "invalid cursor"))?;
+        let entity = match entity.map(|id| ids::decode(&id)) {
+            None => None,
+            Some(Some(Target::Entity(e))) if view.sees(&e) => Some(entity_key(&e)),
+            // An entity this token cannot see has no deliveries it may see.
+            Some(_) => return Ok(Connection::new(before.is_some(), false)),
+        };
+        let mut filter = DeliveryFilter {
+            channel,
+            status: status.map(Into::into),
+            entity,
+            tenant: view.tenant_scope().map(str::to_owned),
+            before,
+        };
+        // Rows the view may not see are left out after the read: read on
+        // until the page (and one more, to know one follows) is full.
+        let limit = i64::try_from(size + 1).unwrap_or(i64::MAX);
+        let mut nodes: Vec<(i64, AlertDeliveryNode)> = Vec::new();
+        loop {
+            let rows = (state(ctx).store)
+                .alert_deliveries(&filter, limit)
+                .await
+                .map_err(|e| store_error(&e))?;
+            let last = (rows.len() as i64) < limit;
+            for row in rows {
+                filter.before = Some(row.n);
+                let n = row.n;
+                nodes.extend(alert_delivery(view, row).map(|node| (n, node)));
+                if nodes.len() > size {
+                    break;
+                }
+            }
+            if last || nodes.len() > size {
+                break;
+            }
+        }
+        Ok(keyed_page(
+            nodes,
+            size,
+            before.is_some(),
+            |(n, _)| format!("d:{n}"),
+            |(_, node)| node,
+        ))
     }
 
     /// The latest audit entries, newest first (admin only).

@@ -5,10 +5,12 @@
 //! It owns the path of one run (scheduler -> [`runner`] -> plugin -> [`writer`]
 //! -> store -> bus) and background upkeep (staleness, retention, the alert
 //! dispatcher, announcing what maintenance windows and failing upstreams held
-//! back once they let go). It must not
+//! back once they let go), and operators' acts on alert delivery
+//! ([`alerting`]: retry, enable, test a channel). It must not
 //! parse config, speak HTTP or know a vendor: those are the config module, the
 //! API and the plugins.
 
+mod alerting;
 mod backlog;
 mod report;
 mod runner;
@@ -23,7 +25,7 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::alerts::dispatcher::{DisabledChannels, Dispatcher};
+use crate::alerts::dispatcher::{self, DisabledChannels, Dispatcher};
 use crate::clock::SharedClock;
 use crate::config::{Config, Schedule};
 use crate::events::EventBus;
@@ -38,6 +40,7 @@ use crate::scheduler::{
 };
 use crate::store::{AuditEntry, Store, StoreError, WindowRow};
 
+pub use alerting::ChannelTest;
 pub use report::{Normalised, ReportError, normalise};
 pub use runner::Loaded;
 pub use writer::WindowError;
@@ -193,7 +196,7 @@ impl Service {
         let (alerts_config, alerts_rx) = watch::channel(config.clone());
         // A check tried by hand (`tributary run`) sends nothing: its events
         // wait in the outbox for the daemon.
-        let disabled_channels = DisabledChannels::default();
+        let disabled_channels = dispatcher::stored_disabled(&store, &config).await?;
         let dispatcher = (runs == Runs::Scheduled).then(|| {
             tokio::spawn(
                 Dispatcher::new(

@@ -1,10 +1,13 @@
-//! The alert tables (migration 0003): the outbox the event writes fill
-//! (store/write.rs), the grouping state and the deliveries the dispatcher
-//! keeps. Rows only: what a group or a message means is `alerts`'s.
+//! The alert tables (migrations 0003 and 0005): the outbox the event writes
+//! fill (store/write.rs), the grouping state, the deliveries the dispatcher
+//! keeps (with the entities each is about, for the API's filters) and the
+//! channels a receiver disabled. Rows only: what a group or a message means
+//! is `alerts`'s.
 
 use sqlx::Row;
 
-use super::{Result, Store};
+use super::write::insert_audit;
+use super::{AuditEntry, Result, Store};
 
 /// One group's stored state; `state: None` deletes it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +29,115 @@ pub struct NewDelivery {
     /// The message, JSON.
     pub message: String,
     pub created_at: i64,
+    /// The entity keys the message is about, for the API's filter.
+    pub entities: Vec<String>,
+    /// The one tenant all of them belong to; `None` when they span tenants.
+    pub tenant: Option<String>,
+}
+
+/// Where a delivery stands. Stored as text (`as_str`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryStatus {
+    /// Not yet taken; tried at `next_at`.
+    Pending,
+    /// The receiver took it.
+    Delivered,
+    /// The receiver refused this message for good (e.g. 400).
+    Rejected,
+    /// Still not taken when the give-up age passed.
+    GaveUp,
+    /// Its channel was removed from the config.
+    Dropped,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 5] = [
+        Self::Pending,
+        Self::Delivered,
+        Self::Rejected,
+        Self::GaveUp,
+        Self::Dropped,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Rejected => "rejected",
+            Self::GaveUp => "gave_up",
+            Self::Dropped => "dropped",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// A delivery as the API lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    pub n: i64,
+    pub id: String,
+    pub channel: String,
+    pub route: String,
+    pub group_key: String,
+    /// The message, JSON.
+    pub message: String,
+    pub status: DeliveryStatus,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+    /// When it is tried next (ms); meaningful while pending.
+    pub next_at: i64,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+    pub tenant: Option<String>,
+}
+
+/// Which deliveries [`Store::alert_deliveries`] lists; `None`: any.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeliveryFilter {
+    pub channel: Option<String>,
+    pub status: Option<DeliveryStatus>,
+    /// An entity key the message is about.
+    pub entity: Option<String>,
+    /// Only messages all of whose entities are in this tenant.
+    pub tenant: Option<String>,
+    /// Only deliveries older than this one (`n`): the page after it.
+    pub before: Option<i64>,
+}
+
+/// A channel a receiver disabled, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DisabledChannelRow {
+    pub channel: String,
+    /// Of the definition it was disabled under (see `alerts::dispatcher`).
+    pub fingerprint: String,
+    pub reason: String,
+}
+
+const RECORD_COLUMNS: &str = "n, id, channel, route, group_key, message, status, attempts, \
+     last_error, next_at, created_at, delivered_at, tenant";
+
+fn record(row: &sqlx::any::AnyRow) -> Result<DeliveryRecord> {
+    let status: String = row.try_get("status")?;
+    Ok(DeliveryRecord {
+        n: row.try_get("n")?,
+        id: row.try_get("id")?,
+        channel: row.try_get("channel")?,
+        route: row.try_get("route")?,
+        group_key: row.try_get("group_key")?,
+        message: row.try_get("message")?,
+        // A status this version does not know reads as what it is closest
+        // to: done, not delivered.
+        status: DeliveryStatus::parse(&status).unwrap_or(DeliveryStatus::Rejected),
+        attempts: row.try_get("attempts")?,
+        last_error: row.try_get("last_error")?,
+        next_at: row.try_get("next_at")?,
+        created_at: row.try_get("created_at")?,
+        delivered_at: row.try_get("delivered_at")?,
+        tenant: row.try_get("tenant")?,
+    })
 }
 
 /// A pending delivery.
@@ -48,9 +160,9 @@ pub enum DeliveryUpdate {
         next_at: i64,
         error: String,
     },
-    /// Done without delivery: `rejected` or `gave_up`.
+    /// Done without delivery: rejected, given up or dropped.
     Failed {
-        status: &'static str,
+        status: DeliveryStatus,
         error: String,
     },
 }
@@ -147,8 +259,8 @@ impl Store {
         for d in deliveries {
             sqlx::query(
                 "INSERT INTO alert_deliveries (id, channel, route, group_key, message, \
-                 created_at, attempts, next_at, status, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 'pending', $8)",
+                 created_at, attempts, next_at, status, updated_at, tenant) \
+                 VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 'pending', $8, $9)",
             )
             .bind(d.id.as_str())
             .bind(d.channel.as_str())
@@ -158,8 +270,20 @@ impl Store {
             .bind(d.created_at)
             .bind(d.created_at)
             .bind(d.created_at)
+            .bind(d.tenant.as_deref())
             .execute(&mut *tx)
             .await?;
+            for entity in &d.entities {
+                sqlx::query(
+                    "INSERT INTO alert_delivery_entities (delivery_n, entity) \
+                     SELECT n, $1 FROM alert_deliveries WHERE id = $2 \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(entity.as_str())
+                .bind(d.id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            }
         }
         for seq in consumed {
             sqlx::query("DELETE FROM alert_outbox WHERE event_seq = $1")
@@ -206,21 +330,23 @@ impl Store {
         let mut tx = self.write_pool().begin().await?;
         for (n, update) in updates {
             let (status, next_at, error) = match update {
-                DeliveryUpdate::Delivered => ("delivered", None, None),
+                DeliveryUpdate::Delivered => (DeliveryStatus::Delivered, None, None),
                 DeliveryUpdate::Retry { next_at, error } => {
-                    ("pending", Some(*next_at), Some(error))
+                    (DeliveryStatus::Pending, Some(*next_at), Some(error))
                 }
                 DeliveryUpdate::Failed { status, error } => (*status, None, Some(error)),
             };
+            let delivered_at = (status == DeliveryStatus::Delivered).then_some(now);
             sqlx::query(
                 "UPDATE alert_deliveries SET attempts = attempts + 1, status = $1, \
                  next_at = COALESCE($2, next_at), last_error = COALESCE($3, last_error), \
-                 updated_at = $4 WHERE n = $5",
+                 updated_at = $4, delivered_at = COALESCE($5, delivered_at) WHERE n = $6",
             )
-            .bind(status)
+            .bind(status.as_str())
             .bind(next_at)
             .bind(error.map(String::as_str))
             .bind(now)
+            .bind(delivered_at)
             .bind(*n)
             .execute(&mut *tx)
             .await?;
@@ -256,5 +382,125 @@ impl Store {
             oldest: row.try_get("oldest")?,
             outbox,
         })
+    }
+
+    /// Deliveries matching `filter`, newest first, at most `limit`.
+    pub async fn alert_deliveries(
+        &self,
+        filter: &DeliveryFilter,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>> {
+        // Only the clauses asked for, numbered in order: an untyped NULL
+        // parameter is refused by Postgres.
+        let mut clauses: Vec<String> = Vec::new();
+        let mut binds: Vec<String> = Vec::new();
+        let mut bind = |clause: &str, value: String| {
+            binds.push(value);
+            clauses.push(clause.replace('?', &format!("${}", binds.len())));
+        };
+        if let Some(channel) = &filter.channel {
+            bind("channel = ?", channel.clone());
+        }
+        if let Some(status) = filter.status {
+            bind("status = ?", status.as_str().to_owned());
+        }
+        if let Some(tenant) = &filter.tenant {
+            bind("tenant = ?", tenant.clone());
+        }
+        if let Some(entity) = &filter.entity {
+            bind(
+                "n IN (SELECT delivery_n FROM alert_delivery_entities WHERE entity = ?)",
+                entity.clone(),
+            );
+        }
+        if let Some(before) = filter.before {
+            clauses.push(format!("n < {before}"));
+        }
+        let mut sql = format!("SELECT {RECORD_COLUMNS} FROM alert_deliveries");
+        if !clauses.is_empty() {
+            sql = format!("{sql} WHERE {}", clauses.join(" AND "));
+        }
+        sql = format!("{sql} ORDER BY n DESC LIMIT {limit}");
+        // Built from constants and integers; every text is bound.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for value in &binds {
+            query = query.bind(value.as_str());
+        }
+        let rows = query.fetch_all(&self.pool).await?;
+        rows.iter().map(record).collect()
+    }
+
+    /// The delivery whose message has `id`.
+    pub async fn alert_delivery(&self, id: &str) -> Result<Option<DeliveryRecord>> {
+        let sql = format!("SELECT {RECORD_COLUMNS} FROM alert_deliveries WHERE id = $1");
+        let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(record).transpose()
+    }
+
+    /// Makes the delivery with message `id` pending and due at `now` (ms),
+    /// same id, and records `audit`, in one transaction; `false` when there
+    /// is no such delivery.
+    pub async fn alert_retry(&self, id: &str, now: i64, audit: &AuditEntry) -> Result<bool> {
+        let mut tx = self.write_pool().begin().await?;
+        let changed = sqlx::query(
+            "UPDATE alert_deliveries SET status = 'pending', next_at = $1, updated_at = $1 \
+             WHERE id = $2 AND status <> 'delivered'",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(false);
+        }
+        insert_audit(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// The channels a receiver disabled.
+    pub async fn alert_disabled_channels(&self) -> Result<Vec<DisabledChannelRow>> {
+        let rows = sqlx::query("SELECT channel, fingerprint, reason FROM alert_channels_disabled")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(DisabledChannelRow {
+                    channel: row.try_get("channel")?,
+                    fingerprint: row.try_get("fingerprint")?,
+                    reason: row.try_get("reason")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Keeps that a receiver disabled `row.channel`, at `at` (ms).
+    pub async fn alert_disable_channel(&self, row: &DisabledChannelRow, at: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO alert_channels_disabled (channel, fingerprint, reason, at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (channel) DO UPDATE \
+             SET fingerprint = excluded.fingerprint, reason = excluded.reason, at = excluded.at",
+        )
+        .bind(row.channel.as_str())
+        .bind(row.fingerprint.as_str())
+        .bind(row.reason.as_str())
+        .bind(at)
+        .execute(&self.write_pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Forgets that `channel` was disabled; `false` when it was not.
+    pub async fn alert_enable_channel(&self, channel: &str) -> Result<bool> {
+        let removed = sqlx::query("DELETE FROM alert_channels_disabled WHERE channel = $1")
+            .bind(channel)
+            .execute(&self.write_pool())
+            .await?
+            .rows_affected();
+        Ok(removed > 0)
     }
 }

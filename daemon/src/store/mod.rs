@@ -37,7 +37,10 @@ use std::time::Duration;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
-pub use alerts::{AlertBacklog, AlertGroupRow, DeliveryRow, DeliveryUpdate, NewDelivery};
+pub use alerts::{
+    AlertBacklog, AlertGroupRow, DeliveryFilter, DeliveryRecord, DeliveryRow, DeliveryStatus,
+    DeliveryUpdate, DisabledChannelRow, NewDelivery,
+};
 pub use lineage::{DatasetName, LineageEdge, Neighbour};
 pub use model::{
     AuditEntry, DataScope, Deleted, ErrorRow, HealthEvent, IdSetRow, MAX_TIME_MS, NativeRow,

@@ -922,6 +922,8 @@ async fn events_fill_the_alert_outbox_and_deliveries_go_in_group_order() {
             group_key: "tenant=acme".into(),
             message: "{}".into(),
             created_at: at,
+            entities: vec!["check:c1".into()],
+            tenant: Some("acme".into()),
         };
         store
             .alert_commit(
@@ -986,6 +988,123 @@ async fn events_fill_the_alert_outbox_and_deliveries_go_in_group_order() {
 
         store.alert_commit(&[group(None)], &[], &[]).await.unwrap();
         assert_eq!(store.alert_group("r", "tenant=acme").await.unwrap(), None);
+    })
+    .await;
+}
+
+/// The API's reads of deliveries: filters by channel, status, entity and
+/// tenant, newest first, paged by `n`; a retry makes a given-up delivery
+/// due again under its id; a channel's disabling is kept until enabled.
+#[tokio::test]
+async fn deliveries_filter_page_retry_and_channels_stay_disabled() {
+    on_both(|store| async move {
+        let delivery =
+            |id: &str, channel: &str, entities: &[&str], tenant: Option<&str>| NewDelivery {
+                id: id.into(),
+                channel: channel.into(),
+                route: "r".into(),
+                group_key: id.into(),
+                message: "{}".into(),
+                created_at: 1,
+                entities: entities.iter().map(|e| (*e).to_owned()).collect(),
+                tenant: tenant.map(str::to_owned),
+            };
+        let made = [
+            delivery("m1", "hook", &["check:a"], Some("acme")),
+            delivery("m2", "chat", &["check:a", "check:b"], Some("acme")),
+            delivery("m3", "hook", &["check:g"], Some("globex")),
+            delivery("m4", "hook", &["check:a", "check:g"], None),
+        ];
+        store.alert_commit(&[], &made, &[]).await.unwrap();
+        let ids = |filter: DeliveryFilter| {
+            let store = store.clone();
+            async move {
+                (store
+                    .alert_deliveries(&filter, 10)
+                    .await
+                    .unwrap()
+                    .into_iter())
+                .map(|d| d.id)
+                .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(
+            ids(DeliveryFilter::default()).await,
+            ["m4", "m3", "m2", "m1"]
+        );
+        let hook = DeliveryFilter {
+            channel: Some("hook".into()),
+            ..DeliveryFilter::default()
+        };
+        assert_eq!(ids(hook.clone()).await, ["m4", "m3", "m1"]);
+        let of_a = DeliveryFilter {
+            entity: Some("check:a".into()),
+            ..hook.clone()
+        };
+        assert_eq!(ids(of_a.clone()).await, ["m4", "m1"]);
+        let acme = DeliveryFilter {
+            tenant: Some("acme".into()),
+            ..DeliveryFilter::default()
+        };
+        assert_eq!(ids(acme).await, ["m2", "m1"]);
+        let page = store
+            .alert_deliveries(&DeliveryFilter::default(), 2)
+            .await
+            .unwrap();
+        let after = DeliveryFilter {
+            before: Some(page[1].n),
+            ..DeliveryFilter::default()
+        };
+        assert_eq!(ids(after).await, ["m2", "m1"]);
+
+        let m1 = store.alert_delivery("m1").await.unwrap().unwrap();
+        let given_up = DeliveryUpdate::Failed {
+            status: DeliveryStatus::GaveUp,
+            error: "given up".into(),
+        };
+        store.alert_attempted(&[(m1.n, given_up)], 5).await.unwrap();
+        let gave_up = DeliveryFilter {
+            status: Some(DeliveryStatus::GaveUp),
+            ..DeliveryFilter::default()
+        };
+        assert_eq!(ids(gave_up.clone()).await, ["m1"]);
+        let audit = AuditEntry {
+            at: SystemTime::UNIX_EPOCH,
+            actor: "operator".into(),
+            action: "retry_delivery".into(),
+            target: "delivery:m1".into(),
+            detail: "{}".into(),
+        };
+        assert!(store.alert_retry("m1", 9, &audit).await.unwrap());
+        assert!(ids(gave_up).await.is_empty());
+        let due = store.alert_due_deliveries(9, 10).await.unwrap();
+        assert!(due.iter().any(|d| d.id == "m1"), "due again under its id");
+        store
+            .alert_attempted(&[(m1.n, DeliveryUpdate::Delivered)], 12)
+            .await
+            .unwrap();
+        let m1 = store.alert_delivery("m1").await.unwrap().unwrap();
+        assert_eq!(
+            (m1.status, m1.delivered_at, m1.attempts),
+            (DeliveryStatus::Delivered, Some(12), 2)
+        );
+        assert!(
+            !store.alert_retry("m1", 13, &audit).await.unwrap(),
+            "delivered stays"
+        );
+        assert!(!store.alert_retry("nothing", 13, &audit).await.unwrap());
+
+        let row = DisabledChannelRow {
+            channel: "hook".into(),
+            fingerprint: "f1".into(),
+            reason: "410".into(),
+        };
+        store.alert_disable_channel(&row, 1).await.unwrap();
+        store.alert_disable_channel(&row, 2).await.unwrap();
+        assert_eq!(store.alert_disabled_channels().await.unwrap(), [row]);
+        assert!(store.alert_enable_channel("hook").await.unwrap());
+        assert!(!store.alert_enable_channel("hook").await.unwrap());
+        assert!(store.alert_disabled_channels().await.unwrap().is_empty());
     })
     .await;
 }

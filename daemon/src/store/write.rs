@@ -470,6 +470,12 @@ impl Store {
             .bind(raw_cutoff)
             .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "DELETE FROM alert_delivery_entities WHERE delivery_n NOT IN \
+             (SELECT n FROM alert_deliveries)",
+        )
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(Pruned { runs, rollups })
     }
@@ -484,7 +490,10 @@ fn pairs_json<V: serde::Serialize>(pairs: &[(String, V)]) -> String {
     serde_json::Value::Object(map).to_string()
 }
 
-async fn insert_audit(tx: &mut Transaction<'static, Any>, entry: &AuditEntry) -> Result<()> {
+pub(super) async fn insert_audit(
+    tx: &mut Transaction<'static, Any>,
+    entry: &AuditEntry,
+) -> Result<()> {
     sqlx::query(
         "INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
     )

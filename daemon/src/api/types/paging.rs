@@ -60,7 +60,7 @@ pub fn offset_page<T: async_graphql::OutputType>(
 }
 
 /// A page read with one row more than asked, to know whether another follows.
-pub(super) fn keyed_page<T: async_graphql::OutputType, R>(
+pub(crate) fn keyed_page<T: async_graphql::OutputType, R>(
     mut rows: Vec<R>,
     size: usize,
     has_previous: bool,
