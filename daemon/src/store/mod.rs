@@ -24,6 +24,7 @@
 
 mod alerts;
 mod model;
+mod push;
 mod read;
 pub mod testing;
 mod write;

@@ -382,8 +382,8 @@ impl PushInfo {
 
 #[Object]
 impl PushInfo {
-    /// Its push tokens: who reports, and when each was last used since the
-    /// daemon started.
+    /// Its push tokens: who reports, and when each was last used (kept
+    /// across restarts; to the millisecond).
     async fn tokens(&self, ctx: &Context<'_>) -> Vec<PushToken> {
         let service = &state(ctx).service;
         (self.push().tokens.iter())
