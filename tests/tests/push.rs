@@ -234,6 +234,12 @@ sha256 = "{other}"
         answer(r).await
     }
 
+    /// A heartbeat GET with `token` and `query` (`?status=...`); its status.
+    async fn beat(&self, token: &str, query: &str) -> u16 {
+        let url = self.url(&format!("/push/v1/beat/{token}{query}"));
+        answer(self.http.get(url).send().await.unwrap()).await.0
+    }
+
     async fn metrics(&self) -> String {
         let r = self.http.get(self.url("/metrics")).send().await.unwrap();
         r.text().await.unwrap()
@@ -504,15 +510,10 @@ async fn a_silent_push_check_turns_unknown_then_unhealthy_and_a_report_recovers_
     );
 
     // A one-line heartbeat from cron recovers it (the beat's own asset too).
-    let r = d
-        .http
-        .get(d.url(&format!(
-            "/push/v1/beat/{APP_TOKEN}?status=ok&msg=nightly%20export"
-        )))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer(r).await.0, 202);
+    assert_eq!(
+        d.beat(APP_TOKEN, "?status=ok&msg=nightly%20export").await,
+        202
+    );
     assert_eq!(d.status(&asset("heartbeat")).await, Some(Status::Healthy));
     let (status, _) = d.report(APP_TOKEN, &report(5, 5, "ok")).await;
     assert_eq!(status, 202);
@@ -567,13 +568,7 @@ async fn an_asset_with_its_own_deadline_goes_unknown_then_unhealthy_while_the_ot
     let beat = asset("heartbeat");
     let documents = asset("documents");
     let silent_since = Instant::now();
-    let r = d
-        .http
-        .get(d.url(&format!("/push/v1/beat/{APP_TOKEN}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer(r).await.0, 202);
+    assert_eq!(d.beat(APP_TOKEN, "").await, 202);
     let (status, _) = d.report(APP_TOKEN, &report(5, 5, "ok")).await;
     assert_eq!(status, 202);
 
@@ -598,13 +593,7 @@ async fn an_asset_with_its_own_deadline_goes_unknown_then_unhealthy_while_the_ot
         "the check is as bad as its worst asset"
     );
 
-    let r = d
-        .http
-        .get(d.url(&format!("/push/v1/beat/{APP_TOKEN}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer(r).await.0, 202);
+    assert_eq!(d.beat(APP_TOKEN, "").await, 202);
     assert_eq!(d.status(&beat).await, Some(Status::Healthy));
 }
 
@@ -695,13 +684,7 @@ async fn a_token_past_its_rate_is_answered_429_with_retry_after() {
         "refused requests store nothing"
     );
     // Another token has its own bucket.
-    let r = d
-        .http
-        .get(d.url(&format!("/push/v1/beat/{OTHER_TOKEN}")))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 202);
+    assert_eq!(d.beat(OTHER_TOKEN, "").await, 202);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
