@@ -572,6 +572,36 @@ async fn an_asset_with_its_own_deadline_goes_unknown_then_unhealthy_while_the_ot
     let (status, _) = d.report(APP_TOKEN, &report(5, 5, "ok")).await;
     assert_eq!(status, 202);
 
+    // The API shows the asset's own deadline, from its own last report.
+    let query = r#"{ check(key: "app-uploads") { push { deadline assetDeadlines { asset expectEvery grace lastReportAt deadline } } } }"#;
+    let r = d
+        .http
+        .post(d.url("/graphql"))
+        .bearer_auth("viewer-token")
+        .json(&json!({ "query": query }))
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = answer(r).await;
+    assert_eq!(status, 200, "{body}");
+    let push = &body["data"]["check"]["push"];
+    assert!(
+        push["deadline"].is_null(),
+        "no check-wide heartbeat: {body}"
+    );
+    let own = &push["assetDeadlines"][0];
+    assert_eq!(
+        (&own["asset"], &own["expectEvery"], &own["grace"]),
+        (&json!("heartbeat"), &json!("2s"), &json!("1s")),
+        "{body}"
+    );
+    let at = |v: &Value| chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap();
+    assert_eq!(
+        at(&own["deadline"]) - at(&own["lastReportAt"]),
+        chrono::Duration::seconds(3),
+        "{body}"
+    );
+
     let reasons = d.wait_status(&beat, Status::Unknown).await;
     assert!(
         silent_since.elapsed() > Duration::from_secs(3),
