@@ -234,6 +234,21 @@ sha256 = "{other}"
         answer(r).await
     }
 
+    /// The answer to a GraphQL `query` as the viewer, which must be a 200.
+    async fn graphql(&self, query: &str) -> Value {
+        let r = self
+            .http
+            .post(self.url("/graphql"))
+            .bearer_auth("viewer-token")
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = answer(r).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
     /// A heartbeat GET with `token` and `query` (`?status=...`); its status.
     async fn beat(&self, token: &str, query: &str) -> u16 {
         let url = self.url(&format!("/push/v1/beat/{token}{query}"));
@@ -362,16 +377,7 @@ async fn a_pushed_report_becomes_health_events_and_history_like_a_plugin_run() {
 
     // The API shows who reported and when.
     let query = r#"{ check(key: "app-uploads") { connector schedule push { tokens { name lastUsedAt } lastReportAt deadline expectEvery } } }"#;
-    let r = d
-        .http
-        .post(d.url("/graphql"))
-        .bearer_auth("viewer-token")
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = answer(r).await;
-    assert_eq!(status, 200, "{body}");
+    let body = d.graphql(query).await;
     let push = &body["data"]["check"]["push"];
     assert_eq!(body["data"]["check"]["connector"], "push");
     assert_eq!(body["data"]["check"]["schedule"], "push");
@@ -574,16 +580,7 @@ async fn an_asset_with_its_own_deadline_goes_unknown_then_unhealthy_while_the_ot
 
     // The API shows the asset's own deadline, from its own last report.
     let query = r#"{ check(key: "app-uploads") { push { deadline assetDeadlines { asset expectEvery grace lastReportAt deadline } } } }"#;
-    let r = d
-        .http
-        .post(d.url("/graphql"))
-        .bearer_auth("viewer-token")
-        .json(&json!({ "query": query }))
-        .send()
-        .await
-        .unwrap();
-    let (status, body) = answer(r).await;
-    assert_eq!(status, 200, "{body}");
+    let body = d.graphql(query).await;
     let push = &body["data"]["check"]["push"];
     assert!(
         push["deadline"].is_null(),
@@ -630,20 +627,10 @@ async fn an_asset_with_its_own_deadline_goes_unknown_then_unhealthy_while_the_ot
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tokens_last_use_is_kept_across_a_restart() {
     let mut d = Served::start("", None).await;
-    let last_used = |d: &Served| {
+    async fn last_used(d: &Served) -> Value {
         let query = r#"{ check(key: "app-uploads") { push { tokens { name lastUsedAt } } } }"#;
-        let request = d
-            .http
-            .post(d.url("/graphql"))
-            .bearer_auth("viewer-token")
-            .json(&json!({ "query": query }))
-            .send();
-        async move {
-            let (status, body) = answer(request.await.unwrap()).await;
-            assert_eq!(status, 200, "{body}");
-            body["data"]["check"]["push"]["tokens"][0]["lastUsedAt"].clone()
-        }
-    };
+        d.graphql(query).await["data"]["check"]["push"]["tokens"][0]["lastUsedAt"].clone()
+    }
     assert_eq!(last_used(&d).await, Value::Null, "never used");
     let (status, _) = d.report(APP_TOKEN, &report(1, 1, "ok")).await;
     assert_eq!(status, 202);
