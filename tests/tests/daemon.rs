@@ -358,7 +358,7 @@ async fn the_demo_and_example_configs_are_valid_with_the_real_connectors() {
     let dir = tempfile::tempdir().unwrap();
     let host = PluginHost::new(HostConfig::new(dir.path().join("cache"))).unwrap();
     let schemas = connector_schemas(&host).await;
-    for (name, checks) in [("demo.toml", 8), ("example.toml", 5)] {
+    for (name, checks) in [("demo.toml", 10), ("example.toml", 5)] {
         let file = tributary_tests::repo_root().join("config").join(name);
         let text = std::fs::read_to_string(&file).unwrap();
         let config = parse_with(&text, &file, &schemas, Options::default())

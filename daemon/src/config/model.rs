@@ -336,6 +336,9 @@ pub struct PushCheck {
     /// The heartbeat deadline: no report within `every + grace` is silence
     /// worth a verdict.
     pub expect: Option<Heartbeat>,
+    /// Heartbeats of single assets (`[checks.push.deadlines.ASSET]`): such
+    /// an asset answers to its own, not the check's.
+    pub deadlines: BTreeMap<String, Heartbeat>,
     /// Browser origins whose pages may report (CORS), e.g. with `sendBeacon`.
     pub allowed_origins: Vec<String>,
     /// The largest request body, compressed or not.

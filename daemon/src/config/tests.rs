@@ -833,6 +833,63 @@ sha256 = "{a}"
     assert_eq!(push.tokens[0].sha256, sha('a'));
 }
 
+/// `[checks.push.deadlines.ASSET]`: an asset's own heartbeat, read like the
+/// check's; mistakes in one are located at the asset.
+#[test]
+fn per_asset_deadlines_are_read_and_their_mistakes_located() {
+    let check = |deadlines: &str| {
+        format!(
+            r#"{PUSH_BASE}
+[[checks]]
+id = "uploads"
+system = "app"
+connector = "push"
+[checks.push]
+assets = ["documents", "heartbeat"]
+tokens = [{{ name = "page", sha256 = "{a}" }}]
+{deadlines}
+"#,
+            a = sha('a')
+        )
+    };
+    let text = check("[checks.push.deadlines.documents]\nexpect_every = \"5m\"\ngrace = \"30s\"");
+    let config = parse(&text, Path::new("t.toml"), &no_plugins()).unwrap_or_else(|e| panic!("{e}"));
+    let push = config.check("uploads").unwrap().push.as_deref().unwrap();
+    assert_eq!(push.expect, None);
+    assert_eq!(
+        push.deadlines.get("documents"),
+        Some(&crate::health::Heartbeat {
+            every: Duration::from_secs(300),
+            grace: Duration::from_secs(30),
+        })
+    );
+
+    let errors = errors_of(
+        &check(
+            r#"[checks.push.deadlines.invoices]
+expect_every = "5m"
+[checks.push.deadlines.heartbeat]
+expect_every = "200ms"
+[checks.push.deadlines."a/b"]
+grace = "1m""#,
+        ),
+        &no_plugins(),
+    );
+    let message = |pointer: &str| at(&errors, pointer).message.clone();
+    assert!(
+        message("/checks/0/push/deadlines/invoices").contains("push.assets"),
+        "{errors}"
+    );
+    assert!(
+        message("/checks/0/push/deadlines/heartbeat/expect_every").contains("1s"),
+        "{errors}"
+    );
+    assert!(
+        message("/checks/0/push/deadlines/a~1b").contains("expect_every"),
+        "{errors}"
+    );
+}
+
 #[test]
 fn push_mistakes_are_named_with_their_place() {
     let text = format!(

@@ -1256,6 +1256,7 @@ fn push_check(cx: &mut Cx<'_>, p: &Value, at: &str) -> Option<PushCheck> {
         tokens: Vec::new(),
         assets: Vec::new(),
         expect: None,
+        deadlines: BTreeMap::new(),
         allowed_origins: Vec::new(),
         max_body_bytes: DEFAULT_PUSH_MAX_BODY,
         rate_per_second: DEFAULT_PUSH_RATE,
@@ -1292,34 +1293,34 @@ fn push_check(cx: &mut Cx<'_>, p: &Value, at: &str) -> Option<PushCheck> {
             }
         }
     }
-    let every = p
-        .get("expect_every")
-        .map(|v| cx.duration(v, &format!("{at}/expect_every")));
-    let grace = p
-        .get("grace")
-        .map(|v| cx.duration(v, &format!("{at}/grace")));
-    match (every, grace) {
-        (Some(Some(every)), grace) if every >= MIN_INTERVAL => {
-            let grace = match grace {
-                Some(Some(g)) => g,
-                Some(None) => {
-                    ok = false;
-                    Duration::ZERO
+    match heartbeat(cx, p, at) {
+        Ok(expect) => push.expect = expect,
+        Err(()) => ok = false,
+    }
+    if let Some(deadlines) = p.get("deadlines").and_then(Value::as_object) {
+        for (asset, d) in deadlines {
+            let d_at = format!("{at}/deadlines/{}", escape(asset));
+            if !push.assets.is_empty() && !push.assets.contains(asset) {
+                cx.error_once(
+                    &d_at,
+                    format!("asset {asset:?} is not one of this check's push.assets"),
+                );
+                ok = false;
+            }
+            match heartbeat(cx, d, &d_at) {
+                Ok(Some(h)) => {
+                    push.deadlines.insert(asset.clone(), h);
                 }
-                None => Duration::ZERO,
-            };
-            push.expect = Some(Heartbeat { every, grace });
+                Ok(None) => {
+                    cx.error_once(
+                        &format!("{d_at}/expect_every"),
+                        "an asset's deadline needs expect_every",
+                    );
+                    ok = false;
+                }
+                Err(()) => ok = false,
+            }
         }
-        (Some(Some(_)), _) => {
-            cx.error_once(&format!("{at}/expect_every"), "must be at least 1s");
-            ok = false;
-        }
-        (Some(None), _) => ok = false,
-        (None, Some(_)) => {
-            cx.error_once(&format!("{at}/grace"), "grace needs expect_every");
-            ok = false;
-        }
-        (None, None) => {}
     }
     match origins(
         cx,
@@ -1352,6 +1353,37 @@ fn push_check(cx: &mut Cx<'_>, p: &Value, at: &str) -> Option<PushCheck> {
         }
     }
     ok.then_some(push)
+}
+
+/// The heartbeat `expect_every` (+ `grace`) of the table `v` at `at`, if it
+/// has one: a push check's, or one asset's (`deadlines.ASSET`).
+fn heartbeat(cx: &mut Cx<'_>, v: &Value, at: &str) -> Result<Option<Heartbeat>, ()> {
+    let every = v
+        .get("expect_every")
+        .map(|e| cx.duration(e, &format!("{at}/expect_every")));
+    let grace = v
+        .get("grace")
+        .map(|g| cx.duration(g, &format!("{at}/grace")));
+    match (every, grace) {
+        (Some(Some(every)), grace) if every >= MIN_INTERVAL => match grace {
+            Some(None) => Err(()),
+            Some(Some(grace)) => Ok(Some(Heartbeat { every, grace })),
+            None => Ok(Some(Heartbeat {
+                every,
+                grace: Duration::ZERO,
+            })),
+        },
+        (Some(Some(_)), _) => {
+            cx.error_once(&format!("{at}/expect_every"), "must be at least 1s");
+            Err(())
+        }
+        (Some(None), _) => Err(()),
+        (None, Some(_)) => {
+            cx.error_once(&format!("{at}/grace"), "grace needs expect_every");
+            Err(())
+        }
+        (None, None) => Ok(None),
+    }
 }
 
 fn is_sha256_hex(s: &str) -> bool {

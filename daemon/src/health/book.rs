@@ -7,13 +7,14 @@
 //! a sample per entity touched (for rollups), all of which it writes in the
 //! run's transaction.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
 use super::evaluate::{
-    AssetFacts, Evaluation, FailureClass, RunOutcome, evaluate_asset, overdue, stale,
+    AssetFacts, Evaluation, FailureClass, Heartbeat, RunOutcome, evaluate_asset, overdue, stale,
 };
 use super::maintenance::Window;
 use super::model::{EntityRef, Reason, Status};
@@ -40,7 +41,8 @@ pub struct EntityHealth {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub daily: Vec<(i64, u64)>,
     /// For checks: the end of the latest successful run (what staleness is
-    /// measured from).
+    /// measured from). For assets of push checks: the latest report that
+    /// spoke of them (what their own heartbeat is measured from).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_success: Option<SystemTime>,
     /// For checks: the assets its runs have spoken of.
@@ -60,14 +62,22 @@ pub struct CheckPlace {
 }
 
 /// When a check is expected to succeed or report.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Expect {
     /// It runs on a schedule: the time between runs (for a cron schedule, a
     /// typical gap); a check with no success for two of them is stale.
     Runs(Duration),
-    /// It is reported to (push): judged by its heartbeat, when it has one,
-    /// and never stale otherwise.
-    Reports(Option<super::evaluate::Heartbeat>),
+    /// It is reported to (push): judged by its heartbeats, when it has
+    /// them, and never stale otherwise.
+    Reports(Deadlines),
+}
+
+/// The heartbeats of a push check: its own, which every asset without one
+/// of its own answers to, and those of single assets.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Deadlines {
+    pub check: Option<Heartbeat>,
+    pub assets: BTreeMap<String, Heartbeat>,
 }
 
 /// A flow: its tenant and its systems (upstream first).
@@ -81,7 +91,8 @@ pub struct FlowPlace {
 /// Who rolls up into whom.
 #[derive(Debug, Clone, Default)]
 pub struct Topology {
-    checks: HashMap<String, CheckPlace>,
+    /// Shared, so a step takes a check's place without copying its rules.
+    checks: HashMap<String, Arc<CheckPlace>>,
     system_checks: HashMap<String, Vec<String>>,
     system_flows: HashMap<String, Vec<String>>,
     flows: HashMap<String, FlowPlace>,
@@ -103,7 +114,7 @@ impl Topology {
                 .entry(c.system.clone())
                 .or_default()
                 .push(c.id.clone());
-            t.checks.insert(c.id.clone(), c);
+            t.checks.insert(c.id.clone(), Arc::new(c));
         }
         for f in flows {
             for s in &f.systems {
@@ -141,6 +152,15 @@ pub struct Outcome {
     pub changes: Vec<(EntityRef, Change)>,
     /// Every entity the step evaluated, with its status after it (rollups).
     pub samples: Vec<(EntityRef, Status)>,
+}
+
+impl Outcome {
+    /// Appends `later`, a step taken after this one.
+    fn extend(&mut self, later: Outcome) {
+        self.updates.extend(later.updates);
+        self.changes.extend(later.changes);
+        self.samples.extend(later.samples);
+    }
 }
 
 /// Every entity's health; owned by the daemon's one writer.
@@ -211,6 +231,10 @@ impl Book {
 
     /// A run of `check` succeeded at `now` and said `assets`. Each asset's
     /// `history` is filled in from the book.
+    ///
+    /// The check's entry (and its set of known assets) is updated in place:
+    /// a check reported to one asset at a time (push) must not copy the
+    /// names of all its assets on every report.
     pub fn record_success(
         &mut self,
         check: &str,
@@ -221,12 +245,7 @@ impl Book {
             return Outcome::default();
         };
         let mut step = Step::default();
-        let check_ref = EntityRef::Check(check.to_owned());
-        let mut check_entry = self.entities.get(&check_ref).cloned();
-        let mut known = check_entry
-            .as_ref()
-            .map(|e| e.assets.clone())
-            .unwrap_or_default();
+        let mut said = Vec::with_capacity(assets.len());
         for (asset, mut facts) in assets {
             let rules = place.rules.for_asset(&asset);
             let entity = EntityRef::Asset {
@@ -256,17 +275,24 @@ impl Book {
                 // Today plus `keep` earlier days.
                 daily.truncate(keep + 1);
             }
+            let reported = matches!(place.expect, Expect::Reports(_)).then_some(now);
             self.evaluate_into(&mut step, entity, evaluation, rules.thresholds, now, |e| {
                 e.history = history;
                 e.daily = daily;
+                e.last_success = reported.or(e.last_success);
             });
-            known.insert(asset);
+            said.push(asset);
         }
-        let entry = check_entry.get_or_insert_with(|| placeholder(now));
-        entry.last_success = Some(now);
-        entry.assets = known;
-        let check_entry = check_entry.expect("set above");
-        self.roll_up_from_check(&mut step, &place, check_entry, None, now);
+        self.roll_up_from_check(
+            &mut step,
+            &place,
+            |entry| {
+                entry.last_success = Some(now);
+                entry.assets.extend(said);
+            },
+            None,
+            now,
+        );
         self.finish(step, now)
     }
 
@@ -347,12 +373,7 @@ impl Book {
         let evaluation = evaluate_asset(&rules, &RunOutcome::Succeeded(facts), now);
         let mut step = Step::default();
         self.evaluate_into(&mut step, entity, evaluation, rules.thresholds, now, |_| {});
-        let check_entry = self
-            .entities
-            .get(&EntityRef::Check(check.to_owned()))
-            .cloned()
-            .unwrap_or_else(|| placeholder(now));
-        self.roll_up_from_check(&mut step, &place, check_entry, None, now);
+        self.roll_up_from_check(&mut step, &place, |_| {}, None, now);
         self.finish(step, now)
     }
 
@@ -376,75 +397,137 @@ impl Book {
 
     /// Marks UNKNOWN every check with no successful run within two intervals
     /// (counting from when the book started watching a check that never
-    /// succeeded), and judges every push check past its heartbeat deadline
-    /// ([`overdue`]). Checks already judged and unchanged give nothing to
-    /// write.
+    /// succeeded), and judges every push check and asset past its heartbeat
+    /// deadline ([`overdue`]). Checks already judged and unchanged give
+    /// nothing to write.
     pub fn sweep_stale(&mut self, now: SystemTime) -> Outcome {
         let mut out = Outcome::default();
         // With whether the verdict takes effect at once: a heartbeat's
         // follows from the time alone and counts missed reports against the
         // failure threshold itself.
-        let stale_checks: Vec<(String, bool, Evaluation)> = self
-            .topology
-            .checks
-            .values()
-            .filter_map(|place| {
-                let last = self
-                    .entities
-                    .get(&EntityRef::Check(place.id.clone()))
-                    .and_then(|e| e.last_success);
-                let evaluation = match (place.expect, last) {
-                    (Expect::Reports(None), _) => return None,
-                    (Expect::Reports(Some(heartbeat)), _) => {
-                        let since = *self.watching_since.get(&place.id)?;
-                        let failure = place.rules.thresholds().failure;
-                        let evaluation = overdue(last, since, heartbeat, failure, now)?;
-                        return Some((place.id.clone(), true, evaluation));
+        let mut stale_checks: Vec<(String, bool, Evaluation)> = Vec::new();
+        let mut overdue_assets: Vec<(String, String, Evaluation)> = Vec::new();
+        for place in self.topology.checks.values() {
+            let last = self.last_success(&EntityRef::Check(place.id.clone()));
+            let evaluation = match (&place.expect, last) {
+                (Expect::Reports(deadlines), _) => {
+                    let Some(&since) = self.watching_since.get(&place.id) else {
+                        continue;
+                    };
+                    let failure = place.rules.thresholds().failure;
+                    for (asset, heartbeat) in &deadlines.assets {
+                        let entity = EntityRef::Asset {
+                            check: place.id.clone(),
+                            asset: asset.clone(),
+                        };
+                        let last = self.last_success(&entity);
+                        if let Some(e) = overdue(last, since, *heartbeat, failure, now) {
+                            overdue_assets.push((place.id.clone(), asset.clone(), e));
+                        }
                     }
-                    (Expect::Runs(interval), Some(at)) => stale(Some(at), interval, now)?,
-                    (Expect::Runs(interval), None) => {
-                        // Never succeeded: stale once two intervals have
-                        // passed since the book started watching it.
-                        let since = *self.watching_since.get(&place.id)?;
-                        stale(Some(since), interval, now)?;
-                        stale(None, interval, now)?
+                    if let Some(heartbeat) = deadlines.check
+                        && let Some(e) = overdue(last, since, heartbeat, failure, now)
+                    {
+                        stale_checks.push((place.id.clone(), true, e));
                     }
-                };
-                Some((place.id.clone(), false, evaluation))
-            })
-            .collect();
+                    continue;
+                }
+                (Expect::Runs(interval), Some(at)) => stale(Some(at), *interval, now),
+                (Expect::Runs(interval), None) => {
+                    // Never succeeded: stale once two intervals have
+                    // passed since the book started watching it.
+                    let Some(&since) = self.watching_since.get(&place.id) else {
+                        continue;
+                    };
+                    stale(Some(since), *interval, now).and_then(|_| stale(None, *interval, now))
+                }
+            };
+            if let Some(evaluation) = evaluation {
+                stale_checks.push((place.id.clone(), false, evaluation));
+            }
+        }
         for (check, at_once, evaluation) in stale_checks {
             let step = self.judge_all_assets(&check, now, at_once, |_| evaluation.clone());
-            out.updates.extend(step.updates);
-            out.changes.extend(step.changes);
-            out.samples.extend(step.samples);
+            out.extend(step);
+        }
+        for (check, asset, evaluation) in overdue_assets {
+            out.extend(self.judge_overdue_asset(&check, asset, evaluation, now));
         }
         out
     }
 
-    /// The next time a push check's heartbeat verdict changes (it becomes
-    /// UNKNOWN, then UNHEALTHY), after `now`: when the writer sweeps next.
+    fn last_success(&self, entity: &EntityRef) -> Option<SystemTime> {
+        self.entities.get(entity).and_then(|e| e.last_success)
+    }
+
+    /// One asset of `check` is past its own heartbeat deadline: judged at
+    /// once (the evaluation counts the missed reports), then rolled up. An
+    /// asset never reported yet becomes one of the check's assets here.
+    fn judge_overdue_asset(
+        &mut self,
+        check: &str,
+        asset: String,
+        evaluation: Evaluation,
+        now: SystemTime,
+    ) -> Outcome {
+        let Some(place) = self.topology.checks.get(check).cloned() else {
+            return Outcome::default();
+        };
+        let mut step = Step::default();
+        let thresholds = Thresholds {
+            failure: 1,
+            ..place.rules.for_asset(&asset).thresholds
+        };
+        let entity = EntityRef::Asset {
+            check: check.to_owned(),
+            asset: asset.clone(),
+        };
+        self.evaluate_into(&mut step, entity, evaluation, thresholds, now, |_| {});
+        self.roll_up_from_check(
+            &mut step,
+            &place,
+            |entry| {
+                entry.assets.insert(asset);
+            },
+            None,
+            now,
+        );
+        self.finish(step, now)
+    }
+
+    /// The next time a push check's or asset's heartbeat verdict changes (it
+    /// becomes UNKNOWN, then UNHEALTHY), after `now`: when the writer sweeps
+    /// next.
     pub fn next_deadline(&self, now: SystemTime) -> Option<SystemTime> {
         self.topology
             .checks
             .values()
-            .filter_map(|place| {
-                let Expect::Reports(Some(heartbeat)) = place.expect else {
-                    return None;
+            .flat_map(|place| {
+                let Expect::Reports(deadlines) = &place.expect else {
+                    return Vec::new();
                 };
-                let last = self
-                    .entities
-                    .get(&EntityRef::Check(place.id.clone()))
-                    .and_then(|e| e.last_success)
-                    .or_else(|| self.watching_since.get(&place.id).copied())?;
+                let Some(&since) = self.watching_since.get(&place.id) else {
+                    return Vec::new();
+                };
                 let failure = place.rules.thresholds().failure.max(1);
-                let unknown = last + heartbeat.every + heartbeat.grace;
-                let unhealthy = last + heartbeat.grace + heartbeat.every * (failure + 1);
-                // Just past each edge: the verdicts hold strictly after it.
-                [unknown, unhealthy]
-                    .into_iter()
-                    .map(|t| t + Duration::from_millis(1))
-                    .find(|t| *t > now)
+                let check = EntityRef::Check(place.id.clone());
+                let asset = |a: &String| EntityRef::Asset {
+                    check: place.id.clone(),
+                    asset: a.clone(),
+                };
+                (deadlines.check.map(|h| (check, h)).into_iter())
+                    .chain(deadlines.assets.iter().map(|(a, h)| (asset(a), *h)))
+                    .filter_map(|(entity, heartbeat)| {
+                        let last = self.last_success(&entity).unwrap_or(since);
+                        let unknown = last + heartbeat.every + heartbeat.grace;
+                        let unhealthy = last + heartbeat.grace + heartbeat.every * (failure + 1);
+                        // Just past each edge: the verdicts hold strictly after it.
+                        [unknown, unhealthy]
+                            .into_iter()
+                            .map(|t| t + Duration::from_millis(1))
+                            .find(|t| *t > now)
+                    })
+                    .collect()
             })
             .min()
     }
@@ -467,23 +550,32 @@ impl Book {
             false => t,
         };
         let check_ref = EntityRef::Check(check.to_owned());
-        let check_entry = self
+        let known: Vec<String> = self
             .entities
             .get(&check_ref)
-            .cloned()
-            .unwrap_or_else(|| placeholder(now));
-        if check_entry.assets.is_empty() {
+            .map(|e| e.assets.iter().cloned().collect())
+            .unwrap_or_default();
+        if known.is_empty() {
             let evaluation = judge(&place.rules.for_asset(""));
             self.roll_up_from_check(
                 &mut step,
                 &place,
-                check_entry,
+                |_| {},
                 Some((evaluation, thresholds(place.rules.thresholds()))),
                 now,
             );
             return self.finish(step, now);
         }
-        for asset in &check_entry.assets {
+        // A heartbeat verdict (the one judged at once) leaves the assets
+        // with a heartbeat of their own to theirs.
+        let own = match &place.expect {
+            Expect::Reports(deadlines) if at_once => Some(&deadlines.assets),
+            _ => None,
+        };
+        for asset in known
+            .iter()
+            .filter(|a| !own.is_some_and(|o| o.contains_key(*a)))
+        {
             let rules = place.rules.for_asset(asset);
             let entity = EntityRef::Asset {
                 check: check.to_owned(),
@@ -498,7 +590,7 @@ impl Book {
                 |_| {},
             );
         }
-        self.roll_up_from_check(&mut step, &place, check_entry, None, now);
+        self.roll_up_from_check(&mut step, &place, |_| {}, None, now);
         self.finish(step, now)
     }
 
@@ -524,20 +616,25 @@ impl Book {
         self.entities.insert(entity, next);
     }
 
-    /// Re-evaluates the check (from its assets, or from `direct` when it has
+    /// Updates the check's bookkeeping with `keep` (assets, last success),
+    /// re-evaluates the check (from its assets, or from `direct` when it has
     /// none), then each parent whose children changed.
     fn roll_up_from_check(
         &mut self,
         step: &mut Step,
         place: &CheckPlace,
-        check_entry: EntityHealth,
+        keep: impl FnOnce(&mut EntityHealth),
         direct: Option<(Evaluation, Thresholds)>,
         now: SystemTime,
     ) {
         let check_ref = EntityRef::Check(place.id.clone());
-        // Keep the check's bookkeeping (assets, last success) before judging it.
-        let before = self.entities.get(&check_ref).cloned();
-        let mut entry = check_entry;
+        // Taken out and put back, never copied: it may name many assets.
+        let before = self.entities.remove(&check_ref);
+        let existed = before.is_some();
+        let mut entry = before.unwrap_or_else(|| placeholder(now));
+        let (assets, last_success, state) =
+            (entry.assets.len(), entry.last_success, entry.state.clone());
+        keep(&mut entry);
         let (evaluation, thresholds) = direct.unwrap_or_else(|| {
             let children: Vec<_> = entry
                 .assets
@@ -555,12 +652,17 @@ impl Book {
             (Evaluation { status, reasons }, Thresholds::default())
         });
         // A check never evaluated before takes its first evaluation at once.
-        let prev_state = before.is_some().then_some(&entry.state);
-        let (state, change) = apply(prev_state, &evaluation, thresholds, now);
-        entry.state = state;
+        let prev_state = existed.then_some(&entry.state);
+        let (next, change) = apply(prev_state, &evaluation, thresholds, now);
+        entry.state = next;
         let check_changed = change.is_some();
         step.record(&check_ref, change, entry.state.status);
-        if before.as_ref() != Some(&entry) {
+        // `keep` only adds assets, so their number tells whether it did.
+        if !existed
+            || entry.assets.len() != assets
+            || entry.last_success != last_success
+            || entry.state != state
+        {
             step.updates.push((check_ref.clone(), entry.clone()));
         }
         self.entities.insert(check_ref, entry);

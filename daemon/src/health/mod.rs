@@ -31,7 +31,9 @@ mod rollup;
 mod rules;
 mod state;
 
-pub use book::{Book, CheckPlace, Coverage, EntityHealth, Expect, FlowPlace, Outcome, Topology};
+pub use book::{
+    Book, CheckPlace, Coverage, Deadlines, EntityHealth, Expect, FlowPlace, Outcome, Topology,
+};
 pub use evaluate::{
     AssetFacts, Evaluation, FailureClass, Heartbeat, NativeLevel, RunOutcome, evaluate,
     evaluate_asset, overdue, stale,

@@ -37,7 +37,7 @@ use axum::routing::{get, post};
 use sha2::Digest;
 
 use crate::clock::SharedClock;
-use crate::config::{Check, PushCheck};
+use crate::config::{Check, Config, PushCheck};
 use crate::reconcile::{IdSet, Limits as IdLimits};
 use crate::service::{ActionError, Pushed, ReportError, Service, normalise};
 use crate::store::Store;
@@ -226,10 +226,23 @@ impl Feed {
     }
 }
 
-/// A request let through to `check`: its holder and the check's rules.
+/// A request let through to a check: its holder and the check's rules, in
+/// the config in force (shared, not copied per request).
 struct Admitted {
     holder: Holder,
-    check: Check,
+    config: Arc<Config>,
+    /// The check's place in `config.checks`.
+    index: usize,
+}
+
+impl Admitted {
+    fn check(&self) -> &Check {
+        &self.config.checks[self.index]
+    }
+
+    fn push(&self) -> &PushCheck {
+        self.check().push.as_deref().expect("a push check")
+    }
 }
 
 /// Who is asking, for which check (`None`: the token's own) fed how, and
@@ -252,12 +265,11 @@ fn admit(
             "this push token is not configured",
         ))?;
     let check_id = check_id.unwrap_or(&holder.check);
-    let check = loaded
-        .config
-        .check(check_id)
-        .filter(|c| c.push.is_some())
+    let index = (loaded.config.checks.iter())
+        .position(|c| c.id == check_id && c.push.is_some())
         .ok_or_else(|| Refusal::UnknownCheck(check_id.to_owned()))?;
-    let push = check.push.as_deref().expect("filtered above");
+    let check = &loaded.config.checks[index];
+    let push = check.push.as_deref().expect("found above");
     if Feed::of(push) != feed {
         return Err(Refusal::Forbidden {
             code: "wrong_check",
@@ -286,7 +298,8 @@ fn admit(
     api.service.note_push_token(&holder.sha256, api.clock.now());
     Ok(Admitted {
         holder,
-        check: check.clone(),
+        config: loaded.config.clone(),
+        index,
     })
 }
 
@@ -397,8 +410,11 @@ async fn post_report(
     let query = parse_query(query.as_deref());
     let mut origin = None;
     let result = async {
-        let admitted = admit_posted(&api, &check, &headers, &query, &[], &mut origin)?;
-        let push = admitted.check.push.as_deref().expect("a push check");
+        let admitted = match admit_posted(&api, &check, &headers, &query, &[], &mut origin) {
+            Ok(admitted) => admitted,
+            Err(refusal) => return Err(body::refuse(body, refusal)),
+        };
+        let push = admitted.push();
         let body = body::read(body, &headers, push.max_body_bytes).await?;
         let now = api.clock.now();
         let (run_id, keyed) = run_id(&check, &headers, now)?;
@@ -419,7 +435,7 @@ async fn submit(
     now: SystemTime,
     pushed: wire::Pushed,
 ) -> Result<Response, Refusal> {
-    let push = admitted.check.push.as_deref().expect("a push check");
+    let push = admitted.push();
     let mut errors = Vec::new();
     if !push.assets.is_empty() {
         for (i, o) in pushed.report.observations.iter().enumerate() {
@@ -436,7 +452,7 @@ async fn submit(
     }
     let set_key = |asset: &str, set: &str| SetKey {
         token: admitted.holder.sha256.clone(),
-        check: admitted.check.id.clone(),
+        check: admitted.check().id.clone(),
         asset: asset.to_owned(),
         set: set.to_owned(),
     };
@@ -499,7 +515,7 @@ async fn submit(
     let result = api
         .service
         .accept_push(Pushed {
-            check: admitted.check.id.clone(),
+            check: admitted.check().id.clone(),
             run_id: run_id.clone(),
             // A clock a little ahead (accepted by the reader) must not make
             // the check's next reports look older than this one.
@@ -541,33 +557,24 @@ async fn post_ids(
     let query = parse_query(query.as_deref());
     let mut origin = None;
     let result = async {
-        let ndjson = ["application/x-ndjson", "application/jsonl"];
-        let admitted = admit_posted(&api, &check, &headers, &query, &ndjson, &mut origin)?;
-        let push = admitted.check.push.as_deref().expect("a push check");
-        let Some(set) = param(&query, "set").filter(|s| !s.is_empty() && s.len() <= 128) else {
-            return Err(Refusal::Invalid(vec![FieldError::new(
-                "?set",
-                "name the id set this batch belongs to (?set=NAME, 1 to 128 characters); a report finishes it with \"ids\": {\"<asset>\": \"NAME\"}",
-            )]));
+        let (admitted, set) = match ids_target(&api, &check, &asset, &headers, &query, &mut origin)
+        {
+            Ok(target) => target,
+            Err(refusal) => return Err(body::refuse(body, refusal)),
         };
-        if !push.assets.is_empty() && !push.assets.contains(&asset) {
-            return Err(Refusal::Invalid(vec![FieldError::new(
-                "{asset}",
-                format!("asset {asset:?} is not one of this check's assets (push.assets)"),
-            )]));
-        }
+        let push = admitted.push();
         let body = body::read(body, &headers, push.max_body_bytes).await?;
         let ndjson = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.contains("ndjson") || v.contains("jsonl"));
-        let limits = &admitted.check.limits;
+        let limits = &admitted.check().limits;
         let batch = read_ids(&body, ndjson, limits.id_length).map_err(Refusal::Invalid)?;
         let key = SetKey {
             token: admitted.holder.sha256.clone(),
-            check: admitted.check.id.clone(),
+            check: admitted.check().id.clone(),
             asset: asset.clone(),
-            set: set.to_owned(),
+            set: set.clone(),
         };
         let id_limits = IdLimits {
             max_ids: usize::try_from(limits.ids).unwrap_or(usize::MAX),
@@ -591,6 +598,33 @@ async fn post_ids(
     }
     .await;
     answer(&api, "ids", origin, result)
+}
+
+/// Who posts a batch of ids, and to which set of `asset` (`?set=`).
+fn ids_target(
+    api: &PushApi,
+    check: &str,
+    asset: &str,
+    headers: &HeaderMap,
+    query: &[(String, String)],
+    origin: &mut Option<HeaderValue>,
+) -> Result<(Admitted, String), Refusal> {
+    let ndjson = ["application/x-ndjson", "application/jsonl"];
+    let admitted = admit_posted(api, check, headers, query, &ndjson, origin)?;
+    let push = admitted.push();
+    let Some(set) = param(query, "set").filter(|s| !s.is_empty() && s.len() <= 128) else {
+        return Err(Refusal::Invalid(vec![FieldError::new(
+            "?set",
+            "name the id set this batch belongs to (?set=NAME, 1 to 128 characters); a report finishes it with \"ids\": {\"<asset>\": \"NAME\"}",
+        )]));
+    };
+    if !push.assets.is_empty() && !push.assets.iter().any(|a| a == asset) {
+        return Err(Refusal::Invalid(vec![FieldError::new(
+            "{asset}",
+            format!("asset {asset:?} is not one of this check's assets (push.assets)"),
+        )]));
+    }
+    Ok((admitted, set.to_owned()))
 }
 
 /// Ids of a batch: a JSON array of strings, or NDJSON (one JSON string a
@@ -668,7 +702,7 @@ async fn beat(
         let asset = param(&query, "asset").unwrap_or(BEAT_ASSET);
         let message = param(&query, "msg").map(str::to_owned);
         let now = api.clock.now();
-        let (run_id, keyed) = run_id(&admitted.check.id, &headers, now)?;
+        let (run_id, keyed) = run_id(&admitted.check().id, &headers, now)?;
         let pushed = wire::Pushed {
             at: None,
             report: wire::beat_report(asset, ok, message),

@@ -14,6 +14,7 @@ mod alerting;
 mod backlog;
 mod report;
 mod runner;
+mod token_use;
 mod writer;
 
 use std::collections::HashMap;
@@ -30,7 +31,7 @@ use crate::clock::SharedClock;
 use crate::config::{Config, Schedule};
 use crate::events::EventBus;
 use crate::health::{
-    Book, CheckPlace, Coverage, EntityRef, Expect, FlowPlace, Mute, Topology, Window,
+    Book, CheckPlace, Coverage, Deadlines, EntityRef, Expect, FlowPlace, Mute, Topology, Window,
 };
 use crate::metrics::{Metrics, Sample};
 use crate::plugin::{ActionOutcome, DeleteScope, PluginSet, Redactor, RunError};
@@ -123,8 +124,10 @@ pub struct Service {
     metrics: Arc<Metrics>,
     /// Runs the writer holds because the database did not take them.
     held_writes: Arc<AtomicUsize>,
-    /// When each push token (by SHA-256) was last let through, since start.
-    push_tokens_used: Mutex<HashMap<String, SystemTime>>,
+    /// When each push token (by SHA-256) was last let through.
+    push_tokens_used: Arc<token_use::TokenUse>,
+    /// Writes the tokens' last use to the store now and then.
+    push_tokens_writer: JoinHandle<()>,
     /// The maintenance windows in force, as the writer last set them.
     coverage: watch::Receiver<Arc<Coverage>>,
 }
@@ -193,6 +196,11 @@ impl Service {
             config.storage.retention,
             clock.clone(),
         ));
+        let push_tokens_used = Arc::new(token_use::TokenUse::new(store.push_tokens_used().await?));
+        let push_tokens_writer = tokio::spawn(token_use::keep_writing(
+            push_tokens_used.clone(),
+            store.clone(),
+        ));
         let (alerts_config, alerts_rx) = watch::channel(config.clone());
         // A check tried by hand (`tributary run`) sends nothing: its events
         // wait in the outbox for the daemon.
@@ -228,7 +236,8 @@ impl Service {
             clock,
             metrics,
             held_writes,
-            push_tokens_used: Mutex::new(HashMap::new()),
+            push_tokens_used,
+            push_tokens_writer,
             coverage,
         })
     }
@@ -399,14 +408,15 @@ impl Service {
             .map_err(|e| ServiceError::Store(e.to_string()))
     }
 
-    /// The push token with `sha256` was let through at `at`.
+    /// The push token with `sha256` was let through at `at` (written to
+    /// the store later, in the background).
     pub fn note_push_token(&self, sha256: &str, at: SystemTime) {
-        lock(&self.push_tokens_used).insert(sha256.to_owned(), at);
+        self.push_tokens_used.note(sha256, at);
     }
 
-    /// When the push token with `sha256` was last let through, since start.
+    /// When the push token with `sha256` was last let through.
     pub fn push_token_used(&self, sha256: &str) -> Option<SystemTime> {
-        lock(&self.push_tokens_used).get(sha256).copied()
+        self.push_tokens_used.last(sha256)
     }
 
     /// Queues a run of `check` now.
@@ -583,6 +593,8 @@ impl Service {
         {
             tracing::error!(error = %err, "the writer task failed");
         }
+        self.push_tokens_writer.abort();
+        self.push_tokens_used.write(&self.store).await;
         self.store.close().await;
         // The scheduler has logged what finished and what was cancelled.
         tracing::info!("daemon stopped");
@@ -629,7 +641,10 @@ fn topology(config: &Config, clock: &SharedClock) -> Topology {
             system: c.system.clone(),
             rules: c.rules.clone(),
             expect: match &c.push {
-                Some(push) => Expect::Reports(push.expect),
+                Some(push) => Expect::Reports(Deadlines {
+                    check: push.expect,
+                    assets: push.deadlines.clone(),
+                }),
                 None => Expect::Runs(interval(&c.schedule, clock)),
             },
         })

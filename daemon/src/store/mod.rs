@@ -25,6 +25,7 @@
 mod alerts;
 mod lineage;
 mod model;
+mod push;
 mod read;
 pub mod testing;
 mod write;

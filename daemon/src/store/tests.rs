@@ -194,6 +194,26 @@ fn event(entity: EntityRef, from: Option<Status>, to: Status, secs: u64) -> NewE
 }
 
 #[tokio::test]
+async fn push_tokens_last_use_is_kept_and_never_moves_back() {
+    on_both(|store| async move {
+        let at = |ms: i64| from_ms(1_780_000_000_000 + ms);
+        assert!(store.push_tokens_used().await.unwrap().is_empty());
+        let used = [("a".to_owned(), at(2_000)), ("b".to_owned(), at(1_000))];
+        store.note_push_tokens_used(&used).await.unwrap();
+        // An older use of `a` (a late write) keeps the newer; `b` moves on.
+        let later = [("a".to_owned(), at(1_500)), ("b".to_owned(), at(3_000))];
+        store.note_push_tokens_used(&later).await.unwrap();
+        let mut kept = store.push_tokens_used().await.unwrap();
+        kept.sort();
+        assert_eq!(
+            kept,
+            [("a".to_owned(), at(2_000)), ("b".to_owned(), at(3_000))]
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_run_and_everything_it_produced_reads_back() {
     on_both(|store| async move {
         let asset = EntityRef::Asset {

@@ -382,8 +382,8 @@ impl PushInfo {
 
 #[Object]
 impl PushInfo {
-    /// Its push tokens: who reports, and when each was last used since the
-    /// daemon started.
+    /// Its push tokens: who reports, and when each was last used (kept
+    /// across restarts; to the millisecond).
     async fn tokens(&self, ctx: &Context<'_>) -> Vec<PushToken> {
         let service = &state(ctx).service;
         (self.push().tokens.iter())
@@ -419,6 +419,50 @@ impl PushInfo {
             .and_then(|e| e.last_success)
             .map(|at| time(at + h.every + h.grace)))
     }
+    /// Its assets with a heartbeat of their own, which answer to it instead
+    /// of the check's.
+    async fn asset_deadlines(&self, ctx: &Context<'_>) -> Result<Vec<AssetDeadline>> {
+        let keys: Vec<String> = (self.push().deadlines.keys())
+            .map(|asset| {
+                entity_key(&EntityRef::Asset {
+                    check: self.check.id.clone(),
+                    asset: asset.clone(),
+                })
+            })
+            .collect();
+        let health = loaders(ctx)
+            .health
+            .load_many(keys.clone())
+            .await
+            .map_err(|e| store_error(&e))?;
+        Ok((self.push().deadlines.iter().zip(&keys))
+            .map(|((asset, h), key)| {
+                let last = health.get(key).and_then(|e| e.last_success);
+                AssetDeadline {
+                    asset: asset.clone(),
+                    expect_every: humanize(h.every),
+                    grace: humanize(h.grace),
+                    last_report_at: last.map(time),
+                    deadline: last.map(|at| time(at + h.every + h.grace)),
+                }
+            })
+            .collect())
+    }
+}
+
+/// An asset of a push check with a heartbeat of its own
+/// (`[checks.push.deadlines.ASSET]`).
+#[derive(SimpleObject)]
+pub struct AssetDeadline {
+    pub asset: String,
+    /// e.g. `10m`.
+    pub expect_every: String,
+    pub grace: String,
+    /// When the latest report of this asset was true.
+    pub last_report_at: Option<DateTime<Utc>>,
+    /// When silence turns it UNKNOWN: its latest report plus `expectEvery`
+    /// and `grace` (none before its first report).
+    pub deadline: Option<DateTime<Utc>>,
 }
 
 #[derive(SimpleObject)]

@@ -565,3 +565,118 @@ fn an_upstream_taken_out_of_its_flows_by_a_reload_lets_go_of_its_downstreams() {
         ]
     );
 }
+
+/// A push check `app` on `ingest` (flow `orders`) with assets `uploads` and
+/// `export`; only `export` has a heartbeat, its own: every 10 s, 5 s grace.
+fn push_book(now: SystemTime) -> Book {
+    let deadlines = Deadlines {
+        check: Some(Heartbeat {
+            every: Duration::from_secs(60 * MIN),
+            grace: Duration::ZERO,
+        }),
+        assets: [(
+            "export".to_owned(),
+            Heartbeat {
+                every: Duration::from_secs(10),
+                grace: Duration::from_secs(5),
+            },
+        )]
+        .into(),
+    };
+    let topology = Topology::new(
+        ["acme".to_owned()],
+        vec![CheckPlace {
+            id: "app".into(),
+            system: "ingest".into(),
+            rules: Rules::default(),
+            expect: Expect::Reports(deadlines),
+        }],
+        vec![FlowPlace {
+            id: "orders".into(),
+            tenant: "acme".into(),
+            systems: vec!["ingest".into(), "warehouse".into()],
+        }],
+    );
+    Book::new(topology, [], now)
+}
+
+#[test]
+fn an_asset_past_its_own_deadline_goes_unknown_then_unhealthy_alone_and_recovers() {
+    let mut book = push_book(at(0));
+    let both = || {
+        vec![
+            ("uploads".into(), facts(100)),
+            ("export".into(), facts(100)),
+        ]
+    };
+    book.record_success("app", both(), at(0));
+    let export = asset("app", "export");
+    let uploads = asset("app", "uploads");
+    assert_eq!(
+        book.next_deadline(at(0)),
+        Some(at(15) + Duration::from_millis(1)),
+        "the asset's deadline comes before the check's hour"
+    );
+    assert!(book.sweep_stale(at(15)).changes.is_empty(), "on time");
+
+    let out = book.sweep_stale(at(16));
+    assert_eq!(status(&book, &export), Status::Unknown);
+    assert_eq!(
+        book.get(&export).unwrap().state.reasons[0].message,
+        "no report for 16s, expected every 10s"
+    );
+    assert_eq!(status(&book, &uploads), Status::Healthy, "not its deadline");
+    assert_eq!(
+        status(&book, &EntityRef::Check("app".into())),
+        Status::Unknown
+    );
+    assert!(
+        out.changes
+            .iter()
+            .any(|(e, c)| *e == export && c.to == Status::Unknown)
+    );
+
+    // Two missed past the grace (failure threshold 1): UNHEALTHY.
+    book.sweep_stale(at(26));
+    assert_eq!(status(&book, &export), Status::Unhealthy);
+
+    // A report of the other asset only does not reset it...
+    book.record_success("app", vec![("uploads".into(), facts(100))], at(27));
+    assert_eq!(status(&book, &export), Status::Unhealthy);
+    // ...its own does.
+    book.record_success("app", vec![("export".into(), facts(100))], at(28));
+    assert_eq!(status(&book, &export), Status::Healthy);
+    assert_eq!(
+        status(&book, &EntityRef::Check("app".into())),
+        Status::Healthy
+    );
+}
+
+#[test]
+fn an_asset_deadline_that_passed_while_the_daemon_was_down_is_judged_at_start() {
+    let mut before = push_book(at(0));
+    before.record_success("app", vec![("export".into(), facts(100))], at(0));
+    let stored: Vec<_> = before.entities.clone().into_iter().collect();
+    // Back 40 s later: the export asset missed three beats meanwhile.
+    let mut after = push_book(at(40));
+    after.entities = stored.into_iter().collect();
+    after.sweep_stale(at(40));
+    assert_eq!(status(&after, &asset("app", "export")), Status::Unhealthy);
+    assert_eq!(
+        after.get(&asset("app", "export")).unwrap().state.reasons[0].message,
+        "no report for 40s, expected every 10s"
+    );
+}
+
+#[test]
+fn an_asset_with_a_deadline_never_reported_becomes_unknown_in_time() {
+    let mut book = push_book(at(0));
+    book.record_success("app", vec![("uploads".into(), facts(100))], at(0));
+    book.sweep_stale(at(16));
+    assert_eq!(status(&book, &asset("app", "export")), Status::Unknown);
+    assert!(book.knows_asset("app", "export"));
+    assert_eq!(
+        book.get(&asset("app", "export")).unwrap().state.reasons[0].message,
+        "no report yet, expected every 10s"
+    );
+}

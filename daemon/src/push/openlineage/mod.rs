@@ -75,7 +75,7 @@ async fn receive(
     let token = token_of(headers, &[]);
     let admitted = admit(api, None, token, Feed::OpenLineage, |_| Ok(()))?;
     json_media(headers, &[])?;
-    let push = admitted.check.push.as_deref().expect("a push check");
+    let push = admitted.push();
     let jobs = push.openlineage.as_ref().expect("an openlineage check");
     let body = body::read(body, headers, push.max_body_bytes).await?;
     let now = api.clock.now();
@@ -100,14 +100,17 @@ async fn receive(
             }),
             None => Ok(Outcome::Ignored(format!(
                 "job {job:?} matches no job of check {:?} (openlineage.jobs); nothing was stored",
-                admitted.check.id
+                admitted.check().id
             ))),
         };
     }
-    let run_id = super::keyed_run_id(&admitted.check.id, &format!("openlineage:{}", event.run_id));
-    let edges = edges(&admitted.check.id, &event);
+    let run_id = super::keyed_run_id(
+        &admitted.check().id,
+        &format!("openlineage:{}", event.run_id),
+    );
+    let edges = edges(&admitted.check().id, &event);
     if let Err(e) = api.service.record_lineage(&edges, now).await {
-        tracing::warn!(error = %e, check = %admitted.check.id, "lineage edges not recorded; the job's next run names them again");
+        tracing::warn!(error = %e, check = %admitted.check().id, "lineage edges not recorded; the job's next run names them again");
     }
     if !event.event_type.is_terminal() {
         api.open_runs.note(&run_id, &event);

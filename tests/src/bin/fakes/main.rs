@@ -22,7 +22,12 @@
 //! | 5 | healthy | failing | run3: recovering | healthy | healthy | stale |
 //! | 6 | intake stalls | healthy | run1: green | stale | stale | healthy |
 //! | 7 | intake down | rate limited | run1: green | healthy | unauthorized | rate limited |
+//!
+//! Two client apps push to the daemon (`--daemon`) instead of being polled
+//! ([`client_apps`]): a mobile app (3% of its uploads lost in phase 4) and an
+//! export job whose heartbeat stops in phase 6.
 
+mod client_apps;
 mod documents;
 mod openlineage;
 
@@ -79,7 +84,8 @@ struct Args {
     /// The bearer token the document services expect.
     #[arg(long, env = "DEMO_TOKEN", default_value = "demo-token")]
     token: String,
-    /// The demo daemon, to which OpenLineage events are sent.
+    /// The demo daemon, to which the client apps push and OpenLineage
+    /// events are sent.
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     daemon: String,
     /// The token of the demo config's `dbt-lineage` check.
@@ -89,6 +95,12 @@ struct Args {
         default_value = "demo-openlineage-token"
     )]
     openlineage_token: String,
+    /// The mobile app's push token (the demo config holds its SHA-256).
+    #[arg(long, default_value = "demo-mobile-push-token")]
+    mobile_token: String,
+    /// The export job's push token.
+    #[arg(long, default_value = "demo-export-push-token")]
+    export_token: String,
     /// Length of one phase of the cycle (8 phases).
     #[arg(long, default_value = "60", value_name = "SECONDS")]
     phase: u64,
@@ -262,8 +274,14 @@ async fn main() -> std::io::Result<()> {
             tokio::time::sleep(Duration::from_millis(250)).await;
         }
     };
+    let apps = client_apps::Apps {
+        daemon: args.daemon.clone(),
+        mobile_token: args.mobile_token.clone(),
+        export_token: args.export_token.clone(),
+    };
     tokio::select! {
         served = documents::serve_both(args.intake, args.warehouse, args.token.clone(), phase) => served,
         () = cycle => Ok(()),
+        () = client_apps::run(apps, phase) => Ok(()),
     }
 }
