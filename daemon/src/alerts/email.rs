@@ -361,12 +361,10 @@ fn also_affected(alert: &Alert) -> Option<String> {
     Some(names.join(", "))
 }
 
+/// The entities not shown: past [`MAX_ALERTS`], and those the message
+/// itself did not list.
 fn not_shown(message: &Message) -> Option<usize> {
-    message
-        .alerts
-        .len()
-        .checked_sub(MAX_ALERTS)
-        .filter(|n| *n > 0)
+    Some(message.alerts.len().saturating_sub(MAX_ALERTS) + message.truncated).filter(|n| *n > 0)
 }
 
 /// The plain-text part.

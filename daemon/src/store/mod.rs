@@ -23,6 +23,7 @@
 //! a failed transaction would otherwise keep the file's write lock for good.
 
 mod alerts;
+mod dispatch;
 mod model;
 mod read;
 pub mod testing;
@@ -37,6 +38,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyPool, Executor};
 
 pub use alerts::{AlertBacklog, AlertGroupRow, DeliveryRow, DeliveryUpdate, NewDelivery};
+pub use dispatch::AlertDue;
 pub use model::{
     AuditEntry, DataScope, Deleted, ErrorRow, HealthEvent, IdSetRow, MAX_TIME_MS, NativeRow,
     NewEvent, ObservationRow, Period, Pruned, ReconciliationCounts, ReconciliationRow, Rollup,
