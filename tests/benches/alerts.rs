@@ -52,11 +52,11 @@ fn change(entity: EntityRef) -> NewEvent {
 
 async fn wait_taken(hook: &WebhookFake, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(600);
-    while hook.taken().len() < n {
+    while hook.taken_count() < n {
         assert!(
             Instant::now() < deadline,
             "only {} of {n} messages",
-            hook.taken().len()
+            hook.taken_count()
         );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
@@ -71,8 +71,11 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn bench_config(dir: &std::path::Path, db_url: &str, url: &str, extra: &str) -> String {
     let secret = dir.join("secret");
     std::fs::write(&secret, SECRET).unwrap();
+    let plugins = dir.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
     format!(
         r#"
+plugins_dir = "{plugins}"
 data_dir = "{data}"
 [storage]
 url = "{db_url}"
@@ -94,6 +97,7 @@ group_interval = "0s"
 {extra}
 "#,
         data = dir.join("data").display(),
+        plugins = plugins.display(),
         secret = secret.display(),
     )
 }

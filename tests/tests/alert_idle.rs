@@ -83,25 +83,3 @@ group_wait = "0s"
     assert!(hook.refused().is_empty(), "{:?}", hook.refused());
     d.service.stop(Duration::from_secs(5)).await;
 }
-
-/// With no route, events still leave the outbox (nothing waits there for a
-/// route added later), and nothing is sent.
-async fn without_routes_the_outbox_is_consumed() {
-    let service = Arc::new(Mutex::new(Fake {
-        ids: doc_ids(5),
-        ..Fake::default()
-    }));
-    let server = document_service(service.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let text = config_text(dir.path(), &[("c0", "ingest", &server.url(), "")]);
-    let d = start_live(dir, &text).await;
-    d.wait_total_runs(1).await;
-    service.lock().unwrap().fail_with = Some(400);
-    d.run_now("c0").await;
-    eventually("the outbox emptied", || async {
-        let backlog = d.store.alert_backlog().await.unwrap();
-        (backlog.outbox == 0 && backlog.pending == 0).then_some(())
-    })
-    .await;
-    d.service.stop(Duration::from_secs(5)).await;
-}

@@ -43,10 +43,11 @@ use super::wording;
 
 /// The longest subject, in bytes (so also in characters).
 pub const MAX_SUBJECT: usize = 200;
-/// Alerts shown in full; the rest of a group is counted.
-pub const MAX_ALERTS: usize = 100;
+/// Alerts shown in full; the rest of a group is counted. With the bounds
+/// below a mail stays near 200 KiB at most, whatever plugins report.
+pub const MAX_ALERTS: usize = 25;
 /// Reasons shown per alert.
-pub const MAX_REASONS: usize = 10;
+pub const MAX_REASONS: usize = 5;
 /// "Also affected" entities named per alert.
 const MAX_ALSO_AFFECTED: usize = 20;
 /// One reason or name, at most.

@@ -107,6 +107,12 @@ impl WebhookFake {
         self.lock().taken.clone()
     }
 
+    /// How many deliveries were taken: for a wait that looks often, without
+    /// copying every body each time.
+    pub fn taken_count(&self) -> usize {
+        self.lock().taken.len()
+    }
+
     /// Every signed attempt's id and when it came.
     pub fn attempts(&self) -> Vec<(String, SystemTime)> {
         self.lock().attempts.clone()
