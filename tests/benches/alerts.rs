@@ -190,14 +190,15 @@ async fn measure(label: &str, db_url: &str) {
         BURST_CHECKS as f64 / burst,
         (BURST_CHECKS * ASSETS_PER_CHECK) as f64 / burst,
     );
-    daemon_memory(label, &store, db_url).await;
-    store.close().await;
+    daemon_memory(label, db_url).await;
 }
 
 /// The burst delivered by `tributary serve` in its own process on the same
 /// database (new checks, so new groups): the daemon's RSS before and after,
 /// and its peak.
-async fn daemon_memory(label: &str, store: &Store, db_url: &str) {
+async fn daemon_memory(label: &str, db_url: &str) {
+    // Stopping the service closed the store it was given.
+    let store = Store::open(db_url).await.unwrap();
     let hook = WebhookFake::new(&[SECRET]);
     let receiver = hook.clone().start().await;
     let dir = tempfile::tempdir().unwrap();
@@ -235,13 +236,14 @@ async fn daemon_memory(label: &str, store: &Store, db_url: &str) {
     }
     let before = bench::status_mib(&pid, "VmRSS");
     let started = Instant::now();
-    burst(store, "rss").await;
+    burst(&store, "rss").await;
     wait_taken(&hook, BURST_CHECKS).await;
     let took = started.elapsed().as_secs_f64();
     let after = bench::status_mib(&pid, "VmRSS");
     let peak = bench::status_mib(&pid, "VmHWM");
     child.kill().unwrap();
     child.wait().unwrap();
+    store.close().await;
     println!(
         "{label:<9} tributary serve: burst -> {BURST_CHECKS} messages in {took:.2} s ({:.0} deliveries/s); daemon RSS {before:.1} -> {after:.1} MiB (+{:.1}), peak {peak:.1} MiB",
         BURST_CHECKS as f64 / took,

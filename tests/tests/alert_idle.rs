@@ -15,15 +15,10 @@ use tributary_tests::statements;
 /// How long the idle daemon is watched.
 const QUIET: Duration = Duration::from_secs(3);
 
-/// One test: another running beside it would add its statements.
+/// The only test here: another running beside it would add its statements.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_dispatcher_works_only_when_woken() {
-    statements::count();
-    an_idle_daemon_issues_no_statement_and_an_alert_still_arrives_at_once().await;
-    without_routes_the_outbox_is_consumed().await;
-}
-
 async fn an_idle_daemon_issues_no_statement_and_an_alert_still_arrives_at_once() {
+    statements::count();
     let hook = WebhookFake::new(&[SECRET]);
     let receiver = hook.clone().start().await;
     let service = Arc::new(Mutex::new(Fake {

@@ -933,3 +933,27 @@ async fn sigkill_during_a_burst_of_deliveries_loses_none() {
     .await;
     every_message_taken_once_or_again_under_its_id(&d, &hook).await;
 }
+
+/// With no route configured, events still leave the outbox (the dispatcher,
+/// woken by them, only removes them): nothing waits there for a route a
+/// later reload adds, and nothing is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_routes_the_outbox_is_consumed() {
+    let service = Arc::new(Mutex::new(Fake {
+        ids: doc_ids(5),
+        ..Fake::default()
+    }));
+    let server = document_service(service.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(dir.path(), &[("c0", "ingest", &server.url(), "")]);
+    let d = tributary_tests::kit::start_live(dir, &text).await;
+    d.wait_total_runs(1).await;
+    service.lock().unwrap().fail_with = Some(400);
+    d.run_now("c0").await;
+    eventually("the outbox emptied", || async {
+        let backlog = d.store.alert_backlog().await.unwrap();
+        (backlog.outbox == 0 && backlog.pending == 0).then_some(())
+    })
+    .await;
+    d.service.stop(Duration::from_secs(5)).await;
+}
