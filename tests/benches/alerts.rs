@@ -16,7 +16,6 @@
 //! `cargo build -p tributary && cargo bench -p tributary-tests --bench alerts
 //! --profile dev` prints them.
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -28,7 +27,6 @@ use tributary::service::Service;
 use tributary::store::{NewEvent, Store, WriteBatch};
 use tributary_tests::bench;
 use tributary_tests::fakes::webhook::{SECRET, WebhookFake};
-use tributary_tests::kit::daemon_binary;
 
 const LATENCY_SAMPLES: usize = 100;
 const BURST_CHECKS: usize = 1_000;
@@ -202,11 +200,7 @@ async fn daemon_memory(label: &str, db_url: &str) {
     let hook = WebhookFake::new(&[SECRET]);
     let receiver = hook.clone().start().await;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = bench::free_port();
     // Written by another process: found by the safety poll, made short.
     let extra = format!(
         "[alerts.delivery]\npoll_interval = \"50ms\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n"
@@ -217,14 +211,7 @@ async fn daemon_memory(label: &str, db_url: &str) {
         bench_config(dir.path(), db_url, &receiver.url(), &extra),
     )
     .unwrap();
-    let mut child = Command::new(daemon_binary())
-        .args(["serve", "--config"])
-        .arg(&file)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the daemon");
+    let mut child = bench::serve(&file);
     let pid = child.id().to_string();
     let ready = Instant::now() + Duration::from_secs(60);
     while reqwest::get(format!("http://127.0.0.1:{port}/readyz"))
