@@ -59,6 +59,14 @@ group_wait = "0s"
         (backlog.outbox == 0).then_some(())
     })
     .await;
+    // Settled: the pass those events woke is over (a daemon that polled
+    // would never settle, and fail here).
+    eventually("the daemon settled", || async {
+        let before = statements::issued();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        (statements::issued() == before).then_some(())
+    })
+    .await;
 
     let before = statements::issued();
     tokio::time::sleep(QUIET).await;
