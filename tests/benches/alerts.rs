@@ -167,26 +167,30 @@ async fn measure(label: &str, db_url: &str) {
     }
     latencies.sort();
 
+    // Committed first, then published at once: the dispatcher's own time
+    // from the wake-up, apart from the writes'.
     let started = Instant::now();
-    for event in burst(&store, "burst").await {
+    let written = burst(&store, "burst").await;
+    let committing = started.elapsed().as_secs_f64();
+    let woken = Instant::now();
+    for event in written {
         bus.publish_health(event);
     }
     wait_taken(&hook, LATENCY_SAMPLES + BURST_CHECKS).await;
-    let burst = started.elapsed().as_secs_f64();
+    let dispatching = woken.elapsed().as_secs_f64();
     let listed: usize = hook.taken()[LATENCY_SAMPLES..]
         .iter()
         .map(|t| t.entities().len())
         .sum();
     service.stop(Duration::from_secs(5)).await;
     println!(
-        "{label:<9} commit -> received p50 {:>6.1} ms  p99 {:>6.1} ms  max {:>6.1} ms | burst {} changes -> {} messages ({listed} entities listed) in {burst:.2} s = {:.0} deliveries/s, {:.0} changes/s",
+        "{label:<9} commit -> received p50 {:>6.1} ms  p99 {:>6.1} ms  max {:>6.1} ms | burst {} changes committed in {committing:.2} s, then -> {} messages ({listed} entities listed) in {dispatching:.2} s = {:.0} deliveries/s",
         percentile(&latencies, 0.5).as_secs_f64() * 1e3,
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         latencies.last().unwrap().as_secs_f64() * 1e3,
         BURST_CHECKS * ASSETS_PER_CHECK,
         BURST_CHECKS,
-        BURST_CHECKS as f64 / burst,
-        (BURST_CHECKS * ASSETS_PER_CHECK) as f64 / burst,
+        BURST_CHECKS as f64 / dispatching,
     );
     daemon_memory(label, db_url).await;
 }
