@@ -957,3 +957,39 @@ async fn without_routes_the_outbox_is_consumed() {
     .await;
     d.service.stop(Duration::from_secs(5)).await;
 }
+
+/// Fan-out stays per group, not per entity: one route matching every check
+/// with 20 channels turns ten checks failing together into 20 messages (one
+/// per channel, each listing the ten), not 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_to_20_channels_sends_one_message_per_channel_per_group() {
+    let hook = WebhookFake::new(&[SECRET]);
+    let receiver = hook.clone().start().await;
+    let names: Vec<String> = (0..20).map(|i| format!("hook{i}")).collect();
+    let mut alerts = String::from("[alerts]\n");
+    for name in &names {
+        alerts.push_str(&format!(
+            "[[alerts.channels]]\nname = \"{name}\"\nkind = \"webhook\"\n\
+             url = \"{}/{name}\"\nsecret = {{ env = \"ALERT_SECRET\" }}\n\n",
+            receiver.url()
+        ));
+    }
+    let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+    alerts.push_str(&format!(
+        "[[alerts.routes]]\nname = \"everything\"\nentities = [\"check\"]\n\
+         channels = [{}]\ngroup_wait = \"3s\"\nsend_resolved = false\n",
+        quoted.join(", ")
+    ));
+    let d = Serve::start(10, &alerts).await;
+    d.fail(true);
+    let taken = until("a message on every channel", || {
+        let taken = hook.taken();
+        (taken.len() >= 20).then_some(taken)
+    })
+    .await;
+    for message in &taken {
+        assert_eq!(message.entities().len(), 10, "{:?}", message.entities());
+    }
+    let deliveries = d.deliveries().await;
+    assert_eq!(deliveries.len(), 20, "{deliveries:?}");
+}
