@@ -60,6 +60,18 @@ impl<T> Subscription<T> {
             Err(broadcast::error::RecvError::Closed) => Received::Closed,
         }
     }
+
+    /// Skips every message already buffered, without waiting: for a
+    /// consumer woken by the first of a burst that reads the rest from the
+    /// store anyway (the alert dispatcher).
+    pub fn skip_buffered(&mut self) {
+        loop {
+            match self.rx.try_recv() {
+                Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+                Err(_) => return,
+            }
+        }
+    }
 }
 
 /// The bus; cheap to clone.

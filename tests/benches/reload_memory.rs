@@ -8,7 +8,7 @@
 //! many broken checks the file holds.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -93,11 +93,7 @@ async fn main() {
     })))
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = bench::free_port();
     // A plugin folder of its own, holding the one plugin the config uses.
     let example = tributary_tests::plugin("example");
     let plugins = dir.path().join("plugins");
@@ -145,14 +141,7 @@ async fn main() {
         String::from_utf8_lossy(&out.stderr).trim()
     );
 
-    let mut child = Command::new(daemon_binary())
-        .args(["serve", "--config"])
-        .arg(&file)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = bench::serve(&file);
     let pid = child.id();
     let api = Client::new(format!("http://127.0.0.1:{port}"));
     while api.get("/readyz").await.status != 200 {

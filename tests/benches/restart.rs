@@ -6,24 +6,13 @@
 //! prints the figures. `TRIBUTARY_BENCH_RESTARTS` (default 10) sets how many
 //! kills and restarts are timed.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tributary::store::Store;
+use tributary_tests::bench;
 use tributary_tests::gql::Client;
-use tributary_tests::kit::{Fake, config_text, daemon_binary, doc_ids, document_service};
-
-fn spawn(file: &std::path::Path) -> Child {
-    Command::new(daemon_binary())
-        .args(["serve", "--config"])
-        .arg(file)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start the daemon")
-}
+use tributary_tests::kit::{Fake, config_text, doc_ids, document_service};
 
 async fn runs(db_url: &str) -> u64 {
     match Store::open(db_url).await {
@@ -56,11 +45,7 @@ async fn main() {
     })))
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = bench::free_port();
     let url = service.url();
     let ids: Vec<String> = (0..40).map(|i| format!("c{i}")).collect();
     let checks: Vec<(&str, &str, &str, &str)> = ids
@@ -82,7 +67,7 @@ async fn main() {
     let db_url = format!("sqlite://{}", dir.path().join("tributary.db").display());
     let api = Client::new(format!("http://127.0.0.1:{port}"));
 
-    let mut child = spawn(&file);
+    let mut child = bench::serve(&file);
     wait_runs(&db_url, 200).await;
     let mut ready = Vec::new();
     for _ in 0..restarts {
@@ -90,7 +75,7 @@ async fn main() {
         child.wait().unwrap();
         let before = runs(&db_url).await;
         let started = Instant::now();
-        child = spawn(&file);
+        child = bench::serve(&file);
         loop {
             if api.get("/readyz").await.status == 200 {
                 break;

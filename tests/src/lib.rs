@@ -16,6 +16,7 @@ pub mod logs;
 pub mod node;
 pub mod observed;
 pub mod proxy;
+pub mod statements;
 pub mod storm;
 
 /// The repository root.

@@ -89,6 +89,7 @@ fn message(id: &str, state: AlertState, alerts: Vec<Alert>) -> Message {
         group_key: "tenant=acme".into(),
         route: "data-team".into(),
         alerts,
+        truncated: 0,
         at: at(NOW),
     }
 }
@@ -866,4 +867,48 @@ proptest! {
         let mailer = Mailer::new(&email_settings(25, &["a@b.example"])).unwrap();
         prop_assert!(mailer.email(&m).is_ok());
     }
+}
+
+/// An attack by size: a group of 10,000 entities, each with a 1 KiB key
+/// (the most a report may carry) and twenty 64 KiB reasons (the most a
+/// stored message may be), the first 1 MiB each. Every channel's message
+/// stays bounded: the webhook body under 1 MiB, Slack within its limits,
+/// the mail text under 256 KiB, PagerDuty one event per listed entity.
+#[test]
+fn a_huge_group_with_huge_reasons_makes_bounded_messages_on_every_channel() {
+    let reasons = |len: usize| -> Vec<Reason> {
+        let text = "x".repeat(len);
+        (0..20)
+            .map(|_| Reason::new(RuleKind::Freshness, Status::Unhealthy, &text))
+            .collect()
+    };
+    let name = "n".repeat(1_024);
+    let mut alert = asset(&name, Status::Unhealthy);
+    alert.reasons = reasons(64 * 1024);
+    let mut first = alert.clone();
+    first.reasons = reasons(1 << 20);
+    let mut alerts = vec![alert; tributary::alerts::grouping::MAX_LISTED - 1];
+    alerts.insert(0, first);
+    let mut message = message("msg_big", AlertState::Firing, alerts);
+    message.truncated = 9_900;
+
+    let body = tributary::alerts::webhook::payload(&message).to_string();
+    assert!(body.len() < 1 << 20, "webhook body {} bytes", body.len());
+    assert!(body.contains(r#""truncated_alerts":9900"#));
+
+    let slack_body = slack::body(&message).to_string();
+    assert!(
+        slack_body.len() < 100_000,
+        "slack body {} bytes",
+        slack_body.len()
+    );
+    assert!(slack_body.contains("and 9990 more"), "{slack_body}");
+
+    let text = email::text(&message);
+    assert!(text.len() < 256 * 1024, "mail text {} bytes", text.len());
+
+    let pd = PagerDutySettings::new(pd_fake::ROUTING_KEY, None).unwrap();
+    let events = pagerduty::events(&pd, &message);
+    assert_eq!(events.len(), tributary::alerts::grouping::MAX_LISTED);
+    assert!(events.iter().all(|e| e.to_string().len() < 512 * 1024));
 }

@@ -30,6 +30,9 @@ struct Serve {
     service: Arc<Mutex<Fake>>,
     _server: plugin_sdk::harness::TestServer,
     listen: String,
+    /// The database the daemon stores in (its SQLite file unless a test
+    /// edits the config to another).
+    db: String,
 }
 
 fn free_port() -> u16 {
@@ -81,6 +84,7 @@ impl Serve {
         );
         let file = dir.path().join("tributary.toml");
         std::fs::write(&file, edit(text)).unwrap();
+        let db = format!("sqlite://{}", dir.path().join("tributary.db").display());
         let mut serve = Serve {
             child: None,
             dir,
@@ -88,6 +92,7 @@ impl Serve {
             service,
             _server: server,
             listen,
+            db,
         };
         serve.spawn();
         serve
@@ -123,20 +128,28 @@ impl Serve {
 
     /// The statuses of the deliveries made, oldest first.
     async fn deliveries(&self) -> Vec<(String, String)> {
-        let url = format!(
-            "sqlite://{}",
-            self.dir.path().join("tributary.db").display()
-        );
-        let Ok(pool) = sqlx::SqlitePool::connect(&url).await else {
+        (self.stored_deliveries().await.into_iter())
+            .map(|(_, channel, status)| (channel, status))
+            .collect()
+    }
+
+    /// The deliveries made, oldest first: id, channel and status.
+    async fn stored_deliveries(&self) -> Vec<(String, String, String)> {
+        const ROWS: &str = "SELECT id, channel, status FROM alert_deliveries ORDER BY n";
+        if self.db.starts_with("postgres") {
+            let Ok(pool) = sqlx::PgPool::connect(&self.db).await else {
+                return Vec::new();
+            };
+            let rows = sqlx::query_as(ROWS).fetch_all(&pool).await;
+            pool.close().await;
+            return rows.unwrap_or_default();
+        }
+        let Ok(pool) = sqlx::SqlitePool::connect(&self.db).await else {
             return Vec::new();
         };
-        let rows: Vec<(String, String)> =
-            sqlx::query_as("SELECT channel, status FROM alert_deliveries ORDER BY n")
-                .fetch_all(&pool)
-                .await
-                .unwrap_or_default();
+        let rows = sqlx::query_as(ROWS).fetch_all(&pool).await;
         pool.close().await;
-        rows
+        rows.unwrap_or_default()
     }
 
     async fn metrics(&self) -> Option<String> {
@@ -1201,4 +1214,236 @@ async fn a_disabled_channel_given_a_new_url_is_enabled_again() {
     assert_eq!(taken.state(), "firing");
     let c = channels(&d, "operator-token").await;
     assert_eq!(c[0]["enabled"], true, "{c}");
+}
+
+/// Every message the daemon made was delivered and taken by `hook`, each
+/// taken once or, when an attempt's answer was lost, again under the same
+/// id with the same body. The ids taken, once each.
+async fn every_message_taken_once_or_again_under_its_id(
+    d: &Serve,
+    hook: &WebhookFake,
+) -> Vec<String> {
+    let stored = eventually("every message delivered", || async {
+        let rows = d.stored_deliveries().await;
+        (!rows.is_empty() && rows.iter().all(|(_, _, status)| status == "delivered"))
+            .then_some(rows)
+    })
+    .await;
+    let taken = hook.taken();
+    let mut bodies: std::collections::HashMap<&str, &serde_json::Value> = Default::default();
+    for t in &taken {
+        let first = *bodies.entry(t.id.as_str()).or_insert(&t.body);
+        assert_eq!(first, &t.body, "a duplicate of {} with another body", t.id);
+    }
+    let mut made: Vec<String> = stored.into_iter().map(|(id, _, _)| id).collect();
+    made.sort();
+    let mut ids: Vec<String> = bodies.keys().map(|id| (*id).to_owned()).collect();
+    ids.sort();
+    assert_eq!(ids, made, "the messages taken are the messages made");
+    assert!(hook.refused().is_empty(), "{:?}", hook.refused());
+    ids
+}
+
+/// For each check `c{i}`, `i < checks`: a firing message listed it and a
+/// later resolved one too.
+fn each_check_fired_then_resolved(hook: &WebhookFake, checks: usize) -> bool {
+    let taken = hook.taken();
+    (0..checks).all(|i| {
+        let key = format!("check:c{i}");
+        let fired = taken
+            .iter()
+            .position(|t| t.state() == "firing" && t.entities().contains(&key));
+        fired.is_some_and(|f| {
+            taken[f..]
+                .iter()
+                .any(|t| t.state() == "resolved" && t.entities().contains(&key))
+        })
+    })
+}
+
+/// A route telling each check's changes to `hook` at once, one group per
+/// check.
+fn per_check_alerts(url: &str, delivery: &str) -> String {
+    webhook_alerts(url, "group_wait = \"0s\"\ngroup_interval = \"0s\"")
+        .replace("group_by = [\"tenant\"]", "group_by = [\"check\"]")
+        .replace("retry_schedule = [\"200ms\"]", delivery)
+}
+
+/// The database goes away (Postgres behind a proxy the test cuts, as in
+/// `faults.rs`) while messages are being delivered and while the checks
+/// keep changing (they recover during the outage, held by the writer):
+/// once it is back, every message made is delivered, and each check's
+/// firing and resolution arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_during_deliveries_loses_no_alert() {
+    let scratch = tributary::store::testing::PgScratch::new("alert_outage")
+        .await
+        .unwrap();
+    let server = scratch.url[scratch.url.find('@').unwrap() + 1..]
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let target = tokio::net::lookup_host(&server)
+        .await
+        .unwrap()
+        .next()
+        .unwrap();
+    let proxy = tributary_tests::proxy::Proxy::start(target).await;
+    let url = scratch.url.replace(&server, &proxy.addr().to_string());
+    let hook = WebhookFake::new(&[SECRET]);
+    let receiver = hook.clone().start().await;
+    let alerts = per_check_alerts(&receiver.url(), "retry_schedule = [\"200ms\"]");
+    let mut d = Serve::start_edited(4, &alerts, |text| {
+        let sqlite = text
+            .lines()
+            .find(|l| l.starts_with("url = \"sqlite://"))
+            .unwrap()
+            .to_owned();
+        text.replace(&sqlite, &format!("url = \"{url}\""))
+    })
+    .await;
+    d.db = scratch.url.clone();
+    d.fail(true);
+    until("the first message", || hook.taken().first().cloned()).await;
+    proxy.cut();
+    d.fail(false);
+    // Five seconds away: five rounds of runs held, the dispatcher failing.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    proxy.restore();
+    until("each check's firing and resolution", || {
+        each_check_fired_then_resolved(&hook, 4).then_some(())
+    })
+    .await;
+    every_message_taken_once_or_again_under_its_id(&d, &hook).await;
+    d.kill();
+    scratch.drop_schema().await.unwrap();
+}
+
+/// The receiver down "for 10 minutes" (answering 503), then back: every
+/// message arrives. The retry schedule is the Standard Webhooks one scaled
+/// 1:200 (5 s, 5 min, 30 min -> 25 ms, 1.5 s, 9 s), so 10 minutes down is
+/// 3 s here: the attempts at 0, 5 s and 5 min fail, the one at 35 min
+/// (here ~10.5 s, jittered) is taken, as it would be in real time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receiver_down_for_10_minutes_then_back_gets_every_alert() {
+    let hook = WebhookFake::new(&[SECRET]);
+    hook.answer(Answer::Status(503));
+    let receiver = hook.clone().start().await;
+    let alerts = per_check_alerts(
+        &receiver.url(),
+        "retry_schedule = [\"25ms\", \"1500ms\", \"9s\"]",
+    );
+    let d = Serve::start(3, &alerts).await;
+    d.fail(true);
+    until("the first refused attempt", || {
+        (!hook.attempts().is_empty()).then_some(())
+    })
+    .await;
+    let down_since = Instant::now();
+    // Changes go on while it is down: each check recovers.
+    until("a resolution waiting", || {
+        (hook.attempts().len() >= 6).then_some(())
+    })
+    .await;
+    d.fail(false);
+    tokio::time::sleep(Duration::from_secs(3).saturating_sub(down_since.elapsed())).await;
+    hook.answer(Answer::Take);
+    until("each check's firing and resolution", || {
+        each_check_fired_then_resolved(&hook, 3).then_some(())
+    })
+    .await;
+    every_message_taken_once_or_again_under_its_id(&d, &hook).await;
+}
+
+/// SIGKILL while a burst of messages is being delivered (ten groups, the
+/// receiver slow), then a restart: every message arrives, a message whose
+/// answer the kill lost arriving again under the same id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_a_burst_of_deliveries_loses_none() {
+    let hook = WebhookFake::new(&[SECRET]);
+    let receiver = hook.clone().start().await;
+    let alerts = per_check_alerts(&receiver.url(), "retry_schedule = [\"200ms\"]");
+    let mut d = Serve::start(10, &alerts).await;
+    eventually("the daemon serving", || async { d.metrics().await }).await;
+    hook.answer(Answer::TakeSlowly(Duration::from_millis(300)));
+    d.fail(true);
+    until("a delivery taken, its answer not yet sent", || {
+        (!hook.taken().is_empty()).then_some(())
+    })
+    .await;
+    d.kill();
+    hook.answer(Answer::Take);
+    d.spawn();
+    until("each check's alert", || {
+        let taken = hook.taken();
+        (0..10)
+            .all(|i| {
+                let key = format!("check:c{i}");
+                taken.iter().any(|t| t.entities().contains(&key))
+            })
+            .then_some(())
+    })
+    .await;
+    every_message_taken_once_or_again_under_its_id(&d, &hook).await;
+}
+
+/// With no route configured, events still leave the outbox (the dispatcher,
+/// woken by them, only removes them): nothing waits there for a route a
+/// later reload adds, and nothing is sent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_routes_the_outbox_is_consumed() {
+    let service = Arc::new(Mutex::new(Fake {
+        ids: doc_ids(5),
+        ..Fake::default()
+    }));
+    let server = document_service(service.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = config_text(dir.path(), &[("c0", "ingest", &server.url(), "")]);
+    let d = tributary_tests::kit::start_live(dir, &text).await;
+    d.wait_total_runs(1).await;
+    service.lock().unwrap().fail_with = Some(400);
+    d.run_now("c0").await;
+    eventually("the outbox emptied", || async {
+        let backlog = d.store.alert_backlog().await.unwrap();
+        (backlog.outbox == 0 && backlog.pending == 0).then_some(())
+    })
+    .await;
+    d.service.stop(Duration::from_secs(5)).await;
+}
+
+/// Fan-out stays per group, not per entity: one route matching every check
+/// with 20 channels turns ten checks failing together into 20 messages (one
+/// per channel, each listing the ten), not 200.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_to_20_channels_sends_one_message_per_channel_per_group() {
+    let hook = WebhookFake::new(&[SECRET]);
+    let receiver = hook.clone().start().await;
+    let names: Vec<String> = (0..20).map(|i| format!("hook{i}")).collect();
+    let mut alerts = String::from("[alerts]\n");
+    for name in &names {
+        alerts.push_str(&format!(
+            "[[alerts.channels]]\nname = \"{name}\"\nkind = \"webhook\"\n\
+             url = \"{}/{name}\"\nsecret = {{ env = \"ALERT_SECRET\" }}\n\n",
+            receiver.url()
+        ));
+    }
+    let quoted: Vec<String> = names.iter().map(|n| format!("\"{n}\"")).collect();
+    alerts.push_str(&format!(
+        "[[alerts.routes]]\nname = \"everything\"\nentities = [\"check\"]\n\
+         channels = [{}]\ngroup_wait = \"3s\"\nsend_resolved = false\n",
+        quoted.join(", ")
+    ));
+    let d = Serve::start(10, &alerts).await;
+    d.fail(true);
+    let taken = until("a message on every channel", || {
+        let taken = hook.taken();
+        (taken.len() >= 20).then_some(taken)
+    })
+    .await;
+    for message in &taken {
+        assert_eq!(message.entities().len(), 10, "{:?}", message.entities());
+    }
+    let deliveries = d.deliveries().await;
+    assert_eq!(deliveries.len(), 20, "{deliveries:?}");
 }

@@ -1,29 +1,14 @@
 //! No N+1: the SQL statements a dashboard query costs do not grow with the
-//! number of flows and systems. Statements are counted as sqlx reports them
-//! (one `sqlx::query` event each), so nothing in the daemon is instrumented
-//! for the test. Its own test binary: the counter is process-wide.
+//! number of flows and systems (counted by `tributary_tests::statements`).
+//! Its own test binary: the counter is process-wide.
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::json;
-use tracing_subscriber::layer::{Context, SubscriberExt};
-use tracing_subscriber::{Layer, Registry};
 use tributary_tests::gql::{Client, DASHBOARD};
 use tributary_tests::kit::{Fake, doc_ids, document_service, fleet_text, start_live};
-
-static STATEMENTS: AtomicUsize = AtomicUsize::new(0);
-
-struct CountStatements;
-
-impl<S: tracing::Subscriber> Layer<S> for CountStatements {
-    fn on_event(&self, event: &tracing::Event<'_>, _: Context<'_, S>) {
-        if event.metadata().target() == "sqlx::query" {
-            STATEMENTS.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-}
+use tributary_tests::statements;
 
 /// The statements one dashboard query costs with `flows` × `systems`.
 async fn dashboard_statements(flows: usize, systems: usize) -> usize {
@@ -48,17 +33,17 @@ async fn dashboard_statements(flows: usize, systems: usize) -> usize {
     // Config_text's own flow `docs` comes first.
     assert_eq!(flows_seen, flows + 1);
     // The count is process-wide, so the daemon's own background work (the
-    // alert dispatcher's polls, the writer's sweeps) can land inside one
+    // writer's sweeps, the alert dispatcher's safety poll) can land inside one
     // measurement; it only ever adds, so the query's cost is the least of
     // a few. Each text differs, so no answer kept from another is reused.
     let mut used = usize::MAX;
     for attempt in 0..5 {
         let measured = format!("{DASHBOARD}\n# measured {attempt}");
-        let before = STATEMENTS.load(Ordering::SeqCst);
+        let before = statements::issued();
         let a = api
             .query(Some("viewer-token"), &measured, json!({"search": "acme"}))
             .await;
-        used = used.min(STATEMENTS.load(Ordering::SeqCst) - before);
+        used = used.min(statements::issued() - before);
         let asset = &a.data()["tenants"]["edges"][0]["node"]["flows"]["nodes"][1]["downstream"][0]
             ["checks"][0]["assets"]["nodes"][0];
         assert_eq!(asset["counts"]["received"], 10, "the query read real data");
@@ -69,13 +54,7 @@ async fn dashboard_statements(flows: usize, systems: usize) -> usize {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dashboard_query_costs_the_same_statements_for_2_flows_as_for_12() {
-    let subscriber = Registry::default().with(
-        CountStatements.with_filter(
-            tracing_subscriber::filter::Targets::new()
-                .with_target("sqlx::query", tracing::Level::TRACE),
-        ),
-    );
-    tracing::subscriber::set_global_default(subscriber).unwrap();
+    statements::count();
 
     let small = dashboard_statements(2, 2).await;
     let large = dashboard_statements(12, 4).await;

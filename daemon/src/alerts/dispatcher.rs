@@ -1,5 +1,5 @@
 //! The dispatcher: the service's task that turns committed health events
-//! into delivered messages, at least once, in three steps each tick:
+//! into delivered messages, at least once, in three steps each pass:
 //!
 //! 1. **route**: take events from the outbox (written with each event, in
 //!    its transaction), match them to routes, fold them into their groups,
@@ -24,6 +24,20 @@
 //! receivers dedup on it. The database is the only state that matters: an
 //! outage makes ticks fail and retry, and nothing is lost.
 //!
+//! **When it works.** It does not poll. A pass runs when the writer
+//! publishes a health event on the bus (the event's outbox row committed
+//! with it), when the dispatcher's own next due time comes (the earliest
+//! group message or delivery due, as the tables say after each pass), when
+//! the config changes or something nudges it ([`Nudge`], e.g. a retry asked
+//! through the API), and at the latest every `poll_interval` (10 s): the
+//! safety net for what another process (`tributary run`) or a crash left.
+//! An idle daemon with alerts configured issues no statement in between.
+//! A pass that leaves work due at once (a full batch) is followed by
+//! another at once. With no route configured, events only leave the
+//! outbox (one read, one delete per 2,000): the outbox is still written in
+//! each event's transaction, so a route added later sees only what comes
+//! after it, never a backlog.
+//!
 //! It must not judge health nor change events.
 
 use std::collections::{HashMap, HashSet};
@@ -33,7 +47,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 
 use futures_util::StreamExt;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
 use super::email::{self, Mailer};
 use super::grouping::{Disposition, Group, disposition};
@@ -42,10 +56,12 @@ use super::routes::{self, Places};
 use super::{pagerduty, slack, webhook};
 use crate::clock::SharedClock;
 use crate::config::{AlertChannel, AlertRoute, ChannelKind, Config};
+use crate::events::{Received, Subscription};
+use crate::health::EntityRef;
 use crate::metrics::Metrics;
 use crate::store::{
-    AlertGroupRow, DeliveryRow, DeliveryStatus, DeliveryUpdate, DisabledChannelRow, NewDelivery,
-    Store, StoreError, from_ms, to_ms,
+    AlertGroupRow, DeliveryRow, DeliveryStatus, DeliveryUpdate, DisabledChannelRow, HealthEvent,
+    NewDelivery, Store, StoreError, from_ms, to_ms,
 };
 
 /// Events routed per transaction.
@@ -58,6 +74,14 @@ const SEND_BATCH: i64 = 500;
 const CONCURRENCY: usize = 32;
 /// The most of a receiver's answer read (enough for any status word).
 const MAX_ANSWER: usize = 64 * 1024;
+/// The wait after a pass that failed (the database away): soon, not busy.
+const AFTER_ERROR: Duration = Duration::from_secs(1);
+/// The least wait after a pass that did nothing: whatever the tables say is
+/// due, the loop never spins.
+const IDLE_FLOOR: Duration = Duration::from_millis(50);
+
+/// Wakes the dispatcher for a pass now (e.g. a delivery retried by hand).
+pub type Nudge = Arc<Notify>;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DispatchError {
@@ -108,6 +132,10 @@ pub struct Dispatcher {
     channels: HashMap<String, ChannelState>,
     places: Option<(Arc<Config>, Places)>,
     disabled: DisabledChannels,
+    /// Health events published: each wakes a pass. `None` once the bus is
+    /// gone.
+    events: Option<Subscription<HealthEvent>>,
+    nudge: Nudge,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -129,6 +157,8 @@ impl Dispatcher {
         clock: SharedClock,
         metrics: Arc<Metrics>,
         disabled: DisabledChannels,
+        events: Subscription<HealthEvent>,
+        nudge: Nudge,
     ) -> Self {
         let timeout = config.borrow().alerts.delivery.timeout;
         Self {
@@ -141,18 +171,75 @@ impl Dispatcher {
             channels: HashMap::new(),
             places: None,
             disabled,
+            events: Some(events),
+            nudge,
         }
     }
 
-    /// Ticks until the task is aborted.
+    /// Runs passes, each when woken (see the module doc), until the task is
+    /// aborted.
     pub async fn run(mut self) {
+        let mut config_open = true;
         loop {
-            if let Err(err) = self.tick().await {
-                tracing::warn!(error = %err, "alert dispatch failed; trying again");
-            }
+            let wait = match self.pass().await {
+                Ok(wait) => wait,
+                Err(err) => {
+                    tracing::warn!(error = %err, "alert dispatch failed; trying again");
+                    AFTER_ERROR
+                }
+            };
             let poll = self.config.borrow().alerts.delivery.poll_interval;
-            tokio::time::sleep(poll).await;
+            let wait = wait.min(poll);
+            if wait.is_zero() {
+                tokio::task::yield_now().await;
+                continue;
+            }
+            let events = &mut self.events;
+            let config = &mut self.config;
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = self.nudge.notified() => {}
+                changed = config.changed(), if config_open => config_open = changed.is_ok(),
+                received = next_event(events) => match received {
+                    // The rest of a burst is read from the outbox anyway.
+                    Received::Message(_) | Received::Lagged(_) => {
+                        if let Some(events) = events {
+                            events.skip_buffered();
+                        }
+                    }
+                    Received::Closed => *events = None,
+                },
+            }
         }
+    }
+
+    /// One pass, then how long until the next is due: zero when a batch was
+    /// full, the time to the earliest due group or delivery otherwise.
+    async fn pass(&mut self) -> Result<Duration, DispatchError> {
+        let done = self.tick().await?;
+        if done.full {
+            return Ok(Duration::ZERO);
+        }
+        let due = self.store.alert_next_due().await?;
+        // A disabled channel's messages wait for its definition to change
+        // (a config change wakes a pass); the others for their time and
+        // their channel's hold.
+        let disabled: HashSet<String> = self.disabled().keys().cloned().collect();
+        let deliveries = (due.deliveries.iter())
+            .filter(|(name, _)| !disabled.contains(*name))
+            .map(|(name, at)| match self.channels.get(name) {
+                Some(channel) => (*at).max(channel.free_at),
+                None => *at,
+            });
+        let Some(next) = due.flush_at.into_iter().chain(deliveries).min() else {
+            return Ok(Duration::MAX);
+        };
+        let wait = Duration::from_millis(u64::try_from(next - self.now()).unwrap_or(0));
+        Ok(if done.work == 0 {
+            wait.max(IDLE_FLOOR)
+        } else {
+            wait
+        })
     }
 
     fn now(&self) -> i64 {
@@ -164,19 +251,29 @@ impl Dispatcher {
     }
 
     /// One round of routing, grouping and delivering.
-    pub async fn tick(&mut self) -> Result<(), DispatchError> {
-        let config = self.config.borrow().clone();
+    pub async fn tick(&mut self) -> Result<Done, DispatchError> {
+        let config = self.config.borrow_and_update().clone();
         self.sync(&config).await?;
-        while self.route(&config).await? {}
-        self.flush(&config).await?;
-        self.deliver(&config).await?;
+        let mut work = 0;
+        loop {
+            let routed = self.route(&config).await?;
+            work += routed;
+            if routed < ROUTE_BATCH as usize {
+                break;
+            }
+        }
+        let flushed = self.flush(&config).await?;
+        let sent = self.deliver(&config).await?;
         let backlog = self.store.alert_backlog().await?;
         let oldest = backlog
             .oldest
             .map_or(0, |t| (self.now() - t).max(0) / 1_000);
         self.metrics
             .alert_backlog(backlog.pending + backlog.outbox, oldest);
-        Ok(())
+        Ok(Done {
+            work: work + flushed + sent,
+            full: flushed == FLUSH_BATCH as usize || sent == SEND_BATCH as usize,
+        })
     }
 
     /// Takes in a changed config: channels whose definition changed start
@@ -249,12 +346,18 @@ impl Dispatcher {
         Ok(())
     }
 
-    /// Routes one batch of outbox events; `true` when there may be more.
-    async fn route(&mut self, config: &Config) -> Result<bool, DispatchError> {
+    /// Routes one batch of outbox events: every group they touch read in
+    /// one statement, all written in one transaction. How many were taken.
+    async fn route(&mut self, config: &Config) -> Result<usize, DispatchError> {
         let seqs = self.store.alert_outbox_seqs(ROUTE_BATCH).await?;
         let Some(&first) = seqs.first() else {
-            return Ok(false);
+            return Ok(0);
         };
+        if config.alerts.routes.is_empty() {
+            // Nowhere to go: the events only leave the outbox.
+            self.store.alert_commit(&[], &[], &seqs).await?;
+            return Ok(seqs.len());
+        }
         let wanted: HashSet<i64> = seqs.iter().copied().collect();
         let limit = u32::try_from(ROUTE_BATCH).unwrap_or(u32::MAX);
         let events: Vec<_> = self
@@ -266,7 +369,9 @@ impl Dispatcher {
             .collect();
         let now = self.now();
         let places = &self.places.as_ref().expect("synced before routing").1;
-        let mut groups: HashMap<(String, String), Group> = HashMap::new();
+        // First what each event does to which group, then those groups read
+        // at once, then the effects applied in event order.
+        let mut effects: Vec<(&AlertRoute, String, Effect)> = Vec::new();
         for event in &events {
             let here = places.of(&event.entity);
             for route in &config.alerts.routes {
@@ -276,8 +381,7 @@ impl Dispatcher {
                 match disposition(event, route.min_status) {
                     Disposition::Notify => {
                         let key = routes::group_key(route, place);
-                        let group = load(&self.store, &mut groups, route, key).await?;
-                        group.apply(route, event, place, now);
+                        effects.push((route, key, Effect::Apply(event, place.clone())));
                     }
                     Disposition::Suppressed(upstream) => {
                         self.metrics.alert_suppressed("dependency");
@@ -289,14 +393,31 @@ impl Dispatcher {
                             continue;
                         };
                         let key = routes::group_key(route, up);
-                        let group = load(&self.store, &mut groups, route, key).await?;
-                        group.fold(&upstream, step);
+                        effects.push((route, key, Effect::Fold(upstream, step)));
                     }
                     quiet => {
                         if let Some(reason) = quiet.reason() {
                             self.metrics.alert_suppressed(reason);
                         }
                     }
+                }
+            }
+        }
+        let keys: Vec<(String, String)> = (effects.iter())
+            .map(|(route, key, _)| (route.name.clone(), key.clone()))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut groups: HashMap<(String, String), Group> = HashMap::with_capacity(keys.len());
+        for (id, state) in self.store.alert_groups(&keys).await? {
+            groups.insert(id, serde_json::from_str(&state)?);
+        }
+        for (route, key, effect) in effects {
+            let group = groups.entry((route.name.clone(), key)).or_default();
+            match effect {
+                Effect::Apply(event, place) => group.apply(route, event, &place, now),
+                Effect::Fold(upstream, step) => {
+                    group.fold(&upstream, step);
                 }
             }
         }
@@ -308,16 +429,18 @@ impl Dispatcher {
             })
             .collect::<Result<_, _>>()?;
         self.store.alert_commit(&rows, &[], &seqs).await?;
-        Ok(seqs.len() as i64 == ROUTE_BATCH)
+        Ok(seqs.len())
     }
 
     /// Makes the messages of the groups due now, stored in one transaction
-    /// with the groups' new states.
-    async fn flush(&mut self, config: &Config) -> Result<(), DispatchError> {
+    /// with the groups' new states. How many groups were due.
+    async fn flush(&mut self, config: &Config) -> Result<usize, DispatchError> {
         let now = self.now();
         let mut rows: Vec<AlertGroupRow> = Vec::new();
         let mut deliveries = Vec::new();
-        for stored in self.store.alert_due_groups(now, FLUSH_BATCH).await? {
+        let due = self.store.alert_due_groups(now, FLUSH_BATCH).await?;
+        let count = due.len();
+        for stored in due {
             let route = config.alerts.routes.iter().find(|r| r.name == stored.route);
             let mut group: Group = match (&stored.state, route) {
                 (Some(state), Some(_)) => serde_json::from_str(state)?,
@@ -325,7 +448,7 @@ impl Dispatcher {
                 _ => Group::default(),
             };
             if let Some(route) = route
-                && let Some((state, alerts)) =
+                && let Some((state, alerts, truncated)) =
                     group.flush(route, config.alerts.link_base.as_deref(), now)
             {
                 for channel in &route.channels {
@@ -335,6 +458,7 @@ impl Dispatcher {
                         group_key: stored.group_key.clone(),
                         route: route.name.clone(),
                         alerts: alerts.clone(),
+                        truncated,
                         at: from_ms(now),
                     };
                     deliveries.push(NewDelivery {
@@ -354,19 +478,22 @@ impl Dispatcher {
         if !rows.is_empty() {
             self.store.alert_commit(&rows, &deliveries, &[]).await?;
         }
-        Ok(())
+        Ok(count)
     }
 
     /// Sends the messages due now: a channel without a rate takes them
-    /// [`CONCURRENCY`] at a time, a rate-limited one one per tick; what
-    /// became of them is stored in one transaction.
-    async fn deliver(&mut self, config: &Config) -> Result<(), DispatchError> {
+    /// [`CONCURRENCY`] at a time, a rate-limited one one per pass; what
+    /// became of them is stored in one transaction. How many were due.
+    async fn deliver(&mut self, config: &Config) -> Result<usize, DispatchError> {
         let now = self.now();
         let delivery = &config.alerts.delivery;
         let mut updates: Vec<(i64, DeliveryUpdate)> = Vec::new();
         let mut sends: Vec<(DeliveryRow, Message)> = Vec::new();
         let mut taken: HashSet<String> = HashSet::new();
-        for due in self.store.alert_due_deliveries(now, SEND_BATCH).await? {
+        let mut put_off: HashMap<i64, Vec<i64>> = HashMap::new();
+        let due = self.store.alert_due_deliveries(now, SEND_BATCH).await?;
+        let count = due.len();
+        for due in due {
             let Some(channel) = self.channels.get(&due.channel) else {
                 let update = DeliveryUpdate::Failed {
                     status: DeliveryStatus::Dropped,
@@ -383,12 +510,15 @@ impl Dispatcher {
                 let at = channel
                     .free_at
                     .max(now + ms(channel.definition.min_interval));
-                self.store.alert_put_off(due.n, at).await?;
+                put_off.entry(at).or_default().push(due.n);
                 continue;
             }
             taken.insert(due.channel.clone());
             let message: Message = serde_json::from_str(&due.message)?;
             sends.push((due, message));
+        }
+        for (at, ns) in put_off {
+            self.store.alert_put_off(&ns, at).await?;
         }
         let client = &self.client;
         let channels = &self.channels;
@@ -487,26 +617,33 @@ impl Dispatcher {
         if !updates.is_empty() {
             self.store.alert_attempted(&updates, now).await?;
         }
-        Ok(())
+        Ok(count)
     }
 }
 
-/// The group in `groups`, loaded from the store the first time.
-async fn load<'g>(
-    store: &Store,
-    groups: &'g mut HashMap<(String, String), Group>,
-    route: &AlertRoute,
-    key: String,
-) -> Result<&'g mut Group, DispatchError> {
-    let id = (route.name.clone(), key);
-    if !groups.contains_key(&id) {
-        let group = match store.alert_group(&id.0, &id.1).await? {
-            Some(state) => serde_json::from_str(&state)?,
-            None => Group::default(),
-        };
-        groups.insert(id.clone(), group);
+/// What a pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Done {
+    /// Events routed, groups due and deliveries due.
+    pub work: usize,
+    /// Whether a batch was full: more is due at once.
+    pub full: bool,
+}
+
+/// What an event does to a group of a route.
+enum Effect<'e> {
+    /// Its entity's change, at its place.
+    Apply(&'e HealthEvent, routes::Place),
+    /// Listed under its failing upstream's alert.
+    Fold(EntityRef, super::message::Step),
+}
+
+/// The next event published, or never once the bus is gone.
+async fn next_event(events: &mut Option<Subscription<HealthEvent>>) -> Received<Arc<HealthEvent>> {
+    match events {
+        Some(events) => events.recv().await,
+        None => std::future::pending().await,
     }
-    Ok(groups.get_mut(&id).expect("inserted above"))
 }
 
 /// The stored form of `group`: deleted when empty.

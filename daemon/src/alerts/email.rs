@@ -43,10 +43,11 @@ use super::wording;
 
 /// The longest subject, in bytes (so also in characters).
 pub const MAX_SUBJECT: usize = 200;
-/// Alerts shown in full; the rest of a group is counted.
-pub const MAX_ALERTS: usize = 100;
+/// Alerts shown in full; the rest of a group is counted. With the bounds
+/// below a mail stays near 200 KiB at most, whatever plugins report.
+pub const MAX_ALERTS: usize = 25;
 /// Reasons shown per alert.
-pub const MAX_REASONS: usize = 10;
+pub const MAX_REASONS: usize = 5;
 /// "Also affected" entities named per alert.
 const MAX_ALSO_AFFECTED: usize = 20;
 /// One reason or name, at most.
@@ -361,12 +362,10 @@ fn also_affected(alert: &Alert) -> Option<String> {
     Some(names.join(", "))
 }
 
+/// The entities not shown: past [`MAX_ALERTS`], and those the message
+/// itself did not list.
 fn not_shown(message: &Message) -> Option<usize> {
-    message
-        .alerts
-        .len()
-        .checked_sub(MAX_ALERTS)
-        .filter(|n| *n > 0)
+    Some(message.alerts.len().saturating_sub(MAX_ALERTS) + message.truncated).filter(|n| *n > 0)
 }
 
 /// The plain-text part.

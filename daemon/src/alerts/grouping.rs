@@ -21,6 +21,13 @@ use crate::config::AlertRoute;
 use crate::health::{EntityRef, Reason, Status};
 use crate::store::{HealthEvent, entity_key, from_ms, to_ms};
 
+/// The most entities one message lists, worst first; the rest are counted
+/// (`truncated`, "and N more"). However many entities a group holds (a
+/// check with 10,000 assets failing together), a message stays a bounded
+/// size for every channel, and a PagerDuty message at most this many
+/// events.
+pub const MAX_LISTED: usize = 100;
+
 /// What an event means for alerts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Disposition {
@@ -197,13 +204,14 @@ impl Group {
 
     /// The message due now, if any, and the group updated as told. Its
     /// alerts are the firing members and, with `send_resolved`, those that
-    /// recovered since the last message; worst first.
+    /// recovered since the last message; worst first, at most
+    /// [`MAX_LISTED`], with how many more there were.
     pub fn flush(
         &mut self,
         route: &AlertRoute,
         link_base: Option<&str>,
         now: i64,
-    ) -> Option<(AlertState, Vec<Alert>)> {
+    ) -> Option<(AlertState, Vec<Alert>, usize)> {
         let mut alerts: Vec<Alert> = self
             .members
             .values()
@@ -234,6 +242,8 @@ impl Group {
             })
             .collect();
         alerts.sort_by(|a, b| b.status.cmp(&a.status).then(a.seq.cmp(&b.seq)));
+        let truncated = alerts.len().saturating_sub(MAX_LISTED);
+        alerts.truncate(MAX_LISTED);
         let firing = self.members.values().any(|m| m.status >= route.min_status);
         // Told: remember what was said; recovered members leave.
         self.members.retain(|_, m| m.status >= route.min_status);
@@ -252,7 +262,7 @@ impl Group {
         } else {
             AlertState::Resolved
         };
-        Some((state, alerts))
+        Some((state, alerts, truncated))
     }
 
     /// Whether the group holds nothing worth keeping.
@@ -315,7 +325,7 @@ mod tests {
             g.apply(&r, &e, &Place::default(), 1_000);
         }
         assert_eq!(g.due(&r), Some(2_000));
-        let (state, alerts) = g.flush(&r, None, 2_000).unwrap();
+        let (state, alerts, _) = g.flush(&r, None, 2_000).unwrap();
         assert_eq!((state, alerts.len()), (AlertState::Firing, 50));
         // Nothing new: only the repeat is due.
         assert_eq!(g.due(&r), Some(62_000));
@@ -327,17 +337,36 @@ mod tests {
             3_000,
         );
         assert_eq!(g.due(&r), Some(12_000));
-        let (_, alerts) = g.flush(&r, None, 12_000).unwrap();
+        let (_, alerts, _) = g.flush(&r, None, 12_000).unwrap();
         assert_eq!(alerts[0].status, Status::Unhealthy);
         // All recover: one resolved message, then the group is empty.
         for i in 0..50 {
             let e = event(&format!("a{i}"), None, Status::Healthy, 100 + i);
             g.apply(&r, &e, &Place::default(), 20_000);
         }
-        let (state, alerts) = g.flush(&r, None, 30_000).unwrap();
+        let (state, alerts, _) = g.flush(&r, None, 30_000).unwrap();
         assert_eq!((state, alerts.len()), (AlertState::Resolved, 50));
         assert!(g.is_empty());
         assert_eq!(g.due(&r), None);
+    }
+
+    #[test]
+    fn a_group_of_10_000_lists_the_worst_100_and_counts_the_rest() {
+        let r = route();
+        let mut g = Group::default();
+        for i in 0..10_000 {
+            let to = if i % 1_000 == 7 {
+                Status::Unhealthy
+            } else {
+                Status::Warning
+            };
+            let e = event(&format!("a{i}"), Some(Status::Healthy), to, i);
+            g.apply(&r, &e, &Place::default(), 1_000);
+        }
+        let (_, alerts, truncated) = g.flush(&r, None, 2_000).unwrap();
+        assert_eq!((alerts.len(), truncated), (MAX_LISTED, 10_000 - MAX_LISTED));
+        let unhealthy = alerts.iter().take_while(|a| a.status == Status::Unhealthy);
+        assert_eq!(unhealthy.count(), 10, "the worst first");
     }
 
     #[test]
@@ -402,7 +431,7 @@ mod tests {
         };
         assert!(g.fold(&EntityRef::System("lake".into()), step.clone()));
         assert!(!g.fold(&EntityRef::System("other".into()), step.clone()));
-        let (_, alerts) = g.flush(&r, None, 1_000).unwrap();
+        let (_, alerts, _) = g.flush(&r, None, 1_000).unwrap();
         assert_eq!(alerts[0].also_affected, vec![step]);
     }
 }

@@ -35,8 +35,13 @@ pub struct Message {
     pub group_key: String,
     /// The route that matched.
     pub route: String,
-    /// The entities this message is about, worst first; never empty.
+    /// The entities this message is about, worst first; never empty; at
+    /// most `alerts::grouping::MAX_LISTED`.
     pub alerts: Vec<Alert>,
+    /// How many more entities of the group there were, not listed (the
+    /// least bad): "and N more". Absent in messages kept from before.
+    #[serde(default)]
+    pub truncated: usize,
     /// When the message was made.
     pub at: SystemTime,
 }
@@ -84,6 +89,7 @@ impl Message {
                 owner: None,
                 labels: BTreeMap::new(),
             }],
+            truncated: 0,
             at,
         }
     }

@@ -249,10 +249,11 @@ fn blocks(message: &Message) -> Vec<Value> {
     for alert in message.alerts.iter().take(MAX_ALERT_SECTIONS) {
         blocks.push(alert_section(message.state, alert));
     }
-    if n > MAX_ALERT_SECTIONS {
+    if n > MAX_ALERT_SECTIONS || message.truncated > 0 {
         blocks.push(mrkdwn_section(more(
             message.state,
-            &message.alerts[MAX_ALERT_SECTIONS..],
+            message.alerts.get(MAX_ALERT_SECTIONS..).unwrap_or_default(),
+            message.truncated,
         )));
     }
     let at: DateTime<Utc> = message.at.into();
@@ -343,9 +344,10 @@ fn alert_section(state: AlertState, alert: &Alert) -> Value {
     section
 }
 
-/// The alerts past [`MAX_ALERT_SECTIONS`], by name, as many as fit.
-fn more(state: AlertState, rest: &[Alert]) -> String {
-    let mut text = format!("*and {} more:*", rest.len());
+/// The alerts past [`MAX_ALERT_SECTIONS`], by name, as many as fit, and
+/// the count of those the message did not list (`truncated`).
+fn more(state: AlertState, rest: &[Alert], truncated: usize) -> String {
+    let mut text = format!("*and {} more:*", rest.len() + truncated);
     let mut listed = 0;
     for alert in rest {
         let item = format!(
@@ -364,8 +366,11 @@ fn more(state: AlertState, rest: &[Alert]) -> String {
     if text.ends_with(',') {
         text.pop();
     }
-    if listed < rest.len() {
-        text.push_str(&format!(" … and {} not listed", rest.len() - listed));
+    if listed < rest.len() + truncated {
+        text.push_str(&format!(
+            " … and {} not listed",
+            rest.len() + truncated - listed
+        ));
     }
     text
 }

@@ -149,6 +149,13 @@ fn iso(t: SystemTime) -> String {
     DateTime::<Utc>::from(t).to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
+/// Reasons listed per alert, the worst first; each cut to [`MAX_REASON`]
+/// bytes. With the message's own cap on alerts (`grouping::MAX_LISTED`)
+/// and entity keys' (1 KiB), a body stays well under a megabyte however
+/// large the group or long a plugin's messages.
+const MAX_REASONS: usize = 5;
+const MAX_REASON: usize = 500;
+
 /// The JSON body: Standard Webhooks' `{type, timestamp, data}`.
 pub fn payload(message: &Message) -> Value {
     let state = match message.state {
@@ -166,9 +173,9 @@ pub fn payload(message: &Message) -> Value {
                 })).collect::<Vec<_>>(),
                 "status": alert.status.as_str(),
                 "previous": alert.previous.map(|s| s.as_str()),
-                "reasons": alert.reasons.iter().map(|r| json!({
+                "reasons": alert.reasons.iter().take(MAX_REASONS).map(|r| json!({
                     "status": r.status.as_str(),
-                    "message": wording::reason(r),
+                    "message": wording::truncate(&wording::reason(r), MAX_REASON),
                 })).collect::<Vec<_>>(),
                 "counts": alert.counts.map(|c| json!({
                     "expected": c.expected, "received": c.received,
@@ -197,6 +204,7 @@ pub fn payload(message: &Message) -> Value {
             "route": message.route,
             "summary": wording::headline(message),
             "alerts": alerts,
+            "truncated_alerts": message.truncated,
         },
     })
 }

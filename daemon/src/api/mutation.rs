@@ -662,8 +662,8 @@ impl MutationRoot {
     }
 
     /// Makes an alert delivery that is pending, refused or given up due now
-    /// under the same id (operator): the dispatcher sends it on its next
-    /// round. A token with a tenant scope retries its tenant's deliveries.
+    /// under the same id (operator): the dispatcher, woken, sends it at
+    /// once. A token with a tenant scope retries its tenant's deliveries.
     /// One more attempt: past the give-up age, a failure gives it up again.
     async fn retry_delivery(
         &self,
@@ -734,7 +734,7 @@ impl MutationRoot {
     }
 
     /// Enables an alert channel a receiver disabled (operator); its pending
-    /// messages go out on the dispatcher's next round. (Changing the
+    /// messages go out at once (the dispatcher is woken). (Changing the
     /// channel's definition and reloading does the same.)
     async fn enable_alert_channel(
         &self,

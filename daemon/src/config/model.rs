@@ -517,7 +517,9 @@ pub struct AlertDelivery {
     pub give_up_after: Duration,
     /// Waits between attempts (jittered); the last repeats.
     pub retry_schedule: Vec<Duration>,
-    /// How often the dispatcher looks for new events and due deliveries.
+    /// The dispatcher's safety net: it works when woken (a health event, its
+    /// next due time, a reload) and looks at the tables at least this often
+    /// for what another process or a crash left.
     pub poll_interval: Duration,
 }
 
@@ -539,7 +541,7 @@ impl Default for AlertDelivery {
                 h(20),
                 h(24),
             ],
-            poll_interval: Duration::from_millis(200),
+            poll_interval: Duration::from_secs(10),
         }
     }
 }

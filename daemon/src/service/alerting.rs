@@ -45,7 +45,7 @@ impl Service {
 
     /// Makes the delivery whose message has `id` due now, under the same id
     /// (not one already delivered); the dispatcher sends it on its next
-    /// round. `Ok(false)`: no such delivery, or it was delivered.
+    /// pass, woken for it. `Ok(false)`: no such delivery, or it was delivered.
     pub async fn retry_delivery(&self, id: &str, actor: &str) -> Result<bool, ServiceError> {
         let audit = self.audit_entry(
             actor,
@@ -53,14 +53,19 @@ impl Service {
             format!("delivery:{id}"),
             "{}".into(),
         );
-        self.store
+        let due = self
+            .store
             .alert_retry(id, to_ms(self.clock.now()), &audit)
             .await
-            .map_err(store_failed)
+            .map_err(store_failed)?;
+        if due {
+            self.nudge_alerts();
+        }
+        Ok(due)
     }
 
     /// Enables the channel `name` a receiver disabled; its pending messages
-    /// go out on the dispatcher's next round. `Ok(false)`: it was not
+    /// go out on the dispatcher's next pass, woken for it. `Ok(false)`: it was not
     /// disabled (nothing recorded).
     pub async fn enable_alert_channel(
         &self,
@@ -81,6 +86,7 @@ impl Service {
         let known = lock(&self.disabled_channels).remove(name).is_some();
         if known || stored {
             self.store.audit(&audit).await.map_err(store_failed)?;
+            self.nudge_alerts();
         }
         Ok(known || stored)
     }

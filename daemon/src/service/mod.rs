@@ -26,7 +26,7 @@ use chrono::Utc;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
-use crate::alerts::dispatcher::{self, DisabledChannels, Dispatcher};
+use crate::alerts::dispatcher::{self, DisabledChannels, Dispatcher, Nudge};
 use crate::clock::SharedClock;
 use crate::config::{Config, Schedule};
 use crate::events::EventBus;
@@ -119,6 +119,8 @@ pub struct Service {
     alerts_config: watch::Sender<Arc<Config>>,
     /// The channels the dispatcher found disabled, for the API.
     disabled_channels: DisabledChannels,
+    /// Wakes the dispatcher for a pass now.
+    alert_nudge: Nudge,
     store: Store,
     clock: SharedClock,
     metrics: Arc<Metrics>,
@@ -157,6 +159,9 @@ impl Service {
         let book = Book::new(topology(&config, &clock), stored, clock.now());
         let metrics = Arc::new(Metrics::new());
         let (writer_tx, writer_rx) = mpsc::channel(WRITE_QUEUE);
+        // Before the writer starts: every event it publishes wakes the
+        // dispatcher (those before are in the outbox its first pass reads).
+        let alert_events = bus.health_events();
         let held_writes = Arc::new(AtomicUsize::new(0));
         let api_windows = store.maintenance_windows().await?;
         let mut writer = writer::Writer::new(
@@ -205,6 +210,7 @@ impl Service {
         // A check tried by hand (`tributary run`) sends nothing: its events
         // wait in the outbox for the daemon.
         let disabled_channels = dispatcher::stored_disabled(&store, &config).await?;
+        let alert_nudge = Nudge::default();
         let dispatcher = (runs == Runs::Scheduled).then(|| {
             tokio::spawn(
                 Dispatcher::new(
@@ -213,6 +219,8 @@ impl Service {
                     clock.clone(),
                     metrics.clone(),
                     disabled_channels.clone(),
+                    alert_events,
+                    alert_nudge.clone(),
                 )
                 .run(),
             )
@@ -232,6 +240,7 @@ impl Service {
             dispatcher,
             alerts_config,
             disabled_channels,
+            alert_nudge,
             store,
             clock,
             metrics,
@@ -246,6 +255,13 @@ impl Service {
     /// the daemon is not ready (what it serves lags what it ran).
     pub fn held_writes(&self) -> usize {
         self.held_writes.load(Ordering::Relaxed)
+    }
+
+    /// Wakes the alert dispatcher for a pass now, for what it would
+    /// otherwise find only at its next due time (e.g. a delivery made due
+    /// by hand).
+    pub fn nudge_alerts(&self) {
+        self.alert_nudge.notify_one();
     }
 
     /// The daemon's metrics, for the modules that report into them.

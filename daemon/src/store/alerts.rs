@@ -6,7 +6,7 @@
 
 use sqlx::Row;
 
-use super::write::insert_audit;
+use super::write::{insert_audit, insert_many};
 use super::{AuditEntry, Result, Store};
 
 /// One group's stored state; `state: None` deletes it.
@@ -188,19 +188,6 @@ impl Store {
         )
     }
 
-    /// The stored state of the group `(route, group_key)`.
-    pub async fn alert_group(&self, route: &str, group_key: &str) -> Result<Option<String>> {
-        Ok(
-            sqlx::query_scalar(
-                "SELECT state FROM alert_groups WHERE route = $1 AND group_key = $2",
-            )
-            .bind(route)
-            .bind(group_key)
-            .fetch_optional(&self.pool)
-            .await?,
-        )
-    }
-
     /// Groups whose next message is due at `now` (ms).
     pub async fn alert_due_groups(&self, now: i64, limit: i64) -> Result<Vec<AlertGroupRow>> {
         let rows = sqlx::query(
@@ -224,7 +211,8 @@ impl Store {
     }
 
     /// In one transaction: the groups' new states, the deliveries of the
-    /// messages they send, and the outbox events they took in removed.
+    /// messages they send, and the outbox events they took in removed; many
+    /// rows per statement.
     pub async fn alert_commit(
         &self,
         groups: &[AlertGroupRow],
@@ -232,65 +220,75 @@ impl Store {
         consumed: &[i64],
     ) -> Result<()> {
         let mut tx = self.write_pool().begin().await?;
-        for group in groups {
-            match &group.state {
-                Some(state) => {
-                    sqlx::query(
-                        "INSERT INTO alert_groups (route, group_key, state, flush_at) \
-                         VALUES ($1, $2, $3, $4) ON CONFLICT (route, group_key) DO UPDATE \
-                         SET state = excluded.state, flush_at = excluded.flush_at",
-                    )
-                    .bind(group.route.as_str())
+        let (kept, gone): (Vec<_>, Vec<_>) = groups.iter().partition(|g| g.state.is_some());
+        insert_many(
+            &mut tx,
+            self.backend,
+            "INSERT INTO alert_groups (route, group_key, state, flush_at) VALUES ",
+            " ON CONFLICT (route, group_key) DO UPDATE \
+             SET state = excluded.state, flush_at = excluded.flush_at",
+            4,
+            &kept,
+            |q, group| {
+                q.bind(group.route.as_str())
                     .bind(group.group_key.as_str())
-                    .bind(state.as_str())
+                    .bind(group.state.as_deref())
                     .bind(group.flush_at)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                None => {
-                    sqlx::query("DELETE FROM alert_groups WHERE route = $1 AND group_key = $2")
-                        .bind(group.route.as_str())
-                        .bind(group.group_key.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-            }
-        }
-        for d in deliveries {
-            sqlx::query(
-                "INSERT INTO alert_deliveries (id, channel, route, group_key, message, \
-                 created_at, attempts, next_at, status, updated_at, tenant) \
-                 VALUES ($1, $2, $3, $4, $5, $6, 0, $7, 'pending', $8, $9)",
-            )
-            .bind(d.id.as_str())
-            .bind(d.channel.as_str())
-            .bind(d.route.as_str())
-            .bind(d.group_key.as_str())
-            .bind(d.message.as_str())
-            .bind(d.created_at)
-            .bind(d.created_at)
-            .bind(d.created_at)
-            .bind(d.tenant.as_deref())
-            .execute(&mut *tx)
-            .await?;
-            for entity in &d.entities {
-                sqlx::query(
-                    "INSERT INTO alert_delivery_entities (delivery_n, entity) \
-                     SELECT n, $1 FROM alert_deliveries WHERE id = $2 \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(entity.as_str())
-                .bind(d.id.as_str())
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
-        for seq in consumed {
-            sqlx::query("DELETE FROM alert_outbox WHERE event_seq = $1")
-                .bind(*seq)
-                .execute(&mut *tx)
-                .await?;
-        }
+            },
+        )
+        .await?;
+        insert_many(
+            &mut tx,
+            self.backend,
+            "DELETE FROM alert_groups WHERE (route, group_key) IN (VALUES ",
+            ")",
+            2,
+            &gone,
+            |q, group| q.bind(group.route.as_str()).bind(group.group_key.as_str()),
+        )
+        .await?;
+        insert_many(
+            &mut tx,
+            self.backend,
+            "INSERT INTO alert_deliveries (id, channel, route, group_key, message, \
+             created_at, attempts, next_at, status, updated_at, tenant) VALUES ",
+            "",
+            11,
+            deliveries,
+            |q, d| {
+                q.bind(d.id.as_str())
+                    .bind(d.channel.as_str())
+                    .bind(d.route.as_str())
+                    .bind(d.group_key.as_str())
+                    .bind(d.message.as_str())
+                    .bind(d.created_at)
+                    .bind(0_i64)
+                    .bind(d.created_at)
+                    .bind("pending")
+                    .bind(d.created_at)
+                    .bind(d.tenant.as_deref())
+            },
+        )
+        .await?;
+        // The entities each message is about, for `alertDeliveries(entity:)`:
+        // the deliveries' row numbers are the database's, so they are
+        // joined by id.
+        let entities: Vec<(&str, &str)> = (deliveries.iter())
+            .flat_map(|d| d.entities.iter().map(|e| (d.id.as_str(), e.as_str())))
+            .collect();
+        insert_many(
+            &mut tx,
+            self.backend,
+            "INSERT INTO alert_delivery_entities (delivery_n, entity) \
+             SELECT d.n, v.column2 FROM (VALUES ",
+            ") AS v JOIN alert_deliveries d ON d.id = v.column1 \
+             WHERE true ON CONFLICT DO NOTHING",
+            2,
+            &entities,
+            |q, (id, entity)| q.bind(*id).bind(*entity),
+        )
+        .await?;
+        self.consume_outbox(&mut tx, consumed).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -325,44 +323,37 @@ impl Store {
     }
 
     /// Records attempts at deliveries (by `n`), made at `now` (ms), in one
-    /// transaction.
+    /// transaction: the delivered ones (most, when all is well) in a few
+    /// statements, the others one by one.
     pub async fn alert_attempted(&self, updates: &[(i64, DeliveryUpdate)], now: i64) -> Result<()> {
         let mut tx = self.write_pool().begin().await?;
+        let delivered: Vec<i64> = (updates.iter())
+            .filter(|(_, u)| *u == DeliveryUpdate::Delivered)
+            .map(|(n, _)| *n)
+            .collect();
+        self.delivered_in(&mut tx, &delivered, now).await?;
         for (n, update) in updates {
             let (status, next_at, error) = match update {
-                DeliveryUpdate::Delivered => (DeliveryStatus::Delivered, None, None),
+                DeliveryUpdate::Delivered => continue,
                 DeliveryUpdate::Retry { next_at, error } => {
                     (DeliveryStatus::Pending, Some(*next_at), Some(error))
                 }
                 DeliveryUpdate::Failed { status, error } => (*status, None, Some(error)),
             };
-            let delivered_at = (status == DeliveryStatus::Delivered).then_some(now);
             sqlx::query(
                 "UPDATE alert_deliveries SET attempts = attempts + 1, status = $1, \
                  next_at = COALESCE($2, next_at), last_error = COALESCE($3, last_error), \
-                 updated_at = $4, delivered_at = COALESCE($5, delivered_at) WHERE n = $6",
+                 updated_at = $4 WHERE n = $5",
             )
             .bind(status.as_str())
             .bind(next_at)
             .bind(error.map(String::as_str))
             .bind(now)
-            .bind(delivered_at)
             .bind(*n)
             .execute(&mut *tx)
             .await?;
         }
         tx.commit().await?;
-        Ok(())
-    }
-
-    /// Puts off delivery `n` to `next_at` (ms) without counting an attempt:
-    /// its channel is held (`Retry-After`) or rate limited.
-    pub async fn alert_put_off(&self, n: i64, next_at: i64) -> Result<()> {
-        sqlx::query("UPDATE alert_deliveries SET next_at = $1 WHERE n = $2")
-            .bind(next_at)
-            .bind(n)
-            .execute(&self.write_pool())
-            .await?;
         Ok(())
     }
 

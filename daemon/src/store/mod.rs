@@ -23,6 +23,7 @@
 //! a failed transaction would otherwise keep the file's write lock for good.
 
 mod alerts;
+mod dispatch;
 mod lineage;
 mod model;
 mod push;
@@ -42,6 +43,7 @@ pub use alerts::{
     AlertBacklog, AlertGroupRow, DeliveryFilter, DeliveryRecord, DeliveryRow, DeliveryStatus,
     DeliveryUpdate, DisabledChannelRow, NewDelivery,
 };
+pub use dispatch::AlertDue;
 pub use lineage::{DatasetName, LineageEdge, Neighbour};
 pub use model::{
     AuditEntry, DataScope, Deleted, ErrorRow, HealthEvent, IdSetRow, MAX_TIME_MS, NativeRow,

@@ -25,16 +25,17 @@ use crate::health::{EntityHealth, EntityRef};
 /// per table reach the statement cache.
 const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
 
-type AnyQuery<'q> = Query<'q, Any, AnyArguments>;
+pub(super) type AnyQuery<'q> = Query<'q, Any, AnyArguments>;
 
 /// Inserts `rows` with `head` (`INSERT INTO t (a, b) VALUES `) and `tail`
 /// (e.g. an `ON CONFLICT` clause), `columns` values per row bound by `bind`.
+/// Also any statement over a list of row values (`... IN (VALUES ` + `)`).
 ///
 /// SQLite gets anonymous `?` placeholders: sqlx asks SQLite the name of every
 /// parameter it binds, and SQLite finds a numbered one by walking the list of
 /// names, which made binding a statement of thousands of `$N` quadratic (half
 /// of all CPU time in the runs benchmark).
-async fn insert_many<'a, T>(
+pub(super) async fn insert_many<'a, T>(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
     head: &str,

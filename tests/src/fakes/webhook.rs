@@ -26,6 +26,9 @@ pub enum Answer {
     RetryAfter(u64),
     Redirect(String),
     Hang(Duration),
+    /// Takes the delivery but answers only after this long: a sender
+    /// stopped meanwhile never learns it was taken.
+    TakeSlowly(Duration),
 }
 
 /// A delivery taken.
@@ -104,6 +107,12 @@ impl WebhookFake {
         self.lock().taken.clone()
     }
 
+    /// How many deliveries were taken: for a wait that looks often, without
+    /// copying every body each time.
+    pub fn taken_count(&self) -> usize {
+        self.lock().taken.len()
+    }
+
     /// Every signed attempt's id and when it came.
     pub fn attempts(&self) -> Vec<(String, SystemTime)> {
         self.lock().attempts.clone()
@@ -132,10 +141,14 @@ impl WebhookFake {
         let mut state = self.lock();
         state.attempts.push((id.clone(), now));
         match state.answer.clone() {
-            Answer::Take => {
+            answer @ (Answer::Take | Answer::TakeSlowly(_)) => {
                 let body = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
                 state.taken.push(Taken { id, body });
-                Reply::status(204)
+                let mut reply = Reply::status(204);
+                if let Answer::TakeSlowly(after) = answer {
+                    reply.delay = Some(after);
+                }
+                reply
             }
             Answer::Status(code) => Reply::status(code),
             Answer::RetryAfter(secs) => Reply::status(429).header("retry-after", &secs.to_string()),
