@@ -204,7 +204,7 @@ async fn daemon_memory(label: &str, db_url: &str) {
     let hook = WebhookFake::new(&[SECRET]);
     let receiver = hook.clone().start().await;
     let dir = tempfile::tempdir().unwrap();
-    let port = bench::free_port();
+    let port = tributary_tests::kit::free_port();
     // Written by another process: found by the safety poll, made short.
     let extra = format!(
         "[alerts.delivery]\npoll_interval = \"50ms\"\n[server]\nlisten = \"127.0.0.1:{port}\"\n"
@@ -215,7 +215,7 @@ async fn daemon_memory(label: &str, db_url: &str) {
         bench_config(dir.path(), db_url, &receiver.url(), &extra),
     )
     .unwrap();
-    let mut child = bench::serve(&file);
+    let mut child = tributary_tests::kit::serve_quietly(&file);
     let pid = child.id().to_string();
     let ready = Instant::now() + Duration::from_secs(60);
     while reqwest::get(format!("http://127.0.0.1:{port}/readyz"))

@@ -93,7 +93,7 @@ async fn main() {
     })))
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let port = bench::free_port();
+    let port = tributary_tests::kit::free_port();
     // A plugin folder of its own, holding the one plugin the config uses.
     let example = tributary_tests::plugin("example");
     let plugins = dir.path().join("plugins");
@@ -141,7 +141,7 @@ async fn main() {
         String::from_utf8_lossy(&out.stderr).trim()
     );
 
-    let mut child = bench::serve(&file);
+    let mut child = tributary_tests::kit::serve_quietly(&file);
     let pid = child.id();
     let api = Client::new(format!("http://127.0.0.1:{port}"));
     while api.get("/readyz").await.status != 200 {

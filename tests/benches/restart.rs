@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tributary::store::Store;
-use tributary_tests::bench;
 use tributary_tests::gql::Client;
 use tributary_tests::kit::{Fake, config_text, doc_ids, document_service};
 
@@ -45,7 +44,7 @@ async fn main() {
     })))
     .await;
     let dir = tempfile::tempdir().unwrap();
-    let port = bench::free_port();
+    let port = tributary_tests::kit::free_port();
     let url = service.url();
     let ids: Vec<String> = (0..40).map(|i| format!("c{i}")).collect();
     let checks: Vec<(&str, &str, &str, &str)> = ids
@@ -67,7 +66,7 @@ async fn main() {
     let db_url = format!("sqlite://{}", dir.path().join("tributary.db").display());
     let api = Client::new(format!("http://127.0.0.1:{port}"));
 
-    let mut child = bench::serve(&file);
+    let mut child = tributary_tests::kit::serve_quietly(&file);
     wait_runs(&db_url, 200).await;
     let mut ready = Vec::new();
     for _ in 0..restarts {
@@ -75,7 +74,7 @@ async fn main() {
         child.wait().unwrap();
         let before = runs(&db_url).await;
         let started = Instant::now();
-        child = bench::serve(&file);
+        child = tributary_tests::kit::serve_quietly(&file);
         loop {
             if api.get("/readyz").await.status == 200 {
                 break;

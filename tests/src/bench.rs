@@ -54,25 +54,3 @@ pub fn status_mib(process: &str, field: &str) -> f64 {
         .and_then(|kb| kb.parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
-
-/// `tributary serve --config file` in a process of its own, quiet (warnings
-/// only, to nowhere): the daemon whose figures a bench reads from /proc.
-pub fn serve(file: &std::path::Path) -> std::process::Child {
-    std::process::Command::new(crate::kit::daemon_binary())
-        .args(["serve", "--config"])
-        .arg(file)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start the daemon")
-}
-
-/// A loopback port free when asked, for a daemon's `listen`.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}

@@ -304,17 +304,23 @@ pub fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
-/// Starts `tributary serve --config <file>` (its output dropped) and returns
-/// once `base` answers `/readyz` with 200.
-pub async fn serve_ready(file: &Path, base: &str) -> std::process::Child {
-    let child = std::process::Command::new(daemon_binary())
+/// `tributary serve --config file` in a process of its own, quiet (warnings
+/// only, to nowhere): for tests and benches that watch it from outside.
+pub fn serve_quietly(file: &Path) -> std::process::Child {
+    std::process::Command::new(daemon_binary())
         .args(["serve", "--config"])
         .arg(file)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .unwrap();
+        .expect("start the daemon")
+}
+
+/// Starts `tributary serve --config <file>` (its output dropped) and returns
+/// once `base` answers `/readyz` with 200.
+pub async fn serve_ready(file: &Path, base: &str) -> std::process::Child {
+    let child = serve_quietly(file);
     let client = crate::gql::Client::new(base);
     eventually("the daemon to be ready", || {
         let client = client.clone();

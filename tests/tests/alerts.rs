@@ -18,7 +18,7 @@ use tributary_tests::fakes::smtp::{SmtpOptions, SmtpServer};
 use tributary_tests::fakes::webhook::{Answer, SECRET, WebhookFake};
 use tributary_tests::gql::Client;
 use tributary_tests::kit::{
-    Fake, config_text, daemon_binary, doc_ids, document_service, eventually,
+    Fake, config_text, daemon_binary, doc_ids, document_service, eventually, free_port,
 };
 
 /// A daemon run by `tributary serve` on a config with `checks` example
@@ -33,14 +33,6 @@ struct Serve {
     /// The database the daemon stores in (its SQLite file unless a test
     /// edits the config to another).
     db: String,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Serve {

@@ -14,7 +14,7 @@ use plugin_sdk::harness::TestServer;
 use serde_json::{Value, json};
 use tributary_tests::gql::Client;
 use tributary_tests::kit::{
-    Fake, config_text, daemon_binary, doc_ids, document_service, eventually,
+    Fake, config_text, daemon_binary, doc_ids, document_service, eventually, free_port,
 };
 
 /// How many errors are shown; the rest are counted.
@@ -64,11 +64,6 @@ impl Served {
         .await["daemon"]["config"]
             .clone()
     }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
 }
 
 /// A config for `dir` with its API on `port` and `checks` example checks on

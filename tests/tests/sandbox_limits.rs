@@ -23,7 +23,9 @@ use tributary::plugin::{
 };
 use tributary::store::Store;
 use tributary_tests::gql::Client;
-use tributary_tests::kit::{Fake, config_text, daemon_binary, doc_ids, document_service};
+use tributary_tests::kit::{
+    Fake, config_text, daemon_binary, doc_ids, document_service, free_port,
+};
 use tributary_tests::logs::Captured;
 use tributary_tests::plugin;
 
@@ -524,12 +526,6 @@ async fn a_newline_or_escape_sequence_cannot_forge_a_log_line() {
 
 // ---------------------------------------------------------------------------
 // The real daemon.
-
-/// A free loopback port for the daemon's API.
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().port()
-}
 
 /// A config whose good check watches `service` with the example plugin, with
 /// `hostile` checks (id, plugin config, limits) run every second, the API on

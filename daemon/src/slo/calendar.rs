@@ -157,12 +157,7 @@ impl Calendar {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn at(text: &str) -> i64 {
-        DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .timestamp_millis()
-    }
+    use crate::slo::at;
 
     fn berlin(slice: SliceLen) -> Calendar {
         Calendar::new(slice, chrono_tz::Europe::Berlin)

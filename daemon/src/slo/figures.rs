@@ -272,13 +272,7 @@ fn loss_per_hour(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::DateTime;
-
-    fn at(text: &str) -> i64 {
-        DateTime::parse_from_rfc3339(text)
-            .unwrap()
-            .timestamp_millis()
-    }
+    use crate::slo::at;
 
     fn slice(start: i64, state: SliceState) -> Slice {
         Slice {

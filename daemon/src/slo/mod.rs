@@ -13,3 +13,11 @@ pub mod figures;
 
 pub use calendar::{Calendar, SliceLen, Window};
 pub use figures::{Budgeting, Counting, Counts, Exhaustion, Figures, Lookback, Slice, SliceState};
+
+/// `text` (RFC 3339) in milliseconds since the epoch, for the tests.
+#[cfg(test)]
+fn at(text: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .timestamp_millis()
+}
