@@ -32,6 +32,8 @@ pub struct Config {
     pub alerts: Alerts,
     /// `[[maintenance]]`: windows during which changes announce nothing.
     pub maintenance: Vec<Window>,
+    /// `[[slos]]`: service level objectives, in the order of the file.
+    pub slos: Vec<crate::slo::Slo>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

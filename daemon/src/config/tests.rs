@@ -1341,3 +1341,203 @@ labels = { tier = 1 }
     at(&errors, "/flows/0/labels/tier");
     assert_eq!(at(&errors, "/tenants/0/owner").line, 5, "{errors}");
 }
+
+#[test]
+fn slos_are_read_with_their_defaults_stated() {
+    let text = r#"
+[[slos]]
+name = "freshness-analytics"
+check = "warehouse"
+asset = "ANALYTICS.*"
+indicator = "freshness"
+deadline = "06:00"
+window = "20d"
+target = "95%"
+timezone = "Europe/Berlin"
+
+[[slos]]
+name = "availability-hourly"
+tenant = "acme"
+indicator = "availability"
+slice = "1h"
+window = "month"
+target = 0.999
+no_data = "excluded"
+maintenance = "good"
+severity = "UNHEALTHY"
+budget_alerts = ["25%", 0.75, 0]
+
+[[slos]]
+name = "flow-healthy"
+flow = "*"
+level = "flow"
+indicator = "healthy"
+budgeting = "occurrences"
+target = 0.9
+
+[[slos]]
+name = "rows"
+asset = "*"
+indicator = "completeness"
+max_drop = "10%"
+target = 0.95
+
+[[slos]]
+name = "fresh-hours"
+asset = "*"
+indicator = "freshness"
+max_age = "26h"
+slice = "1h"
+window = "48h"
+burn_alerts = false
+target = 0.95
+"#;
+    use crate::slo::{
+        Budgeting, Counts, FreshnessGoal, Indicator, Level, SliceLen, Window as SloWindow,
+    };
+    let config = parse(text, Path::new("s.toml"), &no_plugins()).unwrap();
+    let [fresh, avail, flow, rows, hours] = &config.slos[..] else {
+        panic!("{:?}", config.slos)
+    };
+    assert_eq!(fresh.name, "freshness-analytics");
+    assert_eq!(fresh.scope.asset.as_deref(), Some("ANALYTICS.*"));
+    assert_eq!(fresh.level, Level::Asset);
+    let six = chrono::NaiveTime::from_hms_opt(6, 0, 0).unwrap();
+    assert_eq!(
+        fresh.indicator,
+        Indicator::Freshness(FreshnessGoal::Deadline(six))
+    );
+    assert_eq!(fresh.calendar.slice, SliceLen::Day);
+    assert_eq!(fresh.calendar.zone.name(), "Europe/Berlin");
+    assert_eq!(fresh.window, SloWindow::Rolling { slices: 20 });
+    assert!((fresh.counting.target - 0.95).abs() < 1e-12);
+    // The defaults README states.
+    assert_eq!(fresh.counting.budgeting, Budgeting::Timeslices);
+    assert_eq!(fresh.counting.no_data, Counts::Bad);
+    assert_eq!(fresh.counting.excluded, Counts::Excluded);
+    assert_eq!(fresh.severity, crate::health::Status::Warning);
+    assert_eq!(fresh.budget_alerts, vec![0.5, 0.0]);
+    assert!(!fresh.burn_alerts, "day slices have no burn alerts");
+
+    assert_eq!(avail.calendar.slice, SliceLen::Hour);
+    assert_eq!(avail.calendar.zone, chrono_tz::UTC);
+    assert_eq!(avail.window, SloWindow::CalendarMonth);
+    assert_eq!(avail.counting.no_data, Counts::Excluded);
+    assert_eq!(avail.counting.excluded, Counts::Good);
+    assert_eq!(avail.severity, crate::health::Status::Unhealthy);
+    assert_eq!(avail.budget_alerts, vec![0.75, 0.25, 0.0], "highest first");
+    assert!(avail.burn_alerts, "hour slices have burn alerts by default");
+
+    assert_eq!(flow.level, Level::Flow);
+    assert_eq!(flow.counting.budgeting, Budgeting::Occurrences);
+    assert_eq!(
+        flow.window,
+        SloWindow::Rolling { slices: 28 },
+        "28d by default"
+    );
+
+    assert_eq!(rows.indicator, Indicator::Completeness { max_drop: 0.1 });
+    assert_eq!(
+        hours.indicator,
+        Indicator::Freshness(FreshnessGoal::MaxAge(Duration::from_secs(26 * 3600)))
+    );
+    assert_eq!(hours.window, SloWindow::Rolling { slices: 48 });
+    assert!(!hours.burn_alerts);
+}
+
+#[test]
+fn every_mistake_in_an_slo_is_located() {
+    let text = r#"
+[[slos]]
+name = "a"
+indicator = "freshness"
+target = 1
+
+[[slos]]
+name = "a"
+asset = "*"
+indicator = "availability"
+level = "check"
+max_drop = 0.1
+target = "95"
+window = "36h"
+timezone = "Mars/Olympus_Mons"
+
+[[slos]]
+name = "c"
+asset = "*"
+indicator = "freshness"
+deadline = "6 o'clock"
+slice = "1h"
+target = 0.95
+burn_alerts = true
+
+[[slos]]
+name = "d"
+asset = "*"
+indicator = "completeness"
+max_drop = "120%"
+target = 0.95
+window = "1000d"
+slice = "1d"
+burn_alerts = true
+budget_alerts = ["150%"]
+
+[[slos]]
+name = "Bad Name"
+asset = "*"
+indicator = "freshness"
+deadline = "06:00"
+max_age = "1h"
+target = 0.95
+"#;
+    let errors = errors_of(text, &no_plugins());
+    assert!(at(&errors, "/slos/0").message.contains("at least one of"));
+    assert!(at(&errors, "/slos/0/target").message.contains("below 1"));
+    assert!(
+        at(&errors, "/slos/1/name")
+            .message
+            .contains("first defined at line 3")
+    );
+    assert!(
+        at(&errors, "/slos/1/level")
+            .message
+            .contains("only `healthy`")
+    );
+    assert!(
+        at(&errors, "/slos/1/max_drop")
+            .message
+            .contains("availability")
+    );
+    at(&errors, "/slos/1/target");
+    assert!(
+        at(&errors, "/slos/1/window")
+            .message
+            .contains("multiple of a day")
+    );
+    let zone = at(&errors, "/slos/1/timezone");
+    assert_eq!(zone.line, 15, "{errors}");
+    assert!(at(&errors, "/slos/2/deadline").message.contains("HH:MM"));
+    assert!(
+        at(&errors, "/slos/3/max_drop")
+            .message
+            .contains("less than 1")
+    );
+    assert!(
+        at(&errors, "/slos/3/window")
+            .message
+            .contains("at most 366d")
+    );
+    assert!(
+        at(&errors, "/slos/3/burn_alerts")
+            .message
+            .contains("hour slices")
+    );
+    assert!(
+        at(&errors, "/slos/3/budget_alerts/0")
+            .message
+            .contains("between")
+    );
+    at(&errors, "/slos/4/name");
+    assert!(at(&errors, "/slos/4").message.contains("not both"));
+}

@@ -25,6 +25,8 @@ use crate::health::{
 };
 use crate::plugin::{Grants, HostGrant, Limits, missing_because};
 
+mod slos;
+
 static FILE_SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
     let schema: Value = serde_json::from_str(SCHEMA).expect("the config schema is JSON");
     jsonschema::draft202012::options()
@@ -637,6 +639,7 @@ fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
     let alerts = alerts(cx, json, &tenant_ids);
 
     let maintenance = maintenance(cx, json);
+    let slos = slos::slos(cx, json);
 
     Some(Config {
         file: cx.file.clone(),
@@ -652,6 +655,7 @@ fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
         checks,
         alerts: alerts?,
         maintenance: maintenance?,
+        slos: slos?,
     })
     .filter(|_| ok)
 }
@@ -1408,15 +1412,21 @@ fn maintenance(cx: &mut Cx<'_>, json: &Value) -> Option<Vec<Window>> {
     ok.then_some(windows)
 }
 
-fn window(cx: &mut Cx<'_>, w: &Value, at: &str) -> Option<Window> {
-    let text = |key: &str| str_at(w, key).map(str::to_owned);
-    let scope = Scope {
+/// The place globs an entry gives (a maintenance window, an SLO).
+fn scope(entry: &Value) -> Scope {
+    let text = |key: &str| str_at(entry, key).map(str::to_owned);
+    Scope {
         tenant: text("tenant"),
         flow: text("flow"),
         system: text("system"),
         check: text("check"),
         asset: text("asset"),
-    };
+    }
+}
+
+fn window(cx: &mut Cx<'_>, w: &Value, at: &str) -> Option<Window> {
+    let text = |key: &str| str_at(w, key).map(str::to_owned);
+    let scope = scope(w);
     if scope == Scope::default() {
         cx.error_once(
             at,

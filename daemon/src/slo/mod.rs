@@ -3,16 +3,19 @@
 //! on 95% of days over 20 days"); its figures say how much of its error
 //! budget is left and how fast it burns.
 //!
-//! This module owns the time arithmetic ([`calendar`]) and the figures
+//! This module owns what an SLO states ([`objective`], read from
+//! `[[slos]]`), the time arithmetic ([`calendar`]) and the figures
 //! ([`figures`]) in OpenSLO's vocabulary. It must not read the store nor
 //! judge health: slices arrive judged, and what an exhausted budget does to
 //! an entity's health is the health engine's to say.
 
 pub mod calendar;
 pub mod figures;
+pub mod objective;
 
 pub use calendar::{Calendar, SliceLen, Window};
 pub use figures::{Budgeting, Counting, Counts, Exhaustion, Figures, Lookback, Slice, SliceState};
+pub use objective::{FreshnessGoal, Indicator, Level, Slo};
 
 /// `text` (RFC 3339) in milliseconds since the epoch, for the tests.
 #[cfg(test)]
