@@ -145,6 +145,23 @@ impl Window {
         }
     }
 
+    /// Whether the window is in force at any time in `[from, to)` (an SLO
+    /// slice it touches is excluded).
+    pub fn overlaps(&self, from: SystemTime, to: SystemTime) -> bool {
+        if self.active_at(from) {
+            return true;
+        }
+        match &self.when {
+            When::Once { start, end } => *start < to && from < *end,
+            When::Recurring(r) => {
+                let at = DateTime::<Utc>::from(from).with_timezone(&r.zone);
+                r.cron
+                    .find_next_occurrence(&at, false)
+                    .is_ok_and(|next| SystemTime::from(next) < to)
+            }
+        }
+    }
+
     /// Whether the window has nothing more to do after `now` (a one-off
     /// whose end has passed).
     pub fn is_over(&self, now: SystemTime) -> bool {

@@ -11,7 +11,7 @@ use chrono::NaiveTime;
 
 use super::calendar::{Calendar, Window};
 use super::figures::Counting;
-use crate::health::{Scope, Status};
+use crate::health::{EntityRef, Scope, Status};
 
 /// One `[[slos]]` entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,6 +58,17 @@ impl Level {
         Level::Check,
         Level::Asset,
     ];
+
+    /// The level `entity` sits at.
+    pub fn of(entity: &EntityRef) -> Level {
+        match entity {
+            EntityRef::Tenant(_) => Level::Tenant,
+            EntityRef::Flow(_) => Level::Flow,
+            EntityRef::System(_) => Level::System,
+            EntityRef::Check(_) => Level::Check,
+            EntityRef::Asset { .. } => Level::Asset,
+        }
+    }
 
     pub fn as_str(self) -> &'static str {
         match self {

@@ -28,6 +28,7 @@ mod lineage;
 mod model;
 mod push;
 mod read;
+mod slo;
 pub mod testing;
 mod write;
 
@@ -44,6 +45,7 @@ pub use alerts::{
     DeliveryUpdate, DisabledChannelRow, NewDelivery,
 };
 pub use dispatch::AlertDue;
+pub use slo::{SliceDelta, StoredSlice};
 pub use lineage::{DatasetName, LineageEdge, Neighbour};
 pub use model::{
     AuditEntry, DataScope, Deleted, ErrorRow, HealthEvent, IdSetRow, MAX_TIME_MS, NativeRow,
