@@ -99,6 +99,15 @@ impl Served {
     /// A report that `documents` had `received` rows at `when`; the clock
     /// shows `now` (a late report is older than now).
     async fn push(&mut self, when: SystemTime, now: SystemTime, received: u64) {
+        let row = ObservationRow {
+            received: Some(received),
+            ..ObservationRow::default()
+        };
+        self.report(when, now, row).await;
+    }
+
+    /// A report of `documents` saying `row` (its asset and kind filled in).
+    async fn report(&mut self, when: SystemTime, now: SystemTime, row: ObservationRow) {
         self.clock.set(now);
         self.pushes += 1;
         self.d
@@ -110,8 +119,7 @@ impl Served {
                 observations: vec![ObservationRow {
                     asset: "documents".into(),
                     kind: "upload".into(),
-                    received: Some(received),
-                    ..ObservationRow::default()
+                    ..row
                 }],
                 ids: BTreeMap::new(),
             })
@@ -372,6 +380,15 @@ async fn thirty_days(pg: Option<&str>) {
     assert_close(&f["budgetRemaining"], 0.0, "lenient remaining after late data");
     assert_eq!(f["exhausted"], true);
     assert_eq!(f["exhaustsAt"], Value::Null);
+
+    // Retention keeps the longest window: the slices of days 0-9 (before
+    // 11 March), of both SLOs, go; the figures stay.
+    let before = s.figures("rows").await;
+    let config = s.d.service.loaded().config.clone();
+    let keep = tributary::slo::keep_slices_from(&config.slos, tributary::store::to_ms(now));
+    assert_eq!(keep, Some(tributary::store::to_ms(at("2026-03-11T00:00:00Z"))));
+    assert_eq!(s.d.store.prune_slices(keep.unwrap()).await.unwrap(), 20);
+    assert_eq!(s.figures("rows").await, before);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -476,4 +493,122 @@ async fn a_calendar_month_in_berlin_crosses_the_dst_change_and_the_month_end_on_
     let pg = PgScratch::new("slo_month").await.unwrap();
     berlin_month(Some(&pg.url)).await;
     pg.drop_schema().await.unwrap();
+}
+
+const FRESHNESS: &str = r#"
+[[slos]]
+name = "fresh-by-six"
+check = "app"
+asset = "documents"
+indicator = "freshness"
+deadline = "06:00"
+window = "5d"
+target = 0.5
+
+[[slos]]
+name = "fresh-hourly"
+check = "app"
+asset = "documents"
+indicator = "freshness"
+max_age = "2h"
+slice = "1h"
+window = "24h"
+target = 0.9
+"#;
+
+/// Freshness by a deadline and by a maximum age, and a mute excluding the
+/// slices it covers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn freshness_slices_follow_the_deadline_and_the_age_and_a_mute_excludes() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(dir.path(), None, FRESHNESS);
+    let clock = Arc::new(ManualClock::at_unix(0));
+    clock.set(at("2026-03-01T00:00:00Z"));
+    let mut s = Served::start(dir, &text, clock).await;
+    let refreshed = |when: &str, fresh: &str| {
+        let (when, fresh) = (at(when), at(fresh));
+        (when, ObservationRow {
+            freshness: Some(fresh),
+            ..ObservationRow::default()
+        })
+    };
+    for (when, fresh) in [
+        // 1 March: landed at 05:30, before the deadline: good.
+        ("2026-03-01T07:00:00Z", "2026-03-01T05:30:00Z"),
+        // 2 March: landed at 06:45: bad.
+        ("2026-03-02T07:00:00Z", "2026-03-02T06:45:00Z"),
+        // 3 March: nothing new by 05:00 says nothing yet; by 08:00, bad.
+        ("2026-03-03T05:00:00Z", "2026-03-02T06:45:00Z"),
+        ("2026-03-03T08:00:00Z", "2026-03-02T06:45:00Z"),
+        // 4 March: no report. 5 March: landed at 05:40, seen at 05:50
+        // (good) and at 09:30, then 3h 50m old (bad for the hourly SLO).
+        ("2026-03-05T05:50:00Z", "2026-03-05T05:40:00Z"),
+        ("2026-03-05T09:30:00Z", "2026-03-05T05:40:00Z"),
+    ] {
+        let (when, row) = refreshed(when, fresh);
+        s.report(when, when, row).await;
+    }
+    s.clock.set(at("2026-03-06T01:00:00Z"));
+
+    // Days 1-5: good, bad, bad, no data (bad), good: 2 of 5.
+    let f = s.figures("fresh-by-six").await;
+    assert_eq!(
+        [&f["goodSlices"], &f["badSlices"], &f["noDataSlices"]],
+        [&json!(2), &json!(2), &json!(1)]
+    );
+    assert_close(&f["attainment"], 0.4, "deadline attainment");
+    assert_close(&f["budgetRemaining"], 0.5 * 5.0 - 3.0, "deadline remaining");
+    assert_eq!(f["exhausted"], true);
+    let days = s
+        .slices("fresh-by-six", "2026-03-02T00:00:00Z", "2026-03-04T00:00:00Z")
+        .await;
+    assert_eq!(days[0]["reason"], "refreshed at 06:45, deadline 06:00");
+    assert_eq!(
+        days[1]["reason"],
+        "no refresh landed by the deadline 06:00"
+    );
+    assert_eq!((&days[1]["good"], &days[1]["total"]), (&json!(0), &json!(1)));
+
+    // The last 24 hours (5 March 01:00 to 6 March 01:00): the 05:00 hour
+    // good, the 09:00 hour bad, 22 without data.
+    let f = s.figures("fresh-hourly").await;
+    assert_eq!(
+        [&f["goodSlices"], &f["badSlices"], &f["noDataSlices"]],
+        [&json!(1), &json!(1), &json!(22)]
+    );
+    assert_close(&f["attainment"], 1.0 / 24.0, "age attainment");
+    let hour = s
+        .slices("fresh-hourly", "2026-03-05T09:00:00Z", "2026-03-05T10:00:00Z")
+        .await;
+    assert_eq!(hour[0]["reason"], "data 3h 50m old, max 2h");
+
+    // Muted, the asset's next slices are excluded, with the mute's reason.
+    let documents = tributary::health::EntityRef::Asset {
+        check: "app".into(),
+        asset: "documents".into(),
+    };
+    let muted = s
+        .d
+        .service
+        .mute(
+            documents,
+            Some(tributary::health::Mute {
+                until: at("2026-03-07T00:00:00Z"),
+                reason: "backfill".into(),
+            }),
+            "test",
+        )
+        .await
+        .unwrap();
+    assert!(muted);
+    let (when, row) = refreshed("2026-03-06T02:10:00Z", "2026-03-05T05:40:00Z");
+    s.report(when, when, row).await;
+    s.clock.set(at("2026-03-06T03:00:00Z"));
+    let hour = s
+        .slices("fresh-hourly", "2026-03-06T02:00:00Z", "2026-03-06T03:00:00Z")
+        .await;
+    assert_eq!(hour[0]["state"], "EXCLUDED");
+    assert_eq!(hour[0]["reason"], "muted: backfill");
+    let f = s.figures("fresh-hourly").await;
+    assert_eq!(f["excludedSlices"], 1);
 }
