@@ -12,9 +12,9 @@ use super::error::{Code, error, store_error};
 use super::ids::{self, Target};
 use super::types::{
     AlertChannelNode, AlertDeliveryNode, AlertDeliveryStatus, CheckNode, ConfigStatus, Connector,
-    Daemon, EventFilter, SloStatusNode, slo_statuses, HealthEventFilter, HealthEventNode, Long, Node, Result, StoreBackend,
-    TenantNode, WindowNode, alert_channel, alert_delivery, cursor, keyed_page, node, offset_page,
-    page_size, time, uncursor, window_node,
+    Daemon, EventFilter, HealthEventFilter, HealthEventNode, Long, Node, Result, SloStatusNode,
+    StoreBackend, TenantNode, WindowNode, alert_channel, alert_delivery, cursor, keyed_page, node,
+    offset_page, page_size, slo_statuses, time, uncursor, window_node,
 };
 use super::{state, view};
 use crate::config::Role;

@@ -294,4 +294,26 @@ mod tests {
         assert!(!tenant.covers(&shared, &[system, globex]));
         assert!(scope.covers(&shared, &[system, globex]));
     }
+
+    #[test]
+    fn a_window_overlaps_a_span_it_touches_at_any_time() {
+        let w = Window {
+            when: When::Once {
+                start: utc("2026-01-01T10:00:00Z"),
+                end: utc("2026-01-01T11:00:00Z"),
+            },
+            ..recurring("0 0 * * *", "UTC", 1)
+        };
+        let day = |d: &str, e: &str| w.overlaps(utc(d), utc(e));
+        assert!(day("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"));
+        assert!(day("2026-01-01T10:59:00Z", "2026-01-01T12:00:00Z"));
+        assert!(!day("2026-01-01T11:00:00Z", "2026-01-01T12:00:00Z"));
+        assert!(!day("2026-01-01T09:00:00Z", "2026-01-01T10:00:00Z"));
+        // 01:00-02:30 each night in Berlin (00:00-01:30 UTC in winter).
+        let nightly = recurring("0 1 * * *", "Europe/Berlin", 90);
+        let span = |d: &str, e: &str| nightly.overlaps(utc(d), utc(e));
+        assert!(span("2026-01-01T01:00:00Z", "2026-01-01T02:00:00Z"));
+        assert!(span("2026-01-01T23:00:00Z", "2026-01-02T00:30:00Z"));
+        assert!(!span("2026-01-01T02:00:00Z", "2026-01-01T23:00:00Z"));
+    }
 }

@@ -208,7 +208,11 @@ impl Service {
             store.clone(),
         ));
         let (alerts_config, alerts_rx) = watch::channel(config.clone());
-        let pruner = tokio::spawn(prune(store.clone(), alerts_config.subscribe(), clock.clone()));
+        let pruner = tokio::spawn(prune(
+            store.clone(),
+            alerts_config.subscribe(),
+            clock.clone(),
+        ));
         // A check tried by hand (`tributary run`) sends nothing: its events
         // wait in the outbox for the daemon.
         let disabled_channels = dispatcher::stored_disabled(&store, &config).await?;

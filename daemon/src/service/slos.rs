@@ -40,7 +40,13 @@ pub struct SliceView {
 impl Service {
     /// The configured SLOs, shared.
     fn slos(&self) -> Vec<Arc<Slo>> {
-        self.loaded().config.slos.iter().cloned().map(Arc::new).collect()
+        self.loaded()
+            .config
+            .slos
+            .iter()
+            .cloned()
+            .map(Arc::new)
+            .collect()
     }
 
     /// The configured SLO named `name`.

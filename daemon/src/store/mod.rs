@@ -45,7 +45,6 @@ pub use alerts::{
     DeliveryUpdate, DisabledChannelRow, NewDelivery,
 };
 pub use dispatch::AlertDue;
-pub use slo::{SliceDelta, StoredSlice};
 pub use lineage::{DatasetName, LineageEdge, Neighbour};
 pub use model::{
     AuditEntry, DataScope, Deleted, ErrorRow, HealthEvent, IdSetRow, MAX_TIME_MS, NativeRow,
@@ -53,6 +52,7 @@ pub use model::{
     RunFailure, RunRow, RunWrite, StoredError, StoredObservation, Trigger, WindowRow, WriteBatch,
     entity_key, from_ms, parse_entity_key, to_ms,
 };
+pub use slo::{SliceDelta, StoredSlice};
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
