@@ -164,6 +164,29 @@ impl Served {
             .clone()
     }
 
+    /// The one entity the root `slos` lists for `slo`: its figures and its
+    /// slices starting in `[from, to)`.
+    async fn root_slices(&self, slo: &str, from: &str, to: &str) -> (Value, Vec<Value>) {
+        let answer = self
+            .api
+            .query(
+                Some("admin-token"),
+                &format!(
+                    "query($slo: String, $from: DateTime, $to: DateTime) {{ slos(slo: $slo) {{ \
+                     {FIGURES} slices(from: $from, to: $to) {{ start state good total reason }} }} }}"
+                ),
+                json!({ "slo": slo, "from": from, "to": to }),
+            )
+            .await;
+        let all = answer.data()["slos"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{}", answer.text))
+            .clone();
+        assert_eq!(all.len(), 1, "{all:?}");
+        let slices = all[0]["slices"].as_array().unwrap().clone();
+        (all[0].clone(), slices)
+    }
+
     /// `slo`'s slices for `documents` starting in `[from, to)`, through the
     /// asset's own `slos`.
     async fn slices(&self, slo: &str, from: &str, to: &str) -> Vec<Value> {
@@ -664,4 +687,72 @@ async fn freshness_slices_follow_the_deadline_and_the_age_and_a_mute_excludes() 
     assert_eq!(hour[0]["reason"], "muted: backfill");
     let f = s.figures("fresh-hourly").await;
     assert_eq!(f["excludedSlices"], 1);
+}
+
+const RUNS: &str = r#"
+[[slos]]
+name = "up"
+check = "ingest-docs"
+asset = "*"
+indicator = "availability"
+slice = "1h"
+window = "24h"
+target = 0.9
+
+[[slos]]
+name = "ingest-ok"
+system = "ingest"
+level = "system"
+indicator = "healthy"
+slice = "1h"
+window = "24h"
+target = 0.9
+"#;
+
+/// A plugin check's runs: availability of its asset (a failed run makes
+/// the hour bad) and the system's health as it rolls up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_runs_and_health_make_their_hours_bad() {
+    let fake = Arc::new(std::sync::Mutex::new(kit::Fake {
+        ids: kit::doc_ids(5),
+        ..kit::Fake::default()
+    }));
+    let service = kit::document_service(fake.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut text = config_text(dir.path(), &[("ingest-docs", "ingest", &service.url(), "")]);
+    text.push_str(RUNS);
+    let clock = Arc::new(ManualClock::at_unix(0));
+    clock.set(at("2026-03-01T10:05:00Z"));
+    let s = Served::start(dir, &text, clock.clone()).await;
+    s.d.wait_runs("ingest-docs", 1).await;
+    // 11:05: the service refuses the credentials; 12:05: back.
+    clock.set(at("2026-03-01T11:05:00Z"));
+    fake.lock().unwrap().fail_with = Some(401);
+    s.d.run_now("ingest-docs").await;
+    clock.set(at("2026-03-01T12:05:00Z"));
+    fake.lock().unwrap().fail_with = None;
+    s.d.run_now("ingest-docs").await;
+    clock.set(at("2026-03-01T13:30:00Z"));
+
+    let (f, hours) = s
+        .root_slices("up", "2026-03-01T10:00:00Z", "2026-03-01T13:00:00Z")
+        .await;
+    assert_eq!(f["entity"]["key"], "documents");
+    let states: Vec<&Value> = hours.iter().map(|h| &h["state"]).collect();
+    assert_eq!(states, [&json!("GOOD"), &json!("BAD"), &json!("GOOD")]);
+    let reason = hours[1]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("run failed: "), "{reason}");
+    // 24 hours back from 13:00: three judged, 21 without data (bad).
+    assert_eq!(
+        [&f["goodSlices"], &f["badSlices"], &f["noDataSlices"]],
+        [&json!(2), &json!(1), &json!(21)]
+    );
+
+    let (_, hours) = s
+        .root_slices("ingest-ok", "2026-03-01T10:00:00Z", "2026-03-01T12:00:00Z")
+        .await;
+    assert_eq!(hours[0]["state"], "GOOD");
+    assert_eq!(hours[1]["state"], "BAD");
+    let reason = hours[1]["reason"].as_str().unwrap();
+    assert!(reason.starts_with("UNKNOWN"), "{reason}");
 }

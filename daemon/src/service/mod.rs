@@ -5,10 +5,10 @@
 //! It owns the path of one run (scheduler -> [`runner`] -> plugin -> [`writer`]
 //! -> store -> bus) and background upkeep (staleness, retention, the alert
 //! dispatcher, announcing what maintenance windows and failing upstreams held
-//! back once they let go), and operators' acts on alert delivery
-//! ([`alerting`]: retry, enable, test a channel). It must not
-//! parse config, speak HTTP or know a vendor: those are the config module, the
-//! API and the plugins.
+//! back once they let go), operators' acts on alert delivery
+//! ([`alerting`]: retry, enable, test a channel) and SLO figures on read
+//! ([`slos`]). It must not parse config, speak HTTP or know a vendor: those
+//! are the config module, the API and the plugins.
 
 mod alerting;
 mod backlog;

@@ -147,23 +147,17 @@ fn events(
                 )),
             }],
         },
-        Indicator::Completeness { .. } | Indicator::Freshness(_) => {
-            if judged.run.is_none() {
-                return Vec::new();
-            }
-            // An asset's SLO judges its own observation; a check's,
-            // system's, flow's or tenant's every observation of the run.
-            let of_entity = |o: &&ObservationRow| match entity {
-                EntityRef::Asset { asset, .. } => o.asset == *asset,
-                _ => true,
-            };
-            judged
+        // Judged on assets only (the config allows no other level): the
+        // asset's own observation.
+        Indicator::Completeness { .. } | Indicator::Freshness(_) => match (entity, judged.run) {
+            (EntityRef::Asset { asset, .. }, Some(_)) => judged
                 .observations
                 .iter()
-                .filter(of_entity)
+                .filter(|o| o.asset == *asset)
                 .filter_map(|o| observation_event(slo, book, judged, o, now))
-                .collect()
-        }
+                .collect(),
+            _ => Vec::new(),
+        },
     }
 }
 
