@@ -222,6 +222,31 @@ fn assert_near(a: SystemTime, b: SystemTime) {
     assert!(gap < Duration::from_secs(1), "{a:?} vs {b:?}");
 }
 
+/// Runs `scenario` on SQLite (`None`), then on a fresh schema of the test
+/// Postgres (its URL).
+async fn on_both<F, Fut>(prefix: &str, scenario: F)
+where
+    F: Fn(Option<String>) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    scenario(None).await;
+    let pg = PgScratch::new(prefix).await.unwrap();
+    scenario(Some(pg.url.clone())).await;
+    pg.drop_schema().await.unwrap();
+}
+
+/// A `[[slos]]` entry named `name` on asset `documents` of `app`, with
+/// `fields`.
+fn documents_slo(name: &str, fields: &str) -> String {
+    format!("\n[[slos]]\nname = \"{name}\"\ncheck = \"app\"\nasset = \"documents\"\n{fields}\n")
+}
+
+/// Good, bad, no-data and excluded slices of a status.
+fn slice_counts(f: &Value) -> [i64; 4] {
+    ["goodSlices", "badSlices", "noDataSlices", "excludedSlices"]
+        .map(|k| f[k].as_i64().unwrap_or_else(|| panic!("{k} in {f}")))
+}
+
 fn burn(f: &Value, lookback: &str) -> Option<f64> {
     f["burnRates"]
         .as_array()
@@ -231,43 +256,34 @@ fn burn(f: &Value, lookback: &str) -> Option<f64> {
         .and_then(|b| b["rate"].as_f64())
 }
 
-const TWENTY_DAYS: &str = r#"
-[[slos]]
-name = "rows"
-check = "app"
-asset = "documents"
-indicator = "completeness"
-max_drop = "5%"
-window = "20d"
-target = 0.8
-
-[[slos]]
-name = "rows-lenient"
-check = "app"
-asset = "documents"
-indicator = "completeness"
-max_drop = "5%"
-window = "20d"
-target = 0.8
-no_data = "good"
-maintenance = "bad"
-
+/// Two completeness SLOs over 20 days at 80%, with the default policies
+/// and with no data good and maintenance bad; a maintenance window on
+/// 23 March.
+fn twenty_days() -> String {
+    let rows = "indicator = \"completeness\"\nmax_drop = \"5%\"\nwindow = \"20d\"\ntarget = 0.8";
+    documents_slo("rows", rows)
+        + &documents_slo(
+            "rows-lenient",
+            &format!("{rows}\nno_data = \"good\"\nmaintenance = \"bad\""),
+        )
+        + r#"
 [[maintenance]]
 name = "upgrade"
 reason = "ingest upgrade"
 start = 2026-03-23T10:00:00Z
 end = 2026-03-23T11:00:00Z
 check = "app"
-"#;
+"#
+}
 
 /// Thirty days of daily counts from 1 March 2026 (day 0): 1000 rows a day,
 /// 900 on days 5, 12 and 28 (a 10% drop: bad), no report on day 20, and
 /// day 22 (23 March) under a maintenance window for an hour. The daemon
 /// restarts after day 15. On 31 March at 06:00 the 20-day window is days
 /// 10-29 (11-30 March).
-async fn thirty_days(pg: Option<&str>) {
+async fn thirty_days(pg: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
-    let text = config(dir.path(), pg, TWENTY_DAYS);
+    let text = config(dir.path(), pg.as_deref(), &twenty_days());
     let day0 = at("2026-03-01T12:00:00Z");
     let clock = Arc::new(ManualClock::at_unix(0));
     clock.set(day0);
@@ -303,15 +319,7 @@ async fn thirty_days(pg: Option<&str>) {
     assert_eq!(f["entity"]["key"], "documents");
     assert_eq!(time_of(&f["windowStart"]), at("2026-03-11T00:00:00Z"));
     assert_eq!(time_of(&f["windowEnd"]), window_end);
-    assert_eq!(
-        [
-            &f["goodSlices"],
-            &f["badSlices"],
-            &f["noDataSlices"],
-            &f["excludedSlices"]
-        ],
-        [&json!(16), &json!(2), &json!(1), &json!(1)]
-    );
+    assert_eq!(slice_counts(&f), [16, 2, 1, 1]);
     assert_close(&f["attainment"], 16.0 / 19.0, "attainment");
     assert_close(&f["budgetTotal"], 0.2 * 19.0, "budget total");
     assert_close(&f["budgetSpent"], 3.0, "budget spent");
@@ -338,15 +346,7 @@ async fn thirty_days(pg: Option<&str>) {
     // rows-lenient: no data counts good, maintenance bad. 17 good of 20;
     // a budget of 4, 3 spent; at one bad slice in 72 hours, 72 hours left.
     let f = s.figures("rows-lenient").await;
-    assert_eq!(
-        [
-            &f["goodSlices"],
-            &f["badSlices"],
-            &f["noDataSlices"],
-            &f["excludedSlices"]
-        ],
-        [&json!(16), &json!(2), &json!(1), &json!(1)]
-    );
+    assert_eq!(slice_counts(&f), [16, 2, 1, 1]);
     assert_close(&f["attainment"], 17.0 / 20.0, "lenient attainment");
     assert_close(&f["budgetTotal"], 4.0, "lenient budget total");
     assert_close(&f["budgetRemaining"], 1.0, "lenient remaining");
@@ -394,15 +394,7 @@ async fn thirty_days(pg: Option<&str>) {
     s.push(day0 + DAY * 15 + Duration::from_secs(6 * 3600), now, 500)
         .await;
     let f = s.figures("rows").await;
-    assert_eq!(
-        [
-            &f["goodSlices"],
-            &f["badSlices"],
-            &f["noDataSlices"],
-            &f["excludedSlices"]
-        ],
-        [&json!(16), &json!(3), &json!(0), &json!(1)]
-    );
+    assert_eq!(slice_counts(&f), [16, 3, 0, 1]);
     assert_close(&f["attainment"], 16.0 / 19.0, "attainment after late data");
     assert_close(&f["budgetSpent"], 3.0, "spent after late data");
     let late = s
@@ -446,35 +438,24 @@ async fn thirty_days(pg: Option<&str>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn thirty_days_of_slices_give_the_hand_computed_figures_on_sqlite() {
-    thirty_days(None).await;
+async fn thirty_days_of_slices_give_the_hand_computed_figures_on_sqlite_and_postgres() {
+    on_both("slo_thirty", thirty_days).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn thirty_days_of_slices_give_the_hand_computed_figures_on_postgres() {
-    let pg = PgScratch::new("slo_thirty").await.unwrap();
-    thirty_days(Some(&pg.url)).await;
-    pg.drop_schema().await.unwrap();
+/// Completeness over the calendar month in Berlin, no data left out.
+fn berlin_month_slo() -> String {
+    documents_slo(
+        "rows-month",
+        "indicator = \"completeness\"\nmax_drop = \"5%\"\nwindow = \"month\"\n\
+         timezone = \"Europe/Berlin\"\ntarget = 0.9\nno_data = \"excluded\"",
+    )
 }
-
-const BERLIN_MONTH: &str = r#"
-[[slos]]
-name = "rows-month"
-check = "app"
-asset = "documents"
-indicator = "completeness"
-max_drop = "5%"
-window = "month"
-timezone = "Europe/Berlin"
-target = 0.9
-no_data = "excluded"
-"#;
 
 /// October 2026 in Berlin: 31 days, the 25th 25 hours long (summer time
 /// ends). Daily reports from the 20th, the 27th a 10% drop.
-async fn berlin_month(pg: Option<&str>) {
+async fn berlin_month(pg: Option<String>) {
     let dir = tempfile::tempdir().unwrap();
-    let text = config(dir.path(), pg, BERLIN_MONTH);
+    let text = config(dir.path(), pg.as_deref(), &berlin_month_slo());
     let first = at("2026-10-20T12:00:00Z");
     let clock = Arc::new(ManualClock::at_unix(0));
     clock.set(first);
@@ -492,15 +473,7 @@ async fn berlin_month(pg: Option<&str>) {
     assert_eq!(f["timeZone"], "Europe/Berlin");
     assert_eq!(time_of(&f["windowStart"]), at("2026-10-01T00:00:00+02:00"));
     assert_eq!(time_of(&f["windowEnd"]), at("2026-11-01T00:00:00+01:00"));
-    assert_eq!(
-        [
-            &f["goodSlices"],
-            &f["badSlices"],
-            &f["noDataSlices"],
-            &f["excludedSlices"]
-        ],
-        [&json!(10), &json!(1), &json!(19), &json!(0)]
-    );
+    assert_eq!(slice_counts(&f), [10, 1, 19, 0]);
     assert_close(&f["attainment"], 10.0 / 11.0, "october attainment");
     assert_close(&f["budgetTotal"], 0.1 * 12.0, "october budget");
     assert_close(&f["budgetRemaining"], 0.1 * 12.0 - 1.0, "october remaining");
@@ -546,44 +519,29 @@ async fn berlin_month(pg: Option<&str>) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_calendar_month_in_berlin_crosses_the_dst_change_and_the_month_end_on_sqlite() {
-    berlin_month(None).await;
+async fn a_calendar_month_in_berlin_crosses_the_dst_change_and_the_month_end_on_both_backends() {
+    on_both("slo_month", berlin_month).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_calendar_month_in_berlin_crosses_the_dst_change_and_the_month_end_on_postgres() {
-    let pg = PgScratch::new("slo_month").await.unwrap();
-    berlin_month(Some(&pg.url)).await;
-    pg.drop_schema().await.unwrap();
+/// Freshness by 06:00 over 5 days at 50%, and at most 2 hours old over
+/// 24 hourly slices at 90%.
+fn freshness_slos() -> String {
+    documents_slo(
+        "fresh-by-six",
+        "indicator = \"freshness\"\ndeadline = \"06:00\"\nwindow = \"5d\"\ntarget = 0.5",
+    ) + &documents_slo(
+        "fresh-hourly",
+        "indicator = \"freshness\"\nmax_age = \"2h\"\nslice = \"1h\"\nwindow = \"24h\"\n\
+         target = 0.9",
+    )
 }
-
-const FRESHNESS: &str = r#"
-[[slos]]
-name = "fresh-by-six"
-check = "app"
-asset = "documents"
-indicator = "freshness"
-deadline = "06:00"
-window = "5d"
-target = 0.5
-
-[[slos]]
-name = "fresh-hourly"
-check = "app"
-asset = "documents"
-indicator = "freshness"
-max_age = "2h"
-slice = "1h"
-window = "24h"
-target = 0.9
-"#;
 
 /// Freshness by a deadline and by a maximum age, and a mute excluding the
 /// slices it covers.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn freshness_slices_follow_the_deadline_and_the_age_and_a_mute_excludes() {
     let dir = tempfile::tempdir().unwrap();
-    let text = config(dir.path(), None, FRESHNESS);
+    let text = config(dir.path(), None, &freshness_slos());
     let clock = Arc::new(ManualClock::at_unix(0));
     clock.set(at("2026-03-01T00:00:00Z"));
     let mut s = Served::start(dir, &text, clock).await;
@@ -617,10 +575,7 @@ async fn freshness_slices_follow_the_deadline_and_the_age_and_a_mute_excludes() 
 
     // Days 1-5: good, bad, bad, no data (bad), good: 2 of 5.
     let f = s.figures("fresh-by-six").await;
-    assert_eq!(
-        [&f["goodSlices"], &f["badSlices"], &f["noDataSlices"]],
-        [&json!(2), &json!(2), &json!(1)]
-    );
+    assert_eq!(slice_counts(&f)[..3], [2, 2, 1]);
     assert_close(&f["attainment"], 0.4, "deadline attainment");
     assert_close(&f["budgetRemaining"], 0.5 * 5.0 - 3.0, "deadline remaining");
     assert_eq!(f["exhausted"], true);
@@ -641,10 +596,7 @@ async fn freshness_slices_follow_the_deadline_and_the_age_and_a_mute_excludes() 
     // The last 24 hours (5 March 01:00 to 6 March 01:00): the 05:00 hour
     // good, the 09:00 hour bad, 22 without data.
     let f = s.figures("fresh-hourly").await;
-    assert_eq!(
-        [&f["goodSlices"], &f["badSlices"], &f["noDataSlices"]],
-        [&json!(1), &json!(1), &json!(22)]
-    );
+    assert_eq!(slice_counts(&f)[..3], [1, 1, 22]);
     assert_close(&f["attainment"], 1.0 / 24.0, "age attainment");
     let hour = s
         .slices(
@@ -743,10 +695,7 @@ async fn failed_runs_and_health_make_their_hours_bad() {
     let reason = hours[1]["reason"].as_str().unwrap();
     assert!(reason.starts_with("run failed: "), "{reason}");
     // 24 hours back from 13:00: three judged, 21 without data (bad).
-    assert_eq!(
-        [&f["goodSlices"], &f["badSlices"], &f["noDataSlices"]],
-        [&json!(2), &json!(1), &json!(21)]
-    );
+    assert_eq!(slice_counts(&f)[..3], [2, 1, 21]);
 
     let (_, hours) = s
         .root_slices("ingest-ok", "2026-03-01T10:00:00Z", "2026-03-01T12:00:00Z")
