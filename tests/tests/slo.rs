@@ -705,3 +705,47 @@ async fn failed_runs_and_health_make_their_hours_bad() {
     let reason = hours[1]["reason"].as_str().unwrap();
     assert!(reason.starts_with("UNKNOWN"), "{reason}");
 }
+
+/// An SLO a reload adds judges from then on; the others keep their slices.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_slo_added_by_a_reload_judges_from_then_on() {
+    let rows = "indicator = \"completeness\"\nmax_drop = \"5%\"\nwindow = \"5d\"\ntarget = 0.5";
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(dir.path(), None, &documents_slo("rows", rows));
+    let day1 = at("2026-03-01T12:00:00Z");
+    let clock = Arc::new(ManualClock::at_unix(0));
+    clock.set(day1);
+    let mut s = Served::start(dir, &text, clock).await;
+    for d in 0..2u32 {
+        s.push(day1 + DAY * d, day1 + DAY * d, 1000).await;
+    }
+    let reloaded = config(
+        s.d.dir.path(),
+        None,
+        &(documents_slo("rows", rows) + &documents_slo("rows-new", rows)),
+    );
+    std::fs::write(&s.d.config_file, reloaded).unwrap();
+    let answer = s
+        .api
+        .query(
+            Some("admin-token"),
+            "mutation { reloadConfig { added userErrors { message } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        answer.data()["reloadConfig"]["userErrors"],
+        json!([]),
+        "{}",
+        answer.text
+    );
+    // Day 3: a 10% drop, bad for both.
+    s.push(day1 + DAY * 2, day1 + DAY * 2, 900).await;
+    s.clock.set(at("2026-03-04T01:00:00Z"));
+
+    // 27 February to 3 March: rows saw days 1-3, rows-new only day 3.
+    let f = s.figures("rows").await;
+    assert_eq!(slice_counts(&f), [2, 1, 2, 0]);
+    let f = s.figures("rows-new").await;
+    assert_eq!(slice_counts(&f), [0, 1, 4, 0]);
+}
