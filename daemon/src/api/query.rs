@@ -12,9 +12,9 @@ use super::error::{Code, error, store_error};
 use super::ids::{self, Target};
 use super::types::{
     AlertChannelNode, AlertDeliveryNode, AlertDeliveryStatus, CheckNode, ConfigStatus, Connector,
-    Daemon, EventFilter, HealthEventFilter, HealthEventNode, Long, Node, Result, StoreBackend,
-    TenantNode, WindowNode, alert_channel, alert_delivery, cursor, keyed_page, node, offset_page,
-    page_size, time, uncursor, window_node,
+    Daemon, EventFilter, HealthEventFilter, HealthEventNode, Long, Node, Result, SloStatusNode,
+    StoreBackend, TenantNode, WindowNode, alert_channel, alert_delivery, cursor, keyed_page, node,
+    offset_page, page_size, slo_statuses, time, uncursor, window_node,
 };
 use super::{state, view};
 use crate::config::Role;
@@ -82,6 +82,25 @@ impl QueryRoot {
             .sees(&EntityRef::Tenant(key.clone()))
             .then(|| view.index.tenant(&key).cloned().map(TenantNode))
             .flatten())
+    }
+
+    /// SLO figures of every entity with slices in its SLO's window (of the
+    /// SLO named `slo`, of entities of `tenant`, when given), the least
+    /// budget left first: the `worst` first (default 20, at most 1000).
+    #[graphql(complexity = "worst.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn slos(
+        &self,
+        ctx: &Context<'_>,
+        tenant: Option<String>,
+        slo: Option<String>,
+        worst: Option<i32>,
+    ) -> Result<Vec<SloStatusNode>> {
+        slo_statuses(ctx, slo.as_deref(), worst, |view, e| {
+            tenant
+                .as_deref()
+                .is_none_or(|t| view.index.within(e, Some(t)))
+        })
+        .await
     }
 
     /// A check by its config key.

@@ -132,6 +132,11 @@ impl Topology {
         t
     }
 
+    /// Where `id` sits and how it is judged.
+    pub fn check(&self, id: &str) -> Option<&CheckPlace> {
+        self.checks.get(id).map(|c| &**c)
+    }
+
     /// The checks watching `system`.
     pub fn checks_of_system(&self, system: &str) -> impl Iterator<Item = &str> {
         self.system_checks

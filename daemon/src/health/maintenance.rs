@@ -145,6 +145,23 @@ impl Window {
         }
     }
 
+    /// Whether the window is in force at any time in `[from, to)` (an SLO
+    /// slice it touches is excluded).
+    pub fn overlaps(&self, from: SystemTime, to: SystemTime) -> bool {
+        if self.active_at(from) {
+            return true;
+        }
+        match &self.when {
+            When::Once { start, end } => *start < to && from < *end,
+            When::Recurring(r) => {
+                let at = DateTime::<Utc>::from(from).with_timezone(&r.zone);
+                r.cron
+                    .find_next_occurrence(&at, false)
+                    .is_ok_and(|next| SystemTime::from(next) < to)
+            }
+        }
+    }
+
     /// Whether the window has nothing more to do after `now` (a one-off
     /// whose end has passed).
     pub fn is_over(&self, now: SystemTime) -> bool {
@@ -276,5 +293,27 @@ mod tests {
         let shared = EntityRef::System("warehouse".into());
         assert!(!tenant.covers(&shared, &[system, globex]));
         assert!(scope.covers(&shared, &[system, globex]));
+    }
+
+    #[test]
+    fn a_window_overlaps_a_span_it_touches_at_any_time() {
+        let w = Window {
+            when: When::Once {
+                start: utc("2026-01-01T10:00:00Z"),
+                end: utc("2026-01-01T11:00:00Z"),
+            },
+            ..recurring("0 0 * * *", "UTC", 1)
+        };
+        let day = |d: &str, e: &str| w.overlaps(utc(d), utc(e));
+        assert!(day("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z"));
+        assert!(day("2026-01-01T10:59:00Z", "2026-01-01T12:00:00Z"));
+        assert!(!day("2026-01-01T11:00:00Z", "2026-01-01T12:00:00Z"));
+        assert!(!day("2026-01-01T09:00:00Z", "2026-01-01T10:00:00Z"));
+        // 01:00-02:30 each night in Berlin (00:00-01:30 UTC in winter).
+        let nightly = recurring("0 1 * * *", "Europe/Berlin", 90);
+        let span = |d: &str, e: &str| nightly.overlaps(utc(d), utc(e));
+        assert!(span("2026-01-01T01:00:00Z", "2026-01-01T02:00:00Z"));
+        assert!(span("2026-01-01T23:00:00Z", "2026-01-02T00:30:00Z"));
+        assert!(!span("2026-01-01T02:00:00Z", "2026-01-01T23:00:00Z"));
     }
 }

@@ -5,15 +5,16 @@
 //! It owns the path of one run (scheduler -> [`runner`] -> plugin -> [`writer`]
 //! -> store -> bus) and background upkeep (staleness, retention, the alert
 //! dispatcher, announcing what maintenance windows and failing upstreams held
-//! back once they let go), and operators' acts on alert delivery
-//! ([`alerting`]: retry, enable, test a channel). It must not
-//! parse config, speak HTTP or know a vendor: those are the config module, the
-//! API and the plugins.
+//! back once they let go), operators' acts on alert delivery
+//! ([`alerting`]: retry, enable, test a channel) and SLO figures on read
+//! ([`slos`]). It must not parse config, speak HTTP or know a vendor: those
+//! are the config module, the API and the plugins.
 
 mod alerting;
 mod backlog;
 mod report;
 mod runner;
+mod slos;
 mod token_use;
 mod writer;
 
@@ -39,11 +40,12 @@ use crate::scheduler::{
     Caps, Executor, Job, RetryPolicy, RunNow, Scheduler, SchedulerError, ShutdownReport, Stats,
     Trigger, next_cron_occurrence,
 };
-use crate::store::{AuditEntry, Store, StoreError, WindowRow};
+use crate::store::{AuditEntry, Store, StoreError, WindowRow, to_ms};
 
 pub use alerting::ChannelTest;
 pub use report::{Normalised, ReportError, normalise};
 pub use runner::Loaded;
+pub use slos::{MAX_SLICES, SliceView, SloStatus};
 pub use writer::WindowError;
 
 /// A report that came over HTTP to a push check instead of from a plugin
@@ -132,6 +134,9 @@ pub struct Service {
     push_tokens_writer: JoinHandle<()>,
     /// The maintenance windows in force, as the writer last set them.
     coverage: watch::Receiver<Arc<Coverage>>,
+    /// Who rolls up into whom in the config in force: which entities an
+    /// SLO's scope covers.
+    topology: Mutex<Arc<Topology>>,
 }
 
 impl Service {
@@ -156,7 +161,8 @@ impl Service {
                 _ => None,
             })
             .collect();
-        let book = Book::new(topology(&config, &clock), stored, clock.now());
+        let shared_topology = Arc::new(topology(&config, &clock));
+        let book = Book::new((*shared_topology).clone(), stored, clock.now());
         let metrics = Arc::new(Metrics::new());
         let (writer_tx, writer_rx) = mpsc::channel(WRITE_QUEUE);
         // Before the writer starts: every event it publishes wakes the
@@ -196,17 +202,17 @@ impl Service {
             runner.clone(),
             clock.clone(),
         );
-        let pruner = tokio::spawn(prune(
-            store.clone(),
-            config.storage.retention,
-            clock.clone(),
-        ));
         let push_tokens_used = Arc::new(token_use::TokenUse::new(store.push_tokens_used().await?));
         let push_tokens_writer = tokio::spawn(token_use::keep_writing(
             push_tokens_used.clone(),
             store.clone(),
         ));
         let (alerts_config, alerts_rx) = watch::channel(config.clone());
+        let pruner = tokio::spawn(prune(
+            store.clone(),
+            alerts_config.subscribe(),
+            clock.clone(),
+        ));
         // A check tried by hand (`tributary run`) sends nothing: its events
         // wait in the outbox for the daemon.
         let disabled_channels = dispatcher::stored_disabled(&store, &config).await?;
@@ -248,6 +254,7 @@ impl Service {
             push_tokens_used,
             push_tokens_writer,
             coverage,
+            topology: Mutex::new(shared_topology),
         })
     }
 
@@ -297,10 +304,12 @@ impl Service {
         plugins: impl Into<PluginSet>,
     ) -> Result<(), ServiceError> {
         let config = Arc::new(config);
+        let new_topology = topology(&config, &self.clock);
+        *lock(&self.topology) = Arc::new(new_topology.clone());
         self.writer_tx
             .send(writer::Message::Configure {
                 config: config.clone(),
-                topology: topology(&config, &self.clock),
+                topology: new_topology,
             })
             .await
             .map_err(|_| ServiceError::Stopped)?;
@@ -694,11 +703,23 @@ fn interval(schedule: &Schedule, clock: &SharedClock) -> Duration {
     }
 }
 
-async fn prune(store: Store, retention: crate::config::Retention, clock: SharedClock) {
+/// Prunes old data every [`PRUNE_EVERY`] by the config in force: raw data
+/// and rollups by their retention, SLO slices once older than the longest
+/// SLO window.
+async fn prune(store: Store, config: watch::Receiver<Arc<Config>>, clock: SharedClock) {
     let mut every = tokio::time::interval(PRUNE_EVERY);
     loop {
         every.tick().await;
-        match store.prune(retention, clock.now()).await {
+        let config = config.borrow().clone();
+        let now = clock.now();
+        if let Some(before) = crate::slo::keep_slices_from(&config.slos, to_ms(now)) {
+            match store.prune_slices(before).await {
+                Ok(n) if n > 0 => tracing::info!(slices = n, "pruned old SLO slices"),
+                Ok(_) => {}
+                Err(err) => tracing::error!(error = %err, "pruning old SLO slices failed"),
+            }
+        }
+        match store.prune(config.storage.retention, now).await {
             Ok(p) if p.runs + p.rollups > 0 => {
                 tracing::info!(runs = p.runs, rollups = p.rollups, "pruned old data")
             }

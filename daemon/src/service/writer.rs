@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use self::slices::{Judged, Slicer};
 use super::backlog::{Backlog, Held};
 use super::report::{brief, facts, stored_message};
 use crate::clock::SharedClock;
@@ -151,6 +152,8 @@ pub struct Writer {
     /// How many runs the backlog holds, for readiness checks elsewhere.
     held: Arc<AtomicUsize>,
     windows: Windows,
+    /// Judges SLO slices from what is written.
+    slicer: Slicer,
 }
 
 /// The maintenance windows made through the API (the config's are in the
@@ -172,6 +175,7 @@ impl Writer {
     ) -> Self {
         metrics.checks_by_health(&book.checks_by_status());
         let mut writer = Self {
+            slicer: Slicer::new(&config),
             store,
             book,
             backlog: Backlog::new(config.storage.write_buffer),
@@ -248,6 +252,8 @@ impl Writer {
                                 // Runs queued before the reload are judged by the old rules.
                                 self.write_runs(std::mem::take(&mut runs)).await;
                                 self.backlog.set_limit(config.storage.write_buffer);
+                                // New and changed SLOs judge from now on.
+                                self.slicer = Slicer::new(&config);
                                 self.config = config;
                                 self.book.set_topology(topology, self.clock.now());
                                 self.set_windows();
@@ -533,7 +539,7 @@ impl Writer {
                 &brief(&failure.message),
                 run.started_at,
             );
-            add_outcome(&mut part, outcome, Some(run), &[], run.started_at);
+            self.add(&mut part, outcome, Some(run), &[], false, run.started_at);
         }
         match self.write(std::slice::from_ref(&part)).await {
             Ok(events) => self.publish(events, &[]),
@@ -644,7 +650,7 @@ impl Writer {
             return;
         }
         let mut part = WriteBatch::default();
-        add_outcome(&mut part, outcome, None, &[], now);
+        self.add(&mut part, outcome, None, &[], false, now);
         if let Err(err) = self.commit(Held { parts: vec![part] }).await {
             tracing::error!(error = %err, "writing {what} failed");
             self.reload_book().await;
@@ -707,7 +713,7 @@ impl Writer {
             windows: vec![row],
             ..WriteBatch::default()
         };
-        add_outcome(&mut part, outcome, None, &[], now);
+        self.add(&mut part, outcome, None, &[], false, now);
         match self.commit(Held { parts: vec![part] }).await {
             Ok(()) => Ok(()),
             Err(err) => {
@@ -717,6 +723,29 @@ impl Writer {
                 Err(WindowError::Store(err.to_string()))
             }
         }
+    }
+
+    /// Adds `outcome` (of `run`, with its `observations`; `counted` when
+    /// the book's count history holds them already) to `batch`, with the
+    /// SLO slice events it gives.
+    fn add(
+        &mut self,
+        batch: &mut WriteBatch,
+        outcome: Outcome,
+        run: Option<&RunRow>,
+        observations: &[ObservationRow],
+        counted: bool,
+        now: SystemTime,
+    ) {
+        let judged = Judged {
+            samples: &outcome.samples,
+            run,
+            observations,
+            counted,
+            now,
+        };
+        self.slicer.judge(&self.book, &judged, &mut batch.slices);
+        add_outcome(batch, outcome, run, observations, now);
     }
 
     /// The book moved ahead of a write that failed: start again from what the
@@ -820,7 +849,7 @@ impl Writer {
                         .record_failure(&c.run.check_id, f.class, &brief(&f.message), now)
                 }
             };
-            add_outcome(&mut part, outcome, Some(&c.run), &observations, now);
+            self.add(&mut part, outcome, Some(&c.run), &observations, true, now);
         }
         for recount in downstream {
             self.re_evaluate_downstream(recount, now, &mut part).await;
@@ -850,7 +879,7 @@ impl Writer {
                 samples,
                 ..Outcome::default()
             };
-            add_outcome(part, outcome, Some(&c.run), &c.observations, now);
+            self.add(part, outcome, Some(&c.run), &c.observations, false, now);
         }
         part.runs.push(RunWrite {
             run: c.run,
@@ -900,7 +929,7 @@ impl Writer {
             row.received = Some(r.received);
             row.missing = Some(r.missing);
             let outcome = self.book.re_evaluate(&check, &r.asset, facts(&row), now);
-            add_outcome(batch, outcome, None, std::slice::from_ref(&row), now);
+            self.add(batch, outcome, None, std::slice::from_ref(&row), false, now);
         }
     }
 
@@ -1072,5 +1101,6 @@ fn run_completed(run: &RunRow) -> RunCompleted {
     }
 }
 
+mod slices;
 #[cfg(test)]
 mod tests;

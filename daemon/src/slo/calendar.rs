@@ -123,6 +123,20 @@ impl Calendar {
         }
     }
 
+    /// `time` on the local day that holds `t` (a time a daylight-saving
+    /// change skips is taken an hour later).
+    pub fn time_of_day(&self, t: i64, time: chrono::NaiveTime) -> i64 {
+        let local = self.date(t).and_time(time);
+        match self.zone.from_local_datetime(&local) {
+            LocalResult::Single(at) | LocalResult::Ambiguous(at, _) => at.timestamp_millis(),
+            LocalResult::None => self
+                .zone
+                .from_local_datetime(&(local + chrono::TimeDelta::hours(1)))
+                .earliest()
+                .map_or(t, |at| at.timestamp_millis()),
+        }
+    }
+
     fn utc(t: i64) -> DateTime<Utc> {
         DateTime::from_timestamp_millis(t).unwrap_or_default()
     }

@@ -4,8 +4,9 @@
 //!
 //! The vocabulary is OpenSLO's: with **timeslices** budgeting a slice is one
 //! unit (good or bad) and the budget is `(1 - target)` of the window's
-//! slices; with **occurrences** each judged event (a run) is one unit and
-//! the budget is `(1 - target)` of the events so far. Burn rate is the
+//! slices; with **occurrences** each judged event (a run, an observation or
+//! an evaluation, by indicator) is one unit and the budget is
+//! `(1 - target)` of the events so far. Burn rate is the
 //! error ratio over a lookback divided by `(1 - target)`: at 1 the budget
 //! lasts exactly the window (the SRE workbook's definition).
 //!

@@ -17,6 +17,15 @@ pub use calendar::{Calendar, SliceLen, Window};
 pub use figures::{Budgeting, Counting, Counts, Exhaustion, Figures, Lookback, Slice, SliceState};
 pub use objective::{FreshnessGoal, Indicator, Level, Slo};
 
+/// The earliest start of any of `slos`' windows at `now` (ms): slices
+/// before it are outside every window, and retention deletes them. `None`
+/// without SLOs (their slices wait for a reload that brings them back).
+pub fn keep_slices_from(slos: &[Slo], now: i64) -> Option<i64> {
+    slos.iter()
+        .map(|s| s.calendar.window(s.window, now).start)
+        .min()
+}
+
 /// `text` (RFC 3339) in milliseconds since the epoch, for the tests.
 #[cfg(test)]
 fn at(text: &str) -> i64 {

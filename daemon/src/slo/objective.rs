@@ -11,7 +11,7 @@ use chrono::NaiveTime;
 
 use super::calendar::{Calendar, Window};
 use super::figures::Counting;
-use crate::health::{Scope, Status};
+use crate::health::{EntityRef, Scope, Status};
 
 /// One `[[slos]]` entry.
 #[derive(Debug, Clone, PartialEq)]
@@ -59,6 +59,17 @@ impl Level {
         Level::Asset,
     ];
 
+    /// The level `entity` sits at.
+    pub fn of(entity: &EntityRef) -> Level {
+        match entity {
+            EntityRef::Tenant(_) => Level::Tenant,
+            EntityRef::Flow(_) => Level::Flow,
+            EntityRef::System(_) => Level::System,
+            EntityRef::Check(_) => Level::Check,
+            EntityRef::Asset { .. } => Level::Asset,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Level::Tenant => "tenant",
@@ -75,15 +86,18 @@ impl Level {
 pub enum Indicator {
     /// Every run in the slice observed the asset (it is there and
     /// readable); a slice with a run that failed is bad, one without a run
-    /// has no data. Under occurrences each run is one event.
+    /// has no data. Under occurrences each run is one event. A transient
+    /// failure that is retried counts once its retries end, as health does.
     Availability,
     /// The asset's received count did not drop more than `max_drop` (a
-    /// ratio, 0.05 for 5%) from the previous observation's.
+    /// ratio, 0.05 for 5%) from the previous observation's (for a late
+    /// report, the latest count known when it arrives); each observation
+    /// with a count is one event, the first one good.
     Completeness { max_drop: f64 },
     /// The asset's data was fresh enough.
     Freshness(FreshnessGoal),
-    /// The entity was HEALTHY: bad if it was anything else at any time in
-    /// the slice.
+    /// The entity was HEALTHY: bad if it was anything else at any
+    /// evaluation in the slice (a run's, a staleness sweep's, a roll-up's).
     Healthy,
 }
 
@@ -103,7 +117,10 @@ impl Indicator {
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum FreshnessGoal {
     /// The day's refresh landed by this time of day, in the SLO's time zone
-    /// (day slices only).
+    /// (day slices only): an observation seeing data refreshed that day by
+    /// the deadline is good, refreshed later bad; one after the deadline
+    /// still seeing an earlier day's data is bad ("no refresh landed"), one
+    /// before it says nothing yet.
     Deadline(NaiveTime),
     /// Every observation in the slice saw the data at most this old.
     MaxAge(Duration),

@@ -434,6 +434,8 @@ pub struct WriteBatch {
     /// Maintenance windows made or ended through the API (by name: an
     /// existing one takes the new end).
     pub windows: Vec<WindowRow>,
+    /// What the runs add to SLO slices.
+    pub slices: Vec<super::SliceDelta>,
 }
 
 impl WriteBatch {
@@ -444,6 +446,7 @@ impl WriteBatch {
             && self.rollups.is_empty()
             && self.audit.is_empty()
             && self.windows.is_empty()
+            && self.slices.is_empty()
     }
 }
 

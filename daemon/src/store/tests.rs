@@ -254,6 +254,7 @@ async fn a_run_and_everything_it_produced_reads_back() {
                 detail: "{}".into(),
             }],
             windows: vec![],
+            slices: vec![],
         };
         let events = store.write(&batch).await.unwrap();
         assert_eq!(events.len(), 1);
@@ -1132,6 +1133,101 @@ async fn deliveries_filter_page_retry_and_channels_stay_disabled() {
         assert!(store.alert_enable_channel("hook").await.unwrap());
         assert!(!store.alert_enable_channel("hook").await.unwrap());
         assert!(store.alert_disabled_channels().await.unwrap().is_empty());
+    })
+    .await;
+}
+
+/// Slice events add up across writes and within one: a bad event makes the
+/// slice bad for good, the first reason stays, an excluded mark sticks.
+#[tokio::test]
+async fn slo_slices_accumulate_their_events() {
+    use super::SliceDelta;
+    use crate::slo::SliceState;
+    on_both(|store| async move {
+        let asset = EntityRef::Asset {
+            check: "c1".into(),
+            asset: "ORDERS".into(),
+        };
+        let delta =
+            |start: i64, good: u64, total: u64, excluded: bool, reason: Option<&str>| SliceDelta {
+                slo: "rows".into(),
+                entity: asset.clone(),
+                start,
+                good,
+                total,
+                excluded,
+                reason: reason.map(str::to_owned),
+            };
+        let write = |slices: Vec<SliceDelta>| WriteBatch {
+            slices,
+            ..WriteBatch::default()
+        };
+        // One write: two events of slice 0 (merged), one of slice 1.
+        store
+            .write(&write(vec![
+                delta(0, 1, 1, false, None),
+                delta(0, 0, 1, false, Some("drop")),
+                delta(3_600_000, 1, 1, false, None),
+            ]))
+            .await
+            .unwrap();
+        // Later writes: slice 0 good again (stays bad, keeps its reason),
+        // slice 1 under maintenance.
+        store
+            .write(&write(vec![
+                delta(0, 1, 1, false, None),
+                delta(3_600_000, 1, 1, true, Some("maintenance window w")),
+                delta(7_200_000, 1, 1, false, None),
+            ]))
+            .await
+            .unwrap();
+        let all = store.slo_slices("rows", None, 0, 7_200_000).await.unwrap();
+        let got: Vec<_> = all
+            .iter()
+            .map(|s| {
+                (
+                    s.slice.start,
+                    s.slice.state,
+                    s.slice.good,
+                    s.slice.total,
+                    s.reason.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (0, SliceState::Bad, 2, 3, Some("drop")),
+                (
+                    3_600_000,
+                    SliceState::Excluded,
+                    2,
+                    2,
+                    Some("maintenance window w")
+                ),
+            ]
+        );
+        let one = store
+            .slo_slices("rows", Some(&asset), 7_200_000, 7_200_001)
+            .await
+            .unwrap();
+        assert_eq!(one.len(), 1);
+        assert!(
+            store
+                .slo_slices("other", None, 0, i64::MAX)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(store.prune_slices(3_600_000).await.unwrap(), 1);
+        assert_eq!(
+            store
+                .slo_slices("rows", None, 0, i64::MAX)
+                .await
+                .unwrap()
+                .len(),
+            2
+        );
     })
     .await;
 }

@@ -325,6 +325,12 @@ impl Store {
         for window in parts.iter().flat_map(|b| b.windows.iter()) {
             upsert_window(&mut tx, window).await?;
         }
+        super::slo::write_slices(
+            &mut tx,
+            self.backend,
+            parts.iter().flat_map(|b| b.slices.iter()),
+        )
+        .await?;
         tx.commit().await?;
         Ok(events)
     }

@@ -38,6 +38,17 @@ impl TenantNode {
     async fn health(&self, ctx: &Context<'_>) -> Result<Option<HealthInfo>> {
         health_of(ctx, &self.entity()).await
     }
+    /// SLOs stated for this entity, then those of the entities under it
+    /// with slices in their window (worst first); `slo` picks one by name.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn slos(
+        &self,
+        ctx: &Context<'_>,
+        slo: Option<String>,
+        first: Option<i32>,
+    ) -> Result<Vec<SloStatusNode>> {
+        slos_of(ctx, &self.entity(), slo.as_deref(), first).await
+    }
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn flows(
         &self,
@@ -208,6 +219,17 @@ impl FlowNode {
     async fn health(&self, ctx: &Context<'_>) -> Result<Option<HealthInfo>> {
         health_of(ctx, &self.entity()).await
     }
+    /// SLOs stated for this entity, then those of the entities under it
+    /// with slices in their window (worst first); `slo` picks one by name.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn slos(
+        &self,
+        ctx: &Context<'_>,
+        slo: Option<String>,
+        first: Option<i32>,
+    ) -> Result<Vec<SloStatusNode>> {
+        slos_of(ctx, &self.entity(), slo.as_deref(), first).await
+    }
     #[graphql(complexity = "history_cost(days, child_complexity)")]
     async fn history(&self, ctx: &Context<'_>, days: Option<i32>) -> Result<Vec<HistoryBucket>> {
         history_of(ctx, &self.entity(), days).await
@@ -242,6 +264,17 @@ impl SystemNode {
     }
     async fn health(&self, ctx: &Context<'_>) -> Result<Option<HealthInfo>> {
         health_of(ctx, &self.entity()).await
+    }
+    /// SLOs stated for this entity, then those of the entities under it
+    /// with slices in their window (worst first); `slo` picks one by name.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn slos(
+        &self,
+        ctx: &Context<'_>,
+        slo: Option<String>,
+        first: Option<i32>,
+    ) -> Result<Vec<SloStatusNode>> {
+        slos_of(ctx, &self.entity(), slo.as_deref(), first).await
     }
     /// The checks that watch this system.
     async fn checks(&self, ctx: &Context<'_>) -> Result<Vec<CheckNode>> {
@@ -301,6 +334,17 @@ impl CheckNode {
     }
     async fn health(&self, ctx: &Context<'_>) -> Result<Option<HealthInfo>> {
         health_of(ctx, &self.entity()).await
+    }
+    /// SLOs stated for this entity, then those of the entities under it
+    /// with slices in their window (worst first); `slo` picks one by name.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn slos(
+        &self,
+        ctx: &Context<'_>,
+        slo: Option<String>,
+        first: Option<i32>,
+    ) -> Result<Vec<SloStatusNode>> {
+        slos_of(ctx, &self.entity(), slo.as_deref(), first).await
     }
     /// For a push check (`connector = "push"`): its tokens, last report and
     /// heartbeat deadline.
@@ -614,6 +658,16 @@ impl AssetNode {
     }
     async fn health(&self, ctx: &Context<'_>) -> Result<Option<HealthInfo>> {
         health_of(ctx, &self.entity()).await
+    }
+    /// SLOs stated for this asset; `slo` picks one by name.
+    #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
+    async fn slos(
+        &self,
+        ctx: &Context<'_>,
+        slo: Option<String>,
+        first: Option<i32>,
+    ) -> Result<Vec<SloStatusNode>> {
+        slos_of(ctx, &self.entity(), slo.as_deref(), first).await
     }
     /// Errors the connector reported, newest first.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]

@@ -159,6 +159,7 @@ mod health;
 mod lineage;
 mod maintenance;
 mod paging;
+mod slos;
 mod status;
 
 pub use alerts::*;
@@ -168,4 +169,5 @@ pub use health::*;
 pub use lineage::*;
 pub use maintenance::*;
 pub use paging::*;
+pub use slos::*;
 pub use status::*;

@@ -125,33 +125,36 @@ pub struct Daemon {
     pub failed_plugins: Vec<FailedPlugin>,
 }
 
+/// The node of `entity`, if it exists and the view may see it.
+pub fn entity_node(view: &View, entity: &EntityRef) -> Option<Node> {
+    if !view.sees(entity) {
+        return None;
+    }
+    let index = &view.index;
+    match entity.clone() {
+        EntityRef::Tenant(t) => index.tenant(&t).cloned().map(|t| TenantNode(t).into()),
+        EntityRef::Flow(f) => index.flow(&f).cloned().map(|f| FlowNode(f).into()),
+        EntityRef::System(s) => index.system(&s).cloned().map(|s| SystemNode(s).into()),
+        EntityRef::Check(c) => index.check(&c).map(|c| CheckNode::new(c).into()),
+        EntityRef::Asset { check, asset } => index.check(&check).cloned().map(|c| {
+            AssetNode {
+                check: c.id,
+                system: c.system,
+                asset,
+            }
+            .into()
+        }),
+    }
+}
+
 /// The node `id` names, if the view may see it.
 pub async fn node(ctx: &Context<'_>, id: &ID) -> Result<Option<Node>> {
     let view = view(ctx)?;
     let Some(target) = ids::decode(id) else {
         return Ok(None);
     };
-    let index = &view.index;
     Ok(match target {
-        Target::Entity(e) if !view.sees(&e) => None,
-        Target::Entity(EntityRef::Tenant(t)) => {
-            index.tenant(&t).cloned().map(|t| TenantNode(t).into())
-        }
-        Target::Entity(EntityRef::Flow(f)) => index.flow(&f).cloned().map(|f| FlowNode(f).into()),
-        Target::Entity(EntityRef::System(s)) => {
-            index.system(&s).cloned().map(|s| SystemNode(s).into())
-        }
-        Target::Entity(EntityRef::Check(c)) => index.check(&c).map(|c| CheckNode::new(c).into()),
-        Target::Entity(EntityRef::Asset { check, asset }) => {
-            index.check(&check).cloned().map(|c| {
-                AssetNode {
-                    check: c.id,
-                    system: c.system,
-                    asset,
-                }
-                .into()
-            })
-        }
+        Target::Entity(e) => entity_node(view, &e),
         Target::Run(id) => {
             let run = state(ctx)
                 .store

@@ -1,0 +1,292 @@
+//! Judging SLO slices as the writer writes (issue 16): each evaluation a
+//! write carries (a run's, a sweep's, a late report's) becomes events of the
+//! slices it falls in, for each SLO whose scope covers the entity, added to
+//! the write's part so the slices move in the run's transaction.
+//!
+//! An event falls in the slice that holds the time it was judged at (a run's
+//! start, a pushed report's `at`): a late report or a backfilled run adds to
+//! a past slice. What makes an event good is each indicator's
+//! ([`crate::slo::Indicator`]); a slice is bad once any of its events is, and
+//! excluded once a maintenance window covering the entity overlaps it or the
+//! entity is muted at an event in it.
+//!
+//! It owns only this judging: it must not write (the store does) nor change
+//! health (the book does). Which SLOs cover an entity is found once per
+//! entity and kept until the config or topology changes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::config::Config;
+use crate::health::{
+    AssetFacts, Book, EntityRef, RuleKind, RunOutcome, Status, evaluate_asset, format_duration,
+};
+use crate::slo::{FreshnessGoal, Indicator, Level, Slo};
+use crate::store::{ObservationRow, RunRow, SliceDelta, to_ms};
+
+/// The SLOs of the config in force and which of them cover which entity.
+#[derive(Default)]
+pub(super) struct Slicer {
+    slos: Vec<(Arc<str>, Slo)>,
+    /// Indices into `slos`, by entity, found on first sight.
+    covering: HashMap<EntityRef, Arc<[usize]>>,
+}
+
+/// One evaluation written: what the slicer judges from.
+pub(super) struct Judged<'a> {
+    pub samples: &'a [(EntityRef, Status)],
+    /// The run judged, if the evaluation is a run's.
+    pub run: Option<&'a RunRow>,
+    pub observations: &'a [ObservationRow],
+    /// Whether the book's count history already holds this run's counts
+    /// (so the previous count is the second one).
+    pub counted: bool,
+    pub now: SystemTime,
+}
+
+impl Slicer {
+    pub(super) fn new(config: &Config) -> Self {
+        Slicer {
+            slos: config
+                .slos
+                .iter()
+                .map(|s| (Arc::from(s.name.as_str()), s.clone()))
+                .collect(),
+            covering: HashMap::new(),
+        }
+    }
+
+    /// The SLOs covering `entity`, found once.
+    fn covering(&mut self, book: &Book, entity: &EntityRef) -> Arc<[usize]> {
+        if let Some(found) = self.covering.get(entity) {
+            return found.clone();
+        }
+        let places = book.topology().places(entity);
+        let found: Arc<[usize]> = self
+            .slos
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, slo))| {
+                Level::of(entity) == slo.level && slo.scope.covers(entity, &places)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        self.covering.insert(entity.clone(), found.clone());
+        found
+    }
+
+    /// Adds the slice events of `judged` to `out`.
+    pub(super) fn judge(&mut self, book: &Book, judged: &Judged<'_>, out: &mut Vec<SliceDelta>) {
+        if self.slos.is_empty() {
+            return;
+        }
+        let now = to_ms(judged.now);
+        for (entity, status) in judged.samples {
+            let covering = self.covering(book, entity);
+            for &i in covering.iter() {
+                let (name, slo) = &self.slos[i];
+                let events = events(slo, book, entity, *status, judged, now);
+                if events.is_empty() {
+                    continue;
+                }
+                let start = slo.calendar.slice_start(now);
+                let excluded = excluded(slo, book, entity, judged.now, start);
+                let mut delta = SliceDelta {
+                    slo: name.clone(),
+                    entity: entity.clone(),
+                    start,
+                    good: 0,
+                    total: 0,
+                    excluded: excluded.is_some(),
+                    reason: excluded,
+                };
+                for event in events {
+                    delta.total += 1;
+                    match event {
+                        Ok(()) => delta.good += 1,
+                        Err(reason) => {
+                            if delta.reason.is_none() {
+                                delta.reason = Some(reason);
+                            }
+                        }
+                    }
+                }
+                out.push(delta);
+            }
+        }
+    }
+}
+
+/// Each event `entity`'s evaluation gives `slo`: good, or bad with why.
+fn events(
+    slo: &Slo,
+    book: &Book,
+    entity: &EntityRef,
+    status: Status,
+    judged: &Judged<'_>,
+    now: i64,
+) -> Vec<Result<(), String>> {
+    match slo.indicator {
+        Indicator::Healthy => vec![if status == Status::Healthy {
+            Ok(())
+        } else {
+            let why = book
+                .get(entity)
+                .and_then(|h| h.state.reasons.first())
+                .map_or_else(String::new, |r| format!(": {}", r.message));
+            Err(format!("{}{why}", status.as_str()))
+        }],
+        Indicator::Availability => match judged.run {
+            None => Vec::new(),
+            Some(run) => vec![match &run.failure {
+                None => Ok(()),
+                Some(f) => Err(format!(
+                    "run failed: {}",
+                    crate::service::report::brief(&f.message)
+                )),
+            }],
+        },
+        // Judged on assets only (the config allows no other level): the
+        // asset's own observation.
+        Indicator::Completeness { .. } | Indicator::Freshness(_) => match (entity, judged.run) {
+            (EntityRef::Asset { asset, .. }, Some(_)) => judged
+                .observations
+                .iter()
+                .filter(|o| o.asset == *asset)
+                .filter_map(|o| observation_event(slo, book, judged, o, now))
+                .collect(),
+            _ => Vec::new(),
+        },
+    }
+}
+
+/// What one observation says of a completeness or freshness slice; `None`
+/// when it says nothing (no count, no freshness, a deadline not passed).
+fn observation_event(
+    slo: &Slo,
+    book: &Book,
+    judged: &Judged<'_>,
+    o: &ObservationRow,
+    now: i64,
+) -> Option<Result<(), String>> {
+    let check = &judged.run?.check_id;
+    match slo.indicator {
+        Indicator::Completeness { max_drop } => {
+            let received = o.received?;
+            let asset = EntityRef::Asset {
+                check: check.clone(),
+                asset: o.asset.clone(),
+            };
+            let history = book.get(&asset).map(|h| h.history.as_slice());
+            let previous = history.and_then(|h| h.get(usize::from(judged.counted)));
+            Some(match previous {
+                Some(&prev) if (received as f64) < (1.0 - max_drop) * prev as f64 => Err(format!(
+                    "count {received} dropped {:.1}% from {prev} (max {}%)",
+                    (prev - received) as f64 * 100.0 / prev as f64,
+                    max_drop * 100.0
+                )),
+                _ => Ok(()),
+            })
+        }
+        Indicator::Freshness(FreshnessGoal::Deadline(time)) => {
+            let refreshed = to_ms(o.freshness?);
+            let start = slo.calendar.slice_start(now);
+            let deadline = slo.calendar.time_of_day(start, time);
+            let hhmm = |t: i64| local_hhmm(slo, t);
+            if refreshed >= start {
+                Some(if refreshed <= deadline {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "refreshed at {}, deadline {}",
+                        hhmm(refreshed),
+                        time.format("%H:%M")
+                    ))
+                })
+            } else {
+                (now > deadline).then(|| {
+                    Err(format!(
+                        "no refresh landed by the deadline {}",
+                        time.format("%H:%M")
+                    ))
+                })
+            }
+        }
+        Indicator::Freshness(FreshnessGoal::MaxAge(max)) => {
+            let age = Duration::from_millis(u64::try_from(now - to_ms(o.freshness?)).unwrap_or(0));
+            Some(if age <= max {
+                Ok(())
+            } else {
+                Err(format!(
+                    "data {} old, max {}",
+                    format_duration(Duration::from_secs(age.as_secs())),
+                    format_duration(max)
+                ))
+            })
+        }
+        Indicator::Freshness(FreshnessGoal::Rule) => {
+            let rules = book.topology().check(check)?.rules.for_asset(&o.asset);
+            rules.freshness.as_ref()?;
+            let facts = AssetFacts {
+                freshness: Some(o.freshness?),
+                ..AssetFacts::default()
+            };
+            let evaluation = evaluate_asset(&rules, &RunOutcome::Succeeded(facts), judged.now);
+            Some(
+                match evaluation
+                    .reasons
+                    .into_iter()
+                    .find(|r| r.rule == RuleKind::Freshness)
+                {
+                    Some(r) => Err(format!("{}: {}", r.status.as_str(), r.message)),
+                    None => Ok(()),
+                },
+            )
+        }
+        Indicator::Availability | Indicator::Healthy => None,
+    }
+}
+
+/// Why the slice of `slo` starting at `start` is excluded for `entity`, if
+/// it is: a maintenance window covering the entity overlaps it, or the
+/// entity is muted now.
+fn excluded(
+    slo: &Slo,
+    book: &Book,
+    entity: &EntityRef,
+    now: SystemTime,
+    start: i64,
+) -> Option<String> {
+    if let Some(mute) = book
+        .get(entity)
+        .and_then(|h| h.state.muted.as_ref())
+        .filter(|m| now < m.until)
+    {
+        return Some(format!("muted: {}", mute.reason));
+    }
+    let windows = book.windows();
+    if windows.is_empty() {
+        return None;
+    }
+    let at = |ms: i64| UNIX_EPOCH + Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    let (from, to) = (at(start), at(slo.calendar.next(start)));
+    let mut places = None;
+    windows
+        .iter()
+        .filter(|w| w.overlaps(from, to))
+        .find(|w| {
+            let places = places.get_or_insert_with(|| book.topology().places(entity));
+            w.scope.covers(entity, places)
+        })
+        .map(|w| format!("maintenance window {}", w.name))
+}
+
+/// `t` as `HH:MM` in the SLO's time zone.
+fn local_hhmm(slo: &Slo, t: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(t)
+        .unwrap_or_default()
+        .with_timezone(&slo.calendar.zone)
+        .format("%H:%M")
+        .to_string()
+}
