@@ -213,7 +213,7 @@ fn document(slo: &Slo) -> Document {
         }
         .to_owned(),
     );
-    let levels: Vec<String> = slo.budget_alerts.iter().map(f64::to_string).collect();
+    let levels: Vec<String> = slo.budget_alerts.iter().map(|&l| percent(l)).collect();
     note("budget-alerts", levels.join(", "));
     note("burn-alerts", slo.burn_alerts.to_string());
     let time_window = match slo.window {
@@ -249,17 +249,25 @@ fn document(slo: &Slo) -> Document {
         Indicator::Freshness(FreshnessGoal::Deadline(t)) => {
             (None, Some(t.format("%H:%M").to_string()), None)
         }
-        Indicator::Freshness(FreshnessGoal::MaxAge(age)) => (None, None, Some(format_duration(age))),
+        Indicator::Freshness(FreshnessGoal::MaxAge(age)) => {
+            (None, None, Some(format_duration(age)))
+        }
         _ => (None, None, None),
     };
     // The most specific level named without a glob is what the SLO is
     // about; a scope of globs only is about Tributary's view of everything.
-    let service = [&scope.asset, &scope.check, &scope.system, &scope.flow, &scope.tenant]
-        .into_iter()
-        .flatten()
-        .find(|glob| !glob.contains(['*', '?', '[']))
-        .cloned()
-        .unwrap_or_else(|| SOURCE_TYPE.to_owned());
+    let service = [
+        &scope.asset,
+        &scope.check,
+        &scope.system,
+        &scope.flow,
+        &scope.tenant,
+    ]
+    .into_iter()
+    .flatten()
+    .find(|glob| !glob.contains(['*', '?', '[']))
+    .cloned()
+    .unwrap_or_else(|| SOURCE_TYPE.to_owned());
     Document {
         api_version: API_VERSION,
         kind: "SLO",
@@ -309,6 +317,17 @@ fn document(slo: &Slo) -> Document {
                 },
             }],
         },
+    }
+}
+
+/// `0.5` as `"50%"`, as people write levels, when the percent reads back
+/// as the same ratio; else the ratio itself.
+fn percent(ratio: f64) -> String {
+    let p = ratio * 100.0;
+    if p / 100.0 == ratio {
+        format!("{p}%")
+    } else {
+        ratio.to_string()
     }
 }
 
@@ -408,14 +427,19 @@ pub fn import(files: &[(PathBuf, String)]) -> Result<Imported, ImportErrors> {
                     break;
                 }
             };
-            match (value.get("apiVersion"), value.get("kind").and_then(Value::as_str)) {
+            match (
+                value.get("apiVersion"),
+                value.get("kind").and_then(Value::as_str),
+            ) {
                 (Some(v), _) if *v != API_VERSION => errors.push(ImportError {
                     at: at.at("apiVersion"),
                     message: format!("{v} is not {API_VERSION}: only OpenSLO v1 is read"),
                 }),
                 (None, _) => errors.push(ImportError {
                     at: at.at("apiVersion"),
-                    message: format!("missing: an OpenSLO document says `apiVersion: {API_VERSION}`"),
+                    message: format!(
+                        "missing: an OpenSLO document says `apiVersion: {API_VERSION}`"
+                    ),
                 }),
                 (_, Some("SLO")) => slos.push((at, value)),
                 (_, Some("SLI")) => {
@@ -427,7 +451,9 @@ pub fn import(files: &[(PathBuf, String)]) -> Result<Imported, ImportErrors> {
                     }
                 }
                 (_, Some(kind)) => skipped.push((file.clone(), i + 1, kind.to_owned())),
-                (_, None) => errors.push(missing(&at.at("kind"), "SLO, SLI or another OpenSLO kind")),
+                (_, None) => {
+                    errors.push(missing(&at.at("kind"), "SLO, SLI or another OpenSLO kind"))
+                }
             }
         }
     }
@@ -437,7 +463,9 @@ pub fn import(files: &[(PathBuf, String)]) -> Result<Imported, ImportErrors> {
         entry.read(doc, &slis);
         // Named here rather than by the config, whose message would give
         // the line of the TOML built.
-        let first = entries.iter().find(|e| e.name().is_some() && e.name() == entry.name());
+        let first = entries
+            .iter()
+            .find(|e| e.name().is_some() && e.name() == entry.name());
         if let (Some(first), Some(name)) = (first, entry.name()) {
             let message = format!("duplicate SLO name {name:?} (first at {})", first.at);
             entry.fail(entry.origin("name"), message);
@@ -450,7 +478,11 @@ pub fn import(files: &[(PathBuf, String)]) -> Result<Imported, ImportErrors> {
     }
     // The config's checks run on the documents read so far, so one pass
     // names every mistake of the batch.
-    let toml = entries.iter().map(Entry::toml).collect::<Vec<_>>().join("\n");
+    let toml = entries
+        .iter()
+        .map(Entry::toml)
+        .collect::<Vec<_>>()
+        .join("\n");
     if let Err(ImportErrors(mut more)) = check(&toml, &entries) {
         errors.append(&mut more);
     }
@@ -589,12 +621,17 @@ impl Entry {
 
     fn read(&mut self, doc: &Value, slis: &HashMap<String, (Location, Value)>) {
         let at = self.at.clone();
-        if let Some(name) = self.string(doc.get("metadata").unwrap_or(&Value::Null), "name", &at.at("metadata")) {
+        if let Some(name) = self.string(
+            doc.get("metadata").unwrap_or(&Value::Null),
+            "name",
+            &at.at("metadata"),
+        ) {
             self.set("name", name.into(), at.at("metadata.name"));
         }
         let spec_at = at.at("spec");
         let Some(spec) = doc.get("spec").filter(|s| s.is_object()) else {
-            self.errors.push(missing(&spec_at, "the SLO's spec (a map)"));
+            self.errors
+                .push(missing(&spec_at, "the SLO's spec (a map)"));
             return;
         };
         if let Some(description) = spec.get("description") {
@@ -610,7 +647,12 @@ impl Entry {
         self.annotations(doc, &at);
     }
 
-    fn indicator(&mut self, spec: &Value, at: &Location, slis: &HashMap<String, (Location, Value)>) {
+    fn indicator(
+        &mut self,
+        spec: &Value,
+        at: &Location,
+        slis: &HashMap<String, (Location, Value)>,
+    ) {
         let (sli, sli_at) = match (spec.get("indicator"), spec.get("indicatorRef")) {
             (Some(_), Some(_)) => {
                 self.fail(at.clone(), "give `indicator` or `indicatorRef`, not both");
@@ -631,7 +673,10 @@ impl Entry {
                 }
             }
             (None, None) => {
-                self.errors.push(missing(at, "`indicator` (a Tributary indicator inline) or `indicatorRef`"));
+                self.errors.push(missing(
+                    at,
+                    "`indicator` (a Tributary indicator inline) or `indicatorRef`",
+                ));
                 return;
             }
         };
@@ -646,7 +691,10 @@ impl Entry {
         }
         let source_at = metric_at.at("thresholdMetric.metricSource");
         let Some(source) = metric.pointer("/thresholdMetric/metricSource") else {
-            self.errors.push(missing(&source_at, "the indicator's `thresholdMetric.metricSource`"));
+            self.errors.push(missing(
+                &source_at,
+                "the indicator's `thresholdMetric.metricSource`",
+            ));
             return;
         };
         match source.get("type").and_then(Value::as_str) {
@@ -660,28 +708,43 @@ impl Entry {
                 return;
             }
             None => {
-                self.errors.push(missing(&source_at.at("type"), "`tributary` (a metricSourceRef to a DataSource is not followed)"));
+                self.errors.push(missing(
+                    &source_at.at("type"),
+                    "`tributary` (a metricSourceRef to a DataSource is not followed)",
+                ));
                 return;
             }
         }
         let spec_at = source_at.at("spec");
         self.source = spec_at.clone();
         let Some(fields) = source.get("spec").and_then(Value::as_object) else {
-            self.errors.push(missing(&spec_at, "a map with the indicator and the scope globs"));
+            self.errors.push(missing(
+                &spec_at,
+                "a map with the indicator and the scope globs",
+            ));
             return;
         };
         match fields.get("indicator").and_then(Value::as_str) {
             Some(name) if INDICATORS.contains(&name) => {}
             Some(name) => {
-                let message = format!("{name:?} is not a Tributary indicator: use one of {}", INDICATORS.join(", "));
+                let message = format!(
+                    "{name:?} is not a Tributary indicator: use one of {}",
+                    INDICATORS.join(", ")
+                );
                 self.fail(spec_at.at("indicator"), message);
             }
-            None => self.errors.push(missing(&spec_at.at("indicator"), &format!("one of {}", INDICATORS.join(", ")))),
+            None => self.errors.push(missing(
+                &spec_at.at("indicator"),
+                &format!("one of {}", INDICATORS.join(", ")),
+            )),
         }
         for (key, value) in fields {
             let field_at = spec_at.at(key);
             let Some(key) = SOURCE_KEYS.into_iter().find(|k| k == key) else {
-                let message = format!("unknown field: the metric source's spec takes {}", SOURCE_KEYS.join(", "));
+                let message = format!(
+                    "unknown field: the metric source's spec takes {}",
+                    SOURCE_KEYS.join(", ")
+                );
                 self.fail(field_at, message);
                 continue;
             };
@@ -712,7 +775,10 @@ impl Entry {
                 return;
             }
             other => {
-                self.fail(at, format!("{other:?} is not a budgeting method: use Timeslices or Occurrences"));
+                self.fail(
+                    at,
+                    format!("{other:?} is not a budgeting method: use Timeslices or Occurrences"),
+                );
                 return;
             }
         };
@@ -721,30 +787,52 @@ impl Entry {
 
     fn objective(&mut self, spec: &Value, at: &Location) {
         let at = at.at("objectives");
-        let objective = match spec.get("objectives").and_then(Value::as_array).map(Vec::as_slice) {
+        let objective = match spec
+            .get("objectives")
+            .and_then(Value::as_array)
+            .map(Vec::as_slice)
+        {
             Some([one]) => one,
             Some([]) | None => {
-                self.errors.push(missing(&at, "one objective (a list of one)"));
+                self.errors
+                    .push(missing(&at, "one objective (a list of one)"));
                 return;
             }
             Some(_) => {
-                self.fail(at, "one objective only: a Tributary SLO has one target (write one SLO per target)");
+                self.fail(
+                    at,
+                    "one objective only: a Tributary SLO has one target (write one SLO per target)",
+                );
                 return;
             }
         };
         let at = at.at("[0]");
         for (field, why) in [
-            ("op", "Tributary indicators are good or bad per slice, with no value to compare"),
-            ("value", "Tributary indicators are good or bad per slice, with no value to compare"),
-            ("indicator", "composite SLOs are not read: write one SLO per indicator"),
-            ("indicatorRef", "composite SLOs are not read: write one SLO per indicator"),
+            (
+                "op",
+                "Tributary indicators are good or bad per slice, with no value to compare",
+            ),
+            (
+                "value",
+                "Tributary indicators are good or bad per slice, with no value to compare",
+            ),
+            (
+                "indicator",
+                "composite SLOs are not read: write one SLO per indicator",
+            ),
+            (
+                "indicatorRef",
+                "composite SLOs are not read: write one SLO per indicator",
+            ),
         ] {
             if objective.get(field).is_some() {
                 self.fail(at.at(field), format!("not taken: {why}"));
             }
         }
         match (objective.get("target"), objective.get("targetPercent")) {
-            (Some(_), Some(_)) => self.fail(at.clone(), "give `target` or `targetPercent`, not both"),
+            (Some(_), Some(_)) => {
+                self.fail(at.clone(), "give `target` or `targetPercent`, not both")
+            }
             (Some(t), None) => match t.as_f64() {
                 Some(_) => self.set("target", scalar(t).expect("a number"), at.at("target")),
                 None => self.fail(at.at("target"), format!("{t} is not a number")),
@@ -753,7 +841,10 @@ impl Entry {
                 Some(p) => self.set("target", format!("{p}%").into(), at.at("targetPercent")),
                 None => self.fail(at.at("targetPercent"), format!("{p} is not a number")),
             },
-            (None, None) => self.errors.push(missing(&at.at("target"), "`target` (0.95) or `targetPercent` (95)")),
+            (None, None) => self.errors.push(missing(
+                &at.at("target"),
+                "`target` (0.95) or `targetPercent` (95)",
+            )),
         }
         if let Some(t) = objective.get("timeSliceTarget")
             && t.as_f64() != Some(1.0)
@@ -764,14 +855,20 @@ impl Entry {
             );
         }
         if let Some(w) = objective.get("timeSliceWindow") {
-            let slice = w.as_str().and_then(shorthand).and_then(|(n, unit)| match (n, unit) {
-                (1, 'h') | (60, 'm') => Some("1h"),
-                (1, 'd') | (24, 'h') | (1440, 'm') => Some("1d"),
-                _ => None,
-            });
+            let slice = w
+                .as_str()
+                .and_then(shorthand)
+                .and_then(|(n, unit)| match (n, unit) {
+                    (1, 'h') | (60, 'm') => Some("1h"),
+                    (1, 'd') | (24, 'h') | (1440, 'm') => Some("1d"),
+                    _ => None,
+                });
             match slice {
                 Some(slice) => self.set("slice", slice.into(), at.at("timeSliceWindow")),
-                None => self.fail(at.at("timeSliceWindow"), format!("{w} is not a Tributary slice: use 1h or 1d")),
+                None => self.fail(
+                    at.at("timeSliceWindow"),
+                    format!("{w} is not a Tributary slice: use 1h or 1d"),
+                ),
             }
         }
     }
@@ -806,7 +903,10 @@ impl Entry {
         let duration_at = at.at("duration");
         if rolling {
             if calendar.is_some() {
-                self.fail(at.at("calendar"), "a rolling window has no calendar: remove it, or say `isRolling: false`");
+                self.fail(
+                    at.at("calendar"),
+                    "a rolling window has no calendar: remove it, or say `isRolling: false`",
+                );
             }
             let length = match parsed {
                 Some((n, 'h')) => Some(format!("{n}h")),
@@ -832,7 +932,10 @@ impl Entry {
         self.set("window", "month".into(), duration_at);
         let calendar_at = at.at("calendar");
         let Some(calendar) = calendar else {
-            self.errors.push(missing(&calendar_at, "the calendar's startTime and timeZone"));
+            self.errors.push(missing(
+                &calendar_at,
+                "the calendar's startTime and timeZone",
+            ));
             return;
         };
         if let Some(start) = self.string(calendar, "startTime", &calendar_at) {
@@ -869,12 +972,21 @@ impl Entry {
             };
             let field_at = at.at(&format!("[{name:?}]"));
             let Some(&(_, key)) = ANNOTATIONS.iter().find(|(n, _)| *n == short) else {
-                let known: Vec<String> = ANNOTATIONS.iter().map(|(n, _)| format!("{PREFIX}{n}")).collect();
-                self.fail(field_at, format!("unknown Tributary annotation: use {}", known.join(", ")));
+                let known: Vec<String> = ANNOTATIONS
+                    .iter()
+                    .map(|(n, _)| format!("{PREFIX}{n}"))
+                    .collect();
+                self.fail(
+                    field_at,
+                    format!("unknown Tributary annotation: use {}", known.join(", ")),
+                );
                 continue;
             };
             let Some(text) = value.as_str() else {
-                self.fail(field_at, format!("{value} is not a string (OpenSLO annotations are strings)"));
+                self.fail(
+                    field_at,
+                    format!("{value} is not a string (OpenSLO annotations are strings)"),
+                );
                 continue;
             };
             let value = match key {

@@ -117,7 +117,10 @@ fn an_export_is_openslo_v1_with_the_rest_in_annotations() {
     assert_eq!(fresh["apiVersion"], "openslo/v1");
     assert_eq!(fresh["kind"], "SLO");
     assert_eq!(fresh["metadata"]["name"], "freshness-analytics");
-    assert_eq!(fresh["spec"]["description"], "The daily refresh lands by six");
+    assert_eq!(
+        fresh["spec"]["description"],
+        "The daily refresh lands by six"
+    );
     assert_eq!(fresh["spec"]["service"], "warehouse", "the plainest name");
     assert_eq!(fresh["spec"]["budgetingMethod"], "Timeslices");
     let source = &fresh["spec"]["indicator"]["spec"]["thresholdMetric"]["metricSource"];
@@ -141,7 +144,7 @@ fn an_export_is_openslo_v1_with_the_rest_in_annotations() {
             "tributary.dev/no-data": "bad",
             "tributary.dev/maintenance": "excluded",
             "tributary.dev/severity": "WARNING",
-            "tributary.dev/budget-alerts": "0.5, 0",
+            "tributary.dev/budget-alerts": "50%, 0%",
             "tributary.dev/burn-alerts": "false",
             "tributary.dev/timezone": "Europe/Berlin",
         })
@@ -328,7 +331,11 @@ spec:
     let slos = slos_of(&imported.toml);
     assert_eq!(slos[0].indicator, Indicator::Completeness { max_drop: 0.1 });
     assert_eq!(slos[0].calendar.slice, SliceLen::Day);
-    assert_eq!(slos[0].window, Window::Rolling { slices: 28 }, "the default");
+    assert_eq!(
+        slos[0].window,
+        Window::Rolling { slices: 28 },
+        "the default"
+    );
 
     let alone = import(&files[..1]).expect_err("the SLI is not there");
     assert_eq!(alone.0.len(), 1);
@@ -372,22 +379,49 @@ fn what_tributary_cannot_judge_is_refused_with_the_reason() {
         latency.contains("metricSource.spec.indicator: \"latency\" is not a Tributary indicator"),
         "{latency}"
     );
-    let stray = refusal(&altered("asset: orders", "asset: orders\n            query: up"));
-    assert!(stray.contains("metricSource.spec.query: unknown field"), "{stray}");
-    let partial = refusal(&altered(
-        "budgetingMethod: Occurrences",
-        "budgetingMethod: Timeslices",
-    ).replace("timeSliceWindow: 1h", "timeSliceWindow: 1h\n      timeSliceTarget: 0.99"));
+    let stray = refusal(&altered(
+        "asset: orders",
+        "asset: orders\n            query: up",
+    ));
+    assert!(
+        stray.contains("metricSource.spec.query: unknown field"),
+        "{stray}"
+    );
+    let partial = refusal(
+        &altered(
+            "budgetingMethod: Occurrences",
+            "budgetingMethod: Timeslices",
+        )
+        .replace(
+            "timeSliceWindow: 1h",
+            "timeSliceWindow: 1h\n      timeSliceTarget: 0.99",
+        ),
+    );
     assert!(
         partial.contains("spec.objectives[0].timeSliceTarget: 0.99 is not taken"),
         "{partial}"
     );
     let minutes = refusal(&altered("timeSliceWindow: 1h", "timeSliceWindow: 5m"));
-    assert!(minutes.contains("spec.objectives[0].timeSliceWindow"), "{minutes}");
-    let two = refusal(&altered("    - target: 0.95", "    - target: 0.95\n    - target: 0.9"));
+    assert!(
+        minutes.contains("spec.objectives[0].timeSliceWindow"),
+        "{minutes}"
+    );
+    let two = refusal(&altered(
+        "    - target: 0.95",
+        "    - target: 0.95\n    - target: 0.9",
+    ));
     assert!(two.contains("spec.objectives: one objective only"), "{two}");
-    let threshold = refusal(&altered("    - target: 0.95", "    - target: 0.95\n      op: lt\n      value: 500").replace("      value: 500\n", ""));
-    assert!(threshold.contains("spec.objectives[0].op: not taken"), "{threshold}");
+    let threshold = refusal(
+        &altered(
+            "    - target: 0.95",
+            "    - target: 0.95\n      op: lt\n      value: 500",
+        )
+        .replace("      value: 500\n", ""),
+    );
+    assert!(
+        threshold.contains("spec.objectives[0].op: not taken"),
+        "{threshold}"
+    );
     let quarter = refusal(
         &SPEC_STYLE
             .split("---")
@@ -396,7 +430,9 @@ fn what_tributary_cannot_judge_is_refused_with_the_reason() {
             .replace("duration: 1M", "duration: 1Q"),
     );
     assert!(
-        quarter.contains("spec.timeWindow[0].duration: \"1Q\": Tributary's calendar window is the month"),
+        quarter.contains(
+            "spec.timeWindow[0].duration: \"1Q\": Tributary's calendar window is the month"
+        ),
         "{quarter}"
     );
     let mid_month = refusal(
@@ -415,21 +451,34 @@ fn what_tributary_cannot_judge_is_refused_with_the_reason() {
         "name: orders-available\n  annotations:\n    tributary.dev/severty: UNHEALTHY",
     ));
     assert!(
-        typo.contains("metadata.annotations[\"tributary.dev/severty\"]: unknown Tributary annotation"),
+        typo.contains(
+            "metadata.annotations[\"tributary.dev/severty\"]: unknown Tributary annotation"
+        ),
         "{typo}"
     );
-    let v1alpha = refusal(&altered("apiVersion: openslo/v1", "apiVersion: openslo/v1alpha"));
-    assert!(v1alpha.contains("document 1, apiVersion: \"openslo/v1alpha\" is not openslo/v1"), "{v1alpha}");
+    let v1alpha = refusal(&altered(
+        "apiVersion: openslo/v1",
+        "apiVersion: openslo/v1alpha",
+    ));
+    assert!(
+        v1alpha.contains("document 1, apiVersion: \"openslo/v1alpha\" is not openslo/v1"),
+        "{v1alpha}"
+    );
 }
 
 #[test]
 fn what_the_config_refuses_is_named_at_the_openslo_field() {
     let target = refusal(&altered("target: 0.95", "target: 1.5"));
     assert!(
-        target.starts_with("slos.yaml: document 1, spec.objectives[0].target: a target must be above 0 and below 1"),
+        target.starts_with(
+            "slos.yaml: document 1, spec.objectives[0].target: a target must be above 0 and below 1"
+        ),
         "{target}"
     );
-    let window = refusal(&altered("duration: 2w", "duration: 36h").replace("timeSliceWindow: 1h", "timeSliceWindow: 1d"));
+    let window = refusal(
+        &altered("duration: 2w", "duration: 36h")
+            .replace("timeSliceWindow: 1h", "timeSliceWindow: 1d"),
+    );
     assert!(
         window.contains("spec.timeWindow[0].duration: a window is whole slices"),
         "{window}"
@@ -447,18 +496,26 @@ fn what_the_config_refuses_is_named_at_the_openslo_field() {
     );
     let no_scope = refusal(&altered("            asset: orders\n", ""));
     assert!(
-        no_scope.contains("spec.indicator.spec.thresholdMetric.metricSource.spec: name at least one of"),
+        no_scope.contains(
+            "spec.indicator.spec.thresholdMetric.metricSource.spec: name at least one of"
+        ),
         "{no_scope}"
     );
-    let drop = refusal(&altered("indicator: availability", "indicator: availability\n            max_drop: 0.1"));
+    let drop = refusal(&altered(
+        "indicator: availability",
+        "indicator: availability\n            max_drop: 0.1",
+    ));
     assert!(
         drop.contains("metricSource.spec.max_drop: `max_drop` does not apply"),
         "{drop}"
     );
-    let zones = refusal(&SPEC_STYLE.split("---").nth(1).unwrap().replace(
-        "owner: data-platform",
-        "tributary.dev/timezone: UTC",
-    ));
+    let zones = refusal(
+        &SPEC_STYLE
+            .split("---")
+            .nth(1)
+            .unwrap()
+            .replace("owner: data-platform", "tributary.dev/timezone: UTC"),
+    );
     assert!(
         zones.contains(
             "metadata.annotations[\"tributary.dev/timezone\"]: \"UTC\" contradicts \"Europe/Berlin\" given at spec.timeWindow[0].calendar.timeZone"
@@ -471,7 +528,8 @@ fn what_the_config_refuses_is_named_at_the_openslo_field() {
 fn one_bad_document_stops_the_batch_and_every_mistake_is_named() {
     let good = SPEC_STYLE.split("---").nth(2).unwrap();
     let bad = altered("Occurrences", "RatioTimeslices").replace("orders-available", "orders-bad");
-    let worse = altered("target: 0.95", "targetPercent: 200").replace("orders-available", "orders-worse");
+    let worse =
+        altered("target: 0.95", "targetPercent: 200").replace("orders-available", "orders-worse");
     let text = format!("{good}---{bad}---{worse}");
     let errors = import_one(&text).expect_err("refused whole");
     let places: Vec<String> = errors.0.iter().map(|e| e.at.to_string()).collect();
@@ -498,7 +556,10 @@ fn one_bad_document_stops_the_batch_and_every_mistake_is_named() {
 
 #[test]
 fn broken_yaml_is_named_at_its_document() {
-    let text = format!("{}---\nkind: SLO\nspec: [unclosed\n", SPEC_STYLE.split("---").nth(2).unwrap());
+    let text = format!(
+        "{}---\nkind: SLO\nspec: [unclosed\n",
+        SPEC_STYLE.split("---").nth(2).unwrap()
+    );
     let errors = import_one(&text).expect_err("not YAML");
     assert_eq!(errors.0.len(), 1, "{errors}");
     assert_eq!(errors.0[0].at.document, 2);
