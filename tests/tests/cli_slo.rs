@@ -35,52 +35,51 @@ fn slos_of(toml: &str, file: &Path) -> Vec<Slo> {
         .slos
 }
 
+/// The README's worked example, and the kinds it does not show.
 const CONFIG: &str = r#"
-[[tenants]]
-id = "acme"
-name = "Acme"
-
 [[slos]]
-name = "freshness-analytics"
-description = "The daily refresh lands by six"
+name = "orders-available"
 check = "warehouse"
-asset = "ANALYTICS.*"
-indicator = "freshness"
-deadline = "06:00"
+asset = "ANALYTICS.ORDERS"
+indicator = "availability"
+slice = "1h"
 window = "20d"
 target = "95%"
-timezone = "Europe/Berlin"
 
 [[slos]]
-name = "availability-hourly"
+name = "orders-complete"
+check = "warehouse"
+asset = "ANALYTICS.ORDERS"
+indicator = "completeness"
+max_drop = "5%"
+window = "20d"
+target = "95%"
+
+[[slos]]
+name = "orders-fresh"
+check = "warehouse"
+asset = "ANALYTICS.ORDERS"
+indicator = "freshness"
+deadline = "06:00"
+timezone = "Europe/Berlin"
+window = "20d"
+target = "95%"
+
+[[slos]]
+name = "acme-monthly"
 tenant = "acme"
-indicator = "availability"
+level = "tenant"
+indicator = "healthy"
 slice = "1h"
 window = "month"
 timezone = "America/New_York"
+budgeting = "occurrences"
 target = 0.999
 no_data = "excluded"
 maintenance = "good"
 severity = "UNHEALTHY"
 budget_alerts = ["75%", "10%", 0]
-
-[[slos]]
-name = "rows"
-asset = "*"
-indicator = "completeness"
-max_drop = "5%"
-budgeting = "occurrences"
-target = 0.95
-
-[[slos]]
-name = "flow-healthy"
-flow = "*"
-level = "flow"
-indicator = "healthy"
-slice = "1h"
-window = "36h"
 burn_alerts = false
-target = 0.9
 "#;
 
 #[test]
@@ -131,31 +130,19 @@ fn the_demo_slos_export_and_import() {
     );
 }
 
+/// Flow style, as generators write it.
 const GOOD: &str = r#"
 apiVersion: openslo/v1
 kind: SLO
-metadata:
-  name: orders-available
+metadata: {name: orders-available, annotations: {tributary.dev/no-data: excluded}}
 spec:
   service: orders
   indicator:
-    metadata:
-      name: orders
-    spec:
-      thresholdMetric:
-        metricSource:
-          type: tributary
-          spec:
-            indicator: availability
-            asset: orders
-  timeWindow:
-    - duration: 28d
-      isRolling: true
+    metadata: {name: orders}
+    spec: {thresholdMetric: {metricSource: {type: tributary, spec: {indicator: availability, asset: orders}}}}
+  timeWindow: [{duration: 4w, isRolling: true}]
   budgetingMethod: Timeslices
-  objectives:
-    - target: 0.99
-      timeSliceTarget: 1
-      timeSliceWindow: 1h
+  objectives: [{target: 0.99, timeSliceTarget: 1, timeSliceWindow: 1h}]
 "#;
 
 #[test]
@@ -196,6 +183,11 @@ fn a_batch_with_a_document_it_cannot_read_prints_nothing_and_names_each_mistake(
     let slos = slos_of(&text(&out.stdout), Path::new("good.toml"));
     assert_eq!(slos.len(), 1);
     assert!((slos[0].counting.target - 0.99).abs() < 1e-12);
+    assert_eq!(slos[0].counting.no_data, tributary::slo::Counts::Excluded);
+    assert_eq!(
+        slos[0].window,
+        tributary::slo::Window::Rolling { slices: 28 * 24 }
+    );
 
     // A file that is not there, and a config that is wrong, are named too.
     let out = slo(&["import", "missing.yaml"], dir.path());

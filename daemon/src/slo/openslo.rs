@@ -35,15 +35,16 @@ const SOURCE_TYPE: &str = "tributary";
 /// calendar month" (Tributary's months start at the first's midnight).
 const MONTH_START: &str = "2020-01-01 00:00:00";
 const INDICATORS: [&str; 4] = ["availability", "completeness", "freshness", "healthy"];
-/// The keys `metricSource.spec` may hold: the config's own.
+/// The keys `metricSource.spec` may hold: the config's own, in the order
+/// `[[slos]]` entries are written.
 const SOURCE_KEYS: [&str; 10] = [
-    "indicator",
     "tenant",
     "flow",
     "system",
     "check",
     "asset",
     "level",
+    "indicator",
     "max_drop",
     "deadline",
     "max_age",
@@ -57,20 +58,8 @@ const ANNOTATIONS: [(&str, &str); 6] = [
     ("burn-alerts", "burn_alerts"),
     ("timezone", "timezone"),
 ];
-/// The order `[[slos]]` keys are written in, as the README lists them.
-const KEY_ORDER: [&str; 22] = [
-    "name",
-    "description",
-    "tenant",
-    "flow",
-    "system",
-    "check",
-    "asset",
-    "level",
-    "indicator",
-    "max_drop",
-    "deadline",
-    "max_age",
+/// The keys written after [`SOURCE_KEYS`], in the README's order.
+const SETTING_KEYS: [&str; 10] = [
     "slice",
     "window",
     "timezone",
@@ -1017,7 +1006,11 @@ impl Entry {
     /// The `[[slos]]` entry.
     fn toml(&self) -> String {
         let mut text = String::from("[[slos]]\n");
-        for key in KEY_ORDER {
+        let keys = ["name", "description"]
+            .into_iter()
+            .chain(SOURCE_KEYS)
+            .chain(SETTING_KEYS);
+        for key in keys {
             if let Some((_, value, _)) = self.fields.iter().find(|(k, _, _)| *k == key) {
                 text.push_str(&format!("{key} = {value}\n"));
             }

@@ -24,15 +24,15 @@ fn refusal(yaml: &str) -> String {
 /// its default, time zones on rolling and calendar windows.
 const EVERY_KIND: &str = r#"
 [[slos]]
-name = "freshness-analytics"
-description = "The daily refresh lands by six"
-check = "warehouse"
-asset = "ANALYTICS.*"
-indicator = "freshness"
-deadline = "06:00"
-window = "20d"
-target = "95%"
 timezone = "Europe/Berlin"
+target = "95%"
+name = "marts-fresh"
+indicator = "freshness"
+deadline = "07:30"
+description = "The marts are built by half past seven"
+window = "20d"
+system = "dbt-*"
+check = "dbt-core"
 
 [[slos]]
 name = "availability-hourly"
@@ -116,19 +116,19 @@ fn an_export_is_openslo_v1_with_the_rest_in_annotations() {
     let fresh = &docs[0];
     assert_eq!(fresh["apiVersion"], "openslo/v1");
     assert_eq!(fresh["kind"], "SLO");
-    assert_eq!(fresh["metadata"]["name"], "freshness-analytics");
+    assert_eq!(fresh["metadata"]["name"], "marts-fresh");
     assert_eq!(
         fresh["spec"]["description"],
-        "The daily refresh lands by six"
+        "The marts are built by half past seven"
     );
-    assert_eq!(fresh["spec"]["service"], "warehouse", "the plainest name");
+    assert_eq!(fresh["spec"]["service"], "dbt-core", "the plainest name");
     assert_eq!(fresh["spec"]["budgetingMethod"], "Timeslices");
     let source = &fresh["spec"]["indicator"]["spec"]["thresholdMetric"]["metricSource"];
     assert_eq!(source["type"], "tributary");
     assert_eq!(
         source["spec"],
-        serde_json::json!({"indicator": "freshness", "check": "warehouse",
-            "asset": "ANALYTICS.*", "level": "asset", "deadline": "06:00"})
+        serde_json::json!({"indicator": "freshness", "system": "dbt-*",
+            "check": "dbt-core", "level": "asset", "deadline": "07:30"})
     );
     assert_eq!(
         fresh["spec"]["timeWindow"],
