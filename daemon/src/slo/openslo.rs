@@ -404,16 +404,26 @@ pub fn import(files: &[(PathBuf, String)]) -> Result<Imported, ImportErrors> {
                 document: i + 1,
                 path: String::new(),
             };
-            let value = match Value::deserialize(doc) {
+            // YAML first: past a syntax error the parser cannot go on.
+            let yaml = match yaml_serde::Value::deserialize(doc) {
+                Ok(yaml) => yaml,
+                Err(e) => {
+                    errors.push(ImportError {
+                        at,
+                        message: format!("not YAML: {e}"),
+                    });
+                    break;
+                }
+            };
+            let value = match yaml_serde::from_value(yaml) {
                 Ok(Value::Null) => continue,
                 Ok(value) => value,
                 Err(e) => {
                     errors.push(ImportError {
                         at,
-                        message: format!("not YAML that OpenSLO can be: {e}"),
+                        message: format!("not a document OpenSLO can be: {e}"),
                     });
-                    // The parser cannot go on past a syntax error.
-                    break;
+                    continue;
                 }
             };
             match (

@@ -563,5 +563,53 @@ fn broken_yaml_is_named_at_its_document() {
     let errors = import_one(&text).expect_err("not YAML");
     assert_eq!(errors.0.len(), 1, "{errors}");
     assert_eq!(errors.0[0].at.document, 2);
-    assert!(errors.0[0].message.contains("not YAML"), "{errors}");
+    assert!(errors.0[0].message.starts_with("not YAML"), "{errors}");
+}
+
+#[test]
+fn a_document_serde_cannot_type_does_not_hide_the_next_ones() {
+    let good = SPEC_STYLE.split("---").nth(2).unwrap();
+    let text = format!(
+        "{good}---\n1: [a]\n---\n{}",
+        altered("target: 0.95", "target: 2").replace("orders-available", "orders-two")
+    );
+    let errors = import_one(&text).expect_err("refused");
+    let places: Vec<String> = errors.0.iter().map(|e| e.at.to_string()).collect();
+    assert_eq!(
+        places,
+        [
+            "slos.yaml: document 2",
+            "slos.yaml: document 3, spec.objectives[0].target",
+        ],
+        "{errors}"
+    );
+}
+
+#[test]
+fn text_from_a_document_stays_a_value_in_the_toml() {
+    let sneaky = "x\"\n[server]\nlisten = \"0.0.0.0:1\"\n[[slos]]\nname = \"y";
+    let yaml = SPEC_STYLE
+        .split("---")
+        .nth(2)
+        .unwrap()
+        .replace(
+            "service: orders",
+            &format!("description: {sneaky:?}\n  service: orders"),
+        )
+        .replace("asset: orders", "asset: \"orders\\n[storage]\"");
+    let imported = import_one(&yaml).unwrap_or_else(|e| panic!("{e}"));
+    let config = crate::config::parse(&imported.toml, Path::new("t.toml"), &BTreeMap::new())
+        .unwrap_or_else(|e| panic!("{e}\n{}", imported.toml));
+    assert_eq!(config.slos.len(), 1);
+    assert_eq!(config.slos[0].description.as_deref(), Some(sneaky));
+    assert_eq!(
+        config.slos[0].scope.asset.as_deref(),
+        Some("orders\n[storage]")
+    );
+    assert_eq!(
+        config.server,
+        crate::config::parse("", Path::new("e.toml"), &BTreeMap::new())
+            .unwrap()
+            .server
+    );
 }
