@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use crate::plugin::{DEFAULT_MAX_CONNECTIONS, HostConfig, PluginHost};
 
 mod run;
+mod slo;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -112,10 +113,37 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Service level objectives as OpenSLO v1 documents.
+    Slo {
+        #[command(subcommand)]
+        command: SloCommand,
+    },
     /// Work with plugin files.
     Plugin {
         #[command(subcommand)]
         command: PluginCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SloCommand {
+    /// Print the config's `[[slos]]` as OpenSLO v1 `kind: SLO` YAML
+    /// documents, what OpenSLO has no field for in `tributary.dev/`
+    /// annotations.
+    Export {
+        /// The config file.
+        #[arg(long, short, env = "TRIBUTARY_CONFIG")]
+        config: PathBuf,
+    },
+    /// Read OpenSLO v1 SLO documents whose indicator is Tributary's
+    /// (`metricSource.type: tributary`) and print them as `[[slos]]` TOML
+    /// to paste into the config. Nothing is printed when any document
+    /// cannot be read: each mistake is named at its file, document and
+    /// field, and the exit code is non-zero.
+    Import {
+        /// YAML files, each of one or more `---`-separated documents.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 
@@ -166,6 +194,12 @@ pub fn main() -> anyhow::Result<()> {
                 store,
                 json,
             } => run::run(&config, &check, store, json).await,
+            Command::Slo {
+                command: SloCommand::Export { config },
+            } => slo::export(&config),
+            Command::Slo {
+                command: SloCommand::Import { files },
+            } => slo::import(&files),
             Command::Plugin {
                 command: PluginCommand::Inspect { file, data_dir },
             } => inspect(&file, &data_dir).await,

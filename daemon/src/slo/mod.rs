@@ -5,13 +5,15 @@
 //!
 //! This module owns what an SLO states ([`objective`], read from
 //! `[[slos]]`), the time arithmetic ([`calendar`]) and the figures
-//! ([`figures`]) in OpenSLO's vocabulary. It must not read the store nor
+//! ([`figures`]) in OpenSLO's vocabulary, and the translation to and from
+//! OpenSLO v1 documents ([`openslo`]). It must not read the store nor
 //! judge health: slices arrive judged, and what an exhausted budget does to
 //! an entity's health is the health engine's to say.
 
 pub mod calendar;
 pub mod figures;
 pub mod objective;
+pub mod openslo;
 
 pub use calendar::{Calendar, SliceLen, Window};
 pub use figures::{Budgeting, Counting, Counts, Exhaustion, Figures, Lookback, Slice, SliceState};
