@@ -386,15 +386,19 @@ async fn abandoned_runs_expire_free_their_budget_and_lose_nothing_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deep_nesting_wide_characters_and_long_columns_are_bounded() {
     let d = Served::start().await;
-    // A facet nested 10,000 deep: refused by the parser's depth limit
-    // before anything is built of it.
-    let deep = format!(
-        r#"{{"eventType":"START","eventTime":"{}","run":{{"runId":"deep","facets":{{"x":{}{}}}}},"job":{{"namespace":"steady","name":"job"}}}}"#,
-        chrono::Utc::now().to_rfc3339(),
-        "[".repeat(10_000),
-        "]".repeat(10_000)
-    );
-    let (status, _, answer) = d.post_raw(STEADY, deep.into_bytes()).await;
+    // Nested 10,000 deep: in a facet that is not read, skipped without
+    // building anything (the event is let in); in a field that is read,
+    // refused by the parser's depth limit before anything is built of it.
+    let deep = |run_id: &str, facet: &str| {
+        format!(
+            r#"{{"eventType":"START","eventTime":"{}","run":{{"runId":{run_id},"facets":{{"x":{facet}}}}},"job":{{"namespace":"steady","name":"job"}}}}"#,
+            chrono::Utc::now().to_rfc3339(),
+        )
+    };
+    let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let (status, _, answer) = d.post_raw(STEADY, deep("\"deep\"", &nested).into_bytes()).await;
+    assert_eq!(status, 201, "{answer}");
+    let (status, _, answer) = d.post_raw(STEADY, deep(&nested, "1").into_bytes()).await;
     assert_eq!(status, 400, "{answer}");
     assert!(
         answer["error"]["message"]
@@ -403,6 +407,8 @@ async fn deep_nesting_wide_characters_and_long_columns_are_bounded() {
             .contains("recursion"),
         "{answer}"
     );
+    let (status, _, _) = d.post_raw(STEADY, deep("\"deep\"", "1").replace("START", "ABORT").into_bytes()).await;
+    assert_eq!(status, 201);
     // Names are bounded in bytes, not characters: 300 four-byte characters
     // are over the 1,024 bytes a name may have.
     let wide = "𝔘".repeat(300);
