@@ -718,7 +718,11 @@ fn openlineage_shares(cx: &mut Cx<'_>, json: &Value, checks: &mut [Check], total
         let Some(k) = checks.iter().position(|c| c.id == id) else {
             continue;
         };
-        if checks[k].push.as_ref().is_some_and(|p| p.openlineage.is_some()) {
+        if checks[k]
+            .push
+            .as_ref()
+            .is_some_and(|p| p.openlineage.is_some())
+        {
             let explicit = c.pointer("/openlineage/max_held").is_some();
             found.push((i, k, explicit));
         }
@@ -729,7 +733,12 @@ fn openlineage_shares(cx: &mut Cx<'_>, json: &Value, checks: &mut [Check], total
     }
     let explicit: u64 = (found.iter())
         .filter(|(_, _, e)| *e)
-        .map(|(_, k, _)| checks[*k].push.as_ref().and_then(|p| p.openlineage.as_ref()))
+        .map(|(_, k, _)| {
+            checks[*k]
+                .push
+                .as_ref()
+                .and_then(|p| p.openlineage.as_ref())
+        })
         .map(|j| j.map_or(0, |j| j.max_held))
         .sum();
     let defaulted = found.iter().filter(|(_, _, e)| !*e).count() as u64;

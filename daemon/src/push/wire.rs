@@ -129,15 +129,15 @@ where
     seed.deserialize(&mut de)
         .and_then(|value| de.end().map(|()| value))
         .map_err(|e| {
-        vec![FieldError::new(
-            "",
-            format!(
-                "the body is not JSON: {e} (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
-        )]
-    })
+            vec![FieldError::new(
+                "",
+                format!(
+                    "the body is not JSON: {e} (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            )]
+        })
 }
 
 /// Times read so far, and what was wrong with them.

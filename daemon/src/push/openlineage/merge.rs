@@ -424,7 +424,10 @@ mod tests {
         let open = OpenRuns::default();
         let now = Instant::now();
         let long = "x".repeat(1000);
-        let e = event(EventType::Running, vec![dataset(&long, Some(1), Some(true))]);
+        let e = event(
+            EventType::Running,
+            vec![dataset(&long, Some(1), Some(true))],
+        );
         open.note("c", "r", &e, ROOMY, now).1.unwrap();
         let once = open.held().bytes;
         // The name is charged in full, with the bookkeeping around it.

@@ -38,8 +38,8 @@ use super::{Api, Feed, PushApi, Refusal, admit, answer, body, json_media, submit
 use crate::config::Config;
 use crate::store::{DatasetName, LineageEdge};
 use event::{Read, RunEvent};
-use merge::{Budget, Expired, Refused};
 pub use merge::OpenRuns;
+use merge::{Budget, Expired, Refused};
 
 /// Most lineage edges (inputs x outputs) taken from one event: a body of a
 /// few MB naming thousands of inputs and outputs would otherwise make

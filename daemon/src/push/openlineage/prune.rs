@@ -34,10 +34,7 @@ const ASSERTION: Keep = Keep::Fields(&[
 ]);
 
 const DATASET_FACETS: Keep = Keep::Fields(&[
-    (
-        "outputStatistics",
-        Keep::Fields(&[("rowCount", Keep::All)]),
-    ),
+    ("outputStatistics", Keep::Fields(&[("rowCount", Keep::All)])),
     (
         "dataQualityAssertions",
         Keep::Fields(&[("assertions", Keep::Each(&ASSERTION))]),

@@ -103,7 +103,12 @@ pub fn report(state: &RunState, end: &RunEvent) -> Report {
     }
 }
 
-fn assertions(id: &Name, facts: &Facts, common: &[MetadataEntry], at: Timestamp) -> Vec<Observation> {
+fn assertions(
+    id: &Name,
+    facts: &Facts,
+    common: &[MetadataEntry],
+    at: Timestamp,
+) -> Vec<Observation> {
     facts
         .assertions
         .iter()
@@ -113,7 +118,8 @@ fn assertions(id: &Name, facts: &Facts, common: &[MetadataEntry], at: Timestamp)
                 None => format!("{}:{assertion}", id.name),
             };
             let mut o = observation(&asset, "assertion", common, id);
-            o.metadata.push(meta("openlineage.dataset", id.name.clone()));
+            o.metadata
+                .push(meta("openlineage.dataset", id.name.clone()));
             if *success {
                 o.native_status = Some(native(StatusLevel::Ok, "passed", None));
             } else {
