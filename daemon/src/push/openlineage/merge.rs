@@ -273,7 +273,11 @@ impl OpenRuns {
             None => (0, run_bytes(run, check) + RunState::default().growth(event)),
         };
         let check_held = runs.by_check.get(check).copied().unwrap_or(0);
-        let refused = if run_held + needs > budget.run {
+        // An event that adds nothing (a repeat, a RUNNING heartbeat) is let
+        // in however full things are, even over budgets a reload lowered.
+        let refused = if needs == 0 {
+            None
+        } else if run_held + needs > budget.run {
             Some(Refused::Run {
                 would: run_held + needs,
                 limit: budget.run,
@@ -466,6 +470,8 @@ mod tests {
             open.note("c", "r4", &big(&a), budget, now).1,
             Err(Refused::Check { limit: 8192, .. })
         ));
+        // A held run's event that adds nothing is still let in.
+        open.note("c", "r2", &big(&a), budget, now).1.unwrap();
         // Another check has its own budget.
         open.note("other", "r5", &big(&a), budget, now).1.unwrap();
         // The total bounds them all.
