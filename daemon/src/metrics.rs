@@ -109,6 +109,9 @@ pub struct Metrics {
     push_accepted: Family<KindLabels, Counter>,
     push_refused: Family<ReasonLabels, Counter>,
     openlineage_events: Family<LineageLabels, Counter>,
+    openlineage_open_runs: Gauge,
+    openlineage_held_bytes: Gauge,
+    openlineage_runs_expired: Counter,
     alert_deliveries: Family<DeliveryLabels, Counter>,
     alerts_suppressed: Family<ReasonLabels, Counter>,
     alert_outbox: Gauge,
@@ -269,6 +272,24 @@ impl Metrics {
             "OpenLineage run events read (POST /api/v1/lineage), by eventType and outcome (accepted, ignored); refusals are counted by push_refused",
             openlineage_events.clone(),
         );
+        let openlineage_open_runs = Gauge::default();
+        registry.register(
+            "openlineage_open_runs",
+            "Unfinished OpenLineage runs held in memory (heard of, terminal event not yet)",
+            openlineage_open_runs.clone(),
+        );
+        let openlineage_held_bytes = Gauge::default();
+        registry.register(
+            "openlineage_held_bytes",
+            "Bytes the unfinished OpenLineage runs hold (server.openlineage_max_held bounds it)",
+            openlineage_held_bytes.clone(),
+        );
+        let openlineage_runs_expired = Counter::default();
+        registry.register(
+            "openlineage_runs_expired",
+            "Unfinished OpenLineage runs let go of after their check's run_idle without an event",
+            openlineage_runs_expired.clone(),
+        );
         let alert_deliveries = Family::<DeliveryLabels, Counter>::default();
         registry.register(
             "alert_deliveries",
@@ -316,6 +337,9 @@ impl Metrics {
             push_accepted,
             push_refused,
             openlineage_events,
+            openlineage_open_runs,
+            openlineage_held_bytes,
+            openlineage_runs_expired,
             persisted_query_bytes,
             alert_deliveries,
             alerts_suppressed,
@@ -392,6 +416,19 @@ impl Metrics {
                 outcome,
             })
             .inc();
+    }
+
+    /// Unfinished OpenLineage runs: `runs` held now, holding `bytes`.
+    pub fn openlineage_held(&self, runs: u64, bytes: u64) {
+        self.openlineage_open_runs
+            .set(i64::try_from(runs).unwrap_or(i64::MAX));
+        self.openlineage_held_bytes
+            .set(i64::try_from(bytes).unwrap_or(i64::MAX));
+    }
+
+    /// `runs` unfinished OpenLineage runs expired.
+    pub fn openlineage_runs_expired(&self, runs: u64) {
+        self.openlineage_runs_expired.inc_by(runs);
     }
 
     /// A push was refused for `reason`.

@@ -52,7 +52,8 @@ fn api_tokens() -> String {
     out
 }
 
-fn hex_sha256(text: &str) -> String {
+/// The SHA-256 of `text` in lowercase hex, as configs list tokens.
+pub fn hex_sha256(text: &str) -> String {
     Sha256::digest(text.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -174,6 +175,15 @@ config = {{ base_url = "{url}", tenant = "acme", token = {{ file = "{token}" }},
         ));
     }
     text
+}
+
+/// [`config_text`] without checks for a daemon served on `port` of
+/// 127.0.0.1, with more `[server]` settings (`server`, TOML lines).
+pub fn served_config_text(dir: &Path, port: u16, server: &str) -> String {
+    config_text(dir, &[]).replace(
+        "[storage]",
+        &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n{server}\n\n[storage]"),
+    )
 }
 
 pub struct Daemon {
@@ -299,6 +309,15 @@ impl Daemon {
 }
 
 /// A port on 127.0.0.1 that is free now, for a daemon's `[server] listen`.
+/// How many runs of `check` the database at `db_url` holds: read beside a
+/// served daemon.
+pub async fn stored_runs(db_url: &str, check: &str) -> usize {
+    let store = Store::open(db_url).await.unwrap();
+    let runs = store.runs(check, None, 1000).await.unwrap();
+    store.close().await;
+    runs.len()
+}
+
 pub fn free_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()

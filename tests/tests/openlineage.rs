@@ -9,10 +9,9 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tributary::health::{EntityRef, Status};
 use tributary::store::Store;
-use tributary_tests::kit::{config_text, free_port, serve_ready};
+use tributary_tests::kit::{free_port, hex_sha256, serve_ready, served_config_text, stored_runs};
 
 /// The token of `dbt-shop` (jobs `shop/*`), of `airflow` (jobs
 /// `airflow/*`), and of the native push check `uploads`.
@@ -22,13 +21,6 @@ const PUSH_TOKEN: &str = "trp_uploads-token";
 /// Of `globex-bi`, a check of tenant globex whose job reads acme's data.
 const GLOBEX_TOKEN: &str = "trol_globex-token";
 const CHECK: &str = "dbt-shop";
-
-fn sha(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 fn asset(name: &str) -> EntityRef {
     EntityRef::Asset {
@@ -62,10 +54,7 @@ impl Served {
     async fn start() -> Served {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
-        let mut text = config_text(dir.path(), &[]).replace(
-            "[storage]",
-            &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n\n[storage]"),
-        );
+        let mut text = served_config_text(dir.path(), port, "");
         text.push_str(&format!(
             r#"
 [[checks]]
@@ -131,10 +120,10 @@ connector = "push"
 name = "app"
 sha256 = "{push}"
 "#,
-            dbt = sha(DBT_TOKEN),
-            airflow = sha(AIRFLOW_TOKEN),
-            push = sha(PUSH_TOKEN),
-            globex = sha(GLOBEX_TOKEN),
+            dbt = hex_sha256(DBT_TOKEN),
+            airflow = hex_sha256(AIRFLOW_TOKEN),
+            push = hex_sha256(PUSH_TOKEN),
+            globex = hex_sha256(GLOBEX_TOKEN),
         ));
         let file = dir.path().join("tributary.toml");
         std::fs::write(&file, text).unwrap();
@@ -229,10 +218,7 @@ sha256 = "{push}"
     }
 
     async fn runs(&self, check: &str) -> usize {
-        let store = self.store().await;
-        let runs = store.runs(check, None, 1000).await.unwrap();
-        store.close().await;
-        runs.len()
+        stored_runs(&self.db_url, check).await
     }
 
     async fn graphql(&self, token: &str, query: &str) -> Value {

@@ -39,6 +39,10 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Server {
     pub listen: SocketAddr,
+    /// Bytes the unfinished OpenLineage runs of all checks may hold
+    /// together (`openlineage_max_held`); each check's `max_held` is a
+    /// reserved share of it.
+    pub openlineage_max_held: u64,
 }
 
 /// Who may use the GraphQL API, and how much one request may ask.
@@ -360,6 +364,15 @@ pub const OPENLINEAGE_CONNECTOR: &str = "openlineage";
 pub struct OpenLineageJobs {
     /// Globs on `<job namespace>/<job name>` (`*` crosses `/` and `.`).
     pub jobs: Vec<String>,
+    /// Bytes one unfinished run may hold (`max_run_held`).
+    pub max_run_held: u64,
+    /// Bytes all the check's unfinished runs may hold (`max_held`): its
+    /// share of `server.openlineage_max_held`, so a producer filling it
+    /// fails alone.
+    pub max_held: u64,
+    /// An unfinished run not heard of for this long is let go of
+    /// (`run_idle`): a START whose run never ended.
+    pub run_idle: Duration,
 }
 
 impl OpenLineageJobs {
@@ -373,6 +386,17 @@ impl OpenLineageJobs {
 /// The default `max_body` of an OpenLineage check: Spark's events carry
 /// whole logical plans (Marquez raised its own limit for them).
 pub const DEFAULT_OPENLINEAGE_MAX_BODY: u64 = 5 << 20;
+
+/// The default `max_run_held` of an OpenLineage check: a run's datasets'
+/// names and assertions, thousands of them.
+pub const DEFAULT_OPENLINEAGE_MAX_RUN_HELD: u64 = 1 << 20;
+/// The largest default `max_held` of an OpenLineage check (less when the
+/// checks' shares of `server.openlineage_max_held` are smaller).
+pub const DEFAULT_OPENLINEAGE_MAX_HELD: u64 = 64 << 20;
+/// The default `server.openlineage_max_held`.
+pub const DEFAULT_OPENLINEAGE_MAX_HELD_TOTAL: u64 = 256 << 20;
+/// The default `run_idle`: a day, longer than any nightly batch job runs.
+pub const DEFAULT_OPENLINEAGE_RUN_IDLE: Duration = Duration::from_secs(24 * 3600);
 
 /// The default `max_body` of a push check: a report of thousands of assets,
 /// or a batch of ~100k ids.

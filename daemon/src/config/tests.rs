@@ -1055,6 +1055,99 @@ tokens = [{{ name = "z", sha256 = "{a}" }}]
     at(&errors, "/checks/3/openlineage/assets");
 }
 
+/// An OpenLineage check's held-state budgets: shares of the server's
+/// total by default, explicit ones checked against it and each other.
+#[test]
+fn openlineage_budgets_are_shares_of_the_total_and_checked() {
+    let ol = |id: &str, c: char, extra: &str| {
+        format!(
+            r#"
+[[checks]]
+id = "{id}"
+system = "app"
+connector = "openlineage"
+[checks.openlineage]
+jobs = ["{id}/*"]
+{extra}
+tokens = [{{ name = "t", sha256 = "{sha}" }}]
+"#,
+            sha = sha(c)
+        )
+    };
+    let held = |config: &crate::config::Config, id: &str| {
+        let push = config.check(id).unwrap().push.as_deref().unwrap();
+        let j = push.openlineage.clone().unwrap();
+        (j.max_run_held, j.max_held, j.run_idle)
+    };
+    // Defaults: 1MiB a run, 64MiB a check, a day idle, 256MiB in all.
+    let text = format!("{PUSH_BASE}{}", ol("a", 'a', ""));
+    let config = parse(&text, Path::new("t.toml"), &no_plugins()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(config.server.openlineage_max_held, 256 << 20);
+    assert_eq!(
+        held(&config, "a"),
+        (1 << 20, 64 << 20, Duration::from_secs(86_400))
+    );
+    // A smaller total is shared among the checks without max_held.
+    let text = format!(
+        "{PUSH_BASE}[server]\nopenlineage_max_held = \"10MiB\"\n{}{}{}",
+        ol("a", 'a', "max_held = \"4MiB\"\nrun_idle = \"90s\""),
+        ol("b", 'b', ""),
+        ol("c", 'c', "max_run_held = \"2KiB\""),
+    );
+    let config = parse(&text, Path::new("t.toml"), &no_plugins()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        held(&config, "a"),
+        (1 << 20, 4 << 20, Duration::from_secs(90))
+    );
+    assert_eq!(held(&config, "b").1, 3 << 20);
+    assert_eq!(held(&config, "c").0, 2048);
+    // A share under a run's default budget lowers that too.
+    let text = format!(
+        "{PUSH_BASE}[server]\nopenlineage_max_held = \"512KiB\"\n{}",
+        ol("a", 'a', "")
+    );
+    let config = parse(&text, Path::new("t.toml"), &no_plugins()).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(held(&config, "a").0, 512 << 10);
+
+    let bad = format!(
+        "{PUSH_BASE}[server]\nopenlineage_max_held = \"8MiB\"\n{}{}{}",
+        ol("a", 'a', "max_held = \"6MiB\"\nmax_run_held = \"7MiB\""),
+        ol("b", 'b', "max_held = \"4MiB\""),
+        ol("c", 'c', "max_held = 10\nrun_idle = \"0s\""),
+    );
+    let errors = errors_of(&bad, &no_plugins());
+    assert!(
+        at(&errors, "/checks/2/openlineage/max_held")
+            .message
+            .contains("1KiB"),
+        "{errors}"
+    );
+    assert!(
+        at(&errors, "/checks/2/openlineage/run_idle")
+            .message
+            .contains("1s"),
+        "{errors}"
+    );
+    // c is refused, so a and b are what is left: 10MiB over the total.
+    assert!(
+        at(&errors, "/server/openlineage_max_held")
+            .message
+            .contains("add up to"),
+        "{errors}"
+    );
+    let bad = format!(
+        "{PUSH_BASE}{}",
+        ol("a", 'a', "max_held = \"6MiB\"\nmax_run_held = \"7MiB\""),
+    );
+    let errors = errors_of(&bad, &no_plugins());
+    assert!(
+        at(&errors, "/checks/0/openlineage/max_run_held")
+            .message
+            .contains("max_held"),
+        "{errors}"
+    );
+}
+
 const ALERTS_BASE: &str = r#"
 [[tenants]]
 id = "acme"

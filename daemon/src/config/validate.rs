@@ -636,6 +636,9 @@ fn build(cx: &mut Cx<'_>, json: &Value) -> Option<Config> {
             }
         }
     }
+    if let Some(server) = &server {
+        ok &= openlineage_shares(cx, json, &mut checks, server.openlineage_max_held);
+    }
     let alerts = alerts(cx, json, &tenant_ids);
 
     let maintenance = maintenance(cx, json);
@@ -674,8 +677,15 @@ fn server(cx: &mut Cx<'_>, json: &Value) -> Option<Server> {
         None => "127.0.0.1:8080",
         Some(v) => v.as_str()?,
     };
+    let openlineage_max_held = match json.pointer("/server/openlineage_max_held") {
+        None => Some(DEFAULT_OPENLINEAGE_MAX_HELD_TOTAL),
+        Some(v) => at_least_1kib(cx, v, "/server/openlineage_max_held"),
+    };
     match SocketAddr::from_str(listen) {
-        Ok(listen) => Some(Server { listen }),
+        Ok(listen) => Some(Server {
+            listen,
+            openlineage_max_held: openlineage_max_held?,
+        }),
         Err(_) => {
             cx.error_once(
                 "/server/listen",
@@ -684,6 +694,87 @@ fn server(cx: &mut Cx<'_>, json: &Value) -> Option<Server> {
             None
         }
     }
+}
+
+/// A size of at least 1KiB at `at`.
+fn at_least_1kib(cx: &mut Cx<'_>, v: &Value, at: &str) -> Option<u64> {
+    match cx.size(v, at) {
+        Some(n) if n >= 1024 => Some(n),
+        Some(_) => {
+            cx.error_once(at, "must be at least 1KiB");
+            None
+        }
+        None => None,
+    }
+}
+
+/// Gives each OpenLineage check without `max_held` its share of
+/// `server.openlineage_max_held` (at most 64MiB), and each without
+/// `max_run_held` at most its `max_held`: the checks' budgets are reserved
+/// shares of the total, so one check's producer filling its own never gets
+/// another check's events refused. `false` after a located error.
+fn openlineage_shares(cx: &mut Cx<'_>, json: &Value, checks: &mut [Check], total: u64) -> bool {
+    let mut ok = true;
+    // (place in the file, place in `checks`, explicit max_held)
+    let mut found = Vec::new();
+    for (i, c) in elements(json, "/checks") {
+        let Some(id) = str_at(c, "id") else { continue };
+        let Some(k) = checks.iter().position(|c| c.id == id) else {
+            continue;
+        };
+        if checks[k]
+            .push
+            .as_ref()
+            .is_some_and(|p| p.openlineage.is_some())
+        {
+            let explicit = c.pointer("/openlineage/max_held").is_some();
+            found.push((i, k, explicit));
+        }
+    }
+    fn jobs(checks: &mut [Check], k: usize) -> &mut OpenLineageJobs {
+        let push = checks[k].push.as_mut().expect("an openlineage check");
+        push.openlineage.as_mut().expect("an openlineage check")
+    }
+    let explicit: u64 = (found.iter())
+        .filter(|(_, _, e)| *e)
+        .map(|(_, k, _)| {
+            checks[*k]
+                .push
+                .as_ref()
+                .and_then(|p| p.openlineage.as_ref())
+        })
+        .map(|j| j.map_or(0, |j| j.max_held))
+        .sum();
+    let defaulted = found.iter().filter(|(_, _, e)| !*e).count() as u64;
+    let total_at = "/server/openlineage_max_held";
+    let share = total.saturating_sub(explicit) / defaulted.max(1);
+    if explicit > total || (defaulted > 0 && share < 1024) {
+        cx.error_once(
+            total_at,
+            format!(
+                "the OpenLineage checks' max_held add up to {explicit} bytes and {defaulted} more checks need a share, over this total of {total} bytes: raise it or lower theirs (each check's unfinished runs are held within its own share)"
+            ),
+        );
+        return false;
+    }
+    for (i, k, explicit) in found {
+        if !explicit {
+            jobs(checks, k).max_held = share.min(DEFAULT_OPENLINEAGE_MAX_HELD);
+        }
+        let j = jobs(checks, k);
+        let run_at = format!("/checks/{i}/openlineage/max_run_held");
+        if json.pointer(&run_at).is_none() {
+            j.max_run_held = j.max_run_held.min(j.max_held);
+        } else if j.max_run_held > j.max_held {
+            let message = format!(
+                "{} bytes is over the check's max_held of {} bytes: one run cannot hold more than all of them",
+                j.max_run_held, j.max_held
+            );
+            cx.error_once(&run_at, message);
+            ok = false;
+        }
+    }
+    ok
 }
 
 fn api(cx: &mut Cx<'_>, json: &Value, tenant_ids: &Ids<'_>) -> Option<Api> {
@@ -1241,11 +1332,40 @@ fn reported(
             );
             ok = false;
         }
+        let mut held = OpenLineageJobs {
+            jobs,
+            max_run_held: DEFAULT_OPENLINEAGE_MAX_RUN_HELD,
+            // Set to the check's share once every check is read.
+            max_held: DEFAULT_OPENLINEAGE_MAX_HELD,
+            run_idle: DEFAULT_OPENLINEAGE_RUN_IDLE,
+        };
+        for (key, into) in [
+            ("max_run_held", &mut held.max_run_held),
+            ("max_held", &mut held.max_held),
+        ] {
+            if let Some(v) = p.get(key) {
+                match at_least_1kib(cx, v, &format!("{table_at}/{key}")) {
+                    Some(n) => *into = n,
+                    None => ok = false,
+                }
+            }
+        }
+        if let Some(v) = p.get("run_idle") {
+            let i_at = format!("{table_at}/run_idle");
+            match cx.duration(v, &i_at) {
+                Some(d) if d >= MIN_INTERVAL => held.run_idle = d,
+                Some(_) => {
+                    cx.error_once(&i_at, "must be at least 1s");
+                    ok = false;
+                }
+                None => ok = false,
+            }
+        }
         if let Some(p) = &mut push {
             if c.pointer(&format!("/{kind}/max_body")).is_none() {
                 p.max_body_bytes = DEFAULT_OPENLINEAGE_MAX_BODY;
             }
-            p.openlineage = Some(OpenLineageJobs { jobs });
+            p.openlineage = Some(held);
         }
     }
     let push = push?;
@@ -1335,13 +1455,8 @@ fn push_check(cx: &mut Cx<'_>, p: &Value, at: &str) -> Option<PushCheck> {
         None => ok = false,
     }
     if let Some(v) = p.get("max_body") {
-        let m_at = format!("{at}/max_body");
-        match cx.size(v, &m_at) {
-            Some(n) if n >= 1024 => push.max_body_bytes = n,
-            Some(_) => {
-                cx.error_once(&m_at, "must be at least 1KiB");
-                ok = false;
-            }
+        match at_least_1kib(cx, v, &format!("{at}/max_body")) {
+            Some(n) => push.max_body_bytes = n,
             None => ok = false,
         }
     }

@@ -27,12 +27,23 @@ pub enum Refusal {
     /// `limits.id_bytes`; it is dropped), or the token holds too many
     /// unfinished sets.
     TooManyIds(String),
+    /// 413: an OpenLineage event would take its unfinished run over the
+    /// check's `max_run_held`; nothing of it is held.
+    RunTooLarge(String),
     /// 415: a media type or content encoding the API does not read.
     Unsupported(String),
     /// 429: the token's rate is spent; try again after this long.
     RateLimited { retry_after: Duration },
     /// 503: the daemon is stopping.
     Unavailable(String),
+    /// 503: the unfinished OpenLineage runs of the check (or of all
+    /// checks) hold all they may; try again after this long. 503 because
+    /// the OpenLineage clients' HTTP transports retry it (honouring
+    /// `Retry-After`) and not 429 (not retried by default).
+    Full {
+        message: String,
+        retry_after: Duration,
+    },
 }
 
 impl Refusal {
@@ -46,9 +57,11 @@ impl Refusal {
             Refusal::InProgress => "in_progress",
             Refusal::TooLarge { .. } => "too_large",
             Refusal::TooManyIds(_) => "too_many_ids",
+            Refusal::RunTooLarge(_) => "run_too_large",
             Refusal::Unsupported(_) => "unsupported_media_type",
             Refusal::RateLimited { .. } => "rate_limited",
             Refusal::Unavailable(_) => "unavailable",
+            Refusal::Full { .. } => "openlineage_full",
         }
     }
 
@@ -59,10 +72,12 @@ impl Refusal {
             Refusal::Forbidden { .. } => StatusCode::FORBIDDEN,
             Refusal::UnknownCheck(_) => StatusCode::NOT_FOUND,
             Refusal::InProgress => StatusCode::CONFLICT,
-            Refusal::TooLarge { .. } | Refusal::TooManyIds(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Refusal::TooLarge { .. } | Refusal::TooManyIds(_) | Refusal::RunTooLarge(_) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
             Refusal::Unsupported(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Refusal::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Refusal::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::Unavailable(_) | Refusal::Full { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -91,7 +106,9 @@ impl Refusal {
             ),
             Refusal::Unsupported(message)
             | Refusal::Unavailable(message)
-            | Refusal::TooManyIds(message) => message.clone(),
+            | Refusal::TooManyIds(message)
+            | Refusal::RunTooLarge(message)
+            | Refusal::Full { message, .. } => message.clone(),
             Refusal::RateLimited { retry_after } => format!(
                 "this token's rate (push.rate) is spent; retry after {}s",
                 retry_seconds(*retry_after)
@@ -120,7 +137,7 @@ impl IntoResponse for Refusal {
         }
         let body = serde_json::json!({ "error": error });
         let mut response = (self.status(), axum::Json(body)).into_response();
-        if let Refusal::RateLimited { retry_after } = &self {
+        if let Refusal::RateLimited { retry_after } | Refusal::Full { retry_after, .. } = &self {
             response.headers_mut().insert(
                 header::RETRY_AFTER,
                 HeaderValue::from(retry_seconds(*retry_after)),

@@ -111,22 +111,33 @@ fn wire_names(observations: &[Observation], asset: &str) -> bool {
 
 /// The body as JSON: UTF-8 and syntax errors say where.
 pub fn read_json(body: &[u8]) -> Result<Value, Vec<FieldError>> {
+    read_json_seed(body, std::marker::PhantomData::<Value>)
+}
+
+/// [`read_json`] building only what `seed` keeps of the body.
+pub fn read_json_seed<'de, S>(body: &'de [u8], seed: S) -> Result<Value, Vec<FieldError>>
+where
+    S: serde::de::DeserializeSeed<'de, Value = Value>,
+{
     if let Err(e) = std::str::from_utf8(body) {
         return Err(vec![FieldError::new(
             "",
             format!("the body is not valid UTF-8 (at byte {})", e.valid_up_to()),
         )]);
     }
-    serde_json::from_slice(body).map_err(|e| {
-        vec![FieldError::new(
-            "",
-            format!(
-                "the body is not JSON: {e} (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
-        )]
-    })
+    let mut de = serde_json::Deserializer::from_slice(body);
+    seed.deserialize(&mut de)
+        .and_then(|value| de.end().map(|()| value))
+        .map_err(|e| {
+            vec![FieldError::new(
+                "",
+                format!(
+                    "the body is not JSON: {e} (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
+            )]
+        })
 }
 
 /// Times read so far, and what was wrong with them.

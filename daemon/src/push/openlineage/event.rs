@@ -1,7 +1,8 @@
 //! An OpenLineage RunEvent as Tributary reads it: the run, the job, the
 //! datasets and the few facets that carry its signals (`outputStatistics`,
 //! `dataQualityAssertions`, `errorMessage`, `nominalTime`). Every other
-//! facet is skipped unread, so it is never stored.
+//! facet is skipped while the body is parsed ([`prune`]), so it is never
+//! built, held or stored.
 //!
 //! It owns reading and checking a body, every bad field named by its JSON
 //! pointer at once. It must not know HTTP, checks or the store.
@@ -10,9 +11,11 @@ use std::time::SystemTime;
 
 use serde_json::Value;
 
-use crate::push::wire::{FieldError, parse_time, read_json};
+use super::prune;
+use crate::push::wire::{FieldError, parse_time, read_json_seed};
 
-/// Longest namespace, name or run id taken.
+/// Longest namespace, name, run id, assertion or column taken, in bytes
+/// (so a name of four-byte characters holds a quarter as many).
 const MAX_NAME: usize = 1024;
 
 /// The lifecycle step an event reports (`eventType`).
@@ -112,7 +115,7 @@ pub enum Read {
 
 /// Reads `body`, with `now` the daemon's time; every bad field is listed.
 pub fn read(body: &[u8], now: SystemTime) -> Result<Read, Vec<FieldError>> {
-    let value = read_json(body)?;
+    let value = read_json_seed(body, &prune::EVENT)?;
     if !value.is_object() {
         return Err(vec![FieldError::new("", "an event is a JSON object")]);
     }
@@ -288,6 +291,10 @@ impl Reader {
             };
             let column = match root.pointer(&format!("{a_at}/column")) {
                 None | Some(Value::Null) => Some(None),
+                Some(Value::String(c)) if c.len() > MAX_NAME => self.fail(
+                    &format!("{a_at}/column"),
+                    format!("is longer than {MAX_NAME} bytes"),
+                ),
                 Some(Value::String(c)) => Some(Some(c.clone())),
                 Some(other) => self.fail(
                     &format!("{a_at}/column"),

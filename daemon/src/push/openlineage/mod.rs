@@ -9,10 +9,13 @@
 //! job of an invocation, wrappers included; refusing them would only fill
 //! the producer's log); a job another check maps is refused 403, like
 //! another check's token on the push API. Events are merged per run
-//! ([`merge`]); the run's terminal event becomes a report ([`report`])
-//! handed to the push API's [`submit`](super::submit), whose idempotency
-//! (the run id derived from the `runId`) stores each run once. Lineage
-//! edges (each input -> each output) are recorded from every event.
+//! ([`merge`]) within the check's byte budgets (`max_run_held`: 413
+//! `run_too_large`; `max_held` or `server.openlineage_max_held`: 503
+//! `openlineage_full` with `Retry-After`); the run's terminal event becomes
+//! a report ([`report`]) handed to the push API's [`submit`](super::submit),
+//! whose idempotency (the run id derived from the `runId`) stores each run
+//! once. Lineage edges (each input -> each output) are recorded from every
+//! event let in (none from a refused one).
 //!
 //! It owns reading events and mapping them to checks; admission, body
 //! limits, gzip and refusals are the push API's. It must not judge health
@@ -20,9 +23,11 @@
 
 mod event;
 mod merge;
+mod prune;
 mod report;
 
 use std::collections::BTreeMap;
+use std::time::{Duration, SystemTime};
 
 use axum::body::Body;
 use axum::extract::State;
@@ -34,6 +39,17 @@ use crate::config::Config;
 use crate::store::{DatasetName, LineageEdge};
 use event::{Read, RunEvent};
 pub use merge::OpenRuns;
+use merge::{Budget, Expired, Refused};
+
+/// Most lineage edges (inputs x outputs) taken from one event: a body of a
+/// few MB naming thousands of inputs and outputs would otherwise make
+/// millions of them, held while they are written.
+const MAX_EDGES: usize = 10_000;
+
+/// When a producer refused for a full budget may try again: runs end or
+/// expire in their own time, and the clients' retries (five, by default)
+/// should span a few of them.
+const FULL_RETRY_AFTER: Duration = Duration::from_secs(5);
 
 /// What became of an event that was let in.
 enum Outcome {
@@ -108,12 +124,25 @@ async fn receive(
         &admitted.check().id,
         &format!("openlineage:{}", event.run_id),
     );
-    let edges = edges(&admitted.check().id, &event);
-    if let Err(e) = api.service.record_lineage(&edges, now).await {
-        tracing::warn!(error = %e, check = %admitted.check().id, "lineage edges not recorded; the job's next run names them again");
-    }
+    let check = &admitted.check().id;
+    let budget = Budget {
+        run: jobs.max_run_held,
+        check: jobs.max_held,
+        total: admitted.config.server.openlineage_max_held,
+        idle: jobs.run_idle,
+    };
+    let instant = tokio::time::Instant::now();
     if !event.event_type.is_terminal() {
-        api.open_runs.note(&run_id, &event);
+        let (expired, held) = api.open_runs.note(check, &run_id, &event, budget, instant);
+        account(api, expired);
+        held.map_err(|refused| match refused {
+            Refused::Run { .. } => Refusal::RunTooLarge(refused.to_string()),
+            Refused::Check { .. } | Refused::Total { .. } => Refusal::Full {
+                message: refused.to_string(),
+                retry_after: FULL_RETRY_AFTER,
+            },
+        })?;
+        record_lineage(api, check, &event, now).await;
         return Ok(Outcome::Accepted(
             (
                 StatusCode::CREATED,
@@ -122,7 +151,9 @@ async fn receive(
                 .into_response(),
         ));
     }
-    let state = api.open_runs.end(&run_id, &event);
+    record_lineage(api, check, &event, now).await;
+    let (expired, state) = api.open_runs.end(&run_id, &event, instant);
+    account(api, expired);
     let pushed = wire::Pushed {
         // Judged as of its arrival, not its eventTime: the many jobs feeding
         // one check end in any order, and a run that ended a moment before
@@ -135,6 +166,31 @@ async fn receive(
     let mut response = submit(api, &admitted, run_id, true, now, pushed).await?;
     *response.status_mut() = StatusCode::CREATED;
     Ok(Outcome::Accepted(response))
+}
+
+/// Records the event's lineage edges; a failure is only logged (the job's
+/// next run names them again).
+async fn record_lineage(api: &PushApi, check: &str, event: &RunEvent, now: SystemTime) {
+    let count = event.inputs.len().saturating_mul(event.outputs.len());
+    if count > MAX_EDGES {
+        tracing::warn!(check = %check, inputs = event.inputs.len(), outputs = event.outputs.len(), "an OpenLineage event names more lineage edges than are taken from one event ({MAX_EDGES}); none of them are recorded, its run is judged as usual");
+        return;
+    }
+    let edges = edges(check, event);
+    if let Err(e) = api.service.record_lineage(&edges, now).await {
+        tracing::warn!(error = %e, check = %check, "lineage edges not recorded; the job's next run names them again");
+    }
+}
+
+/// Tells what unfinished runs hold now, and which expired.
+fn account(api: &PushApi, expired: Expired) {
+    let metrics = api.service.metrics();
+    for (check, (runs, bytes)) in &expired.by_check {
+        tracing::info!(check = %check, runs, bytes, "unfinished OpenLineage runs expired, not heard of for the check's run_idle; nothing stored is lost, their terminal events stand alone");
+        metrics.openlineage_runs_expired(*runs);
+    }
+    let held = api.open_runs.held();
+    metrics.openlineage_held(held.runs, held.bytes);
 }
 
 /// The OpenLineage check that maps the event's job, if any.

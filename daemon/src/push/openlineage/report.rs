@@ -16,8 +16,8 @@
 
 use std::collections::BTreeMap;
 
-use super::event::{Dataset, EventType, Name, RunEvent};
-use super::merge::RunState;
+use super::event::{EventType, Name, RunEvent};
+use super::merge::{Facts, RunState};
 use crate::plugin::{
     AssetError, MetadataEntry, NativeStatus, Observation, Report, StatusLevel, Timestamp,
 };
@@ -62,12 +62,12 @@ pub fn report(state: &RunState, end: &RunEvent) -> Report {
     let add = |assets: &mut BTreeMap<String, Observation>, o: Observation| {
         assets.entry(o.asset.clone()).or_insert(o);
     };
-    for d in state.outputs.values() {
-        let mut o = observation(&d.id.name, "dataset", &common, &d.id);
+    for (id, facts) in &state.outputs {
+        let mut o = observation(&id.name, "dataset", &common, id);
         match &failure {
             None => {
                 o.freshness = Some(at);
-                o.counts.received = d.row_count;
+                o.counts.received = facts.row_count;
                 o.native_status = Some(native(StatusLevel::Ok, "COMPLETE", None));
             }
             Some((kind, message)) => {
@@ -81,8 +81,8 @@ pub fn report(state: &RunState, end: &RunEvent) -> Report {
         }
         add(&mut assets, o);
     }
-    for d in state.inputs.values().chain(state.outputs.values()) {
-        for o in assertions(d, &common, at) {
+    for (id, facts) in state.inputs.iter().chain(&state.outputs) {
+        for o in assertions(id, facts, &common, at) {
             add(&mut assets, o);
         }
     }
@@ -103,26 +103,31 @@ pub fn report(state: &RunState, end: &RunEvent) -> Report {
     }
 }
 
-fn assertions(d: &Dataset, common: &[MetadataEntry], at: Timestamp) -> Vec<Observation> {
-    d.assertions
+fn assertions(
+    id: &Name,
+    facts: &Facts,
+    common: &[MetadataEntry],
+    at: Timestamp,
+) -> Vec<Observation> {
+    facts
+        .assertions
         .iter()
-        .map(|a| {
-            let asset = match &a.column {
-                Some(c) => format!("{}:{}({c})", d.id.name, a.assertion),
-                None => format!("{}:{}", d.id.name, a.assertion),
+        .map(|((assertion, column), success)| {
+            let asset = match column {
+                Some(c) => format!("{}:{assertion}({c})", id.name),
+                None => format!("{}:{assertion}", id.name),
             };
-            let mut o = observation(&asset, "assertion", common, &d.id);
+            let mut o = observation(&asset, "assertion", common, id);
             o.metadata
-                .push(meta("openlineage.dataset", d.id.name.clone()));
-            if a.success {
+                .push(meta("openlineage.dataset", id.name.clone()));
+            if *success {
                 o.native_status = Some(native(StatusLevel::Ok, "passed", None));
             } else {
-                let on = a
-                    .column
+                let on = column
                     .as_ref()
                     .map(|c| format!(" on column {c}"))
                     .unwrap_or_default();
-                let message = format!("assertion {}{on} of {} failed", a.assertion, d.id.name);
+                let message = format!("assertion {assertion}{on} of {} failed", id.name);
                 o.native_status = Some(native(StatusLevel::Error, "failed", Some(message.clone())));
                 o.errors.push(error("assertion_failed", message, at));
             }
@@ -168,7 +173,7 @@ fn meta(key: &str, value: impl Into<String>) -> MetadataEntry {
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
-    use super::super::event::{Assertion, Nominal};
+    use super::super::event::{Assertion, Dataset, Nominal};
     use super::*;
 
     fn name(n: &str) -> Name {
