@@ -41,7 +41,7 @@ use crate::scheduler::{
 };
 use crate::store::{AuditEntry, Store, StoreError, WindowRow};
 
-pub use alerting::ChannelTest;
+pub use alerting::{ChannelTest, Retried};
 pub use report::{Normalised, ReportError, normalise};
 pub use runner::Loaded;
 pub use writer::WindowError;
