@@ -89,7 +89,7 @@ use crate::store::{
 const ROUTE_BATCH: i64 = 2_000;
 /// Groups flushed per tick.
 const FLUSH_BATCH: i64 = 500;
-/// Deliveries tried per tick.
+/// Deliveries read per tick, at most (fewer when fewer sends can start).
 const SEND_BATCH: i64 = 500;
 /// Sends in flight at once on one channel without a rate (one with a rate:
 /// one).
@@ -155,14 +155,18 @@ struct ChannelState {
 }
 
 impl ChannelState {
-    /// Whether it may have no more sends in flight now.
-    fn busy(&self) -> bool {
-        let most = if self.definition.min_interval.is_zero() {
+    /// The most sends it may have in flight.
+    fn most(&self) -> usize {
+        if self.definition.min_interval.is_zero() {
             PER_CHANNEL
         } else {
             1
-        };
-        self.sending >= most
+        }
+    }
+
+    /// Whether it may have no more sends in flight now.
+    fn busy(&self) -> bool {
+        self.sending >= self.most()
     }
 }
 
@@ -370,7 +374,7 @@ impl Dispatcher {
             }
         }
         let flushed = self.flush(&config).await?;
-        let sent = self.deliver(&config).await?;
+        let (sent, more) = self.deliver(&config).await?;
         let backlog = self.store.alert_backlog().await?;
         let oldest = backlog
             .oldest
@@ -379,7 +383,7 @@ impl Dispatcher {
             .alert_backlog(backlog.pending + backlog.outbox, oldest);
         Ok(Done {
             work: work + flushed + sent,
-            full: flushed == FLUSH_BATCH as usize || sent == SEND_BATCH as usize,
+            full: flushed == FLUSH_BATCH as usize || more,
         })
     }
 
@@ -590,14 +594,19 @@ impl Dispatcher {
     /// transaction, then hands the messages due now to sends of their own
     /// (see the module doc): a channel without a rate up to
     /// [`PER_CHANNEL`] in flight, a rate-limited one one at a time. How
-    /// many were due.
-    async fn deliver(&mut self, config: &Config) -> Result<usize, DispatchError> {
+    /// many were due, and whether more may be.
+    async fn deliver(&mut self, config: &Config) -> Result<(usize, bool), DispatchError> {
         while let Some(joined) = self.sends.try_join_next_with_id() {
             self.came_back(joined);
         }
         let mut updates = self.record(config).await?;
         let now = self.now();
         let mut put_off: HashMap<i64, Vec<i64>> = HashMap::new();
+        // No more read than sends can start (the rest stays due, read when
+        // a send comes back), but at least one: with every channel busy, a
+        // message of a channel no longer configured is still read, and
+        // dropped.
+        let room = self.room().max(1);
         let due = if self.in_flight.len() >= IN_FLIGHT {
             Vec::new()
         } else {
@@ -605,11 +614,10 @@ impl Dispatcher {
             // the updates below are written with this pass's.
             let mut not_now = self.not_now();
             not_now.ns.extend(updates.iter().map(|(n, _)| *n));
-            self.store
-                .alert_due_deliveries(now, SEND_BATCH, &not_now)
-                .await?
+            self.store.alert_due_deliveries(now, room, &not_now).await?
         };
         let count = due.len();
+        let more = count > 0 && count == usize::try_from(room).unwrap_or(usize::MAX);
         let at = self.clock.now();
         for due in due {
             let Some(channel) = self.channels.get_mut(&due.channel) else {
@@ -653,7 +661,19 @@ impl Dispatcher {
         if !updates.is_empty() {
             self.store.alert_attempted(&updates, now).await?;
         }
-        Ok(count)
+        Ok((count, more))
+    }
+
+    /// How many sends can start now: what the channels not disabled have
+    /// left of their bound, within [`IN_FLIGHT`] and [`SEND_BATCH`].
+    fn room(&self) -> i64 {
+        let disabled = self.disabled();
+        let channels: usize = (self.channels.iter())
+            .filter(|(name, _)| !disabled.contains_key(*name))
+            .map(|(_, c)| c.most().saturating_sub(c.sending))
+            .sum();
+        let room = channels.min(IN_FLIGHT.saturating_sub(self.in_flight.len()));
+        i64::try_from(room).map_or(SEND_BATCH, |room| room.min(SEND_BATCH))
     }
 
     /// What becomes of the messages whose sends came back: the updates to
