@@ -1089,12 +1089,7 @@ const ENABLE: &str = "mutation { enableAlertChannel(input: {name: \"hook\"}) { \
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_disabled_by_a_gone_receiver_stays_disabled_across_a_restart() {
     let (gone, _gone_receiver, mut d) = serve_to_a_gone_receiver().await;
-    d.fail(true);
-    eventually("the channel disabled", || async {
-        let c = channels(&d, "operator-token").await;
-        (c[0]["enabled"] == json!(false)).then_some(())
-    })
-    .await;
+    fail_until_disabled(&d).await;
     d.kill();
     d.spawn();
     let after = eventually("the API after the restart", || async {
@@ -1181,17 +1176,23 @@ async fn escalation_from_warning_to_unhealthy_notifies_again() {
     assert_ne!(unhealthy.id, warning.id);
 }
 
+/// Fails the checks and waits until the gone receiver's 410 disabled the
+/// channel.
+async fn fail_until_disabled(d: &Serve) {
+    d.fail(true);
+    eventually("the channel disabled", || async {
+        let c = channels(d, "operator-token").await;
+        (c[0]["enabled"] == json!(false)).then_some(())
+    })
+    .await;
+}
+
 /// A channel a 410 disabled is enabled again by a reload that changes its
 /// definition: the pending message goes to the new URL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disabled_channel_given_a_new_url_is_enabled_again() {
     let (_gone, gone_receiver, d) = serve_to_a_gone_receiver().await;
-    d.fail(true);
-    eventually("the channel disabled", || async {
-        let c = channels(&d, "operator-token").await;
-        (c[0]["enabled"] == json!(false)).then_some(())
-    })
-    .await;
+    fail_until_disabled(&d).await;
     let moved = WebhookFake::new(&[SECRET]);
     let moved_receiver = moved.clone().start().await;
     let text = std::fs::read_to_string(&d.file).unwrap();
@@ -1652,12 +1653,7 @@ const RETRY_WARNING: &str = "mutation($id: ID!) { retryDelivery(input: {id: $id}
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn retrying_a_delivery_of_a_disabled_channel_says_how_to_enable_it() {
     let (gone, _gone_receiver, d) = serve_to_a_gone_receiver().await;
-    d.fail(true);
-    eventually("the channel disabled", || async {
-        let c = channels(&d, "operator-token").await;
-        (c[0]["enabled"] == json!(false)).then_some(())
-    })
-    .await;
+    fail_until_disabled(&d).await;
     let pending = deliveries_of(&d, "viewer-token", json!({"status": "PENDING"})).await;
     let id = pending[0]["id"].as_str().unwrap().to_owned();
     let retried = d
