@@ -1684,3 +1684,65 @@ async fn retrying_a_delivery_of_a_disabled_channel_says_how_to_enable_it() {
         .await;
     assert_eq!(again["retryDelivery"]["warning"], json!(null), "{again}");
 }
+
+/// A reload while sends hang: the stuck channel is removed and a new one
+/// (`moved`, to the receiver that answers) takes its place on the route.
+/// The daemon goes on (routing, grouping, delivering to `moved`); the
+/// messages in flight end under the old definition when the receiver hangs
+/// up, and are dropped with their channel: sent neither again nor to the
+/// new channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_removing_a_channel_with_sends_in_flight_sends_none_twice() {
+    const CHECKS: usize = 3;
+    let hook = WebhookFake::new(&[SECRET]);
+    let receiver = hook.clone().start().await;
+    let stuck = StallingReceiver::start(Stall::Hold).await;
+    let alerts = fast_and_slow_alerts(&receiver.url(), &stuck.url(), &["stuck"], "10m");
+    let d = Serve::start(CHECKS, &alerts).await;
+    d.fail(true);
+    let held = until("the stuck messages held", || {
+        let asked = stuck.asked();
+        (asked.len() >= CHECKS).then_some(asked)
+    })
+    .await;
+    let text = std::fs::read_to_string(&d.file).unwrap();
+    let moved = text
+        .replace("name = \"stuck\"", "name = \"moved\"")
+        .replace("\"stuck\"]", "\"moved\"]")
+        .replace(
+            &format!("{}/stuck", stuck.url()),
+            &format!("{}/moved", receiver.url()),
+        );
+    std::fs::write(&d.file, moved).unwrap();
+    eventually("the reload", || async {
+        let c = channels(&d, "operator-token").await;
+        let names: Vec<&str> = (c.as_array().into_iter().flatten())
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        (names == ["hook", "moved"]).then_some(())
+    })
+    .await;
+    d.fail(false);
+    eventually("each resolution delivered on moved", || async {
+        let rows = stored_of(&d, &["moved"]).await;
+        (rows.len() == CHECKS && rows.iter().all(|(_, s)| s == "delivered")).then_some(())
+    })
+    .await;
+
+    stuck.release();
+    eventually("the stuck messages dropped", || async {
+        let rows = stored_of(&d, &["stuck"]).await;
+        (!rows.is_empty() && rows.iter().all(|(_, s)| s == "dropped")).then_some(())
+    })
+    .await;
+    assert_eq!(stuck.asked().len(), held.len(), "none sent again");
+    let taken: Vec<String> = hook.attempts().into_iter().map(|(id, _)| id).collect();
+    for asked in &held {
+        assert!(
+            !taken.contains(&asked.id),
+            "{} sent to the new channel",
+            asked.id
+        );
+    }
+    assert!(d.metrics().await.is_some(), "the daemon still serves");
+}

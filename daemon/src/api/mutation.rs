@@ -669,6 +669,8 @@ impl MutationRoot {
     /// under the same id (operator): the dispatcher, woken, sends it at
     /// once. A token with a tenant scope retries its tenant's deliveries.
     /// One more attempt: past the give-up age, a failure gives it up again.
+    /// If its channel is disabled (a receiver answered 410), it waits, and
+    /// `warning` says so and how to enable the channel.
     async fn retry_delivery(
         &self,
         ctx: &Context<'_>,
