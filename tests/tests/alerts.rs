@@ -15,6 +15,7 @@ use serde_json::json;
 use tributary_tests::fakes::pagerduty::{PagerDutyFake, ROUTING_KEY};
 use tributary_tests::fakes::slack::{SlackFake, WEBHOOK_PATH};
 use tributary_tests::fakes::smtp::{SmtpOptions, SmtpServer};
+use tributary_tests::fakes::stalling::{Stall, StallingReceiver};
 use tributary_tests::fakes::webhook::{Answer, SECRET, WebhookFake};
 use tributary_tests::gql::Client;
 use tributary_tests::kit::{
@@ -1088,12 +1089,7 @@ const ENABLE: &str = "mutation { enableAlertChannel(input: {name: \"hook\"}) { \
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_channel_disabled_by_a_gone_receiver_stays_disabled_across_a_restart() {
     let (gone, _gone_receiver, mut d) = serve_to_a_gone_receiver().await;
-    d.fail(true);
-    eventually("the channel disabled", || async {
-        let c = channels(&d, "operator-token").await;
-        (c[0]["enabled"] == json!(false)).then_some(())
-    })
-    .await;
+    fail_until_disabled(&d).await;
     d.kill();
     d.spawn();
     let after = eventually("the API after the restart", || async {
@@ -1180,17 +1176,23 @@ async fn escalation_from_warning_to_unhealthy_notifies_again() {
     assert_ne!(unhealthy.id, warning.id);
 }
 
+/// Fails the checks and waits until the gone receiver's 410 disabled the
+/// channel.
+async fn fail_until_disabled(d: &Serve) {
+    d.fail(true);
+    eventually("the channel disabled", || async {
+        let c = channels(d, "operator-token").await;
+        (c[0]["enabled"] == json!(false)).then_some(())
+    })
+    .await;
+}
+
 /// A channel a 410 disabled is enabled again by a reload that changes its
 /// definition: the pending message goes to the new URL.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_disabled_channel_given_a_new_url_is_enabled_again() {
     let (_gone, gone_receiver, d) = serve_to_a_gone_receiver().await;
-    d.fail(true);
-    eventually("the channel disabled", || async {
-        let c = channels(&d, "operator-token").await;
-        (c[0]["enabled"] == json!(false)).then_some(())
-    })
-    .await;
+    fail_until_disabled(&d).await;
     let moved = WebhookFake::new(&[SECRET]);
     let moved_receiver = moved.clone().start().await;
     let text = std::fs::read_to_string(&d.file).unwrap();
@@ -1438,4 +1440,309 @@ async fn a_route_to_20_channels_sends_one_message_per_channel_per_group() {
     }
     let deliveries = d.deliveries().await;
     assert_eq!(deliveries.len(), 20, "{deliveries:?}");
+}
+
+/// Webhook channels on one route telling each check's changes at once:
+/// `hook` to the webhook fake at `fast`, and, to the stalling receiver at
+/// `slow`, one channel per name in `slow_channels` (`name` or
+/// `name:min_interval`); `timeout` the delivery timeout.
+fn fast_and_slow_alerts(fast: &str, slow: &str, slow_channels: &[&str], timeout: &str) -> String {
+    let mut alerts = format!(
+        "[alerts]\n[[alerts.channels]]\nname = \"hook\"\nkind = \"webhook\"\n\
+         url = \"{fast}/hooks/tributary\"\nsecret = {{ env = \"ALERT_SECRET\" }}\n\n"
+    );
+    let mut names = vec!["\"hook\"".to_owned()];
+    for channel in slow_channels {
+        let (name, rate) = channel.split_once(':').unwrap_or((channel, "0s"));
+        alerts.push_str(&format!(
+            "[[alerts.channels]]\nname = \"{name}\"\nkind = \"webhook\"\n\
+             url = \"{slow}/{name}\"\nsecret = {{ env = \"ALERT_SECRET\" }}\n\
+             min_interval = \"{rate}\"\n\n"
+        ));
+        names.push(format!("\"{name}\""));
+    }
+    alerts.push_str(&format!(
+        "[alerts.delivery]\npoll_interval = \"50ms\"\nretry_schedule = [\"200ms\"]\n\
+         timeout = \"{timeout}\"\n\n\
+         [[alerts.routes]]\nname = \"checks\"\nentities = [\"check\"]\nchannels = [{}]\n\
+         group_by = [\"check\"]\ngroup_wait = \"0s\"\ngroup_interval = \"0s\"\n",
+        names.join(", ")
+    ));
+    alerts
+}
+
+/// The stored deliveries of `channels`: id and status.
+async fn stored_of(d: &Serve, channels: &[&str]) -> Vec<(String, String)> {
+    (d.stored_deliveries().await.into_iter())
+        .filter(|(_, channel, _)| channels.contains(&channel.as_str()))
+        .map(|(id, _, status)| (id, status))
+        .collect()
+}
+
+/// A receiver that accepts and never answers holds only its own channels.
+/// Ten checks fail, then recover; each change goes to `hook` (answering at
+/// once), `stuck` and `metered` (a rate: one request at a time, the rest
+/// due meanwhile), both to a receiver holding every request until the test
+/// releases it. Before the release `hook` has every firing message and,
+/// routed and grouped meanwhile, every resolved one, while the stuck
+/// receiver still holds each message sent to it, sent once. Released (the
+/// held requests hung up on), it gets every message, the held ones again
+/// under their ids.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_receiver_delays_only_its_own_channel() {
+    const CHECKS: usize = 10;
+    let hook = WebhookFake::new(&[SECRET]);
+    let receiver = hook.clone().start().await;
+    let stuck = StallingReceiver::start(Stall::Hold).await;
+    let slow = ["stuck", "metered:50ms"];
+    // A timeout longer than the test: only the release ends the hold.
+    let alerts = fast_and_slow_alerts(&receiver.url(), &stuck.url(), &slow, "10m");
+    let d = Serve::start(CHECKS, &alerts).await;
+    d.fail(true);
+    until("each check's firing message on hook", || {
+        let taken = hook.taken();
+        (0..CHECKS)
+            .all(|i| {
+                let key = format!("check:c{i}");
+                taken.iter().any(|t| t.entities().contains(&key))
+            })
+            .then_some(())
+    })
+    .await;
+    d.fail(false);
+    until("each check's firing then resolved message on hook", || {
+        each_check_fired_then_resolved(&hook, CHECKS).then_some(())
+    })
+    .await;
+    // All the while: every stuck message held, sent once, none answered;
+    // the metered channel one at a time.
+    let held = until("the stuck channel's messages held", || {
+        let asked = stuck.asked();
+        (asked.len() > CHECKS).then_some(asked)
+    })
+    .await;
+    assert_eq!(held.len(), CHECKS + 1, "{held:?}");
+    assert!(held.iter().all(|a| !a.answered), "{held:?}");
+    let paths: Vec<&str> = held.iter().map(|a| a.path.as_str()).collect();
+    assert_eq!(
+        paths.iter().filter(|p| **p == "/metered").count(),
+        1,
+        "{paths:?}"
+    );
+    let mut ids: Vec<&str> = held.iter().map(|a| a.id.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), CHECKS + 1, "each sent once: {held:?}");
+    let slow_stored = stored_of(&d, &["stuck", "metered"]).await;
+    assert!(
+        slow_stored.iter().all(|(_, status)| status == "pending"),
+        "{slow_stored:?}"
+    );
+    assert!(hook.refused().is_empty(), "{:?}", hook.refused());
+
+    stuck.release();
+    let stored = eventually("every stuck message delivered", || async {
+        let rows = stored_of(&d, &["stuck", "metered"]).await;
+        (rows.len() == 4 * CHECKS && rows.iter().all(|(_, s)| s == "delivered")).then_some(rows)
+    })
+    .await;
+    let asked = stuck.asked();
+    let mut answered: Vec<&str> = (asked.iter())
+        .filter(|a| a.answered)
+        .map(|a| a.id.as_str())
+        .collect();
+    answered.sort_unstable();
+    let mut made: Vec<&str> = stored.iter().map(|(id, _)| id.as_str()).collect();
+    made.sort_unstable();
+    assert_eq!(answered, made, "each message answered once, under its id");
+    for id in ids {
+        assert!(answered.contains(&id), "{id} held, then sent again");
+    }
+}
+
+/// The next three attacks on the same hold. A receiver trickling its
+/// answer a byte at a time is cut by the timeout and tried again, same id,
+/// and a receiver answering 100 MB is read no further than its first
+/// bytes (it cannot write the rest: the daemon hung up); meanwhile `hook`
+/// gets each check's firing and resolved messages.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trickling_or_huge_answer_holds_only_its_channel() {
+    const HUNDRED_MB: u64 = 100 << 20;
+    let hook = WebhookFake::new(&[SECRET]);
+    let receiver = hook.clone().start().await;
+    let trickling = StallingReceiver::start(Stall::Trickle {
+        every: Duration::from_millis(100),
+    })
+    .await;
+    let huge = StallingReceiver::start(Stall::Huge { bytes: HUNDRED_MB }).await;
+    let mut alerts = fast_and_slow_alerts(&receiver.url(), &trickling.url(), &["trickle"], "1s");
+    // The huge receiver's channel beside the trickling one.
+    alerts = alerts.replace(
+        "channels = [\"hook\", \"trickle\"]",
+        "channels = [\"hook\", \"trickle\", \"huge\"]",
+    );
+    alerts.push_str(&format!(
+        "\n[[alerts.channels]]\nname = \"huge\"\nkind = \"webhook\"\n\
+         url = \"{}/huge\"\nsecret = {{ env = \"ALERT_SECRET\" }}\n",
+        huge.url()
+    ));
+    let d = Serve::start(2, &alerts).await;
+    d.fail(true);
+    until("each check's firing message on hook", || {
+        (hook.taken_count() >= 2).then_some(())
+    })
+    .await;
+    d.fail(false);
+    until("each check's firing then resolved message on hook", || {
+        each_check_fired_then_resolved(&hook, 2).then_some(())
+    })
+    .await;
+
+    // The trickled answers: each cut, the message tried again, same id.
+    let asked = until("each trickled message tried twice", || {
+        let asked = trickling.asked();
+        let ids: std::collections::HashSet<&str> = asked.iter().map(|a| a.id.as_str()).collect();
+        (ids.len() >= 2
+            && ids
+                .iter()
+                .all(|id| asked.iter().filter(|a| a.id == *id).count() >= 2))
+        .then(|| asked.clone())
+    })
+    .await;
+    let trickled = stored_of(&d, &["trickle"]).await;
+    for (id, status) in &trickled {
+        assert_eq!(status, "pending", "never delivered: {id}");
+    }
+    let first_ids: std::collections::HashSet<&str> = asked.iter().map(|a| a.id.as_str()).collect();
+    let made: std::collections::HashSet<&str> =
+        trickled.iter().map(|(id, _)| id.as_str()).collect();
+    assert!(first_ids.is_subset(&made), "retried under the same ids");
+    let errors = deliveries_of(&d, "viewer-token", json!({"channel": "trickle"})).await;
+    assert!(
+        errors.iter().any(|n| n["lastError"]
+            .as_str()
+            .is_some_and(|e| e.contains("no answer within"))),
+        "{errors:?}"
+    );
+
+    // The huge answers: taken (200), each read only in part.
+    eventually("the huge channel's messages delivered", || async {
+        let rows = stored_of(&d, &["huge"]).await;
+        (rows.len() >= 4 && rows.iter().all(|(_, s)| s == "delivered")).then_some(())
+    })
+    .await;
+    let written = until("each huge answer ended", || {
+        let written = huge.written();
+        (written.len() >= 4).then_some(written)
+    })
+    .await;
+    for bytes in written {
+        assert!(
+            bytes < HUNDRED_MB / 2,
+            "the daemon read {bytes} bytes of 100 MB"
+        );
+    }
+}
+
+const RETRY_WARNING: &str = "mutation($id: ID!) { retryDelivery(input: {id: $id}) { \
+    delivery { id status } warning userErrors { code message } } }";
+
+/// `retryDelivery` on a message of a channel a receiver disabled (410)
+/// says it waits, naming the channel and how to enable it; enabled as it
+/// says, the receiver (back) gets the message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retrying_a_delivery_of_a_disabled_channel_says_how_to_enable_it() {
+    let (gone, _gone_receiver, d) = serve_to_a_gone_receiver().await;
+    fail_until_disabled(&d).await;
+    let pending = deliveries_of(&d, "viewer-token", json!({"status": "PENDING"})).await;
+    let id = pending[0]["id"].as_str().unwrap().to_owned();
+    let retried = d
+        .gql("operator-token", RETRY_WARNING, json!({"id": id}))
+        .await;
+    let answer = &retried["retryDelivery"];
+    assert_eq!(answer["delivery"], json!({"id": id, "status": "PENDING"}));
+    assert_eq!(answer["userErrors"], json!([]));
+    let warning = answer["warning"].as_str().unwrap();
+    assert!(
+        warning.contains("\"hook\" is disabled") && warning.contains("enableAlertChannel"),
+        "{warning}"
+    );
+    assert_eq!(gone.attempts().len(), 1, "still waiting");
+
+    gone.answer(Answer::Take);
+    let enabled = d.gql("operator-token", ENABLE, json!({})).await;
+    assert_eq!(
+        enabled["enableAlertChannel"]["userErrors"],
+        json!([]),
+        "{enabled}"
+    );
+    let taken = until("the message", || gone.taken().first().cloned()).await;
+    assert_eq!(taken.id, id);
+    // The channel enabled: a retry warns of nothing.
+    let again = d
+        .gql("operator-token", RETRY_WARNING, json!({"id": id}))
+        .await;
+    assert_eq!(again["retryDelivery"]["warning"], json!(null), "{again}");
+}
+
+/// A reload while sends hang: the stuck channel is removed and a new one
+/// (`moved`, to the receiver that answers) takes its place on the route.
+/// The daemon goes on (routing, grouping, delivering to `moved`); the
+/// messages in flight end under the old definition when the receiver hangs
+/// up, and are dropped with their channel: sent neither again nor to the
+/// new channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_removing_a_channel_with_sends_in_flight_sends_none_twice() {
+    const CHECKS: usize = 3;
+    let hook = WebhookFake::new(&[SECRET]);
+    let receiver = hook.clone().start().await;
+    let stuck = StallingReceiver::start(Stall::Hold).await;
+    let alerts = fast_and_slow_alerts(&receiver.url(), &stuck.url(), &["stuck"], "10m");
+    let d = Serve::start(CHECKS, &alerts).await;
+    d.fail(true);
+    let held = until("the stuck messages held", || {
+        let asked = stuck.asked();
+        (asked.len() >= CHECKS).then_some(asked)
+    })
+    .await;
+    let text = std::fs::read_to_string(&d.file).unwrap();
+    let moved = text
+        .replace("name = \"stuck\"", "name = \"moved\"")
+        .replace("\"stuck\"]", "\"moved\"]")
+        .replace(
+            &format!("{}/stuck", stuck.url()),
+            &format!("{}/moved", receiver.url()),
+        );
+    std::fs::write(&d.file, moved).unwrap();
+    eventually("the reload", || async {
+        let c = channels(&d, "operator-token").await;
+        let names: Vec<&str> = (c.as_array().into_iter().flatten())
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        (names == ["hook", "moved"]).then_some(())
+    })
+    .await;
+    d.fail(false);
+    eventually("each resolution delivered on moved", || async {
+        let rows = stored_of(&d, &["moved"]).await;
+        (rows.len() == CHECKS && rows.iter().all(|(_, s)| s == "delivered")).then_some(())
+    })
+    .await;
+
+    stuck.release();
+    eventually("the stuck messages dropped", || async {
+        let rows = stored_of(&d, &["stuck"]).await;
+        (!rows.is_empty() && rows.iter().all(|(_, s)| s == "dropped")).then_some(())
+    })
+    .await;
+    assert_eq!(stuck.asked().len(), held.len(), "none sent again");
+    let taken: Vec<String> = hook.attempts().into_iter().map(|(id, _)| id).collect();
+    for asked in &held {
+        assert!(
+            !taken.contains(&asked.id),
+            "{} sent to the new channel",
+            asked.id
+        );
+    }
+    assert!(d.metrics().await.is_some(), "the daemon still serves");
 }

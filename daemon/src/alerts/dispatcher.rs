@@ -8,13 +8,33 @@
 //! 2. **group**: for each group whose message is due, make the message (one
 //!    per channel, each with an id it keeps on every attempt) and store it
 //!    with the group's new state, in one transaction;
-//! 3. **deliver**: send due messages, a group's in order, with one shared
-//!    HTTP client (no redirects, a timeout), each channel's rate, and
+//! 3. **deliver**: record what became of the sends that came back, then
+//!    hand due messages to sends of their own, a group's in order, with one
+//!    shared HTTP client (no redirects), a timeout, each channel's rate, and
 //!    retries on the Standard Webhooks schedule with jitter until the
 //!    give-up age. `Retry-After` holds the whole channel; a receiver saying
 //!    the destination is gone (410) disables the channel until its
 //!    definition changes (a reload) or an operator enables it, its messages
 //!    kept pending meanwhile. The disabling is stored: a restart keeps it.
+//!
+//! **Sends in flight.** A pass never waits for a receiver: each message
+//! goes out in a task of its own and the pass ends; what became of it comes
+//! back later and wakes a pass, which records it with whatever else came
+//! back (one transaction, as before). So a receiver that hangs or trickles
+//! its answer holds only its own channel, for at most the delivery timeout
+//! (a deadline on the whole exchange, body included, of which at most
+//! [`MAX_ANSWER`] bytes are read): the other channels' messages, and the
+//! routing and grouping steps, go on meanwhile. A channel has at most
+//! [`PER_CHANNEL`] sends in flight (one if it has a rate), and all channels
+//! together at most [`IN_FLIGHT`]: a channel at its bound, and every
+//! message in flight, is left out of the due queries (and out of the next
+//! due time: its sends coming back wake the pass), so nothing is sent twice
+//! at once and a busy channel's backlog never crowds out the others'. A
+//! message in flight stays pending in the store: a crash mid-send sends it
+//! again, under the same id. A send in flight when a reload changes or
+//! removes its channel ends under the definition it started with; its
+//! outcome is recorded for its message, but a 410 or `Retry-After` from
+//! the old definition does not touch the new one.
 //!
 //! [`probe`] is one attempt outside all this (`testAlertChannel`): the same
 //! request building and sending, nothing stored, the receiver's answer kept.
@@ -33,10 +53,11 @@
 //! safety net for what another process (`tributary run`) or a crash left.
 //! An idle daemon with alerts configured issues no statement in between.
 //! A pass that leaves work due at once (a full batch) is followed by
-//! another at once. With no route configured, events only leave the
-//! outbox (one read, one delete per 2,000): the outbox is still written in
-//! each event's transaction, so a route added later sees only what comes
-//! after it, never a backlog.
+//! another at once; sends coming back wake one (those coming back within
+//! [`GATHER`] of the first recorded together). With no route configured,
+//! events only leave the outbox (one read, one delete per 2,000): the
+//! outbox is still written in each event's transaction, so a route added
+//! later sees only what comes after it, never a backlog.
 //!
 //! It must not judge health nor change events.
 
@@ -46,8 +67,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 
-use futures_util::StreamExt;
 use tokio::sync::{Notify, watch};
+use tokio::task::{Id, JoinSet};
 
 use super::email::{self, Mailer};
 use super::grouping::{Disposition, Group, disposition};
@@ -61,17 +82,25 @@ use crate::health::EntityRef;
 use crate::metrics::Metrics;
 use crate::store::{
     AlertGroupRow, DeliveryRow, DeliveryStatus, DeliveryUpdate, DisabledChannelRow, HealthEvent,
-    NewDelivery, Store, StoreError, from_ms, to_ms,
+    NewDelivery, NotNow, Store, StoreError, from_ms, to_ms,
 };
 
 /// Events routed per transaction.
 const ROUTE_BATCH: i64 = 2_000;
 /// Groups flushed per tick.
 const FLUSH_BATCH: i64 = 500;
-/// Deliveries tried per tick.
+/// Deliveries read per tick, at most (fewer when fewer sends can start).
 const SEND_BATCH: i64 = 500;
-/// Requests in flight at once, across channels without a rate.
-const CONCURRENCY: usize = 32;
+/// Sends in flight at once on one channel without a rate (one with a rate:
+/// one).
+const PER_CHANNEL: usize = 32;
+/// Sends in flight at once over all channels: what hanging receivers can
+/// hold of the daemon (a task, a connection and a message each).
+const IN_FLIGHT: usize = 256;
+/// How long a pass woken by a send coming back waits for the others in
+/// flight to come back too, so their outcomes are recorded in one
+/// transaction rather than one each.
+const GATHER: Duration = Duration::from_millis(10);
 /// The most of a receiver's answer read (enough for any status word).
 const MAX_ANSWER: usize = 64 * 1024;
 /// The wait after a pass that failed (the database away): soon, not busy.
@@ -116,10 +145,37 @@ pub async fn stored_disabled(
 
 /// A channel as the dispatcher holds it between ticks.
 struct ChannelState {
-    definition: AlertChannel,
+    /// Shared with its sends in flight, which outlive a reload.
+    definition: Arc<AlertChannel>,
     /// No request before this (ms): `Retry-After`, and the rate.
     free_at: i64,
-    mailer: Option<Mailer>,
+    mailer: Option<Arc<Mailer>>,
+    /// Its sends in flight.
+    sending: usize,
+}
+
+impl ChannelState {
+    /// The most sends it may have in flight.
+    fn most(&self) -> usize {
+        if self.definition.min_interval.is_zero() {
+            PER_CHANNEL
+        } else {
+            1
+        }
+    }
+
+    /// Whether it may have no more sends in flight now.
+    fn busy(&self) -> bool {
+        self.sending >= self.most()
+    }
+}
+
+/// A message handed to a send of its own, until its outcome comes back.
+struct InFlight {
+    due: DeliveryRow,
+    /// The definition it was sent under: its outcome touches the channel's
+    /// state only if that is still the channel's.
+    definition: Arc<AlertChannel>,
 }
 
 pub struct Dispatcher {
@@ -128,7 +184,6 @@ pub struct Dispatcher {
     clock: SharedClock,
     metrics: Arc<Metrics>,
     client: reqwest::Client,
-    timeout: Duration,
     channels: HashMap<String, ChannelState>,
     places: Option<(Arc<Config>, Places)>,
     disabled: DisabledChannels,
@@ -136,16 +191,23 @@ pub struct Dispatcher {
     /// gone.
     events: Option<Subscription<HealthEvent>>,
     nudge: Nudge,
+    /// The sends in flight (dropped with the dispatcher, which aborts
+    /// them), each with its message.
+    sends: JoinSet<Outcome>,
+    in_flight: HashMap<Id, InFlight>,
+    /// Sends that came back, not yet recorded.
+    returned: Vec<(InFlight, Outcome)>,
 }
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
-fn client(timeout: Duration) -> reqwest::Client {
+/// The client every attempt goes through; it has no timeout of its own:
+/// [`within`] is the one deadline, on the whole attempt.
+fn client() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(timeout)
         .build()
         .unwrap_or_default()
 }
@@ -160,19 +222,20 @@ impl Dispatcher {
         events: Subscription<HealthEvent>,
         nudge: Nudge,
     ) -> Self {
-        let timeout = config.borrow().alerts.delivery.timeout;
         Self {
             store,
             config,
             clock,
             metrics,
-            client: client(timeout),
-            timeout,
+            client: client(),
             channels: HashMap::new(),
             places: None,
             disabled,
             events: Some(events),
             nudge,
+            sends: JoinSet::new(),
+            in_flight: HashMap::new(),
+            returned: Vec::new(),
         }
     }
 
@@ -196,8 +259,13 @@ impl Dispatcher {
             }
             let events = &mut self.events;
             let config = &mut self.config;
+            let sends = &mut self.sends;
             tokio::select! {
                 () = tokio::time::sleep(wait) => {}
+                Some(first) = sends.join_next_with_id(), if !sends.is_empty() => {
+                    self.came_back(first);
+                    self.gather().await;
+                }
                 () = self.nudge.notified() => {}
                 changed = config.changed(), if config_open => config_open = changed.is_ok(),
                 received = next_event(events) => match received {
@@ -213,6 +281,46 @@ impl Dispatcher {
         }
     }
 
+    /// Takes a send that came back (a panicked one is tried again).
+    fn came_back(&mut self, joined: Result<(Id, Outcome), tokio::task::JoinError>) {
+        let (id, outcome) = match joined {
+            Ok(done) => done,
+            Err(err) => (err.id(), retry("the send failed".into())),
+        };
+        if let Some(sent) = self.in_flight.remove(&id) {
+            self.returned.push((sent, outcome));
+        }
+    }
+
+    /// Waits up to [`GATHER`] for the other sends in flight to come back,
+    /// taking each.
+    async fn gather(&mut self) {
+        let window = tokio::time::sleep(GATHER);
+        tokio::pin!(window);
+        while !self.sends.is_empty() {
+            tokio::select! {
+                () = &mut window => break,
+                Some(joined) = self.sends.join_next_with_id() => self.came_back(joined),
+            }
+        }
+    }
+
+    /// The channels and messages the due queries leave out now: disabled
+    /// channels, channels with all the sends in flight they may have, and
+    /// the messages in flight.
+    fn not_now(&self) -> NotNow {
+        let mut channels: Vec<String> = self.disabled().keys().cloned().collect();
+        channels.extend(
+            (self.channels.iter())
+                .filter(|(_, c)| c.busy())
+                .map(|(name, _)| name.clone()),
+        );
+        NotNow {
+            channels,
+            ns: self.in_flight.values().map(|s| s.due.n).collect(),
+        }
+    }
+
     /// One pass, then how long until the next is due: zero when a batch was
     /// full, the time to the earliest due group or delivery otherwise.
     async fn pass(&mut self) -> Result<Duration, DispatchError> {
@@ -220,17 +328,20 @@ impl Dispatcher {
         if done.full {
             return Ok(Duration::ZERO);
         }
-        let due = self.store.alert_next_due().await?;
         // A disabled channel's messages wait for its definition to change
-        // (a config change wakes a pass); the others for their time and
+        // (a config change wakes a pass), a busy channel's for its sends to
+        // come back (which wakes a pass); the others for their time and
         // their channel's hold.
-        let disabled: HashSet<String> = self.disabled().keys().cloned().collect();
-        let deliveries = (due.deliveries.iter())
-            .filter(|(name, _)| !disabled.contains(*name))
-            .map(|(name, at)| match self.channels.get(name) {
+        let due = self.store.alert_next_due(&self.not_now()).await?;
+        // With every send in flight it may have, no delivery is due before
+        // one comes back (which wakes a pass).
+        let room = self.in_flight.len() < IN_FLIGHT;
+        let deliveries = (due.deliveries.iter()).filter(|_| room).map(|(name, at)| {
+            match self.channels.get(name) {
                 Some(channel) => (*at).max(channel.free_at),
                 None => *at,
-            });
+            }
+        });
         let Some(next) = due.flush_at.into_iter().chain(deliveries).min() else {
             return Ok(Duration::MAX);
         };
@@ -251,7 +362,7 @@ impl Dispatcher {
     }
 
     /// One round of routing, grouping and delivering.
-    pub async fn tick(&mut self) -> Result<Done, DispatchError> {
+    async fn tick(&mut self) -> Result<Done, DispatchError> {
         let config = self.config.borrow_and_update().clone();
         self.sync(&config).await?;
         let mut work = 0;
@@ -263,7 +374,7 @@ impl Dispatcher {
             }
         }
         let flushed = self.flush(&config).await?;
-        let sent = self.deliver(&config).await?;
+        let (sent, more) = self.deliver(&config).await?;
         let backlog = self.store.alert_backlog().await?;
         let oldest = backlog
             .oldest
@@ -272,7 +383,7 @@ impl Dispatcher {
             .alert_backlog(backlog.pending + backlog.outbox, oldest);
         Ok(Done {
             work: work + flushed + sent,
-            full: flushed == FLUSH_BATCH as usize || sent == SEND_BATCH as usize,
+            full: flushed == FLUSH_BATCH as usize || more,
         })
     }
 
@@ -281,11 +392,6 @@ impl Dispatcher {
     /// forgotten); new ones, as at start, are disabled if the store says a
     /// receiver disabled this very definition; removed ones go.
     async fn sync(&mut self, config: &Arc<Config>) -> Result<(), DispatchError> {
-        let delivery = &config.alerts.delivery;
-        if delivery.timeout != self.timeout {
-            self.timeout = delivery.timeout;
-            self.client = client(delivery.timeout);
-        }
         self.channels
             .retain(|name, _| config.alerts.channel(name).is_some());
         self.disabled()
@@ -295,7 +401,7 @@ impl Dispatcher {
             let same = self
                 .channels
                 .get(&channel.name)
-                .is_some_and(|s| s.definition == *channel);
+                .is_some_and(|s| *s.definition == *channel);
             if same {
                 continue;
             }
@@ -319,7 +425,7 @@ impl Dispatcher {
             }
             let mailer = match &channel.kind {
                 ChannelKind::Email(settings) => match Mailer::new(&email::settings(settings)) {
-                    Ok(mailer) => Some(mailer),
+                    Ok(mailer) => Some(Arc::new(mailer)),
                     Err(err) => {
                         tracing::warn!(channel = %channel.name, error = %err, "email channel not usable");
                         None
@@ -327,12 +433,15 @@ impl Dispatcher {
                 },
                 _ => None,
             };
+            // Its sends in flight under the old definition still count.
+            let sending = self.channels.get(&channel.name).map_or(0, |c| c.sending);
             self.channels.insert(
                 channel.name.clone(),
                 ChannelState {
-                    definition: channel.clone(),
+                    definition: Arc::new(channel.clone()),
                     free_at: 0,
                     mailer,
+                    sending,
                 },
             );
         }
@@ -481,20 +590,37 @@ impl Dispatcher {
         Ok(count)
     }
 
-    /// Sends the messages due now: a channel without a rate takes them
-    /// [`CONCURRENCY`] at a time, a rate-limited one one per pass; what
-    /// became of them is stored in one transaction. How many were due.
-    async fn deliver(&mut self, config: &Config) -> Result<usize, DispatchError> {
+    /// Records what became of the sends that came back, in one
+    /// transaction, then hands the messages due now to sends of their own
+    /// (see the module doc): a channel without a rate up to
+    /// [`PER_CHANNEL`] in flight, a rate-limited one one at a time. How
+    /// many were due, and whether more may be.
+    async fn deliver(&mut self, config: &Config) -> Result<(usize, bool), DispatchError> {
+        while let Some(joined) = self.sends.try_join_next_with_id() {
+            self.came_back(joined);
+        }
+        let mut updates = self.record(config).await?;
         let now = self.now();
-        let delivery = &config.alerts.delivery;
-        let mut updates: Vec<(i64, DeliveryUpdate)> = Vec::new();
-        let mut sends: Vec<(DeliveryRow, Message)> = Vec::new();
-        let mut taken: HashSet<String> = HashSet::new();
         let mut put_off: HashMap<i64, Vec<i64>> = HashMap::new();
-        let due = self.store.alert_due_deliveries(now, SEND_BATCH).await?;
+        // No more read than sends can start (the rest stays due, read when
+        // a send comes back), but at least one: with every channel busy, a
+        // message of a channel no longer configured is still read, and
+        // dropped.
+        let room = self.room().max(1);
+        let due = if self.in_flight.len() >= IN_FLIGHT {
+            Vec::new()
+        } else {
+            // Those just come back are still pending in the store until
+            // the updates below are written with this pass's.
+            let mut not_now = self.not_now();
+            not_now.ns.extend(updates.iter().map(|(n, _)| *n));
+            self.store.alert_due_deliveries(now, room, &not_now).await?
+        };
         let count = due.len();
+        let more = count > 0 && count == usize::try_from(room).unwrap_or(usize::MAX);
+        let at = self.clock.now();
         for due in due {
-            let Some(channel) = self.channels.get(&due.channel) else {
+            let Some(channel) = self.channels.get_mut(&due.channel) else {
                 let update = DeliveryUpdate::Failed {
                     status: DeliveryStatus::Dropped,
                     error: "the channel is no longer configured".into(),
@@ -502,58 +628,83 @@ impl Dispatcher {
                 updates.push((due.n, update));
                 continue;
             };
-            if self.disabled().contains_key(&due.channel) {
-                continue;
-            }
             let rated = !channel.definition.min_interval.is_zero();
-            if channel.free_at > now || (rated && taken.contains(&due.channel)) {
+            if channel.free_at > now || (rated && channel.busy()) {
                 let at = channel
                     .free_at
                     .max(now + ms(channel.definition.min_interval));
                 put_off.entry(at).or_default().push(due.n);
                 continue;
             }
-            taken.insert(due.channel.clone());
+            if channel.busy() || self.in_flight.len() >= IN_FLIGHT {
+                // Due still: taken when a send comes back.
+                continue;
+            }
             let message: Message = serde_json::from_str(&due.message)?;
-            sends.push((due, message));
+            channel.sending += 1;
+            let definition = channel.definition.clone();
+            let mailer = channel.mailer.clone();
+            let client = self.client.clone();
+            let timeout = config.alerts.delivery.timeout;
+            let sent = definition.clone();
+            let task = self.sends.spawn(async move {
+                let answers = &mut Vec::new();
+                let sending = send(&client, &sent, mailer.as_deref(), &message, at, answers);
+                within(timeout, sending).await.unwrap_or_else(retry)
+            });
+            self.in_flight
+                .insert(task.id(), InFlight { due, definition });
         }
         for (at, ns) in put_off {
             self.store.alert_put_off(&ns, at).await?;
         }
-        let client = &self.client;
-        let channels = &self.channels;
-        let at = self.clock.now();
-        let outcomes: Vec<(DeliveryRow, Outcome)> = futures_util::stream::iter(sends)
-            .map(|(due, message)| async move {
-                let outcome = match channels.get(&due.channel) {
-                    Some(channel) => {
-                        let mailer = channel.mailer.as_ref();
-                        let answers = &mut Vec::new();
-                        send(client, &channel.definition, mailer, &message, at, answers).await
-                    }
-                    None => Outcome::Retry {
-                        after: None,
-                        reason: "the channel went away".into(),
-                    },
-                };
-                (due, outcome)
-            })
-            .buffer_unordered(CONCURRENCY)
-            .collect()
-            .await;
+        if !updates.is_empty() {
+            self.store.alert_attempted(&updates, now).await?;
+        }
+        Ok((count, more))
+    }
+
+    /// How many sends can start now: what the channels not disabled have
+    /// left of their bound, within [`IN_FLIGHT`] and [`SEND_BATCH`].
+    fn room(&self) -> i64 {
+        let disabled = self.disabled();
+        let channels: usize = (self.channels.iter())
+            .filter(|(name, _)| !disabled.contains_key(*name))
+            .map(|(_, c)| c.most().saturating_sub(c.sending))
+            .sum();
+        let room = channels.min(IN_FLIGHT.saturating_sub(self.in_flight.len()));
+        i64::try_from(room).map_or(SEND_BATCH, |room| room.min(SEND_BATCH))
+    }
+
+    /// What becomes of the messages whose sends came back: the updates to
+    /// store (with those of this pass). A disabling is stored at once.
+    async fn record(
+        &mut self,
+        config: &Config,
+    ) -> Result<Vec<(i64, DeliveryUpdate)>, DispatchError> {
+        let delivery = &config.alerts.delivery;
         let now = self.now();
+        let mut updates: Vec<(i64, DeliveryUpdate)> = Vec::new();
         let mut disabling: Vec<DisabledChannelRow> = Vec::new();
-        for (due, outcome) in outcomes {
-            let Some(channel) = self.channels.get_mut(&due.channel) else {
-                continue;
-            };
-            channel.free_at = channel
-                .free_at
-                .max(now.saturating_add(ms(channel.definition.min_interval)));
+        for (sent, outcome) in std::mem::take(&mut self.returned) {
+            let due = sent.due;
+            // The send's slot is freed whatever the channel's definition is
+            // now; its rate and holds apply only to the definition it went
+            // out under.
+            let mut current = None;
+            if let Some(channel) = self.channels.get_mut(&due.channel) {
+                channel.sending = channel.sending.saturating_sub(1);
+                if Arc::ptr_eq(&channel.definition, &sent.definition) {
+                    channel.free_at = channel
+                        .free_at
+                        .max(now.saturating_add(ms(channel.definition.min_interval)));
+                    current = Some(channel);
+                }
+            }
             let (update, label) = match outcome {
                 Outcome::Delivered => (DeliveryUpdate::Delivered, "delivered"),
                 Outcome::Retry { after, reason } => {
-                    if let Some(after) = after {
+                    if let (Some(channel), Some(after)) = (current, after) {
                         channel.free_at = channel.free_at.max(now.saturating_add(ms(after)));
                     }
                     if now - due.created_at >= ms(delivery.give_up_after) {
@@ -591,12 +742,14 @@ impl Dispatcher {
                     )
                 }
                 Outcome::Disable { reason } => {
-                    tracing::error!(channel = %due.channel, %reason, "alert channel disabled until its definition changes or an operator enables it");
-                    disabling.push(DisabledChannelRow {
-                        channel: due.channel.clone(),
-                        fingerprint: fingerprint(&channel.definition),
-                        reason: reason.clone(),
-                    });
+                    if current.is_some() {
+                        tracing::error!(channel = %due.channel, %reason, "alert channel disabled until its definition changes or an operator enables it");
+                        disabling.push(DisabledChannelRow {
+                            channel: due.channel.clone(),
+                            fingerprint: fingerprint(&sent.definition),
+                            reason: reason.clone(),
+                        });
+                    }
                     (
                         DeliveryUpdate::Retry {
                             next_at: now,
@@ -614,10 +767,7 @@ impl Dispatcher {
             self.store.alert_disable_channel(&row, now).await?;
             self.disabled().insert(row.channel, row.reason);
         }
-        if !updates.is_empty() {
-            self.store.alert_attempted(&updates, now).await?;
-        }
-        Ok(count)
+        Ok(updates)
     }
 }
 
@@ -709,7 +859,7 @@ pub async fn probe(
     messages: &[Message],
     now: std::time::SystemTime,
 ) -> Probe {
-    let client = client(timeout);
+    let client = client();
     let mailer = match &channel.kind {
         ChannelKind::Email(settings) => Mailer::new(&email::settings(settings)).ok(),
         _ => None,
@@ -718,15 +868,21 @@ pub async fn probe(
     let mut answers = Vec::new();
     let mut outcome = Outcome::Delivered;
     for message in messages {
-        outcome = send(
+        let sending = send(
             &client,
             channel,
             mailer.as_ref(),
             message,
             now,
             &mut answers,
-        )
-        .await;
+        );
+        outcome = match within(timeout, sending).await {
+            Ok(outcome) => outcome,
+            Err(reason) => {
+                answers.push(Answer::None(reason.clone()));
+                retry(reason)
+            }
+        };
         if outcome != Outcome::Delivered {
             break;
         }
@@ -762,6 +918,28 @@ pub fn secrets_of(channel: &AlertChannel) -> Vec<String> {
         ChannelKind::Email(email) => email.password.iter().collect(),
     };
     secrets.into_iter().map(|s| s.expose().to_owned()).collect()
+}
+
+/// What `sending` (one attempt) comes to within `timeout`, or why it came
+/// to nothing (then it is tried again, under the same id): the one
+/// deadline on an attempt, however it is held (a connection accepted and
+/// never answered, a status line or a body trickled byte by byte,
+/// PagerDuty's two requests, an SMTP exchange). An answer not whole by then
+/// is no answer, even after a 2xx status line.
+async fn within(
+    timeout: Duration,
+    sending: impl Future<Output = Outcome>,
+) -> Result<Outcome, String> {
+    (tokio::time::timeout(timeout, sending).await)
+        .map_err(|_| format!("no answer within {timeout:?}"))
+}
+
+/// A retry for `reason`, the schedule deciding when.
+fn retry(reason: String) -> Outcome {
+    Outcome::Retry {
+        after: None,
+        reason,
+    }
 }
 
 /// One attempt at `message` on `channel`, each HTTP exchange's answer
@@ -843,10 +1021,7 @@ async fn exchange(
     let mut no_answer = |err: reqwest::Error| {
         let reason = format!("no answer: {}", err.without_url());
         answers.push(Answer::None(reason.clone()));
-        Outcome::Retry {
-            after: None,
-            reason,
-        }
+        retry(reason)
     };
     let request = match reqwest::Request::try_from(request) {
         Ok(request) => request,
@@ -858,10 +1033,14 @@ async fn exchange(
     };
     let status = response.status();
     let headers = response.headers().clone();
+    // The rest is never read: the connection is dropped with it.
     let mut body = Vec::new();
     while body.len() < MAX_ANSWER {
         match response.chunk().await {
-            Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+            Ok(Some(chunk)) => {
+                let room = MAX_ANSWER - body.len();
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            }
             Ok(None) | Err(_) => break,
         }
     }

@@ -22,7 +22,7 @@ use crate::health::{EntityRef, Mute, Scope};
 use crate::plugin::DeleteScope;
 use crate::reload::ReloadError;
 use crate::scheduler::{RunNow, SchedulerError};
-use crate::service::{Action, ActionError, WindowError};
+use crate::service::{Action, ActionError, Retried, WindowError};
 use crate::store::{AuditEntry, DataScope, WindowRow, entity_key};
 
 /// Largest number of ids one resync may name.
@@ -234,6 +234,10 @@ pub struct RetryDeliveryInput {
 pub struct RetryDeliveryPayload {
     /// The delivery, now pending and due.
     pub delivery: Option<AlertDeliveryNode>,
+    /// Set when the delivery cannot go out yet: its channel is disabled (a
+    /// receiver said its destination is gone) and the delivery waits until
+    /// `enableAlertChannel` or a change of the channel's definition.
+    pub warning: Option<String>,
     pub user_errors: Vec<UserError>,
 }
 
@@ -665,6 +669,8 @@ impl MutationRoot {
     /// under the same id (operator): the dispatcher, woken, sends it at
     /// once. A token with a tenant scope retries its tenant's deliveries.
     /// One more attempt: past the give-up age, a failure gives it up again.
+    /// If its channel is disabled (a receiver answered 410), it waits, and
+    /// `warning` says so and how to enable the channel.
     async fn retry_delivery(
         &self,
         ctx: &Context<'_>,
@@ -675,8 +681,8 @@ impl MutationRoot {
         let state = state(ctx);
         let refuse = |code, message: String| {
             Ok(RetryDeliveryPayload {
-                delivery: None,
                 user_errors: vec![user_error("id", code, message)],
+                ..RetryDeliveryPayload::default()
             })
         };
         let id = input.id.as_str();
@@ -692,11 +698,20 @@ impl MutationRoot {
             .await
             .map_err(|e| error(Code::Unavailable, e.to_string()))?;
         state.cache.mutated();
-        if !retried {
-            return refuse(UserErrorCode::Invalid, "it was delivered already".into());
-        }
+        let warning = match retried {
+            Retried::No => {
+                return refuse(UserErrorCode::Invalid, "it was delivered already".into());
+            }
+            Retried::Due => None,
+            Retried::Held { channel } => Some(format!(
+                "channel {channel:?} is disabled (a receiver said its destination is gone): \
+                 the delivery waits until enableAlertChannel(input: {{name: {channel:?}}}) \
+                 or a change of the channel's definition"
+            )),
+        };
         Ok(RetryDeliveryPayload {
             delivery: visible_delivery(state, view, id).await?,
+            warning,
             user_errors: Vec::new(),
         })
     }

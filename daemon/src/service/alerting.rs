@@ -28,6 +28,19 @@ pub struct ChannelTest {
     pub excerpts: Vec<String>,
 }
 
+/// What [`Service::retry_delivery`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Retried {
+    /// Nothing: no such delivery, or it was delivered.
+    No,
+    /// Due now: the dispatcher, woken, sends it.
+    Due,
+    /// Due, but its channel is disabled (a receiver said its destination
+    /// is gone): it waits until an operator enables the channel or its
+    /// definition changes.
+    Held { channel: String },
+}
+
 fn store_failed(err: StoreError) -> ServiceError {
     ServiceError::Store(err.to_string())
 }
@@ -45,23 +58,28 @@ impl Service {
 
     /// Makes the delivery whose message has `id` due now, under the same id
     /// (not one already delivered); the dispatcher sends it on its next
-    /// pass, woken for it. `Ok(false)`: no such delivery, or it was delivered.
-    pub async fn retry_delivery(&self, id: &str, actor: &str) -> Result<bool, ServiceError> {
+    /// pass, woken for it, unless its channel is disabled (then it waits,
+    /// and the answer says so).
+    pub async fn retry_delivery(&self, id: &str, actor: &str) -> Result<Retried, ServiceError> {
         let audit = self.audit_entry(
             actor,
             "retry_delivery",
             format!("delivery:{id}"),
             "{}".into(),
         );
-        let due = self
+        let channel = self
             .store
             .alert_retry(id, to_ms(self.clock.now()), &audit)
             .await
             .map_err(store_failed)?;
-        if due {
-            self.nudge_alerts();
+        let Some(channel) = channel else {
+            return Ok(Retried::No);
+        };
+        if lock(&self.disabled_channels).contains_key(&channel) {
+            return Ok(Retried::Held { channel });
         }
-        Ok(due)
+        self.nudge_alerts();
+        Ok(Retried::Due)
     }
 
     /// Enables the channel `name` a receiver disabled; its pending messages

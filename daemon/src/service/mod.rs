@@ -42,7 +42,7 @@ use crate::scheduler::{
 };
 use crate::store::{AuditEntry, Store, StoreError, WindowRow, to_ms};
 
-pub use alerting::ChannelTest;
+pub use alerting::{ChannelTest, Retried};
 pub use report::{Normalised, ReportError, normalise};
 pub use runner::Loaded;
 pub use slos::{MAX_SLICES, SliceView, SloStatus};

@@ -6,6 +6,7 @@
 
 use sqlx::Row;
 
+use super::dispatch::NotNow;
 use super::write::{insert_audit, insert_many};
 use super::{AuditEntry, Result, Store};
 
@@ -294,20 +295,26 @@ impl Store {
     }
 
     /// Pending deliveries due at `now` (ms), oldest first, each the oldest
-    /// pending one of its channel and group: a group's messages go in order.
-    pub async fn alert_due_deliveries(&self, now: i64, limit: i64) -> Result<Vec<DeliveryRow>> {
-        let rows = sqlx::query(
+    /// pending one of its channel and group (a group's messages go in
+    /// order), but for what `not_now` leaves out.
+    pub async fn alert_due_deliveries(
+        &self,
+        now: i64,
+        limit: i64,
+        not_now: &NotNow,
+    ) -> Result<Vec<DeliveryRow>> {
+        let sql = format!(
             "SELECT n, id, channel, message, created_at, attempts FROM alert_deliveries d \
-             WHERE status = 'pending' AND next_at <= $1 AND NOT EXISTS ( \
+             WHERE status = 'pending' AND next_at <= $1{} AND NOT EXISTS ( \
                SELECT 1 FROM alert_deliveries e WHERE e.status = 'pending' \
                AND e.channel = d.channel AND e.route = d.route \
                AND e.group_key = d.group_key AND e.n < d.n) \
              ORDER BY n LIMIT $2",
-        )
-        .bind(now)
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+            not_now.clause(3)
+        );
+        // Built from constants and numbered parameters.
+        let query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now).bind(limit);
+        let rows = not_now.bind(query).fetch_all(&self.pool).await?;
         rows.iter()
             .map(|row| {
                 Ok(DeliveryRow {
@@ -432,25 +439,28 @@ impl Store {
     }
 
     /// Makes the delivery with message `id` pending and due at `now` (ms),
-    /// same id, and records `audit`, in one transaction; `false` when there
-    /// is no such delivery.
-    pub async fn alert_retry(&self, id: &str, now: i64, audit: &AuditEntry) -> Result<bool> {
+    /// same id, and records `audit`, in one transaction; its channel, or
+    /// `None` when there is no such delivery (or it was delivered).
+    pub async fn alert_retry(
+        &self,
+        id: &str,
+        now: i64,
+        audit: &AuditEntry,
+    ) -> Result<Option<String>> {
         let mut tx = self.write_pool().begin().await?;
-        let changed = sqlx::query(
+        let channel: Option<String> = sqlx::query_scalar(
             "UPDATE alert_deliveries SET status = 'pending', next_at = $1, updated_at = $1 \
-             WHERE id = $2 AND status <> 'delivered'",
+             WHERE id = $2 AND status <> 'delivered' RETURNING channel",
         )
         .bind(now)
         .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if changed == 0 {
-            return Ok(false);
+        .fetch_optional(&mut *tx)
+        .await?;
+        if channel.is_some() {
+            insert_audit(&mut tx, audit).await?;
+            tx.commit().await?;
         }
-        insert_audit(&mut tx, audit).await?;
-        tx.commit().await?;
-        Ok(true)
+        Ok(channel)
     }
 
     /// The channels a receiver disabled.

@@ -10,6 +10,8 @@
 
 use std::collections::HashMap;
 
+use sqlx::any::AnyArguments;
+use sqlx::query::Query;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use super::write::insert_many;
@@ -27,6 +29,54 @@ pub struct AlertDue {
     /// Per channel, the earliest delivery due (ms) among those first in
     /// their group's line (a later one waits for its group's first anyway).
     pub deliveries: HashMap<String, i64>,
+}
+
+/// What the due queries leave out: the channels the dispatcher cannot send
+/// on now (disabled, or with all the sends in flight they may have) and the
+/// messages in flight (by `n`), which stay pending meanwhile. Both are
+/// bounded by the dispatcher (its channels, its sends in flight).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NotNow {
+    pub channels: Vec<String>,
+    pub ns: Vec<i64>,
+}
+
+impl NotNow {
+    /// `AND channel NOT IN (..) AND n NOT IN (..)`, each only when there
+    /// is something to leave out, its parameters numbered from `first`
+    /// (`$n` on both backends, as the queries it goes into).
+    pub(super) fn clause(&self, first: usize) -> String {
+        let numbered = |from: usize, n: usize| {
+            (from..from + n)
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let mut clause = String::new();
+        if !self.channels.is_empty() {
+            let list = numbered(first, self.channels.len());
+            clause.push_str(&format!(" AND channel NOT IN ({list})"));
+        }
+        if !self.ns.is_empty() {
+            let list = numbered(first + self.channels.len(), self.ns.len());
+            clause.push_str(&format!(" AND n NOT IN ({list})"));
+        }
+        clause
+    }
+
+    /// Binds the values [`clause`](Self::clause) numbered.
+    pub(super) fn bind<'q>(
+        &'q self,
+        mut query: Query<'q, Any, AnyArguments>,
+    ) -> Query<'q, Any, AnyArguments> {
+        for channel in &self.channels {
+            query = query.bind(channel.as_str());
+        }
+        for n in &self.ns {
+            query = query.bind(*n);
+        }
+        query
+    }
 }
 
 impl Store {
@@ -57,20 +107,25 @@ impl Store {
         Ok(found)
     }
 
-    /// When the dispatcher next has work: one statement.
-    pub async fn alert_next_due(&self) -> Result<AlertDue> {
-        let rows = sqlx::query(
+    /// When the dispatcher next has work, but for what `not_now` leaves
+    /// out: one statement.
+    pub async fn alert_next_due(&self, not_now: &NotNow) -> Result<AlertDue> {
+        let sql = format!(
             "SELECT NULL AS channel, MIN(flush_at) AS at FROM alert_groups \
              UNION ALL \
              SELECT channel, MIN(next_at) AS at FROM alert_deliveries d \
-             WHERE status = 'pending' AND NOT EXISTS ( \
+             WHERE status = 'pending'{} AND NOT EXISTS ( \
                SELECT 1 FROM alert_deliveries e WHERE e.status = 'pending' \
                AND e.channel = d.channel AND e.route = d.route \
                AND e.group_key = d.group_key AND e.n < d.n) \
              GROUP BY channel",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+            not_now.clause(1)
+        );
+        // Built from constants and numbered parameters.
+        let rows = not_now
+            .bind(sqlx::query(AssertSqlSafe(sql)))
+            .fetch_all(&self.pool)
+            .await?;
         let mut due = AlertDue::default();
         for row in rows {
             let at: Option<i64> = row.try_get("at")?;
@@ -100,14 +155,13 @@ impl Store {
         ns: &[i64],
         now: i64,
     ) -> Result<()> {
-        // `now` is the daemon's own clock reading (an integer), written
-        // into the text so the one parameter `update_each` binds serves both.
         let set = format!(
             "UPDATE alert_deliveries SET attempts = attempts + 1, status = 'delivered', \
-             delivered_at = {now}, updated_at = {}",
-            placeholders(self.backend, 1, 1)
+             delivered_at = {}, updated_at = {}",
+            placeholders(self.backend, 1, 1),
+            placeholders(self.backend, 2, 1)
         );
-        self.update_each(tx, &set, now, ns).await
+        self.update_each(tx, &set, &[now, now], ns).await
     }
 
     /// Puts off deliveries `ns` to `next_at` (ms) without counting an
@@ -118,24 +172,28 @@ impl Store {
             "UPDATE alert_deliveries SET next_at = {}",
             placeholders(self.backend, 1, 1)
         );
-        self.update_each(&mut tx, &set, next_at, ns).await?;
+        self.update_each(&mut tx, &set, &[next_at], ns).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// Runs `set` (an `UPDATE ... SET` whose one parameter is `value`) on
-    /// the deliveries `ns`, many per statement.
+    /// Runs `set` (an `UPDATE ... SET` whose parameters, numbered from 1,
+    /// are `values`) on the deliveries `ns`, many per statement: every
+    /// value bound, none written into the text.
     async fn update_each(
         &self,
         tx: &mut Transaction<'static, Any>,
         set: &str,
-        value: i64,
+        values: &[i64],
         ns: &[i64],
     ) -> Result<()> {
         for chunk in chunks(ns) {
-            let list = placeholders(self.backend, 2, chunk.len());
+            let list = placeholders(self.backend, values.len() + 1, chunk.len());
             let sql = format!("{set} WHERE n IN ({list})");
-            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(value);
+            let mut query = sqlx::query(AssertSqlSafe(sql));
+            for value in values {
+                query = query.bind(*value);
+            }
             for n in chunk {
                 query = query.bind(*n);
             }

@@ -44,7 +44,7 @@ pub use alerts::{
     AlertBacklog, AlertGroupRow, DeliveryFilter, DeliveryRecord, DeliveryRow, DeliveryStatus,
     DeliveryUpdate, DisabledChannelRow, NewDelivery,
 };
-pub use dispatch::AlertDue;
+pub use dispatch::{AlertDue, NotNow};
 pub use lineage::{DatasetName, LineageEdge, Neighbour};
 pub use model::{
     AuditEntry, DataScope, Deleted, ErrorRow, HealthEvent, IdSetRow, MAX_TIME_MS, NativeRow,

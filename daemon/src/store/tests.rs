@@ -965,10 +965,39 @@ async fn events_fill_the_alert_outbox_and_deliveries_go_in_group_order() {
         assert_eq!(store.alert_due_groups(5, 10).await.unwrap().len(), 1);
 
         // m2 waits for m1, even when m1 is put off.
-        let due = store.alert_due_deliveries(10, 10).await.unwrap();
+        let due = store
+            .alert_due_deliveries(10, 10, &NotNow::default())
+            .await
+            .unwrap();
         assert_eq!(
             due.iter().map(|d| d.id.as_str()).collect::<Vec<_>>(),
             ["m1"]
+        );
+        // m1 in flight: neither it nor m2 behind it is due, nor anything of
+        // a channel left out; and none counts for the next due time.
+        let in_flight = NotNow {
+            channels: Vec::new(),
+            ns: vec![due[0].n],
+        };
+        assert!(
+            store
+                .alert_due_deliveries(10, 10, &in_flight)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let next = store.alert_next_due(&in_flight).await.unwrap();
+        assert!(next.deliveries.is_empty(), "{next:?}");
+        let busy = NotNow {
+            channels: vec!["other".into(), "hook".into()],
+            ns: vec![due[0].n, -1],
+        };
+        assert!(
+            store
+                .alert_due_deliveries(10, 10, &busy)
+                .await
+                .unwrap()
+                .is_empty()
         );
         let retry = DeliveryUpdate::Retry {
             next_at: 100,
@@ -978,19 +1007,31 @@ async fn events_fill_the_alert_outbox_and_deliveries_go_in_group_order() {
             .alert_attempted(&[(due[0].n, retry)], 10)
             .await
             .unwrap();
-        assert!(store.alert_due_deliveries(50, 10).await.unwrap().is_empty());
+        assert!(
+            store
+                .alert_due_deliveries(50, 10, &NotNow::default())
+                .await
+                .unwrap()
+                .is_empty()
+        );
         // What wakes the dispatcher next: the group at 5, m1's retry at 100
         // (m2, behind it, does not count).
-        let next = store.alert_next_due().await.unwrap();
+        let next = store.alert_next_due(&NotNow::default()).await.unwrap();
         assert_eq!(next.flush_at, Some(5));
         assert_eq!(next.deliveries, [("hook".to_owned(), 100)].into());
-        let due = store.alert_due_deliveries(100, 10).await.unwrap();
+        let due = store
+            .alert_due_deliveries(100, 10, &NotNow::default())
+            .await
+            .unwrap();
         assert_eq!((due[0].id.as_str(), due[0].attempts), ("m1", 1));
         store
             .alert_attempted(&[(due[0].n, DeliveryUpdate::Delivered)], 100)
             .await
             .unwrap();
-        let due = store.alert_due_deliveries(100, 10).await.unwrap();
+        let due = store
+            .alert_due_deliveries(100, 10, &NotNow::default())
+            .await
+            .unwrap();
         assert_eq!(due[0].id, "m2");
         let backlog = store.alert_backlog().await.unwrap();
         assert_eq!(
@@ -1001,7 +1042,10 @@ async fn events_fill_the_alert_outbox_and_deliveries_go_in_group_order() {
         // Retention takes the delivered message, never the pending one.
         let far = SystemTime::UNIX_EPOCH + Duration::from_secs(400 * 86_400);
         store.prune(Retention::default(), far).await.unwrap();
-        let due = store.alert_due_deliveries(100, 10).await.unwrap();
+        let due = store
+            .alert_due_deliveries(100, 10, &NotNow::default())
+            .await
+            .unwrap();
         assert_eq!(due[0].id, "m2");
         assert_eq!(store.alert_backlog().await.unwrap().pending, 1);
         // m1 is gone: its id can be stored again.
@@ -1103,9 +1147,13 @@ async fn deliveries_filter_page_retry_and_channels_stay_disabled() {
             target: "delivery:m1".into(),
             detail: "{}".into(),
         };
-        assert!(store.alert_retry("m1", 9, &audit).await.unwrap());
+        let retried = store.alert_retry("m1", 9, &audit).await.unwrap();
+        assert_eq!(retried.as_deref(), Some("hook"), "its channel");
         assert!(ids(gave_up).await.is_empty());
-        let due = store.alert_due_deliveries(9, 10).await.unwrap();
+        let due = store
+            .alert_due_deliveries(9, 10, &NotNow::default())
+            .await
+            .unwrap();
         assert!(due.iter().any(|d| d.id == "m1"), "due again under its id");
         store
             .alert_attempted(&[(m1.n, DeliveryUpdate::Delivered)], 12)
@@ -1117,10 +1165,16 @@ async fn deliveries_filter_page_retry_and_channels_stay_disabled() {
             (DeliveryStatus::Delivered, Some(12), 2)
         );
         assert!(
-            !store.alert_retry("m1", 13, &audit).await.unwrap(),
+            store.alert_retry("m1", 13, &audit).await.unwrap().is_none(),
             "delivered stays"
         );
-        assert!(!store.alert_retry("nothing", 13, &audit).await.unwrap());
+        assert!(
+            store
+                .alert_retry("nothing", 13, &audit)
+                .await
+                .unwrap()
+                .is_none()
+        );
 
         let row = DisabledChannelRow {
             channel: "hook".into(),

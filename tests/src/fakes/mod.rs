@@ -16,7 +16,8 @@
 //! The alert channels' receivers ([`webhook`], [`slack`], [`pagerduty`], and [`smtp`], a
 //! real SMTP server) check what the real services check and keep what they
 //! took, so tests assert what a person would receive; they play no
-//! [`Scenario`]: a test tells them which answer to give.
+//! [`Scenario`]: a test tells them which answer to give. [`stalling`] is
+//! the receiver that answers too slowly, never, or too much.
 
 use std::fmt;
 use std::str::FromStr;
@@ -32,6 +33,7 @@ pub mod service;
 pub mod slack;
 pub mod smtp;
 pub mod snowflake;
+pub mod stalling;
 pub mod webhook;
 
 /// What a fake does, the same seven words for every vendor.
