@@ -5,6 +5,7 @@
 #   target/test-plugins/  test-only plugins (plugins/testing/*)
 # at the repository root. Arguments are passed to `cargo build`, e.g.
 #   scripts/build-plugins.sh --locked
+#   scripts/build-plugins.sh -p my-connector     (that plugin only)
 # Runnable from any directory.
 set -euo pipefail
 
@@ -21,6 +22,26 @@ fi
 # dir (../target/wasm). Run from there so the config applies.
 (cd "$plugins" && cargo build --release "$@")
 
+# The packages asked for with -p/--package: only those are copied (the
+# others were not built by this call).
+packages=()
+args=("$@")
+for ((i = 0; i < ${#args[@]}; i++)); do
+    case "${args[i]}" in
+        -p | --package) packages+=("${args[i + 1]:-}") ;;
+        --package=*) packages+=("${args[i]#--package=}") ;;
+        -p?*) packages+=("${args[i]#-p}") ;;
+    esac
+done
+asked() {
+    [[ ${#packages[@]} -eq 0 ]] && return 0
+    local p
+    for p in "${packages[@]}"; do
+        [[ "$p" == "$1" ]] && return 0
+    done
+    return 1
+}
+
 # Ask cargo where the artifacts are, rather than assuming: CARGO_TARGET_DIR
 # or a user config may move them.
 metadata="$(cd "$plugins" && cargo metadata --format-version 1 --no-deps)"
@@ -35,9 +56,17 @@ lines=()
 while IFS= read -r manifest; do
     grep -q 'cdylib' "$manifest" || continue
     name="$(sed -n 's/^name *= *"\([^"]*\)".*/\1/p' "$manifest" | head -n 1)"
+    asked "$name" || continue
     wasm="$out/${name//-/_}.wasm"
     if [[ ! -f "$wasm" ]]; then
         echo "error: expected $wasm after the build" >&2
+        exit 1
+    fi
+    # A crate that never calls the export macro still builds, into a
+    # component the daemon refuses; say so now, and what to add.
+    if ! grep -q 'tributary:connector/plugin@' "$wasm"; then
+        echo "error: $name ($manifest) does not export tributary:connector/plugin:" >&2
+        echo "       add plugin_sdk::export_connector!(YourConnector); to its src/lib.rs" >&2
         exit 1
     fi
     case "$manifest" in

@@ -35,13 +35,13 @@ use std::process::Command;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
-use tributary::clock::FixedClock;
-use tributary::plugin::{
+use plugin_host::clock::FixedClock;
+use plugin_host::{
     ActionOutcome, AssetDescriptor, CollectRequest, DeleteScope, HostConfig, HostGrant, Invocation,
     Limits, LoadError, Plugin, PluginHost, Report, RunError, RunLabels, VecIdSink,
 };
 
-pub use tributary::plugin;
+pub use plugin_host as plugin;
 
 /// What one `collect` produced.
 #[derive(Debug, Clone)]
@@ -281,6 +281,19 @@ pub fn build_workspace(manifest: &Path) -> PathBuf {
     });
     built.insert(manifest, dir.clone());
     dir
+}
+
+/// Builds the plugin workspace of `manifest` (once per process, see
+/// [`build_workspace`]) and returns the path of its component `name`
+/// (the crate name; `-` becomes `_` in the file name).
+///
+/// # Panics
+/// When the build fails or made no component of that name.
+pub fn plugin(manifest: &Path, name: &str) -> PathBuf {
+    let dir = build_workspace(manifest);
+    let path = dir.join(format!("{}.wasm", name.replace('-', "_")));
+    assert!(path.exists(), "no plugin {} in {}", name, dir.display());
+    path
 }
 
 /// The folder of the first `.wasm` artifact in cargo's JSON messages.

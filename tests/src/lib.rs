@@ -30,8 +30,5 @@ pub fn repo_root() -> PathBuf {
 /// Builds the plugins workspace (once per process) and returns the path of
 /// `name.wasm` (crate name with `-` as `_`).
 pub fn plugin(name: &str) -> PathBuf {
-    let dir = plugin_sdk::harness::build_workspace(&repo_root().join("plugins/Cargo.toml"));
-    let path = dir.join(format!("{}.wasm", name.replace('-', "_")));
-    assert!(path.exists(), "no plugin {} in {}", name, dir.display());
-    path
+    plugin_sdk::harness::plugin(&repo_root().join("plugins/Cargo.toml"), name)
 }

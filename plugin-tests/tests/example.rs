@@ -1,11 +1,21 @@
 //! The example connector, run through the real host by the SDK's harness against
 //! a fake of the document service it watches (wire format in
-//! `plugins/example/src/lib.rs`).
+//! `plugins/example/src/lib.rs`). A new plugin's tests go beside it, in
+//! `plugin-tests/tests/<plugin>.rs`: `cargo test -p plugin-tests --test <plugin>`.
 
+use std::path::{Path, PathBuf};
+
+use plugin_sdk::harness::plugin::{
+    Capabilities, DeleteScope, ErrorClass, RunError, StatusLevel, Timestamp,
+};
 use plugin_sdk::harness::{Harness, Recorded, Reply, TestServer};
 use serde_json::{Value, json};
-use tributary::plugin::{Capabilities, DeleteScope, ErrorClass, RunError, StatusLevel, Timestamp};
-use tributary_tests::plugin;
+
+/// The component `name` of the repository's plugins workspace, built once.
+fn plugin(name: &str) -> PathBuf {
+    let plugins = Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/Cargo.toml");
+    plugin_sdk::harness::plugin(&plugins, name)
+}
 
 const TOKEN: &str = "s3cr3t-token-value";
 /// 2026-11-20T10:00:00Z

@@ -1,5 +1,10 @@
 //! The plugin host: loads connector components and runs them in a sandbox.
 //!
+//! A crate of its own so that what runs a plugin (the daemon, the plugin
+//! test harness in `plugin-sdk`, the benches) builds without storage, the
+//! API or the scheduler: a plugin author's tests compile this and wasmtime,
+//! not the daemon. [`clock`] is the time seam both sides share.
+//!
 //! It owns the wasmtime engine, the compiled-component cache, loading a
 //! folder of plugins (each file failing alone), the contract version check
 //! and everything a plugin can reach while it runs (HTTP through an
@@ -14,6 +19,7 @@
 
 mod bindings;
 mod cache;
+pub mod clock;
 pub mod contract;
 mod engine;
 mod folder;

@@ -20,7 +20,8 @@ const PLUGIN_INTERFACE: &str = "tributary:connector/plugin";
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ContractError {
     #[error(
-        "the component does not export `{PLUGIN_INTERFACE}`; it is not a Tributary connector (exports: {exports})"
+        "the component does not export `{PLUGIN_INTERFACE}`; it is not a Tributary connector (exports: {exports}); \
+         a Rust plugin exports it with `plugin_sdk::export_connector!(YourConnector);` in its lib.rs"
     )]
     NotAConnector { exports: String },
     #[error("the component exports `{PLUGIN_INTERFACE}@{version}`, which is not a semver version")]
@@ -103,7 +104,7 @@ mod tests {
 
     #[test]
     fn host_contract_matches_the_wit_package() {
-        let wit = include_str!("../../../plugin-sdk/wit/connector.wit");
+        let wit = include_str!("../../plugin-sdk/wit/connector.wit");
         assert!(wit.contains(&format!("package tributary:connector@{HOST_CONTRACT};")));
     }
 }
