@@ -323,6 +323,17 @@ pub fn free_port() -> u16 {
     listener.local_addr().unwrap().port()
 }
 
+/// A daemon process, killed (SIGKILL) and reaped when dropped: a test that
+/// fails half-way leaves no daemon behind holding its port.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `tributary serve --config file` in a process of its own, quiet (warnings
 /// only, to nowhere): for tests and benches that watch it from outside.
 pub fn serve_quietly(file: &Path) -> std::process::Child {

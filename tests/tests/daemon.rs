@@ -14,8 +14,8 @@ use tributary::health::{EntityRef, RuleKind, Status};
 use tributary::plugin::{HostConfig, PluginHost};
 use tributary::store::{HealthEvent, Store};
 use tributary_tests::kit::{
-    Daemon, Fake, config_text, daemon_binary, doc_ids, document_service, eventually, start,
-    start_live,
+    Daemon, Fake, KillOnDrop, config_text, doc_ids, document_service, eventually, free_port,
+    serve_quietly, start, start_live,
 };
 use tributary_tests::plugin;
 
@@ -246,21 +246,18 @@ async fn sigkill_while_writing_loses_nothing_committed_and_the_database_stays_co
         .iter()
         .map(|(id, system)| (id.as_str(), *system, url.as_str(), ""))
         .collect();
-    let text = config_text(dir.path(), &check_refs).replace(r#"every = "1h""#, r#"every = "1s""#);
+    let mut text =
+        config_text(dir.path(), &check_refs).replace(r#"every = "1h""#, r#"every = "1s""#);
+    // Not the default 8080, which anything else on the machine may hold.
+    text.push_str(&format!(
+        "\n[server]\nlisten = \"127.0.0.1:{}\"\n",
+        free_port()
+    ));
     let file = dir.path().join("tributary.toml");
     std::fs::write(&file, text).unwrap();
     let db_url = format!("sqlite://{}", dir.path().join("tributary.db").display());
 
-    let spawn = || {
-        std::process::Command::new(daemon_binary())
-            .args(["serve", "--config"])
-            .arg(&file)
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap()
-    };
+    let spawn = || KillOnDrop(serve_quietly(&file));
     let mut child = spawn();
     let mut committed = 0;
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -275,8 +272,8 @@ async fn sigkill_while_writing_loses_nothing_committed_and_the_database_stays_co
             store.close().await;
         }
     }
-    child.kill().unwrap(); // SIGKILL, mid-stream: runs are committing every few ms
-    child.wait().unwrap();
+    child.0.kill().unwrap(); // SIGKILL, mid-stream: runs are committing every few ms
+    child.0.wait().unwrap();
 
     let store = Store::open(&db_url).await.unwrap();
     let after_kill = store.run_count().await.unwrap();
@@ -288,14 +285,13 @@ async fn sigkill_while_writing_loses_nothing_committed_and_the_database_stays_co
     store.close().await;
 
     // A restart picks up where it stopped and goes on writing.
-    let mut child = spawn();
+    let child = spawn();
     let store = Store::open(&db_url).await.unwrap();
     eventually("runs after the restart", || async {
         (store.run_count().await.unwrap() > after_kill + 40).then_some(())
     })
     .await;
-    child.kill().unwrap();
-    child.wait().unwrap();
+    drop(child);
     assert_consistent(&store).await;
 }
 
