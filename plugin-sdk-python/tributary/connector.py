@@ -128,12 +128,17 @@ def _convert(tp: Any, value: Any, path: str) -> Any:
     else:
         ok = True
     if not ok:
-        raise _bad(path, f"a {getattr(tp, '__name__', tp)}", value)
+        raise _bad(path, _TYPE_NAMES.get(tp, f"a {getattr(tp, '__name__', tp)}"), value)
     return value
 
 
+_JSON_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+               list: "a list", dict: "an object"}
+_TYPE_NAMES = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+
+
 def _bad(path: str, expected: str, value: Any) -> ConnectorError:
-    got = "null" if value is None else type(value).__name__
+    got = "null" if value is None else _JSON_NAMES.get(type(value), type(value).__name__)
     return ConnectorError.config(f"invalid config: field `{path or '.'}` must be {expected}, got {got}")
 
 
