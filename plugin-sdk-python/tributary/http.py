@@ -19,6 +19,7 @@ this client can, and classifies every failure like the Rust SDK's
 """
 
 import json
+from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any, Mapping, Optional
 from urllib.parse import quote, urlencode, urlsplit
@@ -106,7 +107,6 @@ def parse_retry_after(value: Optional[str]) -> Optional[int]:
         at = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    from datetime import datetime, timezone
     return max(0, int((at - datetime.now(timezone.utc)).total_seconds() * 1000))
 
 

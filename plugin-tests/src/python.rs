@@ -1,7 +1,8 @@
 //! Python connectors built for tests: [`python_plugin`] runs
 //! `plugin-sdk-python/build.sh` (componentize-py, pinned) once per test
-//! process and per app folder, and skips the ~20 s build when nothing the
-//! component is made of changed since the last one.
+//! process and per app folder, skips the ~20 s build when nothing the
+//! component is made of changed since the last one, and compiles it once
+//! into the harness's cache before any test loads it.
 
 use std::collections::BTreeMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -60,8 +61,27 @@ pub fn python_plugin(dir: impl AsRef<Path>) -> PathBuf {
         );
         std::fs::write(&stamp, &inputs).expect("write the build stamp");
     }
+    precompile(&out);
     built.insert(app, out.clone());
     out
+}
+
+/// Loads the component once into a harness, under the build lock, so it is
+/// compiled (~20 s for CPython) into the harness's shared cache once rather
+/// than by every test of the process at the same time.
+fn precompile(component: &Path) {
+    let component = component.to_path_buf();
+    // Our caller runs inside a test's runtime: load from a thread of our own.
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(plugin_sdk::harness::Harness::builder(component.clone()).build())
+            .unwrap_or_else(|e| panic!("{} does not load: {e}", component.display()));
+    })
+    .join()
+    .expect("the precompile thread");
 }
 
 /// A hash of the names and contents of every file under `paths` (Python

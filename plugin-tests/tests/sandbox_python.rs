@@ -9,8 +9,8 @@ use plugin_sdk::harness::{Harness, Reply, TestServer};
 use serde_json::json;
 
 async fn hostile(limits: Limits, allow: Option<&str>) -> Harness {
-    let mut builder = Harness::builder(plugin_tests::python_plugin("plugins-python/hostile"))
-        .limits(limits);
+    let mut builder =
+        Harness::builder(plugin_tests::python_plugin("plugins-python/hostile")).limits(limits);
     if let Some(grant) = allow {
         builder = builder.allow_host(grant);
     }
@@ -26,7 +26,13 @@ async fn an_uncaught_exception_is_a_system_error_naming_it_not_a_trap() {
     ] {
         let err = h.collect(json!({"mode": mode})).await.unwrap_err();
         assert!(
-            matches!(&err, RunError::Connector { class: ErrorClass::System, .. }),
+            matches!(
+                &err,
+                RunError::Connector {
+                    class: ErrorClass::System,
+                    ..
+                }
+            ),
             "{mode}: {err}"
         );
         assert!(err.to_string().contains(needle), "{mode}: {err}");
@@ -39,9 +45,16 @@ async fn an_uncaught_exception_is_a_system_error_naming_it_not_a_trap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_config_is_a_config_error_naming_the_field() {
     let h = hostile(Limits::default(), None).await;
-    let err = h.collect(json!({"mode": "ok", "bytes": "many"})).await.unwrap_err();
+    let err = h
+        .collect(json!({"mode": "ok", "bytes": "many"}))
+        .await
+        .unwrap_err();
     assert_eq!(err.class(), ErrorClass::Config, "{err}");
-    assert!(err.to_string().contains("`bytes` must be an integer, got a string"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("`bytes` must be an integer, got a string"),
+        "{err}"
+    );
     let err = h.collect(json!({"mdoe": "ok"})).await.unwrap_err();
     assert!(err.to_string().contains("unknown field `mdoe`"), "{err}");
 }
