@@ -273,6 +273,15 @@ impl Plugin {
     }
 }
 
+/// Core instances one component may hold: a Rust component has about 4, a
+/// Python one (componentize-py 0.25) 14; the rest is headroom.
+const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+
+/// Core instances the pool reserves per instance slot: enough for a Python
+/// component in every slot at the same time. Pool slots cost address space,
+/// not memory, until used.
+const CORE_INSTANCES_PER_SLOT: u32 = 16;
+
 fn build_engine(config: &HostConfig) -> anyhow::Result<(Engine, Allocation)> {
     let mut wasm_config = Config::new();
     wasm_config
@@ -282,15 +291,18 @@ fn build_engine(config: &HostConfig) -> anyhow::Result<(Engine, Allocation)> {
     let mut pooling = PoolingAllocationConfig::default();
     let slots = config.max_instances.max(1);
     // A Rust component holds a handful of core instances (the program and the
-    // shims wit-component adds), one memory and a few tables.
+    // shims wit-component adds), one memory and a few tables. A Python one
+    // (componentize-py) holds 14 core instances (CPython, libc, the bindings
+    // and their shims): the pool must fit one in every slot at once, and a
+    // component may hold up to twice that before loading fails.
     pooling
         .total_component_instances(slots)
-        .total_core_instances(slots * 8)
+        .total_core_instances(slots * CORE_INSTANCES_PER_SLOT)
         .total_memories(slots * 2)
         .total_tables(slots * 8)
         .total_stacks(slots)
         .max_memory_size(config.max_memory_bytes)
-        .max_core_instances_per_component(16)
+        .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
         .max_memories_per_component(2)
         .max_tables_per_component(16)
         // Resetting a slot with madvise makes the next run page-fault its
