@@ -194,7 +194,9 @@ impl Budgets {
         touched: &mut HashSet<EntityRef>,
     ) {
         let by_slo = self.reasons.entry(entity.clone()).or_default();
-        let changed = by_slo.get(name).map_or(!reasons.is_empty(), |r| *r != reasons);
+        let changed = by_slo
+            .get(name)
+            .map_or(!reasons.is_empty(), |r| *r != reasons);
         if reasons.is_empty() {
             by_slo.remove(name);
         } else {
@@ -298,6 +300,81 @@ pub(super) fn reasons(slo: &Slo, f: &Figures, window_hours: f64) -> Vec<Reason> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+
+    /// An SLO on hour slices with burn alerts, at `target`.
+    fn hourly(target: f64) -> Slo {
+        let text = format!(
+            "[[slos]]\nname = \"fast\"\nasset = \"*\"\nindicator = \"availability\"\n\
+             slice = \"1h\"\nwindow = \"30d\"\ntarget = {target}\nburn_alerts = true\n"
+        );
+        let config: Config =
+            crate::config::parse(&text, std::path::Path::new("t.toml"), &Default::default())
+                .unwrap();
+        config.slos[0].clone()
+    }
+
+    fn burning(rates: &[(Lookback, f64)]) -> Figures {
+        Figures {
+            slices: [700, 20, 0, 0],
+            attainment: Some(0.97),
+            budget_total: 36.0,
+            budget_spent: 3.6,
+            budget_remaining: 32.4,
+            budget_remaining_ratio: Some(0.9),
+            burn_rates: rates.to_vec(),
+            exhaustion: Exhaustion::Never,
+        }
+    }
+
+    /// Over 30 days (720 hours) the workbook's own factors come back:
+    /// 2% in 1h is 14.4x, 5% in 6h 6x, 10% in 3d 1x.
+    #[test]
+    fn burn_factors_are_the_budget_share_rescaled_to_the_window() {
+        let slo = hourly(0.95);
+        let r = reasons(
+            &slo,
+            &burning(&[(Lookback::H1, 15.0), (Lookback::H6, 7.0)]),
+            720.0,
+        );
+        assert_eq!(r.len(), 1);
+        assert!(r[0].message.contains("at least 14.4x (page: 2%"), "{r:?}");
+        let r = reasons(
+            &slo,
+            &burning(&[(Lookback::H1, 7.0), (Lookback::H6, 7.0)]),
+            720.0,
+        );
+        assert!(r[0].message.contains("at least 6.0x (page: 5%"), "{r:?}");
+        let r = reasons(
+            &slo,
+            &burning(&[(Lookback::H6, 1.5), (Lookback::D3, 1.0)]),
+            720.0,
+        );
+        assert!(r[0].message.contains("at least 1.0x (ticket: 10%"), "{r:?}");
+        let r = reasons(
+            &slo,
+            &burning(&[(Lookback::H1, 5.0), (Lookback::H6, 0.5)]),
+            720.0,
+        );
+        assert!(r.is_empty(), "{r:?}");
+    }
+
+    /// At 90% the highest burn possible is 10x: the 14.4x page can never
+    /// hold and is skipped, the 6x one still fires.
+    #[test]
+    fn a_condition_above_the_highest_possible_burn_is_skipped() {
+        let slo = hourly(0.9);
+        let r = reasons(
+            &slo,
+            &burning(&[(Lookback::H1, 10.0), (Lookback::H6, 10.0)]),
+            720.0,
+        );
+        assert_eq!(r.len(), 1);
+        assert!(
+            r[0].message.contains("(page: 5% of the 30d budget in 6h)"),
+            "{r:?}"
+        );
+    }
 
     #[test]
     fn percentages_keep_up_to_two_decimals() {
