@@ -19,7 +19,7 @@ use tributary::store::ObservationRow;
 use tributary::store::testing::PgScratch;
 use tributary_tests::fakes::webhook::{SECRET, WebhookFake};
 use tributary_tests::gql::Client;
-use tributary_tests::kit::{self, Daemon, config_text, eventually, hex_sha256};
+use tributary_tests::kit::{self, Daemon, config_text, eventually, hex_sha256, webhook_alerts};
 
 const DAY: Duration = Duration::from_secs(86_400);
 const HOUR: Duration = Duration::from_secs(3_600);
@@ -271,30 +271,13 @@ async fn a_budget_level_crossed_is_delivered_by_an_alert_route() {
     let dir = tempfile::tempdir().unwrap();
     let secret_file = dir.path().join("hook.secret");
     std::fs::write(&secret_file, SECRET).unwrap();
-    let alerts = format!(
-        r#"
-[alerts]
-link_base = "https://tributary.example.com"
-
-[[alerts.channels]]
-name = "hook"
-kind = "webhook"
-url = "{}/hooks/tributary"
-secret = {{ file = "{}" }}
-
-[alerts.delivery]
-poll_interval = "50ms"
-retry_schedule = ["200ms"]
-timeout = "2s"
-
-[[alerts.routes]]
-name = "assets"
-entities = ["asset"]
-channels = ["hook"]
-group_wait = "0s"
-"#,
-        receiver.url(),
-        secret_file.display()
+    let secret = format!("{{ file = \"{}\" }}", secret_file.display());
+    let alerts = webhook_alerts(
+        &receiver.url(),
+        &secret,
+        "assets",
+        "asset",
+        "group_wait = \"0s\"",
     );
     let text = config(
         dir.path(),
