@@ -8,7 +8,11 @@
 //!
 //! Labels never carry tenants, check configs or anything a check's config
 //! holds: only connector names, outcomes and statuses, so the series count
-//! stays bounded and nothing secret can leak into a scrape.
+//! stays bounded and nothing secret can leak into a scrape. The SLO series
+//! are the one exception, by design (Sloth's names, so Grafana's SLO
+//! dashboards work): they name the SLO and the entity (its id, as the API
+//! shows it), one series set per entity with slices in the window; the
+//! writer sets them when the figures change, so a scrape computes nothing.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -17,7 +21,10 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::health::{FailureClass, Status};
+use std::sync::atomic::AtomicU64;
+
+use crate::health::{EntityRef, FailureClass, Status};
+use crate::slo::{Figures, Lookback};
 
 /// The media type of [`Metrics::render`]'s output.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -46,6 +53,26 @@ struct EventLabels {
     /// The status the entity moved to.
     health: &'static str,
 }
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SloLabels {
+    slo: String,
+    /// `asset`, `check`, `system`, `flow` or `tenant`.
+    entity_kind: &'static str,
+    /// The entity's id; an asset's is `check:asset`.
+    entity: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BurnLabels {
+    slo: String,
+    entity_kind: &'static str,
+    entity: String,
+    /// `1h`, `6h`, `1d` or `3d`.
+    lookback: &'static str,
+}
+
+type Ratio = Gauge<f64, AtomicU64>;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
@@ -116,6 +143,10 @@ pub struct Metrics {
     alerts_suppressed: Family<ReasonLabels, Counter>,
     alert_outbox: Gauge,
     alert_oldest_pending: Gauge,
+    slo_objective: Family<SloLabels, Ratio>,
+    slo_attainment: Family<SloLabels, Ratio>,
+    slo_budget_remaining: Family<SloLabels, Ratio>,
+    slo_burn_rate: Family<BurnLabels, Ratio>,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -314,6 +345,30 @@ impl Metrics {
             "Age of the oldest alert message not yet delivered (0 when none)",
             alert_oldest_pending.clone(),
         );
+        let slo_objective = Family::<SloLabels, Ratio>::default();
+        registry.register(
+            "slo_objective_ratio",
+            "The SLO's target: the share of slices (or events) that must be good",
+            slo_objective.clone(),
+        );
+        let slo_attainment = Family::<SloLabels, Ratio>::default();
+        registry.register(
+            "slo_attainment_ratio",
+            "Good units over counted units in the SLO's window so far",
+            slo_attainment.clone(),
+        );
+        let slo_budget_remaining = Family::<SloLabels, Ratio>::default();
+        registry.register(
+            "slo_error_budget_remaining_ratio",
+            "The share of the SLO's error budget left in its window (negative once overspent)",
+            slo_budget_remaining.clone(),
+        );
+        let slo_burn_rate = Family::<BurnLabels, Ratio>::default();
+        registry.register(
+            "slo_burn_rate",
+            "Error ratio over the lookback divided by the budget's (1 - target): at 1 the budget lasts the window",
+            slo_burn_rate.clone(),
+        );
         Self {
             registry,
             runs,
@@ -345,6 +400,62 @@ impl Metrics {
             alerts_suppressed,
             alert_outbox,
             alert_oldest_pending,
+            slo_objective,
+            slo_attainment,
+            slo_budget_remaining,
+            slo_burn_rate,
+        }
+    }
+
+    /// Sets the series of SLO `slo` for `entity` to `figures` (at
+    /// `target`), or removes them (`None`: no slices in the window any
+    /// more, or the SLO is gone). A figure not known yet (no unit counted)
+    /// has no series.
+    pub fn slo_figures(
+        &self,
+        slo: &str,
+        target: f64,
+        entity: &EntityRef,
+        figures: Option<&Figures>,
+    ) {
+        let key = crate::store::entity_key(entity);
+        let labels = SloLabels {
+            slo: slo.to_owned(),
+            entity_kind: entity.kind(),
+            entity: key
+                .split_once(':')
+                .map_or(key.as_str(), |(_, id)| id)
+                .to_owned(),
+        };
+        let set = |family: &Family<SloLabels, Ratio>, value: Option<f64>| match value {
+            Some(v) => {
+                family.get_or_create(&labels).set(v);
+            }
+            None => {
+                family.remove(&labels);
+            }
+        };
+        set(&self.slo_objective, figures.map(|_| target));
+        set(&self.slo_attainment, figures.and_then(|f| f.attainment));
+        set(
+            &self.slo_budget_remaining,
+            figures.and_then(|f| f.budget_remaining_ratio),
+        );
+        for lookback in Lookback::ALL {
+            let burn = BurnLabels {
+                slo: labels.slo.clone(),
+                entity_kind: labels.entity_kind,
+                entity: labels.entity.clone(),
+                lookback: lookback.as_str(),
+            };
+            match figures.and_then(|f| f.burn_rates.iter().find(|(l, _)| *l == lookback)) {
+                Some((_, rate)) => {
+                    self.slo_burn_rate.get_or_create(&burn).set(*rate);
+                }
+                None => {
+                    self.slo_burn_rate.remove(&burn);
+                }
+            }
         }
     }
 

@@ -566,3 +566,34 @@ pub async fn flow_daemon_with(
     d.wait_runs("warehouse-docs", 1).await;
     (d, [up, down])
 }
+
+/// An `[alerts]` section: webhook channel `hook` to `url` (its
+/// `/hooks/tributary`) signed with `secret` (as the config writes a secret:
+/// `{ env = "ALERT_SECRET" }`, `{ file = "..." }`), quick delivery, and
+/// route `route` sending the changes of `entities` (a kind) to it; `extra`
+/// adds route settings.
+pub fn webhook_alerts(url: &str, secret: &str, route: &str, entities: &str, extra: &str) -> String {
+    format!(
+        r#"
+[alerts]
+link_base = "https://tributary.example.com"
+
+[[alerts.channels]]
+name = "hook"
+kind = "webhook"
+url = "{url}/hooks/tributary"
+secret = {secret}
+
+[alerts.delivery]
+poll_interval = "50ms"
+retry_schedule = ["200ms"]
+timeout = "2s"
+
+[[alerts.routes]]
+name = "{route}"
+entities = ["{entities}"]
+channels = ["hook"]
+{extra}
+"#
+    )
+}

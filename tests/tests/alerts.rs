@@ -167,29 +167,12 @@ impl Drop for Serve {
 /// A webhook channel `hook` to `url` and a route sending every check's
 /// change to it, grouped by tenant; `extra` adds route settings.
 fn webhook_alerts(url: &str, extra: &str) -> String {
-    format!(
-        r#"
-[alerts]
-link_base = "https://tributary.example.com"
-
-[[alerts.channels]]
-name = "hook"
-kind = "webhook"
-url = "{url}/hooks/tributary"
-secret = {{ env = "ALERT_SECRET" }}
-
-[alerts.delivery]
-poll_interval = "50ms"
-retry_schedule = ["200ms"]
-timeout = "2s"
-
-[[alerts.routes]]
-name = "checks"
-entities = ["check"]
-channels = ["hook"]
-group_by = ["tenant"]
-{extra}
-"#
+    tributary_tests::kit::webhook_alerts(
+        url,
+        r#"{ env = "ALERT_SECRET" }"#,
+        "checks",
+        "check",
+        &format!("group_by = [\"tenant\"]\n{extra}"),
     )
 }
 

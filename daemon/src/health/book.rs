@@ -23,6 +23,7 @@ use super::rules::{Rules, Thresholds};
 use super::state::{Change, HealthState, apply};
 
 mod marks;
+mod slo;
 pub use marks::Coverage;
 
 /// Received counts kept per asset for volume rules when no rule asks for more.
@@ -178,6 +179,9 @@ pub struct Book {
     watching_since: HashMap<String, SystemTime>,
     /// The maintenance windows changes are marked with.
     windows: Vec<Window>,
+    /// The SLO reasons of each entity, added to each of its evaluations
+    /// (see [`Book::set_slo_reasons`]).
+    slo: HashMap<EntityRef, Vec<Reason>>,
 }
 
 impl Book {
@@ -192,6 +196,7 @@ impl Book {
             entities: stored.into_iter().collect(),
             watching_since: HashMap::new(),
             windows: Vec::new(),
+            slo: HashMap::new(),
         };
         book.set_topology(topology, now);
         book
@@ -609,6 +614,7 @@ impl Book {
         now: SystemTime,
         also: impl FnOnce(&mut EntityHealth),
     ) {
+        let evaluation = self.with_slo(&entity, evaluation);
         let prev = self.entities.get(&entity);
         let (state, change) = apply(prev.map(|p| &p.state), &evaluation, thresholds, now);
         let mut next = prev.cloned().unwrap_or_else(|| placeholder(now));
@@ -656,6 +662,7 @@ impl Book {
             let (status, reasons) = roll_up(&children);
             (Evaluation { status, reasons }, Thresholds::default())
         });
+        let evaluation = self.with_slo(&check_ref, evaluation);
         // A check never evaluated before takes its first evaluation at once.
         let prev_state = existed.then_some(&entry.state);
         let (next, change) = apply(prev_state, &evaluation, thresholds, now);
@@ -672,11 +679,17 @@ impl Book {
         }
         self.entities.insert(check_ref, entry);
 
-        // Parents: recomputed when a child's status changed or they are new.
-        let system = EntityRef::System(place.system.clone());
-        let system_changed = self.roll_up_parent(step, &system, check_changed, now, |t| {
+        self.roll_up_system(step, &place.system, check_changed, now);
+    }
+
+    /// Rolls `system` up from its checks (when `changed`: a child's status
+    /// changed, or something of its own did), then its flows and tenants.
+    /// Parents are recomputed when a child's status changed or they are new.
+    fn roll_up_system(&mut self, step: &mut Step, system: &str, changed: bool, now: SystemTime) {
+        let system_ref = EntityRef::System(system.to_owned());
+        let system_changed = self.roll_up_parent(step, &system_ref, changed, now, |t| {
             t.system_checks
-                .get(&place.system)
+                .get(system)
                 .into_iter()
                 .flatten()
                 .map(|c| EntityRef::Check(c.clone()))
@@ -685,36 +698,45 @@ impl Book {
         let flows: Vec<String> = self
             .topology
             .system_flows
-            .get(&place.system)
+            .get(system)
             .cloned()
             .unwrap_or_default();
         for flow in flows {
-            let flow_ref = EntityRef::Flow(flow.clone());
-            let flow_changed = self.roll_up_parent(step, &flow_ref, system_changed, now, |t| {
-                t.flows
-                    .get(&flow)
-                    .into_iter()
-                    .flat_map(|f| f.systems.iter().map(|s| EntityRef::System(s.clone())))
-                    .collect()
-            });
-            let Some(tenant) = self.topology.flows.get(&flow).map(|f| f.tenant.clone()) else {
-                continue;
-            };
-            self.roll_up_parent(
-                step,
-                &EntityRef::Tenant(tenant.clone()),
-                flow_changed,
-                now,
-                |t| {
-                    t.tenant_flows
-                        .get(&tenant)
-                        .into_iter()
-                        .flatten()
-                        .map(|f| EntityRef::Flow(f.clone()))
-                        .collect()
-                },
-            );
+            self.roll_up_flow(step, &flow, system_changed, now);
         }
+    }
+
+    /// Rolls `flow` up from its systems (when `changed`), then its tenant.
+    fn roll_up_flow(&mut self, step: &mut Step, flow: &str, changed: bool, now: SystemTime) {
+        let flow_ref = EntityRef::Flow(flow.to_owned());
+        let flow_changed = self.roll_up_parent(step, &flow_ref, changed, now, |t| {
+            t.flows
+                .get(flow)
+                .into_iter()
+                .flat_map(|f| f.systems.iter().map(|s| EntityRef::System(s.clone())))
+                .collect()
+        });
+        if let Some(tenant) = self.topology.flows.get(flow).map(|f| f.tenant.clone()) {
+            self.roll_up_tenant(step, &tenant, flow_changed, now);
+        }
+    }
+
+    /// Rolls `tenant` up from its flows (when `changed`).
+    fn roll_up_tenant(&mut self, step: &mut Step, tenant: &str, changed: bool, now: SystemTime) {
+        self.roll_up_parent(
+            step,
+            &EntityRef::Tenant(tenant.to_owned()),
+            changed,
+            now,
+            |t| {
+                t.tenant_flows
+                    .get(tenant)
+                    .into_iter()
+                    .flatten()
+                    .map(|f| EntityRef::Flow(f.clone()))
+                    .collect()
+            },
+        );
     }
 
     /// Re-evaluates `parent` from its children when `child_changed` or it has
@@ -741,7 +763,7 @@ impl Book {
             })
             .collect();
         let (status, reasons) = roll_up(&kids);
-        let evaluation = Evaluation { status, reasons };
+        let evaluation = self.with_slo(parent, Evaluation { status, reasons });
         let (state, change) = apply(
             prev.map(|p| &p.state),
             &evaluation,

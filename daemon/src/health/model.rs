@@ -64,6 +64,10 @@ pub enum RuleKind {
     NoData,
     /// A summary line of a roll-up ("and 12 more children not HEALTHY").
     RollUp,
+    /// An SLO's error budget is spent, has crossed one of its alert
+    /// levels, or burns fast (issue 16): given by the writer from the
+    /// SLO's figures, not by a run.
+    Slo,
 }
 
 impl RuleKind {
@@ -79,6 +83,7 @@ impl RuleKind {
             RuleKind::Stale => "stale",
             RuleKind::NoData => "no_data",
             RuleKind::RollUp => "roll_up",
+            RuleKind::Slo => "slo",
         }
     }
 }

@@ -20,6 +20,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio::sync::{mpsc, oneshot, watch};
 
+use self::budgets::Budgets;
 use self::slices::{Judged, Slicer};
 use super::backlog::{Backlog, Held};
 use super::report::{brief, facts, stored_message};
@@ -34,7 +35,7 @@ use crate::metrics::Metrics;
 use crate::reconcile::{IdSet, difference};
 use crate::store::{
     AuditEntry, HealthEvent, IdSetRow, NewEvent, ObservationRow, Period, ReconciliationRow, Rollup,
-    RunFailure, RunRow, RunWrite, Store, StoreError, WindowRow, WriteBatch,
+    RunFailure, RunRow, RunWrite, Store, StoreError, WindowRow, WriteBatch, to_ms,
 };
 
 /// Most runs written in one transaction.
@@ -154,6 +155,8 @@ pub struct Writer {
     windows: Windows,
     /// Judges SLO slices from what is written.
     slicer: Slicer,
+    /// What SLO figures were read, and the reasons they give.
+    budgets: Budgets,
 }
 
 /// The maintenance windows made through the API (the config's are in the
@@ -176,6 +179,7 @@ impl Writer {
         metrics.checks_by_health(&book.checks_by_status());
         let mut writer = Self {
             slicer: Slicer::new(&config),
+            budgets: Budgets::new(book.with_slo_reasons()),
             store,
             book,
             backlog: Backlog::new(config.storage.write_buffer),
@@ -213,6 +217,8 @@ impl Writer {
         // Windows that ended (and upstreams that recovered) while the daemon
         // was down: announce what they held back.
         self.release_marks().await;
+        // Before the first run is judged: a restart keeps SLO reasons.
+        self.refresh_budgets().await;
         loop {
             let marks_at = tokio::time::sleep(self.until_next_boundary());
             let retry_at = self.backlog.retry_at();
@@ -254,6 +260,7 @@ impl Writer {
                                 self.backlog.set_limit(config.storage.write_buffer);
                                 // New and changed SLOs judge from now on.
                                 self.slicer = Slicer::new(&config);
+                                self.budgets.reconfigure();
                                 self.config = config;
                                 self.book.set_topology(topology, self.clock.now());
                                 self.set_windows();
@@ -279,8 +286,12 @@ impl Writer {
                         self.drain_backlog(until).await;
                         break;
                     }
+                    self.refresh_budgets().await;
                 }
-                _ = sweep.tick() => self.sweep().await,
+                _ = sweep.tick() => {
+                    self.sweep().await;
+                    self.refresh_budgets().await;
+                }
                 () = marks_at => self.release_marks().await,
             }
         }
@@ -561,7 +572,9 @@ impl Writer {
 
     /// What committed goes to the bus (and the metrics): health events in
     /// sequence order, then the runs of `parts`.
-    fn publish(&self, events: Vec<HealthEvent>, parts: &[WriteBatch]) {
+    fn publish(&mut self, events: Vec<HealthEvent>, parts: &[WriteBatch]) {
+        self.budgets
+            .written(parts.iter().flat_map(|p| p.slices.iter()));
         let checks_changed = events
             .iter()
             .any(|e| matches!(e.entity, EntityRef::Check(_)));
@@ -1019,6 +1032,42 @@ impl Writer {
         Some(tokio::time::Instant::now() + wait.min(SWEEP_EVERY))
     }
 
+    /// Gives the book the SLO reasons that changed since the figures were
+    /// last read, and writes what they change (see [`budgets`]). Skipped
+    /// while writes are held: the store is behind, and the next refresh
+    /// reads again.
+    async fn refresh_budgets(&mut self) {
+        if !self.backlog.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        let changed = match self
+            .budgets
+            .refresh(
+                &self.config.slos,
+                &self.store.for_writer(),
+                &self.metrics,
+                to_ms(now),
+            )
+            .await
+        {
+            Ok(changed) => changed,
+            Err(err) => {
+                tracing::error!(error = %err, "reading SLO figures failed; read again at the next sweep");
+                return;
+            }
+        };
+        let mut all = Outcome::default();
+        for (entity, reasons) in changed {
+            let outcome = self.book.set_slo_reasons(&entity, reasons, now);
+            all.updates.extend(outcome.updates);
+            all.changes.extend(outcome.changes);
+        }
+        // No samples: an SLO's verdict is not an evaluation of a run, for
+        // the rollups nor for the SLOs' own slices.
+        self.write_outcome(all, now, "SLO reasons").await;
+    }
+
     /// Marks stale checks UNKNOWN, and push checks past their heartbeat
     /// deadline UNKNOWN or UNHEALTHY.
     async fn sweep(&mut self) {
@@ -1101,6 +1150,7 @@ fn run_completed(run: &RunRow) -> RunCompleted {
     }
 }
 
+mod budgets;
 mod slices;
 #[cfg(test)]
 mod tests;

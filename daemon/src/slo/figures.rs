@@ -73,6 +73,16 @@ pub enum Lookback {
 impl Lookback {
     pub const ALL: [Lookback; 4] = [Lookback::H1, Lookback::H6, Lookback::D1, Lookback::D3];
 
+    /// `1h`, `6h`, `1d` or `3d`, as metrics labels and messages show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Lookback::H1 => "1h",
+            Lookback::H6 => "6h",
+            Lookback::D1 => "1d",
+            Lookback::D3 => "3d",
+        }
+    }
+
     pub fn hours(self) -> i64 {
         match self {
             Lookback::H1 => 1,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::NaiveTime;
 
-use super::calendar::{Calendar, Window};
+use super::calendar::{Calendar, SliceLen, Window};
 use super::figures::Counting;
 use crate::health::{EntityRef, Scope, Status};
 
@@ -38,6 +38,20 @@ pub struct Slo {
     pub budget_alerts: Vec<f64>,
     /// Multiwindow burn-rate events, for hourly slices only.
     pub burn_alerts: bool,
+}
+
+impl Slo {
+    /// `20d`, `480h`... for a rolling window; `1M` for the calendar month.
+    pub fn window_text(&self) -> String {
+        match (self.window, self.calendar.slice) {
+            (Window::Rolling { slices }, SliceLen::Day) => format!("{slices}d"),
+            (Window::Rolling { slices }, SliceLen::Hour) if slices % 24 == 0 => {
+                format!("{}d", slices / 24)
+            }
+            (Window::Rolling { slices }, SliceLen::Hour) => format!("{slices}h"),
+            (Window::CalendarMonth, _) => "1M".to_owned(),
+        }
+    }
 }
 
 /// The level of the entities an SLO is stated for.

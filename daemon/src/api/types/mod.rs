@@ -100,6 +100,7 @@ pub enum HealthRule {
     Stale,
     NoData,
     RollUp,
+    Slo,
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]

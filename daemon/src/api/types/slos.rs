@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::service::{SliceView, SloStatus};
-use crate::slo::{Exhaustion, Indicator, Lookback, SliceLen, Window};
+use crate::slo::{Exhaustion, Indicator, SliceLen};
 
 /// Most statuses one `slos` list gives.
 const MAX_STATUSES: usize = 1000;
@@ -74,15 +74,6 @@ fn slice_text(len: SliceLen) -> &'static str {
     }
 }
 
-fn lookback_text(l: Lookback) -> &'static str {
-    match l {
-        Lookback::H1 => "1h",
-        Lookback::H6 => "6h",
-        Lookback::D1 => "1d",
-        Lookback::D3 => "3d",
-    }
-}
-
 fn count_of(n: u64) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
@@ -110,14 +101,7 @@ impl SloStatusNode {
     }
     /// `20d`, `480h`... for a rolling window; `1M` for the calendar month.
     async fn window(&self) -> String {
-        match (self.0.slo.window, self.0.slo.calendar.slice) {
-            (Window::Rolling { slices }, SliceLen::Day) => format!("{slices}d"),
-            (Window::Rolling { slices }, SliceLen::Hour) if slices % 24 == 0 => {
-                format!("{}d", slices / 24)
-            }
-            (Window::Rolling { slices }, SliceLen::Hour) => format!("{slices}h"),
-            (Window::CalendarMonth, _) => "1M".to_owned(),
-        }
+        self.0.slo.window_text()
     }
     /// The IANA time zone slices and calendar months follow.
     async fn time_zone(&self) -> &str {
@@ -171,7 +155,7 @@ impl SloStatusNode {
             .burn_rates
             .iter()
             .map(|(l, rate)| BurnRate {
-                lookback: lookback_text(*l).to_owned(),
+                lookback: l.as_str().to_owned(),
                 rate: *rate,
             })
             .collect()

@@ -128,7 +128,9 @@ fn events(
     now: i64,
 ) -> Vec<Result<(), String>> {
     match slo.indicator {
-        Indicator::Healthy => vec![if status == Status::Healthy {
+        // An SLO's own reasons are left out: a spent budget must not keep
+        // spending itself.
+        Indicator::Healthy => vec![if status == Status::Healthy || only_slo(book, entity) {
             Ok(())
         } else {
             let why = book
@@ -246,6 +248,20 @@ fn observation_event(
         }
         Indicator::Availability | Indicator::Healthy => None,
     }
+}
+
+/// Whether every reason `entity` is not HEALTHY for is an SLO's (its own
+/// or a child's).
+fn only_slo(book: &Book, entity: &EntityRef) -> bool {
+    book.get(entity).is_some_and(|h| {
+        let mut bad = h
+            .state
+            .reasons
+            .iter()
+            .filter(|r| r.status != Status::Healthy)
+            .peekable();
+        bad.peek().is_some() && bad.all(|r| r.rule == RuleKind::Slo)
+    })
 }
 
 /// Why the slice of `slo` starting at `start` is excluded for `entity`, if
