@@ -17,6 +17,9 @@ use plugin_sdk::harness::plugin::{
 use plugin_sdk::harness::{Harness, Recorded, Reply, TestServer};
 use serde_json::{Value, json};
 
+mod js;
+pub use js::js_plugin;
+
 /// The component `name` of the repository's Rust plugins workspace, built
 /// once per test process.
 pub fn rust_plugin(name: &str) -> PathBuf {
