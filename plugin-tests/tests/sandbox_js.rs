@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use plugin_tests::js_plugin;
 use plugin_sdk::harness::plugin::{DenyReason, ErrorClass, Limits, RunError, Violation};
 use plugin_sdk::harness::{Harness, Reply, TestServer};
+use plugin_tests::js_plugin;
 use serde_json::json;
 
 async fn hostile() -> Harness {
@@ -50,8 +50,7 @@ async fn allocating_without_end_fails_the_run() {
     let err = harness.collect(json!({"mode": "alloc"})).await.unwrap_err();
     let message = err.to_string();
     assert!(
-        matches!(err, RunError::Sandbox(Violation::Memory { .. }))
-            || message.contains("memory"),
+        matches!(err, RunError::Sandbox(Violation::Memory { .. })) || message.contains("memory"),
         "{message}"
     );
     assert_still_runs(&harness).await;
