@@ -88,11 +88,14 @@ function toWitError(thrown) {
   }
   let message;
   try {
-    message = thrown instanceof Error ? `${thrown.name}: ${thrown.message}` : `uncaught ${typeof thrown}: ${String(thrown)}`;
+    message =
+      thrown instanceof Error
+        ? `the plugin failed: ${thrown.name}: ${thrown.message}`
+        : `the plugin threw ${typeof thrown === 'string' ? JSON.stringify(thrown) : String(thrown)}, not an Error`;
   } catch {
-    message = 'uncaught value that cannot be printed';
+    message = 'the plugin threw a value that cannot be printed';
   }
-  return { class: 'system', message: `the plugin failed: ${message}`, retryAfterMs: undefined };
+  return { class: 'system', message, retryAfterMs: undefined };
 }
 
 function toU64Option(value) {
