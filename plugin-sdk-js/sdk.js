@@ -389,6 +389,16 @@ function parseConfig(schema, text) {
  * guarded: anything thrown becomes a classified error, never a trap.
  */
 export function connector(def) {
+  // Mistakes in the definition fail the build (ComponentizeJS runs this at
+  // initialisation), not a run in production.
+  const missing = ['name', 'version'].filter((k) => typeof def?.[k] !== 'string');
+  if (missing.length) throw new TypeError(`connector(): \`${missing.join('`, `')}\` must be a string`);
+  if (typeof def.collect !== 'function') throw new TypeError('connector(): `collect` must be a function');
+  for (const action of ['resync', 'delete']) {
+    if (def.capabilities?.[action] && typeof def[action] !== 'function') {
+      throw new TypeError(`connector(): capability \`${action}\` is declared but \`${action}\` is not a function`);
+    }
+  }
   const schema = def.configSchema ?? { type: 'object' };
   const schemaText = JSON.stringify(schema);
   const capabilities = { resync: Boolean(def.capabilities?.resync), delete: Boolean(def.capabilities?.delete) };
