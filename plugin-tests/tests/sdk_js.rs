@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use plugin_sdk::harness::plugin::{ErrorClass, RunError};
+use plugin_sdk::harness::plugin::{ErrorClass, Limits, RunError, Violation};
 use plugin_sdk::harness::{Harness, Reply, TestServer};
 use plugin_tests::js_plugin;
 use serde_json::json;
@@ -74,4 +74,26 @@ async fn http_failures_are_classified_like_the_rust_sdk() {
         "{err}"
     );
     assert!(err.to_string().contains("timed out after 500 ms"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_stream_in_batches_and_the_id_limit_fails_the_run_clearly() {
+    let harness = Harness::builder(js_plugin("plugin-tests/js/probe/plugin.js"))
+        .limits(Limits {
+            ids: 250,
+            ..Limits::default()
+        })
+        .build()
+        .await
+        .expect("the probe plugin loads");
+    let run = harness.collect(json!({"ids": 250})).await.unwrap();
+    let expected: Vec<String> = (0..250).map(|i| format!("id-{i}")).collect();
+    assert_eq!(run.ids["probe"], expected);
+    assert_eq!(run.report.observations[0].counts.received, Some(250));
+
+    let err = harness.collect(json!({"ids": 1_000})).await.unwrap_err();
+    assert!(
+        matches!(err, RunError::Sandbox(Violation::Ids { limit: 250 })),
+        "{err}"
+    );
 }
