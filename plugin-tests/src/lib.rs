@@ -17,7 +17,9 @@ use plugin_sdk::harness::plugin::{
 use plugin_sdk::harness::{Harness, Recorded, Reply, TestServer};
 use serde_json::{Value, json};
 
+mod js;
 mod python;
+pub use js::js_plugin;
 pub use python::python_plugin;
 
 /// The component `name` of the repository's Rust plugins workspace, built
