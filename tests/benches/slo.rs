@@ -143,7 +143,9 @@ async fn measure(label: &str, db_url: &str, assets: u64, queries: usize) {
         let t = Instant::now();
         let answer = api.query(Some(TOKEN), &query, json!({})).await;
         samples.push(t.elapsed());
-        let listed = answer.data()[format!("q{i}")].as_array().map_or(0, Vec::len);
+        let listed = answer.data()[format!("q{i}")]
+            .as_array()
+            .map_or(0, Vec::len);
         assert_eq!(listed, 100, "{:?}", answer.codes());
     }
     samples.sort();

@@ -147,8 +147,9 @@ impl Service {
                 if !keep(&entity) {
                     continue;
                 }
-                let left = budget_remaining_ratio(&slo.counting, &slo.calendar, slo.window, now, &t)
-                    .unwrap_or(f64::INFINITY);
+                let left =
+                    budget_remaining_ratio(&slo.counting, &slo.calendar, slo.window, now, &t)
+                        .unwrap_or(f64::INFINITY);
                 ranked.push((left, slo.clone(), entity_key(&entity), entity, window));
             }
         }

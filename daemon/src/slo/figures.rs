@@ -316,7 +316,11 @@ pub fn budget_remaining_ratio(
         Budgeting::Occurrences => {
             // Slices with no data hold no events; excluded ones count
             // theirs unless excluded slices are left out.
-            let states = if counting.excluded == Counts::Excluded { 2 } else { 3 };
+            let states = if counting.excluded == Counts::Excluded {
+                2
+            } else {
+                3
+            };
             let good: u64 = totals.good[..states].iter().sum();
             let total: u64 = totals.total[..states].iter().sum();
             let bad = (total - good) as f64;

@@ -1341,7 +1341,11 @@ async fn slo_totals_follow_the_slices_of_the_span() {
             let store = store.clone();
             async move {
                 let want = expected(store.clone(), since * H, until * H).await;
-                assert_eq!(got(store, calendar, since * H, until * H).await, want, "[{since}, {until})");
+                assert_eq!(
+                    got(store, calendar, since * H, until * H).await,
+                    want,
+                    "[{since}, {until})"
+                );
             }
         };
         check(2, 8, "hour").await;
