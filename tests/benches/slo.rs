@@ -2,7 +2,8 @@
 //! by the three hourly SLOs of [`bench::runs_config`] over 20 days, so
 //! 10,000 x 3 x 480 = 14.4M stored slices, seeded straight into the store
 //! with SQL (not 14.4M runs); then `slos(tenant, worst: 100)` through the
-//! served GraphQL API, one client, p50 / p99 over repeated queries. On
+//! served GraphQL API, one client: the first query (which sums each SLO's
+//! window into `slo_totals`), then p50 / p99 over repeated queries. On
 //! SQLite and Postgres. The per-run cost of SLOs is `daemon_runs`' (run
 //! with and without SLOs there).
 //!
@@ -134,7 +135,10 @@ async fn measure(label: &str, db_url: &str, assets: u64, queries: usize) {
     let (d, _) = bench::probe_daemon(dir, &text, clock, Runs::OnDemand).await;
     let api = Client::new(d.serve_api().await);
     let mut samples = Vec::with_capacity(queries);
-    for i in 0..queries {
+    // The first query sums each SLO's window into `slo_totals` (a daemon's
+    // first list after a start on a full database); the others find the
+    // sums in place, as every later one in the same hour does.
+    for i in 0..=queries {
         // A new text each time: the API's answer cache must not answer.
         let query = format!(
             "{{ q{i}: slos(tenant: \"bench\", worst: 100) {{ name budgetRemainingRatio \
@@ -148,13 +152,15 @@ async fn measure(label: &str, db_url: &str, assets: u64, queries: usize) {
             .map_or(0, Vec::len);
         assert_eq!(listed, 100, "{:?}", answer.codes());
     }
+    let first = samples.remove(0);
     samples.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     println!(
         "{label:<9} assets {assets:>6}  slices {:>9}  seeded in {:>6.1} s  root slos(worst: 100): \
-         n={queries} p50 {:>8.1} ms  p99 {:>8.1} ms",
+         first {:>8.1} ms, then n={queries} p50 {:>8.1} ms  p99 {:>8.1} ms",
         assets as i64 * SLICES * bench::SLOS.len() as i64,
         seed_time.as_secs_f64(),
+        ms(first),
         ms(percentile(&samples, 0.5)),
         ms(percentile(&samples, 0.99)),
     );
