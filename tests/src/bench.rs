@@ -54,3 +54,109 @@ pub fn status_mib(process: &str, field: &str) -> f64 {
         .and_then(|kb| kb.parse::<f64>().ok())
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
+
+/// The SLOs of the benches: three hourly ones over 20 days covering every
+/// check's assets, so each run of a [`runs_config`] check adds to three
+/// slices.
+pub const SLOS: [&str; 3] = ["availability", "completeness", "healthy"];
+
+/// The config of the daemon benches: tenant `bench` with 100 systems and
+/// 50 flows over them, `checks` probe checks `c0`.. run every second (each
+/// reports the asset `probe`), and with `slos` the three [`SLOS`].
+pub fn runs_config(db_url: &str, data: &str, checks: u64, slos: bool) -> String {
+    let mut text = format!(
+        r#"
+data_dir = "{data}"
+[storage]
+url = "{db_url}"
+[[tenants]]
+id = "bench"
+name = "Bench"
+"#
+    );
+    let systems = 100;
+    for s in 0..systems {
+        text.push_str(&format!(
+            "[[systems]]\nid = \"s{s}\"\nname = \"System {s}\"\nkind = \"service\"\n"
+        ));
+    }
+    for f in 0..systems / 2 {
+        text.push_str(&format!(
+            "[[flows]]\nid = \"f{f}\"\ntenant = \"bench\"\nname = \"Flow {f}\"\nupstream = \"s{}\"\ndownstream = [\"s{}\"]\n",
+            2 * f,
+            2 * f + 1
+        ));
+    }
+    for c in 0..checks {
+        text.push_str(&format!(
+            "[[checks]]\nid = \"c{c}\"\nsystem = \"s{}\"\nconnector = \"probe\"\nschedule = {{ every = \"1s\" }}\nconfig = {{ mode = \"ok\" }}\n",
+            c % systems
+        ));
+    }
+    if slos {
+        for name in SLOS {
+            text.push_str(&format!(
+                "[[slos]]\nname = \"{name}\"\ncheck = \"*\"\nasset = \"*\"\nindicator = \"{name}\"\n\
+                 slice = \"1h\"\nwindow = \"20d\"\ntarget = 0.99\n"
+            ));
+        }
+    }
+    text
+}
+
+/// A daemon core on `text` (a [`runs_config`] written in `dir`) with the
+/// probe plugin, running checks as `runs` says; with the time its config
+/// took to parse.
+pub async fn probe_daemon(
+    dir: tempfile::TempDir,
+    text: &str,
+    clock: tributary::clock::SharedClock,
+    runs: tributary::service::Runs,
+) -> (crate::kit::Daemon, std::time::Duration) {
+    use tributary::plugin::{HostConfig, PluginHost};
+
+    let mut host_config = HostConfig::new(dir.path().join("cache"));
+    host_config.clock = clock.clone();
+    let host = PluginHost::new(host_config).unwrap();
+    let probe = host.load(crate::plugin("probe")).await.unwrap();
+    let schemas = [(
+        "probe".to_owned(),
+        serde_json::from_str(&probe.descriptor().config_schema).unwrap(),
+    )]
+    .into();
+    let config_file = dir.path().join("bench.toml");
+    std::fs::write(&config_file, text).unwrap();
+    let parsed = std::time::Instant::now();
+    let config = tributary::config::parse_with(
+        text,
+        &config_file,
+        &schemas,
+        tributary::config::Options::default(),
+    )
+    .expect("valid bench config");
+    let parse_time = parsed.elapsed();
+    let store = tributary::store::Store::open(&config.storage.url)
+        .await
+        .unwrap();
+    let bus = tributary::events::EventBus::default();
+    let service = tributary::service::Service::start(
+        config,
+        vec![probe],
+        store.clone(),
+        bus.clone(),
+        clock.clone(),
+        runs,
+    )
+    .await
+    .unwrap();
+    let daemon = crate::kit::Daemon {
+        service: std::sync::Arc::new(service),
+        store,
+        bus,
+        clock,
+        host,
+        config_file,
+        dir,
+    };
+    (daemon, parse_time)
+}

@@ -10,7 +10,8 @@ use std::sync::Arc;
 use super::{Service, lock};
 use crate::health::{EntityRef, Topology};
 use crate::slo::calendar::WindowSpan;
-use crate::slo::{Figures, Level, SliceState, Slo, figures::figures};
+use crate::slo::figures::{budget_remaining_ratio, figures};
+use crate::slo::{Figures, Level, SliceState, Slo};
 use crate::store::{StoreError, StoredSlice, entity_key, to_ms};
 
 /// Most slices `slices(from, to)` gives at once.
@@ -111,6 +112,63 @@ impl Service {
                     .into_values()
                     .map(|(entity, slices)| status(&slo, entity, window, now, &slices)),
             );
+        }
+        Ok(out)
+    }
+
+    /// The `n` statuses with the least budget left among the entities with
+    /// slices in their window that `keep` keeps, for each SLO (the one
+    /// named `only`, when given), worst first as [`slo_statuses`] would
+    /// rank them (budget left, a budget of 0 last, then SLO name, then
+    /// entity). Ranked from each entity's sums ([`crate::store::Store::slo_totals`]),
+    /// which give the budget left exactly; only the `n` kept have their
+    /// slices read for the other figures.
+    ///
+    /// [`slo_statuses`]: Service::slo_statuses
+    pub async fn slo_worst(
+        &self,
+        only: Option<&str>,
+        n: usize,
+        keep: impl Fn(&EntityRef) -> bool,
+    ) -> Result<Vec<SloStatus>, StoreError> {
+        let now = to_ms(self.clock.now());
+        let mut ranked = Vec::new();
+        for slo in self.slos() {
+            if only.is_some_and(|name| name != slo.name) {
+                continue;
+            }
+            let window = slo.calendar.window(slo.window, now);
+            let calendar = format!("{:?} {}", slo.calendar.slice, slo.calendar.zone.name());
+            let totals = self
+                .store
+                .slo_totals(&slo.name, &calendar, window.start, window.elapsed_end)
+                .await?;
+            for (entity, t) in totals {
+                if !keep(&entity) {
+                    continue;
+                }
+                let left =
+                    budget_remaining_ratio(&slo.counting, &slo.calendar, slo.window, now, &t)
+                        .unwrap_or(f64::INFINITY);
+                ranked.push((left, slo.clone(), entity_key(&entity), entity, window));
+            }
+        }
+        ranked.sort_by(|a, b| {
+            a.0.total_cmp(&b.0)
+                .then_with(|| a.1.name.cmp(&b.1.name))
+                .then_with(|| a.2.cmp(&b.2))
+        });
+        ranked.truncate(n);
+        let mut out = Vec::with_capacity(ranked.len());
+        for (_, slo, _, entity, window) in ranked {
+            let slices: Vec<_> = self
+                .store
+                .slo_slices(&slo.name, Some(&entity), window.start, window.elapsed_end)
+                .await?
+                .into_iter()
+                .map(|s| s.slice)
+                .collect();
+            out.push(status(&slo, entity, window, now, &slices));
         }
         Ok(out)
     }

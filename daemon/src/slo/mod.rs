@@ -16,7 +16,9 @@ pub mod objective;
 pub mod openslo;
 
 pub use calendar::{Calendar, SliceLen, Window};
-pub use figures::{Budgeting, Counting, Counts, Exhaustion, Figures, Lookback, Slice, SliceState};
+pub use figures::{
+    Budgeting, Counting, Counts, Exhaustion, Figures, Lookback, Slice, SliceState, Totals,
+};
 pub use objective::{FreshnessGoal, Indicator, Level, Slo};
 
 /// The earliest start of any of `slos`' windows at `now` (ms): slices

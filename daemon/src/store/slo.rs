@@ -9,13 +9,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use sqlx::{Any, Row, Transaction};
+use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use super::model::{count, entity_key, parse_entity_key};
 use super::write::insert_many;
 use super::{Backend, Result, Store, StoreError};
 use crate::health::EntityRef;
-use crate::slo::{Slice, SliceState};
+use crate::slo::{Slice, SliceState, Totals};
 
 /// What one or more events add to one slice.
 #[derive(Debug, Clone, PartialEq)]
@@ -106,7 +106,115 @@ pub(super) async fn write_slices<'a>(
                 .bind(d.reason.as_deref())
         },
     )
+    .await?;
+    resum_touched(tx, backend, &rows).await
+}
+
+/// The `slo_totals` columns, in [`STATES`] order, each with what it sums.
+const STATES: [&str; 3] = ["good", "bad", "excluded"];
+
+/// `SUM(weight * ...)` of each `slo_totals` column over `slo_slices` rows
+/// (named `{at}state`, `{at}good`...), in the order of [`totals_columns`].
+fn sums(weight: &str, at: &str) -> String {
+    STATES
+        .iter()
+        .flat_map(|state| {
+            let is = format!("CASE WHEN {at}state = '{state}' THEN");
+            [
+                format!("SUM({weight} * ({is} 1 ELSE 0 END))"),
+                format!(
+                    "SUM({weight} * ({is} CASE WHEN {at}good < {at}total THEN {at}good \
+                     ELSE {at}total END ELSE 0 END))"
+                ),
+                format!("SUM({weight} * ({is} {at}total ELSE 0 END))"),
+            ]
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn totals_columns() -> Vec<String> {
+    STATES
+        .iter()
+        .flat_map(|state| ["slices", "good", "total"].map(|what| format!("{state}_{what}")))
+        .collect()
+}
+
+/// After slices are written: the sums of each (SLO, entity) that got a
+/// slice inside its SLO's summed span (late data) are taken again from its
+/// slices; a slice in progress is past the span and costs only the join.
+async fn resum_touched(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    rows: &[(String, SliceDelta)],
+) -> Result<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    if backend == Backend::Postgres {
+        // A read moving a span holds its row until it commits: waiting for
+        // it here makes this write see the span it left (on SQLite writes
+        // are one at a time already).
+        sqlx::query("SELECT slo FROM slo_spans FOR SHARE")
+            .fetch_all(&mut **tx)
+            .await?;
+    }
+    let columns = totals_columns();
+    let head = format!(
+        "INSERT INTO slo_totals (slo, entity, {}) SELECT s.slo, s.entity, {} FROM \
+         (SELECT DISTINCT v.column1 AS slo, v.column2 AS entity, p.since, p.until FROM (VALUES ",
+        columns.join(", "),
+        sums("1", "s."),
+    );
+    let tail = format!(
+        ") AS v JOIN slo_spans p ON p.slo = v.column1 AND v.column3 >= p.since \
+         AND v.column3 < p.until) AS d JOIN slo_slices s ON s.slo = d.slo AND s.entity = d.entity \
+         AND s.start >= d.since AND s.start < d.until WHERE true GROUP BY s.slo, s.entity \
+         ON CONFLICT (slo, entity) DO UPDATE SET {}",
+        columns
+            .iter()
+            .map(|c| format!("{c} = excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    insert_many(tx, backend, &head, &tail, 3, rows, |q, (entity, d)| {
+        q.bind(d.slo.as_ref()).bind(entity.as_str()).bind(d.start)
+    })
     .await
+}
+
+/// Moves the span summed for `slo` from `[since, until)` to
+/// `[to_since, to_until)` (`to_since <= until`, neither end going back):
+/// adds the slices that entered, takes off those that left.
+async fn move_span(
+    tx: &mut Transaction<'static, Any>,
+    slo: &str,
+    (since, until): (i64, i64),
+    (to_since, to_until): (i64, i64),
+) -> Result<()> {
+    let columns = totals_columns();
+    let sql = format!(
+        "INSERT INTO slo_totals (slo, entity, {}) SELECT slo, entity, {} FROM slo_slices \
+         WHERE slo = $1 AND ((start >= $2 AND start < $3) OR (start >= $4 AND start < $5)) \
+         GROUP BY slo, entity \
+         ON CONFLICT (slo, entity) DO UPDATE SET {}",
+        columns.join(", "),
+        sums("(CASE WHEN start >= $4 THEN 1 ELSE -1 END)", ""),
+        columns
+            .iter()
+            .map(|c| format!("{c} = slo_totals.{c} + excluded.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    sqlx::query(AssertSqlSafe(sql))
+        .bind(slo)
+        .bind(since)
+        .bind(to_since)
+        .bind(until)
+        .bind(to_until)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 impl Store {
@@ -177,12 +285,154 @@ impl Store {
     }
 
     /// Deletes the slices that started before `before` (ms): older than
-    /// the longest window configured. Returns how many went.
+    /// the longest window configured. Returns how many went. The sums of a
+    /// span that held some lose them in the same transaction.
     pub async fn prune_slices(&self, before: i64) -> Result<u64> {
-        Ok(sqlx::query("DELETE FROM slo_slices WHERE start < $1")
+        let mut tx = self.write_pool().begin().await?;
+        let spans = sqlx::query(AssertSqlSafe(format!(
+            "SELECT slo, since, until FROM slo_spans WHERE since < $1{}",
+            self.lock_rows()
+        )))
+        .bind(before)
+        .fetch_all(&mut *tx)
+        .await?;
+        for row in spans {
+            let (slo, since, until): (String, i64, i64) =
+                (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
+            if before <= until {
+                move_span(&mut tx, &slo, (since, until), (before, until)).await?;
+                set_span(&mut tx, &slo, None, before, until).await?;
+            } else {
+                forget_span(&mut tx, &slo).await?;
+            }
+        }
+        let n = sqlx::query("DELETE FROM slo_slices WHERE start < $1")
             .bind(before)
-            .execute(&self.write_pool())
+            .execute(&mut *tx)
             .await?
-            .rows_affected())
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n)
     }
+
+    /// `FOR UPDATE` where the backend has it (SQLite writes one at a time).
+    fn lock_rows(&self) -> &'static str {
+        match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        }
+    }
+
+    /// The sums of the stored slices of `slo` starting in `[since, until)`
+    /// (slices of `calendar`, a text naming their length and zone), of
+    /// every entity with one: kept in `slo_totals` and moved to this span
+    /// first when it lies elsewhere, so that a read in the same span costs
+    /// one row per entity.
+    pub async fn slo_totals(
+        &self,
+        slo: &str,
+        calendar: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<Vec<(EntityRef, Totals)>> {
+        let held = sqlx::query("SELECT calendar, since, until FROM slo_spans WHERE slo = $1")
+            .bind(slo)
+            .fetch_optional(&self.pool)
+            .await?;
+        let current = |row: &sqlx::any::AnyRow| -> Result<bool> {
+            Ok(row.try_get::<String, _>(0)? == calendar
+                && row.try_get::<i64, _>(1)? == since
+                && row.try_get::<i64, _>(2)? == until)
+        };
+        if !held.as_ref().map(current).transpose()?.unwrap_or(false) {
+            let mut tx = self.write_pool().begin().await?;
+            let held = sqlx::query(AssertSqlSafe(format!(
+                "SELECT calendar, since, until FROM slo_spans WHERE slo = $1{}",
+                self.lock_rows()
+            )))
+            .bind(slo)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let from = match held {
+                Some(row) if row.try_get::<String, _>(0)? == calendar => {
+                    Some((row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?))
+                }
+                _ => None,
+            };
+            match from {
+                // Forward, overlapping: only the edges move.
+                Some((s, u)) if s <= since && u <= until && since <= u => {
+                    move_span(&mut tx, slo, (s, u), (since, until)).await?;
+                }
+                // Anything else (first read, another calendar, a longer
+                // window, a clock gone back, a gap): summed again.
+                _ => {
+                    forget_span(&mut tx, slo).await?;
+                    move_span(&mut tx, slo, (since, since), (since, until)).await?;
+                }
+            }
+            set_span(&mut tx, slo, Some(calendar), since, until).await?;
+            tx.commit().await?;
+        }
+        let columns = totals_columns();
+        let rows = sqlx::query(AssertSqlSafe(format!(
+            "SELECT entity, {} FROM slo_totals WHERE slo = $1 \
+             AND good_slices + bad_slices + excluded_slices > 0",
+            columns.join(", ")
+        )))
+        .bind(slo)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let key: String = row.try_get(0)?;
+            let Some(entity) = parse_entity_key(&key) else {
+                continue;
+            };
+            let mut t = Totals::default();
+            for i in 0..3 {
+                let n = |c: usize| -> Result<u64> {
+                    Ok(u64::try_from(row.try_get::<i64, _>(1 + 3 * i + c)?).unwrap_or(0))
+                };
+                t.slices[i] = n(0)?;
+                t.good[i] = n(1)?;
+                t.total[i] = n(2)?;
+            }
+            out.push((entity, t));
+        }
+        Ok(out)
+    }
+}
+
+/// Records the span `slo`'s sums cover (the calendar kept when `None`).
+async fn set_span(
+    tx: &mut Transaction<'static, Any>,
+    slo: &str,
+    calendar: Option<&str>,
+    since: i64,
+    until: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO slo_spans (slo, calendar, since, until) VALUES ($1, COALESCE($2, ''), $3, $4) \
+         ON CONFLICT (slo) DO UPDATE SET calendar = COALESCE($2, slo_spans.calendar), \
+         since = $3, until = $4",
+    )
+    .bind(slo)
+    .bind(calendar)
+    .bind(since)
+    .bind(until)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Drops `slo`'s sums: the next read sums its span again.
+async fn forget_span(tx: &mut Transaction<'static, Any>, slo: &str) -> Result<()> {
+    for sql in [
+        "DELETE FROM slo_totals WHERE slo = $1",
+        "DELETE FROM slo_spans WHERE slo = $1",
+    ] {
+        sqlx::query(sql).bind(slo).execute(&mut **tx).await?;
+    }
+    Ok(())
 }

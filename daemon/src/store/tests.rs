@@ -1285,3 +1285,94 @@ async fn slo_slices_accumulate_their_events() {
     })
     .await;
 }
+
+/// The sums `slo_totals` keeps equal the sums of the stored slices of the
+/// span asked, through every way the span and the slices move: the first
+/// read, a late write inside the span, a write in progress past it, the
+/// window moving on, retention, another calendar, a longer window.
+#[tokio::test]
+async fn slo_totals_follow_the_slices_of_the_span() {
+    use super::SliceDelta;
+    use crate::slo::Totals;
+    use std::collections::BTreeMap;
+    const H: i64 = 3_600_000;
+    on_both(|store| async move {
+        let entity = |n: u32| EntityRef::Asset {
+            check: format!("c{n}"),
+            asset: "A".into(),
+        };
+        let delta = |n: u32, hour: i64, good: u64, total: u64, excluded: bool| SliceDelta {
+            slo: "s".into(),
+            entity: entity(n),
+            start: hour * H,
+            good,
+            total,
+            excluded,
+            reason: None,
+        };
+        let write = |slices: Vec<SliceDelta>| WriteBatch {
+            slices,
+            ..WriteBatch::default()
+        };
+        // What the sums must be: from the slices themselves.
+        let expected = |store: Store, since: i64, until: i64| async move {
+            let mut by: BTreeMap<String, Totals> = BTreeMap::new();
+            for s in store.slo_slices("s", None, since, until).await.unwrap() {
+                by.entry(entity_key(&s.entity)).or_default().add(&s.slice);
+            }
+            by
+        };
+        let got = |store: Store, calendar: &'static str, since: i64, until: i64| async move {
+            store
+                .slo_totals("s", calendar, since, until)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|(e, t)| (entity_key(&e), t))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let slices: Vec<SliceDelta> = (0..3)
+            .flat_map(|n| {
+                (0..10).map(move |h| delta(n, h, u64::from((h + i64::from(n)) % 3 != 0), 1, h == 4))
+            })
+            .collect();
+        store.write(&write(slices)).await.unwrap();
+        let check = |since: i64, until: i64, calendar: &'static str| {
+            let store = store.clone();
+            async move {
+                let want = expected(store.clone(), since * H, until * H).await;
+                assert_eq!(
+                    got(store, calendar, since * H, until * H).await,
+                    want,
+                    "[{since}, {until})"
+                );
+            }
+        };
+        check(2, 8, "hour").await;
+        // Late: hour 3 turns bad, hour 5 gets excluded; a new entity's
+        // slice in the span; an event in progress (hour 9) and one past it.
+        store
+            .write(&write(vec![
+                delta(0, 3, 0, 2, false),
+                delta(1, 5, 1, 1, true),
+                delta(7, 6, 2, 3, false),
+                delta(2, 9, 1, 1, false),
+                delta(2, 12, 0, 1, false),
+            ]))
+            .await
+            .unwrap();
+        check(2, 8, "hour").await;
+        // The window moves on by two hours, then retention deletes hours
+        // before 5 (the span loses hours 4), then past the span entirely.
+        check(4, 10, "hour").await;
+        store.prune_slices(5 * H).await.unwrap();
+        check(5, 10, "hour").await;
+        // Another calendar, a longer window, a clock gone back: summed again.
+        check(5, 10, "day").await;
+        check(3, 13, "day").await;
+        check(3, 11, "day").await;
+        store.prune_slices(12 * H).await.unwrap();
+        check(12, 13, "day").await;
+    })
+    .await;
+}

@@ -220,17 +220,6 @@ fn slo_slice(s: SliceView) -> SloSlice {
     }
 }
 
-/// Worst first: the least budget left (a budget of 0 last), then by name.
-fn worst_first(statuses: &mut [SloStatus]) {
-    let key = |s: &SloStatus| s.figures.budget_remaining_ratio.unwrap_or(f64::INFINITY);
-    statuses.sort_by(|a, b| {
-        key(a)
-            .total_cmp(&key(b))
-            .then_with(|| a.slo.name.cmp(&b.slo.name))
-            .then_with(|| entity_key(&a.entity).cmp(&entity_key(&b.entity)))
-    });
-}
-
 /// How many statuses a list asks for: `n` between 1 and [`MAX_STATUSES`].
 fn how_many(n: Option<i32>) -> Result<usize> {
     match n {
@@ -254,15 +243,12 @@ pub async fn slo_statuses(
 ) -> Result<Vec<SloStatusNode>> {
     let n = how_many(worst)?;
     let view = view(ctx)?;
-    let mut all = state(ctx)
+    let worst = state(ctx)
         .service
-        .slo_statuses(slo)
+        .slo_worst(slo, n, |e| view.sees(e) && keep(view, e))
         .await
         .map_err(|e| store_error(&e))?;
-    all.retain(|s| view.sees(&s.entity) && keep(view, &s.entity));
-    worst_first(&mut all);
-    all.truncate(n);
-    Ok(all.into_iter().map(SloStatusNode).collect())
+    Ok(worst.into_iter().map(SloStatusNode).collect())
 }
 
 /// What `slos` on `entity` lists: the SLOs stated for the entity itself,
