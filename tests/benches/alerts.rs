@@ -71,16 +71,12 @@ fn bench_config(dir: &std::path::Path, db_url: &str, url: &str, extra: &str) -> 
     std::fs::write(&secret, SECRET).unwrap();
     let plugins = dir.join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
+    let data = dir.join("data");
+    let head = bench::config_head(db_url, &data.display().to_string());
     format!(
         r#"
 plugins_dir = "{plugins}"
-data_dir = "{data}"
-[storage]
-url = "{db_url}"
-[[tenants]]
-id = "bench"
-name = "Bench"
-[alerts]
+{head}[alerts]
 [[alerts.channels]]
 name = "hook"
 kind = "webhook"
@@ -94,7 +90,6 @@ group_wait = "0s"
 group_interval = "0s"
 {extra}
 "#,
-        data = dir.join("data").display(),
         plugins = plugins.display(),
         secret = secret.display(),
     )

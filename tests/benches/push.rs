@@ -18,7 +18,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
 use tributary::clock::{SharedClock, SystemClock};
 use tributary::config::{Options, parse_with};
 use tributary::events::EventBus;
@@ -26,6 +25,7 @@ use tributary::push::PushApi;
 use tributary::service::{Runs, Service};
 use tributary::store::Store;
 use tributary_tests::bench;
+use tributary_tests::kit::hex_sha256;
 
 fn token(i: usize) -> String {
     format!("trp_bench-client-{i}")
@@ -34,23 +34,11 @@ fn token(i: usize) -> String {
 /// The downstream check's token (ids).
 const DOWN_TOKEN: &str = "trp_bench-down";
 
-fn sha256(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 fn config_text(db_url: &str, data: &str, clients: usize) -> String {
+    let head = bench::config_head(db_url, data);
     let mut text = format!(
         r#"
-data_dir = "{data}"
-[storage]
-url = "{db_url}"
-[[tenants]]
-id = "bench"
-name = "Bench"
-[[systems]]
+{head}[[systems]]
 id = "app"
 name = "App"
 kind = "service"
@@ -78,12 +66,12 @@ connector = "push"
 [checks.push]
 rate = 1000000
 "#,
-        down = sha256(DOWN_TOKEN)
+        down = hex_sha256(DOWN_TOKEN)
     );
     for i in 0..clients {
         text.push_str(&format!(
             "[[checks.push.tokens]]\nname = \"client {i}\"\nsha256 = \"{}\"\n",
-            sha256(&token(i))
+            hex_sha256(&token(i))
         ));
     }
     text

@@ -19,15 +19,10 @@ use tributary_tests::bench;
 use tributary_tests::plugin;
 
 fn config_text(db_url: &str, data: &str, assets: u64) -> String {
+    let head = bench::config_head(db_url, data);
     format!(
         r#"
-data_dir = "{data}"
-[storage]
-url = "{db_url}"
-[[tenants]]
-id = "bench"
-name = "Bench"
-[[systems]]
+{head}[[systems]]
 id = "up"
 name = "Up"
 kind = "service"

@@ -60,11 +60,10 @@ pub fn status_mib(process: &str, field: &str) -> f64 {
 /// slices.
 pub const SLOS: [&str; 3] = ["availability", "completeness", "healthy"];
 
-/// The config of the daemon benches: tenant `bench` with 100 systems and
-/// 50 flows over them, `checks` probe checks `c0`.. run every second (each
-/// reports the asset `probe`), and with `slos` the three [`SLOS`].
-pub fn runs_config(db_url: &str, data: &str, checks: u64, slos: bool) -> String {
-    let mut text = format!(
+/// The start of every bench daemon's config: its data folder, its database
+/// and the tenant `bench` the benches' entities belong to.
+pub fn config_head(db_url: &str, data: &str) -> String {
+    format!(
         r#"
 data_dir = "{data}"
 [storage]
@@ -73,7 +72,14 @@ url = "{db_url}"
 id = "bench"
 name = "Bench"
 "#
-    );
+    )
+}
+
+/// The config of the daemon benches: tenant `bench` with 100 systems and
+/// 50 flows over them, `checks` probe checks `c0`.. run every second (each
+/// reports the asset `probe`), and with `slos` the three [`SLOS`].
+pub fn runs_config(db_url: &str, data: &str, checks: u64, slos: bool) -> String {
+    let mut text = config_head(db_url, data);
     let systems = 100;
     for s in 0..systems {
         text.push_str(&format!(
