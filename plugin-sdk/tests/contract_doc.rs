@@ -1,0 +1,459 @@
+//! `docs/contract.md` is the contract (`plugin-sdk/wit/*.wit`) rendered for
+//! people: every interface, function and type with its doc comment, and what
+//! each becomes in Rust (wit-bindgen), Python (componentize-py) and
+//! JavaScript (ComponentizeJS). The page is generated here from the WIT, so
+//! it cannot drift: this test fails when the page is not what the WIT gives,
+//! and `TRIBUTARY_BLESS=1` rewrites it.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use heck::{ToLowerCamelCase, ToShoutySnakeCase, ToSnakeCase, ToUpperCamelCase};
+use wit_parser::{Docs, Function, Interface, Resolve, Type, TypeDef, TypeDefKind, WorldItem};
+
+const REGENERATE: &str = "TRIBUTARY_BLESS=1 cargo test -p plugin-sdk --test contract_doc";
+
+#[test]
+fn docs_contract_md_is_the_wit_rendered() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let page = render(&root.join("plugin-sdk/wit"));
+    let path = root.join("docs/contract.md");
+    if std::env::var_os("TRIBUTARY_BLESS").is_some() {
+        std::fs::write(&path, &page).expect("write docs/contract.md");
+        return;
+    }
+    let current = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        current == page,
+        "docs/contract.md is not the rendering of plugin-sdk/wit (the WIT or the renderer changed, or the page was edited by hand); regenerate it with `{REGENERATE}` and commit it"
+    );
+}
+
+/// The whole page.
+fn render(wit: &Path) -> String {
+    let mut resolve = Resolve::default();
+    let (package, _) = resolve.push_path(wit).expect("the contract's WIT parses");
+    let pkg = &resolve.packages[package];
+    let mut out = String::new();
+    let w = &mut out;
+    writeln!(
+        w,
+        "<!-- Generated from plugin-sdk/wit by plugin-sdk/tests/contract_doc.rs: do not edit.\n     After a change to the WIT: {REGENERATE} -->\n"
+    )
+    .unwrap();
+    writeln!(w, "# The connector contract: `{}`\n", pkg.name).unwrap();
+    writeln!(w, "{}", prose(&pkg.docs)).unwrap();
+    writeln!(
+        w,
+        "The source is [`plugin-sdk/wit/connector.wit`](../plugin-sdk/wit/connector.wit). \
+         Every name below is given as the WIT spells it, then as a plugin sees it in Rust \
+         (`plugin-sdk`, wit-bindgen), Python (`plugin-sdk-python`, componentize-py) and \
+         JavaScript (`plugin-sdk-js`, ComponentizeJS). The rules behind those names, how errors \
+         are classified, how ids are streamed and what the host grants are in \
+         [contract-guide.md](contract-guide.md).\n"
+    )
+    .unwrap();
+    for world in pkg.worlds.values().map(|&id| &resolve.worlds[id]) {
+        writeln!(w, "## World `{}`\n", world.name).unwrap();
+        writeln!(w, "{}", prose(&world.docs)).unwrap();
+        for (what, items) in [("imports", &world.imports), ("exports", &world.exports)] {
+            let names: Vec<String> = items
+                .iter()
+                .map(|(key, item)| match item {
+                    WorldItem::Interface { .. } => format!("`{}`", resolve.name_world_key(key)),
+                    other => panic!("the world {what} a {other:?}: render it in {}", file!()),
+                })
+                .collect();
+            writeln!(w, "- {what} {}", names.join(", ")).unwrap();
+        }
+        writeln!(w).unwrap();
+    }
+    for &id in pkg.interfaces.values() {
+        interface(w, &resolve, &resolve.interfaces[id]);
+    }
+    out
+}
+
+fn interface(w: &mut String, resolve: &Resolve, iface: &Interface) {
+    let name = iface.name.as_deref().expect("named interfaces only");
+    writeln!(w, "## Interface `{name}`\n").unwrap();
+    writeln!(w, "{}", prose(&iface.docs)).unwrap();
+    // `use`d names are rendered where they are declared.
+    for def in iface
+        .types
+        .values()
+        .map(|&id| &resolve.types[id])
+        .filter(|def| !matches!(def.kind, TypeDefKind::Type(_)))
+    {
+        type_def(w, resolve, def);
+    }
+    for func in iface.functions.values() {
+        function(w, resolve, name, func);
+    }
+}
+
+fn type_def(w: &mut String, resolve: &Resolve, def: &TypeDef) {
+    let wit_name = def.name.as_deref().expect("named types only");
+    let rust = wit_name.to_upper_camel_case();
+    let (keyword, header, rows): (&str, &str, Vec<String>) = match &def.kind {
+        TypeDefKind::Record(r) => (
+            "record",
+            "| field | WIT | Rust | Python | JavaScript | meaning |",
+            r.fields
+                .iter()
+                .map(|f| {
+                    format!(
+                        "| `{}` | `{}` | `{}: {}` | `{}: {}` | `{}: {}` | {} |",
+                        f.name,
+                        wit_type(resolve, &f.ty),
+                        f.name.to_snake_case(),
+                        rust_type(resolve, &f.ty),
+                        f.name.to_snake_case(),
+                        py_type(resolve, &f.ty),
+                        f.name.to_lower_camel_case(),
+                        js_type(resolve, &f.ty),
+                        cell(&f.docs)
+                    )
+                })
+                .collect(),
+        ),
+        TypeDefKind::Enum(e) => (
+            "enum",
+            "| case | Rust | Python | JavaScript | meaning |",
+            e.cases
+                .iter()
+                .map(|c| {
+                    format!(
+                        "| `{0}` | `{rust}::{1}` | `{rust}.{2}` | `'{0}'` | {3} |",
+                        c.name,
+                        c.name.to_upper_camel_case(),
+                        c.name.to_shouty_snake_case(),
+                        cell(&c.docs)
+                    )
+                })
+                .collect(),
+        ),
+        TypeDefKind::Flags(f) => (
+            "flags",
+            "| flag | Rust | Python | JavaScript | meaning |",
+            f.flags
+                .iter()
+                .map(|c| {
+                    format!(
+                        "| `{0}` | `{rust}::{1}` | `{rust}.{1}` | `{{ {2}: true }}` | {3} |",
+                        c.name,
+                        c.name.to_shouty_snake_case(),
+                        c.name.to_lower_camel_case(),
+                        cell(&c.docs)
+                    )
+                })
+                .collect(),
+        ),
+        TypeDefKind::Variant(v) => (
+            "variant",
+            "| case | payload | Rust | Python | JavaScript | meaning |",
+            v.cases
+                .iter()
+                .map(|c| {
+                    let case = c.name.to_upper_camel_case();
+                    let (payload, rs, py, js) = match &c.ty {
+                        Some(ty) => (
+                            format!("`{}`", wit_type(resolve, ty)),
+                            format!("{rust}::{case}({})", rust_type(resolve, ty)),
+                            format!("{rust}_{case}(value: {})", py_type(resolve, ty)),
+                            format!("{{ tag: '{}', val: {} }}", c.name, js_type(resolve, ty)),
+                        ),
+                        None => (
+                            String::new(),
+                            format!("{rust}::{case}"),
+                            format!("{rust}_{case}()"),
+                            format!("{{ tag: '{}' }}", c.name),
+                        ),
+                    };
+                    format!(
+                        "| `{}` | {payload} | `{rs}` | `{py}` | `{js}` | {} |",
+                        c.name,
+                        cell(&c.docs)
+                    )
+                })
+                .collect(),
+        ),
+        other => panic!(
+            "the contract declares a {other:?}, which this page does not render yet: add it to {}",
+            file!()
+        ),
+    };
+    writeln!(w, "### {keyword} `{wit_name}`\n").unwrap();
+    writeln!(w, "{}", prose(&def.docs)).unwrap();
+    let js = match keyword {
+        "record" => "an object",
+        "enum" => "a string",
+        "flags" => "an object of booleans",
+        _ => "an object `{ tag, val }`",
+    };
+    writeln!(
+        w,
+        "Rust `plugin_sdk::{rust}`, Python `tributary_connector_types.{rust}`, JavaScript {js}.\n\n{header}\n{}",
+        header_rule(header)
+    )
+    .unwrap();
+    for row in rows {
+        writeln!(w, "{row}").unwrap();
+    }
+    writeln!(w).unwrap();
+}
+
+fn function(w: &mut String, resolve: &Resolve, iface: &str, func: &Function) {
+    let params = |ty: fn(&Resolve, &Type) -> String, case: fn(&str) -> String| {
+        func.params
+            .iter()
+            .map(|p| format!("{}: {}", case(&p.name), ty(resolve, &p.ty)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let wit_result = func
+        .result
+        .map(|t| format!(" -> {}", wit_type(resolve, &t)))
+        .unwrap_or_default();
+    let rust_result = func
+        .result
+        .map(|t| format!(" -> {}", rust_type(resolve, &t)))
+        .unwrap_or_default();
+    let (py_result, js_result) = match func.result.map(|t| ok_and_err(resolve, &t)) {
+        None => ("None".to_owned(), "void".to_owned()),
+        Some((ok, err)) => {
+            let py = ok.map_or("None".into(), |t| py_type(resolve, &t));
+            let js = ok.map_or("void".into(), |t| js_type(resolve, &t));
+            match err {
+                Some(e) => (
+                    format!("{py}  # raises Err({})", py_type(resolve, &e)),
+                    format!("{js}  // throws {}", js_type(resolve, &e)),
+                ),
+                None => (py, js),
+            }
+        }
+    };
+    let snake = func.name.to_snake_case();
+    let camel = func.name.to_lower_camel_case();
+    let (rust_path, py_path, js_path) = if iface == "plugin" {
+        (
+            format!("Guest::{snake}"),
+            format!("class Plugin(wit_world.exports.Plugin): def {snake}(self, "),
+            format!("export const plugin = {{ {camel}("),
+        )
+    } else {
+        (
+            format!("tributary::connector::{iface}::{snake}"),
+            format!("wit_world.imports.{iface}.{snake}("),
+            format!("import {{ {camel} }} from 'tributary:connector/{iface}@1.0.0'; {camel}("),
+        )
+    };
+    writeln!(w, "### `{}`\n", func.name).unwrap();
+    writeln!(w, "{}", prose(&func.docs)).unwrap();
+    writeln!(
+        w,
+        "```wit\n{}: func({}){wit_result};\n```\n",
+        func.name,
+        params(wit_type, str::to_owned)
+    )
+    .unwrap();
+    writeln!(w, "| language | signature |\n| --- | --- |").unwrap();
+    writeln!(
+        w,
+        "| Rust | `fn {rust_path}({}){rust_result}` |",
+        params(rust_type, |s| s.to_snake_case())
+    )
+    .unwrap();
+    writeln!(
+        w,
+        "| Python | `{py_path}{}) -> {py_result}` |",
+        params(py_type, |s| s.to_snake_case())
+    )
+    .unwrap();
+    let js_close = if iface == "plugin" { " }" } else { "" };
+    writeln!(
+        w,
+        "| JavaScript | `{js_path}{}): {js_result}{js_close}` |\n",
+        params(js_type, |s| s.to_lower_camel_case())
+    )
+    .unwrap();
+}
+
+/// The `ok` and `err` of a `result`, or the type itself as `ok`.
+fn ok_and_err(resolve: &Resolve, ty: &Type) -> (Option<Type>, Option<Type>) {
+    match named_or_kind(resolve, ty) {
+        Some(TypeDefKind::Result(r)) => (r.ok, r.err),
+        _ => (Some(*ty), None),
+    }
+}
+
+/// The structure of an anonymous type (`option<T>`, `list<T>`...), or None
+/// for a primitive or a named type (rendered by its name).
+fn named_or_kind<'a>(resolve: &'a Resolve, ty: &Type) -> Option<&'a TypeDefKind> {
+    match ty {
+        Type::Id(id) => {
+            let def = &resolve.types[*id];
+            match &def.kind {
+                // A `use`d name: the type it stands for.
+                TypeDefKind::Type(inner) => named_or_kind(resolve, inner),
+                kind if def.name.is_none() => Some(kind),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+fn name_of(resolve: &Resolve, ty: &Type) -> String {
+    match ty {
+        Type::Id(id) => match &resolve.types[*id].kind {
+            TypeDefKind::Type(inner) => name_of(resolve, inner),
+            _ => resolve.types[*id].name.clone().expect("a named type"),
+        },
+        other => panic!("{other:?} has no name"),
+    }
+}
+
+fn wit_type(resolve: &Resolve, ty: &Type) -> String {
+    let each = |t: &Type| wit_type(resolve, t);
+    match named_or_kind(resolve, ty) {
+        Some(TypeDefKind::Option(t)) => format!("option<{}>", each(t)),
+        Some(TypeDefKind::List(t)) => format!("list<{}>", each(t)),
+        Some(TypeDefKind::Tuple(t)) => format!(
+            "tuple<{}>",
+            t.types.iter().map(each).collect::<Vec<_>>().join(", ")
+        ),
+        Some(TypeDefKind::Result(r)) => format!(
+            "result<{}, {}>",
+            r.ok.as_ref().map_or("_".into(), each),
+            r.err.as_ref().map_or("_".into(), each)
+        ),
+        Some(other) => unrendered(other),
+        None => match ty {
+            Type::Id(_) => name_of(resolve, ty),
+            primitive => primitive_wit(primitive).to_owned(),
+        },
+    }
+}
+
+fn rust_type(resolve: &Resolve, ty: &Type) -> String {
+    let each = |t: &Type| rust_type(resolve, t);
+    match named_or_kind(resolve, ty) {
+        Some(TypeDefKind::Option(t)) => format!("Option<{}>", each(t)),
+        Some(TypeDefKind::List(t)) => format!("Vec<{}>", each(t)),
+        Some(TypeDefKind::Tuple(t)) => format!(
+            "({})",
+            t.types.iter().map(each).collect::<Vec<_>>().join(", ")
+        ),
+        Some(TypeDefKind::Result(r)) => format!(
+            "Result<{}, {}>",
+            r.ok.as_ref().map_or("()".into(), each),
+            r.err.as_ref().map_or("()".into(), each)
+        ),
+        Some(other) => unrendered(other),
+        None => match ty {
+            Type::Id(_) => name_of(resolve, ty).to_upper_camel_case(),
+            Type::String => "String".into(),
+            Type::S64 => "i64".into(),
+            Type::S32 => "i32".into(),
+            primitive => primitive_wit(primitive).to_owned(),
+        },
+    }
+}
+
+fn py_type(resolve: &Resolve, ty: &Type) -> String {
+    let each = |t: &Type| py_type(resolve, t);
+    match named_or_kind(resolve, ty) {
+        Some(TypeDefKind::Option(t)) => format!("Optional[{}]", each(t)),
+        Some(TypeDefKind::List(t)) => format!("List[{}]", each(t)),
+        Some(TypeDefKind::Tuple(t)) => format!(
+            "Tuple[{}]",
+            t.types.iter().map(each).collect::<Vec<_>>().join(", ")
+        ),
+        Some(TypeDefKind::Result(r)) => format!(
+            "Result[{}, {}]",
+            r.ok.as_ref().map_or("None".into(), each),
+            r.err.as_ref().map_or("None".into(), each)
+        ),
+        Some(other) => unrendered(other),
+        None => match ty {
+            Type::Id(_) => name_of(resolve, ty).to_upper_camel_case(),
+            Type::String => "str".into(),
+            Type::Bool => "bool".into(),
+            Type::F32 | Type::F64 => "float".into(),
+            _ => "int".into(),
+        },
+    }
+}
+
+fn js_type(resolve: &Resolve, ty: &Type) -> String {
+    let each = |t: &Type| js_type(resolve, t);
+    match named_or_kind(resolve, ty) {
+        Some(TypeDefKind::Option(t)) => format!("{} | undefined", each(t)),
+        Some(TypeDefKind::List(t)) => format!("Array<{}>", each(t)),
+        Some(TypeDefKind::Tuple(t)) => format!(
+            "[{}]",
+            t.types.iter().map(each).collect::<Vec<_>>().join(", ")
+        ),
+        Some(TypeDefKind::Result(r)) => format!(
+            "{} (throws {})",
+            r.ok.as_ref().map_or("void".into(), each),
+            r.err.as_ref().map_or("undefined".into(), each)
+        ),
+        Some(other) => unrendered(other),
+        None => match ty {
+            Type::Id(_) => name_of(resolve, ty).to_upper_camel_case(),
+            Type::String => "string".into(),
+            Type::Bool => "boolean".into(),
+            Type::U64 | Type::S64 => "bigint".into(),
+            _ => "number".into(),
+        },
+    }
+}
+
+fn primitive_wit(ty: &Type) -> &'static str {
+    match ty {
+        Type::Bool => "bool",
+        Type::U8 => "u8",
+        Type::U16 => "u16",
+        Type::U32 => "u32",
+        Type::U64 => "u64",
+        Type::S8 => "s8",
+        Type::S16 => "s16",
+        Type::S32 => "s32",
+        Type::S64 => "s64",
+        Type::F32 => "f32",
+        Type::F64 => "f64",
+        Type::Char => "char",
+        Type::String => "string",
+        other => panic!("{other:?} is not rendered yet: add it to {}", file!()),
+    }
+}
+
+fn unrendered(kind: &TypeDefKind) -> String {
+    panic!(
+        "the contract uses a {kind:?}, which this page does not render yet: add it to {}",
+        file!()
+    )
+}
+
+/// Doc comments as paragraphs (empty when there are none).
+fn prose(docs: &Docs) -> String {
+    docs.contents
+        .as_deref()
+        .map(|d| format!("{}\n", d.trim()))
+        .unwrap_or_default()
+}
+
+/// Doc comments on one table line.
+fn cell(docs: &Docs) -> String {
+    docs.contents
+        .as_deref()
+        .map(|d| d.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|"))
+        .unwrap_or_default()
+}
+
+fn header_rule(header: &str) -> String {
+    let columns = header.matches('|').count() - 1;
+    format!("|{}", " --- |".repeat(columns))
+}
