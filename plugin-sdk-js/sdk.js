@@ -464,7 +464,8 @@ function toAssets(assets, name) {
 function toReport(r, name) {
   if (r === undefined || r === null) return report();
   if (Array.isArray(r?.observations)) return report(r.observations);
-  if (r instanceof Observation || Array.isArray(r)) return report(r);
+  // One observation, built or as the contract's record.
+  if (r instanceof Observation || Array.isArray(r) || typeof r?.asset === 'string') return report(r);
   throw ConnectorError.system(`\`${name}\` returned ${kindOf(r)}, expected report(...)`);
 }
 

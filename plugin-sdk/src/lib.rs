@@ -200,6 +200,25 @@ pub mod prelude {
     };
 }
 
+/// The link-time check that the plugin crate called [`export_connector!`].
+///
+/// Without the macro a crate still compiles, into a component that exports
+/// nothing and that the daemon refuses only when it loads it. The macro
+/// defines the symbol below and the SDK refers to it, so instead the link
+/// fails with `undefined symbol:
+/// plugin_sdk_export_connector_missing_add_plugin_sdk_export_connector_to_the_plugin_crate`.
+#[cfg(target_arch = "wasm32")]
+mod export_check {
+    unsafe extern "C" {
+        #[link_name = "plugin_sdk_export_connector_missing_add_plugin_sdk_export_connector_to_the_plugin_crate"]
+        static EXPORTED: u8;
+    }
+
+    /// Kept by the linker whatever the plugin calls, so the reference holds.
+    #[used]
+    static CHECK: &u8 = unsafe { &EXPORTED };
+}
+
 /// Implementation details used by [`export_connector!`]. Not part of the API.
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]

@@ -42,7 +42,7 @@ fn render(wit: &Path) -> String {
     )
     .unwrap();
     writeln!(w, "# The connector contract: `{}`\n", pkg.name).unwrap();
-    writeln!(w, "{}", prose(&pkg.docs)).unwrap();
+    para(w, &pkg.docs);
     writeln!(
         w,
         "The source is [`plugin-sdk/wit/connector.wit`](../plugin-sdk/wit/connector.wit). \
@@ -55,7 +55,7 @@ fn render(wit: &Path) -> String {
     .unwrap();
     for world in pkg.worlds.values().map(|&id| &resolve.worlds[id]) {
         writeln!(w, "## World `{}`\n", world.name).unwrap();
-        writeln!(w, "{}", prose(&world.docs)).unwrap();
+        para(w, &world.docs);
         for (what, items) in [("imports", &world.imports), ("exports", &world.exports)] {
             let names: Vec<String> = items
                 .iter()
@@ -77,7 +77,7 @@ fn render(wit: &Path) -> String {
 fn interface(w: &mut String, resolve: &Resolve, iface: &Interface) {
     let name = iface.name.as_deref().expect("named interfaces only");
     writeln!(w, "## Interface `{name}`\n").unwrap();
-    writeln!(w, "{}", prose(&iface.docs)).unwrap();
+    para(w, &iface.docs);
     // `use`d names are rendered where they are declared.
     for def in iface
         .types
@@ -184,7 +184,7 @@ fn type_def(w: &mut String, resolve: &Resolve, def: &TypeDef) {
         ),
     };
     writeln!(w, "### {keyword} `{wit_name}`\n").unwrap();
-    writeln!(w, "{}", prose(&def.docs)).unwrap();
+    para(w, &def.docs);
     let js = match keyword {
         "record" => "an object",
         "enum" => "a string",
@@ -249,7 +249,7 @@ fn function(w: &mut String, resolve: &Resolve, iface: &str, func: &Function) {
         )
     };
     writeln!(w, "### `{}`\n", func.name).unwrap();
-    writeln!(w, "{}", prose(&func.docs)).unwrap();
+    para(w, &func.docs);
     writeln!(
         w,
         "```wit\n{}: func({}){wit_result};\n```\n",
@@ -314,101 +314,120 @@ fn name_of(resolve: &Resolve, ty: &Type) -> String {
     }
 }
 
-fn wit_type(resolve: &Resolve, ty: &Type) -> String {
-    let each = |t: &Type| wit_type(resolve, t);
+/// How one language spells the contract's types.
+struct Syntax {
+    option: fn(String) -> String,
+    list: fn(String) -> String,
+    tuple: fn(Vec<String>) -> String,
+    /// `ok` and `err`; `None` for `_`.
+    result: fn(Option<String>, Option<String>) -> String,
+    named: fn(&str) -> String,
+    primitive: fn(&Type) -> String,
+}
+
+const WIT: Syntax = Syntax {
+    option: |t| format!("option<{t}>"),
+    list: |t| format!("list<{t}>"),
+    tuple: |t| format!("tuple<{}>", t.join(", ")),
+    result: |ok, err| {
+        let or_blank = |t: Option<String>| t.unwrap_or_else(|| "_".into());
+        format!("result<{}, {}>", or_blank(ok), or_blank(err))
+    },
+    named: str::to_owned,
+    primitive: |t| primitive_wit(t).to_owned(),
+};
+
+const RUST: Syntax = Syntax {
+    option: |t| format!("Option<{t}>"),
+    list: |t| format!("Vec<{t}>"),
+    tuple: |t| format!("({})", t.join(", ")),
+    result: |ok, err| {
+        let or_unit = |t: Option<String>| t.unwrap_or_else(|| "()".into());
+        format!("Result<{}, {}>", or_unit(ok), or_unit(err))
+    },
+    named: |n| n.to_upper_camel_case(),
+    primitive: |t| match t {
+        Type::String => "String".into(),
+        Type::S8 | Type::S16 | Type::S32 | Type::S64 => primitive_wit(t).replace('s', "i"),
+        other => primitive_wit(other).to_owned(),
+    },
+};
+
+const PYTHON: Syntax = Syntax {
+    option: |t| format!("Optional[{t}]"),
+    list: |t| format!("List[{t}]"),
+    tuple: |t| format!("Tuple[{}]", t.join(", ")),
+    result: |ok, err| {
+        let or_none = |t: Option<String>| t.unwrap_or_else(|| "None".into());
+        format!("Result[{}, {}]", or_none(ok), or_none(err))
+    },
+    named: |n| n.to_upper_camel_case(),
+    primitive: |t| {
+        match t {
+            Type::String | Type::Char => "str",
+            Type::Bool => "bool",
+            Type::F32 | Type::F64 => "float",
+            _ => "int",
+        }
+        .into()
+    },
+};
+
+const JS: Syntax = Syntax {
+    option: |t| format!("{t} | undefined"),
+    list: |t| format!("Array<{t}>"),
+    tuple: |t| format!("[{}]", t.join(", ")),
+    result: |ok, err| {
+        format!(
+            "{} (throws {})",
+            ok.unwrap_or_else(|| "void".into()),
+            err.unwrap_or_else(|| "undefined".into())
+        )
+    },
+    named: |n| n.to_upper_camel_case(),
+    primitive: |t| {
+        match t {
+            Type::String | Type::Char => "string",
+            Type::Bool => "boolean",
+            Type::U64 | Type::S64 => "bigint",
+            _ => "number",
+        }
+        .into()
+    },
+};
+
+fn spell(syntax: &Syntax, resolve: &Resolve, ty: &Type) -> String {
+    let each = |t: &Type| spell(syntax, resolve, t);
     match named_or_kind(resolve, ty) {
-        Some(TypeDefKind::Option(t)) => format!("option<{}>", each(t)),
-        Some(TypeDefKind::List(t)) => format!("list<{}>", each(t)),
-        Some(TypeDefKind::Tuple(t)) => format!(
-            "tuple<{}>",
-            t.types.iter().map(each).collect::<Vec<_>>().join(", ")
+        Some(TypeDefKind::Option(t)) => (syntax.option)(each(t)),
+        Some(TypeDefKind::List(t)) => (syntax.list)(each(t)),
+        Some(TypeDefKind::Tuple(t)) => (syntax.tuple)(t.types.iter().map(each).collect()),
+        Some(TypeDefKind::Result(r)) => (syntax.result)(r.ok.as_ref().map(each), r.err.as_ref().map(each)),
+        Some(other) => panic!(
+            "the contract uses a {other:?}, which this page does not render yet: add it to {}",
+            file!()
         ),
-        Some(TypeDefKind::Result(r)) => format!(
-            "result<{}, {}>",
-            r.ok.as_ref().map_or("_".into(), each),
-            r.err.as_ref().map_or("_".into(), each)
-        ),
-        Some(other) => unrendered(other),
         None => match ty {
-            Type::Id(_) => name_of(resolve, ty),
-            primitive => primitive_wit(primitive).to_owned(),
+            Type::Id(_) => (syntax.named)(&name_of(resolve, ty)),
+            primitive => (syntax.primitive)(primitive),
         },
     }
+}
+
+fn wit_type(resolve: &Resolve, ty: &Type) -> String {
+    spell(&WIT, resolve, ty)
 }
 
 fn rust_type(resolve: &Resolve, ty: &Type) -> String {
-    let each = |t: &Type| rust_type(resolve, t);
-    match named_or_kind(resolve, ty) {
-        Some(TypeDefKind::Option(t)) => format!("Option<{}>", each(t)),
-        Some(TypeDefKind::List(t)) => format!("Vec<{}>", each(t)),
-        Some(TypeDefKind::Tuple(t)) => format!(
-            "({})",
-            t.types.iter().map(each).collect::<Vec<_>>().join(", ")
-        ),
-        Some(TypeDefKind::Result(r)) => format!(
-            "Result<{}, {}>",
-            r.ok.as_ref().map_or("()".into(), each),
-            r.err.as_ref().map_or("()".into(), each)
-        ),
-        Some(other) => unrendered(other),
-        None => match ty {
-            Type::Id(_) => name_of(resolve, ty).to_upper_camel_case(),
-            Type::String => "String".into(),
-            Type::S64 => "i64".into(),
-            Type::S32 => "i32".into(),
-            primitive => primitive_wit(primitive).to_owned(),
-        },
-    }
+    spell(&RUST, resolve, ty)
 }
 
 fn py_type(resolve: &Resolve, ty: &Type) -> String {
-    let each = |t: &Type| py_type(resolve, t);
-    match named_or_kind(resolve, ty) {
-        Some(TypeDefKind::Option(t)) => format!("Optional[{}]", each(t)),
-        Some(TypeDefKind::List(t)) => format!("List[{}]", each(t)),
-        Some(TypeDefKind::Tuple(t)) => format!(
-            "Tuple[{}]",
-            t.types.iter().map(each).collect::<Vec<_>>().join(", ")
-        ),
-        Some(TypeDefKind::Result(r)) => format!(
-            "Result[{}, {}]",
-            r.ok.as_ref().map_or("None".into(), each),
-            r.err.as_ref().map_or("None".into(), each)
-        ),
-        Some(other) => unrendered(other),
-        None => match ty {
-            Type::Id(_) => name_of(resolve, ty).to_upper_camel_case(),
-            Type::String => "str".into(),
-            Type::Bool => "bool".into(),
-            Type::F32 | Type::F64 => "float".into(),
-            _ => "int".into(),
-        },
-    }
+    spell(&PYTHON, resolve, ty)
 }
 
 fn js_type(resolve: &Resolve, ty: &Type) -> String {
-    let each = |t: &Type| js_type(resolve, t);
-    match named_or_kind(resolve, ty) {
-        Some(TypeDefKind::Option(t)) => format!("{} | undefined", each(t)),
-        Some(TypeDefKind::List(t)) => format!("Array<{}>", each(t)),
-        Some(TypeDefKind::Tuple(t)) => format!(
-            "[{}]",
-            t.types.iter().map(each).collect::<Vec<_>>().join(", ")
-        ),
-        Some(TypeDefKind::Result(r)) => format!(
-            "{} (throws {})",
-            r.ok.as_ref().map_or("void".into(), each),
-            r.err.as_ref().map_or("undefined".into(), each)
-        ),
-        Some(other) => unrendered(other),
-        None => match ty {
-            Type::Id(_) => name_of(resolve, ty).to_upper_camel_case(),
-            Type::String => "string".into(),
-            Type::Bool => "boolean".into(),
-            Type::U64 | Type::S64 => "bigint".into(),
-            _ => "number".into(),
-        },
-    }
+    spell(&JS, resolve, ty)
 }
 
 fn primitive_wit(ty: &Type) -> &'static str {
@@ -430,19 +449,11 @@ fn primitive_wit(ty: &Type) -> &'static str {
     }
 }
 
-fn unrendered(kind: &TypeDefKind) -> String {
-    panic!(
-        "the contract uses a {kind:?}, which this page does not render yet: add it to {}",
-        file!()
-    )
-}
-
-/// Doc comments as paragraphs (empty when there are none).
-fn prose(docs: &Docs) -> String {
-    docs.contents
-        .as_deref()
-        .map(|d| format!("{}\n", d.trim()))
-        .unwrap_or_default()
+/// Doc comments as a paragraph, when there are any.
+fn para(w: &mut String, docs: &Docs) {
+    if let Some(text) = &docs.contents {
+        writeln!(w, "{}\n", text.trim()).unwrap();
+    }
 }
 
 /// Doc comments on one table line.

@@ -73,3 +73,34 @@ async fn sys_exit_recursion_and_a_wrong_result_are_system_errors_not_traps() {
     let run = h.collect(json!({"mode": "ok"})).await.unwrap();
     assert_eq!(run.report.observations[0].counts.received, Some(1));
 }
+
+/// `describe` has no error in the contract: the SDK calls it at build time,
+/// so an exception there fails the build, naming it.
+#[test]
+fn a_describe_that_raises_fails_the_build_naming_the_exception() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let app = std::env::temp_dir().join(format!("bad-describe-{}", std::process::id()));
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("app.py"),
+        "import tributary as t\n\n\
+         class Bad(t.Connector):\n    def describe(self):\n        raise KeyError('name')\n\n\
+         Plugin = t.export(Bad)\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new(root.join("plugin-sdk-python/build.sh"))
+        .arg(&app)
+        .arg("-o")
+        .arg(app.join("bad.wasm"))
+        .output()
+        .expect("run plugin-sdk-python/build.sh");
+    let printed = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
+    let built = app.join("bad.wasm").exists();
+    std::fs::remove_dir_all(&app).ok();
+    assert!(!output.status.success() && !built, "it built:\n{printed}");
+    assert!(
+        printed.contains("Bad.describe() raised KeyError: 'name'. It runs once, when the component is built"),
+        "{printed}"
+    );
+}
