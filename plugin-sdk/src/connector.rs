@@ -216,9 +216,9 @@ macro_rules! export_connector {
                 __TributaryExports with_types_in $crate::__bindings
             );
 
-            // What the SDK's link-time check looks for (see `export_check`).
+            // What the SDK's link-time check calls (see `export_check`).
             #[unsafe(export_name = "plugin_sdk_export_connector_missing_add_plugin_sdk_export_connector_to_the_plugin_crate")]
-            static __TRIBUTARY_CONNECTOR_EXPORTED: u8 = 0;
+            extern "C" fn __tributary_connector_exported() {}
         };
     };
 }

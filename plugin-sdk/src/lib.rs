@@ -203,20 +203,26 @@ pub mod prelude {
 /// The link-time check that the plugin crate called [`export_connector!`].
 ///
 /// Without the macro a crate still compiles, into a component that exports
-/// nothing and that the daemon refuses only when it loads it. The macro
-/// defines the symbol below and the SDK refers to it, so instead the link
-/// fails with `undefined symbol:
-/// plugin_sdk_export_connector_missing_add_plugin_sdk_export_connector_to_the_plugin_crate`.
+/// nothing, which the daemon would refuse only when it loads it. The SDK
+/// exports a function calling one that only the macro defines, so instead
+/// the build fails: the linker leaves the call as an import, which turning
+/// the module into a component refuses with
+/// ``failed to resolve import `env::plugin_sdk_export_connector_missing_add_plugin_sdk_export_connector_to_the_plugin_crate` ``.
 #[cfg(target_arch = "wasm32")]
 mod export_check {
     unsafe extern "C" {
         #[link_name = "plugin_sdk_export_connector_missing_add_plugin_sdk_export_connector_to_the_plugin_crate"]
-        static EXPORTED: u8;
+        fn exported();
     }
 
-    /// Kept by the linker whatever the plugin calls, so the reference holds.
-    #[used]
-    static CHECK: &u8 = unsafe { &EXPORTED };
+    /// Exported from every plugin (a `cdylib` exports its dependencies'
+    /// unmangled functions), so the linker always sees the call.
+    #[unsafe(no_mangle)]
+    pub extern "C" fn plugin_sdk_export_check() {
+        // SAFETY: never called; the macro's definition takes no arguments and
+        // does nothing.
+        unsafe { exported() }
+    }
 }
 
 /// Implementation details used by [`export_connector!`]. Not part of the API.

@@ -89,7 +89,7 @@ impl Connector for Forgot {
     assert!(!output.status.success(), "the crate built:\n{stderr}");
     assert!(
         stderr.contains(
-            "undefined symbol: plugin_sdk_export_connector_missing_add_plugin_sdk_export_connector_to_the_plugin_crate"
+            "plugin_sdk_export_connector_missing_add_plugin_sdk_export_connector_to_the_plugin_crate"
         ),
         "{stderr}"
     );
