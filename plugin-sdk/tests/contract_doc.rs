@@ -103,15 +103,12 @@ fn type_def(w: &mut String, resolve: &Resolve, def: &TypeDef) {
                 .iter()
                 .map(|f| {
                     format!(
-                        "| `{}` | `{}` | `{}: {}` | `{}: {}` | `{}: {}` | {} |",
+                        "| `{}` | {} | {} | {} | {} | {} |",
                         f.name,
-                        wit_type(resolve, &f.ty),
-                        f.name.to_snake_case(),
-                        rust_type(resolve, &f.ty),
-                        f.name.to_snake_case(),
-                        py_type(resolve, &f.ty),
-                        f.name.to_lower_camel_case(),
-                        js_type(resolve, &f.ty),
+                        code(&wit_type(resolve, &f.ty)),
+                        code(&format!("{}: {}", f.name.to_snake_case(), rust_type(resolve, &f.ty))),
+                        code(&format!("{}: {}", py_name(&f.name), py_type(resolve, &f.ty))),
+                        code(&format!("{}: {}", f.name.to_lower_camel_case(), js_type(resolve, &f.ty))),
                         cell(&f.docs)
                     )
                 })
@@ -158,7 +155,7 @@ fn type_def(w: &mut String, resolve: &Resolve, def: &TypeDef) {
                     let case = c.name.to_upper_camel_case();
                     let (payload, rs, py, js) = match &c.ty {
                         Some(ty) => (
-                            format!("`{}`", wit_type(resolve, ty)),
+                            code(&wit_type(resolve, ty)),
                             format!("{rust}::{case}({})", rust_type(resolve, ty)),
                             format!("{rust}_{case}(value: {})", py_type(resolve, ty)),
                             format!("{{ tag: '{}', val: {} }}", c.name, js_type(resolve, ty)),
@@ -171,8 +168,11 @@ fn type_def(w: &mut String, resolve: &Resolve, def: &TypeDef) {
                         ),
                     };
                     format!(
-                        "| `{}` | {payload} | `{rs}` | `{py}` | `{js}` | {} |",
+                        "| `{}` | {payload} | {} | {} | {} | {} |",
                         c.name,
+                        code(&rs),
+                        code(&py),
+                        code(&js),
                         cell(&c.docs)
                     )
                 })
@@ -203,80 +203,100 @@ fn type_def(w: &mut String, resolve: &Resolve, def: &TypeDef) {
     writeln!(w).unwrap();
 }
 
+/// Where each language finds the functions of `iface`: the exports are
+/// methods the plugin implements, the imports functions it calls.
+fn function_homes(iface: &str) -> [String; 3] {
+    if iface == "plugin" {
+        [
+            "methods of the `Guest` trait (the SDK's `Connector` wraps them)".into(),
+            "methods of a subclass of `wit_world.exports.Plugin`".into(),
+            "methods of the exported object `plugin`".into(),
+        ]
+    } else {
+        [
+            format!("functions of `tributary::connector::{iface}`"),
+            format!("functions of the module `wit_world.imports.{iface}`"),
+            format!("functions imported from `'tributary:connector/{iface}@1.0.0'`"),
+        ]
+    }
+}
+
 fn function(w: &mut String, resolve: &Resolve, iface: &str, func: &Function) {
-    let params = |ty: fn(&Resolve, &Type) -> String, case: fn(&str) -> String| {
+    let export = iface == "plugin";
+    let params = |spell: &dyn Fn(&Type) -> String, case: fn(&str) -> String| {
         func.params
             .iter()
-            .map(|p| format!("{}: {}", case(&p.name), ty(resolve, &p.ty)))
+            .map(|p| format!("{}: {}", case(&p.name), spell(&p.ty)))
             .collect::<Vec<_>>()
-            .join(", ")
     };
-    let wit_result = func
-        .result
-        .map(|t| format!(" -> {}", wit_type(resolve, &t)))
-        .unwrap_or_default();
+    let (ok, err) = match func.result {
+        Some(t) => ok_and_err(resolve, &t),
+        None => (None, None),
+    };
+    let returns = |spell: &dyn Fn(&Type) -> String, none: &str| {
+        ok.as_ref().map_or_else(|| none.to_owned(), |t| spell(t))
+    };
+    let err = err.map(|e| {
+        [
+            format!("returns `Err({})`", rust_type(resolve, &e)),
+            format!("raises `Err({})`", py_type(resolve, &e)),
+            format!("throws the `{}` object", js_type(resolve, &e)),
+        ]
+    });
+
+    // Rust: imports borrow their strings and lists.
+    let rust_param = |t: &Type| match (t, named_or_kind(resolve, t)) {
+        (Type::String, _) if !export => "&str".to_owned(),
+        (_, Some(TypeDefKind::List(item))) if !export => format!("&[{}]", rust_type(resolve, item)),
+        _ => rust_type(resolve, t),
+    };
     let rust_result = func
         .result
         .map(|t| format!(" -> {}", rust_type(resolve, &t)))
         .unwrap_or_default();
-    let (py_result, js_result) = match func.result.map(|t| ok_and_err(resolve, &t)) {
-        None => ("None".to_owned(), "void".to_owned()),
-        Some((ok, err)) => {
-            let py = ok.map_or("None".into(), |t| py_type(resolve, &t));
-            let js = ok.map_or("void".into(), |t| js_type(resolve, &t));
-            match err {
-                Some(e) => (
-                    format!("{py}  # raises Err({})", py_type(resolve, &e)),
-                    format!("{js}  // throws {}", js_type(resolve, &e)),
-                ),
-                None => (py, js),
-            }
-        }
-    };
-    let snake = func.name.to_snake_case();
-    let camel = func.name.to_lower_camel_case();
-    let (rust_path, py_path, js_path) = if iface == "plugin" {
-        (
-            format!("Guest::{snake}"),
-            format!("class Plugin(wit_world.exports.Plugin): def {snake}(self, "),
-            format!("export const plugin = {{ {camel}("),
-        )
-    } else {
-        (
-            format!("tributary::connector::{iface}::{snake}"),
-            format!("wit_world.imports.{iface}.{snake}("),
-            format!("import {{ {camel} }} from 'tributary:connector/{iface}@1.0.0'; {camel}("),
-        )
-    };
+    let rust = format!(
+        "fn {}({}){rust_result}",
+        func.name.to_snake_case(),
+        params(&rust_param, |n| n.to_snake_case()).join(", ")
+    );
+    let mut py_params = params(&|t| py_type(resolve, t), py_name);
+    if export {
+        py_params.insert(0, "self".into());
+    }
+    let py = format!(
+        "def {}({}) -> {}",
+        func.name.to_snake_case(),
+        py_params.join(", "),
+        returns(&|t| py_type(resolve, t), "None")
+    );
+    let js = format!(
+        "{}({}): {}",
+        func.name.to_lower_camel_case(),
+        params(&|t| js_type(resolve, t), |n| n.to_lower_camel_case()).join(", "),
+        returns(&|t| js_type(resolve, t), "void")
+    );
+
     writeln!(w, "### `{}`\n", func.name).unwrap();
     para(w, &func.docs);
-    writeln!(
-        w,
-        "```wit\n{}: func({}){wit_result};\n```\n",
-        func.name,
-        params(wit_type, str::to_owned)
-    )
-    .unwrap();
-    writeln!(w, "| language | signature |\n| --- | --- |").unwrap();
-    writeln!(
-        w,
-        "| Rust | `fn {rust_path}({}){rust_result}` |",
-        params(rust_type, |s| s.to_snake_case())
-    )
-    .unwrap();
-    writeln!(
-        w,
-        "| Python | `{py_path}{}) -> {py_result}` |",
-        params(py_type, |s| s.to_snake_case())
-    )
-    .unwrap();
-    let js_close = if iface == "plugin" { " }" } else { "" };
-    writeln!(
-        w,
-        "| JavaScript | `{js_path}{}): {js_result}{js_close}` |\n",
-        params(js_type, |s| s.to_lower_camel_case())
-    )
-    .unwrap();
+    let wit_params = params(&|t| wit_type(resolve, t), str::to_owned).join(", ");
+    let wit_result = func
+        .result
+        .map(|t| format!(" -> {}", wit_type(resolve, &t)))
+        .unwrap_or_default();
+    writeln!(w, "```wit\n{}: func({wit_params}){wit_result};\n```\n", func.name).unwrap();
+    let homes = function_homes(iface);
+    match &err {
+        Some(_) => writeln!(w, "| | signature | on error |\n| --- | --- | --- |").unwrap(),
+        None => writeln!(w, "| | signature |\n| --- | --- |").unwrap(),
+    }
+    for (i, (language, signature)) in [("Rust", rust), ("Python", py), ("JavaScript", js)]
+        .into_iter()
+        .enumerate()
+    {
+        let on_error = err.as_ref().map(|e| format!(" {} |", e[i])).unwrap_or_default();
+        writeln!(w, "| {language}, {} | {} |{on_error}", homes[i], code(&signature)).unwrap();
+    }
+    writeln!(w).unwrap();
 }
 
 /// The `ok` and `err` of a `result`, or the type itself as `ok`.
@@ -453,6 +473,27 @@ fn primitive_wit(ty: &Type) -> &'static str {
 fn para(w: &mut String, docs: &Docs) {
     if let Some(text) = &docs.contents {
         writeln!(w, "{}\n", text.trim()).unwrap();
+    }
+}
+
+/// `text` as code in a table cell.
+fn code(text: &str) -> String {
+    format!("`{}`", text.replace('|', "\\|"))
+}
+
+/// A name as componentize-py spells it: snake case, keywords with a `_`.
+fn py_name(wit: &str) -> String {
+    const KEYWORDS: &[&str] = &[
+        "and", "as", "assert", "async", "await", "break", "class", "continue", "def", "del",
+        "elif", "else", "except", "finally", "for", "from", "global", "if", "import", "in", "is",
+        "lambda", "nonlocal", "not", "or", "pass", "raise", "return", "try", "while", "with",
+        "yield", "None", "True", "False",
+    ];
+    let name = wit.to_snake_case();
+    if KEYWORDS.contains(&name.as_str()) {
+        name + "_"
+    } else {
+        name
     }
 }
 
