@@ -117,34 +117,25 @@ fn type_def(w: &mut String, resolve: &Resolve, def: &TypeDef) {
         TypeDefKind::Enum(e) => (
             "enum",
             "| case | Rust | Python | JavaScript | meaning |",
-            e.cases
-                .iter()
-                .map(|c| {
-                    format!(
-                        "| `{0}` | `{rust}::{1}` | `{rust}.{2}` | `'{0}'` | {3} |",
-                        c.name,
-                        c.name.to_upper_camel_case(),
-                        c.name.to_shouty_snake_case(),
-                        cell(&c.docs)
-                    )
-                })
-                .collect(),
+            named_rows(e.cases.iter().map(|c| (&c.name, &c.docs)), |n| {
+                [
+                    format!("{rust}::{}", n.to_upper_camel_case()),
+                    format!("{rust}.{}", n.to_shouty_snake_case()),
+                    format!("'{n}'"),
+                ]
+            }),
         ),
         TypeDefKind::Flags(f) => (
             "flags",
             "| flag | Rust | Python | JavaScript | meaning |",
-            f.flags
-                .iter()
-                .map(|c| {
-                    format!(
-                        "| `{0}` | `{rust}::{1}` | `{rust}.{1}` | `{{ {2}: true }}` | {3} |",
-                        c.name,
-                        c.name.to_shouty_snake_case(),
-                        c.name.to_lower_camel_case(),
-                        cell(&c.docs)
-                    )
-                })
-                .collect(),
+            named_rows(f.flags.iter().map(|c| (&c.name, &c.docs)), |n| {
+                let flag = n.to_shouty_snake_case();
+                [
+                    format!("{rust}::{flag}"),
+                    format!("{rust}.{flag}"),
+                    format!("{{ {}: true }}", n.to_lower_camel_case()),
+                ]
+            }),
         ),
         TypeDefKind::Variant(v) => (
             "variant",
@@ -334,139 +325,81 @@ fn name_of(resolve: &Resolve, ty: &Type) -> String {
     }
 }
 
-/// How one language spells the contract's types.
-struct Syntax {
-    option: fn(String) -> String,
-    list: fn(String) -> String,
-    tuple: fn(Vec<String>) -> String,
-    /// `ok` and `err`; `None` for `_`.
-    result: fn(Option<String>, Option<String>) -> String,
-    named: fn(&str) -> String,
-    primitive: fn(&Type) -> String,
+// How each language spells the contract's types: the columns of these
+// tables and of [`primitive`] are WIT, Rust, Python and JavaScript.
+const WIT: usize = 0;
+const RUST: usize = 1;
+const PYTHON: usize = 2;
+const JS: usize = 3;
+
+/// Before and after the item of an `option<T>`.
+const OPTION: [[&str; 2]; 4] = [["option<", ">"], ["Option<", ">"], ["Optional[", "]"], ["", " | undefined"]];
+/// Before and after the item of a `list<T>`.
+const LIST: [[&str; 2]; 4] = [["list<", ">"], ["Vec<", ">"], ["List[", "]"], ["Array<", ">"]];
+/// Before and after the items of a tuple.
+const TUPLE: [[&str; 2]; 4] = [["tuple<", ">"], ["(", ")"], ["Tuple[", "]"], ["[", "]"]];
+/// Before `ok`, between `ok` and `err`, after `err`, and what stands for a
+/// missing one.
+const RESULT: [[&str; 4]; 4] = [
+    ["result<", ", ", ">", "_"],
+    ["Result<", ", ", ">", "()"],
+    ["Result[", ", ", "]", "None"],
+    ["", " (throws ", ")", "void"],
+];
+
+/// A primitive type in WIT, Rust, Python and JavaScript: those the contract
+/// uses (add a row when it uses another).
+fn primitive(ty: &Type) -> [&'static str; 4] {
+    match ty {
+        Type::U32 => ["u32", "u32", "int", "number"],
+        Type::U64 => ["u64", "u64", "int", "bigint"],
+        Type::S64 => ["s64", "i64", "int", "bigint"],
+        Type::String => ["string", "String", "str", "string"],
+        other => panic!("{other:?} is not rendered yet: add it to {}", file!()),
+    }
 }
 
-const WIT: Syntax = Syntax {
-    option: |t| format!("option<{t}>"),
-    list: |t| format!("list<{t}>"),
-    tuple: |t| format!("tuple<{}>", t.join(", ")),
-    result: |ok, err| {
-        let or_blank = |t: Option<String>| t.unwrap_or_else(|| "_".into());
-        format!("result<{}, {}>", or_blank(ok), or_blank(err))
-    },
-    named: str::to_owned,
-    primitive: |t| primitive_wit(t).to_owned(),
-};
-
-const RUST: Syntax = Syntax {
-    option: |t| format!("Option<{t}>"),
-    list: |t| format!("Vec<{t}>"),
-    tuple: |t| format!("({})", t.join(", ")),
-    result: |ok, err| {
-        let or_unit = |t: Option<String>| t.unwrap_or_else(|| "()".into());
-        format!("Result<{}, {}>", or_unit(ok), or_unit(err))
-    },
-    named: |n| n.to_upper_camel_case(),
-    primitive: |t| match t {
-        Type::String => "String".into(),
-        Type::S8 | Type::S16 | Type::S32 | Type::S64 => primitive_wit(t).replace('s', "i"),
-        other => primitive_wit(other).to_owned(),
-    },
-};
-
-const PYTHON: Syntax = Syntax {
-    option: |t| format!("Optional[{t}]"),
-    list: |t| format!("List[{t}]"),
-    tuple: |t| format!("Tuple[{}]", t.join(", ")),
-    result: |ok, err| {
-        let or_none = |t: Option<String>| t.unwrap_or_else(|| "None".into());
-        format!("Result[{}, {}]", or_none(ok), or_none(err))
-    },
-    named: |n| n.to_upper_camel_case(),
-    primitive: |t| {
-        match t {
-            Type::String | Type::Char => "str",
-            Type::Bool => "bool",
-            Type::F32 | Type::F64 => "float",
-            _ => "int",
-        }
-        .into()
-    },
-};
-
-const JS: Syntax = Syntax {
-    option: |t| format!("{t} | undefined"),
-    list: |t| format!("Array<{t}>"),
-    tuple: |t| format!("[{}]", t.join(", ")),
-    result: |ok, err| {
-        format!(
-            "{} (throws {})",
-            ok.unwrap_or_else(|| "void".into()),
-            err.unwrap_or_else(|| "undefined".into())
-        )
-    },
-    named: |n| n.to_upper_camel_case(),
-    primitive: |t| {
-        match t {
-            Type::String | Type::Char => "string",
-            Type::Bool => "boolean",
-            Type::U64 | Type::S64 => "bigint",
-            _ => "number",
-        }
-        .into()
-    },
-};
-
-fn spell(syntax: &Syntax, resolve: &Resolve, ty: &Type) -> String {
-    let each = |t: &Type| spell(syntax, resolve, t);
+fn spell(lang: usize, resolve: &Resolve, ty: &Type) -> String {
+    let each = |t: &Type| spell(lang, resolve, t);
+    let wrap = |[before, after]: [&str; 2], inner: String| format!("{before}{inner}{after}");
     match named_or_kind(resolve, ty) {
-        Some(TypeDefKind::Option(t)) => (syntax.option)(each(t)),
-        Some(TypeDefKind::List(t)) => (syntax.list)(each(t)),
-        Some(TypeDefKind::Tuple(t)) => (syntax.tuple)(t.types.iter().map(each).collect()),
-        Some(TypeDefKind::Result(r)) => (syntax.result)(r.ok.as_ref().map(each), r.err.as_ref().map(each)),
+        Some(TypeDefKind::Option(t)) => wrap(OPTION[lang], each(t)),
+        Some(TypeDefKind::List(t)) => wrap(LIST[lang], each(t)),
+        Some(TypeDefKind::Tuple(t)) => {
+            let items: Vec<String> = t.types.iter().map(each).collect();
+            wrap(TUPLE[lang], items.join(", "))
+        }
+        Some(TypeDefKind::Result(r)) => {
+            let [open, between, close, blank] = RESULT[lang];
+            let part = |t: &Option<Type>| t.as_ref().map_or_else(|| blank.to_owned(), each);
+            format!("{open}{}{between}{}{close}", part(&r.ok), part(&r.err))
+        }
         Some(other) => panic!(
             "the contract uses a {other:?}, which this page does not render yet: add it to {}",
             file!()
         ),
         None => match ty {
-            Type::Id(_) => (syntax.named)(&name_of(resolve, ty)),
-            primitive => (syntax.primitive)(primitive),
+            Type::Id(_) if lang == WIT => name_of(resolve, ty),
+            Type::Id(_) => name_of(resolve, ty).to_upper_camel_case(),
+            primitive_type => primitive(primitive_type)[lang].to_owned(),
         },
     }
 }
 
 fn wit_type(resolve: &Resolve, ty: &Type) -> String {
-    spell(&WIT, resolve, ty)
+    spell(WIT, resolve, ty)
 }
 
 fn rust_type(resolve: &Resolve, ty: &Type) -> String {
-    spell(&RUST, resolve, ty)
+    spell(RUST, resolve, ty)
 }
 
 fn py_type(resolve: &Resolve, ty: &Type) -> String {
-    spell(&PYTHON, resolve, ty)
+    spell(PYTHON, resolve, ty)
 }
 
 fn js_type(resolve: &Resolve, ty: &Type) -> String {
-    spell(&JS, resolve, ty)
-}
-
-fn primitive_wit(ty: &Type) -> &'static str {
-    match ty {
-        Type::Bool => "bool",
-        Type::U8 => "u8",
-        Type::U16 => "u16",
-        Type::U32 => "u32",
-        Type::U64 => "u64",
-        Type::S8 => "s8",
-        Type::S16 => "s16",
-        Type::S32 => "s32",
-        Type::S64 => "s64",
-        Type::F32 => "f32",
-        Type::F64 => "f64",
-        Type::Char => "char",
-        Type::String => "string",
-        other => panic!("{other:?} is not rendered yet: add it to {}", file!()),
-    }
+    spell(JS, resolve, ty)
 }
 
 /// Doc comments as a paragraph, when there are any.
@@ -474,6 +407,20 @@ fn para(w: &mut String, docs: &Docs) {
     if let Some(text) = &docs.contents {
         writeln!(w, "{}\n", text.trim()).unwrap();
     }
+}
+
+/// Table rows of names (enum cases, flags), each with its spelling in Rust,
+/// Python and JavaScript and its doc comment.
+fn named_rows<'a>(
+    names: impl Iterator<Item = (&'a String, &'a Docs)>,
+    spell: impl Fn(&str) -> [String; 3],
+) -> Vec<String> {
+    names
+        .map(|(name, docs)| {
+            let [rs, py, js] = spell(name).map(|s| code(&s));
+            format!("| `{name}` | {rs} | {py} | {js} | {} |", cell(docs))
+        })
+        .collect()
 }
 
 /// `text` as code in a table cell.
