@@ -106,9 +106,21 @@ fn type_def(w: &mut String, resolve: &Resolve, def: &TypeDef) {
                         "| `{}` | {} | {} | {} | {} | {} |",
                         f.name,
                         code(&wit_type(resolve, &f.ty)),
-                        code(&format!("{}: {}", f.name.to_snake_case(), rust_type(resolve, &f.ty))),
-                        code(&format!("{}: {}", py_name(&f.name), py_type(resolve, &f.ty))),
-                        code(&format!("{}: {}", f.name.to_lower_camel_case(), js_type(resolve, &f.ty))),
+                        code(&format!(
+                            "{}: {}",
+                            f.name.to_snake_case(),
+                            rust_type(resolve, &f.ty)
+                        )),
+                        code(&format!(
+                            "{}: {}",
+                            py_name(&f.name),
+                            py_type(resolve, &f.ty)
+                        )),
+                        code(&format!(
+                            "{}: {}",
+                            f.name.to_lower_camel_case(),
+                            js_type(resolve, &f.ty)
+                        )),
                         cell(&f.docs)
                     )
                 })
@@ -274,7 +286,12 @@ fn function(w: &mut String, resolve: &Resolve, iface: &str, func: &Function) {
         .result
         .map(|t| format!(" -> {}", wit_type(resolve, &t)))
         .unwrap_or_default();
-    writeln!(w, "```wit\n{}: func({wit_params}){wit_result};\n```\n", func.name).unwrap();
+    writeln!(
+        w,
+        "```wit\n{}: func({wit_params}){wit_result};\n```\n",
+        func.name
+    )
+    .unwrap();
     let homes = function_homes(iface);
     match &err {
         Some(_) => writeln!(w, "| | signature | on error |\n| --- | --- | --- |").unwrap(),
@@ -284,8 +301,17 @@ fn function(w: &mut String, resolve: &Resolve, iface: &str, func: &Function) {
         .into_iter()
         .enumerate()
     {
-        let on_error = err.as_ref().map(|e| format!(" {} |", e[i])).unwrap_or_default();
-        writeln!(w, "| {language}, {} | {} |{on_error}", homes[i], code(&signature)).unwrap();
+        let on_error = err
+            .as_ref()
+            .map(|e| format!(" {} |", e[i]))
+            .unwrap_or_default();
+        writeln!(
+            w,
+            "| {language}, {} | {} |{on_error}",
+            homes[i],
+            code(&signature)
+        )
+        .unwrap();
     }
     writeln!(w).unwrap();
 }
@@ -333,9 +359,19 @@ const PYTHON: usize = 2;
 const JS: usize = 3;
 
 /// Before and after the item of an `option<T>`.
-const OPTION: [[&str; 2]; 4] = [["option<", ">"], ["Option<", ">"], ["Optional[", "]"], ["", " | undefined"]];
+const OPTION: [[&str; 2]; 4] = [
+    ["option<", ">"],
+    ["Option<", ">"],
+    ["Optional[", "]"],
+    ["", " | undefined"],
+];
 /// Before and after the item of a `list<T>`.
-const LIST: [[&str; 2]; 4] = [["list<", ">"], ["Vec<", ">"], ["List[", "]"], ["Array<", ">"]];
+const LIST: [[&str; 2]; 4] = [
+    ["list<", ">"],
+    ["Vec<", ">"],
+    ["List[", "]"],
+    ["Array<", ">"],
+];
 /// Before and after the items of a tuple.
 const TUPLE: [[&str; 2]; 4] = [["tuple<", ">"], ["(", ")"], ["Tuple[", "]"], ["[", "]"]];
 /// Before `ok`, between `ok` and `err`, after `err`, and what stands for a
@@ -448,7 +484,12 @@ fn py_name(wit: &str) -> String {
 fn cell(docs: &Docs) -> String {
     docs.contents
         .as_deref()
-        .map(|d| d.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|"))
+        .map(|d| {
+            d.split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+                .replace('|', "\\|")
+        })
         .unwrap_or_default()
 }
 

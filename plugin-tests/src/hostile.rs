@@ -79,7 +79,10 @@ pub async fn raising_is_a_system_error_in_every_export(component: &Path) {
     let ids = ["doc-1".to_owned()];
     assert_raised("resync", h.resync(raise(), "hostile", &ids).await.map(drop));
     let scope = DeleteScope::Asset;
-    assert_raised("delete", h.delete(raise(), "hostile", &scope).await.map(drop));
+    assert_raised(
+        "delete",
+        h.delete(raise(), "hostile", &scope).await.map(drop),
+    );
     assert_still_runs(&h).await;
 }
 
@@ -91,7 +94,10 @@ pub async fn an_endless_loop_is_stopped_at_the_deadline(component: &Path) {
     };
     let h = hostile(component, limits, None).await;
     let err = h.collect(json!({"mode": "loop"})).await.unwrap_err();
-    assert!(matches!(err, RunError::Timeout(d) if d == deadline), "{err}");
+    assert!(
+        matches!(err, RunError::Timeout(d) if d == deadline),
+        "{err}"
+    );
     assert!(err.to_string().contains("deadline of 2s"), "{err}");
     assert_eq!(err.class(), ErrorClass::Transient, "{err}");
     assert_still_runs(&h).await;
@@ -115,7 +121,12 @@ pub async fn allocating_without_end_hits_the_memory_limit(component: &Path) {
 pub async fn a_host_that_is_not_granted_is_never_contacted(component: &Path) {
     let server = TestServer::start(|_| Reply::json(200, json!([1, 2, 3]))).await;
     let cfg = json!({"mode": "http", "url": format!("{}/data", server.url())});
-    let h = hostile(component, Limits::default(), Some("https://api.example.com")).await;
+    let h = hostile(
+        component,
+        Limits::default(),
+        Some("https://api.example.com"),
+    )
+    .await;
     let err = h.collect(cfg.clone()).await.unwrap_err();
     match &err {
         RunError::Sandbox(Violation::HostDenied { reason, .. }) => {

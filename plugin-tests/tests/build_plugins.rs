@@ -76,7 +76,13 @@ impl Connector for Forgot {
     // Same versions as the plugins, and nothing to fetch.
     std::fs::copy(root.join("plugins/Cargo.lock"), krate.join("Cargo.lock")).unwrap();
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--offline", "--target", "wasm32-wasip2"])
+        .args([
+            "build",
+            "--release",
+            "--offline",
+            "--target",
+            "wasm32-wasip2",
+        ])
         .current_dir(&krate)
         .env("CARGO_TARGET_DIR", root.join("target/wasm"))
         .env_remove("RUSTFLAGS")

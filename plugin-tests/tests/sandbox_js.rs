@@ -21,20 +21,32 @@ async fn a_throw_of_anything_or_a_result_of_the_wrong_type_is_a_system_error_not
     assert_eq!(err.class(), ErrorClass::System, "{err}");
     assert!(err.to_string().contains("threw undefined"), "{err}");
 
-    let err = harness.collect(json!({"mode": "return"})).await.unwrap_err();
+    let err = harness
+        .collect(json!({"mode": "return"}))
+        .await
+        .unwrap_err();
     assert_eq!(err.class(), ErrorClass::System, "{err}");
     assert!(
         err.to_string()
             .contains("`collect` returned number, expected report(...)"),
         "{err}"
     );
-    let err = harness.discover(json!({"mode": "return"})).await.unwrap_err();
-    assert!(err.to_string().contains("`discover` returned number"), "{err}");
+    let err = harness
+        .discover(json!({"mode": "return"}))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("`discover` returned number"),
+        "{err}"
+    );
     let err = harness
         .resync(json!({"mode": "return"}), "hostile", &[])
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("`resync` returned number"), "{err}");
+    assert!(
+        err.to_string().contains("`resync` returned number"),
+        "{err}"
+    );
 
     let run = harness.collect(json!({"mode": "ok"})).await.unwrap();
     assert_eq!(run.report.observations[0].counts.received, Some(1));

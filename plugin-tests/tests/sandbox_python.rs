@@ -55,7 +55,10 @@ async fn sys_exit_recursion_and_a_wrong_result_are_system_errors_not_traps() {
     for (mode, needle) in [
         ("exit", "SystemExit: 3"),
         ("recurse", "RecursionError"),
-        ("none", "collect returned NoneType, expected tributary.report(...)"),
+        (
+            "none",
+            "collect returned NoneType, expected tributary.report(...)",
+        ),
     ] {
         let err = h.collect(json!({"mode": mode})).await.unwrap_err();
         assert!(
@@ -100,7 +103,9 @@ fn a_describe_that_raises_fails_the_build_naming_the_exception() {
     std::fs::remove_dir_all(&app).ok();
     assert!(!output.status.success() && !built, "it built:\n{printed}");
     assert!(
-        printed.contains("Bad.describe() raised KeyError: 'name'. It runs once, when the component is built"),
+        printed.contains(
+            "Bad.describe() raised KeyError: 'name'. It runs once, when the component is built"
+        ),
         "{printed}"
     );
 }

@@ -34,7 +34,10 @@ fn text(out: &Output) -> String {
 async fn the_try_config_validates_and_runs_the_example() {
     let file = std::fs::read_to_string(repo_root().join("plugin-tests/try-plugin.toml"))
         .expect("plugin-tests/try-plugin.toml");
-    assert!(file.contains(DOCS_SERVICE), "the file no longer calls {DOCS_SERVICE}: update this test and the README");
+    assert!(
+        file.contains(DOCS_SERVICE),
+        "the file no longer calls {DOCS_SERVICE}: update this test and the README"
+    );
     let root = tempfile::tempdir().unwrap();
     let plugins = root.path().join("target/plugins");
     std::fs::create_dir_all(&plugins).unwrap();

@@ -299,7 +299,11 @@ fn get(config: &Value) -> Result<Report, ConnectorError> {
         .strip_prefix("http://")
         .ok_or_else(|| fail("the url must start with http://"))?;
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-    let request = request(&serde_json::json!({ "authority": authority }), &Method::Get, path)?;
+    let request = request(
+        &serde_json::json!({ "authority": authority }),
+        &Method::Get,
+        path,
+    )?;
     let response = outgoing_handler::handle(request, None)
         .map_err(|code| fail(format!("request refused: {code:?}")))?;
     let response = wait(&response)?;
