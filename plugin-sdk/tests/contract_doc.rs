@@ -237,7 +237,7 @@ fn function(w: &mut String, resolve: &Resolve, iface: &str, func: &Function) {
         None => (None, None),
     };
     let returns = |spell: &dyn Fn(&Type) -> String, none: &str| {
-        ok.as_ref().map_or_else(|| none.to_owned(), |t| spell(t))
+        ok.as_ref().map_or_else(|| none.to_owned(), spell)
     };
     let err = err.map(|e| {
         [
