@@ -403,53 +403,78 @@ export function connector(def) {
   const schemaText = JSON.stringify(schema);
   const capabilities = { resync: Boolean(def.capabilities?.resync), delete: Boolean(def.capabilities?.delete) };
 
-  const guard = (name, fn) =>
+  // `describe` has no error in the contract: its answer is made here, at
+  // build time, so no code of the connector's runs when the daemon asks.
+  const descriptor = {
+    name: String(def.name),
+    version: String(def.version),
+    description: String(def.description ?? ''),
+    configSchema: schemaText,
+    capabilities,
+    suggestedHosts: (def.suggestedHosts ?? []).map(String),
+  };
+
+  // Every export runs the method and shapes its result inside the guard, so
+  // a result the contract cannot carry is a `system` error naming it rather
+  // than a trap when the host reads it.
+  const guard = (name, fn, shape) =>
     async function (configText, ...args) {
       try {
         if (typeof fn !== 'function') {
           throw ConnectorError.config(`this connector does not implement \`${name}\``);
         }
-        return await fn.call(def, parseConfig(schema, configText), ...args);
+        return shape(await fn.call(def, parseConfig(schema, configText), ...args), name);
       } catch (thrown) {
         // ComponentizeJS turns a thrown WIT record into `err(...)`.
         throw toWitError(thrown);
       }
     };
 
-  const collect = guard('collect', def.collect);
-  const discover = guard('discover', def.discover);
-  const testConnection = guard('testConnection', def.testConnection);
-  const resync = guard('resync', def.resync);
-  const remove = guard('delete', def.delete);
-
   return {
     describe() {
-      return {
-        name: String(def.name),
-        version: String(def.version),
-        description: String(def.description ?? ''),
-        configSchema: schemaText,
-        capabilities,
-        suggestedHosts: (def.suggestedHosts ?? []).map(String),
-      };
+      return descriptor;
     },
-    async testConnection(config) {
-      await testConnection(config);
-    },
-    async discover(config) {
-      return (await discover(config)).map((a) => ({ ...a, description: a.description ?? undefined }));
-    },
-    async collect(config, context) {
-      const r = await collect(config, context);
-      return r && Array.isArray(r.observations) ? report(r.observations) : report(r ?? []);
-    },
-    async resync(config, asset, ids) {
-      return await resync(config, asset, ids);
-    },
-    async delete(config, asset, scope) {
-      return await remove(config, asset, scope);
-    },
+    testConnection: guard('testConnection', def.testConnection, () => undefined),
+    discover: guard('discover', def.discover, toAssets),
+    collect: guard('collect', def.collect, toReport),
+    resync: guard('resync', def.resync, toOutcome),
+    delete: guard('delete', def.delete, toOutcome),
   };
+}
+
+/** What a method returned, for an error message. */
+function kindOf(value) {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return typeof value === 'object' ? `an object (${value.constructor?.name ?? 'no class'})` : typeof value;
+}
+
+function toAssets(assets, name) {
+  if (!Array.isArray(assets)) {
+    throw ConnectorError.system(`\`${name}\` returned ${kindOf(assets)}, expected an array of assetDescriptor(...)`);
+  }
+  return assets.map((a) => {
+    if (!a || typeof a !== 'object') {
+      throw ConnectorError.system(`\`${name}\` returned ${kindOf(a)} in its array, expected assetDescriptor(...)`);
+    }
+    return { ...a, description: a.description ?? undefined };
+  });
+}
+
+function toReport(r, name) {
+  if (r === undefined || r === null) return report();
+  if (Array.isArray(r?.observations)) return report(r.observations);
+  // One observation, built or as the contract's record.
+  if (r instanceof Observation || Array.isArray(r) || typeof r?.asset === 'string') return report(r);
+  throw ConnectorError.system(`\`${name}\` returned ${kindOf(r)}, expected report(...)`);
+}
+
+function toOutcome(outcome, name) {
+  if (outcome === undefined || outcome === null) return actionOutcome();
+  if (typeof outcome !== 'object' || Array.isArray(outcome)) {
+    throw ConnectorError.system(`\`${name}\` returned ${kindOf(outcome)}, expected actionOutcome(...)`);
+  }
+  return outcome;
 }
 
 // ---------------------------------------------------------------------------

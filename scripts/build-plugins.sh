@@ -19,8 +19,19 @@ if ! rustup target list --installed | grep -qx "$target"; then
 fi
 
 # The plugins workspace's .cargo/config.toml sets the target and the target
-# dir (../target/wasm). Run from there so the config applies.
-(cd "$plugins" && cargo build --release "$@")
+# dir (../target/wasm). Run from there so the config applies. Cargo's output
+# is shown as it comes and kept, to explain a crate that forgot the export
+# macro: plugin-sdk makes its link fail on a symbol only the macro defines.
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+if ! { (cd "$plugins" && cargo build --release "$@") 2>&1 1>&3 | tee "$log" >&2; } 3>&1; then
+    if grep -q 'plugin_sdk_export_connector_missing' "$log"; then
+        crate="$(grep -o 'could not compile `[^`]*`' "$log" | head -n 1 | cut -d'`' -f2)"
+        echo "error: the plugin crate ${crate:-above} does not export its connector:" >&2
+        echo "       add plugin_sdk::export_connector!(YourConnector); to its src/lib.rs" >&2
+    fi
+    exit 1
+fi
 
 # The packages asked for with -p/--package: only those are copied (the
 # others were not built by this call).

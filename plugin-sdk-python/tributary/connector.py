@@ -12,7 +12,13 @@ What the glue does, so connectors stay short:
 - calls the connector's method with the parsed config;
 - guards every export: a raised `ConnectorError` becomes the WIT error, and
   any other exception a `system` error naming it, never a trap (a trap
-  would end the run with an opaque "unexpected exception").
+  would end the run with an opaque "unexpected exception"); so does a
+  result of the wrong type, which would trap when the host reads it;
+- calls `describe` once, when the component is built (componentize-py runs
+  the app module then and snapshots it): `describe` has no error in the
+  contract, so an exception there fails the build with its traceback, and
+  the daemon gets the snapshot's descriptor without running any of the
+  connector's code.
 """
 
 import dataclasses
@@ -150,12 +156,14 @@ def _guard(call):
         raise Err(e.to_wit()) from None
     except Err:
         raise
-    except Exception as e:  # noqa: BLE001 - the point: nothing may trap
+    # BaseException: `sys.exit()` (SystemExit) or a stray KeyboardInterrupt
+    # would trap as surely as any other exception.
+    except BaseException as e:  # noqa: BLE001 - the point: nothing may trap
         detail = "".join(traceback.format_exception_only(type(e), e)).strip()
         try:
             log.error("the connector raised an unexpected exception",
                       {"exception": detail, "traceback": traceback.format_exc(limit=8)})
-        except Exception:  # noqa: BLE001 - logging must not hide the error
+        except BaseException:  # noqa: BLE001 - logging must not hide the error
             pass
         raise Err(wit.ConnectorError(wit.ErrorClass.SYSTEM,
                                      f"the connector failed: {detail}", None)) from None
@@ -166,34 +174,74 @@ def export(connector: Type[Connector]) -> type:
     `Plugin` in the app module (componentize-py looks for that name)."""
     instance = connector()
     config_type = connector.Config
+    described = _describe(instance)
 
     def cfg(text: str) -> Any:
         return parse_config(config_type, text)
 
     class Plugin(exports.Plugin):
         def describe(self) -> wit.Descriptor:
-            return instance.describe()
+            return described
 
         def test_connection(self, config: str) -> None:
             _guard(lambda: instance.test_connection(cfg(config)))
 
         def discover(self, config: str) -> List[wit.AssetDescriptor]:
-            return _guard(lambda: list(instance.discover(cfg(config))))
+            return _guard(lambda: _assets(instance.discover(cfg(config))))
 
         def collect(self, config: str, context: wit.RunContext) -> wit.Report:
-            return _guard(lambda: instance.collect(cfg(config), context))
+            return _guard(lambda: _typed("collect", instance.collect(cfg(config), context),
+                                         wit.Report, "tributary.report(...)"))
 
         def resync(self, config: str, asset: str, ids: List[str]) -> wit.ActionOutcome:
-            return _guard(lambda: _outcome(instance.resync(cfg(config), asset, list(ids))))
+            return _guard(lambda: _outcome("resync", instance.resync(cfg(config), asset, list(ids))))
 
         def delete(self, config: str, asset: str, scope: wit.DeleteScope) -> wit.ActionOutcome:
-            return _guard(lambda: _outcome(instance.delete(cfg(config), asset, scope)))
+            return _guard(lambda: _outcome("delete", instance.delete(cfg(config), asset, scope)))
 
     return Plugin
 
 
-def _outcome(value: Any) -> wit.ActionOutcome:
-    return action_outcome() if value is None else value
+def _describe(instance: Connector) -> wit.Descriptor:
+    """`describe`, called at build time; any failure fails the build."""
+    name = type(instance).__name__
+    try:
+        value = instance.describe()
+    except Exception as e:
+        raise RuntimeError(
+            f"{name}.describe() raised {type(e).__name__}: {e}. It runs once, when the component "
+            "is built, and must return tributary.descriptor(...) without calling log or HTTP") from e
+    if not isinstance(value, wit.Descriptor):
+        raise TypeError(f"{name}.describe() returned {type(value).__name__}, "
+                        "expected tributary.descriptor(...)")
+    return value
+
+
+def _typed(export: str, value: Any, expected: type, builder: str) -> Any:
+    """`value` when it is an `expected`; otherwise a `system` error, since the
+    host could not read it (a trap)."""
+    if not isinstance(value, expected):
+        raise ConnectorError.system(
+            f"the connector's {export} returned {type(value).__name__}, expected {builder}")
+    return value
+
+
+def _assets(values: Any) -> List[wit.AssetDescriptor]:
+    try:
+        assets = list(values)
+    except TypeError:
+        raise ConnectorError.system(
+            f"the connector's discover returned {type(values).__name__}, "
+            "expected a list of tributary.asset_descriptor(...)") from None
+    for asset in assets:
+        _typed("discover", asset, wit.AssetDescriptor, "a list of tributary.asset_descriptor(...)")
+    return assets
+
+
+def _outcome(export: str, value: Any) -> wit.ActionOutcome:
+    if value is None:
+        return action_outcome()
+    return _typed(export, value, wit.ActionOutcome, "tributary.action_outcome(...) or None")
 
 
 __all__ = ["Connector", "export", "parse_config"]

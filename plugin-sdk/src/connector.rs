@@ -160,7 +160,8 @@ pub mod glue {
 
 /// Export a [`Connector`] implementation as the component's
 /// `tributary:connector/plugin` interface. Use it once, at the root of your
-/// plugin crate:
+/// plugin crate (a plugin crate without it fails to link, on an import named
+/// `plugin_sdk_export_connector_missing_add_plugin_sdk_export_connector_to_the_plugin_crate`):
 ///
 /// ```ignore
 /// struct MyConnector;
@@ -215,6 +216,10 @@ macro_rules! export_connector {
             $crate::__bindings::__export_connector_world!(
                 __TributaryExports with_types_in $crate::__bindings
             );
+
+            // What the SDK's link-time check calls (see `export_check`).
+            #[unsafe(export_name = "plugin_sdk_export_connector_missing_add_plugin_sdk_export_connector_to_the_plugin_crate")]
+            extern "C" fn __tributary_connector_exported() {}
         };
     };
 }

@@ -200,6 +200,31 @@ pub mod prelude {
     };
 }
 
+/// The link-time check that the plugin crate called [`export_connector!`].
+///
+/// Without the macro a crate still compiles, into a component that exports
+/// nothing, which the daemon would refuse only when it loads it. The SDK
+/// exports a function calling one that only the macro defines, so instead
+/// the build fails: the linker leaves the call as an import, which turning
+/// the module into a component refuses with
+/// ``failed to resolve import `env::plugin_sdk_export_connector_missing_add_plugin_sdk_export_connector_to_the_plugin_crate` ``.
+#[cfg(target_arch = "wasm32")]
+mod export_check {
+    unsafe extern "C" {
+        #[link_name = "plugin_sdk_export_connector_missing_add_plugin_sdk_export_connector_to_the_plugin_crate"]
+        fn exported();
+    }
+
+    /// Exported from every plugin (a `cdylib` exports its dependencies'
+    /// unmangled functions), so the linker always sees the call.
+    #[unsafe(no_mangle)]
+    pub extern "C" fn plugin_sdk_export_check() {
+        // SAFETY: never called; the macro's definition takes no arguments and
+        // does nothing.
+        unsafe { exported() }
+    }
+}
+
 /// Implementation details used by [`export_connector!`]. Not part of the API.
 #[cfg(target_arch = "wasm32")]
 #[doc(hidden)]

@@ -17,6 +17,7 @@ use plugin_sdk::harness::plugin::{
 use plugin_sdk::harness::{Harness, Recorded, Reply, TestServer};
 use serde_json::{Value, json};
 
+pub mod hostile;
 mod js;
 mod python;
 pub use js::js_plugin;

@@ -1,50 +1,27 @@
-//! The sandbox holds for Python plugins as for Rust ones: an exception, a
-//! runaway loop or allocation, and a call to a host the check does not grant
-//! each fail their own run with a clear reason (`plugins-python/hostile/`).
+//! The sandbox suite (`plugin_tests::hostile`) with the Python hostile
+//! plugin (`plugins-python/hostile/`), and what only the Python SDK does:
+//! parse the config into a dataclass, answer `describe` from the build, and
+//! turn a `SystemExit` or a result of the wrong type into a `system` error.
 
-use std::time::Duration;
-
-use plugin_sdk::harness::plugin::{DenyReason, ErrorClass, Limits, RunError, Violation};
-use plugin_sdk::harness::{Harness, Reply, TestServer};
+use plugin_sdk::harness::Harness;
+use plugin_sdk::harness::plugin::{ErrorClass, RunError};
+use plugin_tests::python_plugin;
 use serde_json::json;
 
-async fn hostile(limits: Limits, allow: Option<&str>) -> Harness {
-    let mut builder =
-        Harness::builder(plugin_tests::python_plugin("plugins-python/hostile")).limits(limits);
-    if let Some(grant) = allow {
-        builder = builder.allow_host(grant);
-    }
-    builder.build().await.expect("the hostile plugin loads")
-}
+const HOSTILE: &str = "plugins-python/hostile";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_uncaught_exception_is_a_system_error_naming_it_not_a_trap() {
-    let h = hostile(Limits::default(), None).await;
-    for (mode, needle) in [
-        ("raise", "ValueError: hostile raised on purpose"),
-        ("recurse", "RecursionError"),
-    ] {
-        let err = h.collect(json!({"mode": mode})).await.unwrap_err();
-        assert!(
-            matches!(
-                &err,
-                RunError::Connector {
-                    class: ErrorClass::System,
-                    ..
-                }
-            ),
-            "{mode}: {err}"
-        );
-        assert!(err.to_string().contains(needle), "{mode}: {err}");
-    }
-    // The same instance pool still serves a good run.
-    let run = h.collect(json!({"mode": "ok"})).await.unwrap();
-    assert_eq!(run.report.observations[0].counts.received, Some(1));
+plugin_tests::hostile_suite!(python_plugin(HOSTILE));
+
+async fn hostile() -> Harness {
+    Harness::builder(python_plugin(HOSTILE))
+        .build()
+        .await
+        .expect("the hostile plugin loads")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bad_config_is_a_config_error_naming_the_field() {
-    let h = hostile(Limits::default(), None).await;
+    let h = hostile().await;
     let err = h
         .collect(json!({"mode": "ok", "bytes": "many"}))
         .await
@@ -59,67 +36,76 @@ async fn a_bad_config_is_a_config_error_naming_the_field() {
     assert!(err.to_string().contains("unknown field `mdoe`"), "{err}");
 }
 
+/// Its `describe` raises whenever it runs after the build: the daemon gets
+/// the answer the SDK took at build time, and no trap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_infinite_loop_is_stopped_at_the_deadline() {
-    let limits = Limits {
-        deadline: Duration::from_secs(1),
-        ..Limits::default()
-    };
-    let h = hostile(limits, None).await;
-    let err = h.collect(json!({"mode": "loop"})).await.unwrap_err();
-    assert!(
-        matches!(err, RunError::Timeout(d) if d == Duration::from_secs(1)),
-        "{err}"
-    );
-    assert!(err.to_string().contains("deadline of 1s"), "{err}");
-    assert_eq!(err.class(), ErrorClass::Transient);
-    let run = h.collect(json!({"mode": "ok"})).await.unwrap();
-    assert_eq!(run.report.observations[0].counts.received, Some(1));
+async fn describe_answers_from_the_build_even_when_it_would_raise_now() {
+    let h = hostile().await;
+    let d = h.plugin().descriptor();
+    assert_eq!(d.name, "hostile-python");
+    assert_eq!(d.version, "0.1.0");
+    // Asked again, on a fresh instance, it answers the same.
+    let again = h.plugin().describe().await.expect("describe answers");
+    assert_eq!(&again, d);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn allocating_without_end_hits_the_memory_limit() {
-    let h = hostile(Limits::default(), None).await;
-    let err = h.collect(json!({"mode": "alloc"})).await.unwrap_err();
-    match &err {
-        RunError::Sandbox(Violation::Memory { limit, requested }) => {
-            assert_eq!(*limit, Limits::default().memory_bytes);
-            assert!(*requested > *limit);
-        }
-        other => panic!("expected a memory limit error, got {other}"),
-    }
-    assert!(err.to_string().contains("memory limit of"), "{err}");
-    let run = h.collect(json!({"mode": "ok"})).await.unwrap();
-    assert_eq!(run.report.observations[0].counts.received, Some(1));
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_host_that_is_not_granted_is_never_contacted() {
-    let server = TestServer::start(|_| Reply::json(200, json!([1, 2, 3]))).await;
-    let cfg = json!({"mode": "http", "url": format!("{}/data", server.url())});
-    let h = hostile(Limits::default(), Some("https://api.example.com")).await;
-    let err = h.collect(cfg.clone()).await.unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            RunError::Sandbox(Violation::HostDenied {
-                reason: DenyReason::NotGranted,
-                ..
-            })
+async fn sys_exit_recursion_and_a_wrong_result_are_system_errors_not_traps() {
+    let h = hostile().await;
+    for (mode, needle) in [
+        ("exit", "SystemExit: 3"),
+        ("recurse", "RecursionError"),
+        (
+            "none",
+            "collect returned NoneType, expected tributary.report(...)",
         ),
-        "{err}"
-    );
-    assert!(
-        err.to_string()
-            .contains(&format!("add \"{}\" to its allowed_hosts", server.url())),
-        "{err}"
-    );
-    assert_eq!(err.class(), ErrorClass::Config);
-    assert!(server.requests().is_empty(), "the server was contacted");
+    ] {
+        let err = h.collect(json!({"mode": mode})).await.unwrap_err();
+        assert!(
+            matches!(
+                &err,
+                RunError::Connector {
+                    class: ErrorClass::System,
+                    ..
+                }
+            ),
+            "{mode}: {err}"
+        );
+        assert!(err.to_string().contains(needle), "{mode}: {err}");
+    }
+    let run = h.collect(json!({"mode": "ok"})).await.unwrap();
+    assert_eq!(run.report.observations[0].counts.received, Some(1));
+}
 
-    // The same request with the grant goes through.
-    let h = hostile(Limits::default(), Some(&server.url())).await;
-    let run = h.collect(cfg).await.expect("granted request");
-    assert_eq!(run.report.observations[0].counts.received, Some(3));
-    assert_eq!(server.requests().len(), 1);
+/// `describe` has no error in the contract: the SDK calls it at build time,
+/// so an exception there fails the build, naming it.
+#[test]
+fn a_describe_that_raises_fails_the_build_naming_the_exception() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let app = std::env::temp_dir().join(format!("bad-describe-{}", std::process::id()));
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("app.py"),
+        "import tributary as t\n\n\
+         class Bad(t.Connector):\n    def describe(self):\n        raise KeyError('name')\n\n\
+         Plugin = t.export(Bad)\n",
+    )
+    .unwrap();
+    let output = std::process::Command::new(root.join("plugin-sdk-python/build.sh"))
+        .arg(&app)
+        .arg("-o")
+        .arg(app.join("bad.wasm"))
+        .output()
+        .expect("run plugin-sdk-python/build.sh");
+    let printed = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
+    let built = app.join("bad.wasm").exists();
+    std::fs::remove_dir_all(&app).ok();
+    assert!(!output.status.success() && !built, "it built:\n{printed}");
+    assert!(
+        printed.contains(
+            "Bad.describe() raised KeyError: 'name'. It runs once, when the component is built"
+        ),
+        "{printed}"
+    );
 }

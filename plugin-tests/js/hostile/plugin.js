@@ -1,16 +1,31 @@
 // TEST ONLY: a hostile connector in JavaScript, built with the SDK like any
-// other. The sandbox (and the SDK's guard) must fail each of its runs with a
-// clear reason and leave the host serving. `collect` reads `{"mode": ...}`:
+// other, for the sandbox suite (plugin-tests/src/hostile.rs, run by
+// plugin-tests/tests/sandbox_js.rs). The sandbox (and the SDK's guard) must
+// fail each of its runs with the same clear reason as in Rust and Python, and
+// leave the host serving. Every export reads `{"mode": ...}`:
 //
 // | mode | does |
 // | --- | --- |
 // | `ok` | reports one asset |
+// | `raise` | throws an Error, from every export |
 // | `throw` | throws `undefined` (not an Error, not a WIT error) |
 // | `loop` | spins forever |
 // | `alloc` | allocates without end |
-// | `fetch` | fetches `url` (a host the test does not grant) |
+// | `http` | fetches `url` (a JSON array) and reports its length |
+// | `report` | reports `count` assets named by `length`-byte strings |
+// | `return` | returns a number where the contract wants a record |
 
-import { connector, Observation, report } from '@tributary/plugin-sdk';
+import { actionOutcome, connector, Observation, report } from '@tributary/plugin-sdk';
+
+const RAISED = 'hostile raised on purpose';
+
+/** The attacks every export shares; the value to return for `return`. */
+function attack(cfg) {
+  if (cfg.mode === 'raise') throw new Error(RAISED);
+  if (cfg.mode === 'throw') throw undefined;
+  if (cfg.mode === 'return') return 42;
+  return null;
+}
 
 export const plugin = connector({
   name: 'hostile-js',
@@ -19,26 +34,48 @@ export const plugin = connector({
   configSchema: {
     type: 'object',
     required: ['mode'],
-    properties: { mode: { type: 'string' }, url: { type: 'string' } },
+    properties: {
+      mode: { type: 'string' },
+      url: { type: 'string' },
+      count: { type: 'integer' },
+      length: { type: 'integer' },
+    },
+  },
+  capabilities: { resync: true, delete: true },
+  async testConnection(cfg) {
+    attack(cfg);
+  },
+  async discover(cfg) {
+    return attack(cfg) ?? [];
+  },
+  async resync(cfg, asset, ids) {
+    return attack(cfg) ?? actionOutcome({ affected: ids.length });
+  },
+  async delete(cfg) {
+    return attack(cfg) ?? actionOutcome();
   },
   async collect(cfg) {
+    const returned = attack(cfg);
+    if (returned !== null) return returned;
     switch (cfg.mode) {
-      case 'ok':
-        return report(new Observation('hostile', 'table').received(1));
-      case 'throw':
-        throw undefined;
       case 'loop':
         for (;;) {}
       case 'alloc': {
         const hoard = [];
         for (;;) hoard.push(new Array(1 << 16).fill(hoard.length));
       }
-      case 'fetch': {
+      case 'http': {
         const res = await fetch(cfg.url);
-        return report(new Observation('hostile', 'table').received((await res.text()).length));
+        return report(new Observation('hostile', 'table').received((await res.json()).length));
       }
+      case 'report':
+        return report(
+          Array.from({ length: cfg.count }, (_, i) =>
+            new Observation(String(i).padStart(8, '0').padEnd(cfg.length, 'x'), 'table'),
+          ),
+        );
       default:
-        throw new Error(`unknown mode ${cfg.mode}`);
+        return report(new Observation('hostile', 'table').received(1));
     }
   },
 });

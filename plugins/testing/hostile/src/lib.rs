@@ -20,6 +20,18 @@
 //! | `alloc` | grows its memory by `bytes` | `bytes` |
 //! | `poll` | waits on one hour-long pollable listed `count` times | `count` |
 //! | `alias-report` | returns `count` observations whose asset names all alias one `length`-byte string | `length`, `count` |
+//!
+//! It is also the Rust member of the sandbox suite every language runs
+//! (`plugin-tests/src/hostile.rs`), with the modes the Python and JavaScript
+//! hostile plugins share:
+//!
+//! | mode | does | keys |
+//! | --- | --- | --- |
+//! | `raise` | panics with `hostile raised on purpose`, in every export | |
+//! | `loop` | spins forever | |
+//! | `http` | GETs `url` (`http://authority/path`, a JSON array), reports its length | `url` |
+//! | `report` | returns `count` observations named by distinct `length`-byte strings | `length`, `count` |
+//! | `alloc` | (above) | |
 
 // Plugins only exist as WebAssembly components; see contract-v2 for why.
 #![cfg(target_arch = "wasm32")]
@@ -261,6 +273,63 @@ fn poll(config: &Value) -> Result<Report, ConnectorError> {
     Err(fail(format!("{} ready", ready.len())))
 }
 
+/// What every hostile plugin of the sandbox suite raises.
+const RAISED: &str = "hostile raised on purpose";
+
+/// The attacks every export shares: a panic is how Rust raises.
+fn attack(config: &str) {
+    let config: Value = serde_json::from_str(config).unwrap_or_default();
+    if config["mode"] == "raise" {
+        panic!("{RAISED}");
+    }
+}
+
+fn spin() -> Result<Report, ConnectorError> {
+    let mut n = 0u64;
+    loop {
+        n = std::hint::black_box(n.wrapping_add(1));
+    }
+}
+
+fn get(config: &Value) -> Result<Report, ConnectorError> {
+    let url = config["url"]
+        .as_str()
+        .ok_or_else(|| fail("this mode needs a \"url\""))?;
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| fail("the url must start with http://"))?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let request = request(
+        &serde_json::json!({ "authority": authority }),
+        &Method::Get,
+        path,
+    )?;
+    let response = outgoing_handler::handle(request, None)
+        .map_err(|code| fail(format!("request refused: {code:?}")))?;
+    let response = wait(&response)?;
+    let body = response.consume().map_err(|()| fail("no body"))?;
+    let stream = body.stream().map_err(|()| fail("no body stream"))?;
+    let mut bytes = Vec::new();
+    while let Ok(chunk) = stream.blocking_read(64 << 10) {
+        bytes.extend_from_slice(&chunk);
+    }
+    let rows: Vec<Value> =
+        serde_json::from_slice(&bytes).map_err(|e| fail(format!("not a JSON array: {e}")))?;
+    let mut observation = observation("hostile".into());
+    observation.counts.received = Some(rows.len() as u64);
+    Ok(Report {
+        observations: vec![observation],
+    })
+}
+
+fn big_report(config: &Value) -> Result<Report, ConnectorError> {
+    let length = num(config, "length", 32 << 10);
+    let observations = (0..num(config, "count", 64))
+        .map(|i| observation(format!("{i:08}{}", "x".repeat(length.saturating_sub(8)))))
+        .collect();
+    Ok(Report { observations })
+}
+
 fn alloc(config: &Value) -> Result<Report, ConnectorError> {
     let bytes = num(config, "bytes", 1 << 30);
     let block = vec![1u8; bytes];
@@ -274,20 +343,23 @@ impl Guest for Hostile {
             version: "0.1.0".into(),
             description: "TEST ONLY: attacks the host".into(),
             config_schema: r#"{"type": "object"}"#.into(),
-            capabilities: Capabilities::empty(),
+            capabilities: Capabilities::RESYNC | Capabilities::DELETE,
             suggested_hosts: Vec::new(),
         }
     }
 
-    fn test_connection(_: String) -> Result<(), ConnectorError> {
+    fn test_connection(config: String) -> Result<(), ConnectorError> {
+        attack(&config);
         Ok(())
     }
 
-    fn discover(_: String) -> Result<Vec<AssetDescriptor>, ConnectorError> {
+    fn discover(config: String) -> Result<Vec<AssetDescriptor>, ConnectorError> {
+        attack(&config);
         Ok(Vec::new())
     }
 
     fn collect(config: String, _: RunContext) -> Result<Report, ConnectorError> {
+        attack(&config);
         let config: Value =
             serde_json::from_str(&config).map_err(|e| fail(format!("bad config: {e}")))?;
         match config["mode"].as_str().unwrap_or("ok") {
@@ -304,17 +376,22 @@ impl Guest for Hostile {
             "post" => endless_post(&config),
             "hold" => hold(&config),
             "alloc" => alloc(&config),
+            "loop" => spin(),
+            "http" => get(&config),
+            "report" => big_report(&config),
             "poll" => poll(&config),
             "alias-report" => alias_report(&config),
             other => Err(fail(format!("unknown mode {other:?}"))),
         }
     }
 
-    fn resync(_: String, _: String, _: Vec<String>) -> Result<ActionOutcome, ConnectorError> {
+    fn resync(config: String, _: String, _: Vec<String>) -> Result<ActionOutcome, ConnectorError> {
+        attack(&config);
         Err(fail("no resync"))
     }
 
-    fn delete(_: String, _: String, _: DeleteScope) -> Result<ActionOutcome, ConnectorError> {
+    fn delete(config: String, _: String, _: DeleteScope) -> Result<ActionOutcome, ConnectorError> {
+        attack(&config);
         Err(fail("no delete"))
     }
 }
