@@ -43,6 +43,9 @@ use plugin_host::{
 
 pub use plugin_host as plugin;
 
+pub mod outcome;
+pub mod replay;
+
 /// What one `collect` produced.
 #[derive(Debug, Clone)]
 pub struct Collected {
@@ -78,7 +81,7 @@ impl Harness {
                 },
                 ..Invocation::default()
             },
-            cache_dir: std::env::temp_dir().join("tributary-harness-cache"),
+            cache_dir: default_cache_dir(),
         }
     }
 
@@ -164,10 +167,17 @@ impl HarnessBuilder {
     ///
     /// # Panics
     /// When the grant does not parse: a test bug.
-    pub fn allow_host(mut self, grant: &str) -> Self {
-        let grant: HostGrant = grant.parse().unwrap_or_else(|e| panic!("{e}"));
+    pub fn allow_host(self, grant: &str) -> Self {
+        self.try_allow_host(grant).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Grants HTTP access to `grant`, or says why it does not parse.
+    pub fn try_allow_host(mut self, grant: &str) -> Result<Self, HarnessError> {
+        let grant: HostGrant = grant
+            .parse()
+            .map_err(|e| HarnessError::Grant(format!("{e}")))?;
         self.invocation.grants.allowed_hosts.push(grant);
-        self
+        Ok(self)
     }
 
     /// Grants read-only access to `dir`, seen by the plugin as `/data`.
@@ -219,6 +229,13 @@ impl HarnessBuilder {
     }
 }
 
+/// Where compiled components are cached unless a test says otherwise: one
+/// folder in the system temp dir, so each component compiles once for all
+/// tests and `tributary plugin test` runs.
+pub fn default_cache_dir() -> PathBuf {
+    std::env::temp_dir().join("tributary-harness-cache")
+}
+
 /// Why a harness could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum HarnessError {
@@ -226,6 +243,8 @@ pub enum HarnessError {
     Host(String),
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error("invalid host grant: {0}")]
+    Grant(String),
 }
 
 /// Builds a cargo workspace of plugins to `wasm32-wasip2` in release mode, once
@@ -273,7 +292,7 @@ pub fn build_workspace(manifest: &Path) -> PathBuf {
         manifest.display(),
         String::from_utf8_lossy(&output.stderr)
     );
-    let dir = wasm_output_dir(&output.stdout).unwrap_or_else(|| {
+    let dir = wasm_artifact_dir(&output.stdout).unwrap_or_else(|| {
         panic!(
             "cargo built no .wasm in {}; are the plugins `crate-type = [\"cdylib\"]`?",
             manifest.display()
@@ -296,8 +315,10 @@ pub fn plugin(manifest: &Path, name: &str) -> PathBuf {
     path
 }
 
-/// The folder of the first `.wasm` artifact in cargo's JSON messages.
-fn wasm_output_dir(messages: &[u8]) -> Option<PathBuf> {
+/// The folder of the first `.wasm` artifact in the JSON messages of
+/// `cargo build --message-format=json` (also how `tributary plugin build`
+/// finds a Rust plugin's component).
+pub fn wasm_artifact_dir(messages: &[u8]) -> Option<PathBuf> {
     String::from_utf8_lossy(messages).lines().find_map(|line| {
         let msg: serde_json::Value = serde_json::from_str(line).ok()?;
         msg.get("filenames")?
