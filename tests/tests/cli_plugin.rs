@@ -91,7 +91,7 @@ fn new_build_test(tmp: &Path, lang: &str, prepare: impl FnOnce(&Path)) -> PathBu
     );
     assert!(tested.contains("2 passed, 0 failed"), "{tested}");
     eprintln!(
-        "{lang}: new {:.1} s, build {:.1} s, test {:.1} s",
+        "{lang}: new {:.2} s, build {:.1} s, test {:.2} s",
         new_done.as_secs_f64(),
         (build_done - new_done).as_secs_f64(),
         (test_done - build_done).as_secs_f64()

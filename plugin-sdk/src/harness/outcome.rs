@@ -299,11 +299,12 @@ mod tests {
         let actual = json!({"report": {"observations": [{"asset": "a", "counts": {"received": 98, "errored": 2}}, {"asset": "b"}]}});
         assert_eq!(
             diff(&expected, &actual),
+            // Keys in JSON order (sorted), expected ones first.
             vec![
+                "/ids: expected {\"a\":[\"1\"]}, got nothing",
                 "/report/observations/0/counts/received: expected 97, got 98",
                 "/report/observations/0/counts/errored: expected nothing, got 2",
                 "/report/observations/1: expected nothing, got {\"asset\":\"b\"}",
-                "/ids: expected {\"a\":[\"1\"]}, got nothing",
             ]
         );
     }

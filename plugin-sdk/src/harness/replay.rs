@@ -357,26 +357,27 @@ impl TestServer {
     pub async fn replay(exchanges: Vec<Exchange>) -> ReplayServer {
         let unmatched = Arc::new(Mutex::new(Vec::new()));
         let missed = unmatched.clone();
-        let server = TestServer::start(move |req| {
-            match exchanges.iter().find(|x| x.request.matches(req)) {
-                Some(x) => x.response.reply(),
-                None => {
-                    let miss = Unmatched {
-                        request: describe(req),
-                        closest: closest(&exchanges, req),
-                    };
-                    let reply = Reply::status(404)
+        let server =
+            TestServer::start(
+                move |req| match exchanges.iter().find(|x| x.request.matches(req)) {
+                    Some(x) => x.response.reply(),
+                    None => {
+                        let miss = Unmatched {
+                            request: describe(req),
+                            closest: closest(&exchanges, req),
+                        };
+                        let reply = Reply::status(404)
                         .header("content-type", "text/plain")
                         .body(format!(
                             "tributary plugin test: no recorded exchange matches {}; closest: {}",
                             miss.request, miss.closest
                         ));
-                    missed.lock().expect("unmatched lock").push(miss);
-                    reply
-                }
-            }
-        })
-        .await;
+                        missed.lock().expect("unmatched lock").push(miss);
+                        reply
+                    }
+                },
+            )
+            .await;
         ReplayServer { server, unmatched }
     }
 }
@@ -573,8 +574,8 @@ mod tests {
             m.mismatches(&request("POST", "/v1/stats", Some("limit=11"), b"")),
             vec![
                 "method get (got POST)",
-                "query limit=10 (got 11)",
-                "query cursor=a b (absent)"
+                "query cursor=a b (absent)",
+                "query limit=10 (got 11)"
             ]
         );
         let mut other_token = request("GET", "/v1/stats", Some("limit=10&cursor=a+b"), b"");
