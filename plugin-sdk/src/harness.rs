@@ -172,11 +172,11 @@ impl HarnessBuilder {
     }
 
     /// Grants HTTP access to `grant`, or says why it does not parse.
-    pub fn try_allow_host(mut self, grant: &str) -> Result<Self, HarnessError> {
-        let grant: HostGrant = grant
-            .parse()
-            .map_err(|e| HarnessError::Grant(format!("{e}")))?;
-        self.invocation.grants.allowed_hosts.push(grant);
+    pub fn try_allow_host(
+        mut self,
+        grant: &str,
+    ) -> Result<Self, plugin_host::sandbox::GrantParseError> {
+        self.invocation.grants.allowed_hosts.push(grant.parse()?);
         Ok(self)
     }
 
@@ -243,8 +243,8 @@ pub enum HarnessError {
     Host(String),
     #[error(transparent)]
     Load(#[from] LoadError),
-    #[error("invalid host grant: {0}")]
-    Grant(String),
+    #[error(transparent)]
+    Grant(#[from] plugin_host::sandbox::GrantParseError),
 }
 
 /// Builds a cargo workspace of plugins to `wasm32-wasip2` in release mode, once

@@ -419,16 +419,14 @@ impl Matcher {
         }
         match &self.body {
             None => {}
-            Some(Value::String(want)) => {
-                if want.as_bytes() != req.body.as_slice() {
-                    out.push(format!("body text ({} bytes sent)", req.body.len()));
-                }
+            Some(Value::String(want)) if want.as_bytes() != req.body.as_slice() => {
+                out.push(format!("body text ({} bytes sent)", req.body.len()));
             }
-            Some(want) => {
-                if req.json().as_ref() != Some(want) {
-                    out.push(format!("JSON body ({} bytes sent)", req.body.len()));
-                }
+            Some(Value::String(_)) => {}
+            Some(want) if req.json().as_ref() != Some(want) => {
+                out.push(format!("JSON body ({} bytes sent)", req.body.len()));
             }
+            Some(_) => {}
         }
         out
     }
