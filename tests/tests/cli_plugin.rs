@@ -379,3 +379,58 @@ async fn call_runs_each_export_of_the_example_plugin() {
     let toolchain = inspect_toolchain(&example);
     assert!(toolchain.starts_with("Rust ("), "{toolchain}");
 }
+
+/// The Rust harness and `tributary plugin test` are one implementation: the
+/// same fixture gives the same verdict through `plugin_sdk::harness::replay`
+/// as through the binary.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_harness_replays_a_fixture_as_the_command_does() {
+    use plugin_sdk::harness::replay::{self, Fixture, Verdict};
+
+    let example = plugin("example");
+    let tmp = tempfile::tempdir().unwrap();
+    let stats = json!({"documents": {"expected": 10, "received": 9, "failed": 0},
+                       "updated_at": "2026-11-20T09:00:00Z", "errors": []});
+    let mut fixture = json!({
+        "now": "2026-11-20T10:00:00Z",
+        "config": {"base_url": "${server}", "tenant": "acme", "token": "t0ken"},
+        "exchanges": [{"request": {"method": "GET", "path": "/v1/tenants/acme/stats"},
+                       "response": {"body": stats}}],
+        "expect": {"report": {"observations": [{
+            "asset": "documents", "kind": "documents",
+            "counts": {"expected": 10, "received": 9, "errored": 0},
+            "freshness": "2026-11-20T09:00:00Z",
+            "metadata": {"tenant": "acme"}
+        }]}}
+    });
+    let path = tmp.path().join("example.json");
+    let cache = plugin_sdk::harness::default_cache_dir();
+    for (received, passes) in [(9, true), (8, false)] {
+        fixture["exchanges"][0]["response"]["body"]["documents"]["received"] = json!(received);
+        std::fs::write(&path, fixture.to_string()).unwrap();
+        let loaded = Fixture::load(&path).unwrap();
+        let replayed = replay::run(&example, &loaded, &cache).await.unwrap();
+        let verdict = replayed.verdict(&loaded);
+        let args = [
+            "test",
+            "--wasm",
+            example.to_str().unwrap(),
+            path.to_str().unwrap(),
+        ];
+        let out = tokio::task::block_in_place(|| tributary(&args, Some(tmp.path())));
+        let printed = text(&out.stdout);
+        assert_eq!(out.status.success(), passes, "{printed}");
+        match verdict {
+            Verdict::Passed => assert!(passes, "{printed}"),
+            Verdict::Failed { unmatched, diff } => {
+                assert!(!passes && unmatched.is_empty());
+                assert_eq!(
+                    diff,
+                    ["/report/observations/0/counts/received: expected 9, got 8"]
+                );
+                assert!(printed.contains(&diff[0]), "{printed}");
+            }
+            Verdict::NoExpectation => panic!("the fixture has an expectation"),
+        }
+    }
+}
