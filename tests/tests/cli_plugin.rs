@@ -25,7 +25,11 @@ fn tributary(args: &[&str], dir: Option<&Path>) -> Output {
     command
         .arg("plugin")
         .args(args)
-        .env("CARGO_TARGET_DIR", repo_root().join("target/wasm"));
+        .env("CARGO_TARGET_DIR", repo_root().join("target/wasm"))
+        // Flags meant for the outer host build must not reach wasm builds.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET");
     if let Some(dir) = dir {
         command.current_dir(dir);
     }

@@ -29,7 +29,9 @@ struct Stats {
 struct Plugin;
 
 fn client(cfg: &Config) -> Client {
-    Client::new().base_url(&cfg.base_url).bearer_auth(&cfg.token)
+    Client::new()
+        .base_url(&cfg.base_url)
+        .bearer_auth(&cfg.token)
 }
 
 impl Connector for Plugin {
@@ -57,7 +59,9 @@ impl Connector for Plugin {
         }
         let health: Health = client(&cfg).get("/v1/health").send().await?.json()?;
         if !health.ok {
-            return Err(ConnectorError::transient("the service reports it is not healthy"));
+            return Err(ConnectorError::transient(
+                "the service reports it is not healthy",
+            ));
         }
         Ok(())
     }
