@@ -58,6 +58,8 @@ pub struct Collected {
 pub struct Harness {
     plugin: Plugin,
     invocation: Invocation,
+    /// Config fields whose values are secrets, from the plugin's schema.
+    secret_fields: Vec<String>,
 }
 
 /// Configures a [`Harness`]: the clock, the grants, the limits, the labels.
@@ -94,9 +96,8 @@ impl Harness {
     pub async fn collect(&self, config: serde_json::Value) -> Result<Collected, RunError> {
         let sink = Arc::new(VecIdSink::default());
         let invocation = Invocation {
-            config: config.to_string(),
             ids: Some(sink.clone()),
-            ..self.invocation.clone()
+            ..self.with_config(config)
         };
         let request = CollectRequest {
             run_id: "harness-run".into(),
@@ -143,12 +144,36 @@ impl Harness {
             .await
     }
 
+    /// The invocation for one call: `config`, and its values in fields the
+    /// plugin's schema marks `"x-secret": true` masked in the plugin's log
+    /// output like the secrets the daemon resolves.
     fn with_config(&self, config: serde_json::Value) -> Invocation {
-        Invocation {
-            config: config.to_string(),
-            ..self.invocation.clone()
-        }
+        let mut invocation = self.invocation.clone();
+        invocation.secrets.extend(
+            self.secret_fields
+                .iter()
+                .filter_map(|field| config.get(field)?.as_str())
+                .filter(|value| !value.is_empty())
+                .map(str::to_owned),
+        );
+        invocation.config = config.to_string();
+        invocation
     }
+}
+
+/// The top-level properties of a config JSON Schema marked `"x-secret": true`.
+fn secret_fields(schema: &str) -> Vec<String> {
+    let Ok(schema) = serde_json::from_str::<serde_json::Value>(schema) else {
+        return Vec::new();
+    };
+    schema
+        .get("properties")
+        .and_then(|p| p.as_object())
+        .into_iter()
+        .flatten()
+        .filter(|(_, property)| property.get("x-secret") == Some(&serde_json::Value::Bool(true)))
+        .map(|(name, _)| name.clone())
+        .collect()
 }
 
 impl HarnessBuilder {
@@ -223,6 +248,7 @@ impl HarnessBuilder {
         let host = PluginHost::new(config).map_err(|e| HarnessError::Host(format!("{e:#}")))?;
         let plugin = host.load(&self.wasm).await?;
         Ok(Harness {
+            secret_fields: secret_fields(&plugin.descriptor().config_schema),
             plugin,
             invocation: self.invocation,
         })
@@ -520,4 +546,20 @@ async fn answer(
     response
         .body(axum::body::Body::from(reply.body))
         .unwrap_or_else(|_| axum::response::Response::new(axum::body::Body::empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::secret_fields;
+
+    #[test]
+    fn secret_fields_are_the_properties_marked_x_secret() {
+        let schema = r#"{"properties": {"token": {"type": "string", "x-secret": true},
+            "user": {"type": "string"}, "password": {"x-secret": "yes"}, "key": {"x-secret": true}}}"#;
+        let mut fields = secret_fields(schema);
+        fields.sort();
+        assert_eq!(fields, ["key", "token"]);
+        assert!(secret_fields("not json").is_empty());
+        assert!(secret_fields("{}").is_empty());
+    }
 }

@@ -227,9 +227,36 @@ fn a_rust_project_builds_passes_its_tests_and_test_reports_what_differs() {
     assert!(out.contains("over the limit of 16777216"), "{out}");
     std::fs::remove_file(&path).unwrap();
 
-    // A crate that forgot the export macro fails at build, naming it.
+    // A plugin that logs its token: the schema marks `token` secret, so the
+    // value is masked in what `test` shows, even without fixture `secrets`.
     let lib = project.join("src/lib.rs");
     let source = std::fs::read_to_string(&lib).unwrap();
+    let leaky = source.replace(
+        "let stats: Stats = client(&cfg)",
+        "plugin_sdk::log::info(\"calling\", &[(\"token\", &cfg.token)]);\n        let stats: Stats = client(&cfg)",
+    );
+    assert_ne!(leaky, source);
+    std::fs::write(&lib, leaky).unwrap();
+    ok(&["build"], Some(&project));
+    let mut no_secrets = collect.clone();
+    no_secrets.as_object_mut().unwrap().remove("secrets");
+    std::fs::write(&path, no_secrets.to_string()).unwrap();
+    let out = Command::new(daemon_binary())
+        .args(["plugin", "test", path.to_str().unwrap()])
+        .current_dir(&project)
+        .env("RUST_LOG", "info")
+        .output()
+        .unwrap();
+    let logged = format!("{}{}", text(&out.stdout), text(&out.stderr));
+    assert!(out.status.success(), "{logged}");
+    assert!(
+        logged.contains("calling"),
+        "the plugin's log line is shown:\n{logged}"
+    );
+    assert!(!logged.contains("t0ken"), "the token leaked:\n{logged}");
+    std::fs::remove_file(&path).unwrap();
+
+    // A crate that forgot the export macro fails at build, naming it.
     std::fs::write(
         &lib,
         source.replace("plugin_sdk::export_connector!(Plugin);", ""),
