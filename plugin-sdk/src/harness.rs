@@ -43,6 +43,9 @@ use plugin_host::{
 
 pub use plugin_host as plugin;
 
+pub mod outcome;
+pub mod replay;
+
 /// What one `collect` produced.
 #[derive(Debug, Clone)]
 pub struct Collected {
@@ -55,6 +58,8 @@ pub struct Collected {
 pub struct Harness {
     plugin: Plugin,
     invocation: Invocation,
+    /// Config fields whose values are secrets, from the plugin's schema.
+    secret_fields: Vec<String>,
 }
 
 /// Configures a [`Harness`]: the clock, the grants, the limits, the labels.
@@ -78,7 +83,7 @@ impl Harness {
                 },
                 ..Invocation::default()
             },
-            cache_dir: std::env::temp_dir().join("tributary-harness-cache"),
+            cache_dir: default_cache_dir(),
         }
     }
 
@@ -91,9 +96,8 @@ impl Harness {
     pub async fn collect(&self, config: serde_json::Value) -> Result<Collected, RunError> {
         let sink = Arc::new(VecIdSink::default());
         let invocation = Invocation {
-            config: config.to_string(),
             ids: Some(sink.clone()),
-            ..self.invocation.clone()
+            ..self.with_config(config)
         };
         let request = CollectRequest {
             run_id: "harness-run".into(),
@@ -140,12 +144,36 @@ impl Harness {
             .await
     }
 
+    /// The invocation for one call: `config`, and its values in fields the
+    /// plugin's schema marks `"x-secret": true` masked in the plugin's log
+    /// output like the secrets the daemon resolves.
     fn with_config(&self, config: serde_json::Value) -> Invocation {
-        Invocation {
-            config: config.to_string(),
-            ..self.invocation.clone()
-        }
+        let mut invocation = self.invocation.clone();
+        invocation.secrets.extend(
+            self.secret_fields
+                .iter()
+                .filter_map(|field| config.get(field)?.as_str())
+                .filter(|value| !value.is_empty())
+                .map(str::to_owned),
+        );
+        invocation.config = config.to_string();
+        invocation
     }
+}
+
+/// The top-level properties of a config JSON Schema marked `"x-secret": true`.
+fn secret_fields(schema: &str) -> Vec<String> {
+    let Ok(schema) = serde_json::from_str::<serde_json::Value>(schema) else {
+        return Vec::new();
+    };
+    schema
+        .get("properties")
+        .and_then(|p| p.as_object())
+        .into_iter()
+        .flatten()
+        .filter(|(_, property)| property.get("x-secret") == Some(&serde_json::Value::Bool(true)))
+        .map(|(name, _)| name.clone())
+        .collect()
 }
 
 impl HarnessBuilder {
@@ -164,10 +192,17 @@ impl HarnessBuilder {
     ///
     /// # Panics
     /// When the grant does not parse: a test bug.
-    pub fn allow_host(mut self, grant: &str) -> Self {
-        let grant: HostGrant = grant.parse().unwrap_or_else(|e| panic!("{e}"));
-        self.invocation.grants.allowed_hosts.push(grant);
-        self
+    pub fn allow_host(self, grant: &str) -> Self {
+        self.try_allow_host(grant).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Grants HTTP access to `grant`, or says why it does not parse.
+    pub fn try_allow_host(
+        mut self,
+        grant: &str,
+    ) -> Result<Self, plugin_host::sandbox::GrantParseError> {
+        self.invocation.grants.allowed_hosts.push(grant.parse()?);
+        Ok(self)
     }
 
     /// Grants read-only access to `dir`, seen by the plugin as `/data`.
@@ -213,10 +248,18 @@ impl HarnessBuilder {
         let host = PluginHost::new(config).map_err(|e| HarnessError::Host(format!("{e:#}")))?;
         let plugin = host.load(&self.wasm).await?;
         Ok(Harness {
+            secret_fields: secret_fields(&plugin.descriptor().config_schema),
             plugin,
             invocation: self.invocation,
         })
     }
+}
+
+/// Where compiled components are cached unless a test says otherwise: one
+/// folder in the system temp dir, so each component compiles once for all
+/// tests and `tributary plugin test` runs.
+pub fn default_cache_dir() -> PathBuf {
+    std::env::temp_dir().join("tributary-harness-cache")
 }
 
 /// Why a harness could not be built.
@@ -226,6 +269,8 @@ pub enum HarnessError {
     Host(String),
     #[error(transparent)]
     Load(#[from] LoadError),
+    #[error(transparent)]
+    Grant(#[from] plugin_host::sandbox::GrantParseError),
 }
 
 /// Builds a cargo workspace of plugins to `wasm32-wasip2` in release mode, once
@@ -273,7 +318,7 @@ pub fn build_workspace(manifest: &Path) -> PathBuf {
         manifest.display(),
         String::from_utf8_lossy(&output.stderr)
     );
-    let dir = wasm_output_dir(&output.stdout).unwrap_or_else(|| {
+    let dir = wasm_artifact_dir(&output.stdout).unwrap_or_else(|| {
         panic!(
             "cargo built no .wasm in {}; are the plugins `crate-type = [\"cdylib\"]`?",
             manifest.display()
@@ -296,8 +341,10 @@ pub fn plugin(manifest: &Path, name: &str) -> PathBuf {
     path
 }
 
-/// The folder of the first `.wasm` artifact in cargo's JSON messages.
-fn wasm_output_dir(messages: &[u8]) -> Option<PathBuf> {
+/// The folder of the first `.wasm` artifact in the JSON messages of
+/// `cargo build --message-format=json` (also how `tributary plugin build`
+/// finds a Rust plugin's component).
+pub fn wasm_artifact_dir(messages: &[u8]) -> Option<PathBuf> {
     String::from_utf8_lossy(messages).lines().find_map(|line| {
         let msg: serde_json::Value = serde_json::from_str(line).ok()?;
         msg.get("filenames")?
@@ -499,4 +546,20 @@ async fn answer(
     response
         .body(axum::body::Body::from(reply.body))
         .unwrap_or_else(|_| axum::response::Response::new(axum::body::Body::empty()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::secret_fields;
+
+    #[test]
+    fn secret_fields_are_the_properties_marked_x_secret() {
+        let schema = r#"{"properties": {"token": {"type": "string", "x-secret": true},
+            "user": {"type": "string"}, "password": {"x-secret": "yes"}, "key": {"x-secret": true}}}"#;
+        let mut fields = secret_fields(schema);
+        fields.sort();
+        assert_eq!(fields, ["key", "token"]);
+        assert!(secret_fields("not json").is_empty());
+        assert!(secret_fields("{}").is_empty());
+    }
 }

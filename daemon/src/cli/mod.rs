@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::plugin::{DEFAULT_MAX_CONNECTIONS, HostConfig, PluginHost};
 
+mod plugin;
 mod run;
 mod slo;
 
@@ -118,10 +119,10 @@ enum Command {
         #[command(subcommand)]
         command: SloCommand,
     },
-    /// Work with plugin files.
+    /// Write, build, test and inspect plugins (any language).
     Plugin {
         #[command(subcommand)]
-        command: PluginCommand,
+        command: plugin::PluginCommand,
     },
 }
 
@@ -144,16 +145,6 @@ enum SloCommand {
         /// YAML files, each of one or more `---`-separated documents.
         #[arg(required = true)]
         files: Vec<PathBuf>,
-    },
-}
-
-#[derive(Debug, Subcommand)]
-enum PluginCommand {
-    /// Load a component and print what it says of itself.
-    Inspect {
-        file: PathBuf,
-        #[arg(long, default_value = "data")]
-        data_dir: PathBuf,
     },
 }
 
@@ -200,9 +191,7 @@ pub fn main() -> anyhow::Result<()> {
             Command::Slo {
                 command: SloCommand::Import { files },
             } => slo::import(&files),
-            Command::Plugin {
-                command: PluginCommand::Inspect { file, data_dir },
-            } => inspect(&file, &data_dir).await,
+            Command::Plugin { command } => plugin::run(command).await,
             Command::Schema => {
                 print!("{}", crate::api::sdl());
                 Ok(())
@@ -472,34 +461,6 @@ async fn validate(
             anyhow::bail!("{} error(s) in {}", errors.len(), file.display())
         }
     }
-}
-
-async fn inspect(file: &Path, data_dir: &Path) -> anyhow::Result<()> {
-    let host = host(data_dir)?;
-    let plugin = host.load(file).await?;
-    let d = plugin.descriptor();
-    let schema: serde_json::Value = serde_json::from_str(&d.config_schema)
-        .unwrap_or(serde_json::Value::String(d.config_schema.clone()));
-    let capabilities: Vec<&str> = [
-        (crate::plugin::Capabilities::RESYNC, "resync"),
-        (crate::plugin::Capabilities::DELETE, "delete"),
-    ]
-    .into_iter()
-    .filter(|(flag, _)| d.capabilities.contains(*flag))
-    .map(|(_, name)| name)
-    .collect();
-    let out = serde_json::json!({
-        "name": d.name,
-        "version": d.version,
-        "description": d.description,
-        "contract_version": plugin.contract_version().to_string(),
-        "sha256": plugin.sha256(),
-        "capabilities": capabilities,
-        "suggested_hosts": d.suggested_hosts,
-        "config_schema": schema,
-    });
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(())
 }
 
 /// A new random token starting with `prefix`, and its SHA-256 (hex).
