@@ -22,6 +22,7 @@
 //! - [`service`]: the running daemon: one run from plugin to store to events.
 //! - [`store`]: SQLite or Postgres: runs, observations, ids, health, events,
 //!   rollups, the audit log.
+//! - [`web`]: the signed-in web UI at `/`, pages and actions through the API.
 
 pub mod alerts;
 pub mod api;
@@ -41,3 +42,4 @@ pub mod scheduler;
 pub mod service;
 pub mod slo;
 pub mod store;
+pub mod web;

@@ -15,6 +15,7 @@
 mod cache;
 mod error;
 mod ids;
+mod inprocess;
 mod limits;
 mod loaders;
 mod mutation;
@@ -43,6 +44,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::Code;
+pub use inprocess::InProcess;
 pub use view::{Principal, bearer};
 
 use crate::clock::SharedClock;
@@ -251,8 +253,13 @@ fn token(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn request_data(app: &App, view: Option<View>) -> Data {
+    request_data_for(&app.state, view)
+}
+
+/// What every request carries: fresh loaders, and the view when it has one.
+fn request_data_for(state: &State, view: Option<View>) -> Data {
     let mut data = Data::default();
-    data.insert(Loaders::new(&app.state.store));
+    data.insert(Loaders::new(&state.store));
     if let Some(view) = view {
         data.insert(view);
     }

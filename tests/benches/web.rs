@@ -1,0 +1,121 @@
+//! The web UI's tenant page on the API bench's 1,000-check set (tenant acme,
+//! 100 flows × 10 systems, each system watched by one check with one asset,
+//! every check run once): the time to answer `GET /tenants/acme` signed in
+//! (one browser, one request after another, on loopback, so it is the
+//! server's time plus a loopback round trip), p50 / p99, and the size of the
+//! page as sent compressed (gzip and br, as browsers ask) and uncompressed.
+//!
+//! `cargo bench -p tributary-tests --bench web` prints the figures;
+//! `TRIBUTARY_BENCH_REQUESTS` (200) changes the count.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tributary_tests::bench::{asked, env_or};
+use tributary_tests::kit::{Fake, doc_ids, document_service, fleet_text, start_live};
+
+fn main() {
+    if !asked() {
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(bench());
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+async fn bench() {
+    let requests: usize = env_or("TRIBUTARY_BENCH_REQUESTS", 200);
+    let (flows, systems) = (100, 10);
+    let fake = Arc::new(Mutex::new(Fake {
+        ids: doc_ids(10),
+        ..Fake::default()
+    }));
+    let service = document_service(fake).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = fleet_text(dir.path(), flows, systems, &service.url());
+    let d = start_live(dir, &text).await;
+    d.wait_total_runs((flows * systems) as u64).await;
+
+    // The daemon's routes as `serve` mounts them: the API and the UI.
+    let reloader = Arc::new(tributary::reload::Reloader::new(
+        d.host.clone(),
+        d.config_file.clone(),
+        d.clock.clone(),
+    ));
+    let state = Arc::new(tributary::api::State::new(
+        d.service.clone(),
+        d.store.clone(),
+        d.bus.clone(),
+        reloader,
+        d.clock.clone(),
+    ));
+    let limits = d.service.loaded().config.api.limits;
+    let router = tributary::api::router(state.clone(), limits).merge(tributary::web::router(
+        tributary::api::InProcess::new(state, limits),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(tributary::api::serve(
+        listener,
+        router,
+        std::future::pending(),
+    ));
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let signed = http
+        .post(format!("{base}/sign-in"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("token=viewer-token")
+        .send()
+        .await
+        .unwrap();
+    let cookie = signed.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let page = |encoding: &'static str| {
+        let (http, cookie, url) = (http.clone(), cookie.clone(), format!("{base}/tenants/acme"));
+        async move {
+            // reqwest is built without decompression: the body is what
+            // went over the wire.
+            let response = http
+                .get(url)
+                .header("cookie", cookie)
+                .header("accept-encoding", encoding)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.bytes().await.unwrap().len()
+        }
+    };
+    for encoding in ["identity", "gzip", "br"] {
+        println!(
+            "tenant page ({flows} flows, {} checks): {encoding} {:.1} KB",
+            flows * systems,
+            page(encoding).await as f64 / 1024.0
+        );
+    }
+    let mut times = Vec::with_capacity(requests);
+    for _ in 0..requests {
+        let started = Instant::now();
+        page("gzip").await;
+        times.push(started.elapsed());
+    }
+    times.sort();
+    println!(
+        "tenant page, one browser, {requests} requests: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        percentile(&times, 0.5),
+        percentile(&times, 0.99),
+        percentile(&times, 1.0)
+    );
+    d.service.stop(Duration::from_secs(5)).await;
+}
