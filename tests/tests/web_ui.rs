@@ -404,14 +404,7 @@ async fn other_tenants_pages_are_not_found_and_hostile_input_is_handled() {
         "search finds it, escaped"
     );
 
-    let huge = "x".repeat(100_000);
-    let page = admin.get(&format!("/?q={huge}")).await;
-    assert!(
-        page.status == 400 || page.status == 431 || page.status == 414,
-        "{}",
-        page.status
-    );
-    let page = admin.get(&format!("/?q={}", "x".repeat(5_000))).await;
+    let page = admin.get(&format!("/?q={}", "x".repeat(60_000))).await;
     assert_eq!(page.status, 400);
     assert!(
         page.body.contains("search: at most 200 characters"),
