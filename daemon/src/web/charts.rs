@@ -88,7 +88,9 @@ pub fn line(title: &str, points: &[(String, Option<f64>)], unit: impl Fn(f64) ->
             svg.chart viewBox=(format!("0 0 {w} {h}")) role="img" aria-label=(caption) {
                 line x1=(pad) y1=(h - pad) x2=(w - pad) y2=(h - pad) stroke="#6e7781" {}
                 @for s in segments.iter().filter(|s| !s.is_empty()) {
-                    polyline points=(s.join(" ")) fill="none" stroke="#0969da" stroke-width="2" {}
+                    @let points: Vec<String> = s.iter().map(|(x, y)| format!("{x:.1},{y:.1}")).collect();
+                    polyline points=(points.join(" ")) fill="none" stroke="#0969da" stroke-width="2" {}
+                    @for (x, y) in s { circle cx=(format!("{x:.1}")) cy=(format!("{y:.1}")) r="3" fill="#0969da" {} }
                 }
                 text x=(pad) y=(h - 2.0) { (first) }
                 text x=(w - pad) y=(h - 2.0) text-anchor="end" { (last) }

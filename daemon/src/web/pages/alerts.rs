@@ -22,7 +22,7 @@ pub async fn page(State(web): State<Shared>, signed: Signed) -> Result<Html<Stri
     let body = html! {
         h2 { "Alert deliveries" }
         @if deliveries.is_empty() { (layout::empty("No alerts sent yet.")) } @else {
-            div.table-wrap { table {
+            div.table-wrap tabindex="0" role="region" aria-label="Table (scrolls sideways on a narrow screen)" { table {
                 thead { tr { th scope="col" { "Made" } th scope="col" { "Message" } th scope="col" { "Channel" }
                     th scope="col" { "Status" } th.num scope="col" { "Attempts" } th scope="col" { "Last error" } } }
                 tbody { @for d in deliveries { tr {
@@ -37,7 +37,7 @@ pub async fn page(State(web): State<Shared>, signed: Signed) -> Result<Html<Stri
         }
         h2 { "Maintenance windows" }
         @if windows.is_empty() { (layout::empty("No maintenance windows.")) } @else {
-            div.table-wrap { table {
+            div.table-wrap tabindex="0" role="region" aria-label="Table (scrolls sideways on a narrow screen)" { table {
                 thead { tr { th scope="col" { "Window" } th scope="col" { "In force" } th scope="col" { "When" }
                     th scope="col" { "Covers" } th scope="col" { "Reason" } } }
                 tbody { @for w in windows { tr {

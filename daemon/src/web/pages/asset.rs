@@ -133,7 +133,7 @@ pub async fn page(
             button type="submit" { "Filter" }
         }
         @if items(errors).is_empty() { (layout::empty("No errors match.")) } @else {
-            div.table-wrap { table {
+            div.table-wrap tabindex="0" role="region" aria-label="Table (scrolls sideways on a narrow screen)" { table {
                 thead { tr { th scope="col" { "When" } th scope="col" { "Kind" } th scope="col" { "Document" } th scope="col" { "Message" } th scope="col" { "Log" } } }
                 tbody { @for e in items(errors) { tr {
                     td { (time(if e["at"].is_null() { &e["observedAt"] } else { &e["at"] })) }

@@ -18,7 +18,7 @@ pub async fn page(State(web): State<Shared>, signed: Signed) -> Result<Html<Stri
     let records = items(&data["auditLog"]);
     let body = html! {
         @if records.is_empty() { (layout::empty("Nothing done yet.")) } @else {
-            div.table-wrap { table {
+            div.table-wrap tabindex="0" role="region" aria-label="Table (scrolls sideways on a narrow screen)" { table {
                 thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" }
                     th scope="col" { "Target" } th scope="col" { "Detail" } } }
                 tbody { @for r in records { tr {

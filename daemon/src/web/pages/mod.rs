@@ -70,7 +70,7 @@ pub fn assets_table(assets: &[Value]) -> Markup {
         return empty("No assets reported yet.");
     }
     html! {
-        div.table-wrap {
+        div.table-wrap tabindex="0" role="region" aria-label="Table (scrolls sideways on a narrow screen)" {
             table {
                 thead { tr {
                     th scope="col" { "Asset" } th scope="col" { "Status" }
@@ -109,7 +109,7 @@ pub fn runs_table(runs: &[Value]) -> Markup {
         return empty("No runs yet.");
     }
     html! {
-        div.table-wrap {
+        div.table-wrap tabindex="0" role="region" aria-label="Table (scrolls sideways on a narrow screen)" {
             table {
                 thead { tr {
                     th scope="col" { "Started" } th scope="col" { "Outcome" }

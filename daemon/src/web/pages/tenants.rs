@@ -51,7 +51,7 @@ pub async fn page(
         @if items(tenants).is_empty() {
             (layout::empty("No tenant matches."))
         } @else {
-            div.table-wrap {
+            div.table-wrap tabindex="0" role="region" aria-label="Table (scrolls sideways on a narrow screen)" {
                 table {
                     thead { tr { th scope="col" { "Tenant" } th scope="col" { "Status" } th scope="col" { "Flows" } } }
                     tbody {
