@@ -10,7 +10,7 @@ use std::sync::Arc;
 use futures_util::stream::BoxStream;
 
 use super::view::{self, View};
-use super::{ApiSchema, Principal, State, request_data_for, schema};
+use super::{ApiSchema, Principal, State, execute_as, request_data_for, schema};
 use crate::config::ApiLimits;
 
 /// The schema with the daemon's state, for callers inside the daemon.
@@ -53,11 +53,10 @@ impl InProcess {
     pub async fn execute(
         &self,
         sha256: &str,
-        mut request: async_graphql::Request,
+        request: async_graphql::Request,
     ) -> Option<async_graphql::Response> {
-        let view = self.view(sha256)?;
-        request.data = request_data_for(&self.state, Some(view));
-        Some(self.schema.execute(request).await)
+        let principal = self.principal(sha256)?;
+        Some(execute_as(&self.schema, &self.state, principal, request).await)
     }
 
     /// Runs the subscription `request` as [`InProcess::execute`] does.

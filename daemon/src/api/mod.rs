@@ -132,6 +132,12 @@ impl State {
         }
     }
 
+    /// Whether `entity` is in the config in force and belongs to `tenant`:
+    /// what a token scoped to `tenant` sees.
+    pub fn within(&self, entity: &crate::health::EntityRef, tenant: &str) -> bool {
+        self.index().within(entity, Some(tenant))
+    }
+
     /// The view of the holder of `token`, if the config in force knows it.
     fn view_for(&self, token: &str) -> Option<View> {
         let index = self.index();
@@ -171,6 +177,35 @@ pub fn schema(state: Option<Arc<State>>, limits: ApiLimits) -> ApiSchema {
         builder = builder.data(state);
     }
     builder.finish()
+}
+
+/// Runs `request` in-process as `principal`, through `schema` with the
+/// loaders of one request: the same roles, scope and limits as over HTTP.
+/// The public status pages run their fixed queries this way as a viewer
+/// scoped to one tenant.
+pub async fn execute_as(
+    schema: &ApiSchema,
+    state: &State,
+    principal: Principal,
+    request: async_graphql::Request,
+) -> async_graphql::Response {
+    let view = View {
+        principal,
+        index: state.index(),
+    };
+    schema
+        .execute(request.data(Loaders::new(&state.store)).data(view))
+        .await
+}
+
+/// The global id (`node(id:)`) of `entity`.
+pub fn entity_id(entity: &crate::health::EntityRef) -> String {
+    ids::entity_id(entity).0
+}
+
+/// The cursor of `healthEvents` that pages on after sequence number `seq`.
+pub fn event_cursor(seq: i64) -> String {
+    types::cursor(&format!("s:{seq}"))
 }
 
 /// The schema in SDL, as `schema.graphql` holds it.

@@ -356,6 +356,7 @@ async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
     ));
     let router = crate::api::router(state.clone(), limits)
         .merge(crate::push::router(push))
+        .merge(crate::statuspage::router(state.clone(), limits))
         .merge(crate::web::router(crate::api::InProcess::new(
             state.clone(),
             limits,

@@ -10,11 +10,15 @@ pub const CSS_URL: &str = concat!("/ui/app.css?v=", env!("CARGO_PKG_VERSION"));
 pub const JS_URL: &str = concat!("/ui/app.js?v=", env!("CARGO_PKG_VERSION"));
 
 const CSS: &str = include_str!("assets/app.css");
+
+/// The UI's stylesheet and the daily bars' (which the public pages share).
+static STYLESHEET: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| format!("{CSS}\n{}", crate::statuspage::bars::CSS));
 const JS: &str = include_str!("assets/app.js");
 
 pub async fn file(Path(file): Path<String>) -> Response {
     let (kind, body) = match file.as_str() {
-        "app.css" => ("text/css; charset=utf-8", CSS),
+        "app.css" => ("text/css; charset=utf-8", STYLESHEET.as_str()),
         "app.js" => ("text/javascript; charset=utf-8", JS),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };

@@ -50,7 +50,9 @@ pub fn line(title: &str, points: &[(String, Option<f64>)], unit: impl Fn(f64) ->
     } else {
         0.0
     };
-    let mut segments: Vec<Vec<String>> = vec![Vec::new()];
+    // Each run of days with a value is a line; each value also a dot, so
+    // a day alone between gaps shows.
+    let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
     for (i, (_, v)) in points.iter().enumerate() {
         match v {
             Some(v) => {
@@ -61,11 +63,10 @@ pub fn line(title: &str, points: &[(String, Option<f64>)], unit: impl Fn(f64) ->
                     } else {
                         0.0
                     };
-                segments.last_mut().expect("one at least").push(format!(
-                    "{:.1},{:.1}",
-                    pad + i as f64 * step,
-                    y
-                ));
+                segments
+                    .last_mut()
+                    .expect("one at least")
+                    .push((pad + i as f64 * step, y));
             }
             None => segments.push(Vec::new()),
         }

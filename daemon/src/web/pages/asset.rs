@@ -11,7 +11,7 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{HISTORY, enc, history, href, items};
+use super::{DAY_FIELDS, enc, history, href, items};
 use crate::web::charts;
 use crate::web::gql::{self, Failure, found};
 use crate::web::layout::{self, Frame, age, count, health_chip, reasons, s, time};
@@ -29,7 +29,7 @@ fn query() -> String {
          node(id: $id) {{ ... on Asset {{ id key kind observedAt \
          check {{ key name system {{ id name }} }} counts {{ expected received missing errored }} \
          freshness {{ updatedAt ageSeconds }} lastReceived {{ id at }} \
-         health {{ status reasons {{ status message }} mute {{ until reason }} maintenance {{ name }} }} {HISTORY} \
+         health {{ status reasons {{ status message }} mute {{ until reason }} maintenance {{ name }} }} history(days: 90) {{ {DAY_FIELDS} }} \
          days: history(days: 30) {{ day received expected maxFreshnessLagSeconds }} \
          sample: errors(first: {SAMPLE}) {{ nodes {{ kind }} }} \
          errors(filter: $filter, first: {PAGE}, after: $after) {{ pageInfo {{ hasNextPage endCursor }} \
@@ -120,7 +120,7 @@ pub async fn page(
             li { "Observed " (time(&a["observedAt"])) }
             @if let Some(last) = a["lastReceived"]["id"].as_str() { li { "Last received " code { (last) } } }
         }
-        div.bars-row { (history(&a["history"])) }
+        div.bars-row { (history(s(&a["key"]), &a["history"])) }
         div.cards {
             section.card { (charts::hbars(&format!("Error kinds among the latest {SAMPLE} errors"), &kinds(items(&a["sample"])))) }
             section.card { (charts::line("Freshness lag, 30 days", &series(days, "maxFreshnessLagSeconds"), age)) }

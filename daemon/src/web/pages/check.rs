@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{
-    ASSET_FIELDS, HISTORY, RUN_FIELDS, SLO_FIELDS, assets_table, enc, history, href, items,
+    ASSET_FIELDS, DAY_FIELDS, RUN_FIELDS, SLO_FIELDS, assets_table, enc, history, href, items,
     name_of, runs_table, slos,
 };
 use crate::web::gql::{self, Failure, found};
@@ -19,7 +19,7 @@ fn query() -> String {
     format!(
         "query($key: String!, $after: String) {{ lastEventSeq check(key: $key) {{ id key name connector schedule lastSuccess \
          system {{ id name }} health {{ status since reasons {{ status message }} mute {{ until reason }} maintenance {{ name }} }} \
-         {HISTORY} {SLO_FIELDS} assets(first: 100) {{ nodes {{ {ASSET_FIELDS} }} }} \
+         history(days: 90) {{ {DAY_FIELDS} }} {SLO_FIELDS} assets(first: 100) {{ nodes {{ {ASSET_FIELDS} }} }} \
          runs(first: 20, after: $after) {{ pageInfo {{ hasNextPage endCursor }} nodes {{ {RUN_FIELDS} }} }} }} }}"
     )
 }
@@ -48,7 +48,7 @@ pub async fn page(
         p { (health_chip(&c["id"], &c["health"])) " " (forms::run_now(&signed, &c["id"], &back)) }
         p.muted { "Connector " (s(&c["connector"])) ", " (s(&c["schedule"])) "; last success " (time(&c["lastSuccess"])) }
         (reasons(&c["health"]))
-        div.bars-row { (history(&c["history"])) }
+        div.bars-row { (history(name_of(c), &c["history"])) }
         (slos(&c["slos"]))
         h2 { "Assets" }
         (assets_table(items(&c["assets"])))

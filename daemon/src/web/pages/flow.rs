@@ -7,7 +7,7 @@ use axum::response::Html;
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
-use super::{HISTORY, history, href, items};
+use super::{DAY_FIELDS, history, href, items};
 use crate::web::charts;
 use crate::web::gql::{self, Failure, found};
 use crate::web::layout::{self, Frame, health_chip, reasons, s};
@@ -21,7 +21,7 @@ fn query() -> String {
     format!(
         "query($id: ID!) {{ lastEventSeq node(id: $id) {{ ... on Flow {{ id key name description \
          tenant {{ key name }} links {{ runbook diagram contact }} \
-         health {{ status reasons {{ status message }} mute {{ until reason }} maintenance {{ name }} }} {HISTORY} \
+         health {{ status reasons {{ status message }} mute {{ until reason }} maintenance {{ name }} }} history(days: 90) {{ {DAY_FIELDS} }} \
          upstream {{ {SYSTEM} }} downstream {{ {SYSTEM} }} }} }} }}"
     )
 }
@@ -76,7 +76,7 @@ pub async fn page(
         @if let Some(d) = f["description"].as_str() { p { (d) } }
         (reasons(&f["health"]))
         ul.links { (link("Runbook", &f["links"]["runbook"])) (link("Diagram", &f["links"]["diagram"])) (link("Contact", &f["links"]["contact"])) }
-        div.bars-row { (history(&f["history"])) }
+        div.bars-row { (history(s(&f["name"]), &f["history"])) }
         h2 { "Upstream" }
         section.card data-card=(s(&up["id"])) data-status=(s(&up["health"]["status"])) {
             header { h3 { a href=(href("systems", &up["id"])) { (s(&up["name"])) } } (health_chip(&up["id"], &up["health"])) }

@@ -45,23 +45,18 @@ pub fn name_of(check: &Value) -> &str {
         .unwrap_or(s(&check["key"]))
 }
 
-/// The fields a page asks for the 90 days of history.
-pub const HISTORY: &str = "history(days: 90) { day status uptimePercent }";
+/// The fields of a day of history the bars read.
+pub use crate::statuspage::bars::FIELDS as DAY_FIELDS;
 
 /// The fields the assets table reads.
 pub const ASSET_FIELDS: &str = "id key kind counts { expected received missing errored } \
     freshness { updatedAt ageSeconds } health { status reasons { status message } }";
 
-/// 90 daily bars with the uptime over them.
-// TODO(h-status): the bars component of `crate::statuspage` once merged.
-pub fn history(buckets: &Value) -> Markup {
-    let days = items(buckets);
-    let uptimes: Vec<f64> = days
-        .iter()
-        .filter_map(|d| d["uptimePercent"].as_f64())
-        .collect();
-    let mean = (!uptimes.is_empty()).then(|| uptimes.iter().sum::<f64>() / uptimes.len() as f64);
-    html! { p.muted { (days.len()) " days: uptime " (percent(mean)) } }
+/// The 90 daily bars of `label`'s `history` answer, with its uptime.
+pub fn history(label: &str, buckets: &Value) -> Markup {
+    let days: Vec<crate::statuspage::bars::Day> =
+        serde_json::from_value(buckets.clone()).unwrap_or_default();
+    crate::statuspage::bars::bars(label, &days)
 }
 
 /// A check's assets: counts, freshness age, health and why.
@@ -166,13 +161,7 @@ pub fn slos(slos: &Value) -> Markup {
     }
 }
 
-/// A share in percent, to two decimals at most.
+/// A share in percent, as the bars print uptime; "–" for none.
 pub fn percent(v: Option<f64>) -> String {
-    match v {
-        Some(p) => {
-            let text = format!("{p:.2}");
-            format!("{}%", text.trim_end_matches('0').trim_end_matches('.'))
-        }
-        None => "–".to_owned(),
-    }
+    v.map_or_else(|| "–".to_owned(), crate::statuspage::bars::percent)
 }

@@ -7,7 +7,7 @@ use maud::html;
 use serde_json::json;
 
 use super::{
-    ASSET_FIELDS, HISTORY, RUN_FIELDS, SLO_FIELDS, assets_table, history, href, items, name_of,
+    ASSET_FIELDS, DAY_FIELDS, RUN_FIELDS, SLO_FIELDS, assets_table, history, href, items, name_of,
     runs_table, slos,
 };
 use crate::web::gql::{self, Failure, found};
@@ -18,7 +18,7 @@ fn query() -> String {
     format!(
         "query($id: ID!) {{ lastEventSeq node(id: $id) {{ ... on System {{ id key name kind description \
          health {{ status since reasons {{ status message }} mute {{ until reason }} maintenance {{ name }} }} \
-         {HISTORY} {SLO_FIELDS} \
+         history(days: 90) {{ {DAY_FIELDS} }} {SLO_FIELDS} \
          checks {{ id key name connector schedule lastSuccess health {{ status }} \
          assets(first: 100) {{ nodes {{ {ASSET_FIELDS} }} }} runs(first: 5) {{ nodes {{ {RUN_FIELDS} }} }} }} }} }} }}"
     )
@@ -39,7 +39,7 @@ pub async fn page(
         p { (health_chip(&sys["id"], &sys["health"])) " " span.muted { (s(&sys["kind"])) } }
         @if let Some(d) = sys["description"].as_str() { p { (d) } }
         (reasons(&sys["health"]))
-        div.bars-row { (history(&sys["history"])) }
+        div.bars-row { (history(s(&sys["name"]), &sys["history"])) }
         (slos(&sys["slos"]))
         @for c in items(&sys["checks"]) {
             section {

@@ -6,7 +6,7 @@ use axum::response::Html;
 use maud::html;
 use serde_json::json;
 
-use super::{HISTORY, history, href, items};
+use super::{DAY_FIELDS, history, href, items};
 use crate::web::gql::{self, Failure, found};
 use crate::web::layout::{self, Frame, health_chip, reasons, s};
 use crate::web::{Shared, Signed, forms};
@@ -15,7 +15,7 @@ fn query() -> String {
     format!(
         "query($key: String!) {{ lastEventSeq tenant(key: $key) {{ id key name \
          health {{ status reasons {{ status message }} mute {{ until reason }} maintenance {{ name }} }} \
-         flows(first: 100) {{ nodes {{ id name description health {{ status }} {HISTORY} \
+         flows(first: 100) {{ nodes {{ id name description health {{ status }} history(days: 90) {{ {DAY_FIELDS} }} \
          upstream {{ id name health {{ status }} }} downstream {{ id name health {{ status }} }} }} }} }} }}"
     )
 }
@@ -53,7 +53,7 @@ pub async fn page(
                             }
                         }
                     }
-                    div.bars-row { (history(&f["history"])) }
+                    div.bars-row { (history(s(&f["name"]), &f["history"])) }
                 }
             }
         }
