@@ -490,10 +490,16 @@ async fn in_chromium_a_person_drills_down_sees_an_outage_live_and_acts() {
     };
     let drilled = event("drilled")["buttons"].to_string();
     for button in ["Re-sync", "Mute"] {
-        assert!(drilled.contains(button), "the asset page lacks {button}: {drilled}");
+        assert!(
+            drilled.contains(button),
+            "the asset page lacks {button}: {drilled}"
+        );
     }
     // Deleting data is an admin's.
-    assert!(!drilled.contains("Delete data"), "an operator may delete: {drilled}");
+    assert!(
+        !drilled.contains("Delete data"),
+        "an operator may delete: {drilled}"
+    );
     let live = event("live");
     assert_eq!(live["before"], "HEALTHY", "{live}");
     assert_eq!(live["word"], "Failed", "{live}");

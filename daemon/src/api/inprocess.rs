@@ -10,7 +10,10 @@ use std::sync::Arc;
 use futures_util::stream::BoxStream;
 
 use super::view::{self, View};
-use super::{ApiSchema, Principal, State, execute_as, request_data_for, schema};
+use super::{
+    ApiSchema, Code, Principal, State, cache, error_body, execute_as, keeps, request_data_for,
+    schema,
+};
 use crate::config::ApiLimits;
 
 /// The schema with the daemon's state, for callers inside the daemon.
@@ -48,15 +51,51 @@ impl InProcess {
         Some(View { principal, index })
     }
 
-    /// Runs `request` as the holder of the token hashing to `sha256`; `None`
-    /// when the config no longer lists that token.
+    /// Runs `request` as the holder of the token hashing to `sha256`, and
+    /// gives its answer as a client reads it (`data`, `errors`); `None` when
+    /// the config no longer lists that token. Queries share the API's answer
+    /// cache (by principal, text and variables, until the next event,
+    /// mutation or reload), so a page many people have open is built once
+    /// per change, as the same query over HTTP is.
     pub async fn execute(
         &self,
         sha256: &str,
         request: async_graphql::Request,
-    ) -> Option<async_graphql::Response> {
+    ) -> Option<serde_json::Value> {
         let principal = self.principal(sha256)?;
-        Some(execute_as(&self.schema, &self.state, principal, request).await)
+        if !cache::read_only(&request.query) {
+            let response = execute_as(&self.schema, &self.state, principal, request).await;
+            return Some(serde_json::to_value(&response).unwrap_or_default());
+        }
+        let key = cache::Key {
+            token: principal.name.clone(),
+            query: request.query.clone(),
+            operation: request.operation_name.clone(),
+            variables: serde_json::to_string(&request.variables).unwrap_or_default(),
+        };
+        let version = self.state.version();
+        // This request's own answer, when it is not one to keep.
+        let mut own = None;
+        let kept = (self.state.cache)
+            .get_or_build(key, version, || async {
+                let response = execute_as(&self.schema, &self.state, principal, request).await;
+                if keeps(&response) {
+                    serde_json::to_vec(&response).ok().map(bytes::Bytes::from)
+                } else {
+                    own = serde_json::to_value(&response).ok();
+                    None
+                }
+            })
+            .await;
+        Some(match (kept, own) {
+            (Some(body), _) => serde_json::from_slice(&body).unwrap_or_default(),
+            (None, Some(answer)) => answer,
+            // The request this one waited for failed inside the daemon.
+            (None, None) => error_body(
+                Code::Unavailable,
+                "the answer could not be built; try again",
+            ),
+        })
     }
 
     /// Runs the subscription `request` as [`InProcess::execute`] does.

@@ -536,18 +536,25 @@ fn prepared(
     request
 }
 
+/// Whether `response` may be reused: anything but a failure of the daemon
+/// itself (`UNAVAILABLE`, `INTERNAL`), which the next request should try
+/// again.
+fn keeps(response: &async_graphql::Response) -> bool {
+    !response.errors.iter().any(|e| {
+        let code = e.extensions.as_ref().and_then(|x| x.get("code"));
+        [Code::Unavailable, Code::Internal]
+            .iter()
+            .any(|c| code == Some(&async_graphql::Value::from(c.as_str())))
+    })
+}
+
 /// Runs `request`; the body too when the answer may be reused: anything but
 /// a failure of the daemon itself (`UNAVAILABLE`, `INTERNAL`), which the next
 /// request should try again. An answer over `max_answer` bytes is refused
 /// with `ANSWER_TOO_LARGE` as it is written, so it never takes more memory.
 async fn execute(app: &App, request: async_graphql::Request) -> (Option<Bytes>, Response) {
     let response = app.schema.execute(request).await;
-    let keep = !response.errors.iter().any(|e| {
-        let code = e.extensions.as_ref().and_then(|x| x.get("code"));
-        [Code::Unavailable, Code::Internal]
-            .iter()
-            .any(|c| code == Some(&async_graphql::Value::from(c.as_str())))
-    });
+    let keep = keeps(&response);
     match json_within(bytes::BytesMut::new(), &response, app.max_answer) {
         Ok(body) => {
             let body = body.freeze();

@@ -51,30 +51,22 @@ pub async fn run(
 ) -> Result<Value, Failure> {
     let request = async_graphql::Request::new(query)
         .variables(async_graphql::Variables::from_json(variables));
-    let response = web
+    let mut answer = web
         .api
         .execute(&signed.session.token_sha256, request)
         .await
         .ok_or(Failure::SignedOut)?;
-    if let Some(e) = response.errors.first() {
-        let code = e
-            .extensions
-            .as_ref()
-            .and_then(|x| x.get("code"))
-            .map(|c| c.to_string().trim_matches('"').to_owned())
-            .unwrap_or_default();
-        return Err(match code.as_str() {
+    if let Some(e) = answer["errors"].get(0) {
+        let message = e["message"].as_str().unwrap_or_default().to_owned();
+        return Err(match e["extensions"]["code"].as_str().unwrap_or_default() {
             "NOT_FOUND" => Failure::NotFound,
-            "FORBIDDEN" => Failure::Forbidden(e.message.clone()),
-            "BAD_USER_INPUT" => Failure::BadInput(e.message.clone()),
+            "FORBIDDEN" => Failure::Forbidden(message),
+            "BAD_USER_INPUT" => Failure::BadInput(message),
             "UNAUTHENTICATED" => Failure::SignedOut,
-            _ => Failure::Api(e.message.clone()),
+            _ => Failure::Api(message),
         });
     }
-    response
-        .data
-        .into_json()
-        .map_err(|e| Failure::Api(e.to_string()))
+    Ok(answer["data"].take())
 }
 
 /// `value`, or a 404 when the API answered null (it hides what is outside
