@@ -119,7 +119,7 @@ mod tests {
                 ("d2".into(), None),
                 ("d3".into(), Some(30.0)),
             ],
-            |v| layout::age(v),
+            layout::age,
         )
         .into_string();
         assert!(l.contains("latest 30s, highest 1m"), "{l}");

@@ -78,3 +78,13 @@ pub fn found(value: &Value) -> Result<&Value, Failure> {
         Ok(value)
     }
 }
+
+/// The `node` of `data`, when it is of the type the query's fragment asks
+/// (a node of another type answers `{}`); a 404 otherwise.
+pub fn node(data: &Value) -> Result<&Value, Failure> {
+    let node = found(&data["node"])?;
+    if node["id"].is_null() {
+        return Err(Failure::NotFound);
+    }
+    Ok(node)
+}

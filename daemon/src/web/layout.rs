@@ -28,7 +28,7 @@ fn format_int(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -131,19 +131,27 @@ pub fn is_admin(signed: &Signed) -> bool {
     signed.principal.role >= Role::Admin
 }
 
+/// The `<head>` of every page: the stylesheet, and the live script (which
+/// does nothing on a page without a live region).
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · Tributary" }
+            link rel="stylesheet" href=(super::assets::CSS_URL);
+            script src=(super::assets::JS_URL) defer {}
+        }
+    }
+}
+
 /// A full page for the signed-in principal.
 pub fn page(signed: &Signed, frame: Frame<'_>, body: Markup) -> Html<String> {
     let flash = signed.session.take_flash();
     let markup = html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (frame.title) " · Tributary" }
-                link rel="stylesheet" href=(super::assets::CSS_URL);
-                script src=(super::assets::JS_URL) defer {}
-            }
+            (head(frame.title))
             body data-seq=(frame.seq) {
                 a.skip href="#main" { "Skip to content" }
                 header.top {
@@ -196,12 +204,7 @@ pub fn bare_with(title: &str, body: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · Tributary" }
-                link rel="stylesheet" href=(super::assets::CSS_URL);
-            }
+            (head(title))
             body {
                 header.top { a.brand href="/" { "Tributary" } }
                 main id="main" { h1 { (title) } (body) }

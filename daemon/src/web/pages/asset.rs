@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::{DAY_FIELDS, enc, history, href, items};
 use crate::web::charts;
-use crate::web::gql::{self, Failure, found};
+use crate::web::gql::{self, Failure};
 use crate::web::layout::{self, Frame, age, count, health_chip, reasons, s, time};
 use crate::web::{Shared, Signed, forms};
 
@@ -95,10 +95,7 @@ pub async fn page(
     let variables =
         json!({ "id": id, "filter": filter, "after": p.after, "missingAfter": p.missing_after });
     let data = gql::run(&web, &signed, &query(), variables).await?;
-    let a = found(&data["node"])?;
-    if a["id"].is_null() {
-        return Err(Failure::NotFound);
-    }
+    let a = gql::node(&data)?;
     let back = href("assets", &a["id"]);
     let filtered = format!(
         "{back}?kind={}&document={}",

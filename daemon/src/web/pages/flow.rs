@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use super::{DAY_FIELDS, history, href, items};
 use crate::web::charts;
-use crate::web::gql::{self, Failure, found};
+use crate::web::gql::{self, Failure};
 use crate::web::layout::{self, Frame, health_chip, reasons, s};
 use crate::web::{Shared, Signed, forms};
 
@@ -65,10 +65,7 @@ pub async fn page(
     Path(id): Path<String>,
 ) -> Result<Html<String>, Failure> {
     let data = gql::run(&web, &signed, &query(), json!({ "id": id })).await?;
-    let f = found(&data["node"])?;
-    if f["id"].is_null() {
-        return Err(Failure::NotFound);
-    }
+    let f = gql::node(&data)?;
     let back = href("flows", &f["id"]);
     let up = &f["upstream"];
     let body = html! {

@@ -10,7 +10,7 @@ use super::{
     ASSET_FIELDS, DAY_FIELDS, RUN_FIELDS, SLO_FIELDS, assets_table, history, href, items, name_of,
     runs_table, slos,
 };
-use crate::web::gql::{self, Failure, found};
+use crate::web::gql::{self, Failure};
 use crate::web::layout::{self, Frame, health_chip, reasons, s, time};
 use crate::web::{Shared, Signed, forms};
 
@@ -30,10 +30,7 @@ pub async fn page(
     Path(id): Path<String>,
 ) -> Result<Html<String>, Failure> {
     let data = gql::run(&web, &signed, &query(), json!({ "id": id })).await?;
-    let sys = found(&data["node"])?;
-    if sys["id"].is_null() {
-        return Err(Failure::NotFound);
-    }
+    let sys = gql::node(&data)?;
     let back = href("systems", &sys["id"]);
     let body = html! {
         p { (health_chip(&sys["id"], &sys["health"])) " " span.muted { (s(&sys["kind"])) } }
