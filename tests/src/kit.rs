@@ -398,7 +398,8 @@ impl Daemon {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let limits = self.service.loaded().config.api.limits;
-        let router = tributary::api::router(state, limits);
+        let router = tributary::api::router(state.clone(), limits)
+            .merge(tributary::statuspage::router(state, limits));
         tokio::spawn(tributary::api::serve(
             listener,
             router,

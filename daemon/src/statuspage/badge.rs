@@ -165,11 +165,7 @@ pub struct Badge {
 const MAX_LABEL: usize = 40;
 
 fn label(name: &str, suffix: &str) -> String {
-    let mut label: String = name.chars().take(MAX_LABEL).collect();
-    if name.chars().count() > MAX_LABEL {
-        label.push('…');
-    }
-    label + suffix
+    super::cut(name, MAX_LABEL) + suffix
 }
 
 impl Badge {

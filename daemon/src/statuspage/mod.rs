@@ -56,6 +56,16 @@ pub fn router(state: Arc<State>, limits: ApiLimits) -> Router {
         .with_state(app)
 }
 
+/// `name` cut to `max` characters, with `…` when it was longer: where a
+/// name shares a line with other words (badges, incidents).
+fn cut(name: &str, max: usize) -> String {
+    let mut short: String = name.chars().take(max).collect();
+    if name.chars().nth(max).is_some() {
+        short.push('…');
+    }
+    short
+}
+
 /// The answer to anything that is not public: the same for a tenant or
 /// entity that is not public and for one that does not exist.
 fn not_found() -> Response {

@@ -27,6 +27,8 @@ const MAX_FLOWS: usize = 2000;
 const INCIDENTS: usize = 20;
 const INCIDENT_LOOKBACK: i64 = 5000;
 const EVENTS_PAGE: usize = 100;
+/// Characters of a name an incident shows (the card above has it whole).
+const MAX_INCIDENT_NAME: usize = 120;
 
 #[derive(Deserialize)]
 struct Nodes<T> {
@@ -229,7 +231,7 @@ async fn incidents(
             };
             if let Some(what) = what {
                 found.push(Incident {
-                    what,
+                    what: super::cut(&what, MAX_INCIDENT_NAME),
                     from: e.from,
                     to: e.to,
                     at: e.at,
@@ -313,12 +315,12 @@ h2{font-size:1.25rem;margin:1.5rem 0 .5rem}\
 .chip-none{color:#424242;background:#f5f5f5}\
 .flow{background:#fff;border:1px solid #ddd;border-radius:.5rem;padding:.75rem 1rem;margin:.75rem 0}\
 .entity-head{display:flex;flex-wrap:wrap;gap:.5rem;align-items:center;justify-content:space-between}\
-.entity-name{margin:0;font-size:1rem;overflow-wrap:anywhere}h3.entity-name{font-size:1.125rem}\
+.entity-name{margin:0;font-size:1rem;overflow-wrap:anywhere;display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:3;overflow:hidden}h3.entity-name{font-size:1.125rem}\
 .systems{margin:.5rem 0 0;padding:0 0 0 1rem;border-left:3px solid #eee}\
 .legend{display:flex;flex-wrap:wrap;gap:1rem;list-style:none;padding:0;font-size:.875rem}\
 .legend li{display:flex;align-items:flex-end;gap:.25rem}.legend .bar{display:inline-block;width:.5rem;height:1rem}\
 .legend .bar-warning{height:.7rem}.legend .bar-unknown{height:.45rem}.legend .bar-unhealthy{height:.4rem}.legend .bar-none{height:.2rem}\
-.incidents{padding-left:1.25rem}.skip{position:absolute;left:-100vw}.skip:focus{position:static;display:inline-block;margin-top:.5rem}\
+.incidents{padding-left:1.25rem;overflow-wrap:anywhere}.skip{position:absolute;left:-100vw}.skip:focus{position:static;display:inline-block;margin-top:.5rem}\
 a{color:#0d47a1}:focus-visible{outline:3px solid #0d47a1;outline-offset:2px}footer{color:#555;font-size:.875rem;padding-bottom:2rem}";
 
 fn markup(page: &Page, now: DateTime<Utc>) -> Markup {
