@@ -46,30 +46,7 @@ async fn bench() {
     d.wait_total_runs((flows * systems) as u64).await;
 
     // The daemon's routes as `serve` mounts them: the API and the UI.
-    let reloader = Arc::new(tributary::reload::Reloader::new(
-        d.host.clone(),
-        d.config_file.clone(),
-        d.clock.clone(),
-    ));
-    let state = Arc::new(tributary::api::State::new(
-        d.service.clone(),
-        d.store.clone(),
-        d.bus.clone(),
-        reloader,
-        d.clock.clone(),
-    ));
-    let limits = d.service.loaded().config.api.limits;
-    let router = tributary::api::router(state.clone(), limits).merge(tributary::web::router(
-        tributary::api::InProcess::new(state, limits),
-    ));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(tributary::api::serve(
-        listener,
-        router,
-        std::future::pending(),
-    ));
-
+    let base = d.serve_api().await;
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
