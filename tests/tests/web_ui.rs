@@ -517,3 +517,72 @@ async fn in_chromium_a_person_drills_down_sees_an_outage_live_and_acts() {
     );
     assert_eq!(event("other-tenant")["statuses"], json!([404, 404]));
 }
+
+/// The ids of the `health` events a `/ui/live` stream sends, read until one
+/// is past `until` or 30 s pass.
+async fn live_ids(mut response: reqwest::Response, until: i64) -> Vec<i64> {
+    let mut text = String::new();
+    let mut ids = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while ids.last().is_none_or(|&last| last < until) {
+        let chunk = tokio::time::timeout_at(deadline, response.chunk())
+            .await
+            .unwrap_or_else(|_| panic!("no event past {until} in 30 s; saw {ids:?}: {text}"))
+            .unwrap()
+            .expect("the stream stays open");
+        text.push_str(&String::from_utf8_lossy(&chunk));
+        ids = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("id:"))
+            .map(|id| id.trim().parse().unwrap())
+            .collect();
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_stream_resumes_after_the_last_event_the_browser_saw() {
+    let w = world().await;
+    let mut b = w.browser();
+    b.sign_in("viewer-token").await;
+    let seen = w.admin("{ lastEventSeq }", json!({})).await["lastEventSeq"]
+        .as_i64()
+        .unwrap();
+    // Health changes while the browser is away: the warehouse loses ids.
+    w.warehouse.lock().unwrap().ids = doc_ids(80);
+    let check = w
+        .admin(r#"{ check(key: "warehouse-docs") { id } }"#, json!({}))
+        .await;
+    w.admin(
+        "mutation($id: ID!) { runCheck(input: { checkId: $id }) { queued } }",
+        json!({ "id": check["check"]["id"] }),
+    )
+    .await;
+    let last = eventually("the change to be stored", || async {
+        let seq = w.admin("{ lastEventSeq }", json!({})).await["lastEventSeq"]
+            .as_i64()
+            .unwrap();
+        (seq > seen).then_some(seq)
+    })
+    .await;
+    // The browser reconnects saying the last event it saw; the page's own
+    // (older) resume point is overruled by it.
+    let response = b
+        .http
+        .get(format!("{}/ui/live?after=0", w.base))
+        .header("cookie", b.cookie.clone().unwrap())
+        .header("last-event-id", seen.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let ids = live_ids(response, last).await;
+    // Every change after `seen`, once, in order (later ones may follow).
+    let expected: Vec<i64> = (seen + 1..=*ids.last().unwrap()).collect();
+    assert_eq!(ids, expected, "a gap or a repeat after {seen}");
+
+    // Without a session there is no stream.
+    let stranger = w.browser().get("/ui/live").await;
+    assert_eq!(stranger.status, 303);
+}
