@@ -586,3 +586,89 @@ async fn the_live_stream_resumes_after_the_last_event_the_browser_saw() {
     let stranger = w.browser().get("/ui/live").await;
     assert_eq!(stranger.status, 303);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_admin_mutes_and_deletes_an_asset_s_data_only_once_its_key_is_typed() {
+    let w = world().await;
+    let asset = w
+        .admin(
+            r#"{ check(key: "warehouse-docs") { assets { nodes { id } } } }"#,
+            json!({}),
+        )
+        .await;
+    let asset = asset["check"]["assets"]["nodes"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let mut admin = w.browser();
+    admin.sign_in("admin-token").await;
+    let back = format!("/assets/{asset}");
+    let page = admin.get(&back).await;
+    assert!(page.body.contains("Delete data"), "an admin sees delete");
+    let csrf = page.csrf();
+
+    let muted = admin
+        .post(
+            "/actions/mute",
+            &[
+                ("csrf", &csrf),
+                ("entity", &asset),
+                ("reason", "loader migration"),
+                ("for", "4h"),
+                ("back", &back),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(muted.status, 303, "{}", muted.body);
+    let page = admin.get(&back).await;
+    assert!(page.body.contains("Muted until"), "{}", page.body);
+    assert!(
+        page.body.contains("loader migration"),
+        "the reason is shown"
+    );
+    assert!(page.body.contains("Unmute"), "a muted asset offers unmute");
+
+    let typo = admin
+        .post(
+            "/actions/delete",
+            &[
+                ("csrf", &csrf),
+                ("target", &asset),
+                ("confirm", "document"),
+                ("back", &back),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(typo.status, 400);
+    assert!(typo.body.contains("nothing was deleted"), "{}", typo.body);
+    let actions = |audit: Vec<Value>| -> Vec<String> {
+        audit
+            .iter()
+            .map(|r| r["action"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(actions(w.audit().await), ["mute"]);
+
+    let deleted = admin
+        .post(
+            "/actions/delete",
+            &[
+                ("csrf", &csrf),
+                ("target", &asset),
+                ("confirm", "documents"),
+                ("back", &back),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(deleted.status, 303, "{}", deleted.body);
+    let page = admin.get(&back).await;
+    assert!(
+        page.body.contains("Deleted the stored data of documents"),
+        "{}",
+        page.body
+    );
+    assert_eq!(actions(w.audit().await), ["delete_data", "mute"]);
+}
