@@ -11,7 +11,7 @@ use maud::html;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{DAY_FIELDS, enc, history, href, items};
+use super::{DAY_FIELDS, enc, freshness, history, href, items};
 use crate::web::charts;
 use crate::web::gql::{self, Failure};
 use crate::web::layout::{self, Frame, age, count, health_chip, reasons, s, time};
@@ -28,7 +28,7 @@ fn query() -> String {
         "query($id: ID!, $filter: ErrorFilter, $after: String, $missingAfter: String) {{ lastEventSeq \
          node(id: $id) {{ ... on Asset {{ id key kind observedAt \
          check {{ key name system {{ id name }} }} counts {{ expected received missing errored }} \
-         freshness {{ updatedAt ageSeconds }} lastReceived {{ id at }} \
+         freshness {{ updatedAt ageSeconds warnAfterSeconds errorAfterSeconds }} lastReceived {{ id at }} \
          health {{ status reasons {{ status message }} mute {{ until reason }} maintenance {{ name }} }} history(days: 90) {{ {DAY_FIELDS} }} \
          days: history(days: 30) {{ day received expected maxFreshnessLagSeconds }} \
          sample: errors(first: {SAMPLE}) {{ nodes {{ kind }} }} \
@@ -113,7 +113,7 @@ pub async fn page(
             li { "Received " b { (count(&a["counts"]["received"])) } }
             li { "Missing " b { (count(&a["counts"]["missing"])) } }
             li { "Errored " b { (count(&a["counts"]["errored"])) } }
-            li { "Fresh " b { @match a["freshness"]["ageSeconds"].as_f64() { Some(x) => { (age(x)) " ago" }, None => { "–" } } } }
+            li { "Freshness " (freshness(&a["freshness"])) }
             li { "Observed " (time(&a["observedAt"])) }
             @if let Some(last) = a["lastReceived"]["id"].as_str() { li { "Last received " code { (last) } } }
         }

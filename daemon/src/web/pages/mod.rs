@@ -50,7 +50,7 @@ pub use crate::statuspage::bars::FIELDS as DAY_FIELDS;
 
 /// The fields the assets table reads.
 pub const ASSET_FIELDS: &str = "id key kind counts { expected received missing errored } \
-    freshness { updatedAt ageSeconds } health { status reasons { status message } }";
+    freshness { updatedAt ageSeconds warnAfterSeconds errorAfterSeconds } health { status reasons { status message } }";
 
 /// The 90 daily bars of `label`'s `history` answer, with its uptime.
 pub fn history(label: &str, buckets: &Value) -> Markup {
@@ -82,16 +82,33 @@ pub fn assets_table(assets: &[Value]) -> Markup {
                             td.num { (count(&a["counts"]["received"])) }
                             td.num { (count(&a["counts"]["missing"])) }
                             td.num { (count(&a["counts"]["errored"])) }
-                            td { @match a["freshness"]["ageSeconds"].as_f64() {
-                                Some(secs) => { (age(secs)) " old" },
-                                None => { "–" }
-                            } }
+                            td { (freshness(&a["freshness"])) }
                             td.wrap { (reasons(&a["health"])) }
                         }
                     }
                 }
             }
         }
+    }
+}
+
+/// An asset's freshness: its age, and the ages its rule warns and errs
+/// past.
+pub fn freshness(f: &Value) -> Markup {
+    let limit = |name: &str, field: &str| f[field].as_f64().map(|s| format!("{name} > {}", age(s)));
+    let limits: Vec<String> = [
+        limit("warn", "warnAfterSeconds"),
+        limit("error", "errorAfterSeconds"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    html! {
+        @match f["ageSeconds"].as_f64() {
+            Some(secs) => { (age(secs)) " old" },
+            None => { "–" },
+        }
+        @if !limits.is_empty() { br; span.muted { "(" (limits.join(", ")) ")" } }
     }
 }
 
