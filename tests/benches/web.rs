@@ -10,21 +10,12 @@
 //! `cargo bench -p tributary-tests --bench web` prints the figures;
 //! `TRIBUTARY_BENCH_REQUESTS` (200) changes the count.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tributary_tests::bench::{asked, env_or};
-use tributary_tests::kit::{Fake, doc_ids, document_service, fleet_text, start_live};
+use tributary_tests::bench::{env_or, fleet, run};
 
 fn main() {
-    if !asked() {
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(bench());
+    run(bench());
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -35,15 +26,7 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 async fn bench() {
     let requests: usize = env_or("TRIBUTARY_BENCH_REQUESTS", 200);
     let (flows, systems) = (100, 10);
-    let fake = Arc::new(Mutex::new(Fake {
-        ids: doc_ids(10),
-        ..Fake::default()
-    }));
-    let service = document_service(fake).await;
-    let dir = tempfile::tempdir().unwrap();
-    let text = fleet_text(dir.path(), flows, systems, &service.url());
-    let d = start_live(dir, &text).await;
-    d.wait_total_runs((flows * systems) as u64).await;
+    let (d, _service) = fleet(flows, systems, |text| text).await;
 
     // The daemon's routes as `serve` mounts them: the API and the UI.
     let base = d.serve_api().await;

@@ -64,32 +64,31 @@ pub fn assets_table(assets: &[Value]) -> Markup {
     if assets.is_empty() {
         return empty("No assets reported yet.");
     }
-    html! {
-        div.table-wrap tabindex="0" role="region" aria-label="Table (scrolls sideways on a narrow screen)" {
-            table {
-                thead { tr {
-                    th scope="col" { "Asset" } th scope="col" { "Status" }
-                    th.num scope="col" { "Expected" } th.num scope="col" { "Received" }
-                    th.num scope="col" { "Missing" } th.num scope="col" { "Errored" }
-                    th scope="col" { "Freshness" } th scope="col" { "Why" }
-                } }
-                tbody {
-                    @for a in assets {
-                        tr {
-                            td.wrap { a href=(href("assets", &a["id"])) { (s(&a["key"])) } }
-                            td { (health_chip(&a["id"], &a["health"])) }
-                            td.num { (count(&a["counts"]["expected"])) }
-                            td.num { (count(&a["counts"]["received"])) }
-                            td.num { (count(&a["counts"]["missing"])) }
-                            td.num { (count(&a["counts"]["errored"])) }
-                            td { (freshness(&a["freshness"])) }
-                            td.wrap { (reasons(&a["health"])) }
-                        }
-                    }
-                }
+    let rows = html! {
+        @for a in assets {
+            tr {
+                td.wrap { a href=(href("assets", &a["id"])) { (s(&a["key"])) } }
+                td { (health_chip(&a["id"], &a["health"])) }
+                td.num { (count(&a["counts"]["expected"])) }
+                td.num { (count(&a["counts"]["received"])) }
+                td.num { (count(&a["counts"]["missing"])) }
+                td.num { (count(&a["counts"]["errored"])) }
+                td { (freshness(&a["freshness"])) }
+                td.wrap { (reasons(&a["health"])) }
             }
         }
-    }
+    };
+    let columns = [
+        ("Asset", false),
+        ("Status", false),
+        ("Expected", true),
+        ("Received", true),
+        ("Missing", true),
+        ("Errored", true),
+        ("Freshness", false),
+        ("Why", false),
+    ];
+    table(&columns, rows)
 }
 
 /// An asset's freshness: its age, and the ages its rule warns and errs
@@ -120,28 +119,42 @@ pub fn runs_table(runs: &[Value]) -> Markup {
     if runs.is_empty() {
         return empty("No runs yet.");
     }
+    let rows = html! {
+        @for r in runs {
+            tr {
+                td { (time(&r["startedAt"])) }
+                td { @if s(&r["outcome"]) == "SUCCEEDED" { "✓ Succeeded" } @else { "✕ Failed" } }
+                td.num { (format!("{:.0} ms", r["durationMs"].as_f64().unwrap_or_default())) }
+                td { (s(&r["trigger"]).to_lowercase()) }
+                td.num { (count(&r["assets"])) }
+                td.wrap { @if let Some(class) = r["errorClass"].as_str() {
+                    (class.to_lowercase()) ": " (s(&r["errorMessage"]))
+                } }
+            }
+        }
+    };
+    let columns = [
+        ("Started", false),
+        ("Outcome", false),
+        ("Duration", true),
+        ("Trigger", false),
+        ("Assets", true),
+        ("Error", false),
+    ];
+    table(&columns, rows)
+}
+
+/// A table that scrolls sideways on a narrow screen (and takes keyboard
+/// focus, so it can be scrolled without a mouse): `columns` are each a
+/// title and whether it holds numbers (right-aligned).
+pub fn table(columns: &[(&str, bool)], rows: Markup) -> Markup {
     html! {
         div.table-wrap tabindex="0" role="region" aria-label="Table (scrolls sideways on a narrow screen)" {
             table {
-                thead { tr {
-                    th scope="col" { "Started" } th scope="col" { "Outcome" }
-                    th.num scope="col" { "Duration" } th scope="col" { "Trigger" }
-                    th.num scope="col" { "Assets" } th scope="col" { "Error" }
-                } }
-                tbody {
-                    @for r in runs {
-                        tr {
-                            td { (time(&r["startedAt"])) }
-                            td { @if s(&r["outcome"]) == "SUCCEEDED" { "✓ Succeeded" } @else { "✕ Failed" } }
-                            td.num { (format!("{:.0} ms", r["durationMs"].as_f64().unwrap_or_default())) }
-                            td { (s(&r["trigger"]).to_lowercase()) }
-                            td.num { (count(&r["assets"])) }
-                            td.wrap { @if let Some(class) = r["errorClass"].as_str() {
-                                (class.to_lowercase()) ": " (s(&r["errorMessage"]))
-                            } }
-                        }
-                    }
-                }
+                thead { tr { @for (title, numeric) in columns {
+                    th scope="col" class=[numeric.then_some("num")] { (title) }
+                } } }
+                tbody { (rows) }
             }
         }
     }
