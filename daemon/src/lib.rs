@@ -20,8 +20,11 @@
 //! - [`reconcile`]: id sets streamed by plugins and what a downstream system lacks.
 //! - [`scheduler`]: when checks run, how many at once, retries, run-now, shutdown.
 //! - [`service`]: the running daemon: one run from plugin to store to events.
+//! - [`statuspage`]: public status pages and badges of public tenants, and
+//!   the 90 daily bars every page draws.
 //! - [`store`]: SQLite or Postgres: runs, observations, ids, health, events,
 //!   rollups, the audit log.
+//! - [`web`]: the signed-in web UI at `/`, pages and actions through the API.
 
 pub mod alerts;
 pub mod api;
@@ -40,4 +43,6 @@ pub mod reload;
 pub mod scheduler;
 pub mod service;
 pub mod slo;
+pub mod statuspage;
 pub mod store;
+pub mod web;

@@ -14,6 +14,41 @@ pub fn asked() -> bool {
     std::env::args().any(|a| a == "--bench")
 }
 
+/// Runs `bench` on a multi-threaded runtime when `cargo bench` asked for
+/// figures ([`asked`]); does nothing otherwise.
+pub fn run(bench: impl Future<Output = ()>) {
+    if !asked() {
+        return;
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(bench);
+}
+
+/// The API bench's set: tenant acme with `flows` flows of `systems` systems,
+/// each watched by an example check against one fake document service (10
+/// ids), with the config's text first passed through `edit`; once every
+/// check has run. The service lives as long as the daemon needs it.
+pub async fn fleet(
+    flows: usize,
+    systems: usize,
+    edit: impl FnOnce(String) -> String,
+) -> (crate::kit::Daemon, plugin_sdk::harness::TestServer) {
+    use crate::kit::{Fake, doc_ids, document_service, fleet_text, start_live};
+    let fake = std::sync::Arc::new(std::sync::Mutex::new(Fake {
+        ids: doc_ids(10),
+        ..Fake::default()
+    }));
+    let service = document_service(fake).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = edit(fleet_text(dir.path(), flows, systems, &service.url()));
+    let d = start_live(dir, &text).await;
+    d.wait_total_runs((flows * systems) as u64).await;
+    (d, service)
+}
+
 /// The setting `name` from the environment, or `default` when it is unset or
 /// does not parse.
 pub fn env_or<T: FromStr>(name: &str, default: T) -> T {

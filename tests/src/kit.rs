@@ -380,8 +380,9 @@ pub fn daemon_binary() -> PathBuf {
 }
 
 impl Daemon {
-    /// Serves this daemon's GraphQL API on a loopback port, as `serve` does;
-    /// returns its base URL (`http://127.0.0.1:PORT`).
+    /// Serves this daemon's GraphQL API, status pages and web UI on a
+    /// loopback port, as `serve` does; returns its base URL
+    /// (`http://127.0.0.1:PORT`).
     pub async fn serve_api(&self) -> String {
         let reloader = Arc::new(tributary::reload::Reloader::new(
             self.host.clone(),
@@ -398,7 +399,11 @@ impl Daemon {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let limits = self.service.loaded().config.api.limits;
-        let router = tributary::api::router(state, limits);
+        let router = tributary::api::router(state.clone(), limits)
+            .merge(tributary::statuspage::router(state.clone(), limits))
+            .merge(tributary::web::router(tributary::api::InProcess::new(
+                state, limits,
+            )));
         tokio::spawn(tributary::api::serve(
             listener,
             router,

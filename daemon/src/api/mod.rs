@@ -15,6 +15,7 @@
 mod cache;
 mod error;
 mod ids;
+mod inprocess;
 mod limits;
 mod loaders;
 mod mutation;
@@ -43,6 +44,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::Code;
+pub use inprocess::InProcess;
 pub use view::{Principal, bearer};
 
 use crate::clock::SharedClock;
@@ -130,6 +132,12 @@ impl State {
         }
     }
 
+    /// Whether `entity` is in the config in force and belongs to `tenant`:
+    /// what a token scoped to `tenant` sees.
+    pub fn within(&self, entity: &crate::health::EntityRef, tenant: &str) -> bool {
+        self.index().within(entity, Some(tenant))
+    }
+
     /// The view of the holder of `token`, if the config in force knows it.
     fn view_for(&self, token: &str) -> Option<View> {
         let index = self.index();
@@ -169,6 +177,35 @@ pub fn schema(state: Option<Arc<State>>, limits: ApiLimits) -> ApiSchema {
         builder = builder.data(state);
     }
     builder.finish()
+}
+
+/// Runs `request` in-process as `principal`, through `schema` with the
+/// loaders of one request: the same roles, scope and limits as over HTTP.
+/// The public status pages run their fixed queries this way as a viewer
+/// scoped to one tenant.
+pub async fn execute_as(
+    schema: &ApiSchema,
+    state: &State,
+    principal: Principal,
+    request: async_graphql::Request,
+) -> async_graphql::Response {
+    let view = View {
+        principal,
+        index: state.index(),
+    };
+    schema
+        .execute(request.data(Loaders::new(&state.store)).data(view))
+        .await
+}
+
+/// The global id (`node(id:)`) of `entity`.
+pub fn entity_id(entity: &crate::health::EntityRef) -> String {
+    ids::entity_id(entity).0
+}
+
+/// The cursor of `healthEvents` that pages on after sequence number `seq`.
+pub fn event_cursor(seq: i64) -> String {
+    types::cursor(&format!("s:{seq}"))
 }
 
 /// The schema in SDL, as `schema.graphql` holds it.
@@ -251,8 +288,13 @@ fn token(headers: &HeaderMap) -> Option<&str> {
 }
 
 fn request_data(app: &App, view: Option<View>) -> Data {
+    request_data_for(&app.state, view)
+}
+
+/// What every request carries: fresh loaders, and the view when it has one.
+fn request_data_for(state: &State, view: Option<View>) -> Data {
     let mut data = Data::default();
-    data.insert(Loaders::new(&app.state.store));
+    data.insert(Loaders::new(&state.store));
     if let Some(view) = view {
         data.insert(view);
     }
@@ -494,18 +536,25 @@ fn prepared(
     request
 }
 
+/// Whether `response` may be reused: anything but a failure of the daemon
+/// itself (`UNAVAILABLE`, `INTERNAL`), which the next request should try
+/// again.
+fn keeps(response: &async_graphql::Response) -> bool {
+    !response.errors.iter().any(|e| {
+        let code = e.extensions.as_ref().and_then(|x| x.get("code"));
+        [Code::Unavailable, Code::Internal]
+            .iter()
+            .any(|c| code == Some(&async_graphql::Value::from(c.as_str())))
+    })
+}
+
 /// Runs `request`; the body too when the answer may be reused: anything but
 /// a failure of the daemon itself (`UNAVAILABLE`, `INTERNAL`), which the next
 /// request should try again. An answer over `max_answer` bytes is refused
 /// with `ANSWER_TOO_LARGE` as it is written, so it never takes more memory.
 async fn execute(app: &App, request: async_graphql::Request) -> (Option<Bytes>, Response) {
     let response = app.schema.execute(request).await;
-    let keep = !response.errors.iter().any(|e| {
-        let code = e.extensions.as_ref().and_then(|x| x.get("code"));
-        [Code::Unavailable, Code::Internal]
-            .iter()
-            .any(|c| code == Some(&async_graphql::Value::from(c.as_str())))
-    });
+    let keep = keeps(&response);
     match json_within(bytes::BytesMut::new(), &response, app.max_answer) {
         Ok(body) => {
             let body = body.freeze();

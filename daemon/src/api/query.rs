@@ -13,7 +13,7 @@ use super::ids::{self, Target};
 use super::types::{
     AlertChannelNode, AlertDeliveryNode, AlertDeliveryStatus, CheckNode, ConfigStatus, Connector,
     Daemon, EventFilter, HealthEventFilter, HealthEventNode, Long, Node, Result, SloStatusNode,
-    StoreBackend, TenantNode, WindowNode, alert_channel, alert_delivery, cursor, keyed_page, node,
+    StoreBackend, TenantNode, WindowNode, alert_channel, alert_delivery, keyed_page, node,
     offset_page, page_size, slo_statuses, time, uncursor, window_node,
 };
 use super::{state, view};
@@ -136,10 +136,7 @@ impl QueryRoot {
         events.truncate(size);
         let mut conn = Connection::new(after.is_some(), more);
         conn.edges.extend(events.into_iter().map(|e| {
-            async_graphql::connection::Edge::new(
-                cursor(&format!("s:{}", e.seq)),
-                HealthEventNode(e),
-            )
+            async_graphql::connection::Edge::new(super::event_cursor(e.seq), HealthEventNode(e))
         }));
         Ok(conn)
     }

@@ -25,12 +25,24 @@ pub struct Principal {
 /// The principal `token` (the bearer value) stands for, if the config lists
 /// its hash.
 pub fn authenticate(tokens: &[ApiToken], token: &str) -> Option<Principal> {
-    let hash = hex::encode(Sha256::digest(token.trim().as_bytes()));
-    tokens.iter().find(|t| t.sha256 == hash).map(|t| Principal {
-        name: t.name.clone(),
-        role: t.role,
-        tenant: t.tenant.clone(),
-    })
+    by_hash(tokens, &hash(token))
+}
+
+/// The SHA-256 of `token` in lowercase hex, as the config lists tokens.
+pub fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.trim().as_bytes()))
+}
+
+/// The principal of the token whose hash is `sha256`, if the config lists it.
+pub fn by_hash(tokens: &[ApiToken], sha256: &str) -> Option<Principal> {
+    tokens
+        .iter()
+        .find(|t| t.sha256 == sha256)
+        .map(|t| Principal {
+            name: t.name.clone(),
+            role: t.role,
+            tenant: t.tenant.clone(),
+        })
 }
 
 /// The token in an `Authorization: Bearer ...` value.

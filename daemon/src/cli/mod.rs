@@ -343,7 +343,13 @@ async fn serve(file: &Path, grace: std::time::Duration) -> anyhow::Result<()> {
         reloader,
         clock,
     ));
-    let router = crate::api::router(state.clone(), limits).merge(crate::push::router(push));
+    let router = crate::api::router(state.clone(), limits)
+        .merge(crate::push::router(push))
+        .merge(crate::statuspage::router(state.clone(), limits))
+        .merge(crate::web::router(crate::api::InProcess::new(
+            state.clone(),
+            limits,
+        )));
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(crate::api::serve(listener, router, async {
         let _ = stop_rx.await;

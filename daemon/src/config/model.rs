@@ -247,6 +247,10 @@ pub struct Tenant {
     /// Inherited downward per key, the nearer entity winning.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Whether `/status/{id}` and the badges of the tenant's entities are
+    /// served to anyone, without a token; see `statuspage`.
+    #[serde(default)]
+    pub public: bool,
 }
 
 /// One node of a flow; flows and checks name systems by id.

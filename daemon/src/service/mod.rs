@@ -511,6 +511,30 @@ impl Service {
         self.coverage.borrow().windows.clone()
     }
 
+    /// A maintenance window in force at some time in `[from, to)` that
+    /// covers `entity`, among every window known (ended ones included): what
+    /// a day of history is drawn as.
+    pub fn maintenance_during(
+        &self,
+        entity: &EntityRef,
+        from: SystemTime,
+        to: SystemTime,
+    ) -> Option<Window> {
+        let coverage = self.coverage.borrow().clone();
+        // Most days overlap no window: the entity's places are found only
+        // for one that does.
+        let mut places = None;
+        coverage
+            .windows
+            .iter()
+            .filter(|w| w.overlaps(from, to))
+            .find(|w| {
+                let places = places.get_or_insert_with(|| coverage.topology.places(entity));
+                w.scope.covers(entity, places)
+            })
+            .cloned()
+    }
+
     /// The maintenance window in force now that covers `entity`.
     pub fn maintenance_of(&self, entity: &EntityRef) -> Option<Window> {
         self.coverage

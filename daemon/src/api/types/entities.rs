@@ -581,6 +581,11 @@ pub struct Freshness {
     pub updated_at: DateTime<Utc>,
     /// Seconds from then to now.
     pub age_seconds: f64,
+    /// The asset's freshness rule (overrides applied): WARNING when older
+    /// than this many seconds; null without one.
+    pub warn_after_seconds: Option<f64>,
+    /// UNHEALTHY when older than this many seconds; null without one.
+    pub error_after_seconds: Option<f64>,
 }
 
 #[derive(SimpleObject)]
@@ -635,6 +640,9 @@ impl AssetNode {
     }
     async fn freshness(&self, ctx: &Context<'_>) -> Result<Option<Freshness>> {
         let now = state(ctx).clock.now();
+        let rule = (view(ctx)?.index.check(&self.check))
+            .and_then(|c| c.rules.for_asset(&self.asset).freshness);
+        let seconds = |d: Option<crate::health::HumanDuration>| d.map(|d| d.0.as_secs_f64());
         Ok(self
             .latest(ctx)
             .await?
@@ -645,6 +653,8 @@ impl AssetNode {
                     .duration_since(t)
                     .map(|d| d.as_secs_f64())
                     .unwrap_or(0.0),
+                warn_after_seconds: seconds(rule.as_ref().and_then(|r| r.warn_after)),
+                error_after_seconds: seconds(rule.as_ref().and_then(|r| r.error_after)),
             }))
     }
     async fn last_received(&self, ctx: &Context<'_>) -> Result<Option<LastReceived>> {

@@ -103,7 +103,10 @@ pub(super) async fn health_of(ctx: &Context<'_>, entity: &EntityRef) -> Result<O
 
 /// One day of an entity's history: enough for a bar of a 90-day chart.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct HistoryBucket {
+    #[graphql(skip)]
+    pub entity: EntityRef,
     /// Midnight UTC at the start of the day.
     pub day: DateTime<Utc>,
     /// The worst status of the day; null when nothing was evaluated.
@@ -119,6 +122,22 @@ pub struct HistoryBucket {
     pub missing: Option<Long>,
     /// The largest freshness lag seen that day, in seconds.
     pub max_freshness_lag_seconds: Option<f64>,
+}
+
+#[ComplexObject]
+impl HistoryBucket {
+    /// The name of a maintenance window that covered the entity during part
+    /// of the day (among the windows the daemon knows: the config's and
+    /// those made through the API, ended ones included); a status page draws
+    /// such a day as maintenance.
+    async fn maintenance(&self, ctx: &Context<'_>) -> Option<String> {
+        let from = SystemTime::from(self.day);
+        let to = from + std::time::Duration::from_millis(Period::Day.millis() as u64);
+        state(ctx)
+            .service
+            .maintenance_during(&self.entity, from, to)
+            .map(|w| w.name)
+    }
 }
 
 /// What `history(days:)` counts in the complexity limit: its fields once per
@@ -162,6 +181,7 @@ pub(super) async fn history_of(
             let start = from + i64::from(i) * day;
             match by_day.get(&start) {
                 Some(r) => HistoryBucket {
+                    entity: entity.clone(),
                     day: time(from_ms(start)),
                     status: (r.evaluations > 0).then(|| r.worst.into()),
                     uptime_percent: (r.evaluations > 0).then(|| r.uptime_percent()),
@@ -174,6 +194,7 @@ pub(super) async fn history_of(
                     max_freshness_lag_seconds: r.max_lag.map(|d| d.as_secs_f64()),
                 },
                 None => HistoryBucket {
+                    entity: entity.clone(),
                     day: time(from_ms(start)),
                     status: None,
                     uptime_percent: None,
