@@ -2,7 +2,7 @@
 //! `acme` made public: 100 flows × 10 systems, each system watched by one
 //! check), served over real HTTP on loopback without a token:
 //!
-//! 1. its size, plain and compressed (gzip, br) as a browser asks for it;
+//! 1. its size, plain and gzipped (what a browser gets);
 //! 2. server time of a render (each request after the answer kept for 5 s
 //!    expired: one client, spaced out), p50 / p99;
 //! 3. latency from 100 concurrent clients polling it (kept answers, with a
@@ -85,7 +85,7 @@ async fn bench() {
     let http = reqwest::Client::new();
 
     // 1. Size.
-    for encoding in ["identity", "gzip", "br"] {
+    for encoding in ["identity", "gzip"] {
         println!(
             "page {encoding}: {:.1} KiB",
             size(&http, &url, encoding).await as f64 / 1024.0
@@ -97,7 +97,7 @@ async fn bench() {
     for _ in 0..cold {
         tokio::time::sleep(Duration::from_millis(5100)).await;
         let t = Instant::now();
-        size(&http, &url, "br").await;
+        size(&http, &url, "gzip").await;
         renders.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     report("render (1 client, answer expired)", renders);
@@ -111,7 +111,7 @@ async fn bench() {
         tasks.push(tokio::spawn(async move {
             for _ in 0..queries {
                 let t = Instant::now();
-                size(&http, &url, "br").await;
+                size(&http, &url, "gzip").await;
                 latencies
                     .lock()
                     .unwrap()
