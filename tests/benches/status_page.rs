@@ -18,8 +18,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tributary_tests::bench::{asked, env_or};
-use tributary_tests::kit::{Fake, doc_ids, document_service, fleet_text, start_live};
+use tributary_tests::bench::{asked, env_or, fleet_daemon};
 use tributary_tests::node::Script;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -67,19 +66,15 @@ async fn bench() {
     let loads: usize = env_or("TRIBUTARY_BENCH_LOADS", 20);
     let (flows, systems) = (100, 10);
 
-    let fake = Arc::new(Mutex::new(Fake {
-        ids: doc_ids(10),
-        ..Fake::default()
-    }));
-    let service = document_service(fake.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let text = fleet_text(dir.path(), flows, systems, &service.url()).replace(
-        "[[tenants]]\nid = \"acme\"\nname = \"Acme\"\n",
-        "[[tenants]]\nid = \"acme\"\nname = \"Acme\"\npublic = true\n",
-    );
-    assert!(text.contains("public = true"), "tenant acme is made public");
-    let d = start_live(dir, &text).await;
-    d.wait_total_runs((flows * systems) as u64).await;
+    let (d, _fake, _service) = fleet_daemon(flows, systems, |text| {
+        let public = text.replace(
+            "[[tenants]]\nid = \"acme\"\nname = \"Acme\"\n",
+            "[[tenants]]\nid = \"acme\"\nname = \"Acme\"\npublic = true\n",
+        );
+        assert_ne!(public, text, "tenant acme is made public");
+        public
+    })
+    .await;
     let base = d.serve_api().await;
     let url = format!("{base}/status/acme");
     let http = reqwest::Client::new();
