@@ -59,8 +59,21 @@ fn config(dir: &Path, port: u16, url: &str, long_name: &str) -> String {
             &format!("name = {}", toml_string(long_name)),
         )
         .replace("every = \"1h\"", "every = \"1s\"");
+    // A window two days ago, over before the daemon started: its day is
+    // drawn as maintenance.
+    let start = chrono::Utc::now() - chrono::Duration::days(2);
+    let rfc3339 =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (start, end) = (rfc3339(start), rfc3339(start + chrono::Duration::hours(1)));
     format!(
         r#"{text}
+[[maintenance]]
+name = "past-upgrade"
+reason = "warehouse upgrade"
+start = "{start}"
+end = "{end}"
+system = "warehouse"
+
 [[systems]]
 id = "globex-db"
 name = "{SECRET} database"
@@ -172,6 +185,14 @@ async fn a_public_tenant_has_a_page_with_banner_flows_systems_bars_and_incidents
         "days before the first run: {page}"
     );
     assert!(page.contains("% up\""), "today: {page}");
+    // The warehouse's day of maintenance, and only the warehouse's (a
+    // window on a system does not cover its flow); its name stays private.
+    assert_eq!(
+        page.matches(": maintenance, no data\"").count(),
+        1,
+        "{page}"
+    );
+    assert!(!page.contains("past-upgrade") && !page.contains("warehouse upgrade"));
     // Incidents: the warehouse's failing runs show as a change of health.
     assert!(page.contains("Recent incidents"), "{page}");
     // Never what only a token may read.
