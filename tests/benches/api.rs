@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tributary::events::Received;
 use tributary::health::EntityRef;
+use tributary_tests::bench::fleet_daemon;
 use tributary_tests::gql::{Client, DASHBOARD, Protocol, Subscription};
-use tributary_tests::kit::{Fake, doc_ids, document_service, fleet_text, start_live};
 
 fn env_or(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -69,21 +69,7 @@ async fn bench() {
     let rounds = env_or("TRIBUTARY_BENCH_ROUNDS", 5);
     let (flows, systems) = (100, 10);
 
-    let fake = Arc::new(Mutex::new(Fake {
-        ids: doc_ids(10),
-        ..Fake::default()
-    }));
-    let service = document_service(fake.clone()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let text = fleet_text(dir.path(), flows, systems, &service.url());
-    let d = start_live(dir, &text).await;
-    let started = Instant::now();
-    d.wait_total_runs((flows * systems) as u64).await;
-    println!(
-        "{} checks ran once in {:.1} s",
-        flows * systems,
-        started.elapsed().as_secs_f64()
-    );
+    let (d, fake, _service) = fleet_daemon(flows, systems, |text| text).await;
     let api = Client::new(d.serve_api().await);
 
     // 1. The dashboard queries: the overview (flows with the health of each

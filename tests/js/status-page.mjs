@@ -87,8 +87,17 @@ async function fcp(loads) {
     const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
     const page = await context.newPage();
     await page.goto(pageUrl, { waitUntil: 'load' });
+    // The paint entry may land after `load`: wait for it (at most 5 s).
     const ms = await page.evaluate(
-      () => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? null,
+      () =>
+        new Promise((resolve) => {
+          const seen = () => performance.getEntriesByName('first-contentful-paint')[0]?.startTime;
+          if (seen() !== undefined) resolve(seen());
+          new PerformanceObserver(() => {
+            if (seen() !== undefined) resolve(seen());
+          }).observe({ type: 'paint', buffered: true });
+          setTimeout(() => resolve(null), 5000);
+        }),
     );
     times.push(ms);
     await context.close();

@@ -201,3 +201,37 @@ pub async fn probe_daemon(
     };
     (daemon, parse_time)
 }
+
+/// The API benches' set: [`crate::kit::fleet_text`] of `flows` flows of
+/// `systems` systems (one example check each) against a fake document
+/// service of 10 ids, the text passed through `edit`, started live; returns
+/// once every check ran once (and says how long that took), with the fake
+/// (to make outages) and its server (dropping it stops the service).
+pub async fn fleet_daemon(
+    flows: usize,
+    systems: usize,
+    edit: impl FnOnce(String) -> String,
+) -> (
+    crate::kit::Daemon,
+    std::sync::Arc<std::sync::Mutex<crate::kit::Fake>>,
+    plugin_sdk::harness::TestServer,
+) {
+    use crate::kit::{Fake, doc_ids, document_service, fleet_text, start_live};
+
+    let fake = std::sync::Arc::new(std::sync::Mutex::new(Fake {
+        ids: doc_ids(10),
+        ..Fake::default()
+    }));
+    let service = document_service(fake.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = edit(fleet_text(dir.path(), flows, systems, &service.url()));
+    let d = start_live(dir, &text).await;
+    let started = std::time::Instant::now();
+    d.wait_total_runs((flows * systems) as u64).await;
+    println!(
+        "{} checks ran once in {:.1} s",
+        flows * systems,
+        started.elapsed().as_secs_f64()
+    );
+    (d, fake, service)
+}

@@ -13,10 +13,9 @@ use std::time::Duration;
 use plugin_sdk::harness::TestServer;
 use serde_json::Value;
 use tributary_tests::kit::{
-    Fake, KillOnDrop, doc_ids, document_service, eventually, free_port, serve_ready,
+    Fake, KillOnDrop, config_text, doc_ids, document_service, eventually, free_port, serve_ready,
 };
 use tributary_tests::node::Script;
-use tributary_tests::plugin;
 
 /// A flow name that tries to break out of HTML and attributes.
 const HOSTILE: &str = "Docs <script>alert(1)</script> \"quoted\" & 'single'";
@@ -37,53 +36,43 @@ struct World {
     _dir: tempfile::TempDir,
 }
 
+/// [`config_text`] served on `port`, its tenant public, its flow and
+/// warehouse renamed, checks every second, and the private tenant `globex`
+/// (which [`config_text`] lists) given a flow watched the same way.
 fn config(dir: &Path, port: u16, url: &str, long_name: &str) -> String {
-    let token = dir.join("token");
-    std::fs::write(&token, tributary_tests::kit::TOKEN).unwrap();
-    let check = |id: &str, system: &str| {
-        format!(
-            r#"
-[[checks]]
-id = "{id}"
-system = "{system}"
-connector = "example"
-schedule = {{ every = "1s" }}
-timeout = "10s"
-grants = {{ allowed_hosts = ["{url}"] }}
-config = {{ base_url = "{url}", tenant = "acme", token = {{ file = "{token}" }} }}
-"#,
-            token = token.display()
+    let checks = [
+        ("warehouse-docs", "warehouse", url, ""),
+        ("globex-docs", "globex-bi", url, ""),
+    ];
+    let text = config_text(dir, &checks)
+        .replace(
+            "[storage]",
+            &format!("[server]\nlisten = \"127.0.0.1:{port}\"\n\n[storage]"),
         )
-    };
+        .replace("name = \"Acme\"\n", "name = \"Acme\"\npublic = true\n")
+        .replace(
+            "name = \"Acme documents\"",
+            &format!("name = {}", toml_string(HOSTILE)),
+        )
+        .replace(
+            "name = \"Warehouse\"",
+            &format!("name = {}", toml_string(long_name)),
+        )
+        .replace("every = \"1h\"", "every = \"1s\"");
+    // A window two days ago, over before the daemon started: its day is
+    // drawn as maintenance.
+    let start = chrono::Utc::now() - chrono::Duration::days(2);
+    let rfc3339 =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (start, end) = (rfc3339(start), rfc3339(start + chrono::Duration::hours(1)));
     format!(
-        r#"
-plugins_dir = "{plugins}"
-data_dir = "{data}"
-
-[server]
-listen = "127.0.0.1:{port}"
-
-[storage]
-url = "sqlite://{db}"
-
-[[tenants]]
-id = "acme"
-name = "Acme"
-public = true
-
-[[tenants]]
-id = "globex"
-name = "{SECRET} tenant"
-
-[[systems]]
-id = "ingest"
-name = "Ingest"
-kind = "service"
-
-[[systems]]
-id = "warehouse"
-name = "{long_name}"
-kind = "service"
+        r#"{text}
+[[maintenance]]
+name = "past-upgrade"
+reason = "warehouse upgrade"
+start = "{start}"
+end = "{end}"
+system = "warehouse"
 
 [[systems]]
 id = "globex-db"
@@ -96,25 +85,12 @@ name = "{SECRET} BI"
 kind = "service"
 
 [[flows]]
-id = "docs"
-tenant = "acme"
-name = {hostile}
-upstream = "ingest"
-downstream = ["warehouse"]
-
-[[flows]]
 id = "ledger"
 tenant = "globex"
 name = "{SECRET} ledger"
 upstream = "globex-db"
 downstream = ["globex-bi"]
-{warehouse}{globex}"#,
-        plugins = plugin("example").parent().unwrap().display(),
-        data = dir.join("data").display(),
-        db = dir.join("tributary.db").display(),
-        hostile = toml_string(HOSTILE),
-        warehouse = check("warehouse-docs", "warehouse"),
-        globex = check("globex-docs", "globex-bi"),
+"#
     )
 }
 
@@ -209,6 +185,14 @@ async fn a_public_tenant_has_a_page_with_banner_flows_systems_bars_and_incidents
         "days before the first run: {page}"
     );
     assert!(page.contains("% up\""), "today: {page}");
+    // The warehouse's day of maintenance, and only the warehouse's (a
+    // window on a system does not cover its flow); its name stays private.
+    assert_eq!(
+        page.matches(": maintenance, no data\"").count(),
+        1,
+        "{page}"
+    );
+    assert!(!page.contains("past-upgrade") && !page.contains("warehouse upgrade"));
     // Incidents: the warehouse's failing runs show as a change of health.
     assert!(page.contains("Recent incidents"), "{page}");
     // Never what only a token may read.

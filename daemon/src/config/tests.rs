@@ -1634,3 +1634,15 @@ target = 0.95
     at(&errors, "/slos/4/name");
     assert!(at(&errors, "/slos/4").message.contains("not both"));
 }
+
+#[test]
+fn a_public_tenant_is_read_and_a_wrong_public_points_at_its_place() {
+    let text = "[[tenants]]\nid = \"acme\"\nname = \"Acme\"\npublic = true\n\n[[tenants]]\nid = \"globex\"\nname = \"Globex\"\n";
+    let config = parse(text, Path::new("tributary.toml"), &no_plugins()).unwrap();
+    let public: Vec<bool> = config.tenants.iter().map(|t| t.public).collect();
+    assert_eq!(public, [true, false]);
+    let text = "[[tenants]]\nid = \"acme\"\nname = \"Acme\"\npublic = \"yes\"\n";
+    let errors = errors_of(text, &no_plugins());
+    let e = at(&errors, "/tenants/0/public");
+    assert_eq!(e.line, 4, "{e}");
+}

@@ -23,7 +23,8 @@ pub const TTL: Duration = Duration::from_secs(5);
 /// enough, all of them (random badge names can make many keys).
 const MAX_ENTRIES: usize = 1024;
 
-/// One rendered answer.
+/// One rendered answer, also gzipped once for every client that accepts it
+/// (compressing per request would cost more than rendering, under a flood).
 #[derive(Debug)]
 pub struct Rendered {
     pub status: StatusCode,
@@ -31,7 +32,12 @@ pub struct Rendered {
     pub body: Bytes,
     /// A strong validator of `body`, quoted as the header carries it.
     pub etag: String,
+    /// `body` gzipped, when it is worth it.
+    pub gzip: Option<Bytes>,
 }
+
+/// Smaller bodies go as they are.
+const GZIP_FROM: usize = 1024;
 
 impl Rendered {
     pub fn new(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Self {
@@ -41,9 +47,39 @@ impl Rendered {
             status,
             content_type,
             etag: format!("\"{}\"", hex::encode(&hash[..12])),
+            gzip: (body.len() >= GZIP_FROM).then(|| gzip(&body)),
             body,
         }
     }
+
+    /// The body and ETag to send to a client whose `Accept-Encoding` is
+    /// `accept`, and whether that body is gzipped.
+    pub fn for_client(&self, accept: &str) -> (Bytes, String, bool) {
+        let gzip_ok = accept.split(',').any(|e| {
+            let mut parts = e.split(';');
+            parts
+                .next()
+                .is_some_and(|n| n.trim().eq_ignore_ascii_case("gzip"))
+                && parts.all(|p| p.trim().replace(' ', "") != "q=0")
+        });
+        match &self.gzip {
+            Some(gz) if gzip_ok => {
+                let etag = format!("{}-gz\"", self.etag.trim_end_matches('"'));
+                (gz.clone(), etag, true)
+            }
+            _ => (self.body.clone(), self.etag.clone(), false),
+        }
+    }
+}
+
+fn gzip(body: &[u8]) -> Bytes {
+    use std::io::Write;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder
+        .write_all(body)
+        .and_then(|()| encoder.finish())
+        .map(Bytes::from)
+        .expect("gzip into memory cannot fail")
 }
 
 type Slot = Arc<OnceCell<Arc<Rendered>>>;
@@ -113,5 +149,17 @@ mod tests {
                 .await;
         }
         assert!(cache.entries.lock().unwrap().len() <= MAX_ENTRIES);
+    }
+
+    #[test]
+    fn gzip_goes_to_clients_that_accept_it_with_its_own_etag() {
+        let page = Rendered::new(StatusCode::OK, "text/html", "<p>x</p>".repeat(500));
+        let (body, etag, gz) = page.for_client("br, gzip;q=0.8");
+        assert!(gz && body.len() < 200 && etag.ends_with("-gz\""), "{etag}");
+        let (body, etag, gz) = page.for_client("gzip;q=0, br");
+        assert!(!gz && body.len() == 4000 && etag == page.etag);
+        assert!(!page.for_client("").2);
+        let small = Rendered::new(StatusCode::OK, "text/plain", "hi");
+        assert!(!small.for_client("gzip").2);
     }
 }

@@ -11,7 +11,8 @@
 //! statuses, uptime and when health changed (`docs/status-pages.md` says
 //! why). A tenant that is not public and one that does not exist get the
 //! same 404, so the pages do not tell which tenants exist. Rendered answers
-//! are kept a few seconds ([`cache`]): a flood costs one render per page.
+//! are kept a few seconds ([`cache`]), gzipped once: a flood costs one
+//! render and one compression per page.
 //! It must not write anything, nor read the store or the config other than
 //! through the API's state.
 
@@ -28,7 +29,6 @@ use axum::extract::{Path, State as AxumState};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tower_http::compression::CompressionLayer;
 
 use crate::api::State;
 use crate::config::ApiLimits;
@@ -52,7 +52,6 @@ pub fn router(state: Arc<State>, limits: ApiLimits) -> Router {
         .route("/status/{tenant}", get(status_page))
         .route("/badge/{entity}/{file}", get(health_badge))
         .route("/badge/{entity}/uptime/{file}", get(uptime_badge))
-        .layer(CompressionLayer::new())
         .with_state(app)
 }
 
@@ -94,17 +93,26 @@ fn respond(headers: &HeaderMap, rendered: &Rendered) -> Response {
         return not_found();
     }
     let ok = rendered.status == StatusCode::OK;
+    let header_text = |name| {
+        headers
+            .get(name)
+            .and_then(|v: &HeaderValue| v.to_str().ok())
+    };
+    let (body, etag, gzipped) =
+        rendered.for_client(header_text(header::ACCEPT_ENCODING).unwrap_or(""));
     let mut response = if ok
-        && headers
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.split(',').any(|t| t.trim() == rendered.etag))
+        && header_text(header::IF_NONE_MATCH)
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
     {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        (rendered.status, rendered.body.clone()).into_response()
+        (rendered.status, body).into_response()
     };
     let h = response.headers_mut();
+    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    if gzipped {
+        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+    }
     h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(rendered.content_type),
@@ -119,7 +127,7 @@ fn respond(headers: &HeaderMap, rendered: &Rendered) -> Response {
             header::CACHE_CONTROL,
             HeaderValue::from_str(&max_age).expect("ASCII"),
         );
-        if let Ok(etag) = HeaderValue::from_str(&rendered.etag) {
+        if let Ok(etag) = HeaderValue::from_str(&etag) {
             h.insert(header::ETAG, etag);
         }
     } else {
