@@ -200,6 +200,12 @@ pub mod prelude {
     };
 }
 
+/// The import a plugin crate's build fails on when it lacks
+/// [`export_connector!`] (see `export_check`): build tools look for it in
+/// the linker's output to tell the author what to add.
+pub const MISSING_EXPORT_SYMBOL: &str =
+    "plugin_sdk_export_connector_missing_add_plugin_sdk_export_connector_to_the_plugin_crate";
+
 /// The link-time check that the plugin crate called [`export_connector!`].
 ///
 /// Without the macro a crate still compiles, into a component that exports

@@ -145,6 +145,11 @@ fn cargo(dir: &Path) -> anyhow::Result<PathBuf> {
         .output()
         .context("cannot run cargo")?;
     anyhow::ensure!(
+        !String::from_utf8_lossy(&output.stdout).contains(plugin_sdk::MISSING_EXPORT_SYMBOL),
+        "the build failed: the crate does not export its connector; add \
+         `plugin_sdk::export_connector!(YourConnector);` at its root"
+    );
+    anyhow::ensure!(
         output.status.success(),
         "the build failed (cargo, {}); is the target installed? `rustup target add wasm32-wasip2`",
         output.status
