@@ -753,7 +753,8 @@ async fn an_slo_added_by_a_reload_judges_from_then_on() {
 /// Four SLOs on every asset of `app` that count differently: hour slices
 /// with the default policies, hour slices by occurrences with excluded
 /// slices counted, a calendar month of days in Berlin with no data left
-/// out and maintenance bad, ten days by occurrences with maintenance good.
+/// out and maintenance bad, ten days in Berlin by occurrences with
+/// maintenance good.
 fn ranked_slos() -> String {
     let on = "check = \"app\"\nasset = \"*\"\nindicator = \"completeness\"\n";
     format!(
@@ -763,7 +764,8 @@ fn ranked_slos() -> String {
          \n[[slos]]\nname = \"d-month\"\n{on}slice = \"1d\"\nwindow = \"month\"\n\
          timezone = \"Europe/Berlin\"\nno_data = \"excluded\"\nmaintenance = \"bad\"\ntarget = 0.7\n\
          \n[[slos]]\nname = \"d-occurrences\"\n{on}slice = \"1d\"\nwindow = \"10d\"\n\
-         budgeting = \"occurrences\"\nmaintenance = \"good\"\ntarget = \"95%\"\n"
+         timezone = \"Europe/Berlin\"\nbudgeting = \"occurrences\"\nmaintenance = \"good\"\n\
+         target = \"95%\"\n"
     )
 }
 
@@ -874,7 +876,15 @@ async fn ranked_like_the_figures(pg: Option<String>) {
             for n in [1, 7, 100, 1000] {
                 let worst = service.slo_worst(None, n, |_| true).await.unwrap();
                 let want = &reference[..n.min(reference.len())];
-                assert_eq!(shown(&worst), shown(want), "{label}: worst {n}");
+                let (got, want) = (shown(&worst), shown(want));
+                let first = got.iter().zip(&want).position(|(a, b)| a != b);
+                assert!(
+                    first.is_none() && got.len() == want.len(),
+                    "{label}: worst {n}: {} listed for {}, first difference at {first:?}: {:?}",
+                    got.len(),
+                    want.len(),
+                    first.map(|i| (&got[i], &want[i]))
+                );
             }
             // One SLO, and a filter keeping every third asset.
             let worst = service
