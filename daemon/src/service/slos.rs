@@ -10,9 +10,9 @@ use std::sync::Arc;
 use super::{Service, lock};
 use crate::health::{EntityRef, Topology};
 use crate::slo::calendar::WindowSpan;
-use crate::slo::figures::{budget_remaining_ratio, figures, figures_from_sums, lookback_start};
-use crate::slo::{Figures, Level, Lookback, SliceState, Slo, Totals};
-use crate::store::{Ranking, StoreError, StoredSlice, entity_key, to_ms};
+use crate::slo::figures::{budget_remaining_ratio, figures, figures_from_sums};
+use crate::slo::{Figures, Level, SliceState, Slo, Totals};
+use crate::store::{StoreError, StoredSlice, entity_key, to_ms};
 
 /// Most slices `slices(from, to)` gives at once.
 pub const MAX_SLICES: usize = 1000;
@@ -142,39 +142,33 @@ impl Service {
             if only.is_some_and(|name| name != slo.name) {
                 continue;
             }
-            let (cal, window) = (&slo.calendar, slo.calendar.window(slo.window, now));
-            let rank = Ranking {
-                counting: slo.counting,
-                judged: cal.count(window.start, window.elapsed_end),
-                slices: cal.count(window.start, window.end),
-            };
             let mut kept = 0;
             let mut last: Option<(f64, String)> = None;
             self.store
-                .slo_ranked(
-                    &slo.name,
-                    &format!("{:?} {}", cal.slice, cal.zone.name()),
-                    (window.start, window.elapsed_end),
-                    &rank,
-                    |entity, totals| {
-                        let left = budget_remaining_ratio(&slo.counting, cal, slo.window, now, &totals)
-                            .unwrap_or(f64::INFINITY);
-                        let key = entity_key(&entity);
-                        debug_assert!(
-                            last.as_ref().is_none_or(|(l, k)| l
-                                .total_cmp(&left)
-                                .then_with(|| k.cmp(&key))
-                                .is_le()),
-                            "the database ranked {key} at {left} after {last:?}"
-                        );
-                        last = Some((left, key.clone()));
-                        if keep(&entity) {
-                            ranked.push((left, slo.clone(), key, entity, totals));
-                            kept += 1;
-                        }
-                        kept < n
-                    },
-                )
+                .slo_window_ranked(&slo, now, |entity, totals| {
+                    let left = budget_remaining_ratio(
+                        &slo.counting,
+                        &slo.calendar,
+                        slo.window,
+                        now,
+                        &totals,
+                    )
+                    .unwrap_or(f64::INFINITY);
+                    let key = entity_key(&entity);
+                    debug_assert!(
+                        last.as_ref().is_none_or(|(l, k)| l
+                            .total_cmp(&left)
+                            .then_with(|| k.cmp(&key))
+                            .is_le()),
+                        "the database ranked {key} at {left} after {last:?}"
+                    );
+                    last = Some((left, key.clone()));
+                    if keep(&entity) {
+                        ranked.push((left, slo.clone(), key, entity, totals));
+                        kept += 1;
+                    }
+                    kept < n
+                })
                 .await?;
         }
         ranked.sort_by(|a, b| {
@@ -184,34 +178,26 @@ impl Service {
         });
         ranked.truncate(n);
         // The last days' sums of the listed entities, one query per SLO.
-        let mut recent: HashMap<(String, String), [Totals; 4]> = HashMap::new();
+        let mut recent: HashMap<String, HashMap<String, [Totals; 4]>> = HashMap::new();
         for slo in self.slos() {
             let listed: Vec<EntityRef> = ranked
                 .iter()
                 .filter(|r| r.1.name == slo.name)
                 .map(|r| r.3.clone())
                 .collect();
-            if listed.is_empty() {
-                continue;
-            }
-            let window = slo.calendar.window(slo.window, now);
-            let from = Lookback::ALL.map(|l| lookback_start(&slo.calendar, &window, l));
-            for (entity, sums) in self
-                .store
-                .slo_recent_sums(&slo.name, &listed, &from, window.elapsed_end)
-                .await?
-            {
-                recent.insert((slo.name.clone(), entity_key(&entity)), sums);
+            if !listed.is_empty() {
+                let sums = self.store.slo_lookback_sums(&slo, now, &listed).await?;
+                recent.insert(slo.name.clone(), sums);
             }
         }
         Ok(ranked
             .into_iter()
             .map(|(_, slo, key, entity, totals)| {
                 let lookbacks = recent
-                    .get(&(slo.name.clone(), key))
+                    .get(&slo.name)
+                    .and_then(|sums| sums.get(&key))
                     .copied()
                     .unwrap_or_default();
-                let window = slo.calendar.window(slo.window, now);
                 let figures = figures_from_sums(
                     &slo.counting,
                     &slo.calendar,
@@ -221,10 +207,10 @@ impl Service {
                     &lookbacks,
                 );
                 SloStatus {
+                    window: slo.calendar.window(slo.window, now),
                     slo,
                     entity,
                     figures,
-                    window,
                 }
             })
             .collect())

@@ -6,7 +6,7 @@
 //! slice with a bad event is bad, one marked excluded stays excluded); it
 //! must not judge an event nor compute figures (the writer and `slo` do).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use futures_util::TryStreamExt;
@@ -16,7 +16,8 @@ use super::model::{count, entity_key, parse_entity_key};
 use super::write::insert_many;
 use super::{Backend, Result, Store, StoreError, placeholders};
 use crate::health::EntityRef;
-use crate::slo::{Budgeting, Counting, Counts, Slice, SliceState, Totals};
+use crate::slo::figures::lookback_start;
+use crate::slo::{Budgeting, Counting, Counts, Lookback, Slice, SliceState, Slo, Totals};
 
 /// What one or more events add to one slice.
 #[derive(Debug, Clone, PartialEq)]
@@ -416,10 +417,64 @@ impl Store {
         Ok(())
     }
 
+    /// The sums of `slo`'s stored slices in its window at `now` (ms) of
+    /// every entity with one, least budget left first: see
+    /// [`Store::slo_ranked`].
+    pub async fn slo_window_ranked(
+        &self,
+        slo: &Slo,
+        now: i64,
+        take: impl FnMut(EntityRef, Totals) -> bool,
+    ) -> Result<()> {
+        let cal = &slo.calendar;
+        let span = cal.window(slo.window, now);
+        let rank = Ranking {
+            counting: slo.counting,
+            judged: cal.count(span.start, span.elapsed_end),
+            slices: cal.count(span.start, span.end),
+        };
+        let calendar = format!("{:?} {}", cal.slice, cal.zone.name());
+        self.slo_ranked(
+            &slo.name,
+            &calendar,
+            (span.start, span.elapsed_end),
+            &rank,
+            take,
+        )
+        .await
+    }
+
+    /// The sums of `slo`'s stored slices over each burn-rate lookback
+    /// ([`Lookback::ALL`], from [`lookback_start`]) at `now` (ms) of each
+    /// of `entities` that has one, by entity key: a few queries whatever
+    /// their number.
+    pub async fn slo_lookback_sums(
+        &self,
+        slo: &Slo,
+        now: i64,
+        entities: &[EntityRef],
+    ) -> Result<HashMap<String, [Totals; 4]>> {
+        /// Entities one query names (well under any backend's limit of
+        /// bound values).
+        const CHUNK: usize = 500;
+        let span = slo.calendar.window(slo.window, now);
+        let from = Lookback::ALL.map(|l| lookback_start(&slo.calendar, &span, l));
+        let mut out = HashMap::with_capacity(entities.len());
+        for chunk in entities.chunks(CHUNK) {
+            for (entity, sums) in self
+                .slo_recent_sums(&slo.name, chunk, &from, span.elapsed_end)
+                .await?
+            {
+                out.insert(entity_key(&entity), sums);
+            }
+        }
+        Ok(out)
+    }
+
     /// For each of `entities` with stored slices of `slo` in
     /// `[from[i], until)`, their sums, one [`Totals`] per start of `from`
     /// (the lookbacks of burn rates): one query for them all.
-    pub async fn slo_recent_sums(
+    async fn slo_recent_sums(
         &self,
         slo: &str,
         entities: &[EntityRef],

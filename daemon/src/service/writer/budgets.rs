@@ -7,13 +7,15 @@
 //!
 //! Figures only count judged slices (those before the slice in progress),
 //! so they change at a slice boundary, when a late report adds to a past
-//! slice, or with the config. Each SLO is read once per slice boundary (one
-//! query for all its entities); a write to a past slice marks its (SLO,
-//! entity) to be read again alone. Nothing is computed per scrape or per
+//! slice, or with the config. Each SLO is read once per slice boundary for
+//! all its entities, from the sums the store keeps of their windows and of
+//! their last days ([`Store::slo_window_ranked`], a row per entity rather
+//! than its hundreds of slices); a write to a past slice marks its (SLO,
+//! entity) to be read again alone, from its slices. Nothing is computed per scrape or per
 //! run. At start every SLO is read before the first run is judged, so a
 //! restart neither loses a reason nor announces it again.
 //!
-//! It owns only this: the conditions ([`reasons`]) and the bookkeeping of
+//! It owns only this: the conditions ([`alert`]) and the bookkeeping of
 //! what was read when. It reads slices through the store and figures
 //! through [`crate::slo::figures`]; it must not write (the writer does).
 
@@ -22,8 +24,9 @@ use std::sync::Arc;
 
 use crate::health::{EntityRef, Reason, RuleKind, Status};
 use crate::slo::calendar::HOUR_MS;
-use crate::slo::{Exhaustion, Figures, Lookback, SliceLen, Slo, figures::figures};
-use crate::store::{SliceDelta, Store, StoreError, StoredSlice, entity_key};
+use crate::slo::figures::{figures, figures_from_sums};
+use crate::slo::{Exhaustion, Figures, Lookback, SliceLen, Slo};
+use crate::store::{SliceDelta, Store, StoreError, entity_key};
 
 /// The multiwindow burn conditions of the SRE workbook, for hour slices:
 /// (what it asks for, share of the budget, long lookback, short lookback).
@@ -148,20 +151,37 @@ impl Budgets {
             let name: Arc<str> = Arc::from(slo.name.as_str());
             let span = slo.calendar.window(slo.window, now);
             let stale = self.read_at.get(&name) != Some(&span.elapsed_end);
-            let read: Vec<(EntityRef, Vec<StoredSlice>)> = if stale {
-                let stored = store
-                    .slo_slices(&slo.name, None, span.start, span.elapsed_end)
+            // Each entity's figures, none for one without slices left.
+            let read: Vec<(EntityRef, Option<Figures>)> = if stale {
+                // Every entity: from the sums of its window and of its last
+                // days, not its slices (14.4M rows at 10,000 assets with
+                // three hourly SLOs).
+                let mut all = Vec::new();
+                store
+                    .slo_window_ranked(slo, now, |entity, totals| {
+                        all.push((entity, totals));
+                        true
+                    })
                     .await?;
-                let mut by_entity: BTreeMap<String, (EntityRef, Vec<StoredSlice>)> =
-                    BTreeMap::new();
-                for s in stored {
-                    by_entity
-                        .entry(entity_key(&s.entity))
-                        .or_insert_with(|| (s.entity.clone(), Vec::new()))
-                        .1
-                        .push(s);
-                }
-                by_entity.into_values().collect()
+                let entities: Vec<EntityRef> = all.iter().map(|(e, _)| e.clone()).collect();
+                let recent = store.slo_lookback_sums(slo, now, &entities).await?;
+                all.into_iter()
+                    .map(|(entity, totals)| {
+                        let lookbacks = recent
+                            .get(&entity_key(&entity))
+                            .copied()
+                            .unwrap_or_default();
+                        let f = figures_from_sums(
+                            &slo.counting,
+                            &slo.calendar,
+                            slo.window,
+                            now,
+                            &totals,
+                            &lookbacks,
+                        );
+                        (entity, Some(f))
+                    })
+                    .collect()
             } else {
                 let dirty: Vec<EntityRef> = self
                     .dirty
@@ -174,7 +194,11 @@ impl Budgets {
                     let stored = store
                         .slo_slices(&slo.name, Some(&entity), span.start, span.elapsed_end)
                         .await?;
-                    read.push((entity, stored));
+                    let slices: Vec<_> = stored.iter().map(|s| s.slice).collect();
+                    let f = (!slices.is_empty()).then(|| {
+                        figures(&slo.counting, &slo.calendar, slo.window, now, &slices)
+                    });
+                    read.push((entity, f));
                 }
                 read
             };
@@ -184,15 +208,13 @@ impl Budgets {
             } else {
                 before.clone()
             };
-            for (entity, stored) in read {
+            for (entity, f) in read {
                 after.remove(&entity);
-                if stored.is_empty() {
+                let Some(f) = f else {
                     metrics.slo_figures(&name, 0.0, &entity, None);
                     self.set(&name, &entity, None, &mut touched);
                     continue;
-                }
-                let slices: Vec<_> = stored.iter().map(|s| s.slice).collect();
-                let f = figures(&slo.counting, &slo.calendar, slo.window, now, &slices);
+                };
                 metrics.slo_figures(&name, slo.counting.target, &entity, Some(&f));
                 let window_hours = (span.end - span.start) as f64 / HOUR_MS as f64;
                 self.set(&name, &entity, alert(slo, &f, window_hours), &mut touched);
