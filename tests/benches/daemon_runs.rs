@@ -30,6 +30,9 @@ use tributary_tests::bench;
 /// What one measurement gave: runs/s and CPU milliseconds per run.
 type Figures = (f64, f64);
 
+/// Every measurement, by backend and whether SLOs were on.
+type Measured = Arc<Mutex<BTreeMap<(&'static str, bool), Vec<Figures>>>>;
+
 /// This process's CPU time so far (user + system), in seconds: fields 14
 /// and 15 of `/proc/self/stat`, in clock ticks (USER_HZ, 100 a second on
 /// Linux).
@@ -99,7 +102,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let all: Arc<Mutex<BTreeMap<(&'static str, bool), Vec<Figures>>>> = Arc::default();
+    let all: Measured = Arc::default();
     runtime.block_on(async {
         for _ in 0..rounds {
             // Each variant on a fresh database, so neither inherits the

@@ -798,7 +798,10 @@ async fn ranked_like_the_figures(pg: Option<String>) {
         (seed >> 33) % n
     };
     let h = 3_600_000i64;
-    let now_ms = now.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now_ms = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
     let hour = now_ms - now_ms % h;
     let mut write = |back: std::ops::Range<i64>, step: &dyn Fn(i64) -> i64| {
         let mut slices = Vec::new();
@@ -888,9 +891,11 @@ async fn ranked_like_the_figures(pg: Option<String>) {
             }
             // One SLO, and a filter keeping every third asset.
             let worst = service
-                .slo_worst(Some("d-month"), 10, |e| {
-                    matches!(e, EntityRef::Asset { asset, .. } if asset.ends_with('3'))
-                })
+                .slo_worst(
+                    Some("d-month"),
+                    10,
+                    |e| matches!(e, EntityRef::Asset { asset, .. } if asset.ends_with('3')),
+                )
                 .await
                 .unwrap();
             let want: Vec<_> = reference

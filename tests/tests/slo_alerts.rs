@@ -356,13 +356,12 @@ async fn each_level_raises_its_event(pg: Option<String>) {
     c.push(day(4), 700).await;
     let lower = "slo docs: 25% of budget left, at or under 25% (85% for 80% over 20d)";
     c.wait_for(Status::Warning, &[lower]).await;
-    let later: Vec<_> = c
-        .d
-        .events_of(&documents())
-        .await
-        .into_iter()
-        .filter(|e| e.seq > first_seq)
-        .collect();
+    let later: Vec<_> =
+        c.d.events_of(&documents())
+            .await
+            .into_iter()
+            .filter(|e| e.seq > first_seq)
+            .collect();
     assert_eq!(later.len(), 1, "{later:?}");
     let again = &later[0];
     assert_eq!(

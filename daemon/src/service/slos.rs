@@ -10,7 +10,7 @@ use std::sync::Arc;
 use super::{Service, lock};
 use crate::health::{EntityRef, Topology};
 use crate::slo::calendar::WindowSpan;
-use crate::slo::figures::{budget_remaining_ratio, figures, figures_from_sums};
+use crate::slo::figures::{budget_remaining_ratio, figures};
 use crate::slo::{Figures, Level, SliceState, Slo, Totals};
 use crate::store::{StoreError, StoredSlice, entity_key, to_ms};
 
@@ -198,14 +198,7 @@ impl Service {
                     .and_then(|sums| sums.get(&key))
                     .copied()
                     .unwrap_or_default();
-                let figures = figures_from_sums(
-                    &slo.counting,
-                    &slo.calendar,
-                    slo.window,
-                    now,
-                    &totals,
-                    &lookbacks,
-                );
+                let figures = slo.figures_from_sums(now, &totals, &lookbacks);
                 SloStatus {
                     window: slo.calendar.window(slo.window, now),
                     slo,

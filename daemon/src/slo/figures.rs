@@ -210,17 +210,7 @@ pub fn figures(
         excluded += u64::from(left_out);
     }
     let allowed = 1.0 - counting.target;
-    let budget_total = match counting.budgeting {
-        // The whole window's slices, those still to come in a calendar
-        // month included, less those left out.
-        Budgeting::Timeslices => {
-            allowed
-                * calendar
-                    .count(span.start, span.end)
-                    .saturating_sub(excluded) as f64
-        }
-        Budgeting::Occurrences => allowed * (good + bad),
-    };
+    let budget_total = budget_total(counting, calendar, &span, excluded, good + bad);
     let budget_remaining = budget_total - bad;
     let burn = |lookback: Lookback| {
         let from = span.elapsed_end - lookback.hours() * HOUR_MS;
@@ -347,18 +337,31 @@ fn budget_of(
         .count(span.start, span.elapsed_end)
         .saturating_sub(totals.slices.iter().sum());
     let (good, bad, left_out) = units_of(counting, totals, no_data);
-    let allowed = 1.0 - counting.target;
     let (good, bad) = (good as f64, bad as f64);
-    let budget_total = match counting.budgeting {
+    let budget_total = budget_total(counting, calendar, span, left_out, good + bad);
+    (budget_total, good, bad, no_data)
+}
+
+/// The error budget in units: for timeslices, `1 - target` of the whole
+/// window's slices (a calendar month's future ones included) less the
+/// `left_out` ones; for occurrences, of the `counted` events.
+fn budget_total(
+    counting: &Counting,
+    calendar: &Calendar,
+    span: &super::calendar::WindowSpan,
+    left_out: u64,
+    counted: f64,
+) -> f64 {
+    let allowed = 1.0 - counting.target;
+    match counting.budgeting {
         Budgeting::Timeslices => {
             allowed
                 * calendar
                     .count(span.start, span.end)
                     .saturating_sub(left_out) as f64
         }
-        Budgeting::Occurrences => allowed * (good + bad),
-    };
-    (budget_total, good, bad, no_data)
+        Budgeting::Occurrences => allowed * counted,
+    }
 }
 
 /// The `budget_remaining_ratio` that [`figures`] gives, to the bit, from the

@@ -558,7 +558,8 @@ impl Ranking {
         let c = &self.counting;
         let stored = "(good_slices + bad_slices + excluded_slices)";
         let (judged, slices) = (self.judged, self.slices);
-        let no_data = format!("(CASE WHEN {judged} > {stored} THEN {judged} - {stored} ELSE 0 END)");
+        let no_data =
+            format!("(CASE WHEN {judged} > {stored} THEN {judged} - {stored} ELSE 0 END)");
         let when = |verdict: Counts, of: &str| {
             if c.no_data == verdict && c.excluded == verdict {
                 format!(" + {no_data} + {of}")
@@ -596,9 +597,7 @@ impl Ranking {
                 )
             }
         };
-        format!(
-            "(CASE WHEN {total} > 0 THEN ({total} - CAST({bad} AS {REAL})) / {total} END)"
-        )
+        format!("(CASE WHEN {total} > 0 THEN ({total} - CAST({bad} AS {REAL})) / {total} END)")
     }
 }
 

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 use crate::health::{EntityRef, Reason, RuleKind, Status};
 use crate::slo::calendar::HOUR_MS;
-use crate::slo::figures::{figures, figures_from_sums};
+use crate::slo::figures::figures;
 use crate::slo::{Exhaustion, Figures, Lookback, SliceLen, Slo};
 use crate::store::{SliceDelta, Store, StoreError, entity_key};
 
@@ -171,15 +171,10 @@ impl Budgets {
                             .get(&entity_key(&entity))
                             .copied()
                             .unwrap_or_default();
-                        let f = figures_from_sums(
-                            &slo.counting,
-                            &slo.calendar,
-                            slo.window,
-                            now,
-                            &totals,
-                            &lookbacks,
-                        );
-                        (entity, Some(f))
+                        (
+                            entity,
+                            Some(slo.figures_from_sums(now, &totals, &lookbacks)),
+                        )
                     })
                     .collect()
             } else {
@@ -195,9 +190,8 @@ impl Budgets {
                         .slo_slices(&slo.name, Some(&entity), span.start, span.elapsed_end)
                         .await?;
                     let slices: Vec<_> = stored.iter().map(|s| s.slice).collect();
-                    let f = (!slices.is_empty()).then(|| {
-                        figures(&slo.counting, &slo.calendar, slo.window, now, &slices)
-                    });
+                    let f = (!slices.is_empty())
+                        .then(|| figures(&slo.counting, &slo.calendar, slo.window, now, &slices));
                     read.push((entity, f));
                 }
                 read
@@ -377,7 +371,10 @@ mod tests {
 
     /// The reasons [`alert`] gives (none or one).
     fn reasons(slo: &Slo, f: &Figures, window_hours: f64) -> Vec<Reason> {
-        alert(slo, f, window_hours).map(|a| a.reason).into_iter().collect()
+        alert(slo, f, window_hours)
+            .map(|a| a.reason)
+            .into_iter()
+            .collect()
     }
 
     /// An SLO on hour slices with burn alerts, at `target`.
