@@ -153,14 +153,10 @@ async fn resum_touched(
     if rows.is_empty() {
         return Ok(());
     }
-    if backend == Backend::Postgres {
-        // A read moving a span holds its row until it commits: waiting for
-        // it here makes this write see the span it left (on SQLite writes
-        // are one at a time already).
-        sqlx::query("SELECT slo FROM slo_spans FOR SHARE")
-            .fetch_all(&mut **tx)
-            .await?;
-    }
+    // A read moving a span holds the spans until it commits: waiting for
+    // it here makes this write see the span it left, even a first one (no
+    // row to lock yet).
+    lock_spans(tx, backend, "SHARE").await?;
     let columns = totals_columns();
     let head = format!(
         "INSERT INTO slo_totals (slo, entity, {}) SELECT s.slo, s.entity, {} FROM \
@@ -291,13 +287,11 @@ impl Store {
     /// span that held some lose them in the same transaction.
     pub async fn prune_slices(&self, before: i64) -> Result<u64> {
         let mut tx = self.write_pool().begin().await?;
-        let spans = sqlx::query(AssertSqlSafe(format!(
-            "SELECT slo, since, until FROM slo_spans WHERE since < $1{}",
-            self.lock_rows()
-        )))
-        .bind(before)
-        .fetch_all(&mut *tx)
-        .await?;
+        lock_spans(&mut tx, self.backend, MOVING).await?;
+        let spans = sqlx::query("SELECT slo, since, until FROM slo_spans WHERE since < $1")
+            .bind(before)
+            .fetch_all(&mut *tx)
+            .await?;
         for row in spans {
             let (slo, since, until): (String, i64, i64) =
                 (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
@@ -315,14 +309,6 @@ impl Store {
             .rows_affected();
         tx.commit().await?;
         Ok(n)
-    }
-
-    /// `FOR UPDATE` where the backend has it (SQLite writes one at a time).
-    fn lock_rows(&self) -> &'static str {
-        match self.backend {
-            Backend::Postgres => " FOR UPDATE",
-            Backend::Sqlite => "",
-        }
     }
 
     /// Keeps `slo`'s sums (`slo_totals`) on the stored slices starting in
@@ -344,13 +330,11 @@ impl Store {
             return Ok(());
         }
         let mut tx = self.write_pool().begin().await?;
-        let held = sqlx::query(AssertSqlSafe(format!(
-            "SELECT calendar, since, until FROM slo_spans WHERE slo = $1{}",
-            self.lock_rows()
-        )))
-        .bind(slo)
-        .fetch_optional(&mut *tx)
-        .await?;
+        lock_spans(&mut tx, self.backend, MOVING).await?;
+        let held = sqlx::query("SELECT calendar, since, until FROM slo_spans WHERE slo = $1")
+            .bind(slo)
+            .fetch_optional(&mut *tx)
+            .await?;
         let from = match held {
             Some(row) if row.try_get::<String, _>(0)? == calendar => {
                 Some((row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?))
@@ -599,6 +583,30 @@ impl Ranking {
         };
         format!("(CASE WHEN {total} > 0 THEN ({total} - CAST({bad} AS {REAL})) / {total} END)")
     }
+}
+
+/// The lock a transaction moving spans takes: one at a time, and none
+/// while a write sums against them.
+const MOVING: &str = "SHARE ROW EXCLUSIVE";
+
+/// On Postgres, locks `slo_spans` in `mode` until the transaction ends:
+/// `SHARE` for a write that sums against the spans (writes go on together),
+/// [`MOVING`] to move them. A table lock, not row locks, so that the first
+/// span of an SLO (no row yet) is covered too. SQLite writes one at a time
+/// already.
+async fn lock_spans(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    mode: &str,
+) -> Result<()> {
+    if backend == Backend::Postgres {
+        sqlx::query(AssertSqlSafe(format!(
+            "LOCK TABLE slo_spans IN {mode} MODE"
+        )))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Records the span `slo`'s sums cover (the calendar kept when `None`).
