@@ -238,15 +238,31 @@ pub fn figures(
             _ => Exhaustion::Never,
         }
     };
-    Figures {
-        slices: raw,
-        attainment: (good + bad > 0.0).then(|| good / (good + bad)),
-        budget_total,
-        budget_spent: bad,
-        budget_remaining,
-        budget_remaining_ratio: (budget_total > 0.0).then(|| budget_remaining / budget_total),
-        burn_rates,
-        exhaustion,
+    Figures::of(raw, good, bad, budget_total, burn_rates, exhaustion)
+}
+
+impl Figures {
+    /// The figures of `good` and `bad` units against `budget_total`, with
+    /// the slices by state (good, bad, no data, excluded).
+    fn of(
+        slices: [u64; 4],
+        good: f64,
+        bad: f64,
+        budget_total: f64,
+        burn_rates: Vec<(Lookback, f64)>,
+        exhaustion: Exhaustion,
+    ) -> Figures {
+        let budget_remaining = budget_total - bad;
+        Figures {
+            slices,
+            attainment: (good + bad > 0.0).then(|| good / (good + bad)),
+            budget_total,
+            budget_spent: bad,
+            budget_remaining,
+            budget_remaining_ratio: (budget_total > 0.0).then(|| budget_remaining / budget_total),
+            burn_rates,
+            exhaustion,
+        }
     }
 }
 
@@ -447,16 +463,14 @@ pub fn figures_from_sums(
         }
     };
     let [stored_good, stored_bad, stored_excluded] = totals.slices;
-    Figures {
-        slices: [stored_good, stored_bad, no_data, stored_excluded],
-        attainment: (good + bad > 0.0).then(|| good / (good + bad)),
+    Figures::of(
+        [stored_good, stored_bad, no_data, stored_excluded],
+        good,
+        bad,
         budget_total,
-        budget_spent: bad,
-        budget_remaining,
-        budget_remaining_ratio: (budget_total > 0.0).then(|| budget_remaining / budget_total),
         burn_rates,
         exhaustion,
-    }
+    )
 }
 
 /// Budget units lost per hour over the current lookback: bad units seen in

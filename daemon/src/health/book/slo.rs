@@ -11,7 +11,6 @@ use std::time::SystemTime;
 
 use super::{Book, Evaluation, Step, Thresholds};
 use crate::health::model::{EntityRef, Reason, RuleKind, Status, sort_worst_first};
-use crate::health::state::Change;
 
 /// Whether `r` is an SLO reason about the entity itself (not a child's).
 fn own_slo(r: &Reason) -> bool {
@@ -131,16 +130,7 @@ impl Book {
         if state.status == Status::Healthy {
             return;
         }
-        step.changes.push((
-            entity.clone(),
-            Change {
-                from: Some(state.status),
-                to: state.status,
-                reasons: state.reasons.clone(),
-                muted: state.is_muted(now),
-                maintenance: None,
-                suppressed_by: None,
-            },
-        ));
+        step.changes
+            .push((entity.clone(), super::marks::announcement(state, now)));
     }
 }
