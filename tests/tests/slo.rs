@@ -749,3 +749,187 @@ async fn an_slo_added_by_a_reload_judges_from_then_on() {
     let f = s.figures("rows-new").await;
     assert_eq!(slice_counts(&f), [0, 1, 4, 0]);
 }
+
+/// Four SLOs on every asset of `app` that count differently: hour slices
+/// with the default policies, hour slices by occurrences with excluded
+/// slices counted, a calendar month of days in Berlin with no data left
+/// out and maintenance bad, ten days in Berlin by occurrences with
+/// maintenance good.
+fn ranked_slos() -> String {
+    let on = "check = \"app\"\nasset = \"*\"\nindicator = \"completeness\"\n";
+    format!(
+        "\n[[slos]]\nname = \"h-default\"\n{on}slice = \"1h\"\nwindow = \"2d\"\ntarget = 0.9\n\
+         \n[[slos]]\nname = \"h-occurrences\"\n{on}slice = \"1h\"\nwindow = \"36h\"\n\
+         budgeting = \"occurrences\"\nmaintenance = \"bad\"\ntarget = 0.8\n\
+         \n[[slos]]\nname = \"d-month\"\n{on}slice = \"1d\"\nwindow = \"month\"\n\
+         timezone = \"Europe/Berlin\"\nno_data = \"excluded\"\nmaintenance = \"bad\"\ntarget = 0.7\n\
+         \n[[slos]]\nname = \"d-occurrences\"\n{on}slice = \"1d\"\nwindow = \"10d\"\n\
+         timezone = \"Europe/Berlin\"\nbudgeting = \"occurrences\"\nmaintenance = \"good\"\n\
+         target = \"95%\"\n"
+    )
+}
+
+/// Random slices of 60 assets (names whose byte order and a locale's
+/// order differ) under the four [`ranked_slos`], written straight to the
+/// store; then the root list, ranked by the database on its sums, must be
+/// the reference (every entity's figures from its slices, sorted in Rust),
+/// in order and figure for figure, cut at several lengths; and again once
+/// late slices changed the sums and the window moved on.
+async fn ranked_like_the_figures(pg: Option<String>) {
+    use tributary::health::EntityRef;
+    use tributary::store::{SliceDelta, WriteBatch};
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(dir.path(), pg.as_deref(), &ranked_slos());
+    // The 26th of October 2026 in Berlin: the day after summer time ended.
+    let now = at("2026-10-26T15:30:00Z");
+    let clock = Arc::new(ManualClock::at_unix(0));
+    clock.set(now);
+    let s = Served::start(dir, &text, clock).await;
+    let names = ["a", "B", "_x", "é", "Z9", "z", "a b", "A"];
+    let assets: Vec<String> = (0..60)
+        .map(|i| format!("{}{}", names[i % names.len()], i / names.len()))
+        .collect();
+    // A small generator with a fixed seed: the same slices every run.
+    let mut seed: u64 = 0x5eed;
+    let mut next = move |n: u64| {
+        seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        (seed >> 33) % n
+    };
+    let h = 3_600_000i64;
+    let now_ms = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let hour = now_ms - now_ms % h;
+    let mut write = |back: std::ops::Range<i64>, step: &dyn Fn(i64) -> i64| {
+        let mut slices = Vec::new();
+        for (a, asset) in assets.iter().enumerate() {
+            let entity = EntityRef::Asset {
+                check: "app".into(),
+                asset: asset.clone(),
+            };
+            // Some assets have nothing at all, some a few slices, some many.
+            let density = [0, 3, 30, 90, 100][a % 5];
+            for (slo, day) in [
+                ("h-default", false),
+                ("h-occurrences", false),
+                ("d-month", true),
+                ("d-occurrences", true),
+            ] {
+                for b in back.clone() {
+                    if next(100) >= density {
+                        continue;
+                    }
+                    let start = if day { step(b) } else { hour - b * h };
+                    let total = 1 + next(4);
+                    let good = if next(10) == 0 { next(total) } else { total };
+                    slices.push(SliceDelta {
+                        slo: slo.into(),
+                        entity: entity.clone(),
+                        start,
+                        good,
+                        total,
+                        excluded: next(25) == 0,
+                        reason: (good < total).then(|| "bad".to_owned()),
+                    });
+                }
+            }
+        }
+        slices
+    };
+    // Berlin midnights, the day slices' starts: at 23:00 UTC the day
+    // before on the 26th (CET), at 22:00 UTC before (CEST, to the 25th).
+    let berlin = |back: i64| {
+        let day = 86_400_000i64;
+        let today_utc = now_ms - now_ms % day;
+        today_utc - back * day - if back == 0 { h } else { 2 * h }
+    };
+    let slices = write(0..50, &berlin);
+    s.d.store
+        .write(&WriteBatch {
+            slices,
+            ..WriteBatch::default()
+        })
+        .await
+        .unwrap();
+    let compare = |label: &'static str| {
+        let service = s.d.service.clone();
+        async move {
+            let mut reference = service.slo_statuses(None).await.unwrap();
+            reference.sort_by(|a, b| {
+                let left = |s: &tributary::service::SloStatus| {
+                    s.figures.budget_remaining_ratio.unwrap_or(f64::INFINITY)
+                };
+                left(a)
+                    .total_cmp(&left(b))
+                    .then_with(|| a.slo.name.cmp(&b.slo.name))
+                    .then_with(|| {
+                        tributary::store::entity_key(&a.entity)
+                            .cmp(&tributary::store::entity_key(&b.entity))
+                    })
+            });
+            assert!(reference.len() > 150, "{label}: {}", reference.len());
+            let shown = |list: &[tributary::service::SloStatus]| -> Vec<String> {
+                list.iter()
+                    .map(|s| format!("{} {:?} {:?}", s.slo.name, s.entity, s.figures))
+                    .collect()
+            };
+            for n in [1, 7, 100, 1000] {
+                let worst = service.slo_worst(None, n, |_| true).await.unwrap();
+                let want = &reference[..n.min(reference.len())];
+                let (got, want) = (shown(&worst), shown(want));
+                let first = got.iter().zip(&want).position(|(a, b)| a != b);
+                assert!(
+                    first.is_none() && got.len() == want.len(),
+                    "{label}: worst {n}: {} listed for {}, first difference at {first:?}: {:?}",
+                    got.len(),
+                    want.len(),
+                    first.map(|i| (&got[i], &want[i]))
+                );
+            }
+            // One SLO, and a filter keeping every third asset.
+            let worst = service
+                .slo_worst(
+                    Some("d-month"),
+                    10,
+                    |e| matches!(e, EntityRef::Asset { asset, .. } if asset.ends_with('3')),
+                )
+                .await
+                .unwrap();
+            let want: Vec<_> = reference
+                .iter()
+                .filter(|s| {
+                    s.slo.name == "d-month"
+                        && matches!(&s.entity, EntityRef::Asset { asset, .. } if asset.ends_with('3'))
+                })
+                .take(10)
+                .cloned()
+                .collect();
+            assert!(!want.is_empty());
+            assert_eq!(shown(&worst), shown(&want), "{label}: filtered");
+        }
+    };
+    compare("first read").await;
+    // Late data inside the summed span, then two hours and a day later.
+    let late = write(1..6, &berlin);
+    s.d.store
+        .write(&WriteBatch {
+            slices: late,
+            ..WriteBatch::default()
+        })
+        .await
+        .unwrap();
+    compare("after late slices").await;
+    s.clock.set(now + 2 * Duration::from_secs(3_600));
+    compare("two hours on").await;
+    s.clock.set(now + DAY);
+    compare("a day on").await;
+    s.d.service.stop(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_root_list_ranks_in_the_database_as_the_figures_from_slices_do() {
+    on_both("slo_ranked", ranked_like_the_figures).await;
+}

@@ -308,6 +308,87 @@ async fn a_budget_level_crossed_is_delivered_by_an_alert_route() {
     c.d.service.stop(Duration::from_secs(5)).await;
 }
 
+/// 20 days at 80%: a budget of 4 days, `budget_alerts` at 75% and 25%.
+/// The first bad day leaves 75% (HEALTHY to WARNING); the second 50%, the
+/// same level, only the reason's text changes; the third 25%, a lower
+/// level while already WARNING: one more event, from WARNING to WARNING
+/// with the new reason, which alert routes tell as a new one (issue 16
+/// item 4: each threshold raises its event).
+async fn each_level_raises_its_event(pg: Option<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let text = config(
+        dir.path(),
+        pg.as_deref(),
+        &docs_slo(
+            "slice = \"1d\"\nwindow = \"20d\"\ntarget = 0.8\nbudget_alerts = [\"75%\", \"25%\"]",
+        ),
+    );
+    let day0 = at("2026-03-10T00:00:00Z");
+    let clock = Arc::new(ManualClock::at_unix(0));
+    clock.set(day0);
+    let mut c = Core::start(dir, &text, clock).await;
+    let day = |d: u32| day0 + d * DAY + 10 * HOUR;
+    c.push(day(0), 1000).await;
+    c.push(day(1), 900).await;
+    // Day 1 dropped 10%: bad. 19 of 20 good; 3 of the 4 days left.
+    c.push(day(2), 800).await;
+    c.wait_for(
+        Status::Warning,
+        &["slo docs: 75% of budget left, at or under 75% (95% for 80% over 20d)"],
+    )
+    .await;
+    let events = c.d.events_of(&documents()).await;
+    let first = events.last().unwrap();
+    assert_eq!(
+        (first.from, first.to),
+        (Some(Status::Healthy), Status::Warning)
+    );
+    let first_seq = first.seq;
+    // Day 2 dropped 11%: 50% left, still under 75% only: no event.
+    c.push(day(3), 700).await;
+    c.wait_for(
+        Status::Warning,
+        &["slo docs: 50% of budget left, at or under 75% (90% for 80% over 20d)"],
+    )
+    .await;
+    assert_eq!(c.d.events_of(&documents()).await.len(), events.len());
+    // Day 3 dropped 12.5%: 25% left, under the 25% level: announced.
+    c.push(day(4), 700).await;
+    let lower = "slo docs: 25% of budget left, at or under 25% (85% for 80% over 20d)";
+    c.wait_for(Status::Warning, &[lower]).await;
+    let later: Vec<_> =
+        c.d.events_of(&documents())
+            .await
+            .into_iter()
+            .filter(|e| e.seq > first_seq)
+            .collect();
+    assert_eq!(later.len(), 1, "{later:?}");
+    let again = &later[0];
+    assert_eq!(
+        (again.from, again.to),
+        (Some(Status::Warning), Status::Warning)
+    );
+    assert!(
+        again.reasons.iter().any(|r| r.message == lower),
+        "{:?}",
+        again.reasons
+    );
+    // A restart announces nothing again.
+    let c = c.restart(&text).await;
+    c.wait_for(Status::Warning, &[lower]).await;
+    let after = c.d.events_of(&documents()).await;
+    assert_eq!(after.last().map(|e| e.seq), Some(again.seq));
+    c.d.service.stop(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_budget_level_raises_its_event_even_while_already_warning() {
+    each_level_raises_its_event(None).await;
+    let pg = PgScratch::new("slo_levels").await.unwrap();
+    each_level_raises_its_event(Some(pg.url.clone())).await;
+    pg.drop_schema().await.unwrap();
+}
+
 /// 20 days of hour slices at 99%: 4.8 slices of budget. One bad hour is a
 /// burn of 100x over 1h; the page condition (2% of the budget in 1h)
 /// rescaled to 480 hours is 0.02 x 480 / 1 = 9.6x.

@@ -4,14 +4,14 @@
 //!
 //! It reads and computes only: slices are judged and written by the writer.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use super::{Service, lock};
 use crate::health::{EntityRef, Topology};
 use crate::slo::calendar::WindowSpan;
 use crate::slo::figures::{budget_remaining_ratio, figures};
-use crate::slo::{Figures, Level, SliceState, Slo};
+use crate::slo::{Figures, Level, SliceState, Slo, Totals};
 use crate::store::{StoreError, StoredSlice, entity_key, to_ms};
 
 /// Most slices `slices(from, to)` gives at once.
@@ -120,9 +120,14 @@ impl Service {
     /// slices in their window that `keep` keeps, for each SLO (the one
     /// named `only`, when given), worst first as [`slo_statuses`] would
     /// rank them (budget left, a budget of 0 last, then SLO name, then
-    /// entity). Ranked from each entity's sums ([`crate::store::Store::slo_totals`]),
-    /// which give the budget left exactly; only the `n` kept have their
-    /// slices read for the other figures.
+    /// entity), with the same figures.
+    ///
+    /// The database ranks each SLO's entities on their sums
+    /// ([`crate::store::Store::slo_ranked`]), which give the budget left
+    /// exactly, and hands them over worst first until `n` are kept; the
+    /// kept ones' burn rates and exhaustion come from the sums of their
+    /// last days' slices, one query per SLO for all of them
+    /// ([`figures_from_sums`]). Nothing reads a whole window's slices.
     ///
     /// [`slo_statuses`]: Service::slo_statuses
     pub async fn slo_worst(
@@ -132,26 +137,39 @@ impl Service {
         keep: impl Fn(&EntityRef) -> bool,
     ) -> Result<Vec<SloStatus>, StoreError> {
         let now = to_ms(self.clock.now());
-        let mut ranked = Vec::new();
+        let mut ranked: Vec<(f64, Arc<Slo>, String, EntityRef, Totals)> = Vec::new();
         for slo in self.slos() {
             if only.is_some_and(|name| name != slo.name) {
                 continue;
             }
-            let window = slo.calendar.window(slo.window, now);
-            let calendar = format!("{:?} {}", slo.calendar.slice, slo.calendar.zone.name());
-            let totals = self
-                .store
-                .slo_totals(&slo.name, &calendar, window.start, window.elapsed_end)
+            let mut kept = 0;
+            let mut last: Option<(f64, String)> = None;
+            self.store
+                .slo_window_ranked(&slo, now, |entity, totals| {
+                    let left = budget_remaining_ratio(
+                        &slo.counting,
+                        &slo.calendar,
+                        slo.window,
+                        now,
+                        &totals,
+                    )
+                    .unwrap_or(f64::INFINITY);
+                    let key = entity_key(&entity);
+                    debug_assert!(
+                        last.as_ref().is_none_or(|(l, k)| l
+                            .total_cmp(&left)
+                            .then_with(|| k.cmp(&key))
+                            .is_le()),
+                        "the database ranked {key} at {left} after {last:?}"
+                    );
+                    last = Some((left, key.clone()));
+                    if keep(&entity) {
+                        ranked.push((left, slo.clone(), key, entity, totals));
+                        kept += 1;
+                    }
+                    kept < n
+                })
                 .await?;
-            for (entity, t) in totals {
-                if !keep(&entity) {
-                    continue;
-                }
-                let left =
-                    budget_remaining_ratio(&slo.counting, &slo.calendar, slo.window, now, &t)
-                        .unwrap_or(f64::INFINITY);
-                ranked.push((left, slo.clone(), entity_key(&entity), entity, window));
-            }
         }
         ranked.sort_by(|a, b| {
             a.0.total_cmp(&b.0)
@@ -159,18 +177,36 @@ impl Service {
                 .then_with(|| a.2.cmp(&b.2))
         });
         ranked.truncate(n);
-        let mut out = Vec::with_capacity(ranked.len());
-        for (_, slo, _, entity, window) in ranked {
-            let slices: Vec<_> = self
-                .store
-                .slo_slices(&slo.name, Some(&entity), window.start, window.elapsed_end)
-                .await?
-                .into_iter()
-                .map(|s| s.slice)
+        // The last days' sums of the listed entities, one query per SLO.
+        let mut recent: HashMap<String, HashMap<String, [Totals; 4]>> = HashMap::new();
+        for slo in self.slos() {
+            let listed: Vec<EntityRef> = ranked
+                .iter()
+                .filter(|r| r.1.name == slo.name)
+                .map(|r| r.3.clone())
                 .collect();
-            out.push(status(&slo, entity, window, now, &slices));
+            if !listed.is_empty() {
+                let sums = self.store.slo_lookback_sums(&slo, now, &listed).await?;
+                recent.insert(slo.name.clone(), sums);
+            }
         }
-        Ok(out)
+        Ok(ranked
+            .into_iter()
+            .map(|(_, slo, key, entity, totals)| {
+                let lookbacks = recent
+                    .get(&slo.name)
+                    .and_then(|sums| sums.get(&key))
+                    .copied()
+                    .unwrap_or_default();
+                let figures = slo.figures_from_sums(now, &totals, &lookbacks);
+                SloStatus {
+                    window: slo.calendar.window(slo.window, now),
+                    slo,
+                    entity,
+                    figures,
+                }
+            })
+            .collect())
     }
 
     /// The judged slices of `slo` for `entity` that start in `[from, to)`

@@ -1058,8 +1058,10 @@ impl Writer {
             }
         };
         let mut all = Outcome::default();
-        for (entity, reasons) in changed {
-            let outcome = self.book.set_slo_reasons(&entity, reasons, now);
+        for c in changed {
+            let outcome = self
+                .book
+                .set_slo_reasons(&c.entity, c.reasons, c.further, now);
             all.updates.extend(outcome.updates);
             all.changes.extend(outcome.changes);
         }

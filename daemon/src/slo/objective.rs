@@ -41,6 +41,24 @@ pub struct Slo {
 }
 
 impl Slo {
+    /// Its figures at `now` (ms) from sums of an entity's stored slices:
+    /// see [`super::figures::figures_from_sums`].
+    pub fn figures_from_sums(
+        &self,
+        now: i64,
+        totals: &super::Totals,
+        lookbacks: &[super::Totals; 4],
+    ) -> super::Figures {
+        super::figures::figures_from_sums(
+            &self.counting,
+            &self.calendar,
+            self.window,
+            now,
+            totals,
+            lookbacks,
+        )
+    }
+
     /// `20d`, `480h`... for a rolling window; `1M` for the calendar month.
     pub fn window_text(&self) -> String {
         match (self.window, self.calendar.slice) {

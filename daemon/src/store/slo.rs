@@ -6,16 +6,18 @@
 //! slice with a bad event is bad, one marked excluded stays excluded); it
 //! must not judge an event nor compute figures (the writer and `slo` do).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use futures_util::TryStreamExt;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use super::model::{count, entity_key, parse_entity_key};
 use super::write::insert_many;
-use super::{Backend, Result, Store, StoreError};
+use super::{Backend, Result, Store, StoreError, placeholders};
 use crate::health::EntityRef;
-use crate::slo::{Slice, SliceState, Totals};
+use crate::slo::figures::lookback_start;
+use crate::slo::{Budgeting, Counting, Counts, Lookback, Slice, SliceState, Slo, Totals};
 
 /// What one or more events add to one slice.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,7 +115,7 @@ pub(super) async fn write_slices<'a>(
 /// The `slo_totals` columns, in [`STATES`] order, each with what it sums.
 const STATES: [&str; 3] = ["good", "bad", "excluded"];
 
-/// `SUM(weight * ...)` of each `slo_totals` column over `slo_slices` rows
+/// `SUM(weight * ...)` (a BIGINT: Postgres sums BIGINTs as NUMERIC) of each `slo_totals` column over `slo_slices` rows
 /// (named `{at}state`, `{at}good`...), in the order of [`totals_columns`].
 fn sums(weight: &str, at: &str) -> String {
     STATES
@@ -121,12 +123,12 @@ fn sums(weight: &str, at: &str) -> String {
         .flat_map(|state| {
             let is = format!("CASE WHEN {at}state = '{state}' THEN");
             [
-                format!("SUM({weight} * ({is} 1 ELSE 0 END))"),
+                format!("CAST(SUM({weight} * ({is} 1 ELSE 0 END)) AS BIGINT)"),
                 format!(
-                    "SUM({weight} * ({is} CASE WHEN {at}good < {at}total THEN {at}good \
-                     ELSE {at}total END ELSE 0 END))"
+                    "CAST(SUM({weight} * ({is} CASE WHEN {at}good < {at}total THEN {at}good \
+                     ELSE {at}total END ELSE 0 END)) AS BIGINT)"
                 ),
-                format!("SUM({weight} * ({is} {at}total ELSE 0 END))"),
+                format!("CAST(SUM({weight} * ({is} {at}total ELSE 0 END)) AS BIGINT)"),
             ]
         })
         .collect::<Vec<_>>()
@@ -151,14 +153,10 @@ async fn resum_touched(
     if rows.is_empty() {
         return Ok(());
     }
-    if backend == Backend::Postgres {
-        // A read moving a span holds its row until it commits: waiting for
-        // it here makes this write see the span it left (on SQLite writes
-        // are one at a time already).
-        sqlx::query("SELECT slo FROM slo_spans FOR SHARE")
-            .fetch_all(&mut **tx)
-            .await?;
-    }
+    // A read moving a span holds the spans until it commits: waiting for
+    // it here makes this write see the span it left, even a first one (no
+    // row to lock yet).
+    lock_spans(tx, backend, "SHARE").await?;
     let columns = totals_columns();
     let head = format!(
         "INSERT INTO slo_totals (slo, entity, {}) SELECT s.slo, s.entity, {} FROM \
@@ -289,13 +287,11 @@ impl Store {
     /// span that held some lose them in the same transaction.
     pub async fn prune_slices(&self, before: i64) -> Result<u64> {
         let mut tx = self.write_pool().begin().await?;
-        let spans = sqlx::query(AssertSqlSafe(format!(
-            "SELECT slo, since, until FROM slo_spans WHERE since < $1{}",
-            self.lock_rows()
-        )))
-        .bind(before)
-        .fetch_all(&mut *tx)
-        .await?;
+        lock_spans(&mut tx, self.backend, MOVING).await?;
+        let spans = sqlx::query("SELECT slo, since, until FROM slo_spans WHERE since < $1")
+            .bind(before)
+            .fetch_all(&mut *tx)
+            .await?;
         for row in spans {
             let (slo, since, until): (String, i64, i64) =
                 (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
@@ -315,26 +311,12 @@ impl Store {
         Ok(n)
     }
 
-    /// `FOR UPDATE` where the backend has it (SQLite writes one at a time).
-    fn lock_rows(&self) -> &'static str {
-        match self.backend {
-            Backend::Postgres => " FOR UPDATE",
-            Backend::Sqlite => "",
-        }
-    }
-
-    /// The sums of the stored slices of `slo` starting in `[since, until)`
-    /// (slices of `calendar`, a text naming their length and zone), of
-    /// every entity with one: kept in `slo_totals` and moved to this span
-    /// first when it lies elsewhere, so that a read in the same span costs
-    /// one row per entity.
-    pub async fn slo_totals(
-        &self,
-        slo: &str,
-        calendar: &str,
-        since: i64,
-        until: i64,
-    ) -> Result<Vec<(EntityRef, Totals)>> {
+    /// Keeps `slo`'s sums (`slo_totals`) on the stored slices starting in
+    /// `[since, until)` (slices of `calendar`, a text naming their length
+    /// and zone): when they lie elsewhere they are moved there first, in a
+    /// write transaction; a read in the same span (the same hour, for hour
+    /// slices) writes nothing.
+    async fn hold_span(&self, slo: &str, calendar: &str, since: i64, until: i64) -> Result<()> {
         let held = sqlx::query("SELECT calendar, since, until FROM slo_spans WHERE slo = $1")
             .bind(slo)
             .fetch_optional(&self.pool)
@@ -344,64 +326,287 @@ impl Store {
                 && row.try_get::<i64, _>(1)? == since
                 && row.try_get::<i64, _>(2)? == until)
         };
-        if !held.as_ref().map(current).transpose()?.unwrap_or(false) {
-            let mut tx = self.write_pool().begin().await?;
-            let held = sqlx::query(AssertSqlSafe(format!(
-                "SELECT calendar, since, until FROM slo_spans WHERE slo = $1{}",
-                self.lock_rows()
-            )))
+        if held.as_ref().map(current).transpose()?.unwrap_or(false) {
+            return Ok(());
+        }
+        let mut tx = self.write_pool().begin().await?;
+        lock_spans(&mut tx, self.backend, MOVING).await?;
+        let held = sqlx::query("SELECT calendar, since, until FROM slo_spans WHERE slo = $1")
             .bind(slo)
             .fetch_optional(&mut *tx)
             .await?;
-            let from = match held {
-                Some(row) if row.try_get::<String, _>(0)? == calendar => {
-                    Some((row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?))
-                }
-                _ => None,
-            };
-            match from {
-                // Forward, overlapping: only the edges move.
-                Some((s, u)) if s <= since && u <= until && since <= u => {
-                    move_span(&mut tx, slo, (s, u), (since, until)).await?;
-                }
-                // Anything else (first read, another calendar, a longer
-                // window, a clock gone back, a gap): summed again.
-                _ => {
-                    forget_span(&mut tx, slo).await?;
-                    move_span(&mut tx, slo, (since, since), (since, until)).await?;
-                }
+        let from = match held {
+            Some(row) if row.try_get::<String, _>(0)? == calendar => {
+                Some((row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?))
             }
-            set_span(&mut tx, slo, Some(calendar), since, until).await?;
-            tx.commit().await?;
+            _ => None,
+        };
+        match from {
+            // Forward, overlapping: only the edges move.
+            Some((s, u)) if s <= since && u <= until && since <= u => {
+                move_span(&mut tx, slo, (s, u), (since, until)).await?;
+            }
+            // Anything else (first read, another calendar, a longer
+            // window, a clock gone back, a gap): summed again.
+            _ => {
+                forget_span(&mut tx, slo).await?;
+                move_span(&mut tx, slo, (since, since), (since, until)).await?;
+            }
         }
+        set_span(&mut tx, slo, Some(calendar), since, until).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The sums of the stored slices of `slo` in `[since, until)` (see
+    /// [`Store::hold_span`]) of every entity with one, least budget left
+    /// first as `rank` counts it, ties by entity key: handed to `take`
+    /// one by one until it returns `false`. The database ranks (one row
+    /// per entity, read no further than `take` wants).
+    pub async fn slo_ranked(
+        &self,
+        slo: &str,
+        calendar: &str,
+        (since, until): (i64, i64),
+        rank: &Ranking,
+        mut take: impl FnMut(EntityRef, Totals) -> bool,
+    ) -> Result<()> {
+        self.hold_span(slo, calendar, since, until).await?;
         let columns = totals_columns();
-        let rows = sqlx::query(AssertSqlSafe(format!(
-            "SELECT entity, {} FROM slo_totals WHERE slo = $1 \
-             AND good_slices + bad_slices + excluded_slices > 0",
-            columns.join(", ")
-        )))
-        .bind(slo)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
+        let order = match self.backend {
+            // Byte order, as Rust compares the keys.
+            Backend::Postgres => "entity COLLATE \"C\"",
+            Backend::Sqlite => "entity",
+        };
+        let sql = format!(
+            "SELECT entity, {} FROM (SELECT *, {} AS left_ratio FROM slo_totals WHERE slo = $1 \
+             AND good_slices + bad_slices + excluded_slices > 0) AS t \
+             ORDER BY left_ratio IS NULL, left_ratio, {order}",
+            columns.join(", "),
+            rank.sql(),
+        );
+        let mut rows = sqlx::query(AssertSqlSafe(sql))
+            .bind(slo)
+            .bind(1.0 - rank.counting.target)
+            .fetch(&self.pool);
+        while let Some(row) = rows.try_next().await? {
             let key: String = row.try_get(0)?;
             let Some(entity) = parse_entity_key(&key) else {
                 continue;
             };
-            let mut t = Totals::default();
-            for i in 0..3 {
-                let n = |c: usize| -> Result<u64> {
-                    Ok(u64::try_from(row.try_get::<i64, _>(1 + 3 * i + c)?).unwrap_or(0))
-                };
-                t.slices[i] = n(0)?;
-                t.good[i] = n(1)?;
-                t.total[i] = n(2)?;
+            if !take(entity, totals_at(&row, 1)?) {
+                break;
             }
-            out.push((entity, t));
+        }
+        Ok(())
+    }
+
+    /// The sums of `slo`'s stored slices in its window at `now` (ms) of
+    /// every entity with one, least budget left first: see
+    /// [`Store::slo_ranked`].
+    pub async fn slo_window_ranked(
+        &self,
+        slo: &Slo,
+        now: i64,
+        take: impl FnMut(EntityRef, Totals) -> bool,
+    ) -> Result<()> {
+        let cal = &slo.calendar;
+        let span = cal.window(slo.window, now);
+        let rank = Ranking {
+            counting: slo.counting,
+            judged: cal.count(span.start, span.elapsed_end),
+            slices: cal.count(span.start, span.end),
+        };
+        let calendar = format!("{:?} {}", cal.slice, cal.zone.name());
+        self.slo_ranked(
+            &slo.name,
+            &calendar,
+            (span.start, span.elapsed_end),
+            &rank,
+            take,
+        )
+        .await
+    }
+
+    /// The sums of `slo`'s stored slices over each burn-rate lookback
+    /// ([`Lookback::ALL`], from [`lookback_start`]) at `now` (ms) of each
+    /// of `entities` that has one, by entity key: a few queries whatever
+    /// their number.
+    pub async fn slo_lookback_sums(
+        &self,
+        slo: &Slo,
+        now: i64,
+        entities: &[EntityRef],
+    ) -> Result<HashMap<String, [Totals; 4]>> {
+        /// Entities one query names (well under any backend's limit of
+        /// bound values).
+        const CHUNK: usize = 500;
+        let span = slo.calendar.window(slo.window, now);
+        let from = Lookback::ALL.map(|l| lookback_start(&slo.calendar, &span, l));
+        let mut out = HashMap::with_capacity(entities.len());
+        for chunk in entities.chunks(CHUNK) {
+            for (entity, sums) in self
+                .slo_recent_sums(&slo.name, chunk, &from, span.elapsed_end)
+                .await?
+            {
+                out.insert(entity_key(&entity), sums);
+            }
         }
         Ok(out)
     }
+
+    /// For each of `entities` with stored slices of `slo` in
+    /// `[from[i], until)`, their sums, one [`Totals`] per start of `from`
+    /// (the lookbacks of burn rates): one query for them all.
+    async fn slo_recent_sums(
+        &self,
+        slo: &str,
+        entities: &[EntityRef],
+        from: &[i64; 4],
+        until: i64,
+    ) -> Result<Vec<(EntityRef, [Totals; 4])>> {
+        let Some(&earliest) = from.iter().min() else {
+            return Ok(Vec::new());
+        };
+        if entities.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sums_of = from
+            .iter()
+            .map(|f| sums(&format!("(CASE WHEN start >= {f} THEN 1 ELSE 0 END)"), ""))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let keys = placeholders(Backend::Postgres, 4, entities.len());
+        let sql = format!(
+            "SELECT entity, {sums_of} FROM slo_slices WHERE slo = $1 AND start >= $2 \
+             AND start < $3 AND entity IN ({keys}) GROUP BY entity"
+        );
+        let mut query = sqlx::query(AssertSqlSafe(sql))
+            .bind(slo)
+            .bind(earliest)
+            .bind(until);
+        for e in entities {
+            query = query.bind(entity_key(e));
+        }
+        let mut out = Vec::with_capacity(entities.len());
+        for row in query.fetch_all(&self.pool).await? {
+            let key: String = row.try_get(0)?;
+            let Some(entity) = parse_entity_key(&key) else {
+                continue;
+            };
+            let mut sums = [Totals::default(); 4];
+            for (i, t) in sums.iter_mut().enumerate() {
+                *t = totals_at(&row, 1 + 9 * i)?;
+            }
+            out.push((entity, sums));
+        }
+        Ok(out)
+    }
+}
+
+/// The nine `slo_totals` columns of `row` from column `first` on, in
+/// [`totals_columns`] order.
+fn totals_at(row: &sqlx::any::AnyRow, first: usize) -> Result<Totals> {
+    let mut t = Totals::default();
+    for i in 0..3 {
+        let n = |c: usize| -> Result<u64> {
+            // A sum over no rows is NULL on some backends.
+            let v: Option<i64> = row.try_get(first + 3 * i + c)?;
+            Ok(v.and_then(|v| u64::try_from(v).ok()).unwrap_or(0))
+        };
+        t.slices[i] = n(0)?;
+        t.good[i] = n(1)?;
+        t.total[i] = n(2)?;
+    }
+    Ok(t)
+}
+
+/// What ranks an SLO's entities by budget left in the database: the
+/// constants [`crate::slo::figures::budget_remaining_ratio`] takes from the
+/// SLO and the clock, so that the database computes the same ratio, to the
+/// bit (the same IEEE operations on the same whole numbers).
+#[derive(Debug, Clone, Copy)]
+pub struct Ranking {
+    pub counting: Counting,
+    /// Slices judged so far in the window.
+    pub judged: u64,
+    /// All the window's slices (a calendar month's future ones included).
+    pub slices: u64,
+}
+
+impl Ranking {
+    /// The remaining ratio of a `slo_totals` row, NULL while its budget is
+    /// 0; `$2` is `1 - target`, bound as a double.
+    fn sql(&self) -> String {
+        const REAL: &str = "DOUBLE PRECISION";
+        let c = &self.counting;
+        let stored = "(good_slices + bad_slices + excluded_slices)";
+        let (judged, slices) = (self.judged, self.slices);
+        let no_data =
+            format!("(CASE WHEN {judged} > {stored} THEN {judged} - {stored} ELSE 0 END)");
+        let when = |verdict: Counts, of: &str| {
+            if c.no_data == verdict && c.excluded == verdict {
+                format!(" + {no_data} + {of}")
+            } else if c.no_data == verdict {
+                format!(" + {no_data}")
+            } else if c.excluded == verdict {
+                format!(" + {of}")
+            } else {
+                String::new()
+            }
+        };
+        let (total, bad) = match c.budgeting {
+            Budgeting::Timeslices => {
+                let bad = format!("(bad_slices{})", when(Counts::Bad, "excluded_slices"));
+                let left_out = format!("(0{})", when(Counts::Excluded, "excluded_slices"));
+                let counted = format!(
+                    "(CASE WHEN {slices} > {left_out} THEN {slices} - {left_out} ELSE 0 END)"
+                );
+                (format!("($2 * CAST({counted} AS {REAL}))"), bad)
+            }
+            Budgeting::Occurrences => {
+                let with_excluded = c.excluded != Counts::Excluded;
+                let (good, all) = if with_excluded {
+                    (
+                        "(good_good + bad_good + excluded_good)",
+                        "(good_total + bad_total + excluded_total)",
+                    )
+                } else {
+                    ("(good_good + bad_good)", "(good_total + bad_total)")
+                };
+                let bad = format!("({all} - {good})");
+                (
+                    format!("($2 * (CAST({good} AS {REAL}) + CAST({bad} AS {REAL})))"),
+                    bad,
+                )
+            }
+        };
+        format!("(CASE WHEN {total} > 0 THEN ({total} - CAST({bad} AS {REAL})) / {total} END)")
+    }
+}
+
+/// The lock a transaction moving spans takes: one at a time, and none
+/// while a write sums against them.
+const MOVING: &str = "SHARE ROW EXCLUSIVE";
+
+/// On Postgres, locks `slo_spans` in `mode` until the transaction ends:
+/// `SHARE` for a write that sums against the spans (writes go on together),
+/// [`MOVING`] to move them. A table lock, not row locks, so that the first
+/// span of an SLO (no row yet) is covered too. SQLite writes one at a time
+/// already.
+async fn lock_spans(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    mode: &str,
+) -> Result<()> {
+    if backend == Backend::Postgres {
+        sqlx::query(AssertSqlSafe(format!(
+            "LOCK TABLE slo_spans IN {mode} MODE"
+        )))
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
 }
 
 /// Records the span `slo`'s sums cover (the calendar kept when `None`).

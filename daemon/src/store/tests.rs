@@ -1323,13 +1323,25 @@ async fn slo_totals_follow_the_slices_of_the_span() {
             by
         };
         let got = |store: Store, calendar: &'static str, since: i64, until: i64| async move {
+            let mut got = BTreeMap::new();
+            let rank = super::Ranking {
+                counting: crate::slo::Counting {
+                    target: 0.9,
+                    budgeting: crate::slo::Budgeting::Timeslices,
+                    no_data: crate::slo::Counts::Bad,
+                    excluded: crate::slo::Counts::Excluded,
+                },
+                judged: 10,
+                slices: 10,
+            };
             store
-                .slo_totals("s", calendar, since, until)
+                .slo_ranked("s", calendar, (since, until), &rank, |e, t| {
+                    got.insert(entity_key(&e), t);
+                    true
+                })
                 .await
-                .unwrap()
-                .into_iter()
-                .map(|(e, t)| (entity_key(&e), t))
-                .collect::<BTreeMap<_, _>>()
+                .unwrap();
+            got
         };
         let slices: Vec<SliceDelta> = (0..3)
             .flat_map(|n| {

@@ -316,15 +316,8 @@ impl Book {
             }
             let mut next: EntityHealth = health.clone();
             if !held && state.status != Status::Healthy {
-                let change = Change {
-                    from: Some(state.status),
-                    to: state.status,
-                    reasons: state.reasons.clone(),
-                    muted: state.is_muted(now),
-                    maintenance: None,
-                    suppressed_by: None,
-                };
-                step.changes.push((entity.clone(), change));
+                step.changes
+                    .push((entity.clone(), announcement(state, now)));
             }
             // What still holds the entity back stays marked: a window that
             // follows on, or an upstream still failing (it is announced when
@@ -334,5 +327,18 @@ impl Book {
             step.updates.push((entity.clone(), next.clone()));
             self.entities.insert(entity, next);
         }
+    }
+}
+
+/// The event that announces an entity again at its status: from it to the
+/// same, with its reasons now.
+pub(super) fn announcement(state: &crate::health::state::HealthState, now: SystemTime) -> Change {
+    Change {
+        from: Some(state.status),
+        to: state.status,
+        reasons: state.reasons.clone(),
+        muted: state.is_muted(now),
+        maintenance: None,
+        suppressed_by: None,
     }
 }

@@ -48,10 +48,17 @@ impl Book {
     /// that changes what its state shows, judges it again at once (no
     /// hysteresis: the figures moved already) and rolls up. An entity with
     /// no health yet takes them at its first evaluation.
+    ///
+    /// `further`: an SLO's budget went a stage further (a lower
+    /// `budget_alerts` level, or spent). When that leaves the entity's
+    /// status as it was (WARNING already), the entity is announced again
+    /// (an event from its status to the same one, with the new reasons),
+    /// so that alert routes tell each stage, as they tell a change.
     pub fn set_slo_reasons(
         &mut self,
         entity: &EntityRef,
         reasons: Vec<Reason>,
+        further: bool,
         now: SystemTime,
     ) -> super::Outcome {
         if reasons.is_empty() {
@@ -107,6 +114,23 @@ impl Book {
             EntityRef::Flow(flow) => self.roll_up_flow(&mut step, flow, true, now),
             EntityRef::Tenant(tenant) => self.roll_up_tenant(&mut step, tenant, true, now),
         }
+        if further && !step.changes.iter().any(|(e, _)| e == entity) {
+            self.announce_again(&mut step, entity, now);
+        }
         self.finish(step, now)
+    }
+
+    /// Adds an event from `entity`'s status to the same one with its
+    /// reasons now, unless it is HEALTHY.
+    fn announce_again(&self, step: &mut Step, entity: &EntityRef, now: SystemTime) {
+        let Some(health) = self.entities.get(entity) else {
+            return;
+        };
+        let state = &health.state;
+        if state.status == Status::Healthy {
+            return;
+        }
+        step.changes
+            .push((entity.clone(), super::marks::announcement(state, now)));
     }
 }

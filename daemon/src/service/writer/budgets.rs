@@ -7,13 +7,15 @@
 //!
 //! Figures only count judged slices (those before the slice in progress),
 //! so they change at a slice boundary, when a late report adds to a past
-//! slice, or with the config. Each SLO is read once per slice boundary (one
-//! query for all its entities); a write to a past slice marks its (SLO,
-//! entity) to be read again alone. Nothing is computed per scrape or per
+//! slice, or with the config. Each SLO is read once per slice boundary for
+//! all its entities, from the sums the store keeps of their windows and of
+//! their last days ([`Store::slo_window_ranked`], a row per entity rather
+//! than its hundreds of slices); a write to a past slice marks its (SLO,
+//! entity) to be read again alone, from its slices. Nothing is computed per scrape or per
 //! run. At start every SLO is read before the first run is judged, so a
 //! restart neither loses a reason nor announces it again.
 //!
-//! It owns only this: the conditions ([`reasons`]) and the bookkeeping of
+//! It owns only this: the conditions ([`alert`]) and the bookkeeping of
 //! what was read when. It reads slices through the store and figures
 //! through [`crate::slo::figures`]; it must not write (the writer does).
 
@@ -22,8 +24,9 @@ use std::sync::Arc;
 
 use crate::health::{EntityRef, Reason, RuleKind, Status};
 use crate::slo::calendar::HOUR_MS;
-use crate::slo::{Exhaustion, Figures, Lookback, SliceLen, Slo, figures::figures};
-use crate::store::{SliceDelta, Store, StoreError, StoredSlice, entity_key};
+use crate::slo::figures::figures;
+use crate::slo::{Exhaustion, Figures, Lookback, SliceLen, Slo};
+use crate::store::{SliceDelta, Store, StoreError, entity_key};
 
 /// The multiwindow burn conditions of the SRE workbook, for hour slices:
 /// (what it asks for, share of the budget, long lookback, short lookback).
@@ -46,22 +49,56 @@ pub(super) struct Budgets {
     dirty: HashSet<(Arc<str>, EntityRef)>,
     /// By SLO: the entities it gave figures (series) for.
     series: HashMap<Arc<str>, HashSet<EntityRef>>,
-    /// By entity: the reasons each SLO gives it.
-    reasons: HashMap<EntityRef, BTreeMap<Arc<str>, Vec<Reason>>>,
+    /// By entity: the alert each SLO gives it.
+    reasons: HashMap<EntityRef, BTreeMap<Arc<str>, Alert>>,
     /// Entities whose stored state shows SLO reasons no read has looked at
     /// yet (at start): taken back unless a read gives them again.
     unseen: HashSet<EntityRef>,
+    /// Entities that showed SLO reasons at start, until the first read of
+    /// every SLO: how far their budgets had gone is not known, so a stage
+    /// found then is not announced as a new one (a restart announces
+    /// nothing again).
+    quiet: HashSet<EntityRef>,
 }
 
-/// What one refresh found: entities whose SLO reasons changed, with all of
-/// them now.
-pub(super) type Changed = Vec<(EntityRef, Vec<Reason>)>;
+/// How far an SLO's budget has gone for an entity, the worst last: each
+/// further stage is told to the alert routes, even when the entity's
+/// status does not change (a 25% level reached while the 50% one already
+/// made it WARNING).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) enum Stage {
+    /// A multiwindow burn condition holds.
+    Burning,
+    /// At or under the `budget_alerts` level of this index (highest
+    /// first, so a larger index is a lower level).
+    Under(usize),
+    Spent,
+}
+
+/// What one SLO's figures say of one entity: a stage and its reason.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Alert {
+    pub(super) stage: Stage,
+    pub(super) reason: Reason,
+}
+
+/// An entity whose SLO reasons changed: all of them now, and whether an
+/// SLO's budget went a stage further (to be announced even at the same
+/// status).
+#[derive(Debug)]
+pub(super) struct Changed {
+    pub(super) entity: EntityRef,
+    pub(super) reasons: Vec<Reason>,
+    pub(super) further: bool,
+}
 
 impl Budgets {
     /// Starts from the entities whose stored state shows SLO reasons.
     pub(super) fn new(shown: Vec<EntityRef>) -> Self {
+        let shown: HashSet<EntityRef> = shown.into_iter().collect();
         Budgets {
-            unseen: shown.into_iter().collect(),
+            unseen: shown.clone(),
+            quiet: shown,
             ..Budgets::default()
         }
     }
@@ -91,8 +128,11 @@ impl Budgets {
         store: &Store,
         metrics: &crate::metrics::Metrics,
         now: i64,
-    ) -> Result<Changed, StoreError> {
-        let mut touched: HashSet<EntityRef> = std::mem::take(&mut self.unseen);
+    ) -> Result<Vec<Changed>, StoreError> {
+        let mut touched: HashMap<EntityRef, bool> = std::mem::take(&mut self.unseen)
+            .into_iter()
+            .map(|e| (e, false))
+            .collect();
         // SLOs removed by a reload: their series and reasons go.
         let gone: Vec<Arc<str>> = self
             .series
@@ -103,7 +143,7 @@ impl Budgets {
         for name in gone {
             for entity in self.series.remove(&name).unwrap_or_default() {
                 metrics.slo_figures(&name, 0.0, &entity, None);
-                self.set(&name, &entity, Vec::new(), &mut touched);
+                self.set(&name, &entity, None, &mut touched);
             }
             self.read_at.remove(&name);
         }
@@ -111,20 +151,32 @@ impl Budgets {
             let name: Arc<str> = Arc::from(slo.name.as_str());
             let span = slo.calendar.window(slo.window, now);
             let stale = self.read_at.get(&name) != Some(&span.elapsed_end);
-            let read: Vec<(EntityRef, Vec<StoredSlice>)> = if stale {
-                let stored = store
-                    .slo_slices(&slo.name, None, span.start, span.elapsed_end)
+            // Each entity's figures, none for one without slices left.
+            let read: Vec<(EntityRef, Option<Figures>)> = if stale {
+                // Every entity: from the sums of its window and of its last
+                // days, not its slices (14.4M rows at 10,000 assets with
+                // three hourly SLOs).
+                let mut all = Vec::new();
+                store
+                    .slo_window_ranked(slo, now, |entity, totals| {
+                        all.push((entity, totals));
+                        true
+                    })
                     .await?;
-                let mut by_entity: BTreeMap<String, (EntityRef, Vec<StoredSlice>)> =
-                    BTreeMap::new();
-                for s in stored {
-                    by_entity
-                        .entry(entity_key(&s.entity))
-                        .or_insert_with(|| (s.entity.clone(), Vec::new()))
-                        .1
-                        .push(s);
-                }
-                by_entity.into_values().collect()
+                let entities: Vec<EntityRef> = all.iter().map(|(e, _)| e.clone()).collect();
+                let recent = store.slo_lookback_sums(slo, now, &entities).await?;
+                all.into_iter()
+                    .map(|(entity, totals)| {
+                        let lookbacks = recent
+                            .get(&entity_key(&entity))
+                            .copied()
+                            .unwrap_or_default();
+                        (
+                            entity,
+                            Some(slo.figures_from_sums(now, &totals, &lookbacks)),
+                        )
+                    })
+                    .collect()
             } else {
                 let dirty: Vec<EntityRef> = self
                     .dirty
@@ -137,7 +189,10 @@ impl Budgets {
                     let stored = store
                         .slo_slices(&slo.name, Some(&entity), span.start, span.elapsed_end)
                         .await?;
-                    read.push((entity, stored));
+                    let slices: Vec<_> = stored.iter().map(|s| s.slice).collect();
+                    let f = (!slices.is_empty())
+                        .then(|| figures(&slo.counting, &slo.calendar, slo.window, now, &slices));
+                    read.push((entity, f));
                 }
                 read
             };
@@ -147,66 +202,74 @@ impl Budgets {
             } else {
                 before.clone()
             };
-            for (entity, stored) in read {
+            for (entity, f) in read {
                 after.remove(&entity);
-                if stored.is_empty() {
+                let Some(f) = f else {
                     metrics.slo_figures(&name, 0.0, &entity, None);
-                    self.set(&name, &entity, Vec::new(), &mut touched);
+                    self.set(&name, &entity, None, &mut touched);
                     continue;
-                }
-                let slices: Vec<_> = stored.iter().map(|s| s.slice).collect();
-                let f = figures(&slo.counting, &slo.calendar, slo.window, now, &slices);
+                };
                 metrics.slo_figures(&name, slo.counting.target, &entity, Some(&f));
                 let window_hours = (span.end - span.start) as f64 / HOUR_MS as f64;
-                self.set(&name, &entity, reasons(slo, &f, window_hours), &mut touched);
+                self.set(&name, &entity, alert(slo, &f, window_hours), &mut touched);
                 after.insert(entity);
             }
             if stale {
                 for entity in before.difference(&after) {
                     metrics.slo_figures(&name, 0.0, entity, None);
-                    self.set(&name, entity, Vec::new(), &mut touched);
+                    self.set(&name, entity, None, &mut touched);
                 }
             }
             self.dirty.retain(|(n, _)| *n != name);
             self.read_at.insert(name.clone(), span.elapsed_end);
             self.series.insert(name, after);
         }
+        self.quiet.clear();
         Ok(touched
             .into_iter()
-            .map(|entity| {
-                let all = self
+            .map(|(entity, further)| {
+                let reasons = self
                     .reasons
                     .get(&entity)
-                    .map(|by_slo| by_slo.values().flatten().cloned().collect())
+                    .map(|by_slo| by_slo.values().map(|a| a.reason.clone()).collect())
                     .unwrap_or_default();
-                (entity, all)
+                Changed {
+                    entity,
+                    reasons,
+                    further,
+                }
             })
             .collect())
     }
 
-    /// Sets the reasons SLO `name` gives `entity`, noting it in `touched`
-    /// when they change.
+    /// Sets the alert SLO `name` gives `entity` (none to take it back),
+    /// noting it in `touched` when it changes, as further when its stage
+    /// is worse than before.
     fn set(
         &mut self,
         name: &Arc<str>,
         entity: &EntityRef,
-        reasons: Vec<Reason>,
-        touched: &mut HashSet<EntityRef>,
+        alert: Option<Alert>,
+        touched: &mut HashMap<EntityRef, bool>,
     ) {
         let by_slo = self.reasons.entry(entity.clone()).or_default();
-        let changed = by_slo
-            .get(name)
-            .map_or(!reasons.is_empty(), |r| *r != reasons);
-        if reasons.is_empty() {
-            by_slo.remove(name);
-        } else {
-            by_slo.insert(name.clone(), reasons);
+        let before = by_slo.get(name);
+        let changed = before != alert.as_ref();
+        let further = alert.as_ref().map(|a| a.stage) > before.map(|a| a.stage)
+            && !self.quiet.contains(entity);
+        match alert {
+            Some(alert) => {
+                by_slo.insert(name.clone(), alert);
+            }
+            None => {
+                by_slo.remove(name);
+            }
         }
         if by_slo.is_empty() {
             self.reasons.remove(entity);
         }
         if changed {
-            touched.insert(entity.clone());
+            *touched.entry(entity.clone()).or_default() |= further;
         }
     }
 }
@@ -218,8 +281,8 @@ fn percent(ratio: f64) -> String {
     format!("{text}%")
 }
 
-/// The health reasons `slo`'s figures `f` give an entity, its window
-/// `window_hours` long:
+/// The alert (stage and health reason) `slo`'s figures `f` give an
+/// entity, if any, its window `window_hours` long:
 /// - the budget spent: at the SLO's severity;
 /// - otherwise the lowest `budget_alerts` level the remaining budget is at
 ///   or under: WARNING;
@@ -229,38 +292,40 @@ fn percent(ratio: f64) -> String {
 ///   lookback hours`: 2% in 1h of a 30-day window is 14.4x, of a 20-day
 ///   one 9.6x); a condition whose factor exceeds the highest burn possible,
 ///   `1 / (1 - target)`, can never hold and is skipped.
-pub(super) fn reasons(slo: &Slo, f: &Figures, window_hours: f64) -> Vec<Reason> {
+pub(super) fn alert(slo: &Slo, f: &Figures, window_hours: f64) -> Option<Alert> {
     let name = &slo.name;
     let window = slo.window_text();
     let target = percent(slo.counting.target);
     let attainment = f.attainment.map_or_else(|| "no data".to_owned(), percent);
     if f.exhaustion == Exhaustion::Spent {
-        return vec![Reason::new(
-            RuleKind::Slo,
-            slo.severity,
-            format!("slo {name}: budget spent, {attainment} < {target} over {window}"),
-        )];
-    }
-    if let Some(left) = f.budget_remaining_ratio
-        && let Some(level) = slo
-            .budget_alerts
-            .iter()
-            .copied()
-            .filter(|l| left <= *l)
-            .min_by(f64::total_cmp)
-    {
-        return vec![Reason::new(
-            RuleKind::Slo,
-            Status::Warning,
-            format!(
-                "slo {name}: {} of budget left, at or under {} ({attainment} for {target} over {window})",
-                percent(left),
-                percent(level)
+        return Some(Alert {
+            stage: Stage::Spent,
+            reason: Reason::new(
+                RuleKind::Slo,
+                slo.severity,
+                format!("slo {name}: budget spent, {attainment} < {target} over {window}"),
             ),
-        )];
+        });
+    }
+    // Levels are highest first: the last one reached is the lowest.
+    if let Some(left) = f.budget_remaining_ratio
+        && let Some(i) = slo.budget_alerts.iter().rposition(|l| left <= *l)
+    {
+        return Some(Alert {
+            stage: Stage::Under(i),
+            reason: Reason::new(
+                RuleKind::Slo,
+                Status::Warning,
+                format!(
+                    "slo {name}: {} of budget left, at or under {} ({attainment} for {target} over {window})",
+                    percent(left),
+                    percent(slo.budget_alerts[i])
+                ),
+            ),
+        });
     }
     if !(slo.burn_alerts && slo.calendar.slice == SliceLen::Hour) {
-        return Vec::new();
+        return None;
     }
     let max_burn = 1.0 / (1.0 - slo.counting.target);
     let burn = |l: Lookback| f.burn_rates.iter().find(|(k, _)| *k == l).map(|(_, r)| *r);
@@ -282,25 +347,35 @@ pub(super) fn reasons(slo: &Slo, f: &Figures, window_hours: f64) -> Vec<Reason> 
                         short.as_str()
                     )
                 };
-                Reason::new(
-                    RuleKind::Slo,
-                    Status::Warning,
-                    format!(
-                        "slo {name}: burning {over}, at least {factor:.1}x ({what}: {} of the {window} budget in {})",
-                        percent(share),
-                        long.as_str()
+                Alert {
+                    stage: Stage::Burning,
+                    reason: Reason::new(
+                        RuleKind::Slo,
+                        Status::Warning,
+                        format!(
+                            "slo {name}: burning {over}, at least {factor:.1}x ({what}: {} of the {window} budget in {})",
+                            percent(share),
+                            long.as_str()
+                        ),
                     ),
-                )
+                }
             })
         })
-        .take(1)
-        .collect()
+        .next()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::config::Config;
+
+    /// The reasons [`alert`] gives (none or one).
+    fn reasons(slo: &Slo, f: &Figures, window_hours: f64) -> Vec<Reason> {
+        alert(slo, f, window_hours)
+            .map(|a| a.reason)
+            .into_iter()
+            .collect()
+    }
 
     /// An SLO on hour slices with burn alerts, at `target`.
     fn hourly(target: f64) -> Slo {
@@ -374,6 +449,28 @@ mod tests {
             r[0].message.contains("(page: 5% of the 30d budget in 6h)"),
             "{r:?}"
         );
+    }
+
+    /// Each lower level reached is a further stage, and a spent budget the
+    /// furthest: the writer announces each (issue 16 item 4).
+    #[test]
+    fn each_lower_level_and_a_spent_budget_are_further_stages() {
+        let mut slo = hourly(0.95);
+        slo.budget_alerts = vec![0.75, 0.25];
+        let at = |left: f64, exhaustion| {
+            let mut f = burning(&[]);
+            f.budget_remaining_ratio = Some(left);
+            f.exhaustion = exhaustion;
+            alert(&slo, &f, 720.0).map(|a| a.stage)
+        };
+        assert_eq!(at(0.9, Exhaustion::Never), None);
+        assert_eq!(at(0.75, Exhaustion::Never), Some(Stage::Under(0)));
+        assert_eq!(at(0.5, Exhaustion::Never), Some(Stage::Under(0)));
+        assert_eq!(at(0.2, Exhaustion::Never), Some(Stage::Under(1)));
+        assert_eq!(at(-0.1, Exhaustion::Spent), Some(Stage::Spent));
+        assert!(Stage::Burning < Stage::Under(0));
+        assert!(Stage::Under(0) < Stage::Under(1));
+        assert!(Stage::Under(1) < Stage::Spent);
     }
 
     #[test]
