@@ -9,6 +9,7 @@
 //! contract's export, so a plugin that forgot it fails here and not at load.
 //! It must not load or run the plugin: that is `test` and `call`.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -130,9 +131,11 @@ fn run(command: &mut Command, dir: &Path, what: &str) -> anyhow::Result<()> {
 }
 
 /// `cargo build --release --target wasm32-wasip2` in `dir`; the component
-/// cargo made.
+/// cargo made. Cargo's diagnostics pass through to our stderr as they come,
+/// watched for the SDK's missing-export import so the failure can say what
+/// to add.
 fn cargo(dir: &Path) -> anyhow::Result<PathBuf> {
-    let output = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+    let mut child = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args([
             "build",
             "--release",
@@ -141,11 +144,23 @@ fn cargo(dir: &Path) -> anyhow::Result<PathBuf> {
             "--message-format=json-render-diagnostics",
         ])
         .current_dir(dir)
-        .stderr(Stdio::inherit())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .context("cannot run cargo")?;
+    let stderr = child.stderr.take().context("cargo's stderr is piped")?;
+    let watcher = std::thread::spawn(move || {
+        let mut missing_export = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            missing_export |= line.contains(plugin_sdk::MISSING_EXPORT_SYMBOL);
+            eprintln!("{line}");
+        }
+        missing_export
+    });
+    let output = child.wait_with_output().context("cannot run cargo")?;
+    let missing_export = watcher.join().unwrap_or(false);
     anyhow::ensure!(
-        !String::from_utf8_lossy(&output.stdout).contains(plugin_sdk::MISSING_EXPORT_SYMBOL),
+        !missing_export,
         "the build failed: the crate does not export its connector; add \
          `plugin_sdk::export_connector!(YourConnector);` at its root"
     );
