@@ -1,5 +1,7 @@
-//! Instantiate + `collect` through the real plugin host: a trivial plugin, and
-//! one that fetches and parses a 1 MB JSON body from a loopback server.
+//! Instantiate + `collect` through the real plugin host: a trivial plugin in
+//! each language (the Rust probe, the Python and JavaScript hostile plugins
+//! in a mode that reports one observation), and one that fetches and parses
+//! a 1 MB JSON body from a loopback server.
 //!
 //! Run: `cargo bench -p tributary-tests --bench plugin_host`
 
@@ -28,10 +30,22 @@ fn bench(c: &mut Criterion) {
         config: json!({"mode": "ok"}).to_string(),
         ..Invocation::default()
     };
-    c.bench_function("instantiate+collect/trivial", |b| {
-        b.to_async(&runtime)
-            .iter(|| async { probe.collect(&trivial, &request).await.unwrap() })
-    });
+    let python = runtime
+        .block_on(host.load(plugin_tests::python_plugin("plugins-python/hostile")))
+        .unwrap();
+    let javascript = runtime
+        .block_on(host.load(plugin_tests::js_plugin("plugin-tests/js/hostile/plugin.js")))
+        .unwrap();
+    for (language, loaded) in [
+        ("rust", &probe),
+        ("python", &python),
+        ("javascript", &javascript),
+    ] {
+        c.bench_function(&format!("instantiate+collect/trivial/{language}"), |b| {
+            b.to_async(&runtime)
+                .iter(|| async { loaded.collect(&trivial, &request).await.unwrap() })
+        });
+    }
 
     // 1 MB of JSON: an array of small records.
     let body: Vec<serde_json::Value> = (0..22_000)
