@@ -94,9 +94,7 @@ impl Connector for Forgot {
     std::fs::remove_dir_all(&krate).ok();
     assert!(!output.status.success(), "the crate built:\n{stderr}");
     assert!(
-        stderr.contains(
-            "plugin_sdk_export_connector_missing_add_plugin_sdk_export_connector_to_the_plugin_crate"
-        ),
+        stderr.contains(plugin_sdk::MISSING_EXPORT_SYMBOL),
         "{stderr}"
     );
 }

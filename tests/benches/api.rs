@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tributary::events::Received;
 use tributary::health::EntityRef;
-use tributary_tests::bench::fleet_daemon;
+use tributary_tests::bench::{self, fleet_daemon};
 use tributary_tests::gql::{Client, DASHBOARD, Protocol, Subscription};
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -50,16 +50,7 @@ fn report(what: &str, mut samples: Vec<Duration>) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test` runs benches without it
-    // only to see that they build.
-    if !std::env::args().any(|a| a == "--bench") {
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(bench());
+    bench::run(bench());
 }
 
 async fn bench() {

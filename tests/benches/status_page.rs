@@ -18,7 +18,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tributary_tests::bench::{asked, env_or, fleet_daemon};
+use tributary_tests::bench::{env_or, fleet_daemon, run};
 use tributary_tests::node::Script;
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -37,14 +37,7 @@ fn report(what: &str, mut ms: Vec<f64>) {
 }
 
 fn main() {
-    if !asked() {
-        return;
-    }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(bench());
+    run(bench());
 }
 
 /// The body bytes of `url` as sent with `Accept-Encoding: encoding`.

@@ -543,18 +543,12 @@ pub async fn flow_daemon(
     flow_daemon_with(upstream, downstream, "").await
 }
 
-/// [`flow_daemon`] with `settings` (TOML tables such as `[api.websocket]`)
-/// added to its config.
-pub async fn flow_daemon_with(
-    upstream: Arc<Mutex<Fake>>,
-    downstream: Arc<Mutex<Fake>>,
-    settings: &str,
-) -> (Daemon, [TestServer; 2]) {
-    let up = document_service(upstream).await;
-    let down = document_service(downstream).await;
-    let dir = tempfile::tempdir().unwrap();
-    let text = config_text(
-        dir.path(),
+/// The config of [`flow_daemon`]: checks `ingest-docs` on `up` and
+/// `warehouse-docs` (completeness rule) on `down`, with `settings` (TOML
+/// tables such as `[server]`) added.
+pub fn flow_config(dir: &Path, up: &TestServer, down: &TestServer, settings: &str) -> String {
+    config_text(
+        dir,
         &[
             ("ingest-docs", "ingest", &up.url(), ""),
             (
@@ -565,7 +559,20 @@ pub async fn flow_daemon_with(
             ),
         ],
     )
-    .replace("[storage]", &format!("{settings}\n\n[storage]"));
+    .replace("[storage]", &format!("{settings}\n\n[storage]"))
+}
+
+/// [`flow_daemon`] with `settings` (TOML tables such as `[api.websocket]`)
+/// added to its config.
+pub async fn flow_daemon_with(
+    upstream: Arc<Mutex<Fake>>,
+    downstream: Arc<Mutex<Fake>>,
+    settings: &str,
+) -> (Daemon, [TestServer; 2]) {
+    let up = document_service(upstream).await;
+    let down = document_service(downstream).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = flow_config(dir.path(), &up, &down, settings);
     let d = start_live(dir, &text).await;
     d.wait_runs("ingest-docs", 1).await;
     d.wait_runs("warehouse-docs", 1).await;

@@ -15,7 +15,7 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use tributary_tests::gql::Client;
 use tributary_tests::kit::{
-    Fake, KillOnDrop, config_text, doc_ids, document_service, eventually, free_port, serve_ready,
+    Fake, KillOnDrop, doc_ids, document_service, eventually, flow_config, free_port, serve_ready,
 };
 use tributary_tests::node::Script;
 
@@ -46,23 +46,13 @@ async fn world() -> World {
     let down = document_service(warehouse.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let text = config_text(
+    let text = flow_config(
         dir.path(),
-        &[
-            ("ingest-docs", "ingest", &up.url(), ""),
-            (
-                "warehouse-docs",
-                "warehouse",
-                &down.url(),
-                r#"completeness = { warn = "1", error = "5%" }"#,
-            ),
-        ],
-    )
-    .replace(
-        "[storage]",
+        &up,
+        &down,
         &format!(
             "[[tenants]]\nid = \"evil\"\nname = \"{HOSTILE}\"\n\n\
-             [server]\nlisten = \"127.0.0.1:{port}\"\n\n[storage]"
+             [server]\nlisten = \"127.0.0.1:{port}\""
         ),
     );
     let config = dir.path().join("tributary.toml");
