@@ -2,7 +2,10 @@
 // other, for the sandbox suite (plugin-tests/src/hostile.rs, run by
 // plugin-tests/tests/sandbox_js.rs). The sandbox (and the SDK's guard) must
 // fail each of its runs with the same clear reason as in Rust and Python, and
-// leave the host serving. Every export reads `{"mode": ...}`:
+// leave the host serving. It also carries the JS SDK's own checks (modes
+// `client` and `ids`), so one component serves both binaries' worth of tests:
+// each JavaScript component costs a ComponentizeJS build and a ~30 s compile.
+// Every export reads `{"mode": ...}`:
 //
 // | mode | does |
 // | --- | --- |
@@ -12,10 +15,19 @@
 // | `loop` | spins forever |
 // | `alloc` | allocates without end |
 // | `http` | fetches `url` (a JSON array) and reports its length |
+// | `client` | GETs `url` with the SDK's `Client` (`timeout_ms`) and reports the body's `n` |
+// | `ids` | streams `count` ids through the SDK's `IdStream` |
 // | `report` | reports `count` assets named by `length`-byte strings |
 // | `return` | returns a number where the contract wants a record |
 
-import { actionOutcome, connector, Observation, report } from '@tributary/plugin-sdk';
+import {
+  actionOutcome,
+  Client,
+  connector,
+  IdStream,
+  Observation,
+  report,
+} from '@tributary/plugin-sdk';
 
 const RAISED = 'hostile raised on purpose';
 
@@ -39,6 +51,7 @@ export const plugin = connector({
       url: { type: 'string' },
       count: { type: 'integer' },
       length: { type: 'integer' },
+      timeout_ms: { type: 'integer', default: 10000 },
     },
   },
   capabilities: { resync: true, delete: true },
@@ -67,6 +80,15 @@ export const plugin = connector({
       case 'http': {
         const res = await fetch(cfg.url);
         return report(new Observation('hostile', 'table').received((await res.json()).length));
+      }
+      case 'client': {
+        const body = await new Client({ timeoutMs: cfg.timeout_ms }).getJson(cfg.url);
+        return report(new Observation('hostile', 'table').received(body.n));
+      }
+      case 'ids': {
+        const ids = new IdStream('hostile', 100);
+        for (let i = 0; i < cfg.count; i++) ids.push(`id-${i}`);
+        return report(new Observation('hostile', 'table').received(ids.finish()));
       }
       case 'report':
         return report(
