@@ -662,3 +662,38 @@ async fn an_admin_mutes_and_deletes_an_asset_s_data_only_once_its_key_is_typed()
     );
     assert_eq!(actions(w.audit().await), ["delete_data", "mute"]);
 }
+
+/// A page is kept per session while the API's answer stays the same: a
+/// browser that has it gets a 304, and two browsers signed in with one
+/// token each get forms with their own session's CSRF token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_page_is_revalidated_and_each_session_has_its_own_forms() {
+    let w = world().await;
+    let (mut one, mut two) = (w.browser(), w.browser());
+    one.sign_in("operator-token").await;
+    two.sign_in("operator-token").await;
+    let first = one.get("/tenants/acme").await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.headers["cache-control"], "private, no-cache");
+    let etag = first.headers["etag"].clone();
+    let again = one
+        .send(
+            one.http
+                .get(format!("{}/tenants/acme", one.base))
+                .header("if-none-match", etag),
+        )
+        .await;
+    assert_eq!(again.status, 304, "{}", again.body);
+    let other = two.get("/tenants/acme").await;
+    assert_eq!(other.status, 200);
+    assert_ne!(
+        first.csrf(),
+        other.csrf(),
+        "one session's token in another's page"
+    );
+    // The other session's token opens nothing for this one.
+    let refused = one
+        .post("/sign-out", &[("csrf", &other.csrf())], None)
+        .await;
+    assert_eq!(refused.status, 403);
+}
