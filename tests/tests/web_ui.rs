@@ -15,7 +15,8 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use tributary_tests::gql::Client;
 use tributary_tests::kit::{
-    Fake, KillOnDrop, doc_ids, document_service, eventually, flow_config, free_port, serve_ready,
+    ClockedCheck, Fake, KillOnDrop, doc_ids, document_service, eventually, flow_config, free_port,
+    serve_ready,
 };
 use tributary_tests::node::Script;
 
@@ -696,4 +697,54 @@ async fn a_kept_page_is_revalidated_and_each_session_has_its_own_forms() {
         .post("/sign-out", &[("csrf", &other.csrf())], None)
         .await;
     assert_eq!(refused.status, 403);
+}
+
+/// The check and asset pages show an asset's freshness: its age and the
+/// ages its rule warns and errs past, and the age moves on with the next
+/// run (the kept page is not served once the answer changed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_and_asset_pages_show_freshness_age_and_thresholds() {
+    // The fake's documents were updated at 10:00.
+    let at = |t: &str| -> std::time::SystemTime {
+        chrono::DateTime::parse_from_rfc3339(t).unwrap().into()
+    };
+    let fake = Fake {
+        ids: doc_ids(5),
+        ..Fake::default()
+    };
+    let rules = r#"freshness = { warn_after = "1h", error_after = "2h" }"#;
+    let c = ClockedCheck::start(at("2026-11-20T11:30:00Z"), fake, rules, |t| t).await;
+    let mut b = Browser {
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
+        base: c.base.clone(),
+        cookie: None,
+    };
+    b.sign_in("viewer-token").await;
+    let thresholds = "(warn &gt; 1h 0m, error &gt; 2h 0m)";
+    let check = b.get("/checks/ingest-docs").await;
+    assert_eq!(check.status, 200, "{}", check.body);
+    for text in ["1h 30m old", thresholds, "Warning"] {
+        assert!(check.body.contains(text), "{text}: {}", check.body);
+    }
+    let link = check
+        .body
+        .find("href=\"/assets/")
+        .expect("a link to the asset");
+    let asset = &check.body[link + "href=\"".len()..];
+    let asset = b.get(&asset[..asset.find('"').unwrap()]).await;
+    assert_eq!(asset.status, 200, "{}", asset.body);
+    for text in ["Freshness 1h 30m old", thresholds] {
+        assert!(asset.body.contains(text), "{text}: {}", asset.body);
+    }
+
+    c.clock.set(at("2026-11-20T12:30:00Z"));
+    c.d.run_now("ingest-docs").await;
+    let later = b.get("/checks/ingest-docs").await;
+    for text in ["2h 30m old", thresholds, "Failed"] {
+        assert!(later.body.contains(text), "{text}: {}", later.body);
+    }
+    c.d.service.stop(Duration::from_secs(5)).await;
 }
