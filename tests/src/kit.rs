@@ -413,6 +413,13 @@ impl Daemon {
     }
 }
 
+/// The time an RFC 3339 text names.
+pub fn at(rfc3339: &str) -> std::time::SystemTime {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .expect("an RFC 3339 time")
+        .into()
+}
+
 /// A daemon on a manual clock with one check, `ingest-docs` (its `rules`),
 /// on a fake document service answering `fake` (which the test may change),
 /// after its first run was judged, with its API, status pages and web UI

@@ -13,8 +13,8 @@ use std::time::Duration;
 use plugin_sdk::harness::TestServer;
 use serde_json::Value;
 use tributary_tests::kit::{
-    ClockedCheck, Fake, KillOnDrop, config_text, doc_ids, document_service, eventually, free_port,
-    serve_ready,
+    ClockedCheck, Fake, KillOnDrop, at, config_text, doc_ids, document_service, eventually,
+    free_port, serve_ready,
 };
 use tributary_tests::node::Script;
 
@@ -481,9 +481,6 @@ async fn in_chromium_the_page_reads_well_at_both_widths_and_shows_an_outage() {
 /// its failed status, and its uptime counts it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn today_s_bar_shows_the_status_in_force_before_today_s_first_run() {
-    let at = |t: &str| -> std::time::SystemTime {
-        chrono::DateTime::parse_from_rfc3339(t).unwrap().into()
-    };
     let failing = Fake {
         ids: doc_ids(5),
         fail_with: Some(503),

@@ -15,8 +15,8 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use tributary_tests::gql::Client;
 use tributary_tests::kit::{
-    ClockedCheck, Fake, KillOnDrop, doc_ids, document_service, eventually, flow_config, free_port,
-    serve_ready,
+    ClockedCheck, Fake, KillOnDrop, at, doc_ids, document_service, eventually, flow_config,
+    free_port, serve_ready,
 };
 use tributary_tests::node::Script;
 
@@ -113,14 +113,7 @@ impl World {
     }
 
     fn browser(&self) -> Browser {
-        Browser {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: self.base.clone(),
-            cookie: None,
-        }
+        Browser::new(&self.base)
     }
 }
 
@@ -164,6 +157,18 @@ impl Page {
 }
 
 impl Browser {
+    /// A browser of the daemon at `base`, not signed in.
+    fn new(base: &str) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_owned(),
+            cookie: None,
+        }
+    }
+
     async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
         let request = match &self.cookie {
             Some(c) => request.header("cookie", c),
@@ -705,23 +710,13 @@ async fn a_kept_page_is_revalidated_and_each_session_has_its_own_forms() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn check_and_asset_pages_show_freshness_age_and_thresholds() {
     // The fake's documents were updated at 10:00.
-    let at = |t: &str| -> std::time::SystemTime {
-        chrono::DateTime::parse_from_rfc3339(t).unwrap().into()
-    };
     let fake = Fake {
         ids: doc_ids(5),
         ..Fake::default()
     };
     let rules = r#"freshness = { warn_after = "1h", error_after = "2h" }"#;
     let c = ClockedCheck::start(at("2026-11-20T11:30:00Z"), fake, rules, |t| t).await;
-    let mut b = Browser {
-        http: reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap(),
-        base: c.base.clone(),
-        cookie: None,
-    };
+    let mut b = Browser::new(&c.base);
     b.sign_in("viewer-token").await;
     let thresholds = "(warn &gt; 1h 0m, error &gt; 2h 0m)";
     let check = b.get("/checks/ingest-docs").await;
