@@ -7,6 +7,8 @@
 //! - [`alerts`]: health changes delivered to webhooks, Slack, PagerDuty and email.
 //! - [`api`]: the GraphQL API over HTTP and WebSocket, with auth and limits.
 //! - [`reload`]: building a config and its plugins from disk and swapping them in.
+//! - [`rendered`]: a rendered page kept for many requests, gzipped once, sent
+//!   with its ETag (the status pages' and the web UI's kept answers).
 //! - [`plugin`]: the plugin host (the `plugin-host` crate), which loads
 //!   connector components and runs them inside a sandbox with per-run limits.
 //! - [`push`]: the native push API: systems that cannot be polled report to
@@ -40,6 +42,7 @@ pub use plugin_host as plugin;
 pub mod push;
 pub mod reconcile;
 pub mod reload;
+pub mod rendered;
 pub mod scheduler;
 pub mod service;
 pub mod slo;

@@ -413,6 +413,55 @@ impl Daemon {
     }
 }
 
+/// The time an RFC 3339 text names.
+pub fn at(rfc3339: &str) -> std::time::SystemTime {
+    chrono::DateTime::parse_from_rfc3339(rfc3339)
+        .expect("an RFC 3339 time")
+        .into()
+}
+
+/// A daemon on a manual clock with one check, `ingest-docs` (its `rules`),
+/// on a fake document service answering `fake` (which the test may change),
+/// after its first run was judged, with its API, status pages and web UI
+/// served at `base`.
+pub struct ClockedCheck {
+    pub d: Daemon,
+    pub base: String,
+    pub clock: Arc<tributary::clock::ManualClock>,
+    pub fake: Arc<Mutex<Fake>>,
+    _service: TestServer,
+}
+
+impl ClockedCheck {
+    /// Starts it with the clock at `at`; `edit` changes the config text.
+    pub async fn start(
+        at: std::time::SystemTime,
+        fake: Fake,
+        rules: &str,
+        edit: impl FnOnce(String) -> String,
+    ) -> ClockedCheck {
+        let fake = Arc::new(Mutex::new(fake));
+        let service = document_service(fake.clone()).await;
+        let dir = tempfile::tempdir().unwrap();
+        let text = config_text(
+            dir.path(),
+            &[("ingest-docs", "ingest", &service.url(), rules)],
+        );
+        let clock = Arc::new(tributary::clock::ManualClock::at_unix(0));
+        clock.set(at);
+        let d = start(dir, &edit(text), clock.clone(), EventBus::default()).await;
+        d.wait_runs("ingest-docs", 1).await;
+        let base = d.serve_api().await;
+        ClockedCheck {
+            d,
+            base,
+            clock,
+            fake,
+            _service: service,
+        }
+    }
+}
+
 /// A config of tenant `acme` with `flows` flows of `systems` systems each
 /// (`s{flow}-{n}`, the first upstream), every system watched by one example
 /// check (`c{flow}-{n}`, hourly, without ids) against the service at `url`.

@@ -13,7 +13,8 @@ use std::time::Duration;
 use plugin_sdk::harness::TestServer;
 use serde_json::Value;
 use tributary_tests::kit::{
-    Fake, KillOnDrop, config_text, doc_ids, document_service, eventually, free_port, serve_ready,
+    ClockedCheck, Fake, KillOnDrop, at, config_text, doc_ids, document_service, eventually,
+    free_port, serve_ready,
 };
 use tributary_tests::node::Script;
 
@@ -472,4 +473,49 @@ async fn in_chromium_the_page_reads_well_at_both_widths_and_shows_an_outage() {
     );
     let done = script.finish(Duration::from_secs(30)).await;
     assert!(done.iter().all(|d| d["event"] != "error"), "{done:#?}");
+}
+
+/// Today's bar includes the status the entity is in now: just past
+/// midnight, before any run of the new day, a system whose check failed
+/// last night shows today as failed too, not as a day without data next to
+/// its failed status, and its uptime counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn today_s_bar_shows_the_status_in_force_before_today_s_first_run() {
+    let failing = Fake {
+        ids: doc_ids(5),
+        fail_with: Some(503),
+        ..Fake::default()
+    };
+    let c = ClockedCheck::start(at("2026-11-20T23:05:00Z"), failing, "", |text| {
+        text.replace("name = \"Acme\"\n", "name = \"Acme\"\npublic = true\n")
+    })
+    .await;
+    let system = tributary::health::EntityRef::System("ingest".into());
+    let status = eventually("the ingest system's health", || async {
+        let health = c.d.store.health(&system).await.unwrap();
+        health.map(|h| h.state.status)
+    })
+    .await;
+    assert_ne!(status, tributary::health::Status::Healthy);
+    c.clock.set(at("2026-11-21T00:30:00Z"));
+
+    let page = reqwest::get(format!("{}/status/acme", c.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let start = page
+        .find("aria-label=\"Ingest: the last 90 days")
+        .expect("the ingest system's bars");
+    let bars = &page[start..];
+    let bars = &bars[..bars.find("</p>").unwrap()];
+    let word = format!("{status:?}").to_lowercase();
+    assert!(
+        bars.contains(&format!("20 Nov 2026 to 21 Nov 2026: {word}, 0% up")),
+        "today reads as last night's {word}: {bars}"
+    );
+    assert!(!bars.contains("21 Nov 2026: no data"), "{bars}");
+    assert!(bars.contains("0% uptime over 90 days"), "{bars}");
+    c.d.service.stop(Duration::from_secs(5)).await;
 }

@@ -15,7 +15,8 @@ use reqwest::header::{HeaderMap, HeaderValue};
 use serde_json::{Value, json};
 use tributary_tests::gql::Client;
 use tributary_tests::kit::{
-    Fake, KillOnDrop, doc_ids, document_service, eventually, flow_config, free_port, serve_ready,
+    ClockedCheck, Fake, KillOnDrop, at, doc_ids, document_service, eventually, flow_config,
+    free_port, serve_ready,
 };
 use tributary_tests::node::Script;
 
@@ -112,14 +113,7 @@ impl World {
     }
 
     fn browser(&self) -> Browser {
-        Browser {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: self.base.clone(),
-            cookie: None,
-        }
+        Browser::new(&self.base)
     }
 }
 
@@ -163,6 +157,18 @@ impl Page {
 }
 
 impl Browser {
+    /// A browser of the daemon at `base`, not signed in.
+    fn new(base: &str) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_owned(),
+            cookie: None,
+        }
+    }
+
     async fn send(&mut self, request: reqwest::RequestBuilder) -> Page {
         let request = match &self.cookie {
             Some(c) => request.header("cookie", c),
@@ -661,4 +667,79 @@ async fn an_admin_mutes_and_deletes_an_asset_s_data_only_once_its_key_is_typed()
         page.body
     );
     assert_eq!(actions(w.audit().await), ["delete_data", "mute"]);
+}
+
+/// A page is kept per session while the API's answer stays the same: a
+/// browser that has it gets a 304, and two browsers signed in with one
+/// token each get forms with their own session's CSRF token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kept_page_is_revalidated_and_each_session_has_its_own_forms() {
+    let w = world().await;
+    let (mut one, mut two) = (w.browser(), w.browser());
+    one.sign_in("operator-token").await;
+    two.sign_in("operator-token").await;
+    let first = one.get("/tenants/acme").await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.headers["cache-control"], "private, no-cache");
+    let etag = first.headers["etag"].clone();
+    let again = one
+        .send(
+            one.http
+                .get(format!("{}/tenants/acme", one.base))
+                .header("if-none-match", etag),
+        )
+        .await;
+    assert_eq!(again.status, 304, "{}", again.body);
+    let other = two.get("/tenants/acme").await;
+    assert_eq!(other.status, 200);
+    assert_ne!(
+        first.csrf(),
+        other.csrf(),
+        "one session's token in another's page"
+    );
+    // The other session's token opens nothing for this one.
+    let refused = one
+        .post("/sign-out", &[("csrf", &other.csrf())], None)
+        .await;
+    assert_eq!(refused.status, 403);
+}
+
+/// The check and asset pages show an asset's freshness: its age and the
+/// ages its rule warns and errs past, and the age moves on with the next
+/// run (the kept page is not served once the answer changed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_and_asset_pages_show_freshness_age_and_thresholds() {
+    // The fake's documents were updated at 10:00.
+    let fake = Fake {
+        ids: doc_ids(5),
+        ..Fake::default()
+    };
+    let rules = r#"freshness = { warn_after = "1h", error_after = "2h" }"#;
+    let c = ClockedCheck::start(at("2026-11-20T11:30:00Z"), fake, rules, |t| t).await;
+    let mut b = Browser::new(&c.base);
+    b.sign_in("viewer-token").await;
+    let thresholds = "(warn &gt; 1h 0m, error &gt; 2h 0m)";
+    let check = b.get("/checks/ingest-docs").await;
+    assert_eq!(check.status, 200, "{}", check.body);
+    for text in ["1h 30m old", thresholds, "Warning"] {
+        assert!(check.body.contains(text), "{text}: {}", check.body);
+    }
+    let link = check
+        .body
+        .find("href=\"/assets/")
+        .expect("a link to the asset");
+    let asset = &check.body[link + "href=\"".len()..];
+    let asset = b.get(&asset[..asset.find('"').unwrap()]).await;
+    assert_eq!(asset.status, 200, "{}", asset.body);
+    for text in ["Freshness 1h 30m old", thresholds] {
+        assert!(asset.body.contains(text), "{text}: {}", asset.body);
+    }
+
+    c.clock.set(at("2026-11-20T12:30:00Z"));
+    c.d.run_now("ingest-docs").await;
+    let later = b.get("/checks/ingest-docs").await;
+    for text in ["2h 30m old", thresholds, "Failed"] {
+        assert!(later.body.contains(text), "{text}: {}", later.body);
+    }
+    c.d.service.stop(Duration::from_secs(5)).await;
 }

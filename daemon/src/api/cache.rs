@@ -6,11 +6,14 @@
 //! variables, while no event or run has been published and no mutation made
 //! since it was built, the config in force is the same, and for at most
 //! [`MAX_AGE`] (fields that move with the clock, like a freshness age, are
-//! that much behind at most). Failures of the daemon itself are not reused. While one
-//! request builds an answer, the same requests wait for it instead of
+//! that much behind, or [`MAX_STALE`] while a successor is being built).
+//! Failures of the daemon itself are not reused. While one request builds
+//! an answer, the same requests wait for it instead of
 //! building it again: a hundred screens refreshing at once cost one build.
 //! An answer that has only aged (nothing changed) is still served while one
-//! request builds its successor, so steady polling never stalls on a rebuild.
+//! request builds its successor, so steady polling never stalls on a rebuild
+//! (for the pages in-process, that one is served the aged answer too and a
+//! task builds the successor: [`AnswerCache::get_or_build_behind`]).
 //!
 //! The cache is bounded in entries and in bytes ([`BUDGET`]): when a new
 //! answer is to be built and the kept ones reach either bound, it starts
@@ -28,6 +31,12 @@ use bytes::Bytes;
 
 /// How long an answer may be reused at most.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
+/// How old an answer that has only aged may be and still be served while
+/// its successor is built: an older one (nobody asked for a while, or its
+/// rebuild hangs) is built again while the request waits, so no page shows
+/// figures that moved with the clock (a freshness age) more than this far
+/// behind.
+pub const MAX_STALE: Duration = Duration::from_secs(10);
 /// How many answers are kept; when full, the cache starts afresh.
 const CAPACITY: usize = 256;
 /// How many bytes of answers are kept; past it, the cache starts afresh.
@@ -106,43 +115,78 @@ impl AnswerCache {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Option<Bytes>>,
     {
-        let plan = {
-            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-            match slots.get(&key) {
-                Some(s) if s.version == version && s.at.elapsed() < MAX_AGE => {
-                    Plan::Join(s.clone())
-                }
-                Some(s) if s.version == version => match s.answer.get() {
-                    Some(Some(body)) if s.refreshing.swap(true, Ordering::AcqRel) => {
-                        Plan::Serve(body.clone())
-                    }
-                    Some(Some(_)) => Plan::Refresh(s.clone()),
-                    _ => Plan::Join(s.clone()),
-                },
-                _ => {
-                    make_room(&mut slots);
-                    let slot = Slot::new(version, None);
-                    slots.insert(key.clone(), slot.clone());
-                    Plan::Join(slot)
-                }
-            }
-        };
-        match plan {
+        match self.plan(&key, version) {
             Plan::Join(slot) => slot.answer.get_or_init(build).await.clone(),
             Plan::Serve(body) => Some(body),
             Plan::Refresh(old) => {
                 let body = build().await;
-                match &body {
-                    Some(b) => {
-                        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-                        make_room(&mut slots);
-                        slots.insert(key, Slot::new(version, Some(Some(b.clone()))));
-                    }
-                    // Let the next request try again.
-                    None => old.refreshing.store(false, Ordering::Release),
-                }
+                self.refreshed(key, version, &old, body.clone());
                 body
             }
+        }
+    }
+
+    /// As [`AnswerCache::get_or_build`], except that the request which finds
+    /// an aged answer is served it too, and a task of its own builds the
+    /// successor: no request waits for a rebuild of an answer that has only
+    /// aged. Pages in-process use it ([`super::InProcess`]), whose answers
+    /// feed rendered pages a person waits for.
+    pub async fn get_or_build_behind<F, Fut>(
+        self: &Arc<Self>,
+        key: Key,
+        version: Version,
+        build: F,
+    ) -> Option<Bytes>
+    where
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Option<Bytes>> + Send + 'static,
+    {
+        match self.plan(&key, version) {
+            Plan::Join(slot) => slot.answer.get_or_init(build).await.clone(),
+            Plan::Serve(body) => Some(body),
+            Plan::Refresh(old) => {
+                let kept = old.answer.get().cloned().flatten();
+                let cache = self.clone();
+                tokio::spawn(async move {
+                    let body = build().await;
+                    cache.refreshed(key, version, &old, body);
+                });
+                kept
+            }
+        }
+    }
+
+    /// What a request for `key` at `version` does.
+    fn plan(&self, key: &Key, version: Version) -> Plan {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        match slots.get(key) {
+            Some(s) if s.version == version && s.at.elapsed() < MAX_AGE => Plan::Join(s.clone()),
+            Some(s) if s.version == version && s.at.elapsed() < MAX_STALE => match s.answer.get() {
+                Some(Some(body)) if s.refreshing.swap(true, Ordering::AcqRel) => {
+                    Plan::Serve(body.clone())
+                }
+                Some(Some(_)) => Plan::Refresh(s.clone()),
+                _ => Plan::Join(s.clone()),
+            },
+            _ => {
+                make_room(&mut slots);
+                let slot = Slot::new(version, None);
+                slots.insert(key.clone(), slot.clone());
+                Plan::Join(slot)
+            }
+        }
+    }
+
+    /// Keeps `body`, the successor of the aged answer `old`; when there is
+    /// none (a failure), lets the next request try again.
+    fn refreshed(&self, key: Key, version: Version, old: &Slot, body: Option<Bytes>) {
+        match body {
+            Some(b) => {
+                let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+                make_room(&mut slots);
+                slots.insert(key, Slot::new(version, Some(Some(b))));
+            }
+            None => old.refreshing.store(false, Ordering::Release),
         }
     }
 }
@@ -233,6 +277,60 @@ mod tests {
         assert_eq!(fresh, Some(Bytes::from_static(b"5")));
     }
 
+    /// Puts `body` under `{ a }` at `version`, built `age` ago.
+    fn put_aged(cache: &AnswerCache, version: Version, body: &Bytes, age: Duration) {
+        let aged = Slot {
+            version,
+            at: Instant::now() - age,
+            answer: tokio::sync::OnceCell::new_with(Some(Some(body.clone()))),
+            refreshing: AtomicBool::new(false),
+        };
+        (cache.slots.lock().unwrap()).insert(key("{ a }"), Arc::new(aged));
+    }
+
+    /// In-process pages: the request that finds an aged answer is served it
+    /// too, a task builds the successor; one too stale is built again while
+    /// the request waits.
+    #[tokio::test]
+    async fn behind_no_request_waits_for_an_aged_answer_s_rebuild() {
+        let cache = Arc::new(AnswerCache::default());
+        let v = Version {
+            published: 0,
+            mutations: 0,
+            config: 1,
+        };
+        let old = Bytes::from_static(b"old");
+        put_aged(&cache, v, &old, MAX_AGE);
+        let (release, gate) = tokio::sync::oneshot::channel::<()>();
+        let (built, done) = tokio::sync::oneshot::channel();
+        let slow = move || async move {
+            let _ = gate.await;
+            let _ = built.send(());
+            Some(Bytes::from_static(b"new"))
+        };
+        let first = cache.get_or_build_behind(key("{ a }"), v, slow).await;
+        assert_eq!(first.as_ref(), Some(&old));
+        let second = (cache
+            .get_or_build_behind(key("{ a }"), v, || async { panic!("a second build") }))
+        .await;
+        assert_eq!(second.as_ref(), Some(&old));
+        release.send(()).unwrap();
+        // The task keeps the answer in the turn its build ends in (one
+        // thread: this test runs again only after that turn).
+        done.await.unwrap();
+        let now = (cache
+            .get_or_build_behind(key("{ a }"), v, || async { panic!("a third build") }))
+        .await;
+        assert_eq!(now, Some(Bytes::from_static(b"new")));
+
+        put_aged(&cache, v, &old, MAX_STALE);
+        let waited = (cache.get_or_build_behind(key("{ a }"), v, || async {
+            Some(Bytes::from_static(b"fresh"))
+        }))
+        .await;
+        assert_eq!(waited, Some(Bytes::from_static(b"fresh")));
+    }
+
     #[tokio::test]
     async fn an_aged_answer_is_served_while_one_request_rebuilds_it() {
         let cache = AnswerCache::default();
@@ -246,17 +344,7 @@ mod tests {
             .get_or_build(key("{ a }"), v, || async { Some(old.clone()) })
             .await;
         assert_eq!(first.as_ref(), Some(&old));
-        // Age it.
-        {
-            let mut slots = cache.slots.lock().unwrap();
-            let aged = Slot {
-                version: v,
-                at: Instant::now() - MAX_AGE,
-                answer: tokio::sync::OnceCell::new_with(Some(Some(old.clone()))),
-                refreshing: AtomicBool::new(false),
-            };
-            slots.insert(key("{ a }"), Arc::new(aged));
-        }
+        put_aged(&cache, v, &old, MAX_AGE);
         let (release, gate) = tokio::sync::watch::channel(false);
         let cache = Arc::new(cache);
         let refresher = {

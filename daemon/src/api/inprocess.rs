@@ -16,6 +16,34 @@ use super::{
 };
 use crate::config::ApiLimits;
 
+/// An answer of [`InProcess::execute`].
+#[derive(Debug)]
+pub enum Answer {
+    /// The API's kept answer, as JSON: the same `Bytes` (one allocation,
+    /// [`Answer::is`]) for every request served it while nothing changed,
+    /// so a caller can keep what it made of it until the answer is another.
+    Kept(bytes::Bytes),
+    /// An answer made for this request alone (a mutation, a failure).
+    Own(serde_json::Value),
+}
+
+impl Answer {
+    /// The answer as a client reads it (`data`, `errors`).
+    pub fn into_json(self) -> serde_json::Value {
+        match self {
+            Answer::Kept(body) => serde_json::from_slice(&body).unwrap_or_default(),
+            Answer::Own(value) => value,
+        }
+    }
+
+    /// Whether this is the kept answer `body`: the very same bytes, not
+    /// equal ones (a caller holding `body` keeps its allocation alive, so
+    /// another answer cannot take its address).
+    pub fn is(&self, body: &bytes::Bytes) -> bool {
+        matches!(self, Answer::Kept(b) if b.as_ptr() == body.as_ptr() && b.len() == body.len())
+    }
+}
+
 /// The schema with the daemon's state, for callers inside the daemon.
 #[derive(Clone)]
 pub struct InProcess {
@@ -57,15 +85,13 @@ impl InProcess {
     /// cache (by principal, text and variables, until the next event,
     /// mutation or reload), so a page many people have open is built once
     /// per change, as the same query over HTTP is.
-    pub async fn execute(
-        &self,
-        sha256: &str,
-        request: async_graphql::Request,
-    ) -> Option<serde_json::Value> {
+    pub async fn execute(&self, sha256: &str, request: async_graphql::Request) -> Option<Answer> {
         let principal = self.principal(sha256)?;
         if !cache::read_only(&request.query) {
             let response = execute_as(&self.schema, &self.state, principal, request).await;
-            return Some(serde_json::to_value(&response).unwrap_or_default());
+            return Some(Answer::Own(
+                serde_json::to_value(&response).unwrap_or_default(),
+            ));
         }
         let key = cache::Key {
             token: principal.name.clone(),
@@ -75,26 +101,32 @@ impl InProcess {
         };
         let version = self.state.version();
         // This request's own answer, when it is not one to keep.
-        let mut own = None;
-        let kept = (self.state.cache)
-            .get_or_build(key, version, || async {
-                let response = execute_as(&self.schema, &self.state, principal, request).await;
+        let own = Arc::new(std::sync::Mutex::new(None));
+        let build = {
+            let (schema, state, own) = (self.schema.clone(), self.state.clone(), own.clone());
+            move || async move {
+                let response = execute_as(&schema, &state, principal, request).await;
                 if keeps(&response) {
                     serde_json::to_vec(&response).ok().map(bytes::Bytes::from)
                 } else {
-                    own = serde_json::to_value(&response).ok();
+                    *own.lock().unwrap_or_else(|e| e.into_inner()) =
+                        serde_json::to_value(&response).ok();
                     None
                 }
-            })
+            }
+        };
+        let kept = (self.state.cache)
+            .get_or_build_behind(key, version, build)
             .await;
+        let own = own.lock().unwrap_or_else(|e| e.into_inner()).take();
         Some(match (kept, own) {
-            (Some(body), _) => serde_json::from_slice(&body).unwrap_or_default(),
-            (None, Some(answer)) => answer,
+            (Some(body), _) => Answer::Kept(body),
+            (None, Some(answer)) => Answer::Own(answer),
             // The request this one waited for failed inside the daemon.
-            (None, None) => error_body(
+            (None, None) => Answer::Own(error_body(
                 Code::Unavailable,
                 "the answer could not be built; try again",
-            ),
+            )),
         })
     }
 

@@ -44,7 +44,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::Code;
-pub use inprocess::InProcess;
+pub use inprocess::{Answer, InProcess};
 pub use view::{Principal, bearer};
 
 use crate::clock::SharedClock;
@@ -70,7 +70,7 @@ pub struct State {
     pub started_at: SystemTime,
     /// The index of the config in force, rebuilt when a reload swaps it.
     index: Mutex<Option<Arc<Index>>>,
-    cache: cache::AnswerCache,
+    cache: Arc<cache::AnswerCache>,
     persisted: persisted::Persisted,
     /// Stored health events, read once for every replaying subscriber.
     replay: replay::Replay,
@@ -96,7 +96,7 @@ impl State {
             reloader,
             clock,
             index: Mutex::new(None),
-            cache: cache::AnswerCache::default(),
+            cache: Arc::default(),
             persisted: persisted::Persisted::default(),
         }
     }

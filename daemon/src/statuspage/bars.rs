@@ -79,9 +79,15 @@ pub fn status_word(status: Status) -> &'static str {
 }
 
 /// A percentage with at most two decimals, trailing zeros trimmed
-/// (`99.5%`, `100%`), as bars and badges print uptime.
+/// (`99.5%`, `100%`), as bars and badges print uptime. A share short of
+/// 100% is never printed as `100%` (one failed evaluation among 20,000 is
+/// `99.99%`), so an uptime never reads perfect next to a failure.
 pub fn percent(p: f64) -> String {
-    let text = format!("{:.2}", p.clamp(0.0, 100.0));
+    let p = p.clamp(0.0, 100.0);
+    let text = match format!("{p:.2}") {
+        rounded if rounded == "100.00" && p < 100.0 => "99.99".to_owned(),
+        rounded => rounded,
+    };
     let text = text.trim_end_matches('0').trim_end_matches('.');
     format!("{text}%")
 }
@@ -266,7 +272,8 @@ mod tests {
     fn percentages_keep_two_decimals_at_most() {
         assert_eq!(percent(100.0), "100%");
         assert_eq!(percent(99.5), "99.5%");
-        assert_eq!(percent(99.999), "100%");
+        assert_eq!(percent(99.999), "99.99%");
+        assert_eq!(percent(99.994), "99.99%");
         assert_eq!(percent(12.345_6), "12.35%");
         assert_eq!(percent(0.0), "0%");
     }

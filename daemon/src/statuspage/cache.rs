@@ -1,123 +1,174 @@
 //! Rendered public answers, kept a few seconds: the pages and badges are
 //! served without a token to anyone, so a flood of requests must cost one
-//! render per page and period, not one per request.
+//! render per page and period, not one per request; and no visitor should
+//! wait for a render that only refreshes an answer already kept.
 //!
-//! It owns the kept answers and their bound; it must not decide what a
-//! page holds. Requests that arrive while an answer is being rendered wait
-//! for that one render instead of starting their own.
+//! It owns the kept answers, their age and their bound; it must not decide
+//! what a page holds. An answer younger than [`TTL`] is served as it is.
+//! Past [`TTL`] it is still served at once, and one render in the
+//! background (one per key at a time) makes its successor, which replaces
+//! it when done. Past [`MAX_STALE`] a request waits for a new render
+//! instead: a render that keeps failing or hangs must not pin an old page
+//! for ever. Only the first request of a key (and one after [`MAX_STALE`])
+//! waits; requests arriving meanwhile wait for that one render instead of
+//! starting their own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use axum::body::Bytes;
 use axum::http::StatusCode;
-use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
+use tokio::time::Instant;
 
-/// How long a rendered answer is served before it is rendered again; also
-/// the `max-age` browsers and proxies are told.
+use crate::rendered::Rendered;
+
+/// How long a rendered answer is served before a request starts rendering
+/// its successor; also the `max-age` browsers and proxies are told.
 pub const TTL: Duration = Duration::from_secs(5);
 
-/// Kept answers at most: past it, expired ones go, and if that is not
-/// enough, all of them (random badge names can make many keys).
+/// How old a kept answer may get while its successor is rendered in the
+/// background: past it, requests wait for a fresh render. A minute: a page
+/// a minute old still says what a visitor needs, and a render of the
+/// 1,000-check page takes seconds, not tens of them, unless something is
+/// wrong (then the wait shows it).
+pub const MAX_STALE: Duration = Duration::from_secs(60);
+
+/// Kept answers at most: past it, those past [`MAX_STALE`] go, and if that
+/// is not enough, all of them (random badge names can make many keys).
 const MAX_ENTRIES: usize = 1024;
-
-/// One rendered answer, also gzipped once for every client that accepts it
-/// (compressing per request would cost more than rendering, under a flood).
-#[derive(Debug)]
-pub struct Rendered {
-    pub status: StatusCode,
-    pub content_type: &'static str,
-    pub body: Bytes,
-    /// A strong validator of `body`, quoted as the header carries it.
-    pub etag: String,
-    /// `body` gzipped, when it is worth it.
-    pub gzip: Option<Bytes>,
-}
-
-/// Smaller bodies go as they are.
-const GZIP_FROM: usize = 1024;
-
-impl Rendered {
-    pub fn new(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Self {
-        let body = body.into();
-        let hash = Sha256::digest(&body);
-        Rendered {
-            status,
-            content_type,
-            etag: format!("\"{}\"", hex::encode(&hash[..12])),
-            gzip: (body.len() >= GZIP_FROM).then(|| gzip(&body)),
-            body,
-        }
-    }
-
-    /// The body and ETag to send to a client whose `Accept-Encoding` is
-    /// `accept`, and whether that body is gzipped.
-    pub fn for_client(&self, accept: &str) -> (Bytes, String, bool) {
-        let gzip_ok = accept.split(',').any(|e| {
-            let mut parts = e.split(';');
-            parts
-                .next()
-                .is_some_and(|n| n.trim().eq_ignore_ascii_case("gzip"))
-                && parts.all(|p| p.trim().replace(' ', "") != "q=0")
-        });
-        match &self.gzip {
-            Some(gz) if gzip_ok => {
-                let etag = format!("{}-gz\"", self.etag.trim_end_matches('"'));
-                (gz.clone(), etag, true)
-            }
-            _ => (self.body.clone(), self.etag.clone(), false),
-        }
-    }
-}
-
-fn gzip(body: &[u8]) -> Bytes {
-    use std::io::Write;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-    encoder
-        .write_all(body)
-        .and_then(|()| encoder.finish())
-        .map(Bytes::from)
-        .expect("gzip into memory cannot fail")
-}
 
 type Slot = Arc<OnceCell<Arc<Rendered>>>;
 
+/// The answer of one key.
+struct Entry {
+    /// When the answer was rendered (or its render began, while it runs).
+    at: Instant,
+    slot: Slot,
+    /// A background render of this answer's successor is running.
+    refreshing: bool,
+    /// Tells entries of one key apart: a background render replaces only
+    /// the entry it started from, not one made since by a waiting request.
+    generation: u64,
+}
+
+type Entries = HashMap<String, Entry>;
+
 #[derive(Default)]
 pub struct Cache {
-    entries: Mutex<HashMap<String, (Instant, Slot)>>,
+    entries: Arc<Mutex<Entries>>,
+    generations: std::sync::atomic::AtomicU64,
+}
+
+/// What a request does.
+enum Plan {
+    /// Serve this kept answer (a render of its successor may be running).
+    Serve(Arc<Rendered>),
+    /// Serve this kept answer and render its successor in the background.
+    Refresh(Arc<Rendered>, u64),
+    /// Wait for this slot's render (or make it).
+    Wait(Slot),
 }
 
 impl Cache {
-    /// The answer kept under `key` if it is younger than [`TTL`], else the
-    /// one `render` makes (made once however many ask at the same time).
+    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The answer kept under `key` (rendering its successor in the
+    /// background when it is older than [`TTL`]), or, when there is none or
+    /// it is older than [`MAX_STALE`], the one `render` makes (made once
+    /// however many ask at the same time).
     pub async fn get_or_render<F, Fut>(&self, key: &str, render: F) -> Arc<Rendered>
     where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Rendered>,
+        F: FnOnce() -> Fut + Send + 'static,
+        Fut: Future<Output = Rendered> + Send + 'static,
     {
-        let slot = {
-            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let plan = {
+            let mut entries = self.lock();
             let now = Instant::now();
-            match entries.get(key) {
-                Some((at, slot)) if now.duration_since(*at) < TTL => slot.clone(),
-                _ => {
-                    if entries.len() >= MAX_ENTRIES {
-                        entries.retain(|_, (at, _)| now.duration_since(*at) < TTL);
-                        if entries.len() >= MAX_ENTRIES {
-                            entries.clear();
-                        }
+            match entries.get_mut(key) {
+                Some(e) if now.duration_since(e.at) < MAX_STALE => match e.slot.get() {
+                    Some(kept) if now.duration_since(e.at) < TTL || e.refreshing => {
+                        Plan::Serve(kept.clone())
                     }
+                    Some(kept) => {
+                        e.refreshing = true;
+                        Plan::Refresh(kept.clone(), e.generation)
+                    }
+                    None => Plan::Wait(e.slot.clone()),
+                },
+                _ => {
+                    make_room(&mut entries, now);
                     let slot = Slot::default();
-                    entries.insert(key.to_owned(), (now, slot.clone()));
-                    slot
+                    let entry = Entry {
+                        at: now,
+                        slot: slot.clone(),
+                        refreshing: false,
+                        generation: self.next_generation(),
+                    };
+                    entries.insert(key.to_owned(), entry);
+                    Plan::Wait(slot)
                 }
             }
         };
-        slot.get_or_init(|| async { Arc::new(render().await) })
-            .await
-            .clone()
+        match plan {
+            Plan::Serve(kept) => kept,
+            Plan::Refresh(kept, generation) => {
+                let (entries, key) = (self.entries.clone(), key.to_owned());
+                let next = self.next_generation();
+                tokio::spawn(async move {
+                    let rendered = Arc::new(render().await);
+                    replace(&entries, &key, generation, next, rendered);
+                });
+                kept
+            }
+            Plan::Wait(slot) => slot
+                .get_or_init(|| async { Arc::new(render().await) })
+                .await
+                .clone(),
+        }
+    }
+
+    fn next_generation(&self) -> u64 {
+        (self.generations).fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// Puts `rendered`, a background render's answer, in place of the entry of
+/// `key` it refreshed (generation `of`), unless that entry was replaced
+/// since. A failure does not replace a success: the kept success is served
+/// on, and the next request past [`TTL`] tries again.
+fn replace(entries: &Mutex<Entries>, key: &str, of: u64, next: u64, rendered: Arc<Rendered>) {
+    let mut entries = entries.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(entry) = entries.get_mut(key).filter(|e| e.generation == of) else {
+        return;
+    };
+    let kept_ok = entry
+        .slot
+        .get()
+        .is_some_and(|kept| kept.status == StatusCode::OK);
+    if rendered.status != StatusCode::OK && kept_ok {
+        entry.refreshing = false;
+        return;
+    }
+    *entry = Entry {
+        at: Instant::now(),
+        slot: Arc::new(OnceCell::new_with(Some(rendered))),
+        refreshing: false,
+        generation: next,
+    };
+}
+
+/// Lets go of answers too old to serve when `entries` is full, and of all
+/// of them if that is not enough. Renders in flight stay with the requests
+/// waiting for them; only the map lets go of them.
+fn make_room(entries: &mut Entries, now: Instant) {
+    if entries.len() >= MAX_ENTRIES {
+        entries.retain(|_, e| now.duration_since(e.at) < MAX_STALE);
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
     }
 }
 
@@ -126,40 +177,127 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
+    fn page(body: &'static str) -> Rendered {
+        Rendered::new(StatusCode::OK, "text/plain", body)
+    }
+
+    /// A render that must not happen.
+    async fn none() -> Rendered {
+        panic!("a render that should not have run")
+    }
+
+    /// The body kept under `key`, asked until it is `want` (a background
+    /// render installs it after its task runs): no sleeping, a bounded
+    /// number of turns of the runtime.
+    async fn settles_on(cache: &Cache, key: &str, want: &str) {
+        for _ in 0..1000 {
+            if cache.get_or_render(key, none).await.body == want {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("{key} never became {want}");
+    }
+
     #[tokio::test]
     async fn concurrent_asks_share_one_render_and_the_bound_holds() {
         let cache = Cache::default();
-        let renders = AtomicUsize::new(0);
-        let render = || async {
-            renders.fetch_add(1, Ordering::SeqCst);
-            tokio::task::yield_now().await;
-            Rendered::new(StatusCode::OK, "text/plain", "hi")
+        let renders = Arc::new(AtomicUsize::new(0));
+        let render = || {
+            let renders = renders.clone();
+            move || async move {
+                renders.fetch_add(1, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                page("hi")
+            }
         };
         let (a, b) = tokio::join!(
-            cache.get_or_render("k", render),
-            cache.get_or_render("k", render)
+            cache.get_or_render("k", render()),
+            cache.get_or_render("k", render())
         );
         assert_eq!(renders.load(Ordering::SeqCst), 1);
         assert_eq!(a.etag, b.etag);
         for i in 0..3 * MAX_ENTRIES {
             cache
-                .get_or_render(&format!("x{i}"), || async {
-                    Rendered::new(StatusCode::OK, "text/plain", "x")
-                })
+                .get_or_render(&format!("x{i}"), || async { page("x") })
                 .await;
         }
-        assert!(cache.entries.lock().unwrap().len() <= MAX_ENTRIES);
+        assert!(cache.lock().len() <= MAX_ENTRIES);
     }
 
-    #[test]
-    fn gzip_goes_to_clients_that_accept_it_with_its_own_etag() {
-        let page = Rendered::new(StatusCode::OK, "text/html", "<p>x</p>".repeat(500));
-        let (body, etag, gz) = page.for_client("br, gzip;q=0.8");
-        assert!(gz && body.len() < 200 && etag.ends_with("-gz\""), "{etag}");
-        let (body, etag, gz) = page.for_client("gzip;q=0, br");
-        assert!(!gz && body.len() == 4000 && etag == page.etag);
-        assert!(!page.for_client("").2);
-        let small = Rendered::new(StatusCode::OK, "text/plain", "hi");
-        assert!(!small.for_client("gzip").2);
+    /// Past the TTL the kept answer goes out at once while one slow render
+    /// makes its successor; nobody else renders meanwhile.
+    #[tokio::test(start_paused = true)]
+    async fn past_the_ttl_the_kept_answer_is_served_while_one_render_runs() {
+        let cache = Cache::default();
+        cache.get_or_render("k", || async { page("v1") }).await;
+        tokio::time::advance(TTL + Duration::from_secs(1)).await;
+
+        let (release, gate) = tokio::sync::oneshot::channel::<()>();
+        let started = Arc::new(tokio::sync::Notify::new());
+        let slow = {
+            let started = started.clone();
+            || async move {
+                started.notify_one();
+                let _ = gate.await;
+                page("v2")
+            }
+        };
+        // The request that starts the render does not wait for it.
+        assert_eq!(cache.get_or_render("k", slow).await.body, "v1");
+        started.notified().await;
+        // Nor do the next ones, and they start no render of their own.
+        for _ in 0..3 {
+            assert_eq!(cache.get_or_render("k", none).await.body, "v1");
+        }
+        release.send(()).unwrap();
+        settles_on(&cache, "k", "v2").await;
+    }
+
+    /// A failing refresh keeps the old success; the next request tries
+    /// again.
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_refresh_keeps_the_success_and_is_tried_again() {
+        let cache = Cache::default();
+        cache.get_or_render("k", || async { page("v1") }).await;
+        tokio::time::advance(TTL).await;
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let failing = || async move {
+            let _ = done.send(());
+            Rendered::new(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "later")
+        };
+        assert_eq!(cache.get_or_render("k", failing).await.body, "v1");
+        // The task puts (or not) the answer in the same turn as the render
+        // ends (one thread: the test runs again only after that turn).
+        finished.await.unwrap();
+        let again = cache.get_or_render("k", || async { page("v2") }).await;
+        assert_eq!(again.body, "v1");
+        settles_on(&cache, "k", "v2").await;
+    }
+
+    /// Past MAX_STALE a request waits for a fresh render, even while an
+    /// earlier refresh hangs, and that refresh never replaces it.
+    #[tokio::test(start_paused = true)]
+    async fn too_old_an_answer_is_not_served_and_a_hung_refresh_does_not_pin_it() {
+        let cache = Cache::default();
+        cache.get_or_render("k", || async { page("v1") }).await;
+        tokio::time::advance(TTL).await;
+        let (release, gate) = tokio::sync::oneshot::channel::<()>();
+        let (started, running) = tokio::sync::oneshot::channel();
+        let (done, finished) = tokio::sync::oneshot::channel();
+        let hung = || async move {
+            let _ = started.send(());
+            let _ = gate.await;
+            let _ = done.send(());
+            page("late")
+        };
+        assert_eq!(cache.get_or_render("k", hung).await.body, "v1");
+        running.await.unwrap();
+        tokio::time::advance(MAX_STALE).await;
+        let fresh = cache.get_or_render("k", || async { page("v3") }).await;
+        assert_eq!(fresh.body, "v3");
+        release.send(()).unwrap();
+        finished.await.unwrap();
+        assert_eq!(cache.get_or_render("k", none).await.body, "v3");
     }
 }

@@ -12,7 +12,8 @@
 //! why). A tenant that is not public and one that does not exist get the
 //! same 404, so the pages do not tell which tenants exist. Rendered answers
 //! are kept a few seconds ([`cache`]), gzipped once: a flood costs one
-//! render and one compression per page.
+//! render and one compression per page, and an expired answer is served
+//! while its successor renders in the background.
 //! It must not write anything, nor read the store or the config other than
 //! through the API's state.
 
@@ -26,13 +27,14 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, State as AxumState};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::api::State;
 use crate::config::ApiLimits;
-use cache::{Cache, Rendered};
+use crate::rendered::Rendered;
+use cache::Cache;
 use public::Public;
 
 struct App {
@@ -92,48 +94,8 @@ fn respond(headers: &HeaderMap, rendered: &Rendered) -> Response {
     if rendered.status == StatusCode::NOT_FOUND {
         return not_found();
     }
-    let ok = rendered.status == StatusCode::OK;
-    let header_text = |name| {
-        headers
-            .get(name)
-            .and_then(|v: &HeaderValue| v.to_str().ok())
-    };
-    let (body, etag, gzipped) =
-        rendered.for_client(header_text(header::ACCEPT_ENCODING).unwrap_or(""));
-    let mut response = if ok
-        && header_text(header::IF_NONE_MATCH)
-            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
-    {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        (rendered.status, body).into_response()
-    };
-    let h = response.headers_mut();
-    h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
-    if gzipped {
-        h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
-    }
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(rendered.content_type),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if ok {
-        let max_age = format!("public, max-age={}", cache::TTL.as_secs());
-        h.insert(
-            header::CACHE_CONTROL,
-            HeaderValue::from_str(&max_age).expect("ASCII"),
-        );
-        if let Ok(etag) = HeaderValue::from_str(&etag) {
-            h.insert(header::ETAG, etag);
-        }
-    } else {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    response
+    let max_age = format!("public, max-age={}", cache::TTL.as_secs());
+    rendered.response(headers, &max_age)
 }
 
 async fn status_page(
@@ -144,10 +106,12 @@ async fn status_page(
     if app.public.tenant(&tenant).is_none() {
         return not_found();
     }
+    let key = format!("status/{tenant}");
+    let from = app.clone();
     let rendered = app
         .cache
-        .get_or_render(&format!("status/{tenant}"), || async {
-            match page::render(&app.public, &tenant).await {
+        .get_or_render(&key, move || async move {
+            match page::render(&from.public, &tenant).await {
                 Ok(html) => Rendered::new(StatusCode::OK, "text/html; charset=utf-8", html),
                 Err(e) => unavailable("status page", &e),
             }
@@ -204,10 +168,11 @@ async fn serve_badge(
         "badge/{tenant}/{kind:?}/{format:?}/{}",
         crate::store::entity_key(&entity)
     );
+    let from = app.clone();
     let rendered = app
         .cache
-        .get_or_render(&key, || async {
-            match badge::render(&app.public, &tenant, &entity, kind).await {
+        .get_or_render(&key, move || async move {
+            match badge::render(&from.public, &tenant, &entity, kind).await {
                 Ok(Some(badge)) => {
                     let body = match format {
                         badge::Format::Svg => badge.svg(),

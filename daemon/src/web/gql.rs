@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde_json::Value;
 
 use super::{Shared, Signed, layout};
+use crate::api::Answer;
 
 /// Why a page could not be answered.
 #[derive(Debug)]
@@ -49,13 +50,27 @@ pub async fn run(
     query: &str,
     variables: Value,
 ) -> Result<Value, Failure> {
+    data(ask(web, signed, query, variables).await?.into_json())
+}
+
+/// Runs `query` with `variables` as `signed`: the API's answer as it is
+/// (kept or not), or a new sign-in when the token is gone.
+pub async fn ask(
+    web: &Shared,
+    signed: &Signed,
+    query: &str,
+    variables: Value,
+) -> Result<Answer, Failure> {
     let request = async_graphql::Request::new(query)
         .variables(async_graphql::Variables::from_json(variables));
-    let mut answer = web
-        .api
+    web.api
         .execute(&signed.session.token_sha256, request)
         .await
-        .ok_or(Failure::SignedOut)?;
+        .ok_or(Failure::SignedOut)
+}
+
+/// The `data` of an `answer`, or what its first error means (see [`run`]).
+pub fn data(mut answer: Value) -> Result<Value, Failure> {
     if let Some(e) = answer["errors"].get(0) {
         let message = e["message"].as_str().unwrap_or_default().to_owned();
         return Err(match e["extensions"]["code"].as_str().unwrap_or_default() {

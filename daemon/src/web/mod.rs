@@ -14,6 +14,7 @@ mod assets;
 mod charts;
 mod forms;
 mod gql;
+mod kept;
 mod layout;
 mod live;
 mod pages;
@@ -36,6 +37,7 @@ use session::Sessions;
 struct Web {
     api: InProcess,
     sessions: Sessions,
+    pages: kept::Pages,
 }
 
 type Shared = Arc<Web>;
@@ -45,6 +47,7 @@ pub fn router(api: InProcess) -> Router {
     let web = Arc::new(Web {
         api,
         sessions: Sessions::default(),
+        pages: kept::Pages::default(),
     });
     Router::new()
         .route("/", get(pages::tenants::page))

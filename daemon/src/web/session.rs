@@ -41,6 +41,14 @@ impl Session {
         *self.flash.lock().unwrap_or_else(|e| e.into_inner()) = Some(message);
     }
 
+    /// Whether a message waits for the next page.
+    pub fn has_flash(&self) -> bool {
+        self.flash
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
     /// The kept message, once.
     pub fn take_flash(&self) -> Option<String> {
         self.flash.lock().unwrap_or_else(|e| e.into_inner()).take()

@@ -112,6 +112,9 @@ pub struct HistoryBucket {
     /// The worst status of the day; null when nothing was evaluated.
     pub status: Option<HealthStatus>,
     /// Share of evaluations that were HEALTHY, 0 to 100; null without any.
+    /// Today's counts the status the entity is in now as one more
+    /// evaluation when it is not HEALTHY and worse than today's evaluations
+    /// were (so is today's `status`): an outage in progress counts at once.
     pub uptime_percent: Option<f64>,
     pub runs: Long,
     pub failed_runs: Long,
@@ -148,6 +151,27 @@ pub(super) fn history_cost(days: Option<i32>, child_complexity: usize) -> usize 
     days as usize * child_complexity
 }
 
+/// Today's worst status and evaluations (all, and HEALTHY ones) with the
+/// status the entity is in now: a status other than HEALTHY that today's
+/// evaluations do not show yet (an SLO's verdict is no evaluation of a run;
+/// a status held since before midnight has none today) counts as one more
+/// evaluation of today. So today's bar and uptime never read better than
+/// the status shown next to them, as on status pages where an outage in
+/// progress counts against today at once.
+fn with_status_now(
+    worst: Option<Status>,
+    evaluations: u64,
+    healthy: u64,
+    now: Option<Status>,
+) -> (Option<Status>, u64, u64) {
+    match now {
+        Some(now) if now != Status::Healthy && worst.is_none_or(|w| now > w) => {
+            (Some(now), evaluations + 1, healthy)
+        }
+        _ => (worst, evaluations, healthy),
+    }
+}
+
 pub(super) async fn history_of(
     ctx: &Context<'_>,
     entity: &EntityRef,
@@ -176,15 +200,30 @@ pub(super) async fn history_of(
         .unwrap_or_default();
     let by_day: HashMap<i64, _> = rows.iter().map(|r| (to_ms(r.bucket_start), r)).collect();
     let day = Period::Day.millis();
+    let today = to - day;
+    let status_now = health_of(ctx, entity).await?.map(|h| h.health.state.status);
     Ok((0..days)
         .map(|i| {
             let start = from + i64::from(i) * day;
-            match by_day.get(&start) {
+            let row = by_day.get(&start);
+            let (worst, evaluations, healthy) = (
+                row.filter(|r| r.evaluations > 0).map(|r| r.worst),
+                row.map_or(0, |r| r.evaluations),
+                row.map_or(0, |r| r.healthy),
+            );
+            let (worst, evaluations, healthy) = match start == today {
+                true => with_status_now(worst, evaluations, healthy, status_now),
+                false => (worst, evaluations, healthy),
+            };
+            let status = worst.map(Into::into);
+            let uptime_percent =
+                (evaluations > 0).then(|| healthy as f64 * 100.0 / evaluations as f64);
+            match row {
                 Some(r) => HistoryBucket {
                     entity: entity.clone(),
                     day: time(from_ms(start)),
-                    status: (r.evaluations > 0).then(|| r.worst.into()),
-                    uptime_percent: (r.evaluations > 0).then(|| r.uptime_percent()),
+                    status,
+                    uptime_percent,
                     runs: long(r.runs),
                     failed_runs: long(r.failed_runs),
                     expected: r.expected.map(long),
@@ -196,8 +235,8 @@ pub(super) async fn history_of(
                 None => HistoryBucket {
                     entity: entity.clone(),
                     day: time(from_ms(start)),
-                    status: None,
-                    uptime_percent: None,
+                    status,
+                    uptime_percent,
                     runs: Long(0),
                     failed_runs: Long(0),
                     expected: None,
@@ -209,4 +248,27 @@ pub(super) async fn history_of(
             }
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A failed status next to a day of healthy evaluations makes the day
+    /// failed and short of 100%; a status the day shows already, or a
+    /// healthy one, changes nothing.
+    #[test]
+    fn today_counts_a_worse_status_now_as_one_more_evaluation() {
+        let (h, w, u, f) = (
+            Status::Healthy,
+            Status::Warning,
+            Status::Unknown,
+            Status::Unhealthy,
+        );
+        assert_eq!(with_status_now(Some(h), 3, 3, Some(f)), (Some(f), 4, 3));
+        assert_eq!(with_status_now(Some(f), 3, 2, Some(w)), (Some(f), 3, 2));
+        assert_eq!(with_status_now(None, 0, 0, Some(u)), (Some(u), 1, 0));
+        assert_eq!(with_status_now(None, 0, 0, Some(h)), (None, 0, 0));
+        assert_eq!(with_status_now(Some(h), 2, 2, None), (Some(h), 2, 2));
+    }
 }

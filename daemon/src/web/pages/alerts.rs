@@ -1,22 +1,25 @@
 //! `/alerts`: alert deliveries (newest first, where each stands) and the
 //! maintenance windows, as the principal's scope shows them.
 
-use axum::extract::State;
-use axum::response::Html;
+use axum::response::{Html, Response};
 use maud::html;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::items;
-use crate::web::gql::{self, Failure};
+use crate::web::gql::Failure;
 use crate::web::layout::{self, Frame, s, time};
-use crate::web::{Shared, Signed};
+use crate::web::{Signed, kept};
 
 const QUERY: &str = "{ lastEventSeq \
     alertDeliveries(first: 50) { nodes { createdAt channel route status state summary attempts lastError deliveredAt } } \
     maintenanceWindows { name reason source active startsAt endsAt cron duration timezone tenant flow system check asset } }";
 
-pub async fn page(State(web): State<Shared>, signed: Signed) -> Result<Html<String>, Failure> {
-    let data = gql::run(&web, &signed, QUERY, json!({})).await?;
+pub async fn page(asked: kept::Asked) -> Response {
+    asked.page(QUERY, json!({}), render).await
+}
+
+/// The page of `data` (its query's answer) for `signed`.
+fn render(signed: &Signed, data: &Value) -> Result<Html<String>, Failure> {
     let deliveries = items(&data["alertDeliveries"]);
     let windows = items(&data["maintenanceWindows"]);
     let body = html! {
@@ -54,7 +57,7 @@ pub async fn page(State(web): State<Shared>, signed: Signed) -> Result<Html<Stri
         }
     };
     Ok(layout::page(
-        &signed,
+        signed,
         Frame {
             title: "Alerts and maintenance",
             trail: Vec::new(),

@@ -5,8 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
-use axum::response::Html;
+use axum::extract::{Path, Query};
+use axum::response::{Html, IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -15,7 +15,7 @@ use super::{DAY_FIELDS, enc, freshness, history, href, items};
 use crate::web::charts;
 use crate::web::gql::{self, Failure};
 use crate::web::layout::{self, Frame, age, count, health_chip, reasons, s, time};
-use crate::web::{Shared, Signed, forms};
+use crate::web::{Signed, forms, kept};
 
 /// Errors per page, and how many of the newest the kinds chart counts.
 const PAGE: usize = 25;
@@ -83,24 +83,36 @@ fn series(days: &[Value], field: &str) -> Vec<(String, Option<f64>)> {
         .collect()
 }
 
-pub async fn page(
-    State(web): State<Shared>,
-    signed: Signed,
-    Path(id): Path<String>,
-    Query(p): Query<Params>,
-) -> Result<Html<String>, Failure> {
-    let kind = filter_value("kind", p.kind.as_deref())?;
-    let document = filter_value("document", p.document.as_deref())?;
+pub async fn page(asked: kept::Asked, Path(id): Path<String>, Query(p): Query<Params>) -> Response {
+    let filters = filter_value("kind", p.kind.as_deref())
+        .and_then(|kind| Ok((kind, filter_value("document", p.document.as_deref())?)));
+    let (kind, document) = match filters {
+        Ok(filters) => filters,
+        Err(failure) => return failure.into_response(),
+    };
     let filter = json!({ "kind": kind, "documentId": document });
     let variables =
         json!({ "id": id, "filter": filter, "after": p.after, "missingAfter": p.missing_after });
-    let data = gql::run(&web, &signed, &query(), variables).await?;
-    let a = gql::node(&data)?;
+    asked
+        .page(&query(), variables, |signed, data| {
+            render(signed, data, kind.as_deref(), document.as_deref())
+        })
+        .await
+}
+
+/// The page of `data` (its query's answer) for `signed`.
+fn render(
+    signed: &Signed,
+    data: &Value,
+    kind: Option<&str>,
+    document: Option<&str>,
+) -> Result<Html<String>, Failure> {
+    let a = gql::node(data)?;
     let back = href("assets", &a["id"]);
     let filtered = format!(
         "{back}?kind={}&document={}",
-        enc(kind.as_deref().unwrap_or_default()),
-        enc(document.as_deref().unwrap_or_default())
+        enc(kind.unwrap_or_default()),
+        enc(document.unwrap_or_default())
     );
     let days = a["days"].as_array().map(Vec::as_slice).unwrap_or_default();
     let errors = &a["errors"];
@@ -125,8 +137,8 @@ pub async fn page(
         }
         h2 id="errors" { "Errors" }
         form.search method="get" action=(back) {
-            div { label for="kind" { "Kind" } input id="kind" type="text" name="kind" value=[kind.as_deref()] maxlength=(MAX_FILTER); }
-            div { label for="document" { "Document id" } input id="document" type="text" name="document" value=[document.as_deref()] maxlength=(MAX_FILTER); }
+            div { label for="kind" { "Kind" } input id="kind" type="text" name="kind" value=[kind] maxlength=(MAX_FILTER); }
+            div { label for="document" { "Document id" } input id="document" type="text" name="document" value=[document] maxlength=(MAX_FILTER); }
             button type="submit" { "Filter" }
         }
         @if items(errors).is_empty() { (layout::empty("No errors match.")) } @else {
@@ -158,13 +170,13 @@ pub async fn page(
             }
         }
         div.actions {
-            (forms::resync(&signed, &a["id"], &back))
-            (forms::mute(&signed, &a["id"], &a["health"], "this asset", &back))
-            (forms::delete(&signed, &a["id"], s(&a["key"]), "asset", &back))
+            (forms::resync(signed, &a["id"], &back))
+            (forms::mute(signed, &a["id"], &a["health"], "this asset", &back))
+            (forms::delete(signed, &a["id"], s(&a["key"]), "asset", &back))
         }
     };
     Ok(layout::page(
-        &signed,
+        signed,
         Frame {
             title: s(&a["key"]),
             trail: vec![

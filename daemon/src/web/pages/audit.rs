@@ -1,20 +1,23 @@
 //! `/audit`: the latest entries of the audit log (admins; the API refuses
 //! anyone else, and the page says so).
 
-use axum::extract::State;
-use axum::response::Html;
+use axum::response::{Html, Response};
 use maud::html;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::items;
-use crate::web::gql::{self, Failure};
+use crate::web::gql::Failure;
 use crate::web::layout::{self, Frame, s, time};
-use crate::web::{Shared, Signed};
+use crate::web::{Signed, kept};
 
 const QUERY: &str = "{ lastEventSeq auditLog(last: 100) { at actor action target detail } }";
 
-pub async fn page(State(web): State<Shared>, signed: Signed) -> Result<Html<String>, Failure> {
-    let data = gql::run(&web, &signed, QUERY, json!({})).await?;
+pub async fn page(asked: kept::Asked) -> Response {
+    asked.page(QUERY, json!({}), render).await
+}
+
+/// The page of `data` (its query's answer) for `signed`.
+fn render(signed: &Signed, data: &Value) -> Result<Html<String>, Failure> {
     let records = items(&data["auditLog"]);
     let body = html! {
         @if records.is_empty() { (layout::empty("Nothing done yet.")) } @else {
@@ -32,7 +35,7 @@ pub async fn page(State(web): State<Shared>, signed: Signed) -> Result<Html<Stri
         }
     };
     Ok(layout::page(
-        &signed,
+        signed,
         Frame {
             title: "Audit log",
             trail: Vec::new(),

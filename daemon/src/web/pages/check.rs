@@ -1,19 +1,19 @@
 //! `/checks/{key}`: one check: its assets (counts, freshness, health and
 //! why), runs (outcome, duration, error), 90 days, SLO figures, run now.
 
-use axum::extract::{Path, Query, State};
-use axum::response::Html;
+use axum::extract::{Path, Query};
+use axum::response::{Html, Response};
 use maud::html;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{
     ASSET_FIELDS, DAY_FIELDS, RUN_FIELDS, SLO_FIELDS, assets_table, enc, history, href, items,
     name_of, runs_table, slos,
 };
-use crate::web::gql::{self, Failure, found};
+use crate::web::gql::{Failure, found};
 use crate::web::layout::{Frame, health_chip, reasons, s, time};
-use crate::web::{Shared, Signed, forms};
+use crate::web::{Signed, forms, kept};
 
 fn query() -> String {
     format!(
@@ -30,22 +30,25 @@ pub struct Params {
 }
 
 pub async fn page(
-    State(web): State<Shared>,
-    signed: Signed,
+    asked: kept::Asked,
     Path(key): Path<String>,
     Query(p): Query<Params>,
-) -> Result<Html<String>, Failure> {
-    let data = gql::run(
-        &web,
-        &signed,
-        &query(),
-        json!({ "key": key, "after": p.runs_after }),
-    )
-    .await?;
+) -> Response {
+    asked
+        .page(
+            &query(),
+            json!({ "key": key, "after": p.runs_after }),
+            render,
+        )
+        .await
+}
+
+/// The page of `data` (its query's answer) for `signed`.
+fn render(signed: &Signed, data: &Value) -> Result<Html<String>, Failure> {
     let c = found(&data["check"])?;
     let back = href("checks", &c["key"]);
     let body = html! {
-        p { (health_chip(&c["id"], &c["health"])) " " (forms::run_now(&signed, &c["id"], &back)) }
+        p { (health_chip(&c["id"], &c["health"])) " " (forms::run_now(signed, &c["id"], &back)) }
         p.muted { "Connector " (s(&c["connector"])) ", " (s(&c["schedule"])) "; last success " (time(&c["lastSuccess"])) }
         (reasons(&c["health"]))
         div.bars-row { (history(name_of(c), &c["history"])) }
@@ -59,10 +62,10 @@ pub async fn page(
                 a href=(format!("{back}?runs_after={}", enc(s(&c["runs"]["pageInfo"]["endCursor"])))) { "Older runs →" }
             }
         }
-        div.actions { (forms::mute(&signed, &c["id"], &c["health"], "this check", &back)) }
+        div.actions { (forms::mute(signed, &c["id"], &c["health"], "this check", &back)) }
     };
     Ok(crate::web::layout::page(
-        &signed,
+        signed,
         Frame {
             title: name_of(c),
             trail: vec![

@@ -2,8 +2,8 @@
 //! upstream counted, and one card per downstream system with an expected /
 //! received / missing / errored chart.
 
-use axum::extract::{Path, State};
-use axum::response::Html;
+use axum::extract::Path;
+use axum::response::{Html, Response};
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
@@ -11,7 +11,7 @@ use super::{DAY_FIELDS, history, href, items};
 use crate::web::charts;
 use crate::web::gql::{self, Failure};
 use crate::web::layout::{self, Frame, health_chip, reasons, s};
-use crate::web::{Shared, Signed, forms};
+use crate::web::{Signed, forms, kept};
 
 /// A system's fields: its checks' assets' counts are summed per system.
 const SYSTEM: &str = "id key name kind health { status reasons { status message } } \
@@ -59,13 +59,13 @@ fn link(label: &str, value: &Value) -> Markup {
     }
 }
 
-pub async fn page(
-    State(web): State<Shared>,
-    signed: Signed,
-    Path(id): Path<String>,
-) -> Result<Html<String>, Failure> {
-    let data = gql::run(&web, &signed, &query(), json!({ "id": id })).await?;
-    let f = gql::node(&data)?;
+pub async fn page(asked: kept::Asked, Path(id): Path<String>) -> Response {
+    asked.page(&query(), json!({ "id": id }), render).await
+}
+
+/// The page of `data` (its query's answer) for `signed`.
+fn render(signed: &Signed, data: &Value) -> Result<Html<String>, Failure> {
+    let f = gql::node(data)?;
     let back = href("flows", &f["id"]);
     let up = &f["upstream"];
     let body = html! {
@@ -89,10 +89,10 @@ pub async fn page(
                 }
             }
         }
-        div.actions { (forms::mute(&signed, &f["id"], &f["health"], "this flow", &back)) }
+        div.actions { (forms::mute(signed, &f["id"], &f["health"], "this flow", &back)) }
     };
     Ok(layout::page(
-        &signed,
+        signed,
         Frame {
             title: s(&f["name"]),
             trail: vec![

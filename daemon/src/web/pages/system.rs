@@ -1,10 +1,10 @@
 //! `/systems/{id}`: a system's health and why, its 90 days, SLO figures,
 //! and each check watching it with its assets and latest runs.
 
-use axum::extract::{Path, State};
-use axum::response::Html;
+use axum::extract::Path;
+use axum::response::{Html, Response};
 use maud::html;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{
     ASSET_FIELDS, DAY_FIELDS, RUN_FIELDS, SLO_FIELDS, assets_table, history, href, items, name_of,
@@ -12,7 +12,7 @@ use super::{
 };
 use crate::web::gql::{self, Failure};
 use crate::web::layout::{self, Frame, health_chip, reasons, s, time};
-use crate::web::{Shared, Signed, forms};
+use crate::web::{Signed, forms, kept};
 
 fn query() -> String {
     format!(
@@ -24,13 +24,13 @@ fn query() -> String {
     )
 }
 
-pub async fn page(
-    State(web): State<Shared>,
-    signed: Signed,
-    Path(id): Path<String>,
-) -> Result<Html<String>, Failure> {
-    let data = gql::run(&web, &signed, &query(), json!({ "id": id })).await?;
-    let sys = gql::node(&data)?;
+pub async fn page(asked: kept::Asked, Path(id): Path<String>) -> Response {
+    asked.page(&query(), json!({ "id": id }), render).await
+}
+
+/// The page of `data` (its query's answer) for `signed`.
+fn render(signed: &Signed, data: &Value) -> Result<Html<String>, Failure> {
+    let sys = gql::node(data)?;
     let back = href("systems", &sys["id"]);
     let body = html! {
         p { (health_chip(&sys["id"], &sys["health"])) " " span.muted { (s(&sys["kind"])) } }
@@ -41,7 +41,7 @@ pub async fn page(
         @for c in items(&sys["checks"]) {
             section {
                 h2 { "Check " a href=(href("checks", &c["key"])) { (name_of(c)) } " " (health_chip(&c["id"], &c["health"])) }
-                p.muted { (s(&c["connector"])) ", " (s(&c["schedule"])) "; last success " (time(&c["lastSuccess"])) " " (forms::run_now(&signed, &c["id"], &back)) }
+                p.muted { (s(&c["connector"])) ", " (s(&c["schedule"])) "; last success " (time(&c["lastSuccess"])) " " (forms::run_now(signed, &c["id"], &back)) }
                 h3 { "Assets" }
                 (assets_table(items(&c["assets"])))
                 h3 { "Latest runs" }
@@ -49,10 +49,10 @@ pub async fn page(
             }
         }
         @if items(&sys["checks"]).is_empty() { (layout::empty("No check watches this system.")) }
-        div.actions { (forms::mute(&signed, &sys["id"], &sys["health"], "this system", &back)) }
+        div.actions { (forms::mute(signed, &sys["id"], &sys["health"], "this system", &back)) }
     };
     Ok(layout::page(
-        &signed,
+        signed,
         Frame {
             title: s(&sys["name"]),
             trail: vec![("Tenants".into(), "/".into())],

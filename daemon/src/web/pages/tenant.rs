@@ -1,15 +1,15 @@
 //! `/tenants/{key}`: a tenant's flows as cards, each with its upstream and
 //! every downstream system, their status, and the flow's 90 daily bars.
 
-use axum::extract::{Path, State};
-use axum::response::Html;
+use axum::extract::Path;
+use axum::response::{Html, Response};
 use maud::html;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{DAY_FIELDS, history, href, items};
-use crate::web::gql::{self, Failure, found};
+use crate::web::gql::{Failure, found};
 use crate::web::layout::{self, Frame, health_chip, reasons, s};
-use crate::web::{Shared, Signed, forms};
+use crate::web::{Signed, forms, kept};
 
 fn query() -> String {
     format!(
@@ -20,12 +20,12 @@ fn query() -> String {
     )
 }
 
-pub async fn page(
-    State(web): State<Shared>,
-    signed: Signed,
-    Path(key): Path<String>,
-) -> Result<Html<String>, Failure> {
-    let data = gql::run(&web, &signed, &query(), json!({ "key": key })).await?;
+pub async fn page(asked: kept::Asked, Path(key): Path<String>) -> Response {
+    asked.page(&query(), json!({ "key": key }), render).await
+}
+
+/// The page of `data` (its query's answer) for `signed`.
+fn render(signed: &Signed, data: &Value) -> Result<Html<String>, Failure> {
     let t = found(&data["tenant"])?;
     let back = href("tenants", &t["key"]);
     let body = html! {
@@ -58,12 +58,12 @@ pub async fn page(
             }
         }
         div.actions {
-            (forms::mute(&signed, &t["id"], &t["health"], "this tenant", &back))
-            (forms::delete(&signed, &t["id"], s(&t["key"]), "tenant", &back))
+            (forms::mute(signed, &t["id"], &t["health"], "this tenant", &back))
+            (forms::delete(signed, &t["id"], s(&t["key"]), "tenant", &back))
         }
     };
     Ok(layout::page(
-        &signed,
+        signed,
         Frame {
             title: s(&t["name"]),
             trail: vec![("Tenants".into(), "/".into())],

@@ -1,16 +1,16 @@
 //! `/`: the tenants the principal sees, with search; where a newcomer
 //! lands after signing in.
 
-use axum::extract::{Query, State};
-use axum::response::Html;
+use axum::extract::Query;
+use axum::response::{Html, IntoResponse, Response};
 use maud::html;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::{enc, href, items};
-use crate::web::gql::{self, Failure};
+use crate::web::gql::Failure;
 use crate::web::layout::{self, Frame, health_chip, s};
-use crate::web::{Shared, Signed};
+use crate::web::{Signed, kept};
 
 /// The longest search accepted: a tenant's name or key is shorter.
 const MAX_SEARCH: usize = 200;
@@ -25,20 +25,27 @@ const QUERY: &str = "query($q: String, $after: String) { lastEventSeq \
     tenants(search: $q, first: 50, after: $after) { pageInfo { hasNextPage endCursor } \
     nodes { id key name health { status } flows(first: 100) { nodes { id name health { status } } } } } }";
 
-pub async fn page(
-    State(web): State<Shared>,
-    signed: Signed,
-    Query(p): Query<Params>,
-) -> Result<Html<String>, Failure> {
+pub async fn page(asked: kept::Asked, Query(p): Query<Params>) -> Response {
     let search = p.q.unwrap_or_default();
     if search.chars().count() > MAX_SEARCH {
-        return Err(Failure::BadInput(format!(
+        return Failure::BadInput(format!(
             "search: at most {MAX_SEARCH} characters (a tenant's name or key), {} given",
             search.chars().count()
-        )));
+        ))
+        .into_response();
     }
     let q = (!search.trim().is_empty()).then_some(search.trim());
-    let data = gql::run(&web, &signed, QUERY, json!({ "q": q, "after": p.after })).await?;
+    asked
+        .page(
+            QUERY,
+            json!({ "q": q, "after": p.after }),
+            |signed, data| render(signed, data, &search),
+        )
+        .await
+}
+
+/// The page of `data` (its query's answer) for `signed`.
+fn render(signed: &Signed, data: &Value, search: &str) -> Result<Html<String>, Failure> {
     let tenants = &data["tenants"];
     let body = html! {
         form.search role="search" method="get" action="/" {
@@ -74,12 +81,12 @@ pub async fn page(
         }
         @if tenants["pageInfo"]["hasNextPage"] == true {
             nav.pager aria-label="Pages" {
-                a href=(format!("/?q={}&after={}", enc(&search), enc(s(&tenants["pageInfo"]["endCursor"])))) { "Next tenants →" }
+                a href=(format!("/?q={}&after={}", enc(search), enc(s(&tenants["pageInfo"]["endCursor"])))) { "Next tenants →" }
             }
         }
     };
     Ok(layout::page(
-        &signed,
+        signed,
         Frame {
             title: "Tenants",
             trail: Vec::new(),
