@@ -383,6 +383,7 @@ impl Writer {
     fn hold(&mut self, held: Held) {
         let dropped = self.backlog.push(held, tokio::time::Instant::now());
         if dropped > 0 {
+            self.slicer.resync();
             tracing::error!(
                 dropped,
                 limit = self.config.storage.write_buffer,
@@ -474,9 +475,13 @@ impl Writer {
                 }
                 Err(err) if part.runs.is_empty() => {
                     tracing::error!(error = %err, "the database refused a health update; it is lost");
+                    self.slicer.resync();
                     lost = Some(err);
                 }
-                Err(err) => refused.extend(self.store_refused(part, &err).await),
+                Err(err) => {
+                    self.slicer.resync();
+                    refused.extend(self.store_refused(part, &err).await);
+                }
             }
         }
         if !refused.is_empty() {

@@ -75,6 +75,13 @@ impl Slicer {
         self.unsynced = false;
     }
 
+    /// A write was lost (refused, or dropped from a full buffer): the new
+    /// entities it told the store of may be missing there, so the whole
+    /// coverage is told again.
+    pub(super) fn resync(&mut self) {
+        self.unsynced = true;
+    }
+
     /// Every entity each SLO covers (by SLO name, in config order, those
     /// covering none included): the config's tenants, flows, systems and
     /// checks, and the assets of each check that its runs spoke of or that
@@ -112,7 +119,7 @@ impl Slicer {
         }
         let mut by_slo: Vec<Vec<EntityRef>> = vec![Vec::new(); self.slos.len()];
         for entity in entities {
-            for &i in self.covering(book, &entity).iter() {
+            for &i in self.covering(book, &entity).0.iter() {
                 by_slo[i].push(entity.clone());
             }
         }
@@ -123,10 +130,11 @@ impl Slicer {
             .collect()
     }
 
-    /// The SLOs covering `entity`, found once.
-    fn covering(&mut self, book: &Book, entity: &EntityRef) -> Arc<[usize]> {
+    /// The SLOs covering `entity`, found once; and whether they were found
+    /// just now.
+    fn covering(&mut self, book: &Book, entity: &EntityRef) -> (Arc<[usize]>, bool) {
         if let Some(found) = self.covering.get(entity) {
-            return found.clone();
+            return (found.clone(), false);
         }
         let places = book.topology().places(entity);
         let found: Arc<[usize]> = self
@@ -139,7 +147,7 @@ impl Slicer {
             .map(|(i, _)| i)
             .collect();
         self.covering.insert(entity.clone(), found.clone());
-        found
+        (found, true)
     }
 
     /// Adds the slice events of `judged` to `out`, and to `members` the
@@ -157,8 +165,7 @@ impl Slicer {
         }
         let now = to_ms(judged.now);
         for (entity, status) in judged.samples {
-            let new = !self.covering.contains_key(entity);
-            let covering = self.covering(book, entity);
+            let (covering, new) = self.covering(book, entity);
             if new {
                 members.extend(
                     covering
