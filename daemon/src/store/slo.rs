@@ -147,7 +147,8 @@ fn totals_columns() -> Vec<String> {
 
 /// After slices are written: the sums of each (SLO, entity) that got a
 /// slice inside its SLO's summed span (late data) are taken again from its
-/// slices; a slice in progress is past the span and costs only the join.
+/// slices, and its rank key with them; a slice in progress is past the span
+/// and costs only the join.
 async fn resum_touched(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
