@@ -108,16 +108,28 @@ impl Served {
 
     /// A report of `documents` saying `row` (its asset and kind filled in).
     async fn report(&mut self, when: SystemTime, now: SystemTime, row: ObservationRow) {
+        self.report_to("app", "documents", when, now, row).await;
+    }
+
+    /// A report to push check `check` of `asset` saying `row`.
+    async fn report_to(
+        &mut self,
+        check: &str,
+        asset: &str,
+        when: SystemTime,
+        now: SystemTime,
+        row: ObservationRow,
+    ) {
         self.clock.set(now);
         self.pushes += 1;
         self.d
             .service
             .accept_push(Pushed {
-                check: "app".into(),
+                check: check.into(),
                 run_id: format!("report-{}", self.pushes),
                 at: when,
                 observations: vec![ObservationRow {
-                    asset: "documents".into(),
+                    asset: asset.into(),
                     kind: "upload".into(),
                     ..row
                 }],
@@ -125,6 +137,67 @@ impl Served {
             })
             .await
             .unwrap();
+    }
+
+    /// Reloads the config from `text`, as `reloadConfig` does.
+    async fn reload(&self, text: &str) {
+        std::fs::write(&self.d.config_file, text).unwrap();
+        let answer = self
+            .api
+            .query(
+                Some("admin-token"),
+                "mutation { reloadConfig { userErrors { message } } }",
+                json!({}),
+            )
+            .await;
+        assert_eq!(
+            answer.data()["reloadConfig"]["userErrors"],
+            json!([]),
+            "{}",
+            answer.text
+        );
+    }
+
+    /// The root `slos` of `slo`: (asset key, figures), worst first.
+    async fn listed(&self, slo: &str) -> Vec<(String, Value)> {
+        let answer = self
+            .api
+            .query(
+                Some("admin-token"),
+                &format!("query($slo: String) {{ slos(slo: $slo, worst: 100) {{ {FIGURES} }} }}"),
+                json!({ "slo": slo }),
+            )
+            .await;
+        answer.data()["slos"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{}", answer.text))
+            .iter()
+            .map(|f| {
+                (
+                    f["entity"]["key"].as_str().unwrap_or("").to_owned(),
+                    f.clone(),
+                )
+            })
+            .collect()
+    }
+
+    /// Waits (up to 20 s) until the root `slos` of `slo` lists exactly
+    /// `assets`, in that order (the writer tells the store what a reload or
+    /// a start covers after it takes the config); returns their figures.
+    async fn listed_as(&self, slo: &str, assets: &[&str]) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let listed = self.listed(slo).await;
+            let keys: Vec<&str> = listed.iter().map(|(k, _)| k.as_str()).collect();
+            if keys == assets {
+                return listed.into_iter().map(|(_, f)| f).collect();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{slo} lists {keys:?}, not {assets:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// `slo`'s figures for `documents`, from the asset's `slos`.
@@ -724,21 +797,7 @@ async fn an_slo_added_by_a_reload_judges_from_then_on() {
         None,
         &(documents_slo("rows", rows) + &documents_slo("rows-new", rows)),
     );
-    std::fs::write(&s.d.config_file, reloaded).unwrap();
-    let answer = s
-        .api
-        .query(
-            Some("admin-token"),
-            "mutation { reloadConfig { added userErrors { message } } }",
-            json!({}),
-        )
-        .await;
-    assert_eq!(
-        answer.data()["reloadConfig"]["userErrors"],
-        json!([]),
-        "{}",
-        answer.text
-    );
+    s.reload(&reloaded).await;
     // Day 3: a 10% drop, bad for both.
     s.push(day1 + DAY * 2, day1 + DAY * 2, 900).await;
     s.clock.set(at("2026-03-04T01:00:00Z"));
@@ -932,4 +991,198 @@ async fn ranked_like_the_figures(pg: Option<String>) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_root_list_ranks_in_the_database_as_the_figures_from_slices_do() {
     on_both("slo_ranked", ranked_like_the_figures).await;
+}
+
+/// Completeness of every asset of `app` over 5 days at 80%, with no data
+/// bad (`rows`), good (`rows-lenient`) and left out (`rows-out`); and of
+/// every asset of push check `feed`.
+fn covering_slos(rows_asset: &str) -> String {
+    let rows = "indicator = \"completeness\"\nmax_drop = \"5%\"\nwindow = \"5d\"\ntarget = 0.8";
+    let on = |name: &str, check: &str, asset: &str, policy: &str| {
+        format!(
+            "\n[[slos]]\nname = \"{name}\"\ncheck = \"{check}\"\nasset = \"{asset}\"\n{rows}\n{policy}\n"
+        )
+    };
+    let feed_sha: String = Sha256::digest(b"trp_feed")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    on("rows", "app", rows_asset, "")
+        + &on("rows-lenient", "app", "*", "no_data = \"good\"")
+        + &on("rows-out", "app", "*", "no_data = \"excluded\"")
+        + &on("feed-rows", "feed", "*", "")
+        + &format!(
+            "\n[[checks]]\nid = \"feed\"\nsystem = \"ingest\"\nconnector = \"push\"\n\n\
+             [[checks.push.tokens]]\nname = \"feed\"\nsha256 = \"{feed_sha}\"\n"
+        )
+}
+
+/// [`config`] with `app` declaring its assets (`push.assets`).
+fn covering_config(dir: &std::path::Path, pg: Option<&str>, extra: &str) -> String {
+    config(dir, pg, extra).replace(
+        "[[checks.push.tokens]]\nname = \"app\"",
+        "[checks.push]\nassets = [\"documents\", \"invoices\", \"payments\"]\n\n\
+         [[checks.push.tokens]]\nname = \"app\"",
+    )
+}
+
+/// The figures of an entity with no slice in a 5-day window of day
+/// slices at 80%, no data counting bad: five bad slices against a budget
+/// of one.
+#[track_caller]
+fn assert_all_no_data_bad(f: &Value) {
+    assert_eq!(slice_counts(f), [0, 0, 5, 0], "{f}");
+    assert_close(&f["attainment"], 0.0, "attainment");
+    assert_close(&f["budgetTotal"], 0.2 * 5.0, "budget total");
+    assert_close(&f["budgetSpent"], 5.0, "budget spent");
+    assert_close(&f["budgetRemaining"], 0.2 * 5.0 - 5.0, "remaining");
+    assert_close(&f["budgetRemainingRatio"], -4.0, "remaining ratio");
+    // The last day and the last three all bad: 1 / 0.2.
+    assert!((burn(f, "1d").unwrap() - 5.0).abs() < 1e-9, "{f}");
+    assert!((burn(f, "3d").unwrap() - 5.0).abs() < 1e-9, "{f}");
+    assert_eq!(f["exhausted"], true);
+    assert_eq!(f["exhaustsAt"], Value::Null);
+}
+
+/// The lists show every entity an SLO covers, slices or not: `invoices`
+/// (declared, never reported), `payments` (reported, never with a count:
+/// nothing to judge) and an asset a report names for the first time, with
+/// the figures the no-data policy gives; a reload that narrows one SLO and
+/// adds another changes who is listed; a restart changes nothing.
+///
+/// `documents` reports 1000 rows a day on 1-5 March 2026, 900 on the 3rd
+/// (bad); on 6 March at 06:00 the 5-day window is 1-5 March.
+async fn covered_without_slices(pg: Option<String>) {
+    let dir = tempfile::tempdir().unwrap();
+    let text = covering_config(dir.path(), pg.as_deref(), &covering_slos("*"));
+    let day0 = at("2026-03-01T12:00:00Z");
+    let clock = Arc::new(ManualClock::at_unix(0));
+    clock.set(day0);
+    let mut s = Served::start(dir, &text, clock).await;
+    for d in 0..5u32 {
+        let when = day0 + DAY * d;
+        s.push(when, when, if d == 2 { 900 } else { 1000 }).await;
+        s.report_to("app", "payments", when, when, ObservationRow::default())
+            .await;
+    }
+    let now = at("2026-03-06T06:00:00Z");
+    s.clock.set(now);
+
+    // rows: invoices and payments 5 no-data slices, bad: -4 of a budget
+    // of 1 (tied: by key); documents 4 good and 1 bad: 0 left.
+    let rows = s
+        .listed_as("rows", &["invoices", "payments", "documents"])
+        .await;
+    assert_all_no_data_bad(&rows[0]);
+    assert_all_no_data_bad(&rows[1]);
+    assert_eq!(slice_counts(&rows[2]), [4, 1, 0, 0]);
+    assert_close(&rows[2]["budgetRemainingRatio"], 0.0, "documents' ratio");
+    // The asset's own list gives the same figures.
+    assert_eq!(rows[2], s.figures("rows").await);
+
+    // rows-lenient: no data is good, the whole budget of 1 left (ratio 1,
+    // after documents' 0).
+    let lenient = s
+        .listed_as("rows-lenient", &["documents", "invoices", "payments"])
+        .await;
+    for f in &lenient[1..] {
+        assert_eq!(slice_counts(f), [0, 0, 5, 0], "{f}");
+        assert_close(&f["attainment"], 1.0, "lenient attainment");
+        assert_close(&f["budgetTotal"], 0.2 * 5.0, "lenient budget");
+        assert_close(&f["budgetSpent"], 0.0, "lenient spent");
+        assert_close(&f["budgetRemainingRatio"], 1.0, "lenient ratio");
+        assert_eq!(f["exhausted"], false);
+        assert_eq!(f["exhaustsAt"], Value::Null);
+    }
+    // rows-out: no data left out, nothing counted: no attainment, a budget
+    // of 0 (no ratio), listed last.
+    let out = s
+        .listed_as("rows-out", &["documents", "invoices", "payments"])
+        .await;
+    for f in &out[1..] {
+        assert_eq!(f["attainment"], Value::Null, "{f}");
+        assert_close(&f["budgetTotal"], 0.0, "left-out budget");
+        assert_eq!(f["budgetRemainingRatio"], Value::Null, "{f}");
+        assert_eq!(f["exhausted"], false);
+    }
+
+    // The check's own list has its assets' statuses of all three SLOs,
+    // worst first (budget left, then SLO, then asset).
+    let answer = s
+        .api
+        .query(
+            Some("admin-token"),
+            "{ check(key: \"app\") { slos(first: 100) { name entity { ... on Asset { key } } } } }",
+            json!({}),
+        )
+        .await;
+    let listed: Vec<(String, String)> = answer.data()["check"]["slos"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", answer.text))
+        .iter()
+        .map(|f| {
+            (
+                f["name"].as_str().unwrap().to_owned(),
+                f["entity"]["key"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String)> = [
+        ("rows", "invoices"),
+        ("rows", "payments"),
+        ("rows", "documents"),
+        ("rows-lenient", "documents"),
+        ("rows-out", "documents"),
+        ("rows-lenient", "invoices"),
+        ("rows-lenient", "payments"),
+        ("rows-out", "invoices"),
+        ("rows-out", "payments"),
+    ]
+    .map(|(a, b)| (a.to_owned(), b.to_owned()))
+    .into();
+    assert_eq!(listed, want);
+
+    // feed declares no assets: none is covered until a report names one,
+    // listed from that write on (its slice in progress is not judged yet).
+    assert!(s.listed("feed-rows").await.is_empty());
+    s.report_to("feed", "orders", now, now, ObservationRow::default())
+        .await;
+    let feed = s.listed_as("feed-rows", &["orders"]).await;
+    assert_all_no_data_bad(&feed[0]);
+
+    // A restart: the same lists, the same figures.
+    let before = (s.listed("rows").await, s.listed("feed-rows").await);
+    s = s.restart(&text).await;
+    assert_eq!(
+        (s.listed("rows").await, s.listed("feed-rows").await),
+        before
+    );
+
+    // A reload narrows rows to documents and adds rows-new on invoices:
+    // invoices and payments leave rows' list (no slice keeps them), and
+    // invoices is in rows-new's at once, with no report since.
+    let narrowed = covering_slos("documents")
+        + &documents_slo(
+            "rows-new",
+            "indicator = \"completeness\"\nwindow = \"5d\"\ntarget = 0.8",
+        )
+        .replace("asset = \"documents\"", "asset = \"invoices\"");
+    s.reload(&covering_config(s.d.dir.path(), pg.as_deref(), &narrowed))
+        .await;
+    let rows = s.listed_as("rows", &["documents"]).await;
+    assert_eq!(slice_counts(&rows[0]), [4, 1, 0, 0]);
+    let new = s.listed_as("rows-new", &["invoices"]).await;
+    assert_all_no_data_bad(&new[0]);
+    s.listed_as("rows-lenient", &["documents", "invoices", "payments"])
+        .await;
+    // Back to every asset: listed again.
+    s.reload(&text).await;
+    s.listed_as("rows", &["invoices", "payments", "documents"])
+        .await;
+    s.d.service.stop(Duration::from_secs(5)).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn covered_entities_without_slices_are_listed_on_sqlite_and_postgres() {
+    on_both("slo_covered", covered_without_slices).await;
 }

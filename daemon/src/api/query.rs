@@ -84,9 +84,10 @@ impl QueryRoot {
             .flatten())
     }
 
-    /// SLO figures of every entity with slices in its SLO's window (of the
-    /// SLO named `slo`, of entities of `tenant`, when given), the least
-    /// budget left first: the `worst` first (default 20, at most 1000).
+    /// SLO figures of every entity an SLO covers, slices or not, and of any
+    /// other with slices in its SLO's window (of the SLO named `slo`, of
+    /// entities of `tenant`, when given), the least budget left first: the
+    /// `worst` first (default 20, at most 1000).
     #[graphql(complexity = "worst.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn slos(
         &self,

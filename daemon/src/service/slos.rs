@@ -116,15 +116,17 @@ impl Service {
         Ok(out)
     }
 
-    /// The `n` statuses with the least budget left among the entities with
-    /// slices in their window that `keep` keeps, for each SLO (the one
-    /// named `only`, when given), worst first as [`slo_statuses`] would
-    /// rank them (budget left, a budget of 0 last, then SLO name, then
-    /// entity), with the same figures.
+    /// The `n` statuses with the least budget left among the entities that
+    /// `keep` keeps of those each SLO (the one named `only`, when given)
+    /// covers or has slices of in its window, worst first as
+    /// [`slo_statuses`] would rank them (budget left, a budget of 0 last,
+    /// then SLO name, then entity), with the same figures: a covered
+    /// entity without a slice has every judged slice as no data.
     ///
-    /// The database ranks each SLO's entities on their sums
+    /// The database hands each SLO's entities over worst first from the
+    /// rank keys it keeps with their sums
     /// ([`crate::store::Store::slo_ranked`]), which give the budget left
-    /// exactly, and hands them over worst first until `n` are kept; the
+    /// exactly, until `n` are kept; the
     /// kept ones' burn rates and exhaustion come from the sums of their
     /// last days' slices, one query per SLO for all of them
     /// ([`figures_from_sums`]). Nothing reads a whole window's slices.

@@ -383,6 +383,7 @@ impl Writer {
     fn hold(&mut self, held: Held) {
         let dropped = self.backlog.push(held, tokio::time::Instant::now());
         if dropped > 0 {
+            self.slicer.resync();
             tracing::error!(
                 dropped,
                 limit = self.config.storage.write_buffer,
@@ -474,9 +475,13 @@ impl Writer {
                 }
                 Err(err) if part.runs.is_empty() => {
                     tracing::error!(error = %err, "the database refused a health update; it is lost");
+                    self.slicer.resync();
                     lost = Some(err);
                 }
-                Err(err) => refused.extend(self.store_refused(part, &err).await),
+                Err(err) => {
+                    self.slicer.resync();
+                    refused.extend(self.store_refused(part, &err).await);
+                }
             }
         }
         if !refused.is_empty() {
@@ -757,7 +762,12 @@ impl Writer {
             counted,
             now,
         };
-        self.slicer.judge(&self.book, &judged, &mut batch.slices);
+        self.slicer.judge(
+            &self.book,
+            &judged,
+            &mut batch.slices,
+            &mut batch.slo_members,
+        );
         add_outcome(batch, outcome, run, observations, now);
     }
 
@@ -1040,6 +1050,7 @@ impl Writer {
         if !self.backlog.is_empty() {
             return;
         }
+        self.sync_slo_members().await;
         let now = self.clock.now();
         let changed = match self
             .budgets
@@ -1068,6 +1079,23 @@ impl Writer {
         // No samples: an SLO's verdict is not an evaluation of a run, for
         // the rollups nor for the SLOs' own slices.
         self.write_outcome(all, now, "SLO reasons").await;
+    }
+
+    /// Tells the store every entity each SLO covers, after a start or a
+    /// reload (the lists show them, slices or not); tried again at the next
+    /// refresh when the database refuses.
+    async fn sync_slo_members(&mut self) {
+        if !self.slicer.unsynced() {
+            return;
+        }
+        let store = self.store.for_writer();
+        for (slo, covered) in self.slicer.coverage(&self.config, &self.book) {
+            if let Err(err) = store.set_slo_members(&slo, &covered).await {
+                tracing::error!(slo = %slo, error = %err, "storing which entities an SLO covers failed; tried again at the next sweep");
+                return;
+            }
+        }
+        self.slicer.synced();
     }
 
     /// Marks stale checks UNKNOWN, and push checks past their heartbeat

@@ -210,7 +210,12 @@ pub fn figures(
         excluded += u64::from(left_out);
     }
     let allowed = 1.0 - counting.target;
-    let budget_total = budget_total(counting, calendar, &span, excluded, good + bad);
+    let budget_total = budget_total(
+        counting,
+        calendar.count(span.start, span.end),
+        excluded,
+        good + bad,
+    );
     let budget_remaining = budget_total - bad;
     let burn = |lookback: Lookback| {
         let from = span.elapsed_end - lookback.hours() * HOUR_MS;
@@ -341,41 +346,29 @@ fn units_of(counting: &Counting, totals: &Totals, no_data: u64) -> (u64, u64, u6
 }
 
 /// The budget total and the bad units of `totals`, the sums of the stored
-/// slices in the judged part of `span`, as [`figures`] counts them; with
-/// the good units and the slices without data.
+/// slices in the judged part of a window of `slices` slices of which
+/// `judged` are judged, as [`figures`] counts them; with the good units and
+/// the slices without data.
 fn budget_of(
     counting: &Counting,
-    calendar: &Calendar,
-    span: &super::calendar::WindowSpan,
+    judged: u64,
+    slices: u64,
     totals: &Totals,
 ) -> (f64, f64, f64, u64) {
-    let no_data = calendar
-        .count(span.start, span.elapsed_end)
-        .saturating_sub(totals.slices.iter().sum());
+    let no_data = judged.saturating_sub(totals.slices.iter().sum());
     let (good, bad, left_out) = units_of(counting, totals, no_data);
     let (good, bad) = (good as f64, bad as f64);
-    let budget_total = budget_total(counting, calendar, span, left_out, good + bad);
+    let budget_total = budget_total(counting, slices, left_out, good + bad);
     (budget_total, good, bad, no_data)
 }
 
 /// The error budget in units: for timeslices, `1 - target` of the whole
-/// window's slices (a calendar month's future ones included) less the
+/// window's `slices` (a calendar month's future ones included) less the
 /// `left_out` ones; for occurrences, of the `counted` events.
-fn budget_total(
-    counting: &Counting,
-    calendar: &Calendar,
-    span: &super::calendar::WindowSpan,
-    left_out: u64,
-    counted: f64,
-) -> f64 {
+fn budget_total(counting: &Counting, slices: u64, left_out: u64, counted: f64) -> f64 {
     let allowed = 1.0 - counting.target;
     match counting.budgeting {
-        Budgeting::Timeslices => {
-            allowed
-                * calendar
-                    .count(span.start, span.end)
-                    .saturating_sub(left_out) as f64
-        }
+        Budgeting::Timeslices => allowed * slices.saturating_sub(left_out) as f64,
         Budgeting::Occurrences => allowed * counted,
     }
 }
@@ -390,9 +383,57 @@ pub fn budget_remaining_ratio(
     now: i64,
     totals: &Totals,
 ) -> Option<f64> {
-    let span = calendar.window(window, now);
-    let (budget_total, _, bad, _) = budget_of(counting, calendar, &span, totals);
-    (budget_total > 0.0).then(|| (budget_total - bad) / budget_total)
+    Ranking::at(counting, calendar, window, now).ratio(totals)
+}
+
+/// The rank key of an entity whose budget is 0 (nothing to rank it by): it
+/// comes after every remaining ratio, which is at most 1 (nothing spent).
+pub const NO_BUDGET: f64 = 2.0;
+
+/// What the remaining ratio of an SLO's entities depends on besides their
+/// sums, at one position of the window: how it counts, how many slices are
+/// judged and how many the window has. The same for every entity of the
+/// SLO, so the lists rank on a key kept per entity ([`Ranking::key`]) rather
+/// than compute each one's ratio on every read.
+///
+/// For a rolling window both counts are the window's length whatever the
+/// time, and occurrences use neither: the key then changes only with the
+/// entity's sums. Only a calendar month under timeslices counts one more
+/// judged slice as each passes, so its keys are taken again at each slice.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Ranking {
+    pub counting: Counting,
+    /// Slices judged so far in the window.
+    pub judged: u64,
+    /// All the window's slices (a calendar month's future ones included).
+    pub slices: u64,
+}
+
+impl Ranking {
+    /// The ranking of an SLO counted by `counting` over `window` at `now`.
+    pub fn at(counting: &Counting, calendar: &Calendar, window: Window, now: i64) -> Ranking {
+        let span = calendar.window(window, now);
+        Ranking {
+            counting: *counting,
+            judged: calendar.count(span.start, span.elapsed_end),
+            slices: calendar.count(span.start, span.end),
+        }
+    }
+
+    /// The remaining ratio of an entity with the sums `totals`, as
+    /// [`figures`] gives it; `None` while its budget is 0.
+    pub fn ratio(&self, totals: &Totals) -> Option<f64> {
+        let (budget_total, _, bad, _) = budget_of(&self.counting, self.judged, self.slices, totals);
+        (budget_total > 0.0).then(|| (budget_total - bad) / budget_total)
+    }
+
+    /// What the lists sort on, least budget left first: the remaining
+    /// ratio, or [`NO_BUDGET`] after all of them. The store keeps it per
+    /// entity and computes it with the same operations (see
+    /// `store::slo`).
+    pub fn key(&self, totals: &Totals) -> f64 {
+        self.ratio(totals).unwrap_or(NO_BUDGET)
+    }
 }
 
 /// The first judged slice `lookback` sees in `span` (its end when none):
@@ -424,7 +465,8 @@ pub fn figures_from_sums(
     lookbacks: &[Totals; 4],
 ) -> Figures {
     let span = calendar.window(window, now);
-    let (budget_total, good, bad, no_data) = budget_of(counting, calendar, &span, totals);
+    let rank = Ranking::at(counting, calendar, window, now);
+    let (budget_total, good, bad, no_data) = budget_of(counting, rank.judged, rank.slices, totals);
     let allowed = 1.0 - counting.target;
     let budget_remaining = budget_total - bad;
     // Each lookback's good and bad units, and the first slice it sees.
@@ -705,7 +747,75 @@ mod tests {
         assert_eq!(f.exhaustion, Exhaustion::Never);
     }
 
+    /// Any counting: a target, either budgeting, any policies.
+    fn any_counting() -> impl proptest::strategy::Strategy<Value = Counting> {
+        use proptest::strategy::Strategy;
+        let counts = |v: u8| [Counts::Good, Counts::Bad, Counts::Excluded][usize::from(v)];
+        (0.5f64..0.999, 0u8..2, 0u8..3, 0u8..3).prop_map(move |(target, b, no_data, excluded)| {
+            Counting {
+                target,
+                budgeting: [Budgeting::Timeslices, Budgeting::Occurrences][usize::from(b)],
+                no_data: counts(no_data),
+                excluded: counts(excluded),
+            }
+        })
+    }
+
     proptest::proptest! {
+        /// The lists sort on the key the store keeps per entity, then on the
+        /// entity: that is the order of the remaining ratio (a budget of 0
+        /// last, ties by entity) that they sorted on before the key, for any
+        /// sums, policy, window and time. The key is the ratio to the bit,
+        /// and for a rolling window or occurrences it is the same at any
+        /// later time (it changes only with the sums).
+        #[test]
+        fn the_rank_key_orders_as_the_remaining_ratio(
+            sums in proptest::collection::vec(
+                (proptest::array::uniform3(0u64..12), proptest::array::uniform3(0u64..8), proptest::array::uniform3(0u64..8)),
+                1..40,
+            ),
+            c in any_counting(),
+            day in proptest::bool::ANY,
+            month in proptest::bool::ANY,
+            now_ms in 0i64..(40 * 86_400_000),
+            later_ms in 0i64..(40 * 86_400_000),
+        ) {
+            let slice = if day { SliceLen::Day } else { SliceLen::Hour };
+            let cal = Calendar::new(slice, chrono_tz::Europe::Berlin);
+            let window = if month { Window::CalendarMonth } else { Window::Rolling { slices: 10 } };
+            let now = at("2026-03-01T00:00:00Z") + now_ms;
+            let totals: Vec<Totals> = sums
+                .into_iter()
+                .map(|(slices, extra, bad)| {
+                    // Each slice's good events at most its total.
+                    let total = std::array::from_fn(|i| slices[i] + extra[i] + bad[i]);
+                    let good = std::array::from_fn(|i| slices[i] + extra[i]);
+                    Totals { slices, good, total }
+                })
+                .collect();
+            let rank = Ranking::at(&c, &cal, window, now);
+            // Before: the ratio, a budget of 0 last, then the entity.
+            let mut before: Vec<usize> = (0..totals.len()).collect();
+            before.sort_by(|&a, &b| {
+                let left = |i: usize| {
+                    budget_remaining_ratio(&c, &cal, window, now, &totals[i]).unwrap_or(f64::INFINITY)
+                };
+                left(a).total_cmp(&left(b)).then(a.cmp(&b))
+            });
+            let mut keyed: Vec<usize> = (0..totals.len()).collect();
+            keyed.sort_by(|&a, &b| rank.key(&totals[a]).total_cmp(&rank.key(&totals[b])).then(a.cmp(&b)));
+            proptest::prop_assert_eq!(&before, &keyed);
+            let later = Ranking::at(&c, &cal, window, now + later_ms);
+            for t in &totals {
+                let ratio = budget_remaining_ratio(&c, &cal, window, now, t);
+                proptest::prop_assert!(ratio.is_none_or(|r| r <= 1.0));
+                proptest::prop_assert_eq!(rank.key(t).to_bits(), ratio.unwrap_or(NO_BUDGET).to_bits());
+                if !month || c.budgeting == Budgeting::Occurrences {
+                    proptest::prop_assert_eq!(later.key(t).to_bits(), rank.key(t).to_bits());
+                }
+            }
+        }
+
         /// Every figure from sums (the window's and each lookback's) is the
         /// figure from the slices, to the bit, and so is the remaining ratio
         /// the lists rank on: hour and day slices, a
@@ -714,22 +824,12 @@ mod tests {
         #[test]
         fn figures_from_sums_are_the_figures_from_slices(
             slices in proptest::collection::vec((0usize..40, 0u8..3, 0u64..5, 0u64..5), 0..120),
-            budgeting in 0u8..2,
-            no_data in 0u8..3,
-            excluded in 0u8..3,
-            target in 0.5f64..0.999,
+            c in any_counting(),
             day in proptest::bool::ANY,
             berlin in proptest::bool::ANY,
             month in proptest::bool::ANY,
             now_ms in 0i64..(40 * 86_400_000),
         ) {
-            let counts = |v: u8| [Counts::Good, Counts::Bad, Counts::Excluded][usize::from(v)];
-            let c = Counting {
-                target,
-                budgeting: [Budgeting::Timeslices, Budgeting::Occurrences][usize::from(budgeting)],
-                no_data: counts(no_data),
-                excluded: counts(excluded),
-            };
             let zone = if berlin { chrono_tz::Europe::Berlin } else { chrono_tz::Asia::Kolkata };
             let slice = if day { SliceLen::Day } else { SliceLen::Hour };
             let cal = Calendar::new(slice, zone);

@@ -17,7 +17,8 @@ pub mod openslo;
 
 pub use calendar::{Calendar, SliceLen, Window};
 pub use figures::{
-    Budgeting, Counting, Counts, Exhaustion, Figures, Lookback, Slice, SliceState, Totals,
+    Budgeting, Counting, Counts, Exhaustion, Figures, Lookback, NO_BUDGET, Ranking, Slice,
+    SliceState, Totals,
 };
 pub use objective::{FreshnessGoal, Indicator, Level, Slo};
 

@@ -52,7 +52,7 @@ pub use model::{
     RunFailure, RunRow, RunWrite, StoredError, StoredObservation, Trigger, WindowRow, WriteBatch,
     entity_key, from_ms, parse_entity_key, to_ms,
 };
-pub use slo::{Ranking, SliceDelta, StoredSlice};
+pub use slo::{SliceDelta, StoredSlice};
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

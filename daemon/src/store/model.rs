@@ -436,6 +436,9 @@ pub struct WriteBatch {
     pub windows: Vec<WindowRow>,
     /// What the runs add to SLO slices.
     pub slices: Vec<super::SliceDelta>,
+    /// (SLO, entity) the SLO covers that the writer saw for the first time
+    /// (a new asset): listed from now on, even before any slice.
+    pub slo_members: Vec<(std::sync::Arc<str>, EntityRef)>,
 }
 
 impl WriteBatch {
@@ -447,6 +450,7 @@ impl WriteBatch {
             && self.audit.is_empty()
             && self.windows.is_empty()
             && self.slices.is_empty()
+            && self.slo_members.is_empty()
     }
 }
 

@@ -1,15 +1,19 @@
 //! SLO slices (issue 16): what the writer judged of each (SLO, entity,
 //! slice), added to in the run's transaction, read back per SLO for the
-//! figures, deleted once older than the longest window.
+//! figures, deleted once older than the longest window; and, for the lists,
+//! each (SLO, entity)'s sums over the window with its rank key and whether
+//! the SLO covers it.
 //!
 //! It keeps counts and derives the state from them as they accumulate (a
 //! slice with a bad event is bad, one marked excluded stays excluded); it
-//! must not judge an event nor compute figures (the writer and `slo` do).
+//! must not judge an event, compute figures nor decide which entities an
+//! SLO covers (the writer and `slo` do). The rank key is the one
+//! [`Ranking::key`] computes, with the same IEEE operations on the same whole
+//! numbers, so that the database sorts as the figures would.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use futures_util::TryStreamExt;
 use sqlx::{Any, AssertSqlSafe, Row, Transaction};
 
 use super::model::{count, entity_key, parse_entity_key};
@@ -17,7 +21,7 @@ use super::write::insert_many;
 use super::{Backend, Result, Store, StoreError, placeholders};
 use crate::health::EntityRef;
 use crate::slo::figures::lookback_start;
-use crate::slo::{Budgeting, Counting, Counts, Lookback, Slice, SliceState, Slo, Totals};
+use crate::slo::{Budgeting, Counts, Lookback, NO_BUDGET, Ranking, Slice, SliceState, Slo, Totals};
 
 /// What one or more events add to one slice.
 #[derive(Debug, Clone, PartialEq)]
@@ -117,7 +121,7 @@ const STATES: [&str; 3] = ["good", "bad", "excluded"];
 
 /// `SUM(weight * ...)` (a BIGINT: Postgres sums BIGINTs as NUMERIC) of each `slo_totals` column over `slo_slices` rows
 /// (named `{at}state`, `{at}good`...), in the order of [`totals_columns`].
-fn sums(weight: &str, at: &str) -> String {
+fn sums(weight: &str, at: &str) -> Vec<String> {
     STATES
         .iter()
         .flat_map(|state| {
@@ -131,8 +135,7 @@ fn sums(weight: &str, at: &str) -> String {
                 format!("CAST(SUM({weight} * ({is} {at}total ELSE 0 END)) AS BIGINT)"),
             ]
         })
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect()
 }
 
 fn totals_columns() -> Vec<String> {
@@ -144,7 +147,8 @@ fn totals_columns() -> Vec<String> {
 
 /// After slices are written: the sums of each (SLO, entity) that got a
 /// slice inside its SLO's summed span (late data) are taken again from its
-/// slices; a slice in progress is past the span and costs only the join.
+/// slices, and its rank key with them; a slice in progress is past the span
+/// and costs only the join.
 async fn resum_touched(
     tx: &mut Transaction<'static, Any>,
     backend: Backend,
@@ -158,17 +162,26 @@ async fn resum_touched(
     // row to lock yet).
     lock_spans(tx, backend, "SHARE").await?;
     let columns = totals_columns();
+    let summed: Vec<String> = sums("1", "s.")
+        .iter()
+        .zip(&columns)
+        .map(|(sum, c)| format!("{sum} AS {c}"))
+        .collect();
     let head = format!(
-        "INSERT INTO slo_totals (slo, entity, {}) SELECT s.slo, s.entity, {} FROM \
+        "INSERT INTO slo_totals (slo, entity, {}, rank_key) SELECT x.slo, x.entity, {}, {} FROM \
+         (SELECT s.slo AS slo, s.entity AS entity, {} FROM \
          (SELECT DISTINCT v.column1 AS slo, v.column2 AS entity, p.since, p.until FROM (VALUES ",
         columns.join(", "),
-        sums("1", "s."),
+        prefixed("x.", &columns),
+        rank_sql(&|c| format!("x.{c}"), "p."),
+        summed.join(", "),
     );
     let tail = format!(
         ") AS v JOIN slo_spans p ON p.slo = v.column1 AND v.column3 >= p.since \
          AND v.column3 < p.until) AS d JOIN slo_slices s ON s.slo = d.slo AND s.entity = d.entity \
-         AND s.start >= d.since AND s.start < d.until WHERE true GROUP BY s.slo, s.entity \
-         ON CONFLICT (slo, entity) DO UPDATE SET {}",
+         AND s.start >= d.since AND s.start < d.until GROUP BY s.slo, s.entity) AS x \
+         JOIN slo_spans p ON p.slo = x.slo WHERE true \
+         ON CONFLICT (slo, entity) DO UPDATE SET {}, rank_key = excluded.rank_key",
         columns
             .iter()
             .map(|c| format!("{c} = excluded.{c}"))
@@ -177,6 +190,140 @@ async fn resum_touched(
     );
     insert_many(tx, backend, &head, &tail, 3, rows, |q, (entity, d)| {
         q.bind(d.slo.as_ref()).bind(entity.as_str()).bind(d.start)
+    })
+    .await
+}
+
+/// `columns` each with `prefix`, comma-separated.
+fn prefixed(prefix: &str, columns: &[String]) -> String {
+    columns
+        .iter()
+        .map(|c| format!("{prefix}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The rank key ([`Ranking::key`]) of the `slo_totals` sums `col` names,
+/// under the counting of the `slo_spans` row `{p}` names: the same
+/// operations in the same order, on the same whole numbers (`allowed`, `1 -
+/// target`, is the double Rust computed).
+fn rank_sql(col: &dyn Fn(&str) -> String, p: &str) -> String {
+    const REAL: &str = "DOUBLE PRECISION";
+    let excluded = col("excluded_slices");
+    let stored = format!(
+        "({} + {} + {excluded})",
+        col("good_slices"),
+        col("bad_slices")
+    );
+    let no_data = format!("(CASE WHEN {p}judged > {stored} THEN {p}judged - {stored} ELSE 0 END)");
+    let when = |policy: &str, verdict: &str, n: &str| {
+        format!("(CASE WHEN {p}{policy} = '{verdict}' THEN {n} ELSE 0 END)")
+    };
+    // Timeslices: a slice is a unit.
+    let slices_bad = format!(
+        "({} + {} + {})",
+        col("bad_slices"),
+        when("no_data", "bad", &no_data),
+        when("excluded", "bad", &excluded)
+    );
+    let left_out = format!(
+        "({} + {})",
+        when("no_data", "excluded", &no_data),
+        when("excluded", "excluded", &excluded)
+    );
+    let counted =
+        format!("(CASE WHEN {p}slices > {left_out} THEN {p}slices - {left_out} ELSE 0 END)");
+    // Occurrences: an event is a unit; excluded slices' events count unless
+    // excluded slices are left out.
+    let events = |what: &str| {
+        format!(
+            "({} + {} + (CASE WHEN {p}excluded = 'excluded' THEN 0 ELSE {} END))",
+            col(&format!("good_{what}")),
+            col(&format!("bad_{what}")),
+            col(&format!("excluded_{what}"))
+        )
+    };
+    let (good, all) = (events("good"), events("total"));
+    let events_bad = format!("({all} - {good})");
+    let timeslices = format!("{p}budgeting = 'timeslices'");
+    let total = format!(
+        "(CASE WHEN {timeslices} THEN {p}allowed * CAST({counted} AS {REAL}) \
+         ELSE {p}allowed * (CAST({good} AS {REAL}) + CAST({events_bad} AS {REAL})) END)"
+    );
+    let bad = format!("(CASE WHEN {timeslices} THEN {slices_bad} ELSE {events_bad} END)");
+    format!(
+        "(CASE WHEN {total} > 0 THEN ({total} - CAST({bad} AS {REAL})) / {total} \
+         ELSE CAST({NO_BUDGET} AS {REAL}) END)"
+    )
+}
+
+/// Sets the rank key of `slo`'s rows from their sums and the counting its
+/// span holds: of those with stored slices in `[a, b)` or `[c, d)` when
+/// `touched` gives them (a span move that did not change the counting),
+/// else of all. A row the lists do not show (not covered, no stored slice)
+/// gets none.
+async fn rerank(
+    tx: &mut Transaction<'static, Any>,
+    slo: &str,
+    touched: Option<[(i64, i64); 2]>,
+) -> Result<()> {
+    let col = |c: &str| format!("slo_totals.{c}");
+    let listed = format!(
+        "slo_totals.covered = 1 OR {} + {} + {} > 0",
+        col("good_slices"),
+        col("bad_slices"),
+        col("excluded_slices")
+    );
+    let only = if touched.is_some() {
+        " AND entity IN (SELECT entity FROM slo_slices WHERE slo = $1 \
+         AND ((start >= $2 AND start < $3) OR (start >= $4 AND start < $5)))"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "UPDATE slo_totals SET rank_key = (SELECT CASE WHEN {listed} THEN {} END \
+         FROM slo_spans p WHERE p.slo = slo_totals.slo) WHERE slo = $1{only}",
+        rank_sql(&col, "p.")
+    );
+    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(slo);
+    if let Some([(a, b), (c, d)]) = touched {
+        query = query.bind(a).bind(b).bind(c).bind(d);
+    }
+    query.execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Marks each (SLO, entity) of `members` covered by its SLO, with zero
+/// sums when it has no row yet, and its rank key from the SLO's span (none
+/// before the SLO's first read, which ranks every row).
+pub(super) async fn write_members(
+    tx: &mut Transaction<'static, Any>,
+    backend: Backend,
+    members: impl Iterator<Item = (&str, String)>,
+) -> Result<()> {
+    // One row each: an upsert may not touch a row twice.
+    let rows: Vec<(&str, String)> = members
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    lock_spans(tx, backend, "SHARE").await?;
+    let columns = totals_columns();
+    let zero = |_: &str| "0".to_owned();
+    let head = format!(
+        "INSERT INTO slo_totals (slo, entity, {}, covered, rank_key) SELECT v.column1, v.column2, {}, 1, \
+         CASE WHEN p.slo IS NOT NULL THEN {} END FROM (VALUES ",
+        columns.join(", "),
+        vec!["0"; columns.len()].join(", "),
+        rank_sql(&zero, "p."),
+    );
+    let tail = ") AS v LEFT JOIN slo_spans p ON p.slo = v.column1 WHERE true \
+         ON CONFLICT (slo, entity) DO UPDATE SET covered = 1, \
+         rank_key = COALESCE(slo_totals.rank_key, excluded.rank_key)";
+    insert_many(tx, backend, &head, tail, 2, &rows, |q, (slo, entity)| {
+        q.bind(*slo).bind(entity.as_str())
     })
     .await
 }
@@ -197,7 +344,7 @@ async fn move_span(
          GROUP BY slo, entity \
          ON CONFLICT (slo, entity) DO UPDATE SET {}",
         columns.join(", "),
-        sums("(CASE WHEN start >= $4 THEN 1 ELSE -1 END)", ""),
+        sums("(CASE WHEN start >= $4 THEN 1 ELSE -1 END)", "").join(", "),
         columns
             .iter()
             .map(|c| format!("{c} = slo_totals.{c} + excluded.{c}"))
@@ -297,7 +444,12 @@ impl Store {
                 (row.try_get(0)?, row.try_get(1)?, row.try_get(2)?);
             if before <= until {
                 move_span(&mut tx, &slo, (since, until), (before, until)).await?;
-                set_span(&mut tx, &slo, None, before, until).await?;
+                sqlx::query("UPDATE slo_spans SET since = $2 WHERE slo = $1")
+                    .bind(&slo)
+                    .bind(before)
+                    .execute(&mut *tx)
+                    .await?;
+                rerank(&mut tx, &slo, Some([(since, before), (until, until)])).await?;
             } else {
                 forget_span(&mut tx, &slo).await?;
             }
@@ -311,98 +463,186 @@ impl Store {
         Ok(n)
     }
 
+    /// Makes the entities of `covered` those `slo` covers: each listed
+    /// even without a slice (zero sums), the others no longer unless they
+    /// have slices in the span. Writes only what changed.
+    pub async fn set_slo_members(&self, slo: &str, covered: &[EntityRef]) -> Result<()> {
+        let held: std::collections::HashSet<String> =
+            sqlx::query("SELECT entity FROM slo_totals WHERE slo = $1 AND covered = 1")
+                .bind(slo)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|row| row.try_get(0))
+                .collect::<std::result::Result<_, _>>()?;
+        let wanted: std::collections::HashSet<String> = covered.iter().map(entity_key).collect();
+        let added: Vec<&String> = wanted.difference(&held).collect();
+        let gone: Vec<&String> = held.difference(&wanted).collect();
+        if added.is_empty() && gone.is_empty() {
+            return Ok(());
+        }
+        let mut tx = self.write_pool().begin().await?;
+        write_members(
+            &mut tx,
+            self.backend,
+            added.iter().map(|e| (slo, (*e).clone())),
+        )
+        .await?;
+        if !gone.is_empty() {
+            lock_spans(&mut tx, self.backend, "SHARE").await?;
+            let stored = "good_slices + bad_slices + excluded_slices";
+            for chunk in gone.chunks(500) {
+                let keys = placeholders(Backend::Postgres, 2, chunk.len());
+                let sql = format!(
+                    "UPDATE slo_totals SET covered = 0, \
+                     rank_key = CASE WHEN {stored} > 0 THEN rank_key END \
+                     WHERE slo = $1 AND entity IN ({keys})"
+                );
+                let mut query = sqlx::query(AssertSqlSafe(sql)).bind(slo);
+                for key in chunk {
+                    query = query.bind(key.as_str());
+                }
+                query.execute(&mut *tx).await?;
+            }
+            sqlx::query(AssertSqlSafe(format!(
+                "DELETE FROM slo_totals WHERE slo = $1 AND covered = 0 AND {stored} = 0"
+            )))
+            .bind(slo)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Keeps `slo`'s sums (`slo_totals`) on the stored slices starting in
     /// `[since, until)` (slices of `calendar`, a text naming their length
-    /// and zone): when they lie elsewhere they are moved there first, in a
-    /// write transaction; a read in the same span (the same hour, for hour
-    /// slices) writes nothing.
-    async fn hold_span(&self, slo: &str, calendar: &str, since: i64, until: i64) -> Result<()> {
-        let held = sqlx::query("SELECT calendar, since, until FROM slo_spans WHERE slo = $1")
-            .bind(slo)
-            .fetch_optional(&self.pool)
-            .await?;
-        let current = |row: &sqlx::any::AnyRow| -> Result<bool> {
-            Ok(row.try_get::<String, _>(0)? == calendar
-                && row.try_get::<i64, _>(1)? == since
-                && row.try_get::<i64, _>(2)? == until)
+    /// and zone) and their rank keys on `rank`: when either lies elsewhere
+    /// it is moved there first, in a write transaction; a read in the same
+    /// span (the same hour, for hour slices) writes nothing.
+    async fn hold_span(
+        &self,
+        slo: &str,
+        calendar: &str,
+        (since, until): (i64, i64),
+        rank: &Ranking,
+    ) -> Result<()> {
+        let wanted = Span {
+            calendar: calendar.to_owned(),
+            since,
+            until,
+            counting: SpanCounting::of(rank),
         };
-        if held.as_ref().map(current).transpose()?.unwrap_or(false) {
+        if read_span(&self.pool, slo).await?.as_ref() == Some(&wanted) {
             return Ok(());
         }
         let mut tx = self.write_pool().begin().await?;
         lock_spans(&mut tx, self.backend, MOVING).await?;
-        let held = sqlx::query("SELECT calendar, since, until FROM slo_spans WHERE slo = $1")
-            .bind(slo)
-            .fetch_optional(&mut *tx)
-            .await?;
-        let from = match held {
-            Some(row) if row.try_get::<String, _>(0)? == calendar => {
-                Some((row.try_get::<i64, _>(1)?, row.try_get::<i64, _>(2)?))
+        let held = read_span(&mut *tx, slo).await?;
+        let touched = match held {
+            Some(held) if held == wanted => return Ok(()),
+            // The counting changed alone (a reload): every key again.
+            Some(held)
+                if held.calendar == calendar && (held.since, held.until) == (since, until) =>
+            {
+                None
             }
-            _ => None,
-        };
-        match from {
-            // Forward, overlapping: only the edges move.
-            Some((s, u)) if s <= since && u <= until && since <= u => {
-                move_span(&mut tx, slo, (s, u), (since, until)).await?;
+            // Forward, overlapping: only the edges move, and only their
+            // entities' keys unless the counting changed too (each slice
+            // of a calendar month under timeslices).
+            Some(held)
+                if held.calendar == calendar
+                    && held.since <= since
+                    && held.until <= until
+                    && since <= held.until =>
+            {
+                move_span(&mut tx, slo, (held.since, held.until), (since, until)).await?;
+                (held.counting == wanted.counting)
+                    .then_some([(held.since, since), (held.until, until)])
             }
             // Anything else (first read, another calendar, a longer
             // window, a clock gone back, a gap): summed again.
             _ => {
                 forget_span(&mut tx, slo).await?;
                 move_span(&mut tx, slo, (since, since), (since, until)).await?;
+                None
             }
-        }
-        set_span(&mut tx, slo, Some(calendar), since, until).await?;
+        };
+        set_span(&mut tx, slo, &wanted).await?;
+        rerank(&mut tx, slo, touched).await?;
         tx.commit().await?;
         Ok(())
     }
 
     /// The sums of the stored slices of `slo` in `[since, until)` (see
-    /// [`Store::hold_span`]) of every entity with one, least budget left
-    /// first as `rank` counts it, ties by entity key: handed to `take`
-    /// one by one until it returns `false`. The database ranks (one row
-    /// per entity, read no further than `take` wants).
+    /// [`Store::hold_span`]) of every entity the lists show (covered by the
+    /// SLO, or with a stored slice), least budget left first as `rank`
+    /// counts it ([`Ranking::key`]), ties by entity key: handed to `take`
+    /// one by one until it returns `false`. They are read in that order
+    /// from an index on the kept keys, a page at a time: nothing is
+    /// computed nor sorted per entity on read.
     pub async fn slo_ranked(
         &self,
         slo: &str,
         calendar: &str,
-        (since, until): (i64, i64),
+        span: (i64, i64),
         rank: &Ranking,
         mut take: impl FnMut(EntityRef, Totals) -> bool,
     ) -> Result<()> {
-        self.hold_span(slo, calendar, since, until).await?;
+        /// Rows of the first page; each next one is larger, up to the last.
+        const PAGES: [usize; 4] = [128, 512, 2048, 8192];
+        self.hold_span(slo, calendar, span, rank).await?;
         let columns = totals_columns();
-        let order = match self.backend {
-            // Byte order, as Rust compares the keys.
+        let entity = match self.backend {
+            // Byte order, as Rust compares the keys (and as the index is).
             Backend::Postgres => "entity COLLATE \"C\"",
             Backend::Sqlite => "entity",
         };
-        let sql = format!(
-            "SELECT entity, {} FROM (SELECT *, {} AS left_ratio FROM slo_totals WHERE slo = $1 \
-             AND good_slices + bad_slices + excluded_slices > 0) AS t \
-             ORDER BY left_ratio IS NULL, left_ratio, {order}",
-            columns.join(", "),
-            rank.sql(),
-        );
-        let mut rows = sqlx::query(AssertSqlSafe(sql))
-            .bind(slo)
-            .bind(1.0 - rank.counting.target)
-            .fetch(&self.pool);
-        while let Some(row) = rows.try_next().await? {
-            let key: String = row.try_get(0)?;
-            let Some(entity) = parse_entity_key(&key) else {
-                continue;
+        let mut after: Option<(f64, String)> = None;
+        for page in PAGES.into_iter().chain(std::iter::repeat(PAGES[3])) {
+            let from = if after.is_some() {
+                format!(" AND (rank_key, {entity}) > ($2, $3)")
+            } else {
+                String::new()
             };
-            if !take(entity, totals_at(&row, 1)?) {
-                break;
+            let sql = format!(
+                "SELECT entity, {}, rank_key FROM slo_totals WHERE slo = $1 \
+                 AND rank_key IS NOT NULL{from} ORDER BY rank_key, {entity} LIMIT {page}",
+                columns.join(", "),
+            );
+            let mut query = sqlx::query(AssertSqlSafe(sql)).bind(slo);
+            if let Some((key, entity)) = &after {
+                query = query.bind(*key).bind(entity.as_str());
+            }
+            let rows = query.fetch_all(&self.pool).await?;
+            for row in &rows {
+                let key: String = row.try_get(0)?;
+                let rank_key: f64 = row.try_get(1 + columns.len())?;
+                let parsed = parse_entity_key(&key);
+                after = Some((rank_key, key));
+                let Some(entity) = parsed else {
+                    continue;
+                };
+                let totals = totals_at(row, 1)?;
+                debug_assert_eq!(
+                    rank_key.to_bits(),
+                    rank.key(&totals).to_bits(),
+                    "the database's rank key of {entity:?} ({rank_key}) is not the figures' ({})",
+                    rank.key(&totals)
+                );
+                if !take(entity, totals) {
+                    return Ok(());
+                }
+            }
+            if rows.len() < page {
+                return Ok(());
             }
         }
         Ok(())
     }
 
     /// The sums of `slo`'s stored slices in its window at `now` (ms) of
-    /// every entity with one, least budget left first: see
+    /// every entity the lists show, least budget left first: see
     /// [`Store::slo_ranked`].
     pub async fn slo_window_ranked(
         &self,
@@ -412,11 +652,7 @@ impl Store {
     ) -> Result<()> {
         let cal = &slo.calendar;
         let span = cal.window(slo.window, now);
-        let rank = Ranking {
-            counting: slo.counting,
-            judged: cal.count(span.start, span.elapsed_end),
-            slices: cal.count(span.start, span.end),
-        };
+        let rank = Ranking::at(&slo.counting, cal, slo.window, now);
         let calendar = format!("{:?} {}", cal.slice, cal.zone.name());
         self.slo_ranked(
             &slo.name,
@@ -473,7 +709,7 @@ impl Store {
         }
         let sums_of = from
             .iter()
-            .map(|f| sums(&format!("(CASE WHEN start >= {f} THEN 1 ELSE 0 END)"), ""))
+            .map(|f| sums(&format!("(CASE WHEN start >= {f} THEN 1 ELSE 0 END)"), "").join(", "))
             .collect::<Vec<_>>()
             .join(", ");
         let keys = placeholders(Backend::Postgres, 4, entities.len());
@@ -521,68 +757,85 @@ fn totals_at(row: &sqlx::any::AnyRow, first: usize) -> Result<Totals> {
     Ok(t)
 }
 
-/// What ranks an SLO's entities by budget left in the database: the
-/// constants [`crate::slo::figures::budget_remaining_ratio`] takes from the
-/// SLO and the clock, so that the database computes the same ratio, to the
-/// bit (the same IEEE operations on the same whole numbers).
-#[derive(Debug, Clone, Copy)]
-pub struct Ranking {
-    pub counting: Counting,
-    /// Slices judged so far in the window.
-    pub judged: u64,
-    /// All the window's slices (a calendar month's future ones included).
-    pub slices: u64,
+/// Where an SLO's sums lie and what their rank keys were taken with: a
+/// `slo_spans` row.
+#[derive(Debug, PartialEq)]
+struct Span {
+    calendar: String,
+    since: i64,
+    until: i64,
+    counting: SpanCounting,
 }
 
-impl Ranking {
-    /// The remaining ratio of a `slo_totals` row, NULL while its budget is
-    /// 0; `$2` is `1 - target`, bound as a double.
-    fn sql(&self) -> String {
-        const REAL: &str = "DOUBLE PRECISION";
-        let c = &self.counting;
-        let stored = "(good_slices + bad_slices + excluded_slices)";
-        let (judged, slices) = (self.judged, self.slices);
-        let no_data =
-            format!("(CASE WHEN {judged} > {stored} THEN {judged} - {stored} ELSE 0 END)");
-        let when = |verdict: Counts, of: &str| {
-            if c.no_data == verdict && c.excluded == verdict {
-                format!(" + {no_data} + {of}")
-            } else if c.no_data == verdict {
-                format!(" + {no_data}")
-            } else if c.excluded == verdict {
-                format!(" + {of}")
-            } else {
-                String::new()
-            }
+/// A [`Ranking`] as `slo_spans` keeps it, for the database's rank keys.
+#[derive(Debug, PartialEq)]
+struct SpanCounting {
+    judged: i64,
+    slices: i64,
+    /// `1 - target`, as Rust computes it.
+    allowed: f64,
+    budgeting: &'static str,
+    no_data: &'static str,
+    excluded: &'static str,
+}
+
+impl SpanCounting {
+    fn of(rank: &Ranking) -> Self {
+        let c = &rank.counting;
+        let counts = |v: Counts| match v {
+            Counts::Good => "good",
+            Counts::Bad => "bad",
+            Counts::Excluded => "excluded",
         };
-        let (total, bad) = match c.budgeting {
-            Budgeting::Timeslices => {
-                let bad = format!("(bad_slices{})", when(Counts::Bad, "excluded_slices"));
-                let left_out = format!("(0{})", when(Counts::Excluded, "excluded_slices"));
-                let counted = format!(
-                    "(CASE WHEN {slices} > {left_out} THEN {slices} - {left_out} ELSE 0 END)"
-                );
-                (format!("($2 * CAST({counted} AS {REAL}))"), bad)
-            }
-            Budgeting::Occurrences => {
-                let with_excluded = c.excluded != Counts::Excluded;
-                let (good, all) = if with_excluded {
-                    (
-                        "(good_good + bad_good + excluded_good)",
-                        "(good_total + bad_total + excluded_total)",
-                    )
-                } else {
-                    ("(good_good + bad_good)", "(good_total + bad_total)")
-                };
-                let bad = format!("({all} - {good})");
-                (
-                    format!("($2 * (CAST({good} AS {REAL}) + CAST({bad} AS {REAL})))"),
-                    bad,
-                )
-            }
-        };
-        format!("(CASE WHEN {total} > 0 THEN ({total} - CAST({bad} AS {REAL})) / {total} END)")
+        SpanCounting {
+            judged: count(rank.judged),
+            slices: count(rank.slices),
+            allowed: 1.0 - c.target,
+            budgeting: match c.budgeting {
+                Budgeting::Timeslices => "timeslices",
+                Budgeting::Occurrences => "occurrences",
+            },
+            no_data: counts(c.no_data),
+            excluded: counts(c.excluded),
+        }
     }
+}
+
+/// The span `slo_spans` holds for `slo`, if any.
+async fn read_span<'e>(
+    db: impl sqlx::Executor<'e, Database = Any>,
+    slo: &str,
+) -> Result<Option<Span>> {
+    let row = sqlx::query(
+        "SELECT calendar, since, until, judged, slices, allowed, budgeting, no_data, excluded \
+         FROM slo_spans WHERE slo = $1",
+    )
+    .bind(slo)
+    .fetch_optional(db)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    // A text this version does not write: taken as another counting.
+    let known = |text: String| -> &'static str {
+        ["timeslices", "occurrences", "good", "bad", "excluded"]
+            .into_iter()
+            .find(|k| *k == text)
+            .unwrap_or("")
+    };
+    Ok(Some(Span {
+        calendar: row.try_get(0)?,
+        since: row.try_get(1)?,
+        until: row.try_get(2)?,
+        counting: SpanCounting {
+            judged: row.try_get(3)?,
+            slices: row.try_get(4)?,
+            allowed: row.try_get(5)?,
+            budgeting: known(row.try_get(6)?),
+            no_data: known(row.try_get(7)?),
+            excluded: known(row.try_get(8)?),
+        },
+    }))
 }
 
 /// The lock a transaction moving spans takes: one at a time, and none
@@ -609,35 +862,49 @@ async fn lock_spans(
     Ok(())
 }
 
-/// Records the span `slo`'s sums cover (the calendar kept when `None`).
-async fn set_span(
-    tx: &mut Transaction<'static, Any>,
-    slo: &str,
-    calendar: Option<&str>,
-    since: i64,
-    until: i64,
-) -> Result<()> {
+/// Records the span `slo`'s sums cover and the counting of its keys.
+async fn set_span(tx: &mut Transaction<'static, Any>, slo: &str, span: &Span) -> Result<()> {
+    let c = &span.counting;
     sqlx::query(
-        "INSERT INTO slo_spans (slo, calendar, since, until) VALUES ($1, COALESCE($2, ''), $3, $4) \
-         ON CONFLICT (slo) DO UPDATE SET calendar = COALESCE($2, slo_spans.calendar), \
-         since = $3, until = $4",
+        "INSERT INTO slo_spans (slo, calendar, since, until, judged, slices, allowed, budgeting, \
+         no_data, excluded) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+         ON CONFLICT (slo) DO UPDATE SET calendar = excluded.calendar, since = excluded.since, \
+         until = excluded.until, judged = excluded.judged, slices = excluded.slices, \
+         allowed = excluded.allowed, budgeting = excluded.budgeting, \
+         no_data = excluded.no_data, excluded = excluded.excluded",
     )
     .bind(slo)
-    .bind(calendar)
-    .bind(since)
-    .bind(until)
+    .bind(span.calendar.as_str())
+    .bind(span.since)
+    .bind(span.until)
+    .bind(c.judged)
+    .bind(c.slices)
+    .bind(c.allowed)
+    .bind(c.budgeting)
+    .bind(c.no_data)
+    .bind(c.excluded)
     .execute(&mut **tx)
     .await?;
     Ok(())
 }
 
-/// Drops `slo`'s sums: the next read sums its span again.
+/// Drops `slo`'s sums and keys: the next read sums its span again. The
+/// rows of covered entities stay, at zero.
 async fn forget_span(tx: &mut Transaction<'static, Any>, slo: &str) -> Result<()> {
+    let zero = totals_columns()
+        .iter()
+        .map(|c| format!("{c} = 0"))
+        .collect::<Vec<_>>()
+        .join(", ");
     for sql in [
-        "DELETE FROM slo_totals WHERE slo = $1",
-        "DELETE FROM slo_spans WHERE slo = $1",
+        "DELETE FROM slo_totals WHERE slo = $1 AND covered = 0".to_owned(),
+        format!("UPDATE slo_totals SET {zero}, rank_key = NULL WHERE slo = $1"),
+        "DELETE FROM slo_spans WHERE slo = $1".to_owned(),
     ] {
-        sqlx::query(sql).bind(slo).execute(&mut **tx).await?;
+        sqlx::query(AssertSqlSafe(sql))
+            .bind(slo)
+            .execute(&mut **tx)
+            .await?;
     }
     Ok(())
 }

@@ -255,6 +255,7 @@ async fn a_run_and_everything_it_produced_reads_back() {
             }],
             windows: vec![],
             slices: vec![],
+            slo_members: vec![],
         };
         let events = store.write(&batch).await.unwrap();
         assert_eq!(events.len(), 1);
@@ -1324,7 +1325,7 @@ async fn slo_totals_follow_the_slices_of_the_span() {
         };
         let got = |store: Store, calendar: &'static str, since: i64, until: i64| async move {
             let mut got = BTreeMap::new();
-            let rank = super::Ranking {
+            let rank = crate::slo::Ranking {
                 counting: crate::slo::Counting {
                     target: 0.9,
                     budgeting: crate::slo::Budgeting::Timeslices,

@@ -331,6 +331,15 @@ impl Store {
             parts.iter().flat_map(|b| b.slices.iter()),
         )
         .await?;
+        super::slo::write_members(
+            &mut tx,
+            self.backend,
+            parts
+                .iter()
+                .flat_map(|b| b.slo_members.iter())
+                .map(|(slo, entity)| (slo.as_ref(), entity_key(entity))),
+        )
+        .await?;
         tx.commit().await?;
         Ok(events)
     }

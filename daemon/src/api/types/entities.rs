@@ -39,7 +39,8 @@ impl TenantNode {
         health_of(ctx, &self.entity()).await
     }
     /// SLOs stated for this entity, then those of the entities under it
-    /// with slices in their window (worst first); `slo` picks one by name.
+    /// that an SLO covers or has slices of (worst first); `slo` picks one
+    /// by name.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn slos(
         &self,
@@ -220,7 +221,8 @@ impl FlowNode {
         health_of(ctx, &self.entity()).await
     }
     /// SLOs stated for this entity, then those of the entities under it
-    /// with slices in their window (worst first); `slo` picks one by name.
+    /// that an SLO covers or has slices of (worst first); `slo` picks one
+    /// by name.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn slos(
         &self,
@@ -266,7 +268,8 @@ impl SystemNode {
         health_of(ctx, &self.entity()).await
     }
     /// SLOs stated for this entity, then those of the entities under it
-    /// with slices in their window (worst first); `slo` picks one by name.
+    /// that an SLO covers or has slices of (worst first); `slo` picks one
+    /// by name.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn slos(
         &self,
@@ -336,7 +339,8 @@ impl CheckNode {
         health_of(ctx, &self.entity()).await
     }
     /// SLOs stated for this entity, then those of the entities under it
-    /// with slices in their window (worst first); `slo` picks one by name.
+    /// that an SLO covers or has slices of (worst first); `slo` picks one
+    /// by name.
     #[graphql(complexity = "first.unwrap_or(20).max(0) as usize * child_complexity")]
     async fn slos(
         &self,

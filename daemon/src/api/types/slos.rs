@@ -232,9 +232,9 @@ fn how_many(n: Option<i32>) -> Result<usize> {
     }
 }
 
-/// The statuses of every entity the view sees with slices in their window,
-/// of the SLO named `slo` (all when `None`), kept by `keep`, worst first,
-/// at most `worst`.
+/// The statuses of every entity the view sees that an SLO covers or has
+/// slices of in its window, of the SLO named `slo` (all when `None`), kept
+/// by `keep`, worst first, at most `worst`.
 pub async fn slo_statuses(
     ctx: &Context<'_>,
     slo: Option<&str>,
@@ -252,8 +252,8 @@ pub async fn slo_statuses(
 }
 
 /// What `slos` on `entity` lists: the SLOs stated for the entity itself,
-/// then (worst first) those of the entities under it that have slices in
-/// their window; `first` of them at most.
+/// then (worst first) those of the entities under it as the root lists
+/// them; `first` of them at most.
 pub(super) async fn slos_of(
     ctx: &Context<'_>,
     entity: &EntityRef,

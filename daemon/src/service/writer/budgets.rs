@@ -157,9 +157,14 @@ impl Budgets {
                 // days, not its slices (14.4M rows at 10,000 assets with
                 // three hourly SLOs).
                 let mut all = Vec::new();
+                // Covered entities without a slice in the window are
+                // listed, but give no figures here: nothing was judged of
+                // them to make a health reason or a series of.
                 store
                     .slo_window_ranked(slo, now, |entity, totals| {
-                        all.push((entity, totals));
+                        if totals.slices.iter().sum::<u64>() > 0 {
+                            all.push((entity, totals));
+                        }
                         true
                     })
                     .await?;

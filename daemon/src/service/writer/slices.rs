@@ -10,9 +10,12 @@
 //! excluded once a maintenance window covering the entity overlaps it or the
 //! entity is muted at an event in it.
 //!
-//! It owns only this judging: it must not write (the store does) nor change
-//! health (the book does). Which SLOs cover an entity is found once per
-//! entity and kept until the config or topology changes.
+//! It owns only this judging and which entities each SLO covers: it must
+//! not write (the store does) nor change health (the book does). Which SLOs
+//! cover an entity is found once per entity and kept until the config or
+//! topology changes; the lists show every covered entity, so the store is
+//! told the whole coverage after each start and reload, and each entity
+//! first seen since (a new asset) with the write that brings it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +34,9 @@ pub(super) struct Slicer {
     slos: Vec<(Arc<str>, Slo)>,
     /// Indices into `slos`, by entity, found on first sight.
     covering: HashMap<EntityRef, Arc<[usize]>>,
+    /// Whether the store has not been told the whole coverage of this
+    /// config yet ([`Slicer::coverage`]).
+    unsynced: bool,
 }
 
 /// One evaluation written: what the slicer judges from.
@@ -54,13 +60,81 @@ impl Slicer {
                 .map(|s| (Arc::from(s.name.as_str()), s.clone()))
                 .collect(),
             covering: HashMap::new(),
+            unsynced: true,
         }
     }
 
-    /// The SLOs covering `entity`, found once.
-    fn covering(&mut self, book: &Book, entity: &EntityRef) -> Arc<[usize]> {
+    /// Whether the store still has to be told the whole coverage.
+    pub(super) fn unsynced(&self) -> bool {
+        self.unsynced
+    }
+
+    /// The store holds the whole coverage: entities found from now on are
+    /// new ones, told with their write.
+    pub(super) fn synced(&mut self) {
+        self.unsynced = false;
+    }
+
+    /// A write was lost (refused, or dropped from a full buffer): the new
+    /// entities it told the store of may be missing there, so the whole
+    /// coverage is told again.
+    pub(super) fn resync(&mut self) {
+        self.unsynced = true;
+    }
+
+    /// Every entity each SLO covers (by SLO name, in config order, those
+    /// covering none included): the config's tenants, flows, systems and
+    /// checks, and the assets of each check that its runs spoke of or that
+    /// a push check declares (`push.assets`), even never reported.
+    pub(super) fn coverage(
+        &mut self,
+        config: &Config,
+        book: &Book,
+    ) -> Vec<(Arc<str>, Vec<EntityRef>)> {
+        let mut entities: Vec<EntityRef> = config
+            .tenants
+            .iter()
+            .map(|t| EntityRef::Tenant(t.id.clone()))
+            .chain(config.flows.iter().map(|f| EntityRef::Flow(f.id.clone())))
+            .chain(
+                config
+                    .systems
+                    .iter()
+                    .map(|s| EntityRef::System(s.id.clone())),
+            )
+            .collect();
+        for check in &config.checks {
+            entities.push(EntityRef::Check(check.id.clone()));
+            let spoken = book
+                .get(&EntityRef::Check(check.id.clone()))
+                .map(|h| h.assets.iter())
+                .into_iter()
+                .flatten();
+            let declared = check.push.iter().flat_map(|p| p.assets.iter());
+            let assets: std::collections::BTreeSet<&String> = spoken.chain(declared).collect();
+            entities.extend(assets.into_iter().map(|asset| EntityRef::Asset {
+                check: check.id.clone(),
+                asset: asset.clone(),
+            }));
+        }
+        let mut by_slo: Vec<Vec<EntityRef>> = vec![Vec::new(); self.slos.len()];
+        for entity in entities {
+            for &i in self.covering(book, &entity).0.iter() {
+                by_slo[i].push(entity.clone());
+            }
+        }
+        self.slos
+            .iter()
+            .map(|(name, _)| name.clone())
+            .zip(by_slo)
+            .collect()
+    }
+
+    /// The SLOs covering `entity`, found once; and whether they were found
+    /// just now.
+    fn covering(&mut self, book: &Book, entity: &EntityRef) -> (Arc<[usize]>, bool) {
         if let Some(found) = self.covering.get(entity) {
-            return found.clone();
+            return (found.clone(), false);
         }
         let places = book.topology().places(entity);
         let found: Arc<[usize]> = self
@@ -73,17 +147,32 @@ impl Slicer {
             .map(|(i, _)| i)
             .collect();
         self.covering.insert(entity.clone(), found.clone());
-        found
+        (found, true)
     }
 
-    /// Adds the slice events of `judged` to `out`.
-    pub(super) fn judge(&mut self, book: &Book, judged: &Judged<'_>, out: &mut Vec<SliceDelta>) {
+    /// Adds the slice events of `judged` to `out`, and to `members` the
+    /// SLOs covering an entity seen for the first time since the store was
+    /// told the whole coverage.
+    pub(super) fn judge(
+        &mut self,
+        book: &Book,
+        judged: &Judged<'_>,
+        out: &mut Vec<SliceDelta>,
+        members: &mut Vec<(Arc<str>, EntityRef)>,
+    ) {
         if self.slos.is_empty() {
             return;
         }
         let now = to_ms(judged.now);
         for (entity, status) in judged.samples {
-            let covering = self.covering(book, entity);
+            let (covering, new) = self.covering(book, entity);
+            if new {
+                members.extend(
+                    covering
+                        .iter()
+                        .map(|&i| (self.slos[i].0.clone(), entity.clone())),
+                );
+            }
             for &i in covering.iter() {
                 let (name, slo) = &self.slos[i];
                 let events = events(slo, book, entity, *status, judged, now);
