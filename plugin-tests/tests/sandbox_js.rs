@@ -134,12 +134,18 @@ async fn ids_stream_in_batches_and_the_id_limit_fails_the_run_clearly() {
         .build()
         .await
         .expect("the hostile plugin loads");
-    let run = harness.collect(json!({"mode": "ids", "count": 250})).await.unwrap();
+    let run = harness
+        .collect(json!({"mode": "ids", "count": 250}))
+        .await
+        .unwrap();
     let expected: Vec<String> = (0..250).map(|i| format!("id-{i}")).collect();
     assert_eq!(run.ids["hostile"], expected);
     assert_eq!(run.report.observations[0].counts.received, Some(250));
 
-    let err = harness.collect(json!({"mode": "ids", "count": 1_000})).await.unwrap_err();
+    let err = harness
+        .collect(json!({"mode": "ids", "count": 1_000}))
+        .await
+        .unwrap_err();
     assert!(
         matches!(err, RunError::Sandbox(Violation::Ids { limit: 250 })),
         "{err}"

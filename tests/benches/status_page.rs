@@ -8,7 +8,7 @@
 //!    the kept answer while the next renders in the background), p50 / p99;
 //! 3. latency from 100 concurrent clients polling it (kept answers, with a
 //!    render whenever one expires), p50 / p99;
-//! 4. first contentful paint in Debian's Chromium (tests/js/status-page.mjs),
+//! 4. first contentful paint in Debian's Chromium (tests/js/fcp.mjs),
 //!    fresh browser context per load, p50 / p99.
 //!
 //! `cargo bench -p tributary-tests --bench status_page` prints the figures.
@@ -19,8 +19,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tributary_tests::bench::{env_or, fleet_daemon, run};
-use tributary_tests::node::Script;
+use tributary_tests::bench::{env_or, first_contentful_paints, fleet_daemon, run};
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
@@ -132,18 +131,7 @@ async fn bench() {
     report(&format!("served ({clients} clients polling)"), served);
 
     // 4. First contentful paint in Chromium.
-    let loads_arg = loads.to_string();
-    let mut script = Script::start("status-page.mjs", &["fcp", &base, "acme", &loads_arg]);
-    let seen = script.until("fcp", Duration::from_secs(600)).await;
-    let times: Vec<f64> = seen["times"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|t| {
-            t.as_f64()
-                .expect("Chromium reports a first contentful paint")
-        })
-        .collect();
+    let times = first_contentful_paints(&format!("{base}/status/acme"), loads, None).await;
     report("first contentful paint (Chromium, loopback)", times);
     d.service.stop(Duration::from_secs(5)).await;
 }

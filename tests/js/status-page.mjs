@@ -1,5 +1,5 @@
 // The public status page and a badge in Debian's Chromium, without a token
-// (tests/tests/web_status.rs and tests/benches/status_page.rs run it).
+// (tests/tests/web_status.rs runs it; the bench's paint times are fcp.mjs').
 //
 //   node status-page.mjs test <base> <tenant> <entity> <screenshot dir>
 //     the page at 360 and 1,440 px (status, banner, sideways overflow, what
@@ -7,8 +7,6 @@
 //     then the entity's health badge, then reloads the page every half
 //     second until the banner leaves HEALTHY (the test makes an outage after
 //     "waiting"); one JSON line per step.
-//   node status-page.mjs fcp <base> <tenant> <loads>
-//     first contentful paint of <loads> fresh loads at 1,440 px, in ms.
 
 import { launch, screenshots, axeViolations, report } from './browser.mjs';
 
@@ -81,34 +79,9 @@ async function test(entity, dir) {
   await after.close();
 }
 
-async function fcp(loads) {
-  const times = [];
-  for (let i = 0; i < loads; i += 1) {
-    const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
-    const page = await context.newPage();
-    await page.goto(pageUrl, { waitUntil: 'load' });
-    // The paint entry may land after `load`: wait for it (at most 5 s).
-    const ms = await page.evaluate(
-      () =>
-        new Promise((resolve) => {
-          const seen = () => performance.getEntriesByName('first-contentful-paint')[0]?.startTime;
-          if (seen() !== undefined) resolve(seen());
-          new PerformanceObserver(() => {
-            if (seen() !== undefined) resolve(seen());
-          }).observe({ type: 'paint', buffered: true });
-          setTimeout(() => resolve(null), 5000);
-        }),
-    );
-    times.push(ms);
-    await context.close();
-  }
-  report({ event: 'fcp', times });
-}
-
 try {
   if (mode === 'test') await test(rest[0], rest[1]);
-  else if (mode === 'fcp') await fcp(Number(rest[0] ?? 20));
-  else throw new Error(`unknown mode ${mode}: test or fcp`);
+  else throw new Error(`unknown mode ${mode}: test`);
 } catch (e) {
   report({ event: 'error', message: String(e?.stack ?? e) });
   process.exitCode = 1;

@@ -235,3 +235,25 @@ pub async fn fleet_daemon(
     );
     (d, fake, service)
 }
+
+/// First contentful paint in Chromium (tests/js/fcp.mjs) of `loads` loads
+/// of `url`, each in a fresh browser context, with `cookie` (`name=value`)
+/// set when given: the milliseconds of each, in load order.
+pub async fn first_contentful_paints(url: &str, loads: usize, cookie: Option<&str>) -> Vec<f64> {
+    let loads = loads.to_string();
+    let mut args = vec![url, loads.as_str()];
+    args.extend(cookie);
+    let mut script = crate::node::Script::start("fcp.mjs", &args);
+    let seen = script
+        .until("fcp", std::time::Duration::from_secs(600))
+        .await;
+    seen["times"]
+        .as_array()
+        .expect("fcp.mjs reports the times")
+        .iter()
+        .map(|t| {
+            t.as_f64()
+                .expect("Chromium reports a first contentful paint")
+        })
+        .collect()
+}

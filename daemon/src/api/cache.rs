@@ -115,7 +115,7 @@ impl AnswerCache {
         F: FnOnce() -> Fut,
         Fut: std::future::Future<Output = Option<Bytes>>,
     {
-        match self.plan(&key, version) {
+        match self.plan(&key, version, false) {
             Plan::Join(slot) => slot.answer.get_or_init(build).await.clone(),
             Plan::Serve(body) => Some(body),
             Plan::Refresh(old) => {
@@ -129,8 +129,13 @@ impl AnswerCache {
     /// As [`AnswerCache::get_or_build`], except that the request which finds
     /// an aged answer is served it too, and a task of its own builds the
     /// successor: no request waits for a rebuild of an answer that has only
-    /// aged. Pages in-process use it ([`super::InProcess`]), whose answers
-    /// feed rendered pages a person waits for.
+    /// aged, nor of one that events or runs published since have outdated
+    /// (up to [`MAX_STALE`] old; a mutation or another config still makes
+    /// the request wait, so a person sees their own action's effect). Pages
+    /// in-process use it ([`super::InProcess`]), whose answers feed rendered
+    /// pages a person waits for: each page holds the event sequence its
+    /// answer was read at, and its live stream replays every change after
+    /// it, so a page served from an outdated answer catches up at once.
     pub async fn get_or_build_behind<F, Fut>(
         self: &Arc<Self>,
         key: Key,
@@ -141,7 +146,7 @@ impl AnswerCache {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: std::future::Future<Output = Option<Bytes>> + Send + 'static,
     {
-        match self.plan(&key, version) {
+        match self.plan(&key, version, true) {
             Plan::Join(slot) => slot.answer.get_or_init(build).await.clone(),
             Plan::Serve(body) => Some(body),
             Plan::Refresh(old) => {
@@ -156,12 +161,18 @@ impl AnswerCache {
         }
     }
 
-    /// What a request for `key` at `version` does.
-    fn plan(&self, key: &Key, version: Version) -> Plan {
+    /// What a request for `key` at `version` does; `behind`: whether a kept
+    /// answer that only published events outdate may be served while its
+    /// successor is built.
+    fn plan(&self, key: &Key, version: Version, behind: bool) -> Plan {
         let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        let usable = |kept: Version| {
+            kept == version
+                || (behind && kept.mutations == version.mutations && kept.config == version.config)
+        };
         match slots.get(key) {
             Some(s) if s.version == version && s.at.elapsed() < MAX_AGE => Plan::Join(s.clone()),
-            Some(s) if s.version == version && s.at.elapsed() < MAX_STALE => match s.answer.get() {
+            Some(s) if usable(s.version) && s.at.elapsed() < MAX_STALE => match s.answer.get() {
                 Some(Some(body)) if s.refreshing.swap(true, Ordering::AcqRel) => {
                     Plan::Serve(body.clone())
                 }
@@ -329,6 +340,45 @@ mod tests {
         }))
         .await;
         assert_eq!(waited, Some(Bytes::from_static(b"fresh")));
+    }
+
+    /// In-process pages: an answer that events published since outdate is
+    /// served while a task builds its successor; one a mutation or a reload
+    /// outdates makes the request wait; the HTTP API never gets an outdated
+    /// one.
+    #[tokio::test]
+    async fn behind_serves_an_answer_outdated_by_events_but_not_by_a_mutation() {
+        let cache = Arc::new(AnswerCache::default());
+        let v = Version {
+            published: 3,
+            mutations: 0,
+            config: 1,
+        };
+        let old = Bytes::from_static(b"old");
+        let new = || async { Some(Bytes::from_static(b"new")) };
+        let events = Version { published: 4, ..v };
+        put_aged(&cache, v, &old, Duration::ZERO);
+        let api = cache.get_or_build(key("{ a }"), events, new).await;
+        assert_eq!(api, Some(Bytes::from_static(b"new")), "the HTTP API");
+        put_aged(&cache, v, &old, Duration::ZERO);
+        let (built, done) = tokio::sync::oneshot::channel();
+        let page = (cache.get_or_build_behind(key("{ a }"), events, move || async move {
+            let _ = built.send(());
+            Some(Bytes::from_static(b"new"))
+        }))
+        .await;
+        assert_eq!(page.as_ref(), Some(&old), "a page, while events flow");
+        // Kept in the turn the build ends in (one thread, as above).
+        done.await.unwrap();
+        let next = (cache
+            .get_or_build_behind(key("{ a }"), events, || async { panic!("a second build") }))
+        .await;
+        assert_eq!(next, Some(Bytes::from_static(b"new")));
+        for changed in [Version { mutations: 1, ..v }, Version { config: 2, ..v }] {
+            put_aged(&cache, v, &old, Duration::ZERO);
+            let waited = cache.get_or_build_behind(key("{ a }"), changed, new).await;
+            assert_eq!(waited, Some(Bytes::from_static(b"new")), "{changed:?}");
+        }
     }
 
     #[tokio::test]
