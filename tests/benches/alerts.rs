@@ -25,7 +25,7 @@ use tributary::events::EventBus;
 use tributary::health::{Change, EntityRef, Status};
 use tributary::service::Service;
 use tributary::store::{NewEvent, Store, WriteBatch};
-use tributary_tests::bench;
+use tributary_tests::bench::{self, percentile};
 use tributary_tests::fakes::webhook::{SECRET, WebhookFake};
 
 const LATENCY_SAMPLES: usize = 100;
@@ -58,10 +58,6 @@ async fn wait_taken(hook: &WebhookFake, n: usize) {
         );
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
 /// The bench's config: one webhook channel `hook` to `url`, one route

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 use tributary::events::Received;
 use tributary::health::EntityRef;
-use tributary_tests::bench::{self, fleet_daemon};
+use tributary_tests::bench::{self, fleet_daemon, percentile};
 use tributary_tests::gql::{Client, DASHBOARD, Protocol, Subscription};
 
 fn env_or(name: &str, default: usize) -> usize {
@@ -30,11 +30,6 @@ fn env_or(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
 }
 
 fn report(what: &str, mut samples: Vec<Duration>) {

@@ -20,7 +20,7 @@ use tributary::clock::ManualClock;
 use tributary::health::EntityRef;
 use tributary::service::Runs;
 use tributary::store::entity_key;
-use tributary_tests::bench;
+use tributary_tests::bench::{self, percentile};
 use tributary_tests::gql::Client;
 use tributary_tests::kit::hex_sha256;
 
@@ -97,10 +97,6 @@ async fn seed(url: &str, assets: u64, elapsed_end: i64) {
         .await
         .unwrap();
     conn.close().await.unwrap();
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
 async fn measure(label: &str, db_url: &str, assets: u64, queries: usize) {

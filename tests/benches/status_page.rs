@@ -19,11 +19,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tributary_tests::bench::{env_or, first_contentful_paints, fleet_daemon, run};
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
+use tributary_tests::bench::{env_or, first_contentful_paints, fleet_daemon, percentile, run};
 
 fn report(what: &str, mut ms: Vec<f64>) {
     ms.sort_by(f64::total_cmp);

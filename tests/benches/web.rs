@@ -19,15 +19,14 @@
 
 use std::time::{Duration, Instant};
 
-use tributary_tests::bench::{env_or, first_contentful_paints, fleet, run};
+use tributary_tests::bench::{env_or, first_contentful_paints, fleet, percentile, run};
 
 fn main() {
     run(bench());
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1000.0
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 async fn bench() {
@@ -106,9 +105,9 @@ async fn bench() {
             "tenant page, one browser, {requests} requests {what} ({} runs and events published meanwhile): \
              p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
             d.bus.published() - published,
-            percentile(&times, 0.5),
-            percentile(&times, 0.99),
-            percentile(&times, 1.0)
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.99)),
+            ms(percentile(&times, 1.0))
         );
     }
 
@@ -116,12 +115,11 @@ async fn bench() {
     let mut paints =
         first_contentful_paints(&format!("{base}/tenants/acme"), loads, Some(&cookie)).await;
     paints.sort_by(f64::total_cmp);
-    let at = |p: f64| paints[((paints.len() as f64 - 1.0) * p).round() as usize];
     println!(
         "tenant page, first contentful paint (Chromium, loopback), {loads} loads: p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
-        at(0.5),
-        at(0.99),
-        at(1.0)
+        percentile(&paints, 0.5),
+        percentile(&paints, 0.99),
+        percentile(&paints, 1.0)
     );
     d.service.stop(Duration::from_secs(5)).await;
 }

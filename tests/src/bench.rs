@@ -257,3 +257,9 @@ pub async fn first_contentful_paints(url: &str, loads: usize, cookie: Option<&st
         })
         .collect()
 }
+
+/// The `p` quantile (0 to 1) of `sorted` (ascending), nearest rank: what
+/// every bench reports as p50 / p99.
+pub fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
