@@ -327,6 +327,11 @@ async fn call_runs_each_export_of_the_example_plugin() {
     let server = TestServer::start(
         |req| match (req.header("authorization"), req.path.as_str()) {
             (Some("Bearer t0ken"), "/v1/health") => Reply::json(200, json!({"ok": true})),
+            (Some("Bearer t0ken"), "/v1/tenants/acme/documents/resync") => {
+                let ids = req.json().map(|b| b["ids"].clone()).unwrap_or_default();
+                let accepted = ids.as_array().map_or(0, Vec::len);
+                Reply::json(202, json!({"accepted": accepted}))
+            }
             (Some("Bearer t0ken"), "/v1/tenants/acme/stats") => Reply::json(
                 200,
                 json!({"documents": {"expected": 100, "received": 97, "failed": 1},
@@ -398,6 +403,94 @@ async fn call_runs_each_export_of_the_example_plugin() {
     assert!(!good);
     assert_eq!(denied["error"]["class"], "config", "{denied}");
 
+    // The actions, with their arguments on the command line.
+    let (good, resynced) = tokio::task::block_in_place(|| {
+        call(vec![
+            "resync",
+            "--asset",
+            "documents",
+            "--id",
+            "d-1",
+            "--id",
+            "d-2",
+            "--config",
+            &config,
+            "--allow-host",
+            &url,
+        ])
+    });
+    assert!(good, "{resynced}");
+    assert_eq!(
+        resynced,
+        json!({"outcome": {"affected": 2, "message": "the service accepted 2 document(s) for resync"}})
+    );
+    let asked = server.take_requests();
+    let resync = asked
+        .iter()
+        .find(|r| r.path.ends_with("/resync"))
+        .expect("asked");
+    assert_eq!(resync.json(), Some(json!({"ids": ["d-1", "d-2"]})));
+    // `delete` is not in the example's capabilities: the host refuses it.
+    let (good, refused) = tokio::task::block_in_place(|| {
+        call(vec![
+            "delete",
+            "--asset",
+            "documents",
+            "--scope",
+            "tenant",
+            "--tenant",
+            "acme",
+            "--config",
+            &config,
+        ])
+    });
+    assert!(!good);
+    assert_eq!(
+        refused,
+        json!({"error": {"class": "config", "message": "the plugin does not implement the optional `delete` action"}})
+    );
+    // Arguments an export does not take, or lacks, are named before any call.
+    for (args, says) in [
+        (
+            vec!["collect", "--asset", "documents"],
+            "are for resync and delete only",
+        ),
+        (vec!["resync", "--id", "d-1"], "resync needs --asset NAME"),
+        (
+            vec!["delete", "--asset", "documents"],
+            "delete needs --scope asset|tenant|ids",
+        ),
+        (
+            vec!["delete", "--asset", "documents", "--scope", "tenant"],
+            "delete --scope tenant needs --tenant NAME",
+        ),
+        (
+            vec![
+                "delete",
+                "--asset",
+                "documents",
+                "--scope",
+                "asset",
+                "--id",
+                "d-1",
+            ],
+            "delete --scope asset takes neither --tenant nor --id",
+        ),
+        (
+            vec!["resync", "--asset", "documents", "--tenant", "acme"],
+            "--scope and --tenant are for delete only",
+        ),
+    ] {
+        let out = tributary(&[&["call", &wasm][..], &args].concat(), None);
+        assert!(!out.status.success(), "{args:?}");
+        assert!(
+            text(&out.stderr).contains(says),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(out.stdout.is_empty(), "{args:?} called the plugin");
+    }
+
     // A bad time is refused by the command line, naming the format.
     let out = tributary(&["call", &wasm, "collect", "--now", "yesterday"], None);
     assert!(!out.status.success());
@@ -464,4 +557,84 @@ async fn the_harness_replays_a_fixture_as_the_command_does() {
             Verdict::NoExpectation => panic!("the fixture has an expectation"),
         }
     }
+}
+
+/// `test --update` writes the outcome as `expect` where it differs or is
+/// missing, keeps the rest of the file as written, and never updates a
+/// fixture whose recording lacks an answer; fixtures call the actions too.
+#[test]
+fn test_update_writes_the_outcome_and_keeps_the_rest() {
+    let example = plugin("example");
+    let wasm = example.to_str().unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let tests = tmp.path().join("tests");
+    std::fs::create_dir(&tests).unwrap();
+    // Written by hand, in an order and spacing of the author's own.
+    let resync = r#"{
+  "description": "resync asks the service again for two documents",
+  "call": {"resync": {"asset": "documents", "ids": ["d-1", "d-2"]}},
+  "config": {"tenant": "acme", "token": "t0ken", "base_url": "${server}"},
+  "exchanges": [
+    {"request": {"method": "POST", "path": "/v1/tenants/acme/documents/resync", "body": {"ids": ["d-1", "d-2"]}},
+     "response": {"status": 202, "body": {"accepted": 2}}}
+  ]
+}
+"#;
+    let path = tests.join("resync.json");
+    std::fs::write(&path, resync).unwrap();
+    let wrong = tests.join("wrong.json");
+    let wrong_text = resync
+        .replace("resync asks", "a stale expectation: resync asks")
+        .replace(
+            "\n  ]\n}",
+            "\n  ],\n  \"expect\": {\"outcome\": {\"affected\": 3}}\n}",
+        );
+    std::fs::write(&wrong, &wrong_text).unwrap();
+    let unanswered = tests.join("unanswered.json");
+    let unanswered_text = resync.replace("/documents/resync\"", "/documents/sync\"");
+    std::fs::write(&unanswered, &unanswered_text).unwrap();
+    // A fixture kept elsewhere and linked in: updated where it lives.
+    let shared = tmp.path().join("shared.json");
+    std::fs::write(&shared, resync).unwrap();
+    std::os::unix::fs::symlink(&shared, tests.join("linked.json")).unwrap();
+
+    let out = fails(&["test", "--wasm", wasm], Some(tmp.path()));
+    assert!(out.contains("0 passed, 4 failed"), "{out}");
+    assert!(out.contains("or run test --update"), "{out}");
+
+    let out = fails(&["test", "--update", "--wasm", wasm], Some(tmp.path()));
+    assert!(out.contains("UPDATED tests/resync.json"), "{out}");
+    assert!(out.contains("UPDATED tests/wrong.json"), "{out}");
+    assert!(
+        out.contains("/outcome/affected: expected 3, got 2"),
+        "{out}"
+    );
+    assert!(out.contains("FAIL  tests/unanswered.json"), "{out}");
+    assert!(out.contains("0 passed, 3 updated, 1 failed"), "{out}");
+    assert_eq!(
+        std::fs::read_to_string(&unanswered).unwrap(),
+        unanswered_text
+    );
+
+    let expect = r#"  "expect": {
+    "outcome": {
+      "affected": 2,
+      "message": "the service accepted 2 document(s) for resync"
+    }
+  }"#;
+    let updated = std::fs::read_to_string(&path).unwrap();
+    let kept = resync.trim_end().strip_suffix("\n}").unwrap();
+    assert_eq!(updated, format!("{kept},\n{expect}\n}}\n"));
+    let updated_wrong = std::fs::read_to_string(&wrong).unwrap();
+    let before_expect = wrong_text.split("  \"expect\"").next().unwrap();
+    assert_eq!(updated_wrong, format!("{before_expect}{expect}\n}}\n"));
+    assert!(!tests.join("resync.json.updating").exists());
+    let link = std::fs::symlink_metadata(tests.join("linked.json")).unwrap();
+    assert!(link.file_type().is_symlink());
+    assert_eq!(std::fs::read_to_string(&shared).unwrap(), updated);
+
+    // Now they pass as they are; the unanswered one still fails.
+    std::fs::remove_file(&unanswered).unwrap();
+    let out = ok(&["test", "--wasm", wasm], Some(tmp.path()));
+    assert!(out.contains("3 passed, 0 failed"), "{out}");
 }

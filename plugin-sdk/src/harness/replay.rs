@@ -1,7 +1,7 @@
 //! Recorded HTTP exchanges: a plugin test as a file, in any plugin language.
 //!
 //! A [`Fixture`] (JSON, format in `docs/plugin-toolkit.md`) holds a call
-//! (`collect` by default), a fixed clock, a config, grants, limits, the HTTP
+//! (`collect` by default; the actions with their arguments), a fixed clock, a config, grants, limits, the HTTP
 //! exchanges the plugin's service answers with, and the outcome expected.
 //! [`run`] loads the plugin in the real host, answers its requests from the
 //! exchanges on a [`TestServer`] on 127.0.0.1, and returns what happened;
@@ -13,7 +13,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use plugin_host::Limits;
+use plugin_host::{DeleteScope, Limits};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -60,15 +60,86 @@ pub struct Fixture {
     pub expect: Option<Value>,
 }
 
-/// Which export a fixture calls.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+/// Which export a fixture calls: a name (`"collect"`), or for the actions,
+/// which take arguments, an object (`{"resync": {"asset": "orders", "ids":
+/// ["o-1"]}}`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub enum Call {
     Describe,
     TestConnection,
     Discover,
     #[default]
     Collect,
+    Action(Action),
+}
+
+/// An optional action, with its arguments.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Action {
+    /// Ask the service to send these records of `asset` again (all when
+    /// `ids` is empty or left out).
+    Resync {
+        asset: String,
+        #[serde(default)]
+        ids: Vec<String>,
+    },
+    /// Remove `scope` of `asset`'s data.
+    Delete { asset: String, scope: Scope },
+}
+
+impl<'de> Deserialize<'de> for Call {
+    /// By hand, so that an action named without its arguments says what
+    /// they are (serde's own message would be "invalid type: unit variant").
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        const NAMES: &[&str] = &[
+            "describe",
+            "test-connection",
+            "discover",
+            "collect",
+            "resync",
+            "delete",
+        ];
+        match Value::deserialize(deserializer)? {
+            Value::String(name) => match name.as_str() {
+                "describe" => Ok(Call::Describe),
+                "test-connection" => Ok(Call::TestConnection),
+                "discover" => Ok(Call::Discover),
+                "collect" => Ok(Call::Collect),
+                "resync" => Err(D::Error::custom(
+                    r#"call "resync" takes its arguments: {"resync": {"asset": "NAME", "ids": ["ID", ...]}}"#,
+                )),
+                "delete" => Err(D::Error::custom(
+                    r#"call "delete" takes its arguments: {"delete": {"asset": "NAME", "scope": "asset" or {"tenant": "NAME"} or {"ids": ["ID", ...]}}}"#,
+                )),
+                other => Err(D::Error::unknown_variant(other, NAMES)),
+            },
+            value => Action::deserialize(value)
+                .map(Call::Action)
+                .map_err(|e| D::Error::custom(format_args!("call: {e}"))),
+        }
+    }
+}
+
+/// What a `delete` removes, as the contract's `delete-scope`: `"asset"`,
+/// `{"tenant": "acme"}` or `{"ids": ["o-1"]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    Asset,
+    Tenant(String),
+    Ids(Vec<String>),
+}
+
+impl From<Scope> for DeleteScope {
+    fn from(scope: Scope) -> Self {
+        match scope {
+            Scope::Asset => DeleteScope::Asset,
+            Scope::Tenant(tenant) => DeleteScope::Tenant(tenant),
+            Scope::Ids(ids) => DeleteScope::Ids(ids),
+        }
+    }
 }
 
 /// Limits of the run; the host's defaults where not given.
@@ -295,7 +366,7 @@ pub async fn run(
         builder = builder.secret(secret.clone());
     }
     let harness = builder.build().await?;
-    let outcome = harness.call_json(fixture.call, config).await;
+    let outcome = harness.call_json(fixture.call.clone(), config).await;
     Ok(Replayed {
         outcome: outcome.unwrap_or_else(|e| e),
         requests: server.server.requests(),
@@ -318,6 +389,14 @@ impl Harness {
                 .collect(config)
                 .await
                 .map(|c| outcome::collected(&c.report, &c.ids)),
+            Call::Action(Action::Resync { asset, ids }) => self
+                .resync(config, &asset, &ids)
+                .await
+                .map(|o| outcome::action(&o)),
+            Call::Action(Action::Delete { asset, scope }) => self
+                .delete(config, &asset, &scope.into())
+                .await
+                .map(|o| outcome::action(&o)),
         };
         result.map_err(|e| outcome::error(&e))
     }
@@ -654,6 +733,55 @@ mod tests {
         );
         let err = Fixture::parse(r#"{"call": "explode"}"#).expect_err("unknown call");
         assert!(err.contains("unknown variant `explode`"), "{err}");
+    }
+
+    #[test]
+    fn the_actions_take_their_arguments() {
+        let call = |text: &str| Fixture::parse(text).map(|f| f.call);
+        assert_eq!(call(r#"{}"#), Ok(Call::Collect));
+        assert_eq!(
+            call(r#"{"call": {"resync": {"asset": "orders", "ids": ["o-1", "o-2"]}}}"#),
+            Ok(Call::Action(Action::Resync {
+                asset: "orders".into(),
+                ids: vec!["o-1".into(), "o-2".into()]
+            }))
+        );
+        for (scope, expected) in [
+            (r#""asset""#, Scope::Asset),
+            (r#"{"tenant": "acme"}"#, Scope::Tenant("acme".into())),
+            (r#"{"ids": ["o-1"]}"#, Scope::Ids(vec!["o-1".into()])),
+        ] {
+            let text =
+                format!(r#"{{"call": {{"delete": {{"asset": "orders", "scope": {scope}}}}}}}"#);
+            assert_eq!(
+                call(&text),
+                Ok(Call::Action(Action::Delete {
+                    asset: "orders".into(),
+                    scope: expected
+                }))
+            );
+        }
+        assert_eq!(
+            call(r#"{"call": {"resync": {"asset": "orders"}}}"#),
+            Ok(Call::Action(Action::Resync {
+                asset: "orders".into(),
+                ids: vec![]
+            }))
+        );
+        let err = call(r#"{"call": "resync"}"#).expect_err("no arguments");
+        assert!(
+            err.contains(r#"call "resync" takes its arguments: {"resync": {"asset""#)
+                && err.contains("line 1"),
+            "{err}"
+        );
+        let err =
+            call(r#"{"call": {"resync": {"asset": "orders", "id": ["o-1"]}}}"#).expect_err("typo");
+        assert!(err.contains("unknown field `id`"), "{err}");
+        let err = call(r#"{"call": {"delete": {"asset": "orders", "scope": "everything"}}}"#)
+            .expect_err("unknown scope");
+        assert!(err.contains("unknown variant `everything`"), "{err}");
+        let err = call(r#"{"call": {"collect": {}}}"#).expect_err("collect takes none");
+        assert!(err.contains("collect"), "{err}");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::{Subcommand, ValueEnum};
-use plugin_sdk::harness::replay::Call;
+use plugin_sdk::harness::replay::{Action, Call, Scope};
 
 mod build;
 mod call;
@@ -48,12 +48,31 @@ pub enum PluginCommand {
         /// Where compiled components are cached.
         #[arg(long)]
         cache_dir: Option<PathBuf>,
+        /// Write the plugin's outcome as the `expect` of each fixture it
+        /// differs from (or that has none), keeping the rest of the file;
+        /// review the change before you keep it.
+        #[arg(long)]
+        update: bool,
     },
     /// Call one export of a component and print its outcome as JSON.
     Call {
         file: PathBuf,
         #[arg(value_enum)]
         export: Export,
+        /// The asset `resync` and `delete` act on.
+        #[arg(long)]
+        asset: Option<String>,
+        /// A record id (repeatable): the records `resync` asks for again
+        /// (none: all of them), or that `delete --scope ids` removes.
+        #[arg(long = "id")]
+        ids: Vec<String>,
+        /// What `delete` removes: the whole asset, one tenant's data
+        /// (`--tenant`) or records (`--id`).
+        #[arg(long, value_enum)]
+        scope: Option<ScopeArg>,
+        /// The tenant whose data `delete --scope tenant` removes.
+        #[arg(long)]
+        tenant: Option<String>,
         /// The plugin config, a JSON file (secrets included).
         #[arg(long)]
         config: Option<PathBuf>,
@@ -83,24 +102,89 @@ pub enum Lang {
     Js,
 }
 
-/// The exports `call` runs (the optional actions need arguments of their
-/// own and are not offered).
-#[derive(Debug, Clone, Copy, ValueEnum)]
+/// The exports `call` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Export {
     Describe,
     TestConnection,
     Discover,
     Collect,
+    Resync,
+    Delete,
 }
 
-impl From<Export> for Call {
-    fn from(e: Export) -> Self {
-        match e {
+/// `delete`'s `--scope`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScopeArg {
+    Asset,
+    Tenant,
+    Ids,
+}
+
+/// The arguments of the actions, as given on the command line.
+#[derive(Debug, Default)]
+struct ActionArgs {
+    asset: Option<String>,
+    ids: Vec<String>,
+    scope: Option<ScopeArg>,
+    tenant: Option<String>,
+}
+
+impl ActionArgs {
+    /// The call `export` makes with these arguments; an argument the export
+    /// does not take, or one it needs and lacks, is named.
+    fn call(self, export: Export) -> anyhow::Result<Call> {
+        use anyhow::{Context, bail, ensure};
+        let ActionArgs {
+            asset,
+            ids,
+            scope,
+            tenant,
+        } = self;
+        let action = matches!(export, Export::Resync | Export::Delete);
+        ensure!(
+            action || (asset.is_none() && ids.is_empty() && scope.is_none() && tenant.is_none()),
+            "--asset, --id, --scope and --tenant are for resync and delete only"
+        );
+        ensure!(
+            export == Export::Delete || (scope.is_none() && tenant.is_none()),
+            "--scope and --tenant are for delete only"
+        );
+        Ok(match export {
             Export::Describe => Call::Describe,
             Export::TestConnection => Call::TestConnection,
             Export::Discover => Call::Discover,
             Export::Collect => Call::Collect,
-        }
+            Export::Resync => {
+                let asset = asset.context("resync needs --asset NAME")?;
+                Call::Action(Action::Resync { asset, ids })
+            }
+            Export::Delete => {
+                let asset = asset.context("delete needs --asset NAME")?;
+                let scope = match (scope, tenant, ids.is_empty()) {
+                    (None, ..) => bail!("delete needs --scope asset|tenant|ids"),
+                    (Some(ScopeArg::Asset), None, true) => Scope::Asset,
+                    (Some(ScopeArg::Asset), ..) => {
+                        bail!("delete --scope asset takes neither --tenant nor --id")
+                    }
+                    (Some(ScopeArg::Tenant), None, _) => {
+                        bail!("delete --scope tenant needs --tenant NAME")
+                    }
+                    (Some(ScopeArg::Tenant), Some(tenant), true) => Scope::Tenant(tenant),
+                    (Some(ScopeArg::Tenant), Some(_), false) => {
+                        bail!("delete --scope tenant takes --tenant, not --id")
+                    }
+                    (Some(ScopeArg::Ids), _, true) => {
+                        bail!("delete --scope ids needs the records: --id ID (repeatable)")
+                    }
+                    (Some(ScopeArg::Ids), None, false) => Scope::Ids(ids),
+                    (Some(ScopeArg::Ids), Some(_), false) => {
+                        bail!("delete --scope ids takes --id, not --tenant")
+                    }
+                };
+                Call::Action(Action::Delete { asset, scope })
+            }
+        })
     }
 }
 
@@ -141,18 +225,36 @@ pub async fn run(command: PluginCommand) -> anyhow::Result<()> {
             dir,
             wasm,
             cache_dir: cache,
-        } => test::test(&dir, wasm, fixtures, &cache_dir(cache)).await,
+            update,
+        } => {
+            let on_difference = if update {
+                test::OnDifference::Update
+            } else {
+                test::OnDifference::Fail
+            };
+            test::test(&dir, wasm, fixtures, &cache_dir(cache), on_difference).await
+        }
         PluginCommand::Call {
             file,
             export,
+            asset,
+            ids,
+            scope,
+            tenant,
             config,
             allow_hosts,
             now,
             cache_dir: cache,
         } => {
+            let args = ActionArgs {
+                asset,
+                ids,
+                scope,
+                tenant,
+            };
             call::call(
                 &file,
-                export.into(),
+                args.call(export)?,
                 config.as_deref(),
                 &allow_hosts,
                 now,

@@ -1,14 +1,27 @@
 //! `tributary plugin test`: runs a built plugin against each recorded
 //! fixture (`tests/*.json`) in the real plugin host and compares the outcome
 //! with the fixture's `expect`, printing a line per fixture and the
-//! differences of the failed ones. Replaying and comparing are
-//! `plugin_sdk::harness::replay`, shared with Rust tests; this module only
-//! finds the files and reports.
+//! differences of the failed ones; with `--update` it writes the outcome
+//! into each fixture that differs instead. Replaying and comparing are
+//! `plugin_sdk::harness::replay`, shared with Rust tests; this module finds
+//! the files, reports, and rewrites a fixture's `expect`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use plugin_sdk::harness::replay::{self, Fixture, Verdict};
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+/// What `test` does with a fixture whose outcome differs from its `expect`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnDifference {
+    Fail,
+    /// Write the outcome as the new `expect` (snapshot style): the author
+    /// reviews the change in their diff. A fixture with a request no
+    /// exchange answers still fails: its recording is incomplete.
+    Update,
+}
 
 /// Tests `wasm` (the one component in `dir/build/` when not given) against
 /// `fixtures` (every `dir/tests/*.json` when empty). Fails when any fails.
@@ -17,6 +30,7 @@ pub async fn test(
     wasm: Option<PathBuf>,
     fixtures: Vec<PathBuf>,
     cache_dir: &Path,
+    on_difference: OnDifference,
 ) -> anyhow::Result<()> {
     let wasm = match wasm {
         Some(wasm) => wasm,
@@ -27,11 +41,18 @@ pub async fn test(
     } else {
         fixtures
     };
-    let mut failed = 0;
+    let (mut failed, mut updated) = (0, 0);
     for path in &fixtures {
         let shown = path.strip_prefix(dir).unwrap_or(path).display();
-        match test_one(&wasm, path, cache_dir).await {
-            Ok(()) => println!("ok    {shown}"),
+        match test_one(&wasm, path, cache_dir, on_difference).await {
+            Ok(Tested::Passed) => println!("ok    {shown}"),
+            Ok(Tested::Updated(lines)) => {
+                updated += 1;
+                println!("UPDATED {shown}");
+                for line in lines {
+                    println!("      {line}");
+                }
+            }
             Err(lines) => {
                 failed += 1;
                 println!("FAIL  {shown}");
@@ -41,38 +62,124 @@ pub async fn test(
             }
         }
     }
-    println!(
-        "{} passed, {failed} failed ({})",
-        fixtures.len() - failed,
-        wasm.display()
-    );
+    let passed = fixtures.len() - failed - updated;
+    match on_difference {
+        OnDifference::Fail => println!("{passed} passed, {failed} failed ({})", wasm.display()),
+        OnDifference::Update => println!(
+            "{passed} passed, {updated} updated, {failed} failed ({}); check the updated \"expect\"s before you keep them",
+            wasm.display()
+        ),
+    }
     if failed > 0 {
         bail!("{failed} of {} fixture(s) failed", fixtures.len());
     }
     Ok(())
 }
 
+/// How a fixture that did not fail came out.
+enum Tested {
+    Passed,
+    /// Its `expect` was rewritten; the differences it had.
+    Updated(Vec<String>),
+}
+
 /// Runs one fixture; the lines that say why it failed.
-async fn test_one(wasm: &Path, path: &Path, cache_dir: &Path) -> Result<(), Vec<String>> {
+async fn test_one(
+    wasm: &Path,
+    path: &Path,
+    cache_dir: &Path,
+    on_difference: OnDifference,
+) -> Result<Tested, Vec<String>> {
     let fixture = Fixture::load(path).map_err(|e| vec![e.to_string()])?;
     let replayed = replay::run(wasm, &fixture, cache_dir)
         .await
         .map_err(|e| vec![e.to_string()])?;
-    match replayed.verdict(&fixture) {
-        Verdict::Passed => Ok(()),
-        Verdict::NoExpectation => Err(vec![
-            "the fixture has no \"expect\"; the plugin gave (check it, then paste it as \"expect\"):"
-                .into(),
-            serde_json::to_string_pretty(&replayed.outcome).unwrap_or_default(),
-        ]),
-        Verdict::Failed { unmatched, diff } => {
+    let differences = match replayed.verdict(&fixture) {
+        Verdict::Passed => return Ok(Tested::Passed),
+        Verdict::NoExpectation if on_difference == OnDifference::Update => {
+            vec!["it had no \"expect\"".to_owned()]
+        }
+        Verdict::NoExpectation => {
+            return Err(vec![
+                "the fixture has no \"expect\"; the plugin gave (check it, then paste it as \"expect\", or run test --update):"
+                    .into(),
+                serde_json::to_string_pretty(&replayed.outcome).unwrap_or_default(),
+            ]);
+        }
+        Verdict::Failed { unmatched, diff }
+            if on_difference == OnDifference::Fail || !unmatched.is_empty() =>
+        {
             let mut lines = unmatched;
             if !diff.is_empty() {
                 lines.push("the outcome differs from \"expect\" (expected vs got):".into());
                 lines.extend(diff.into_iter().map(|d| format!("  {d}")));
             }
-            Err(lines)
+            return Err(lines);
         }
+        Verdict::Failed { diff, .. } => diff,
+    };
+    write_expect(path, &replayed.outcome).map_err(|e| vec![format!("{e:#}")])?;
+    Ok(Tested::Updated(differences))
+}
+
+/// Rewrites the fixture at `path` with `outcome` as its `expect`, keeping
+/// every other member as it was written (order and text), through a
+/// temporary file renamed over it so an interrupted write loses nothing.
+/// A symlinked fixture is rewritten where it lives; the link stays.
+fn write_expect(path: &Path, outcome: &Value) -> anyhow::Result<()> {
+    let path =
+        &std::fs::canonicalize(path).with_context(|| format!("cannot find {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let members: Vec<(String, Box<RawValue>)> = serde_json::from_str::<Members>(&text)
+        .with_context(|| format!("{} is not a JSON object", path.display()))?
+        .0;
+    // Nested one level: the pretty value's own lines move in by two spaces.
+    let expect = serde_json::to_string_pretty(outcome)?.replace('\n', "\n  ");
+    let mut lines: Vec<String> = Vec::with_capacity(members.len() + 1);
+    let mut written = false;
+    for (key, raw) in &members {
+        let value = if key == "expect" {
+            written = true;
+            expect.as_str()
+        } else {
+            raw.get()
+        };
+        lines.push(format!("  {}: {value}", serde_json::to_string(key)?));
+    }
+    if !written {
+        lines.push(format!("  \"expect\": {expect}"));
+    }
+    let updated = format!("{{\n{}\n}}\n", lines.join(",\n"));
+    let temporary = path.with_extension("json.updating");
+    std::fs::write(&temporary, updated)
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    std::fs::rename(&temporary, path).with_context(|| format!("cannot replace {}", path.display()))
+}
+
+/// A JSON object's members in the order written, each value as its text.
+struct Members(Vec<(String, Box<RawValue>)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
     }
 }
 
