@@ -7,9 +7,10 @@
 //! since it was built, the config in force is the same, and for at most
 //! [`MAX_AGE`] (fields that move with the clock, like a freshness age, are
 //! that much behind, or [`MAX_STALE`] while a successor is being built).
-//! Failures of the daemon itself are not reused. While one request builds
-//! an answer, the same requests wait for it instead of
-//! building it again: a hundred screens refreshing at once cost one build.
+//! Failures of the daemon itself are not reused: the requests that waited
+//! for the build that failed get the failure, the next one builds again.
+//! While one request builds an answer, the same requests wait for it
+//! instead of building it again: a hundred screens refreshing at once cost one build.
 //! An answer that has only aged (nothing changed) is still served while one
 //! request builds its successor, so steady polling never stalls on a rebuild
 //! (for the pages in-process, that one is served the aged answer too and a
@@ -170,7 +171,12 @@ impl AnswerCache {
             kept == version
                 || (behind && kept.mutations == version.mutations && kept.config == version.config)
         };
-        match slots.get(key) {
+        // A build that failed is not an answer: the next request builds
+        // again (those that waited on it got the failure; nobody after).
+        let kept = slots
+            .get(key)
+            .filter(|s| !matches!(s.answer.get(), Some(None)));
+        match kept {
             Some(s) if s.version == version && s.at.elapsed() < MAX_AGE => Plan::Join(s.clone()),
             Some(s) if usable(s.version) && s.at.elapsed() < MAX_STALE => match s.answer.get() {
                 Some(Some(body)) if s.refreshing.swap(true, Ordering::AcqRel) => {
@@ -288,15 +294,28 @@ mod tests {
         assert_eq!(fresh, Some(Bytes::from_static(b"5")));
     }
 
+    /// The version most tests build at.
+    const V: Version = Version {
+        published: 0,
+        mutations: 0,
+        config: 1,
+    };
+
     /// Puts `body` under `{ a }` at `version`, built `age` ago.
     fn put_aged(cache: &AnswerCache, version: Version, body: &Bytes, age: Duration) {
-        let aged = Slot {
+        put(cache, version, Some(body.clone()), age);
+    }
+
+    /// Puts a build that gave `answer` (`None`: it failed) under `{ a }` at
+    /// `version`, `age` ago.
+    fn put(cache: &AnswerCache, version: Version, answer: Option<Bytes>, age: Duration) {
+        let slot = Slot {
             version,
             at: Instant::now() - age,
-            answer: tokio::sync::OnceCell::new_with(Some(Some(body.clone()))),
+            answer: tokio::sync::OnceCell::new_with(Some(answer)),
             refreshing: AtomicBool::new(false),
         };
-        (cache.slots.lock().unwrap()).insert(key("{ a }"), Arc::new(aged));
+        (cache.slots.lock().unwrap()).insert(key("{ a }"), Arc::new(slot));
     }
 
     /// In-process pages: the request that finds an aged answer is served it
@@ -305,11 +324,7 @@ mod tests {
     #[tokio::test]
     async fn behind_no_request_waits_for_an_aged_answer_s_rebuild() {
         let cache = Arc::new(AnswerCache::default());
-        let v = Version {
-            published: 0,
-            mutations: 0,
-            config: 1,
-        };
+        let v = V;
         let old = Bytes::from_static(b"old");
         put_aged(&cache, v, &old, MAX_AGE);
         let (release, gate) = tokio::sync::oneshot::channel::<()>();
@@ -384,11 +399,7 @@ mod tests {
     #[tokio::test]
     async fn an_aged_answer_is_served_while_one_request_rebuilds_it() {
         let cache = AnswerCache::default();
-        let v = Version {
-            published: 0,
-            mutations: 0,
-            config: 1,
-        };
+        let v = V;
         let old = Bytes::from_static(b"old");
         let first = cache
             .get_or_build(key("{ a }"), v, || async { Some(old.clone()) })
@@ -422,15 +433,50 @@ mod tests {
         assert_eq!(now, Some(Bytes::from_static(b"new")));
     }
 
+    /// A failure of the daemon is given to the requests that waited for
+    /// that build, and never to a later one: the next request builds again.
+    #[tokio::test]
+    async fn a_failed_build_is_not_reused() {
+        let cache = Arc::new(AnswerCache::default());
+        let v = V;
+        let (release, gate) = tokio::sync::watch::channel(false);
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let (cache, mut gate) = (cache.clone(), gate.clone());
+                tokio::spawn(async move {
+                    cache
+                        .get_or_build(key("{ a }"), v, || async move {
+                            let _ = gate.wait_for(|open| *open).await;
+                            None
+                        })
+                        .await
+                })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        release.send(true).unwrap();
+        for waiter in waiters {
+            assert_eq!(waiter.await.unwrap(), None);
+        }
+        let next = cache
+            .get_or_build(key("{ a }"), v, || async {
+                Some(Bytes::from_static(b"ok"))
+            })
+            .await;
+        assert_eq!(next, Some(Bytes::from_static(b"ok")));
+        // So too for the pages in-process, and for an aged failure.
+        put(&cache, v, None, MAX_AGE);
+        let page = cache
+            .get_or_build_behind(key("{ a }"), v, || async { Some(Bytes::from_static(b"p")) })
+            .await;
+        assert_eq!(page, Some(Bytes::from_static(b"p")));
+    }
+
     #[tokio::test]
     async fn concurrent_requests_wait_for_one_build() {
         let cache = Arc::new(AnswerCache::default());
         let builds = Arc::new(AtomicU64::new(0));
-        let v = Version {
-            published: 0,
-            mutations: 0,
-            config: 1,
-        };
+        let v = V;
         let (release, gate) = tokio::sync::watch::channel(false);
         let mut tasks = Vec::new();
         for _ in 0..10 {
@@ -458,11 +504,7 @@ mod tests {
     #[tokio::test]
     async fn kept_answers_stay_within_the_byte_budget() {
         let cache = AnswerCache::default();
-        let v = Version {
-            published: 0,
-            mutations: 0,
-            config: 1,
-        };
+        let v = V;
         let big = Bytes::from(vec![b'x'; 20 << 20]);
         for i in 0..8 {
             let answer = cache

@@ -34,9 +34,12 @@ pub const TTL: Duration = Duration::from_secs(5);
 /// wrong (then the wait shows it).
 pub const MAX_STALE: Duration = Duration::from_secs(60);
 
-/// Kept answers at most: past it, those past [`MAX_STALE`] go, and if that
-/// is not enough, all of them (random badge names can make many keys).
-const MAX_ENTRIES: usize = 1024;
+/// Kept answers of the pages at most: one per public tenant.
+pub const PAGES: usize = 1024;
+
+/// Kept answers of the badges at most: enough for every badge of a large
+/// public tenant in both formats (a badge is a few hundred bytes).
+pub const BADGES: usize = 8192;
 
 type Slot = Arc<OnceCell<Arc<Rendered>>>;
 
@@ -54,10 +57,15 @@ struct Entry {
 
 type Entries = HashMap<String, Entry>;
 
-#[derive(Default)]
+/// Rendered answers, at most `capacity` of them. When full, a new key
+/// first makes the answers past [`MAX_STALE`] go, then those that are not a
+/// success (the 404s a flood of made-up badge names leaves), then the older
+/// half: a flood of new keys never empties the cache of the answers
+/// visitors keep asking for.
 pub struct Cache {
     entries: Arc<Mutex<Entries>>,
     generations: std::sync::atomic::AtomicU64,
+    capacity: usize,
 }
 
 /// What a request does.
@@ -71,6 +79,14 @@ enum Plan {
 }
 
 impl Cache {
+    pub fn new(capacity: usize) -> Cache {
+        Cache {
+            entries: Arc::default(),
+            generations: Default::default(),
+            capacity: capacity.max(1),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -99,7 +115,7 @@ impl Cache {
                     None => Plan::Wait(e.slot.clone()),
                 },
                 _ => {
-                    make_room(&mut entries, now);
+                    make_room(&mut entries, now, self.capacity);
                     let slot = Slot::default();
                     let entry = Entry {
                         at: now,
@@ -160,15 +176,24 @@ fn replace(entries: &Mutex<Entries>, key: &str, of: u64, next: u64, rendered: Ar
     };
 }
 
-/// Lets go of answers too old to serve when `entries` is full, and of all
-/// of them if that is not enough. Renders in flight stay with the requests
-/// waiting for them; only the map lets go of them.
-fn make_room(entries: &mut Entries, now: Instant) {
-    if entries.len() >= MAX_ENTRIES {
-        entries.retain(|_, e| now.duration_since(e.at) < MAX_STALE);
-        if entries.len() >= MAX_ENTRIES {
-            entries.clear();
-        }
+/// When `entries` hold `capacity`, lets go of the answers too old to
+/// serve, then of those that are not a success, then of the older half,
+/// until there is room. Renders in flight stay with the requests waiting
+/// for them (only the map lets go of them) and count as successes: they
+/// are what someone asked for just now.
+fn make_room(entries: &mut Entries, now: Instant, capacity: usize) {
+    if entries.len() < capacity {
+        return;
+    }
+    entries.retain(|_, e| now.duration_since(e.at) < MAX_STALE);
+    if entries.len() >= capacity {
+        entries.retain(|_, e| e.slot.get().is_none_or(|r| r.status == StatusCode::OK));
+    }
+    if entries.len() >= capacity {
+        let mut ats: Vec<Instant> = entries.values().map(|e| e.at).collect();
+        let (_, median, _) = ats.select_nth_unstable(entries.len() / 2);
+        let median = *median;
+        entries.retain(|_, e| e.at > median);
     }
 }
 
@@ -201,7 +226,7 @@ mod tests {
 
     #[tokio::test]
     async fn concurrent_asks_share_one_render_and_the_bound_holds() {
-        let cache = Cache::default();
+        let cache = Cache::new(64);
         let renders = Arc::new(AtomicUsize::new(0));
         let render = || {
             let renders = renders.clone();
@@ -217,19 +242,50 @@ mod tests {
         );
         assert_eq!(renders.load(Ordering::SeqCst), 1);
         assert_eq!(a.etag, b.etag);
-        for i in 0..3 * MAX_ENTRIES {
+        for i in 0..3 * 64 {
             cache
                 .get_or_render(&format!("x{i}"), || async { page("x") })
                 .await;
         }
-        assert!(cache.lock().len() <= MAX_ENTRIES);
+        assert!(cache.lock().len() <= 64);
+    }
+
+    /// Made-up keys whose answers are 404s (a flood of badge names) go
+    /// before the answers visitors ask for, which stay kept.
+    #[tokio::test(start_paused = true)]
+    async fn a_flood_of_not_found_answers_does_not_evict_the_pages() {
+        let cache = Cache::new(64);
+        for key in ["page", "badge"] {
+            cache.get_or_render(key, || async { page("kept") }).await;
+        }
+        for i in 0..10 * 64 {
+            tokio::time::advance(Duration::from_millis(1)).await;
+            cache
+                .get_or_render(&format!("made-up-{i}"), || async {
+                    Rendered::new(StatusCode::NOT_FOUND, "text/plain", "")
+                })
+                .await;
+            assert!(cache.lock().len() <= 64);
+        }
+        for key in ["page", "badge"] {
+            assert_eq!(cache.get_or_render(key, none).await.body, "kept");
+        }
+        // Successes past the bound: the older half goes, the newer stay.
+        for i in 0..64 {
+            tokio::time::advance(Duration::from_millis(1)).await;
+            cache
+                .get_or_render(&format!("real-{i}"), || async { page("real") })
+                .await;
+        }
+        assert!(cache.lock().len() <= 64);
+        assert_eq!(cache.get_or_render("real-63", none).await.body, "real");
     }
 
     /// Past the TTL the kept answer goes out at once while one slow render
     /// makes its successor; nobody else renders meanwhile.
     #[tokio::test(start_paused = true)]
     async fn past_the_ttl_the_kept_answer_is_served_while_one_render_runs() {
-        let cache = Cache::default();
+        let cache = Cache::new(8);
         cache.get_or_render("k", || async { page("v1") }).await;
         tokio::time::advance(TTL + Duration::from_secs(1)).await;
 
@@ -258,7 +314,7 @@ mod tests {
     /// again.
     #[tokio::test(start_paused = true)]
     async fn a_failed_refresh_keeps_the_success_and_is_tried_again() {
-        let cache = Cache::default();
+        let cache = Cache::new(8);
         cache.get_or_render("k", || async { page("v1") }).await;
         tokio::time::advance(TTL).await;
         let (done, finished) = tokio::sync::oneshot::channel();
@@ -279,7 +335,7 @@ mod tests {
     /// earlier refresh hangs, and that refresh never replaces it.
     #[tokio::test(start_paused = true)]
     async fn too_old_an_answer_is_not_served_and_a_hung_refresh_does_not_pin_it() {
-        let cache = Cache::default();
+        let cache = Cache::new(8);
         cache.get_or_render("k", || async { page("v1") }).await;
         tokio::time::advance(TTL).await;
         let (release, gate) = tokio::sync::oneshot::channel::<()>();

@@ -39,7 +39,10 @@ use public::Public;
 
 struct App {
     public: Public,
-    cache: Cache,
+    /// The pages and the badges are kept apart, so that badges, whose
+    /// names anyone can make up, never make room by evicting a page.
+    pages: Cache,
+    badges: Cache,
 }
 
 /// The routes of the public pages and badges, reading through `state`'s
@@ -48,7 +51,8 @@ pub fn router(state: Arc<State>, limits: ApiLimits) -> Router {
     let schema = crate::api::schema(Some(state.clone()), limits);
     let app = Arc::new(App {
         public: Public::new(state, schema),
-        cache: Cache::default(),
+        pages: Cache::new(cache::PAGES),
+        badges: Cache::new(cache::BADGES),
     });
     Router::new()
         .route("/status/{tenant}", get(status_page))
@@ -109,7 +113,7 @@ async fn status_page(
     let key = format!("status/{tenant}");
     let from = app.clone();
     let rendered = app
-        .cache
+        .pages
         .get_or_render(&key, move || async move {
             match page::render(&from.public, &tenant).await {
                 Ok(html) => Rendered::new(StatusCode::OK, "text/html; charset=utf-8", html),
@@ -170,7 +174,7 @@ async fn serve_badge(
     );
     let from = app.clone();
     let rendered = app
-        .cache
+        .badges
         .get_or_render(&key, move || async move {
             match badge::render(&from.public, &tenant, &entity, kind).await {
                 Ok(Some(badge)) => {
