@@ -9,13 +9,18 @@
 //! 3. latency from 100 concurrent clients polling it (kept answers, with a
 //!    render whenever one expires), p50 / p99;
 //! 4. first contentful paint in Debian's Chromium (tests/js/fcp.mjs),
-//!    fresh browser context per load, p50 / p99.
+//!    fresh browser context per load, p50 / p99;
+//! 5. the page's latency for one client polling it every 10 ms while eight
+//!    others ask for made-up asset badges (each a 404, kept), p50 / p99 /
+//!    max: the flood must not make the page wait for renders.
 //!
 //! `cargo bench -p tributary-tests --bench status_page` prints the figures.
 //! `TRIBUTARY_BENCH_CLIENTS` (100), `TRIBUTARY_BENCH_QUERIES` (50 per
-//! client), `TRIBUTARY_BENCH_COLD` (10 renders) and `TRIBUTARY_BENCH_LOADS`
-//! (20 browser loads) change the load.
+//! client), `TRIBUTARY_BENCH_COLD` (10 renders), `TRIBUTARY_BENCH_LOADS`
+//! (20 browser loads) and `TRIBUTARY_BENCH_FLOOD` (20,000 made-up badges)
+//! change the load.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -53,6 +58,7 @@ async fn bench() {
     let queries: usize = env_or("TRIBUTARY_BENCH_QUERIES", 50);
     let cold: usize = env_or("TRIBUTARY_BENCH_COLD", 10);
     let loads: usize = env_or("TRIBUTARY_BENCH_LOADS", 20);
+    let flood: usize = env_or("TRIBUTARY_BENCH_FLOOD", 20_000);
     let (flows, systems) = (100, 10);
 
     let (d, _fake, _service) = fleet_daemon(flows, systems, |text| {
@@ -129,5 +135,47 @@ async fn bench() {
     // 4. First contentful paint in Chromium.
     let times = first_contentful_paints(&format!("{base}/status/acme"), loads, None).await;
     report("first contentful paint (Chromium, loopback)", times);
+
+    // 5. A flood of made-up badge names while one client polls the page.
+    let done = Arc::new(AtomicBool::new(false));
+    let poller = {
+        let (http, url, done) = (http.clone(), url.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut polled = Vec::new();
+            while !done.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                size(&http, &url, "gzip").await;
+                polled.push(t.elapsed().as_secs_f64() * 1000.0);
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            polled
+        })
+    };
+    let started = Instant::now();
+    let flooders: Vec<_> = (0..8)
+        .map(|task| {
+            let (http, base) = (http.clone(), base.clone());
+            tokio::spawn(async move {
+                for i in (task..flood).step_by(8) {
+                    let badge = format!("{base}/badge/asset:c0-0:made-up-{i}/health.svg");
+                    let answer = http.get(&badge).send().await.unwrap();
+                    assert_eq!(answer.status(), 404, "{badge}");
+                }
+            })
+        })
+        .collect();
+    for flooder in flooders {
+        flooder.await.unwrap();
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    done.store(true, Ordering::Relaxed);
+    println!(
+        "{flood} made-up badges in {seconds:.1} s: {:.0}/s",
+        flood as f64 / seconds
+    );
+    report(
+        "page, 1 client polling during the flood",
+        poller.await.unwrap(),
+    );
     d.service.stop(Duration::from_secs(5)).await;
 }
