@@ -66,8 +66,13 @@ pub async fn test(
     match on_difference {
         OnDifference::Fail => println!("{passed} passed, {failed} failed ({})", wasm.display()),
         OnDifference::Update => println!(
-            "{passed} passed, {updated} updated, {failed} failed ({}); check the updated \"expect\"s before you keep them",
-            wasm.display()
+            "{passed} passed, {updated} updated, {failed} failed ({}){}",
+            wasm.display(),
+            if updated > 0 {
+                "; check the updated \"expect\"s before you keep them"
+            } else {
+                ""
+            }
         ),
     }
     if failed > 0 {
