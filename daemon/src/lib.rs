@@ -43,6 +43,7 @@ pub mod push;
 pub mod reconcile;
 pub mod reload;
 pub mod rendered;
+pub mod revalidate;
 pub mod scheduler;
 pub mod service;
 pub mod slo;

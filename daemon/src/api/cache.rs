@@ -22,13 +22,18 @@
 //! built at that moment (each at most `api.limits.max_answer`). A weighted
 //! cache (moka) does not fit: an answer's weight is known only once it is
 //! built, after the slot that others wait on is in place.
+//!
+//! This module is the API's policy (versions, ages, bounds); who builds,
+//! waits or is served an aged answer is [`crate::revalidate`]'s.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
+
+use crate::revalidate::{Freshness, Plan, Slots};
 
 /// How long an answer may be reused at most.
 pub const MAX_AGE: Duration = Duration::from_secs(1);
@@ -61,41 +66,13 @@ pub struct Key {
     pub variables: String,
 }
 
-/// One answer: built once, by whichever request comes first; requests
-/// arriving meanwhile wait for it rather than build it again.
-struct Slot {
-    version: Version,
-    at: Instant,
-    answer: tokio::sync::OnceCell<Option<Bytes>>,
-    /// A request is building this answer's successor (it has only aged).
-    refreshing: AtomicBool,
-}
-
-impl Slot {
-    fn new(version: Version, answer: Option<Option<Bytes>>) -> Arc<Slot> {
-        Arc::new(Slot {
-            version,
-            at: Instant::now(),
-            answer: tokio::sync::OnceCell::new_with(answer),
-            refreshing: AtomicBool::new(false),
-        })
-    }
-}
-
-/// What a request does with the cache.
-enum Plan {
-    /// Wait for (or make) the answer of this slot.
-    Join(Arc<Slot>),
-    /// Answer with this kept one: it has only aged, and another request is
-    /// building its successor.
-    Serve(Bytes),
-    /// Build the successor of an aged answer; the others are served the old.
-    Refresh(Arc<Slot>),
-}
+type Slot = crate::revalidate::Slot<Version, Option<Bytes>>;
 
 #[derive(Default)]
 pub struct AnswerCache {
-    slots: Mutex<HashMap<Key, Arc<Slot>>>,
+    /// `None` answers are failures of the daemon: given to the requests
+    /// that waited for that build, never kept for a later one.
+    slots: Slots<Key, Version, Option<Bytes>>,
     mutations: AtomicU64,
 }
 
@@ -117,11 +94,11 @@ impl AnswerCache {
         Fut: std::future::Future<Output = Option<Bytes>>,
     {
         match self.plan(&key, version, false) {
-            Plan::Join(slot) => slot.answer.get_or_init(build).await.clone(),
-            Plan::Serve(body) => Some(body),
-            Plan::Refresh(old) => {
+            Plan::Join(slot) => slot.join(build).await,
+            Plan::Serve(body) => body,
+            Plan::Refresh(old, _) => {
                 let body = build().await;
-                self.refreshed(key, version, &old, body.clone());
+                (self.slots).refreshed(key, &old, version, body.clone(), Option::is_none);
                 body
             }
         }
@@ -148,14 +125,13 @@ impl AnswerCache {
         Fut: std::future::Future<Output = Option<Bytes>> + Send + 'static,
     {
         match self.plan(&key, version, true) {
-            Plan::Join(slot) => slot.answer.get_or_init(build).await.clone(),
-            Plan::Serve(body) => Some(body),
-            Plan::Refresh(old) => {
-                let kept = old.answer.get().cloned().flatten();
+            Plan::Join(slot) => slot.join(build).await,
+            Plan::Serve(body) => body,
+            Plan::Refresh(old, kept) => {
                 let cache = self.clone();
                 tokio::spawn(async move {
                     let body = build().await;
-                    cache.refreshed(key, version, &old, body);
+                    (cache.slots).refreshed(key, &old, version, body, Option::is_none);
                 });
                 kept
             }
@@ -165,46 +141,26 @@ impl AnswerCache {
     /// What a request for `key` at `version` does; `behind`: whether a kept
     /// answer that only published events outdate may be served while its
     /// successor is built.
-    fn plan(&self, key: &Key, version: Version, behind: bool) -> Plan {
-        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-        let usable = |kept: Version| {
-            kept == version
-                || (behind && kept.mutations == version.mutations && kept.config == version.config)
+    fn plan(&self, key: &Key, version: Version, behind: bool) -> Plan<Version, Option<Bytes>> {
+        let judge = |kept: &Slot| {
+            let usable = kept.tag == version
+                || (behind
+                    && kept.tag.mutations == version.mutations
+                    && kept.tag.config == version.config);
+            let age = kept.at.elapsed();
+            if matches!(kept.answer(), Some(None)) {
+                // A build that failed is not an answer: the next request
+                // builds again (those that waited on it got the failure).
+                Freshness::Expired
+            } else if kept.tag == version && age < MAX_AGE {
+                Freshness::Fresh
+            } else if usable && age < MAX_STALE {
+                Freshness::Aged
+            } else {
+                Freshness::Expired
+            }
         };
-        // A build that failed is not an answer: the next request builds
-        // again (those that waited on it got the failure; nobody after).
-        let kept = slots
-            .get(key)
-            .filter(|s| !matches!(s.answer.get(), Some(None)));
-        match kept {
-            Some(s) if s.version == version && s.at.elapsed() < MAX_AGE => Plan::Join(s.clone()),
-            Some(s) if usable(s.version) && s.at.elapsed() < MAX_STALE => match s.answer.get() {
-                Some(Some(body)) if s.refreshing.swap(true, Ordering::AcqRel) => {
-                    Plan::Serve(body.clone())
-                }
-                Some(Some(_)) => Plan::Refresh(s.clone()),
-                _ => Plan::Join(s.clone()),
-            },
-            _ => {
-                make_room(&mut slots);
-                let slot = Slot::new(version, None);
-                slots.insert(key.clone(), slot.clone());
-                Plan::Join(slot)
-            }
-        }
-    }
-
-    /// Keeps `body`, the successor of the aged answer `old`; when there is
-    /// none (a failure), lets the next request try again.
-    fn refreshed(&self, key: Key, version: Version, old: &Slot, body: Option<Bytes>) {
-        match body {
-            Some(b) => {
-                let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
-                make_room(&mut slots);
-                slots.insert(key, Slot::new(version, Some(Some(b))));
-            }
-            None => old.refreshing.store(false, Ordering::Release),
-        }
+        self.slots.plan(key, version, judge, make_room)
     }
 }
 
@@ -212,7 +168,7 @@ impl AnswerCache {
 fn held(slots: &HashMap<Key, Arc<Slot>>) -> usize {
     slots
         .values()
-        .filter_map(|s| s.answer.get().and_then(Option::as_ref))
+        .filter_map(|s| s.answer().and_then(Option::as_ref))
         .map(Bytes::len)
         .sum()
 }
@@ -309,13 +265,8 @@ mod tests {
     /// Puts a build that gave `answer` (`None`: it failed) under `{ a }` at
     /// `version`, `age` ago.
     fn put(cache: &AnswerCache, version: Version, answer: Option<Bytes>, age: Duration) {
-        let slot = Slot {
-            version,
-            at: Instant::now() - age,
-            answer: tokio::sync::OnceCell::new_with(Some(answer)),
-            refreshing: AtomicBool::new(false),
-        };
-        (cache.slots.lock().unwrap()).insert(key("{ a }"), Arc::new(slot));
+        let at = tokio::time::Instant::now() - age;
+        (cache.slots.lock()).insert(key("{ a }"), Slot::new(version, at, Some(answer)));
     }
 
     /// In-process pages: the request that finds an aged answer is served it
@@ -513,7 +464,7 @@ mod tests {
                 })
                 .await;
             assert_eq!(answer.map(|b| b.len()), Some(big.len()));
-            let held = held(&cache.slots.lock().unwrap());
+            let held = held(&cache.slots.lock());
             assert!(
                 held < BUDGET + big.len(),
                 "{held} bytes kept after {} answers",

@@ -3,7 +3,8 @@
 //! render per page and period, not one per request; and no visitor should
 //! wait for a render that only refreshes an answer already kept.
 //!
-//! It owns the kept answers, their age and their bound; it must not decide
+//! It owns the public answers' policy (their ages, what a failure is, their
+//! bound) over the mechanism of [`crate::revalidate`]; it must not decide
 //! what a page holds. An answer younger than [`TTL`] is served as it is.
 //! Past [`TTL`] it is still served at once, and one render in the
 //! background (one per key at a time) makes its successor, which replaces
@@ -14,14 +15,14 @@
 //! starting their own.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
-use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
 use crate::rendered::Rendered;
+use crate::revalidate::{Freshness, Plan, Slots};
 
 /// How long a rendered answer is served before a request starts rendering
 /// its successor; also the `max-age` browsers and proxies are told.
@@ -41,21 +42,8 @@ pub const PAGES: usize = 1024;
 /// public tenant in both formats (a badge is a few hundred bytes).
 pub const BADGES: usize = 8192;
 
-type Slot = Arc<OnceCell<Arc<Rendered>>>;
-
-/// The answer of one key.
-struct Entry {
-    /// When the answer was rendered (or its render began, while it runs).
-    at: Instant,
-    slot: Slot,
-    /// A background render of this answer's successor is running.
-    refreshing: bool,
-    /// Tells entries of one key apart: a background render replaces only
-    /// the entry it started from, not one made since by a waiting request.
-    generation: u64,
-}
-
-type Entries = HashMap<String, Entry>;
+type Slot = crate::revalidate::Slot<(), Arc<Rendered>>;
+type Entries = HashMap<String, Arc<Slot>>;
 
 /// Rendered answers, at most `capacity` of them. When full, a new key
 /// first makes the answers past [`MAX_STALE`] go, then those that are not a
@@ -63,32 +51,22 @@ type Entries = HashMap<String, Entry>;
 /// half: a flood of new keys never empties the cache of the answers
 /// visitors keep asking for.
 pub struct Cache {
-    entries: Arc<Mutex<Entries>>,
-    generations: std::sync::atomic::AtomicU64,
+    slots: Arc<Slots<String, (), Arc<Rendered>>>,
     capacity: usize,
 }
 
-/// What a request does.
-enum Plan {
-    /// Serve this kept answer (a render of its successor may be running).
-    Serve(Arc<Rendered>),
-    /// Serve this kept answer and render its successor in the background.
-    Refresh(Arc<Rendered>, u64),
-    /// Wait for this slot's render (or make it).
-    Wait(Slot),
+/// A rendered answer that is not a success: kept like any other (a flood of
+/// one bad URL costs one render per period), but never in place of a success.
+fn failed(rendered: &Arc<Rendered>) -> bool {
+    rendered.status != StatusCode::OK
 }
 
 impl Cache {
     pub fn new(capacity: usize) -> Cache {
         Cache {
-            entries: Arc::default(),
-            generations: Default::default(),
+            slots: Arc::default(),
             capacity: capacity.max(1),
         }
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, Entries> {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The answer kept under `key` (rendering its successor in the
@@ -100,80 +78,31 @@ impl Cache {
         F: FnOnce() -> Fut + Send + 'static,
         Fut: Future<Output = Rendered> + Send + 'static,
     {
-        let plan = {
-            let mut entries = self.lock();
-            let now = Instant::now();
-            match entries.get_mut(key) {
-                Some(e) if now.duration_since(e.at) < MAX_STALE => match e.slot.get() {
-                    Some(kept) if now.duration_since(e.at) < TTL || e.refreshing => {
-                        Plan::Serve(kept.clone())
-                    }
-                    Some(kept) => {
-                        e.refreshing = true;
-                        Plan::Refresh(kept.clone(), e.generation)
-                    }
-                    None => Plan::Wait(e.slot.clone()),
-                },
-                _ => {
-                    make_room(&mut entries, now, self.capacity);
-                    let slot = Slot::default();
-                    let entry = Entry {
-                        at: now,
-                        slot: slot.clone(),
-                        refreshing: false,
-                        generation: self.next_generation(),
-                    };
-                    entries.insert(key.to_owned(), entry);
-                    Plan::Wait(slot)
-                }
-            }
+        let judge = |kept: &Slot| match kept.at.elapsed() {
+            age if age < TTL => Freshness::Fresh,
+            age if age < MAX_STALE => Freshness::Aged,
+            _ => Freshness::Expired,
         };
-        match plan {
+        let capacity = self.capacity;
+        let make_room = |entries: &mut Entries| make_room(entries, Instant::now(), capacity);
+        match self.slots.plan(&key.to_owned(), (), judge, make_room) {
             Plan::Serve(kept) => kept,
-            Plan::Refresh(kept, generation) => {
-                let (entries, key) = (self.entries.clone(), key.to_owned());
-                let next = self.next_generation();
+            Plan::Refresh(old, kept) => {
+                let (slots, key) = (self.slots.clone(), key.to_owned());
                 tokio::spawn(async move {
                     let rendered = Arc::new(render().await);
-                    replace(&entries, &key, generation, next, rendered);
+                    slots.refreshed(key, &old, (), rendered, failed);
                 });
                 kept
             }
-            Plan::Wait(slot) => slot
-                .get_or_init(|| async { Arc::new(render().await) })
-                .await
-                .clone(),
+            Plan::Join(slot) => slot.join(|| async { Arc::new(render().await) }).await,
         }
     }
 
-    fn next_generation(&self) -> u64 {
-        (self.generations).fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.slots.lock().len()
     }
-}
-
-/// Puts `rendered`, a background render's answer, in place of the entry of
-/// `key` it refreshed (generation `of`), unless that entry was replaced
-/// since. A failure does not replace a success: the kept success is served
-/// on, and the next request past [`TTL`] tries again.
-fn replace(entries: &Mutex<Entries>, key: &str, of: u64, next: u64, rendered: Arc<Rendered>) {
-    let mut entries = entries.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(entry) = entries.get_mut(key).filter(|e| e.generation == of) else {
-        return;
-    };
-    let kept_ok = entry
-        .slot
-        .get()
-        .is_some_and(|kept| kept.status == StatusCode::OK);
-    if rendered.status != StatusCode::OK && kept_ok {
-        entry.refreshing = false;
-        return;
-    }
-    *entry = Entry {
-        at: Instant::now(),
-        slot: Arc::new(OnceCell::new_with(Some(rendered))),
-        refreshing: false,
-        generation: next,
-    };
 }
 
 /// When `entries` hold `capacity`, lets go of the answers too old to
@@ -187,7 +116,7 @@ fn make_room(entries: &mut Entries, now: Instant, capacity: usize) {
     }
     entries.retain(|_, e| now.duration_since(e.at) < MAX_STALE);
     if entries.len() >= capacity {
-        entries.retain(|_, e| e.slot.get().is_none_or(|r| r.status == StatusCode::OK));
+        entries.retain(|_, e| e.answer().is_none_or(|r| !failed(r)));
     }
     if entries.len() >= capacity {
         let mut ats: Vec<Instant> = entries.values().map(|e| e.at).collect();
@@ -247,7 +176,7 @@ mod tests {
                 .get_or_render(&format!("x{i}"), || async { page("x") })
                 .await;
         }
-        assert!(cache.lock().len() <= 64);
+        assert!(cache.len() <= 64);
     }
 
     /// Made-up keys whose answers are 404s (a flood of badge names) go
@@ -265,7 +194,7 @@ mod tests {
                     Rendered::new(StatusCode::NOT_FOUND, "text/plain", "")
                 })
                 .await;
-            assert!(cache.lock().len() <= 64);
+            assert!(cache.len() <= 64);
         }
         for key in ["page", "badge"] {
             assert_eq!(cache.get_or_render(key, none).await.body, "kept");
@@ -277,7 +206,7 @@ mod tests {
                 .get_or_render(&format!("real-{i}"), || async { page("real") })
                 .await;
         }
-        assert!(cache.lock().len() <= 64);
+        assert!(cache.len() <= 64);
         assert_eq!(cache.get_or_render("real-63", none).await.body, "real");
     }
 
