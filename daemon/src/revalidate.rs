@@ -9,6 +9,7 @@
 //! failure, nor how many answers are kept: each caller's policy does (a
 //! [`Freshness`] judgement, a failure test and a `make_room` bound).
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -94,7 +95,7 @@ impl<K, T, V> Default for Slots<K, T, V> {
     }
 }
 
-impl<K: Eq + Hash + Clone, T, V: Clone> Slots<K, T, V> {
+impl<K: Eq + Hash, T, V: Clone> Slots<K, T, V> {
     /// The map, also for the callers' bounds (and tests).
     pub fn lock(&self) -> MutexGuard<'_, Map<K, T, V>> {
         self.map.lock().unwrap_or_else(|e| e.into_inner())
@@ -103,13 +104,17 @@ impl<K: Eq + Hash + Clone, T, V: Clone> Slots<K, T, V> {
     /// What a request for `key` does: `judge` says how the kept slot serves
     /// it; when there is none it can use, a new slot at `tag` takes its
     /// place, after `make_room` has bounded the map.
-    pub fn plan(
+    pub fn plan<Q>(
         &self,
-        key: &K,
+        key: &Q,
         tag: T,
         judge: impl FnOnce(&Slot<T, V>) -> Freshness,
         make_room: impl FnOnce(&mut Map<K, T, V>),
-    ) -> Plan<T, V> {
+    ) -> Plan<T, V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = K> + ?Sized,
+    {
         let mut map = self.lock();
         if let Some(kept) = map.get(key) {
             match judge(kept) {
@@ -128,7 +133,7 @@ impl<K: Eq + Hash + Clone, T, V: Clone> Slots<K, T, V> {
         }
         make_room(&mut map);
         let slot = Slot::new(tag, Instant::now(), None);
-        map.insert(key.clone(), slot.clone());
+        map.insert(key.to_owned(), slot.clone());
         Plan::Join(slot)
     }
 

@@ -143,21 +143,18 @@ impl AnswerCache {
     /// successor is built.
     fn plan(&self, key: &Key, version: Version, behind: bool) -> Plan<Version, Option<Bytes>> {
         let judge = |kept: &Slot| {
-            let usable = kept.tag == version
-                || (behind
-                    && kept.tag.mutations == version.mutations
-                    && kept.tag.config == version.config);
+            let same = kept.tag == version;
+            let outdated_by_events = behind
+                && kept.tag.mutations == version.mutations
+                && kept.tag.config == version.config;
             let age = kept.at.elapsed();
-            if matches!(kept.answer(), Some(None)) {
+            match kept.answer() {
                 // A build that failed is not an answer: the next request
                 // builds again (those that waited on it got the failure).
-                Freshness::Expired
-            } else if kept.tag == version && age < MAX_AGE {
-                Freshness::Fresh
-            } else if usable && age < MAX_STALE {
-                Freshness::Aged
-            } else {
-                Freshness::Expired
+                Some(None) => Freshness::Expired,
+                _ if same && age < MAX_AGE => Freshness::Fresh,
+                _ if (same || outdated_by_events) && age < MAX_STALE => Freshness::Aged,
+                _ => Freshness::Expired,
             }
         };
         self.slots.plan(key, version, judge, make_room)

@@ -85,7 +85,7 @@ impl Cache {
         };
         let capacity = self.capacity;
         let make_room = |entries: &mut Entries| make_room(entries, Instant::now(), capacity);
-        match self.slots.plan(&key.to_owned(), (), judge, make_room) {
+        match self.slots.plan(key, (), judge, make_room) {
             Plan::Serve(kept) => kept,
             Plan::Refresh(old, kept) => {
                 let (slots, key) = (self.slots.clone(), key.to_owned());

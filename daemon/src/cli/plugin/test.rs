@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use indexmap::IndexMap;
 use plugin_sdk::harness::replay::{self, Fixture, Verdict};
 use serde_json::Value;
 use serde_json::value::RawValue;
@@ -136,56 +137,22 @@ fn write_expect(path: &Path, outcome: &Value) -> anyhow::Result<()> {
         &std::fs::canonicalize(path).with_context(|| format!("cannot find {}", path.display()))?;
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let members: Vec<(String, Box<RawValue>)> = serde_json::from_str::<Members>(&text)
-        .with_context(|| format!("{} is not a JSON object", path.display()))?
-        .0;
+    // The members in the order written, each value as its text.
+    let mut members: IndexMap<String, Box<RawValue>> = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a JSON object", path.display()))?;
     // Nested one level: the pretty value's own lines move in by two spaces.
     let expect = serde_json::to_string_pretty(outcome)?.replace('\n', "\n  ");
-    let mut lines: Vec<String> = Vec::with_capacity(members.len() + 1);
-    let mut written = false;
-    for (key, raw) in &members {
-        let value = if key == "expect" {
-            written = true;
-            expect.as_str()
-        } else {
-            raw.get()
-        };
-        lines.push(format!("  {}: {value}", serde_json::to_string(key)?));
-    }
-    if !written {
-        lines.push(format!("  \"expect\": {expect}"));
-    }
+    // In its place when there is one, last otherwise.
+    members.insert("expect".into(), RawValue::from_string(expect)?);
+    let lines = members
+        .iter()
+        .map(|(key, raw)| Ok(format!("  {}: {}", serde_json::to_string(key)?, raw.get())))
+        .collect::<serde_json::Result<Vec<String>>>()?;
     let updated = format!("{{\n{}\n}}\n", lines.join(",\n"));
     let temporary = path.with_extension("json.updating");
     std::fs::write(&temporary, updated)
         .with_context(|| format!("cannot write {}", temporary.display()))?;
     std::fs::rename(&temporary, path).with_context(|| format!("cannot replace {}", path.display()))
-}
-
-/// A JSON object's members in the order written, each value as its text.
-struct Members(Vec<(String, Box<RawValue>)>);
-
-impl<'de> serde::Deserialize<'de> for Members {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Members;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a JSON object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(
-                self,
-                mut map: A,
-            ) -> Result<Members, A::Error> {
-                let mut members = Vec::new();
-                while let Some(member) = map.next_entry()? {
-                    members.push(member);
-                }
-                Ok(Members(members))
-            }
-        }
-        deserializer.deserialize_map(Visitor)
-    }
 }
 
 /// The single `.wasm` in `dir/build/`.
